@@ -1,0 +1,152 @@
+/*
+ * config.h - the resolved configuration of vizfeed (SPEC §2) and its loader.
+ *
+ * Calling sequence: cfg_load() reads a YAML file with libyaml, expands
+ * ${VAR} and ${VAR:default} from the environment, applies presets and
+ * defaults, validates everything, and returns a vizfeed_config that the
+ * caller owns and releases with cfg_free(). cfg_demo() builds the
+ * configuration of `vizfeed --demo` without any file.
+ *
+ * Errors: cfg_load() returns NULL and writes one line into err, always of
+ * the form "FILE:LINE:COLUMN: what was wrong, what was expected". Unknown
+ * keys are errors. Nothing is printed.
+ *
+ * All strings in these structs are owned by the configuration (malloc'd) and
+ * never NULL unless a comment says so; "" means "not set".
+ */
+#ifndef VIZ_CONFIG_H
+#define VIZ_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* The six endpoint fields of a flow, in this order everywhere (raw rows too). */
+enum {
+    EP_FROM_SERVICE,
+    EP_FROM_REGION,
+    EP_FROM_HOST,
+    EP_TO_SERVICE,
+    EP_TO_REGION,
+    EP_TO_HOST,
+    EP_COUNT
+};
+
+/* Traffic classes, in this order in every count[3] array. */
+enum { CLASS_NORMAL, CLASS_WARNING, CLASS_DANGER, CLASS_COUNT };
+
+/* A scalar written in the configuration. `text` is always set: for numbers
+ * and booleans it is the canonical text ("200", "true"), which is also what a
+ * keyword field holding that value contains. */
+typedef enum { VALUE_STRING, VALUE_NUMBER, VALUE_BOOL } value_type;
+typedef struct {
+    value_type type;
+    char *text;
+    double number; /* VALUE_NUMBER */
+    bool boolean;  /* VALUE_BOOL */
+} cfg_value;
+
+typedef enum { COND_EQUALS, COND_IN, COND_RANGE, COND_EXISTS, COND_PREFIX, COND_NOT, COND_ALL } cond_kind;
+enum { BOUND_GTE, BOUND_GT, BOUND_LTE, BOUND_LT, BOUND_COUNT };
+
+/* One condition of `where`, `warning` or `danger` (SPEC §2). Its meaning is
+ * defined once, in cond.h, both in memory and as Elasticsearch query DSL. */
+typedef struct condition {
+    cond_kind kind;
+    char *field;                  /* every kind but NOT and ALL */
+    cfg_value *values;            /* EQUALS: 1 value, IN: nvalues */
+    size_t nvalues;
+    bool has_bound[BOUND_COUNT];  /* RANGE: numeric bounds */
+    double bound[BOUND_COUNT];
+    bool exists;                  /* EXISTS: true or false */
+    char *prefix;                 /* PREFIX */
+    struct condition *children;   /* NOT: 1 child, ALL: nchildren */
+    size_t nchildren;
+} condition;
+
+typedef struct {
+    condition *items;
+    size_t n;
+} condition_list;
+
+typedef enum { FLOW_ELASTICSEARCH, FLOW_FILE, FLOW_DEMO } flow_type;
+
+typedef struct {
+    char *name;
+    flow_type type;
+    char *preset;                 /* "" when none */
+    char *index;                  /* elasticsearch: index pattern(s), comma separated */
+    char *path;                   /* file: NDJSON path */
+    uint64_t seed;                /* demo: generator seed (default 1) */
+    condition_list where;         /* all must hold */
+    condition_list warning;       /* any makes an event "warning" */
+    condition_list danger;        /* any makes it "danger" (danger wins) */
+    char *fields[EP_COUNT];       /* document field per endpoint part; "" = not read */
+    char *count_field;            /* "" = one per event; else a numeric field summed */
+    char *timestamp_field;        /* default "@timestamp" */
+    char *danger_label;           /* what danger means, for notices: "5xx", "down"... default "errors" */
+    char *warning_label;          /* default "warnings" */
+} flow_config;
+
+typedef struct {
+    char *match;   /* as written: CIDR, IP, name, or /regex/ */
+    char *service; /* "" = keep the endpoint's own name; may hold \1..\9 */
+    char *region;  /* "" = do not set */
+    int line;      /* where it was written, for messages */
+} topology_entry;
+
+typedef struct {
+    char *name;           /* root graph name, default "edge" */
+    char *entry;          /* entry node, default "INTERNET" */
+    char *default_region; /* default "default" */
+    int max_services;     /* per region, default 100 */
+    double warning;       /* error share thresholds, default 0.03 and 0.10 */
+    double danger;
+    double min_rate;      /* requests/s below which nothing is coloured, default 0.1 */
+    char *notice_link;    /* "" = no links */
+} graph_config;
+
+typedef struct {
+    char **hosts; /* base URLs, at least one unless cloud_id is set */
+    size_t nhosts;
+    char *cloud_id;
+    char *username;
+    char *password;     /* secret */
+    char *api_key;      /* secret */
+    char *bearer_token; /* secret */
+    char *ca_file;
+    bool verify;         /* default true */
+    int64_t timeout_ms;  /* default 20s */
+    int page_size;       /* default 5000 */
+} es_config;
+
+typedef struct {
+    char *path;          /* the file it was loaded from ("" for --demo) */
+    char *listen;        /* default "127.0.0.1:8080" */
+    char *cors_origin;   /* default "*" */
+    char *ui_dir;        /* default "ui/dist" */
+    int64_t interval_ms; /* default 10s */
+    int64_t window_ms;   /* default 2m */
+    int64_t lag_ms;      /* default 15s */
+    char *output_file;   /* "" = no file output */
+    graph_config graph;
+    es_config es;
+    topology_entry *topology;
+    size_t ntopology;
+    flow_config *flows; /* at least one */
+    size_t nflows;
+} vizfeed_config;
+
+vizfeed_config *cfg_load(const char *path, char *err);
+/* The configuration of `vizfeed --demo`: defaults plus one demo flow. */
+vizfeed_config *cfg_demo(void);
+void cfg_free(vizfeed_config *cfg);
+
+/* Prints the resolved configuration as YAML (presets expanded, defaults
+ * filled in, secrets replaced by "********"), for `vizfeed check`. */
+void cfg_print(const vizfeed_config *cfg, FILE *out);
+
+const char *flow_type_name(flow_type t);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * doc.h - one event document (a line of NDJSON) reduced to the fields a flow
+ * reads.
+ *
+ * Calling sequence: doc_schema_new(flow) once per flow collects every field
+ * the flow names (endpoints, conditions, count, timestamp); doc_new(schema)
+ * makes a reusable document; doc_parse() fills it from one JSON line with
+ * yajl callbacks, keeping only the schema's fields, so a 5 KB Beats event
+ * costs a handful of small values.
+ *
+ * Field names are ECS dotted paths. A document may hold them nested
+ * ({"http":{"response":{"status_code":200}}}), flat
+ * ({"http.response.status_code":200}) or mixed; all give the same value, as
+ * in Elasticsearch. Arrays are transparent: ["a","b"] gives two values and an
+ * array of objects gives each object's values (Elasticsearch flattens them
+ * the same way). A line that is an Elasticsearch hit ({"_index":...,
+ * "_source":{...}}) is read from its _source.
+ *
+ * Values point into the document and stay valid until the next doc_parse()
+ * or doc_free(). Errors: doc_parse() returns -1 with yajl's reason in err.
+ */
+#ifndef VIZ_DOC_H
+#define VIZ_DOC_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+typedef enum { DOC_STRING, DOC_NUMBER, DOC_BOOL, DOC_NULL } doc_value_type;
+
+typedef struct {
+    doc_value_type type;
+    const char *text; /* NUL-terminated; numbers keep their JSON text, booleans "true"/"false" */
+    size_t len;
+    double number;    /* DOC_NUMBER */
+} doc_value;
+
+typedef struct doc_schema doc_schema;
+typedef struct doc doc;
+
+doc_schema *doc_schema_new(const flow_config *flow);
+void doc_schema_free(doc_schema *schema);
+
+doc *doc_new(const doc_schema *schema);
+void doc_free(doc *d);
+int doc_parse(doc *d, const char *json, size_t len, char *err);
+/* The values of a field (0 when absent); field must be one the schema knows. */
+size_t doc_get(const doc *d, const char *field, const doc_value **values);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * graph.h - from edge counts to the Vizceral graph (SPEC §5).
+ *
+ * Two steps, so that a failed refresh can re-render the last good data:
+ *
+ *   graph_model  the traffic of one window: counts per (from region, from
+ *                service) -> (to region, to service), per callee host, per
+ *                service self-call, and which flows contributed. Built with
+ *                graph_model_add() from resolved rows; models of several flows
+ *                combine with graph_model_merge().
+ *   graph_render writes the three-level Vizceral JSON of a model: rates per
+ *                second, classes, notices, maxVolume, the `other` node, stale
+ *                marks, in a deterministic order (same model + options + state
+ *                = same bytes).
+ *
+ * graph_state carries what must persist between refreshes: the decaying
+ * maximum volume per region. A fresh state gives `vizfeed once` its
+ * reproducible output.
+ *
+ * Ownership: the caller owns models, states and the output buf. Strings are
+ * copied in. Errors: -1 with a reason in err (edge limit reached, output over
+ * its cap).
+ */
+#ifndef VIZ_GRAPH_H
+#define VIZ_GRAPH_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "topology.h"
+#include "util.h"
+
+typedef struct graph_model graph_model;
+typedef struct graph_state graph_state;
+
+graph_model *graph_model_new(void);
+void graph_model_free(graph_model *m);
+/* flow is the flow's index in the configuration (< VIZ_MAX_FLOWS). */
+int graph_model_add(graph_model *m, const endpoint *from, const endpoint *to, const double count[CLASS_COUNT],
+                    unsigned flow, char *err);
+/* A call from a service to itself: not an edge, counted in the node's metadata. */
+void graph_model_add_self_call(graph_model *m, const endpoint *ep, const double count[CLASS_COUNT], unsigned flow);
+/* Events dropped because the callee had no service. */
+void graph_model_add_dropped(graph_model *m, double count, unsigned flow);
+int graph_model_merge(graph_model *into, const graph_model *from, char *err);
+size_t graph_model_edges(const graph_model *m);
+
+/* What the renderer needs to know about each flow. */
+typedef struct {
+    const flow_config *flow;  /* name, fields (for notice queries), labels */
+    int64_t data_end_ms;      /* window end of the data its part holds; 0 = no data yet */
+    int64_t stale_since_ms;   /* 0 = fresh; else regions it feeds get a stale notice */
+} graph_flow_info;
+
+typedef struct {
+    int64_t window_end_ms; /* `updated` and `serverUpdateTime` of the root */
+    int64_t window_ms;     /* rates = count / window seconds */
+    const graph_flow_info *flows; /* indexed like the configuration's flows */
+    size_t nflows;
+} graph_render_opts;
+
+typedef struct {
+    unsigned regions;
+    unsigned services;    /* service nodes over all regions (entry, other-region stand-ins excluded) */
+    unsigned connections; /* over all levels */
+    unsigned hidden;      /* services merged into `other` */
+} graph_stats;
+
+graph_state *graph_state_new(void);
+void graph_state_free(graph_state *st);
+
+int graph_render(const graph_model *m, const graph_config *g, graph_state *st, const graph_render_opts *o, buf *out,
+                 graph_stats *stats, char *err);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * http.h - vizfeed's HTTP server (libmicrohttpd), SPEC §4.
+ *
+ * Calling sequence: http_start() binds and starts serving in its own threads;
+ * http_sink() is the sink the refresher publishes snapshots to;
+ * http_update_options() applies a reloaded configuration (the listen address
+ * cannot change without a restart); http_stop() stops accepting, lets
+ * in-flight responses finish and frees everything.
+ *
+ * /vizceral.json is answered from prebuilt, reference-counted responses of
+ * the current snapshot: O(1), no lock held while sending, never waiting for
+ * a refresh. Connections, request size and idle time are bounded by the
+ * HTTP_* limits of limits.h.
+ *
+ * Errors: http_start() returns NULL with a reason in err (bad address,
+ * port in use, ui_dir unreadable).
+ */
+#ifndef VIZ_HTTP_H
+#define VIZ_HTTP_H
+
+#include <stdint.h>
+
+#include "sink.h"
+
+typedef struct {
+    const char *listen;      /* "host:port", "[v6]:port" or ":port"; port 0 = any free port */
+    const char *cors_origin; /* Access-Control-Allow-Origin value */
+    const char *ui_dir;      /* static files served at / ("" = none) */
+    int64_t interval_ms;     /* refresh interval: /readyz ages and Retry-After */
+} http_options;
+
+typedef struct http_server http_server;
+
+http_server *http_start(const http_options *o, char *err);
+int http_port(const http_server *h); /* the bound port (useful with port 0) */
+sink *http_sink(http_server *h);
+void http_update_options(http_server *h, const http_options *o);
+void http_stop(http_server *h);
+
+#endif

@@ -1,0 +1,195 @@
+#include "jsonw.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+void jsonw_init(jsonw *w, buf *out) {
+    memset(w, 0, sizeof *w);
+    w->out = out;
+    w->first[0] = true;
+}
+
+static void put(jsonw *w, const char *s, size_t n) {
+    if (!w->failed && buf_append(w->out, s, n) < 0) w->failed = true;
+}
+
+/* Writes the separator a new value needs at the current position. */
+static void before_value(jsonw *w) {
+    if (w->failed) return;
+    if (w->after_key) {
+        w->after_key = false;
+        return;
+    }
+    if (!w->first[w->depth]) put(w, ",", 1);
+    w->first[w->depth] = false;
+}
+
+static void open_container(jsonw *w, char c) {
+    before_value(w);
+    if (w->depth + 1 >= JSONW_MAX_DEPTH) {
+        w->failed = true;
+        return;
+    }
+    put(w, &c, 1);
+    w->depth++;
+    w->first[w->depth] = true;
+}
+
+static void close_container(jsonw *w, char c) {
+    if (w->depth == 0) {
+        w->failed = true;
+        return;
+    }
+    put(w, &c, 1);
+    w->depth--;
+}
+
+void jsonw_object_begin(jsonw *w) { open_container(w, '{'); }
+void jsonw_object_end(jsonw *w) { close_container(w, '}'); }
+void jsonw_array_begin(jsonw *w) { open_container(w, '['); }
+void jsonw_array_end(jsonw *w) { close_container(w, ']'); }
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid.
+ * Rejects overlong forms, surrogates and code points past U+10FFFF. */
+static size_t utf8_sequence(const unsigned char *s, size_t n) {
+    unsigned char c = s[0];
+    size_t len;
+    unsigned cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
+    else return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+int json_escape(buf *out, const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    int rc = 0;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            rc |= buf_append(out, esc, 2);
+            i++;
+        } else if (c < 0x20) {
+            static const char short_escapes[] = "btn\0fr";
+            if (c >= 8 && c <= 13 && c != 11) {
+                char esc[2] = {'\\', short_escapes[c - 8]};
+                rc |= buf_append(out, esc, 2);
+            } else {
+                rc |= buf_printf(out, "\\u%04x", c);
+            }
+            i++;
+        } else if (c < 0x80) {
+            size_t run = 1; /* copy plain ASCII in one go */
+            while (i + run < n && s[i + run] >= 0x20 && s[i + run] < 0x80 && s[i + run] != '"' && s[i + run] != '\\')
+                run++;
+            rc |= buf_append(out, s + i, run);
+            i += run;
+        } else {
+            size_t len = utf8_sequence(s + i, n - i);
+            if (len == 0) {
+                rc |= buf_append(out, "\xef\xbf\xbd", 3); /* U+FFFD for a byte that is not UTF-8 */
+                i++;
+            } else {
+                rc |= buf_append(out, s + i, len);
+                i += len;
+            }
+        }
+    }
+    return rc ? -1 : 0;
+}
+
+void jsonw_key(jsonw *w, const char *key) {
+    before_value(w);
+    put(w, "\"", 1);
+    if (!w->failed && json_escape(w->out, key, strlen(key)) < 0) w->failed = true;
+    put(w, "\":", 2);
+    w->after_key = true;
+}
+
+void jsonw_string_n(jsonw *w, const char *s, size_t n) {
+    before_value(w);
+    put(w, "\"", 1);
+    if (!w->failed && json_escape(w->out, s, n) < 0) w->failed = true;
+    put(w, "\"", 1);
+}
+
+void jsonw_string(jsonw *w, const char *s) { jsonw_string_n(w, s ? s : "", s ? strlen(s) : 0); }
+
+void jsonw_int(jsonw *w, int64_t v) {
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    before_value(w);
+    put(w, tmp, (size_t)n);
+}
+
+void jsonw_double(jsonw *w, double v) {
+    char tmp[40];
+    if (!isfinite(v)) v = 0;
+    if (v == floor(v) && fabs(v) < 1e15) {
+        jsonw_int(w, (int64_t)v);
+        return;
+    }
+    int n = 0;
+    for (int prec = 1; prec <= 17; prec++) {
+        n = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v) break;
+    }
+    before_value(w);
+    put(w, tmp, (size_t)n);
+}
+
+double round_significant(double v, int digits) {
+    if (v == 0 || !isfinite(v)) return 0;
+    double magnitude = floor(log10(fabs(v)));
+    double scale = pow(10, digits - 1 - magnitude);
+    return round(v * scale) / scale;
+}
+
+void jsonw_rate(jsonw *w, double v) {
+    if (!isfinite(v) || v <= 0) {
+        jsonw_int(w, 0);
+        return;
+    }
+    double r = round_significant(v, 4);
+    int decimals = 3 - (int)floor(log10(r));
+    if (decimals < 0) decimals = 0;
+    if (decimals > 17) decimals = 17;
+    char tmp[64];
+    int n = snprintf(tmp, sizeof tmp, "%.*f", decimals, r);
+    /* Trailing zeros after the point carry no information: 12.50 -> 12.5. */
+    if (decimals > 0) {
+        while (n > 0 && tmp[n - 1] == '0') n--;
+        if (n > 0 && tmp[n - 1] == '.') n--;
+    }
+    before_value(w);
+    put(w, tmp, (size_t)n);
+}
+
+void jsonw_bool(jsonw *w, bool v) {
+    before_value(w);
+    put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+void jsonw_null(jsonw *w) {
+    before_value(w);
+    put(w, "null", 4);
+}
+
+void jsonw_raw(jsonw *w, const char *json, size_t n) {
+    before_value(w);
+    put(w, json, n);
+}
+
+bool jsonw_failed(const jsonw *w) { return w->failed; }

@@ -1,0 +1,32 @@
+/*
+ * sink.h - where snapshots go. The HTTP server and the output file plug in
+ * the same way; tests plug in their own.
+ *
+ * publish() is called by the refresher thread after every refresh (also
+ * after a failed one, with the re-rendered stale graph). It takes its own
+ * reference if it keeps the snapshot. It returns 0 or -1 with err; a failing
+ * sink never affects the others, and the refresher logs and counts it.
+ */
+#ifndef VIZ_SINK_H
+#define VIZ_SINK_H
+
+#include "snapshot.h"
+
+typedef struct sink sink;
+
+typedef struct {
+    const char *name;
+    int (*publish)(sink *s, snapshot *snap, char *err);
+    void (*close)(sink *s);
+} sink_ops;
+
+struct sink {
+    const sink_ops *ops;
+};
+
+/* Output file: replaced atomically after every publish (temporary file in the
+ * same directory, fsync, rename, fsync of the directory), so a reader sees
+ * the old or the new graph, never a partial one. */
+sink *sink_file_new(const char *path, char *err);
+
+#endif

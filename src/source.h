@@ -1,0 +1,61 @@
+/*
+ * source.h - where traffic comes from. Every flow has one source; all plug in
+ * through the same small vtable (wrk's net.h idea), so tests plug in their
+ * own and the Elasticsearch and replay sources slot in beside file and demo.
+ *
+ * Calling sequence: src = ops->open(flow, cfg, err); then, once per refresh,
+ * ops->collect(src, start, end, emit, ctx, err) calls emit() once per distinct
+ * edge with the counts of events whose timestamp t is start <= t < end
+ * (the same half-open interval the Elasticsearch range query uses); finally
+ * ops->close(src). A source is used by one thread at a time.
+ *
+ * A raw row holds the six endpoint values exactly as the data has them (NULL
+ * when the event lacks the field or the flow does not read it); topology.h
+ * turns them into graph endpoints. Pointers in a row are valid only during
+ * the emit() call.
+ *
+ * Errors: open() returns NULL, collect() -1, both with a reason in err. A
+ * collect() that fails leaves the source usable for the next refresh.
+ * emit() returning non-zero stops the collection (collect() returns -1).
+ */
+#ifndef VIZ_SOURCE_H
+#define VIZ_SOURCE_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct {
+    const char *value[EP_COUNT];
+    double count[CLASS_COUNT]; /* events (or summed count field) per class */
+} raw_row;
+
+typedef int (*row_emit_fn)(void *ctx, const raw_row *row);
+
+/* Counters a source keeps over its lifetime, for /metrics and logs. */
+typedef struct {
+    uint64_t events;        /* events read and accepted */
+    uint64_t malformed;     /* lines that were not a JSON object */
+    uint64_t oversize;      /* lines longer than VIZ_MAX_LINE_BYTES */
+    uint64_t no_timestamp;  /* events without a readable timestamp */
+    uint64_t dropped;       /* events dropped because VIZ_MAX_FILE_EVENTS was reached */
+    uint64_t rotations;     /* file replaced or truncated */
+} source_stats;
+
+typedef struct source source;
+
+typedef struct {
+    const char *type;
+    source *(*open)(const flow_config *flow, const vizfeed_config *cfg, char *err);
+    int (*collect)(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err);
+    void (*stats)(const source *src, source_stats *out);
+    void (*close)(source *src);
+} source_ops;
+
+extern const source_ops source_file_ops;
+extern const source_ops source_demo_ops;
+
+/* The ops for a flow's type. */
+const source_ops *source_ops_for(flow_type type);
+
+#endif

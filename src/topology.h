@@ -1,0 +1,53 @@
+/*
+ * topology.h - turns the raw endpoint values of an event (addresses, host
+ * names, service names) into graph endpoints: (region, service, host).
+ *
+ * Rules (SPEC §2, "Endpoints"):
+ *  - Entries are tried in order. An entry matches an IP value by CIDR or exact
+ *    address, any value by exact name or /regex/. The service comes from the
+ *    first matching entry that sets one (regex captures \1..\9 filled in), the
+ *    region from the first matching entry that sets one; so a /16 giving the
+ *    region and a later exact IP giving the service combine, as in the SPEC's
+ *    example.
+ *  - Caller: no service value, or an IP address that no entry matches, is the
+ *    entry node (graph.entry) and lands in the callee's region.
+ *  - Callee: no service value drops the event (RESOLVE_NO_CALLEE); an address
+ *    no entry matches keeps the address as its name.
+ *  - Region: the region field's value, else the topology's, else
+ *    graph.default_region.
+ *  - Same service and region on both sides: RESOLVE_SELF_CALL.
+ * Names longer than VIZ_NAME_MAX-1 bytes are cut at a UTF-8 boundary.
+ *
+ * A topology is immutable after topology_new() and safe to share between
+ * threads.
+ */
+#ifndef VIZ_TOPOLOGY_H
+#define VIZ_TOPOLOGY_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "limits.h"
+
+typedef struct topology topology;
+
+typedef struct {
+    char region[VIZ_NAME_MAX];
+    char service[VIZ_NAME_MAX];
+    char host[VIZ_NAME_MAX]; /* "" when unknown */
+    bool is_entry;           /* the caller is the entry node */
+} endpoint;
+
+typedef enum { RESOLVE_OK, RESOLVE_NO_CALLEE, RESOLVE_SELF_CALL } resolve_result;
+
+/* Compiles the entries (CIDRs, regexes). NULL with a "FILE:LINE: what is
+ * wrong" reason in err when an entry is invalid (file names the
+ * configuration, entries carry their line). */
+topology *topology_new(const topology_entry *entries, size_t n, const char *file, char *err);
+void topology_free(topology *t);
+
+/* value[EP_*] are the raw values of one event or bucket, NULL when absent. */
+resolve_result topology_resolve(const topology *t, const graph_config *g, const char *const value[EP_COUNT],
+                                endpoint *from, endpoint *to);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * util.h - small pieces every module uses: bounded growable buffers, checked
+ * allocation, durations and timestamps, error-message formatting.
+ *
+ * Allocation: xmalloc() and friends abort the process with a message when the
+ * allocator fails. vizfeed bounds every input (see limits.h), so running out
+ * of memory means the machine is in trouble; dying loudly beats limping on
+ * with half-built graphs. Everything else in vizfeed reports errors through
+ * return codes and a caller-supplied `char *err` buffer of ERR_LEN bytes.
+ *
+ * Buffers: a `buf` grows up to a hard cap fixed at init (curl's dynbuf idea).
+ * An append that would pass the cap fails with -1 and leaves the buffer as it
+ * was, so a caller can report "answer larger than N bytes" and drop it.
+ * Ownership of the bytes leaves the buffer only through buf_take().
+ */
+#ifndef VIZ_UTIL_H
+#define VIZ_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ERR_LEN 512 /* size of every `char *err` buffer */
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* Writes a message into err (ERR_LEN bytes); returns -1 so that callers can
+ * write `return fail(err, "...", ...)`. err may be NULL. */
+int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+typedef struct {
+    char *data;  /* always NUL-terminated when len > 0 or after buf_cstr() */
+    size_t len;
+    size_t cap;  /* allocated bytes */
+    size_t max;  /* hard limit on len */
+} buf;
+
+void buf_init(buf *b, size_t max);
+void buf_free(buf *b);
+void buf_reset(buf *b); /* len = 0, keeps the memory */
+int buf_append(buf *b, const void *data, size_t n);
+int buf_puts(buf *b, const char *s);
+int buf_putc(buf *b, char c);
+int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *buf_cstr(buf *b); /* "" for an empty buffer */
+/* Hands the bytes to the caller (free() them); the buffer is empty after. */
+char *buf_take(buf *b, size_t *len);
+
+/* "500ms", "10s", "2m", "1h", "1d" (also combined "1m30s") -> milliseconds.
+ * Returns 0 or -1 with a reason in err. */
+int parse_duration_ms(const char *s, int64_t *ms, char *err);
+/* Formats ms the shortest way: 120000 -> "2m", 90000 -> "1m30s". */
+void format_duration(int64_t ms, char *out, size_t outlen);
+/* RFC 3339 ("2026-01-01T00:00:00Z", fractions and offsets allowed) or epoch
+ * milliseconds ("1767225600000") -> epoch ms. Returns 0 or -1. */
+int parse_time_ms(const char *s, int64_t *ms, char *err);
+/* Epoch ms -> "2026-01-01T00:00:00.000Z". out must hold 32 bytes. */
+void format_time_ms(int64_t ms, char *out, size_t outlen);
+int64_t now_ms(void);       /* wall clock */
+int64_t monotonic_ms(void); /* for intervals and ages */
+
+/* FNV-1a, for the hash tables of the graph and the file source. */
+uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
+#define HASH_SEED 0xcbf29ce484222325ULL
+
+bool str_eq(const char *a, const char *b); /* NULL-safe */
+bool str_empty(const char *s);              /* NULL or "" */
+
+#endif
