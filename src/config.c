@@ -1,0 +1,1476 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "limits.h"
+#include "preset.h"
+#include "util.h"
+
+/*
+ * The file is parsed twice: first as a stream of events, which is cheap and
+ * lets us refuse what the tree builder would handle badly (libyaml's composer
+ * recurses once per nesting level, and an alias can make a small file stand
+ * for an exponential tree), then with libyaml's document API, whose nodes
+ * carry the line and column that every error message names. A condition
+ * tree of the deepest allowed kind takes two levels per condition (a mapping
+ * and a list) plus the few levels above the flow list.
+ */
+#define MAX_YAML_DEPTH (2 * VIZ_MAX_CONDITION_DEPTH + 8)
+/* Longer durations are typos (a window of 400d would ask Elasticsearch for
+ * a year of data on every refresh). */
+#define MAX_DURATION_MS    (366LL * 86400000)
+#define MAX_SERVICES_LIMIT 100000
+#define MASK               "********"
+
+typedef struct {
+    const char *file; /* for messages: the path, or "preset NAME" */
+    yaml_document_t *doc;
+    char *err;
+} parser;
+
+/* The flow keys that were written, by the user or by a preset; a preset only
+ * fills keys the user did not write. Endpoint parts are tracked one by one so
+ * that `to: { host: "" }` overrides only the host of a preset. */
+enum {
+    W_WHERE = 1u << 0,
+    W_WARNING = 1u << 1,
+    W_DANGER = 1u << 2,
+    W_COUNT = 1u << 3,
+    W_TIMESTAMP = 1u << 4,
+    W_DANGER_LABEL = 1u << 5,
+    W_WARNING_LABEL = 1u << 6,
+    W_FIELD0 = 1u << 7, /* W_FIELD0 << EP_x for each endpoint part */
+};
+
+static const char *const top_keys[] = {"listen", "cors_origin",   "ui_dir",   "refresh", "output",
+                                       "graph",  "elasticsearch", "topology", "flows",   NULL};
+static const char *const refresh_keys[] = {"interval", "window", "lag", NULL};
+static const char *const output_keys[] = {"file", NULL};
+static const char *const graph_keys[] = {"name",        "entry", "default_region", "max_services", "thresholds",
+                                         "notice_link", NULL};
+static const char *const threshold_keys[] = {"warning", "danger", "min_rate", NULL};
+static const char *const es_keys[] = {"hosts",   "cloud_id", "username", "password",  "api_key", "bearer_token",
+                                      "ca_file", "verify",   "timeout",  "page_size", NULL};
+static const char *const topology_keys[] = {"match", "service", "region", NULL};
+static const char *const flow_keys[] = {
+    "name", "type",    "index",  "path",  "seed",      "preset",       "where",         "from",
+    "to",   "warning", "danger", "count", "timestamp", "danger_label", "warning_label", NULL};
+static const char *const es_flow_keys[] = {"name",      "type",         "index",         "preset", "where",
+                                           "from",      "to",           "warning",       "danger", "count",
+                                           "timestamp", "danger_label", "warning_label", NULL};
+static const char *const file_flow_keys[] = {"name",      "type",         "path",          "preset", "where",
+                                             "from",      "to",           "warning",       "danger", "count",
+                                             "timestamp", "danger_label", "warning_label", NULL};
+static const char *const demo_flow_keys[] = {"name", "type", "seed", "danger_label", "warning_label", NULL};
+static const char *const preset_keys[] = {"where", "from",      "to",           "warning",       "danger",
+                                          "count", "timestamp", "danger_label", "warning_label", NULL};
+static const char *const endpoint_keys[] = {"service", "region", "host", NULL};
+static const char *const condition_keys[] = {"field", "equals", "in",     "gte", "gt",  "lte",
+                                             "lt",    "exists", "prefix", "not", "all", NULL};
+static const char *const flow_type_names[] = {"elasticsearch", "file", "demo"};
+
+#define OPERATORS        "equals, in, gte, gt, lte, lt, exists, prefix"
+#define DURATION_EXAMPLE "a duration such as 500ms, 10s, 2m or 1h"
+
+/* ---- memory ---------------------------------------------------------- */
+
+static void free_condition(condition *c) {
+    free(c->field);
+    for (size_t i = 0; i < c->nvalues; i++) free(c->values[i].text);
+    free(c->values);
+    free(c->prefix);
+    for (size_t i = 0; i < c->nchildren; i++) free_condition(&c->children[i]);
+    free(c->children);
+}
+
+static void free_conditions(condition_list *list) {
+    for (size_t i = 0; i < list->n; i++) free_condition(&list->items[i]);
+    free(list->items);
+    list->items = NULL;
+    list->n = 0;
+}
+
+static void free_flow(flow_config *f) {
+    free(f->name);
+    free(f->preset);
+    free(f->index);
+    free(f->path);
+    free_conditions(&f->where);
+    free_conditions(&f->warning);
+    free_conditions(&f->danger);
+    for (int i = 0; i < EP_COUNT; i++) free(f->fields[i]);
+    free(f->count_field);
+    free(f->timestamp_field);
+    free(f->danger_label);
+    free(f->warning_label);
+}
+
+void cfg_free(vizfeed_config *cfg) {
+    if (!cfg) return;
+    free(cfg->path);
+    free(cfg->listen);
+    free(cfg->cors_origin);
+    free(cfg->ui_dir);
+    free(cfg->output_file);
+    free(cfg->graph.name);
+    free(cfg->graph.entry);
+    free(cfg->graph.default_region);
+    free(cfg->graph.notice_link);
+    for (size_t i = 0; i < cfg->es.nhosts; i++) free(cfg->es.hosts[i]);
+    free(cfg->es.hosts);
+    free(cfg->es.cloud_id);
+    free(cfg->es.username);
+    free(cfg->es.password);
+    free(cfg->es.api_key);
+    free(cfg->es.bearer_token);
+    free(cfg->es.ca_file);
+    for (size_t i = 0; i < cfg->ntopology; i++) {
+        free(cfg->topology[i].match);
+        free(cfg->topology[i].service);
+        free(cfg->topology[i].region);
+    }
+    free(cfg->topology);
+    for (size_t i = 0; i < cfg->nflows; i++) free_flow(&cfg->flows[i]);
+    free(cfg->flows);
+    free(cfg);
+}
+
+static void replace(char **field, char *value) {
+    free(*field);
+    *field = value;
+}
+
+static void default_string(char **field, const char *value) {
+    if (!*field) *field = xstrdup(value);
+}
+
+static void fill_flow_defaults(flow_config *f) {
+    default_string(&f->name, "");
+    default_string(&f->preset, "");
+    default_string(&f->index, "");
+    default_string(&f->path, "");
+    for (int i = 0; i < EP_COUNT; i++) default_string(&f->fields[i], "");
+    default_string(&f->count_field, "");
+    default_string(&f->timestamp_field, "@timestamp");
+    default_string(&f->danger_label, "errors");
+    default_string(&f->warning_label, "warnings");
+}
+
+static vizfeed_config *config_with_defaults(const char *path) {
+    vizfeed_config *cfg = xcalloc(1, sizeof *cfg);
+    cfg->path = xstrdup(path);
+    cfg->listen = xstrdup("127.0.0.1:8080");
+    cfg->cors_origin = xstrdup("*");
+    cfg->ui_dir = xstrdup("ui/dist");
+    cfg->interval_ms = 10000;
+    cfg->window_ms = 120000;
+    cfg->lag_ms = 15000;
+    cfg->output_file = xstrdup("");
+    cfg->graph.name = xstrdup("edge");
+    cfg->graph.entry = xstrdup("INTERNET");
+    cfg->graph.default_region = xstrdup("default");
+    cfg->graph.max_services = 100;
+    cfg->graph.warning = 0.03;
+    cfg->graph.danger = 0.10;
+    cfg->graph.min_rate = 0.1;
+    cfg->graph.notice_link = xstrdup("");
+    cfg->es.cloud_id = xstrdup("");
+    cfg->es.username = xstrdup("");
+    cfg->es.password = xstrdup("");
+    cfg->es.api_key = xstrdup("");
+    cfg->es.bearer_token = xstrdup("");
+    cfg->es.ca_file = xstrdup("");
+    cfg->es.verify = true;
+    cfg->es.timeout_ms = 20000;
+    cfg->es.page_size = 5000;
+    return cfg;
+}
+
+vizfeed_config *cfg_demo(void) {
+    vizfeed_config *cfg = config_with_defaults("");
+    cfg->flows = xcalloc(1, sizeof *cfg->flows);
+    cfg->nflows = 1;
+    cfg->flows[0].name = xstrdup("demo");
+    cfg->flows[0].type = FLOW_DEMO;
+    cfg->flows[0].seed = 1;
+    fill_flow_defaults(&cfg->flows[0]);
+    return cfg;
+}
+
+const char *flow_type_name(flow_type t) {
+    return (unsigned)t < sizeof flow_type_names / sizeof flow_type_names[0] ? flow_type_names[t] : "unknown";
+}
+
+/* ---- messages -------------------------------------------------------- */
+
+/* User text inside a message: bounded and free of line breaks, so that an
+ * error stays one line whatever the file holds. */
+static const char *shown(const char *s, char *out, size_t outlen) {
+    size_t i = 0;
+    for (; s[i] && i + 4 < outlen; i++) out[i] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
+    if (s[i]) {
+        memcpy(out + i, "...", 3);
+        i += 3;
+    }
+    out[i] = '\0';
+    return out;
+}
+
+static int fail_at(parser *p, const yaml_node_t *n, const char *expected, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail_at(parser *p, const yaml_node_t *n, const char *expected, const char *fmt, ...) {
+    char what[ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return fail(p->err, "%s:%zu:%zu: %s; expected %s", p->file, n->start_mark.line + 1, n->start_mark.column + 1, what,
+                expected);
+}
+
+static void join_keys(const char *const keys[], char *out, size_t outlen) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; keys[i]; i++) {
+        int n = snprintf(out + used, outlen - used, "%s%s", i ? ", " : "", keys[i]);
+        if (n < 0 || (size_t)n >= outlen - used) return;
+        used += (size_t)n;
+    }
+}
+
+/* ---- nodes ----------------------------------------------------------- */
+
+static yaml_node_t *node_at(parser *p, int id) {
+    return yaml_document_get_node(p->doc, id);
+}
+
+static const char *scalar_text(const yaml_node_t *n) {
+    return (const char *)n->data.scalar.value;
+}
+
+static bool is_plain(const yaml_node_t *n) {
+    return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+/* An unquoted empty value, ~ or null: YAML's null, which we read as "not
+ * written" for sections and lists and as "" for strings. */
+static bool is_null(const yaml_node_t *n) {
+    if (!is_plain(n)) return false;
+    const char *v = scalar_text(n);
+    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
+}
+
+static const char *kind_name(const yaml_node_t *n) {
+    switch (n->type) {
+    case YAML_MAPPING_NODE:
+        return "a mapping";
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    default:
+        return is_null(n) ? "empty" : "a single value";
+    }
+}
+
+static size_t mapping_size(const yaml_node_t *n) {
+    return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+}
+
+static size_t sequence_size(const yaml_node_t *n) {
+    return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+static yaml_node_t *sequence_item(parser *p, const yaml_node_t *n, size_t i) {
+    return node_at(p, n->data.sequence.items.start[i]);
+}
+
+static yaml_node_t *get(parser *p, const yaml_node_t *map, const char *key) {
+    if (!map || map->type != YAML_MAPPING_NODE) return NULL;
+    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+        const yaml_node_t *k = node_at(p, pair->key);
+        if (k->type == YAML_SCALAR_NODE && !strcmp(scalar_text(k), key)) return node_at(p, pair->value);
+    }
+    return NULL;
+}
+
+/* Every key a scalar, known, and written once. */
+static int check_keys(parser *p, const yaml_node_t *map, const char *what, const char *const keys[]) {
+    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+        const yaml_node_t *k = node_at(p, pair->key);
+        char list[512], name[80];
+        join_keys(keys, list, sizeof list);
+        if (k->type != YAML_SCALAR_NODE) {
+            char expected[600];
+            snprintf(expected, sizeof expected, "one of %s", list);
+            return fail_at(p, k, expected, "a key in %s is %s", what, kind_name(k));
+        }
+        bool known = false;
+        for (size_t i = 0; keys[i] && !known; i++) known = !strcmp(keys[i], scalar_text(k));
+        if (!known) {
+            char expected[600];
+            snprintf(expected, sizeof expected, "one of %s", list);
+            return fail_at(p, k, expected, "unknown key '%s' in %s", shown(scalar_text(k), name, sizeof name), what);
+        }
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pair; q++) {
+            const yaml_node_t *first = node_at(p, q->key);
+            if (first->type == YAML_SCALAR_NODE && !strcmp(scalar_text(first), scalar_text(k)))
+                return fail_at(p, k, "each key once", "duplicate key '%s' in %s (first written at line %zu)",
+                               shown(scalar_text(k), name, sizeof name), what, first->start_mark.line + 1);
+        }
+    }
+    return 0;
+}
+
+/* A section that may be left out or empty: *out is NULL then. */
+static int get_section(parser *p, const yaml_node_t *n, const char *what, const char *const keys[],
+                       const yaml_node_t **out) {
+    *out = NULL;
+    if (!n || is_null(n)) return 0;
+    if (n->type != YAML_MAPPING_NODE) {
+        char list[512], expected[600];
+        join_keys(keys, list, sizeof list);
+        snprintf(expected, sizeof expected, "a mapping with keys %s", list);
+        return fail_at(p, n, expected, "%s is %s", what, kind_name(n));
+    }
+    if (check_keys(p, n, what, keys) < 0) return -1;
+    *out = n;
+    return 0;
+}
+
+/* ---- scalars --------------------------------------------------------- */
+
+/* Copies a scalar with ${VAR} and ${VAR:default} replaced from the
+ * environment; $${ stands for a literal ${ (which is how cfg_print writes
+ * one back). A variable that is set, even to "", wins over the default. */
+static int expand(parser *p, const yaml_node_t *n, char **out) {
+    const char *s = scalar_text(n);
+    if (strlen(s) != n->data.scalar.length)
+        return fail_at(p, n, "text without NUL characters", "a value contains a NUL character");
+    buf b;
+    buf_init(&b, VIZ_MAX_CONFIG_BYTES);
+    int rc = 0;
+    size_t i = 0;
+    while (s[i]) {
+        if (s[i] == '$' && s[i + 1] == '$' && s[i + 2] == '{') {
+            rc |= buf_puts(&b, "${");
+            i += 3;
+            continue;
+        }
+        if (s[i] != '$' || s[i + 1] != '{') {
+            rc |= buf_putc(&b, s[i++]);
+            continue;
+        }
+        const char *name = s + i + 2;
+        size_t len = 0;
+        while (isalnum((unsigned char)name[len]) || name[len] == '_') len++;
+        if (len == 0 || len > 128 || isdigit((unsigned char)name[0]) || (name[len] != '}' && name[len] != ':')) {
+            buf_free(&b);
+            return fail_at(
+                p, n, "${NAME} or ${NAME:default} with NAME made of letters, digits and _ (or $${ for a literal ${)",
+                "malformed variable reference in a value");
+        }
+        char var[130], shown_var[80];
+        memcpy(var, name, len);
+        var[len] = '\0';
+        const char *end = name + len;
+        const char *fallback = NULL;
+        if (*end == ':') {
+            fallback = end + 1;
+            end = strchr(fallback, '}');
+            if (!end) {
+                buf_free(&b);
+                return fail_at(p, n, "a closing } after the default",
+                               "unterminated ${%s:", shown(var, shown_var, sizeof shown_var));
+            }
+        }
+        const char *value = getenv(var);
+        if (value)
+            rc |= buf_puts(&b, value);
+        else if (fallback)
+            rc |= buf_append(&b, fallback, (size_t)(end - fallback));
+        else {
+            buf_free(&b);
+            shown(var, shown_var, sizeof shown_var);
+            char expected[300];
+            snprintf(expected, sizeof expected, "%s to be set, or a default as in ${%s:default}", shown_var, shown_var);
+            return fail_at(p, n, expected, "environment variable %s is not set", shown_var);
+        }
+        i = (size_t)(end - s) + 1;
+    }
+    if (rc) {
+        buf_free(&b);
+        return fail_at(p, n, "a shorter value", "value is longer than %u bytes after ${} expansion",
+                       VIZ_MAX_CONFIG_BYTES);
+    }
+    *out = buf_take(&b, NULL);
+    return 0;
+}
+
+static int get_string(parser *p, const yaml_node_t *n, const char *what, char **out) {
+    if (n->type != YAML_SCALAR_NODE) return fail_at(p, n, "a string", "%s is %s", what, kind_name(n));
+    if (is_null(n)) {
+        *out = xstrdup("");
+        return 0;
+    }
+    return expand(p, n, out);
+}
+
+/* Sets *field from map[key] when written. Returns 1 when set, 0 when absent,
+ * -1 on error. */
+static int opt_string(parser *p, const yaml_node_t *map, const char *key, const char *what, char **field) {
+    const yaml_node_t *n = get(p, map, key);
+    if (!n) return 0;
+    char *s;
+    if (get_string(p, n, what, &s) < 0) return -1;
+    replace(field, s);
+    return 1;
+}
+
+/* A number as JSON writes it (no hex, inf, nan or leading zeros), so that
+ * numbers in conditions mean the same thing to Elasticsearch. */
+static bool parse_number(const char *s, double *out) {
+    const char *q = s;
+    if (*q == '-') q++;
+    if (!isdigit((unsigned char)*q)) return false;
+    if (q[0] == '0' && isdigit((unsigned char)q[1])) return false;
+    while (isdigit((unsigned char)*q)) q++;
+    if (*q == '.') {
+        q++;
+        if (!isdigit((unsigned char)*q)) return false;
+        while (isdigit((unsigned char)*q)) q++;
+    }
+    if (*q == 'e' || *q == 'E') {
+        q++;
+        if (*q == '+' || *q == '-') q++;
+        if (!isdigit((unsigned char)*q)) return false;
+        while (isdigit((unsigned char)*q)) q++;
+    }
+    if (*q) return false;
+    errno = 0;
+    double d = strtod(s, NULL);
+    if (errno == ERANGE || !isfinite(d)) return false;
+    *out = d;
+    return true;
+}
+
+/* Numbers, booleans and durations may be written quoted, as environment
+ * references often are; only condition values give quotes a meaning. */
+static int get_double(parser *p, const yaml_node_t *n, const char *what, double min, double max, double *out) {
+    char *s;
+    if (n->type != YAML_SCALAR_NODE || is_null(n)) return fail_at(p, n, "a number", "%s is %s", what, kind_name(n));
+    if (expand(p, n, &s) < 0) return -1;
+    double d;
+    char expected[96], text[80];
+    if (min <= -DBL_MAX / 2 && max >= DBL_MAX / 2)
+        snprintf(expected, sizeof expected, "a number");
+    else
+        snprintf(expected, sizeof expected, "a number from %g to %g", min, max);
+    bool ok = parse_number(s, &d);
+    shown(s, text, sizeof text);
+    free(s);
+    if (!ok) return fail_at(p, n, expected, "%s '%s' is not a number", what, text);
+    if (d < min || d > max) return fail_at(p, n, expected, "%s %s is out of range", what, text);
+    *out = d;
+    return 0;
+}
+
+static int get_int(parser *p, const yaml_node_t *n, const char *what, long long min, long long max, long long *out) {
+    char *s;
+    char expected[96], text[80];
+    snprintf(expected, sizeof expected, "a whole number from %lld to %lld", min, max);
+    if (n->type != YAML_SCALAR_NODE || is_null(n)) return fail_at(p, n, expected, "%s is %s", what, kind_name(n));
+    if (expand(p, n, &s) < 0) return -1;
+    shown(s, text, sizeof text);
+    const char *q = s[0] == '-' ? s + 1 : s;
+    bool digits = *q != '\0';
+    for (; *q; q++) digits = digits && isdigit((unsigned char)*q);
+    errno = 0;
+    long long v = digits ? strtoll(s, NULL, 10) : 0;
+    free(s);
+    if (!digits) return fail_at(p, n, expected, "%s '%s' is not a whole number", what, text);
+    if (errno == ERANGE || v < min || v > max) return fail_at(p, n, expected, "%s %s is out of range", what, text);
+    *out = v;
+    return 0;
+}
+
+static int get_u64(parser *p, const yaml_node_t *n, const char *what, uint64_t *out) {
+    char *s;
+    char text[80];
+    const char *expected = "a whole number from 0 to 18446744073709551615";
+    if (n->type != YAML_SCALAR_NODE || is_null(n)) return fail_at(p, n, expected, "%s is %s", what, kind_name(n));
+    if (expand(p, n, &s) < 0) return -1;
+    shown(s, text, sizeof text);
+    bool digits = *s != '\0';
+    for (const char *q = s; *q; q++) digits = digits && isdigit((unsigned char)*q);
+    errno = 0;
+    unsigned long long v = digits ? strtoull(s, NULL, 10) : 0;
+    free(s);
+    if (!digits || errno == ERANGE) return fail_at(p, n, expected, "%s '%s' is not a whole number", what, text);
+    *out = v;
+    return 0;
+}
+
+/* Only true and false: YAML 1.1's yes/no/on/off surprise people (Norway). */
+static int get_bool(parser *p, const yaml_node_t *n, const char *what, bool *out) {
+    char *s;
+    char text[80];
+    if (n->type != YAML_SCALAR_NODE || is_null(n))
+        return fail_at(p, n, "true or false", "%s is %s", what, kind_name(n));
+    if (expand(p, n, &s) < 0) return -1;
+    int v = !strcmp(s, "true") ? 1 : !strcmp(s, "false") ? 0 : -1;
+    shown(s, text, sizeof text);
+    free(s);
+    if (v < 0) return fail_at(p, n, "true or false", "%s '%s' is not a boolean", what, text);
+    *out = v == 1;
+    return 0;
+}
+
+static int get_duration(parser *p, const yaml_node_t *n, const char *what, int64_t min, int64_t *out) {
+    char *s;
+    char text[80];
+    if (n->type != YAML_SCALAR_NODE || is_null(n))
+        return fail_at(p, n, DURATION_EXAMPLE, "%s is %s", what, kind_name(n));
+    if (expand(p, n, &s) < 0) return -1;
+    int64_t ms;
+    char ignored[ERR_LEN];
+    int rc = parse_duration_ms(s, &ms, ignored);
+    shown(s, text, sizeof text);
+    free(s);
+    if (rc < 0) return fail_at(p, n, DURATION_EXAMPLE, "%s '%s' is not a duration", what, text);
+    if (ms < min || ms > MAX_DURATION_MS)
+        return fail_at(p, n, min > 0 ? "a duration above 0 and at most 366d" : "a duration of at most 366d",
+                       "%s %s is out of range", what, text);
+    *out = ms;
+    return 0;
+}
+
+/* A value of a condition. An unquoted scalar that reads as a number or as
+ * true/false is one; quoting makes anything a string, so that `equals: "200"`
+ * can match a keyword field exactly. */
+static int get_value(parser *p, const yaml_node_t *n, const char *what, cfg_value *v) {
+    if (n->type != YAML_SCALAR_NODE || is_null(n))
+        return fail_at(p, n, "a string, a number, true or false", "%s is %s", what, kind_name(n));
+    if (expand(p, n, &v->text) < 0) return -1;
+    v->type = VALUE_STRING;
+    if (is_plain(n)) {
+        if (!strcmp(v->text, "true") || !strcmp(v->text, "false")) {
+            v->type = VALUE_BOOL;
+            v->boolean = v->text[0] == 't';
+        } else if (parse_number(v->text, &v->number)) {
+            v->type = VALUE_NUMBER;
+        }
+    }
+    return 0;
+}
+
+static int get_nonempty(parser *p, const yaml_node_t *n, const char *what, const char *expected, char **out) {
+    if (get_string(p, n, what, out) < 0) return -1;
+    if (!**out) {
+        free(*out);
+        *out = NULL;
+        return fail_at(p, n, expected, "%s is empty", what);
+    }
+    return 0;
+}
+
+/* ---- conditions ------------------------------------------------------ */
+
+static int parse_condition(parser *p, const yaml_node_t *n, int depth, condition *c);
+
+static int parse_condition_list(parser *p, const yaml_node_t *n, const char *what, int depth, condition_list *out) {
+    free_conditions(out);
+    if (is_null(n)) return 0;
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail_at(p, n, "a list of conditions such as - { field: event.outcome, equals: failure }", "%s is %s",
+                       what, kind_name(n));
+    out->n = sequence_size(n);
+    out->items = xcalloc(out->n, sizeof *out->items);
+    for (size_t i = 0; i < out->n; i++)
+        if (parse_condition(p, sequence_item(p, n, i), depth, &out->items[i]) < 0) return -1;
+    return 0;
+}
+
+static int operator_group(const char *key) {
+    if (!strcmp(key, "gte") || !strcmp(key, "gt") || !strcmp(key, "lte") || !strcmp(key, "lt")) return COND_RANGE;
+    if (!strcmp(key, "equals")) return COND_EQUALS;
+    if (!strcmp(key, "in")) return COND_IN;
+    if (!strcmp(key, "exists")) return COND_EXISTS;
+    if (!strcmp(key, "prefix")) return COND_PREFIX;
+    return -1;
+}
+
+static int parse_combinator(parser *p, const yaml_node_t *n, int depth, condition *c) {
+    yaml_node_pair_t *pair = n->data.mapping.pairs.start;
+    const yaml_node_t *key = node_at(p, pair->key), *value = node_at(p, pair->value);
+    if (mapping_size(n) > 1) {
+        const yaml_node_t *other = node_at(p, pair[1].key);
+        if (!strcmp(scalar_text(key), "not") || !strcmp(scalar_text(key), "all")) key = other;
+        return fail_at(p, key, "not or all alone in their condition (put the other parts inside)",
+                       "'%s' cannot stand beside not or all in one condition", scalar_text(key));
+    }
+    if (!strcmp(scalar_text(key), "not")) {
+        c->kind = COND_NOT;
+        c->children = xcalloc(1, sizeof *c->children);
+        c->nchildren = 1;
+        return parse_condition(p, value, depth + 1, c->children);
+    }
+    c->kind = COND_ALL;
+    if (value->type != YAML_SEQUENCE_NODE || sequence_size(value) == 0)
+        return fail_at(p, value, "a list of at least one condition", "all is %s",
+                       value->type == YAML_SEQUENCE_NODE ? "an empty list" : kind_name(value));
+    c->nchildren = sequence_size(value);
+    c->children = xcalloc(c->nchildren, sizeof *c->children);
+    for (size_t i = 0; i < c->nchildren; i++)
+        if (parse_condition(p, sequence_item(p, value, i), depth + 1, &c->children[i]) < 0) return -1;
+    return 0;
+}
+
+static int parse_condition(parser *p, const yaml_node_t *n, int depth, condition *c) {
+    char name[80];
+    if (n->type != YAML_MAPPING_NODE || mapping_size(n) == 0)
+        return fail_at(p, n, "a mapping such as { field: event.outcome, equals: failure }", "a condition is %s",
+                       kind_name(n));
+    if (depth > VIZ_MAX_CONDITION_DEPTH) {
+        char expected[64];
+        snprintf(expected, sizeof expected, "at most %d levels of not and all", VIZ_MAX_CONDITION_DEPTH);
+        return fail_at(p, n, expected, "conditions are nested too deeply");
+    }
+    if (check_keys(p, n, "a condition", condition_keys) < 0) return -1;
+    if (get(p, n, "not") || get(p, n, "all")) return parse_combinator(p, n, depth, c);
+
+    const yaml_node_t *field = get(p, n, "field");
+    if (!field) return fail_at(p, n, "field: NAME and one of " OPERATORS ", or not or all", "a condition has no field");
+    if (get_nonempty(p, field, "field", "a field name such as http.response.status_code", &c->field) < 0) return -1;
+
+    /* Exactly one operator; the range bounds together count as one. */
+    const yaml_node_t *op = NULL;
+    int group = -1;
+    for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
+        const yaml_node_t *key = node_at(p, pair->key);
+        int g = operator_group(scalar_text(key));
+        if (g < 0) continue;
+        if (group >= 0 && (g != group || g != COND_RANGE))
+            return fail_at(p, key, "exactly one of " OPERATORS " (only the range bounds combine)",
+                           "condition on '%s' has two operators, '%s' and '%s'", shown(c->field, name, sizeof name),
+                           scalar_text(op), scalar_text(key));
+        if (!op) op = key;
+        group = g;
+    }
+    if (!op)
+        return fail_at(p, n, "one of " OPERATORS, "condition on '%s' has no operator",
+                       shown(c->field, name, sizeof name));
+
+    c->kind = (cond_kind)group;
+    const yaml_node_t *v;
+    switch (c->kind) {
+    case COND_EQUALS:
+        c->values = xcalloc(1, sizeof *c->values);
+        c->nvalues = 1;
+        return get_value(p, get(p, n, "equals"), "equals", c->values);
+    case COND_IN:
+        v = get(p, n, "in");
+        if (v->type != YAML_SEQUENCE_NODE || sequence_size(v) == 0)
+            return fail_at(p, v, "a list of at least one value, such as [200, 204]", "in is %s", kind_name(v));
+        c->nvalues = sequence_size(v);
+        c->values = xcalloc(c->nvalues, sizeof *c->values);
+        for (size_t i = 0; i < c->nvalues; i++)
+            if (get_value(p, sequence_item(p, v, i), "a value of in", &c->values[i]) < 0) return -1;
+        return 0;
+    case COND_RANGE: {
+        static const char *const bounds[BOUND_COUNT] = {"gte", "gt", "lte", "lt"};
+        for (int b = 0; b < BOUND_COUNT; b++) {
+            if (!(v = get(p, n, bounds[b]))) continue;
+            if (get_double(p, v, bounds[b], -DBL_MAX, DBL_MAX, &c->bound[b]) < 0) return -1;
+            c->has_bound[b] = true;
+        }
+        return 0;
+    }
+    case COND_EXISTS:
+        return get_bool(p, get(p, n, "exists"), "exists", &c->exists);
+    case COND_PREFIX:
+        return get_nonempty(p, get(p, n, "prefix"), "prefix", "a non-empty string", &c->prefix);
+    default:
+        return -1;
+    }
+}
+
+/* ---- flows ----------------------------------------------------------- */
+
+static int parse_endpoint(parser *p, const yaml_node_t *n, const char *side, int base, flow_config *f,
+                          unsigned *written) {
+    const yaml_node_t *map;
+    if (get_section(p, n, side, endpoint_keys, &map) < 0) return -1;
+    for (int i = 0; map && i < 3; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "%s.%s", side, endpoint_keys[i]);
+        int rc = opt_string(p, map, endpoint_keys[i], what, &f->fields[base + i]);
+        if (rc < 0) return -1;
+        if (rc) *written |= W_FIELD0 << (base + i);
+    }
+    return 0;
+}
+
+/* The keys a preset may fill: what to count and how to name and class it. */
+static int parse_traffic(parser *p, const yaml_node_t *map, flow_config *f, unsigned *written) {
+    static const struct {
+        const char *key;
+        unsigned bit;
+        size_t offset;
+    } lists[] = {
+        {"where", W_WHERE, offsetof(flow_config, where)},
+        {"warning", W_WARNING, offsetof(flow_config, warning)},
+        {"danger", W_DANGER, offsetof(flow_config, danger)},
+    };
+    static const struct {
+        const char *key;
+        unsigned bit;
+        size_t offset;
+    } strings[] = {
+        {"count", W_COUNT, offsetof(flow_config, count_field)},
+        {"timestamp", W_TIMESTAMP, offsetof(flow_config, timestamp_field)},
+        {"danger_label", W_DANGER_LABEL, offsetof(flow_config, danger_label)},
+        {"warning_label", W_WARNING_LABEL, offsetof(flow_config, warning_label)},
+    };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        const yaml_node_t *n = get(p, map, lists[i].key);
+        if (!n) continue;
+        if (parse_condition_list(p, n, lists[i].key, 1, (condition_list *)((char *)f + lists[i].offset)) < 0) return -1;
+        *written |= lists[i].bit;
+    }
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        int rc = opt_string(p, map, strings[i].key, strings[i].key, (char **)((char *)f + strings[i].offset));
+        if (rc < 0) return -1;
+        if (rc) *written |= strings[i].bit;
+    }
+    if (parse_endpoint(p, get(p, map, "from"), "from", EP_FROM_SERVICE, f, written) < 0) return -1;
+    return parse_endpoint(p, get(p, map, "to"), "to", EP_TO_SERVICE, f, written);
+}
+
+static int load_document(const char *file, const char *text, size_t len, yaml_document_t *doc, char *err);
+
+static void take_string(char **dst, char **src) {
+    replace(dst, *src);
+    *src = NULL;
+}
+
+static void take_conditions(condition_list *dst, condition_list *src) {
+    free_conditions(dst);
+    *dst = *src;
+    src->items = NULL;
+    src->n = 0;
+}
+
+/* Fills every key the preset writes and the flow does not. The preset's text
+ * is parsed like a flow so it cannot mean anything a flow could not say. */
+static int apply_preset(parser *p, const flow_preset *preset, flow_config *f, unsigned written) {
+    char file[64];
+    snprintf(file, sizeof file, "preset %s", preset->name);
+    yaml_document_t doc;
+    if (load_document(file, preset->yaml, strlen(preset->yaml), &doc, p->err) < 0) return -1;
+    parser pp = {file, &doc, p->err};
+    flow_config from_preset = {0};
+    unsigned filled = 0;
+    int rc = -1;
+    const yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root || root->type != YAML_MAPPING_NODE) {
+        fail(p->err, "%s: not a mapping; expected a mapping of flow keys", file);
+        goto done;
+    }
+    if (check_keys(&pp, root, file, preset_keys) < 0 || parse_traffic(&pp, root, &from_preset, &filled) < 0) goto done;
+    filled &= ~written;
+    if (filled & W_WHERE) take_conditions(&f->where, &from_preset.where);
+    if (filled & W_WARNING) take_conditions(&f->warning, &from_preset.warning);
+    if (filled & W_DANGER) take_conditions(&f->danger, &from_preset.danger);
+    if (filled & W_COUNT) take_string(&f->count_field, &from_preset.count_field);
+    if (filled & W_TIMESTAMP) take_string(&f->timestamp_field, &from_preset.timestamp_field);
+    if (filled & W_DANGER_LABEL) take_string(&f->danger_label, &from_preset.danger_label);
+    if (filled & W_WARNING_LABEL) take_string(&f->warning_label, &from_preset.warning_label);
+    for (int i = 0; i < EP_COUNT; i++)
+        if (filled & (W_FIELD0 << i)) take_string(&f->fields[i], &from_preset.fields[i]);
+    rc = 0;
+done:
+    free_flow(&from_preset);
+    yaml_document_delete(&doc);
+    return rc;
+}
+
+static void flow_label(parser *p, const yaml_node_t *n, size_t index, char *out, size_t outlen) {
+    const yaml_node_t *name = get(p, n, "name");
+    char text[64];
+    if (name && name->type == YAML_SCALAR_NODE && *scalar_text(name))
+        snprintf(out, outlen, "flow '%s'", shown(scalar_text(name), text, sizeof text));
+    else
+        snprintf(out, outlen, "flow #%zu", index + 1);
+}
+
+static int parse_flow(parser *p, const yaml_node_t *n, size_t index, const vizfeed_config *cfg, flow_config *f) {
+    char label[96], expected[600], list[512], text[80];
+    flow_label(p, n, index, label, sizeof label);
+    if (n->type != YAML_MAPPING_NODE)
+        return fail_at(p, n, "a mapping with name, type and the keys of that type", "%s is %s", label, kind_name(n));
+    if (check_keys(p, n, label, flow_keys) < 0) return -1;
+
+    const yaml_node_t *name = get(p, n, "name");
+    if (!name) return fail_at(p, n, "name: a unique name for the flow", "%s has no name", label);
+    if (get_nonempty(p, name, "name", "a unique name for the flow", &f->name) < 0) return -1;
+
+    const yaml_node_t *type = get(p, n, "type");
+    if (!type) return fail_at(p, n, "type: elasticsearch, file or demo", "%s has no type", label);
+    char *type_text;
+    if (get_string(p, type, "type", &type_text) < 0) return -1;
+    int t = -1;
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(type_text, flow_type_names[i])) t = i;
+    shown(type_text, text, sizeof text);
+    free(type_text);
+    if (t < 0) return fail_at(p, type, "one of elasticsearch, file, demo", "unknown flow type '%s'", text);
+    f->type = (flow_type)t;
+
+    /* A key that means nothing for this type is as suspicious as a typo. */
+    const char *const *allowed = t == FLOW_ELASTICSEARCH ? es_flow_keys
+                                 : t == FLOW_FILE        ? file_flow_keys
+                                                         : demo_flow_keys;
+    join_keys(allowed, list, sizeof list);
+    for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
+        const yaml_node_t *key = node_at(p, pair->key);
+        bool ok = false;
+        for (size_t i = 0; allowed[i] && !ok; i++) ok = !strcmp(allowed[i], scalar_text(key));
+        if (!ok) {
+            snprintf(expected, sizeof expected, "one of %s", list);
+            return fail_at(p, key, expected, "key '%s' does not apply to %s flows", scalar_text(key),
+                           flow_type_names[t]);
+        }
+    }
+
+    const yaml_node_t *v;
+    if (opt_string(p, n, "index", "index", &f->index) < 0 || opt_string(p, n, "path", "path", &f->path) < 0 ||
+        opt_string(p, n, "preset", "preset", &f->preset) < 0)
+        return -1;
+    f->seed = 1;
+    if ((v = get(p, n, "seed")) && get_u64(p, v, "seed", &f->seed) < 0) return -1;
+
+    unsigned written = 0;
+    if (parse_traffic(p, n, f, &written) < 0) return -1;
+    if (f->preset && *f->preset) {
+        const flow_preset *preset = preset_find(f->preset);
+        if (!preset) {
+            snprintf(expected, sizeof expected, "one of %s", preset_names());
+            return fail_at(p, get(p, n, "preset"), expected, "unknown preset '%s'",
+                           shown(f->preset, text, sizeof text));
+        }
+        if (apply_preset(p, preset, f, written) < 0) return -1;
+    }
+    fill_flow_defaults(f);
+
+    if (f->type == FLOW_DEMO) return 0;
+    if (f->type == FLOW_ELASTICSEARCH) {
+        if (!*f->index)
+            return fail_at(p, (v = get(p, n, "index")) ? v : n, "index: an index pattern such as filebeat-*",
+                           "%s reads from Elasticsearch but has no index", label);
+        if (cfg->es.nhosts == 0 && !*cfg->es.cloud_id)
+            return fail_at(p, type, "elasticsearch.hosts (or elasticsearch.cloud_id) to be set",
+                           "%s reads from Elasticsearch but no cluster is configured", label);
+    }
+    if (f->type == FLOW_FILE && !*f->path)
+        return fail_at(p, (v = get(p, n, "path")) ? v : n, "path: the NDJSON file to read", "%s has no path", label);
+    if (!*f->fields[EP_TO_SERVICE])
+        return fail_at(p, n, "to: { service: FIELD } or a preset that sets it",
+                       "%s does not say which field names the callee (to.service)", label);
+    if (!*f->timestamp_field)
+        return fail_at(p, get(p, n, "timestamp"), "a date field such as @timestamp", "%s has an empty timestamp",
+                       label);
+    return 0;
+}
+
+static int parse_flows(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+    const yaml_node_t *n = get(p, root, "flows");
+    if (!n) return fail_at(p, root, "flows: a list with at least one flow", "no flows are configured");
+    if (is_null(n) || (n->type == YAML_SEQUENCE_NODE && sequence_size(n) == 0))
+        return fail_at(p, n, "at least one flow", "the flows list is empty");
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail_at(p, n, "a list of flows, each starting with - name: ...", "flows is %s", kind_name(n));
+    if (sequence_size(n) > VIZ_MAX_FLOWS) {
+        char expected[64];
+        snprintf(expected, sizeof expected, "at most %d flows", VIZ_MAX_FLOWS);
+        return fail_at(p, n, expected, "%zu flows are configured", sequence_size(n));
+    }
+    cfg->nflows = sequence_size(n);
+    cfg->flows = xcalloc(cfg->nflows, sizeof *cfg->flows);
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        const yaml_node_t *item = sequence_item(p, n, i);
+        if (parse_flow(p, item, i, cfg, &cfg->flows[i]) < 0) return -1;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(cfg->flows[j].name, cfg->flows[i].name)) continue;
+            char text[80];
+            return fail_at(p, get(p, item, "name"), "a unique name for every flow",
+                           "flow name '%s' is used twice (first by flow #%zu)",
+                           shown(cfg->flows[i].name, text, sizeof text), j + 1);
+        }
+    }
+    return 0;
+}
+
+/* ---- other sections -------------------------------------------------- */
+
+static int parse_topology(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+    const yaml_node_t *n = get(p, root, "topology");
+    if (!n || is_null(n)) return 0;
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail_at(p, n, "a list of entries such as - { match: 10.1.0.0/16, region: eu-west-1 }", "topology is %s",
+                       kind_name(n));
+    if (sequence_size(n) > VIZ_MAX_TOPOLOGY) {
+        char expected[64];
+        snprintf(expected, sizeof expected, "at most %d topology entries", VIZ_MAX_TOPOLOGY);
+        return fail_at(p, n, expected, "topology has %zu entries", sequence_size(n));
+    }
+    cfg->ntopology = sequence_size(n);
+    cfg->topology = xcalloc(cfg->ntopology, sizeof *cfg->topology);
+    for (size_t i = 0; i < cfg->ntopology; i++) {
+        const yaml_node_t *item = sequence_item(p, n, i), *map;
+        topology_entry *e = &cfg->topology[i];
+        if (item->type != YAML_MAPPING_NODE || mapping_size(item) == 0)
+            return fail_at(p, item, "a mapping with match and service and/or region", "a topology entry is %s",
+                           kind_name(item));
+        if (get_section(p, item, "a topology entry", topology_keys, &map) < 0) return -1;
+        e->line = (int)item->start_mark.line + 1;
+        const yaml_node_t *match = get(p, map, "match");
+        if (!match)
+            return fail_at(p, item, "match: a CIDR, an IP, a name or a /regex/", "a topology entry has no match");
+        if (get_nonempty(p, match, "match", "a CIDR, an IP, a name or a /regex/", &e->match) < 0 ||
+            opt_string(p, map, "service", "service", &e->service) < 0 ||
+            opt_string(p, map, "region", "region", &e->region) < 0)
+            return -1;
+        default_string(&e->service, "");
+        default_string(&e->region, "");
+    }
+    return 0;
+}
+
+static bool is_http_url(const char *s) {
+    return !strncasecmp(s, "http://", 7) || !strncasecmp(s, "https://", 8);
+}
+
+static int parse_host(parser *p, const yaml_node_t *n, char **out) {
+    if (get_nonempty(p, n, "an Elasticsearch host", "a URL such as https://es1:9200", out) < 0) return -1;
+    if (!is_http_url(*out) || !(*out)[strcspn(*out, ":") + 3]) {
+        /* Whatever precedes an @ may be a password: keep it out of logs. */
+        char text[80];
+        const char *at = strrchr(*out, '@');
+        return fail_at(p, n, "a URL starting with http:// or https://, such as https://es1:9200",
+                       "Elasticsearch host '%s%s' is not an http(s) URL", at ? "...@" : "",
+                       shown(at ? at + 1 : *out, text, sizeof text));
+    }
+    return 0;
+}
+
+static int parse_elasticsearch(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+    const yaml_node_t *es, *n;
+    if (get_section(p, get(p, root, "elasticsearch"), "elasticsearch", es_keys, &es) < 0) return -1;
+    if (!es) return 0;
+    if ((n = get(p, es, "hosts"))) {
+        if (n->type == YAML_SCALAR_NODE && !is_null(n)) {
+            cfg->es.hosts = xcalloc(1, sizeof *cfg->es.hosts);
+            cfg->es.nhosts = 1;
+            if (parse_host(p, n, &cfg->es.hosts[0]) < 0) return -1;
+        } else if (n->type == YAML_SEQUENCE_NODE) {
+            cfg->es.nhosts = sequence_size(n);
+            cfg->es.hosts = xcalloc(cfg->es.nhosts ? cfg->es.nhosts : 1, sizeof *cfg->es.hosts);
+            for (size_t i = 0; i < cfg->es.nhosts; i++)
+                if (parse_host(p, sequence_item(p, n, i), &cfg->es.hosts[i]) < 0) return -1;
+        } else if (!is_null(n)) {
+            return fail_at(p, n, "a list of URLs such as [https://es1:9200, https://es2:9200]",
+                           "elasticsearch.hosts is %s", kind_name(n));
+        }
+    }
+    if (opt_string(p, es, "cloud_id", "elasticsearch.cloud_id", &cfg->es.cloud_id) < 0 ||
+        opt_string(p, es, "username", "elasticsearch.username", &cfg->es.username) < 0 ||
+        opt_string(p, es, "password", "elasticsearch.password", &cfg->es.password) < 0 ||
+        opt_string(p, es, "api_key", "elasticsearch.api_key", &cfg->es.api_key) < 0 ||
+        opt_string(p, es, "bearer_token", "elasticsearch.bearer_token", &cfg->es.bearer_token) < 0 ||
+        opt_string(p, es, "ca_file", "elasticsearch.ca_file", &cfg->es.ca_file) < 0)
+        return -1;
+    if (cfg->es.nhosts && *cfg->es.cloud_id)
+        return fail_at(p, get(p, es, "cloud_id"), "either hosts or cloud_id",
+                       "elasticsearch.hosts and elasticsearch.cloud_id are both set");
+    if (*cfg->es.api_key && *cfg->es.bearer_token)
+        return fail_at(p, get(p, es, "bearer_token"), "one way to authenticate",
+                       "elasticsearch.api_key and elasticsearch.bearer_token are both set");
+    if ((n = get(p, es, "verify")) && get_bool(p, n, "elasticsearch.verify", &cfg->es.verify) < 0) return -1;
+    if ((n = get(p, es, "timeout")) && get_duration(p, n, "elasticsearch.timeout", 1, &cfg->es.timeout_ms) < 0)
+        return -1;
+    long long page;
+    if ((n = get(p, es, "page_size"))) {
+        if (get_int(p, n, "elasticsearch.page_size", 1, 65536, &page) < 0) return -1;
+        cfg->es.page_size = (int)page;
+    }
+    return 0;
+}
+
+static int parse_name(parser *p, const yaml_node_t *map, const char *key, const char *what, char **field) {
+    const yaml_node_t *n = get(p, map, key);
+    if (!n) return 0;
+    char *s;
+    if (get_nonempty(p, n, what, "a non-empty name", &s) < 0) return -1;
+    if (strlen(s) >= VIZ_NAME_MAX) {
+        free(s);
+        char expected[64];
+        snprintf(expected, sizeof expected, "at most %d bytes", VIZ_NAME_MAX - 1);
+        return fail_at(p, n, expected, "%s is too long", what);
+    }
+    replace(field, s);
+    return 0;
+}
+
+static int parse_graph(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+    const yaml_node_t *g, *t, *n;
+    graph_config *gc = &cfg->graph;
+    if (get_section(p, get(p, root, "graph"), "graph", graph_keys, &g) < 0) return -1;
+    if (!g) return 0;
+    if (parse_name(p, g, "name", "graph.name", &gc->name) < 0 ||
+        parse_name(p, g, "entry", "graph.entry", &gc->entry) < 0 ||
+        parse_name(p, g, "default_region", "graph.default_region", &gc->default_region) < 0)
+        return -1;
+    long long max;
+    if ((n = get(p, g, "max_services"))) {
+        if (get_int(p, n, "graph.max_services", 1, MAX_SERVICES_LIMIT, &max) < 0) return -1;
+        gc->max_services = (int)max;
+    }
+    if (get_section(p, get(p, g, "thresholds"), "graph.thresholds", threshold_keys, &t) < 0) return -1;
+    if ((n = get(p, t, "warning")) && get_double(p, n, "graph.thresholds.warning", 0, 1, &gc->warning) < 0) return -1;
+    if ((n = get(p, t, "danger")) && get_double(p, n, "graph.thresholds.danger", 0, 1, &gc->danger) < 0) return -1;
+    if ((n = get(p, t, "min_rate")) && get_double(p, n, "graph.thresholds.min_rate", 0, 1e12, &gc->min_rate) < 0)
+        return -1;
+    if (gc->warning > gc->danger) {
+        n = get(p, t, "danger") ? get(p, t, "danger") : get(p, t, "warning");
+        return fail_at(p, n, "0 <= warning <= danger <= 1",
+                       "graph.thresholds.warning (%g) is above graph.thresholds.danger (%g)", gc->warning, gc->danger);
+    }
+    if (opt_string(p, g, "notice_link", "graph.notice_link", &gc->notice_link) < 0) return -1;
+    if (*gc->notice_link && !is_http_url(gc->notice_link))
+        return fail_at(p, get(p, g, "notice_link"), "a link starting with http:// or https://",
+                       "graph.notice_link is not an http(s) link");
+    return 0;
+}
+
+static int parse_refresh(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+    const yaml_node_t *r, *n;
+    if (get_section(p, get(p, root, "refresh"), "refresh", refresh_keys, &r) < 0) return -1;
+    if ((n = get(p, r, "interval")) && get_duration(p, n, "refresh.interval", 1, &cfg->interval_ms) < 0) return -1;
+    if ((n = get(p, r, "window")) && get_duration(p, n, "refresh.window", 1, &cfg->window_ms) < 0) return -1;
+    if ((n = get(p, r, "lag")) && get_duration(p, n, "refresh.lag", 0, &cfg->lag_ms) < 0) return -1;
+    return 0;
+}
+
+/* host:port with a numeric port; the HTTP module resolves the host. */
+static int parse_listen(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+    const yaml_node_t *n = get(p, root, "listen");
+    if (!n) return 0;
+    char *listen;
+    if (get_nonempty(p, n, "listen", "an address such as 127.0.0.1:8080", &listen) < 0) return -1;
+    replace(&cfg->listen, listen);
+    const char *colon = strrchr(cfg->listen, ':');
+    bool ok = colon && colon[1] && strlen(colon + 1) <= 5;
+    for (const char *q = colon ? colon + 1 : ""; ok && *q; q++) ok = isdigit((unsigned char)*q);
+    if (!ok || atoi(colon + 1) > 65535) {
+        char text[80];
+        return fail_at(p, n, "HOST:PORT such as 127.0.0.1:8080 or [::1]:8080, port 0 for any free port",
+                       "listen address '%s' has no valid port", shown(cfg->listen, text, sizeof text));
+    }
+    return 0;
+}
+
+static int parse_root(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+    const yaml_node_t *out;
+    if (root->type != YAML_MAPPING_NODE)
+        return fail_at(p, root, "a mapping of settings (listen, refresh, graph, elasticsearch, topology, flows)",
+                       "the configuration is %s", kind_name(root));
+    if (check_keys(p, root, "the configuration", top_keys) < 0) return -1;
+    /* Fixed order, whatever the file's: flows are checked against the
+     * elasticsearch section. */
+    if (parse_listen(p, root, cfg) < 0 || opt_string(p, root, "cors_origin", "cors_origin", &cfg->cors_origin) < 0 ||
+        opt_string(p, root, "ui_dir", "ui_dir", &cfg->ui_dir) < 0 || parse_refresh(p, root, cfg) < 0 ||
+        get_section(p, get(p, root, "output"), "output", output_keys, &out) < 0 ||
+        opt_string(p, out, "file", "output.file", &cfg->output_file) < 0 || parse_graph(p, root, cfg) < 0 ||
+        parse_elasticsearch(p, root, cfg) < 0 || parse_topology(p, root, cfg) < 0 || parse_flows(p, root, cfg) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- loading --------------------------------------------------------- */
+
+/* libyaml reports reader errors (bad UTF-8) by byte offset only. */
+static void offset_to_mark(const char *text, size_t len, size_t offset, yaml_mark_t *mark) {
+    mark->line = mark->column = 0;
+    for (size_t i = 0; i < offset && i < len; i++) {
+        if (text[i] == '\n')
+            mark->line++, mark->column = 0;
+        else
+            mark->column++;
+    }
+}
+
+static int syntax_error(const char *file, const char *text, size_t len, const yaml_parser_t *ps, char *err) {
+    yaml_mark_t mark = ps->problem_mark;
+    if (ps->error == YAML_READER_ERROR) offset_to_mark(text, len, ps->problem_offset, &mark);
+    char context[128] = "";
+    if (ps->context) snprintf(context, sizeof context, " (%s at line %zu)", ps->context, ps->context_mark.line + 1);
+    return fail(err, "%s:%zu:%zu: invalid YAML: %s%s; expected well-formed YAML (check indentation and quoting)", file,
+                mark.line + 1, mark.column + 1, ps->problem ? ps->problem : "unreadable input", context);
+}
+
+/* The cheap first pass: structure limits that libyaml itself does not set. */
+static int check_stream(const char *file, const char *text, size_t len, char *err) {
+    yaml_parser_t ps;
+    if (!yaml_parser_initialize(&ps)) return fail(err, "%s: cannot initialise the YAML parser; expected memory", file);
+    yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
+    int rc = -1, depth = 0, documents = 0;
+    char depth_limit[64];
+    snprintf(depth_limit, sizeof depth_limit, "at most %d levels", MAX_YAML_DEPTH);
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&ps, &ev)) {
+            syntax_error(file, text, len, &ps, err);
+            break;
+        }
+        yaml_event_type_t type = ev.type;
+        yaml_mark_t mark = ev.start_mark;
+        yaml_event_delete(&ev);
+        const char *problem = NULL, *expected = NULL;
+        if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
+            if (++depth > MAX_YAML_DEPTH) problem = "lists and mappings nested too deeply", expected = depth_limit;
+        } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        } else if (type == YAML_ALIAS_EVENT) {
+            problem = "YAML aliases (*name) are not supported", expected = "the value written out";
+        } else if (type == YAML_DOCUMENT_START_EVENT) {
+            if (++documents > 1) problem = "a second YAML document", expected = "one document per file";
+        } else if (type == YAML_STREAM_END_EVENT) {
+            rc = 0;
+            break;
+        }
+        if (problem) {
+            fail(err, "%s:%zu:%zu: %s; expected %s", file, mark.line + 1, mark.column + 1, problem, expected);
+            break;
+        }
+    }
+    yaml_parser_delete(&ps);
+    return rc;
+}
+
+static int load_document(const char *file, const char *text, size_t len, yaml_document_t *doc, char *err) {
+    if (check_stream(file, text, len, err) < 0) return -1;
+    yaml_parser_t ps;
+    if (!yaml_parser_initialize(&ps)) return fail(err, "%s: cannot initialise the YAML parser; expected memory", file);
+    yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
+    int rc = 0;
+    if (!yaml_parser_load(&ps, doc)) rc = syntax_error(file, text, len, &ps, err);
+    yaml_parser_delete(&ps);
+    return rc;
+}
+
+static char *read_file(const char *path, size_t *len, char *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fail(err, "%s: cannot open: %s; expected a readable configuration file", path, strerror(errno));
+        return NULL;
+    }
+    char *text = xmalloc(VIZ_MAX_CONFIG_BYTES + 1);
+    size_t n = fread(text, 1, VIZ_MAX_CONFIG_BYTES + 1, f);
+    int failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        fail(err, "%s: cannot read: %s; expected a readable configuration file", path, strerror(errno));
+        free(text);
+        return NULL;
+    }
+    if (n > VIZ_MAX_CONFIG_BYTES) {
+        fail(err, "%s: the file is larger than %u bytes; expected a smaller configuration", path, VIZ_MAX_CONFIG_BYTES);
+        free(text);
+        return NULL;
+    }
+    text[n] = '\0';
+    *len = n;
+    return text;
+}
+
+vizfeed_config *cfg_load(const char *path, char *err) {
+    size_t len;
+    char *text = read_file(path, &len, err);
+    if (!text) return NULL;
+    vizfeed_config *cfg = NULL;
+    yaml_document_t doc;
+    if (load_document(path, text, len, &doc, err) < 0) goto done;
+    parser p = {path, &doc, err};
+    const yaml_node_t *root = yaml_document_get_root_node(&doc);
+    cfg = config_with_defaults(path);
+    if (!root || is_null(root)) {
+        fail(err, "%s:1:1: the configuration is empty; expected at least a flows: list", path);
+        goto fail;
+    }
+    if (parse_root(&p, root, cfg) == 0) goto loaded;
+fail:
+    cfg_free(cfg);
+    cfg = NULL;
+loaded:
+    yaml_document_delete(&doc);
+done:
+    free(text);
+    return cfg;
+}
+
+/* ---- printing -------------------------------------------------------- */
+
+/* Always double-quoted, so that no value can turn into another type or into
+ * YAML syntax, and with ${ escaped so that loading the output back does not
+ * expand anything. */
+static void print_string(FILE *out, const char *s) {
+    fputc('"', out);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(out, "\\%c", *c);
+        else if (*c == '\n')
+            fputs("\\n", out);
+        else if (*c == '\t')
+            fputs("\\t", out);
+        else if (*c < 0x20 || *c == 0x7f)
+            fprintf(out, "\\x%02x", *c);
+        else if (c[0] == '$' && c[1] == '{')
+            fputs("$$", out);
+        else
+            fputc(*c, out);
+    }
+    fputc('"', out);
+}
+
+/* The shortest text that reads back as the same double, without exponent
+ * for whole numbers (400, not 4e+02). */
+static void print_number(FILE *out, double d) {
+    char text[40];
+    if (d == floor(d) && fabs(d) < 1e15) {
+        fprintf(out, "%.0f", d);
+        return;
+    }
+    for (int precision = 1; precision <= 17; precision++) {
+        snprintf(text, sizeof text, "%.*g", precision, d);
+        if (strtod(text, NULL) == d) break;
+    }
+    fputs(text, out);
+}
+
+static void print_duration(FILE *out, int64_t ms) {
+    char text[64];
+    format_duration(ms, text, sizeof text);
+    fputs(text, out);
+}
+
+static void print_secret(FILE *out, const char *s) {
+    print_string(out, *s ? MASK : "");
+}
+
+/* https://user:secret@host -> https://user:********@host */
+static void print_host(FILE *out, const char *url) {
+    const char *authority = strstr(url, "://");
+    if (authority) {
+        authority += 3;
+        size_t span = strcspn(authority, "/?#");
+        const char *at = NULL;
+        for (size_t i = 0; i < span; i++)
+            if (authority[i] == '@') at = authority + i;
+        const char *colon = at ? memchr(authority, ':', (size_t)(at - authority)) : NULL;
+        if (colon) {
+            char *masked = xmalloc(strlen(url) + sizeof MASK);
+            size_t head = (size_t)(colon + 1 - url);
+            memcpy(masked, url, head);
+            strcpy(masked + head, MASK);
+            strcat(masked, at);
+            print_string(out, masked);
+            free(masked);
+            return;
+        }
+    }
+    print_string(out, url);
+}
+
+static void print_value(FILE *out, const cfg_value *v) {
+    if (v->type == VALUE_STRING)
+        print_string(out, v->text);
+    else
+        fputs(v->text, out);
+}
+
+static void print_condition(FILE *out, const condition *c) {
+    static const char *const bounds[BOUND_COUNT] = {"gte", "gt", "lte", "lt"};
+    if (c->kind == COND_NOT) {
+        fputs("{not: ", out);
+        print_condition(out, c->children);
+        fputs("}", out);
+        return;
+    }
+    if (c->kind == COND_ALL) {
+        fputs("{all: [", out);
+        for (size_t i = 0; i < c->nchildren; i++) {
+            if (i) fputs(", ", out);
+            print_condition(out, &c->children[i]);
+        }
+        fputs("]}", out);
+        return;
+    }
+    fputs("{field: ", out);
+    print_string(out, c->field);
+    switch (c->kind) {
+    case COND_EQUALS:
+        fputs(", equals: ", out);
+        print_value(out, &c->values[0]);
+        break;
+    case COND_IN:
+        fputs(", in: [", out);
+        for (size_t i = 0; i < c->nvalues; i++) {
+            if (i) fputs(", ", out);
+            print_value(out, &c->values[i]);
+        }
+        fputs("]", out);
+        break;
+    case COND_RANGE:
+        for (int b = 0; b < BOUND_COUNT; b++) {
+            if (!c->has_bound[b]) continue;
+            fprintf(out, ", %s: ", bounds[b]);
+            print_number(out, c->bound[b]);
+        }
+        break;
+    case COND_EXISTS:
+        fprintf(out, ", exists: %s", c->exists ? "true" : "false");
+        break;
+    case COND_PREFIX:
+        fputs(", prefix: ", out);
+        print_string(out, c->prefix);
+        break;
+    default:
+        break;
+    }
+    fputs("}", out);
+}
+
+static void print_conditions(FILE *out, const char *key, const condition_list *list) {
+    fprintf(out, "    %s:", key);
+    if (!list->n) fputs(" []", out);
+    for (size_t i = 0; i < list->n; i++) {
+        fputs("\n      - ", out);
+        print_condition(out, &list->items[i]);
+    }
+    fputc('\n', out);
+}
+
+static void print_key_string(FILE *out, const char *indent_key, const char *value) {
+    fputs(indent_key, out);
+    print_string(out, value);
+    fputc('\n', out);
+}
+
+static void print_endpoint(FILE *out, const char *side, const flow_config *f, int base) {
+    fprintf(out, "    %s: {service: ", side);
+    print_string(out, f->fields[base]);
+    fputs(", region: ", out);
+    print_string(out, f->fields[base + 1]);
+    fputs(", host: ", out);
+    print_string(out, f->fields[base + 2]);
+    fputs("}\n", out);
+}
+
+static void print_flow(FILE *out, const flow_config *f) {
+    print_key_string(out, "  - name: ", f->name);
+    fprintf(out, "    type: %s\n", flow_type_name(f->type));
+    if (f->type == FLOW_DEMO) {
+        fprintf(out, "    seed: %llu\n", (unsigned long long)f->seed);
+    } else {
+        if (*f->preset) print_key_string(out, "    preset: ", f->preset);
+        if (f->type == FLOW_ELASTICSEARCH) print_key_string(out, "    index: ", f->index);
+        if (f->type == FLOW_FILE) print_key_string(out, "    path: ", f->path);
+        print_conditions(out, "where", &f->where);
+        print_endpoint(out, "from", f, EP_FROM_SERVICE);
+        print_endpoint(out, "to", f, EP_TO_SERVICE);
+        print_conditions(out, "warning", &f->warning);
+        print_conditions(out, "danger", &f->danger);
+        print_key_string(out, "    count: ", f->count_field);
+        print_key_string(out, "    timestamp: ", f->timestamp_field);
+    }
+    print_key_string(out, "    warning_label: ", f->warning_label);
+    print_key_string(out, "    danger_label: ", f->danger_label);
+}
+
+void cfg_print(const vizfeed_config *cfg, FILE *out) {
+    char path[256];
+    fprintf(out, "# vizfeed configuration resolved from %s\n",
+            *cfg->path ? shown(cfg->path, path, sizeof path) : "--demo");
+    fputs("# (presets expanded, defaults filled in, secrets hidden)\n", out);
+    print_key_string(out, "listen: ", cfg->listen);
+    print_key_string(out, "cors_origin: ", cfg->cors_origin);
+    print_key_string(out, "ui_dir: ", cfg->ui_dir);
+    fputs("refresh:\n  interval: ", out);
+    print_duration(out, cfg->interval_ms);
+    fputs("\n  window: ", out);
+    print_duration(out, cfg->window_ms);
+    fputs("\n  lag: ", out);
+    print_duration(out, cfg->lag_ms);
+    fputs("\noutput:\n", out);
+    print_key_string(out, "  file: ", cfg->output_file);
+
+    const graph_config *g = &cfg->graph;
+    fputs("graph:\n", out);
+    print_key_string(out, "  name: ", g->name);
+    print_key_string(out, "  entry: ", g->entry);
+    print_key_string(out, "  default_region: ", g->default_region);
+    fprintf(out, "  max_services: %d\n  thresholds:\n    warning: ", g->max_services);
+    print_number(out, g->warning);
+    fputs("\n    danger: ", out);
+    print_number(out, g->danger);
+    fputs("\n    min_rate: ", out);
+    print_number(out, g->min_rate);
+    fputc('\n', out);
+    print_key_string(out, "  notice_link: ", g->notice_link);
+
+    const es_config *es = &cfg->es;
+    fputs("elasticsearch:\n  hosts:", out);
+    if (!es->nhosts) fputs(" []", out);
+    for (size_t i = 0; i < es->nhosts; i++) {
+        fputs("\n    - ", out);
+        print_host(out, es->hosts[i]);
+    }
+    fputc('\n', out);
+    print_key_string(out, "  cloud_id: ", es->cloud_id);
+    print_key_string(out, "  username: ", es->username);
+    fputs("  password: ", out);
+    print_secret(out, es->password);
+    fputs("\n  api_key: ", out);
+    print_secret(out, es->api_key);
+    fputs("\n  bearer_token: ", out);
+    print_secret(out, es->bearer_token);
+    fputc('\n', out);
+    print_key_string(out, "  ca_file: ", es->ca_file);
+    fprintf(out, "  verify: %s\n  timeout: ", es->verify ? "true" : "false");
+    print_duration(out, es->timeout_ms);
+    fprintf(out, "\n  page_size: %d\n", es->page_size);
+
+    fputs("topology:", out);
+    if (!cfg->ntopology) fputs(" []", out);
+    fputc('\n', out);
+    for (size_t i = 0; i < cfg->ntopology; i++) {
+        const topology_entry *e = &cfg->topology[i];
+        fputs("  - {match: ", out);
+        print_string(out, e->match);
+        fputs(", service: ", out);
+        print_string(out, e->service);
+        fputs(", region: ", out);
+        print_string(out, e->region);
+        fputs("}\n", out);
+    }
+
+    fputs("flows:\n", out);
+    for (size_t i = 0; i < cfg->nflows; i++) print_flow(out, &cfg->flows[i]);
+}
