@@ -1,0 +1,450 @@
+/*
+ * doc.c - one NDJSON line reduced to the fields a flow reads.
+ *
+ * The parse is a single yajl pass in callback mode. While it walks the
+ * document it keeps the dotted path of the current key in a buffer and looks
+ * it up in the schema, which knows both the fields and every prefix of a field
+ * ("http", "http.response" for "http.response.status_code"). A key that is
+ * neither switches the whole subtree off, so the bulk of a 5 KB Beats event
+ * costs one hash lookup per top-level key and nothing else.
+ *
+ * Memory is reused across lines: value texts go into one arena, values into
+ * one array per schema field; both are reset, not freed, by each parse. Texts
+ * are recorded as arena offsets while parsing (the arena may move as it
+ * grows) and turned into pointers once the line is done.
+ */
+#include "doc.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_parse.h>
+
+#include "cond.h"
+#include "util.h"
+
+/* Nesting deeper than this is refused: no real event is this deep and the
+ * frame stack stays a fixed array. */
+#define DOC_MAX_DEPTH 256
+/* Bytes of kept value text for one line; a line is at most
+ * VIZ_MAX_LINE_BYTES, so this is never reached by the file source. */
+#define DOC_MAX_TEXT (64u << 20)
+
+enum { ENTRY_FIELD = 1, ENTRY_PREFIX = 2 };
+
+/* Bits of the quick filter that rejects most keys of a live subtree before
+ * they are hashed (see may_match()). */
+#define FILTER_BITS 4096u
+
+typedef struct {
+    char *name; /* NULL for an empty slot */
+    size_t len;
+    uint64_t hash;
+    int flags; /* ENTRY_FIELD and/or ENTRY_PREFIX */
+    int field; /* index into doc_schema.fields when ENTRY_FIELD */
+} schema_entry;
+
+struct doc_schema {
+    char **fields; /* distinct field names, in first-seen order */
+    size_t nfields;
+    schema_entry *table; /* open addressing, power-of-two size */
+    size_t table_size;
+    uint64_t filter[FILTER_BITS / 64];
+};
+
+/* Hashes 8 bytes at a time: schema lookups run for every key of a live
+ * subtree and every condition, and byte-wise FNV showed up in profiles. */
+static uint64_t path_hash(const char *p, size_t n) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 29);
+}
+
+/* A path's length, first and last byte pick one filter bit; a path whose
+ * bit is clear is in no schema entry. Cheaper than hashing it. */
+static size_t filter_bit(const char *p, size_t n) {
+    return (n * 131u + (unsigned char)p[0] * 7u + (unsigned char)p[n - 1]) & (FILTER_BITS - 1);
+}
+
+static bool may_match(const doc_schema *s, const char *p, size_t n) {
+    if (n == 0) return true;
+    size_t bit = filter_bit(p, n);
+    return (s->filter[bit / 64] >> (bit % 64)) & 1;
+}
+
+typedef struct {
+    doc_value *values;
+    size_t *offsets; /* arena offset of each value's text, until fixed up */
+    size_t n, cap;
+} field_values;
+
+/* One open object or array. `base` is the path length of the key holding
+ * it. `value_field` and `value_prefix` describe the value that comes next:
+ * for an object, the value of its last key; for an array, every element
+ * (arrays are transparent, so they inherit the state of their key). */
+typedef struct {
+    bool keys_live; /* object: its keys may lead to a schema field */
+    size_t base;
+    int value_field;   /* schema field receiving scalar values, or -1 */
+    bool value_prefix; /* an object value may hold schema fields */
+} frame;
+
+struct doc {
+    const doc_schema *schema;
+    field_values *slots;
+    buf arena;
+    char *path;
+    size_t path_len, path_cap;
+    frame stack[DOC_MAX_DEPTH];
+    int depth;
+    bool seen_root;
+    bool source_key;   /* the last top-level key was "_source" */
+    bool in_source;    /* the document is the hit's _source object */
+    bool source_done;  /* _source has been read: ignore the rest of the hit */
+    const char *error; /* our own reason for cancelling the parse */
+    yajl_handle yajl;
+};
+
+/* ---- schema ---------------------------------------------------------- */
+
+static schema_entry *schema_slot(const doc_schema *s, const char *name, size_t len, uint64_t hash) {
+    size_t mask = s->table_size - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        schema_entry *e = &s->table[i];
+        if (!e->name || (e->hash == hash && e->len == len && memcmp(e->name, name, len) == 0)) return e;
+    }
+}
+
+static void schema_insert(doc_schema *s, const char *name, size_t len, int flag, int field) {
+    uint64_t hash = path_hash(name, len);
+    schema_entry *e = schema_slot(s, name, len, hash);
+    if (len > 0) {
+        size_t bit = filter_bit(name, len);
+        s->filter[bit / 64] |= 1ULL << (bit % 64);
+    }
+    if (!e->name) {
+        e->name = xstrndup(name, len);
+        e->len = len;
+        e->hash = hash;
+        e->field = -1;
+    }
+    e->flags |= flag;
+    if (flag == ENTRY_FIELD) e->field = field;
+}
+
+/* Collects field names first so that the table can be sized once. */
+typedef struct {
+    char **names;
+    size_t n, cap;
+} name_list;
+
+static void add_name(void *ctx, const char *field) {
+    name_list *l = ctx;
+    if (str_empty(field)) return;
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->names[i], field) == 0) return;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->names = xrealloc(l->names, l->cap * sizeof *l->names);
+    }
+    l->names[l->n++] = xstrdup(field);
+}
+
+doc_schema *doc_schema_new(const flow_config *flow) {
+    name_list l = {0};
+    for (int i = 0; i < EP_COUNT; i++) add_name(&l, flow->fields[i]);
+    add_name(&l, flow->count_field);
+    add_name(&l, flow->timestamp_field);
+    cond_fields(&flow->where, add_name, &l);
+    cond_fields(&flow->warning, add_name, &l);
+    cond_fields(&flow->danger, add_name, &l);
+
+    doc_schema *s = xcalloc(1, sizeof *s);
+    s->fields = l.names;
+    s->nfields = l.n;
+    /* Each field adds itself and at most one prefix per dot; keep the load
+     * under one half. */
+    size_t entries = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        entries++;
+        for (const char *p = l.names[i]; *p; p++)
+            if (*p == '.') entries++;
+    }
+    s->table_size = 16;
+    while (s->table_size < entries * 2) s->table_size *= 2;
+    s->table = xcalloc(s->table_size, sizeof *s->table);
+    for (size_t i = 0; i < l.n; i++) {
+        const char *name = l.names[i];
+        size_t len = strlen(name);
+        schema_insert(s, name, len, ENTRY_FIELD, (int)i);
+        for (size_t j = 0; j < len; j++)
+            if (name[j] == '.') schema_insert(s, name, j, ENTRY_PREFIX, -1);
+    }
+    return s;
+}
+
+void doc_schema_free(doc_schema *s) {
+    if (!s) return;
+    for (size_t i = 0; i < s->table_size; i++) free(s->table[i].name);
+    for (size_t i = 0; i < s->nfields; i++) free(s->fields[i]);
+    free(s->table);
+    free(s->fields);
+    free(s);
+}
+
+/* ---- document -------------------------------------------------------- */
+
+doc *doc_new(const doc_schema *schema) {
+    doc *d = xcalloc(1, sizeof *d);
+    d->schema = schema;
+    d->slots = xcalloc(schema->nfields ? schema->nfields : 1, sizeof *d->slots);
+    buf_init(&d->arena, DOC_MAX_TEXT);
+    d->path_cap = 256;
+    d->path = xmalloc(d->path_cap);
+    return d;
+}
+
+void doc_free(doc *d) {
+    if (!d) return;
+    for (size_t i = 0; i < d->schema->nfields; i++) {
+        free(d->slots[i].values);
+        free(d->slots[i].offsets);
+    }
+    free(d->slots);
+    buf_free(&d->arena);
+    free(d->path);
+    if (d->yajl) yajl_free(d->yajl);
+    free(d);
+}
+
+static void clear_values(doc *d) {
+    for (size_t i = 0; i < d->schema->nfields; i++) d->slots[i].n = 0;
+    buf_reset(&d->arena);
+}
+
+static frame *top(doc *d) {
+    return &d->stack[d->depth - 1];
+}
+
+static int add_value(doc *d, doc_value_type type, const char *text, size_t len) {
+    int field = top(d)->value_field;
+    if (field < 0) return 1;
+    field_values *fv = &d->slots[field];
+    if (fv->n == fv->cap) {
+        fv->cap = fv->cap ? fv->cap * 2 : 4;
+        fv->values = xrealloc(fv->values, fv->cap * sizeof *fv->values);
+        fv->offsets = xrealloc(fv->offsets, fv->cap * sizeof *fv->offsets);
+    }
+    size_t off = d->arena.len;
+    if (buf_append(&d->arena, text, len) < 0 || buf_putc(&d->arena, '\0') < 0) {
+        d->error = "document holds too much text";
+        return 0;
+    }
+    doc_value *v = &fv->values[fv->n];
+    v->type = type;
+    v->len = len;
+    v->text = NULL;
+    v->number = type == DOC_NUMBER ? strtod(d->arena.data + off, NULL) : 0;
+    fv->offsets[fv->n++] = off;
+    return 1;
+}
+
+/* Every callback first makes sure the line is an object: a scalar or an
+ * array at the top is not an event. */
+static int require_root(doc *d) {
+    if (d->depth > 0) return 1;
+    d->error = "not a JSON object";
+    return 0;
+}
+
+static int on_null(void *ctx) {
+    doc *d = ctx;
+    return require_root(d) && add_value(d, DOC_NULL, "", 0);
+}
+
+static int on_boolean(void *ctx, int b) {
+    doc *d = ctx;
+    return require_root(d) && add_value(d, DOC_BOOL, b ? "true" : "false", b ? 4 : 5);
+}
+
+static int on_number(void *ctx, const char *s, size_t len) {
+    doc *d = ctx;
+    return require_root(d) && add_value(d, DOC_NUMBER, s, len);
+}
+
+static int on_string(void *ctx, const unsigned char *s, size_t len) {
+    doc *d = ctx;
+    return require_root(d) && add_value(d, DOC_STRING, (const char *)s, len);
+}
+
+static int push(doc *d, bool is_map) {
+    if (d->depth == DOC_MAX_DEPTH) {
+        d->error = "document nested too deeply";
+        return 0;
+    }
+    const frame *parent = d->depth ? top(d) : NULL;
+    frame *f = &d->stack[d->depth++];
+    f->base = d->path_len;
+    if (is_map) {
+        f->keys_live = parent ? parent->value_prefix : true;
+        f->value_field = -1;
+        f->value_prefix = false;
+    } else {
+        f->keys_live = false;
+        f->value_field = parent->value_field;
+        f->value_prefix = parent->value_prefix;
+    }
+    return 1;
+}
+
+static int on_start_map(void *ctx) {
+    doc *d = ctx;
+    if (d->depth == 0) {
+        if (d->seen_root) {
+            d->error = "more than one JSON value on the line";
+            return 0;
+        }
+        d->seen_root = true;
+    } else if (d->depth == 1 && d->source_key && !d->source_done) {
+        /* An Elasticsearch hit: its _source is the document, and whatever
+         * was read from the envelope so far does not count. */
+        clear_values(d);
+        d->in_source = true;
+        d->path_len = 0;
+        if (!push(d, true)) return 0;
+        top(d)->keys_live = true;
+        return 1;
+    }
+    return push(d, true);
+}
+
+static int pop(doc *d) {
+    d->path_len = top(d)->base;
+    d->depth--;
+    return 1;
+}
+
+static int on_end_map(void *ctx) {
+    doc *d = ctx;
+    pop(d);
+    if (d->in_source && d->depth == 1) {
+        d->in_source = false;
+        d->source_done = true;
+    }
+    return 1;
+}
+
+static int on_start_array(void *ctx) {
+    doc *d = ctx;
+    return require_root(d) && push(d, false);
+}
+
+static int on_end_array(void *ctx) {
+    return pop(ctx);
+}
+
+static int on_map_key(void *ctx, const unsigned char *key, size_t len) {
+    doc *d = ctx;
+    frame *f = top(d);
+    f->value_field = -1;
+    f->value_prefix = false;
+    d->path_len = f->base;
+    if (d->depth == 1) {
+        d->source_key = len == 7 && memcmp(key, "_source", 7) == 0;
+        if (d->source_done) return 1; /* the rest of a hit's envelope */
+    }
+    if (!f->keys_live) return 1;
+
+    size_t need = d->path_len + 1 + len + 1;
+    if (need > d->path_cap) {
+        while (d->path_cap < need) d->path_cap *= 2;
+        d->path = xrealloc(d->path, d->path_cap);
+    }
+    if (d->path_len > 0) d->path[d->path_len++] = '.';
+    memcpy(d->path + d->path_len, key, len);
+    d->path_len += len;
+
+    if (!may_match(d->schema, d->path, d->path_len)) return 1;
+    const schema_entry *e = schema_slot(d->schema, d->path, d->path_len, path_hash(d->path, d->path_len));
+    if (e->name) {
+        f->value_field = (e->flags & ENTRY_FIELD) ? e->field : -1;
+        f->value_prefix = (e->flags & ENTRY_PREFIX) != 0;
+    }
+    return 1;
+}
+
+static const yajl_callbacks callbacks = {
+    .yajl_null = on_null,
+    .yajl_boolean = on_boolean,
+    .yajl_number = on_number,
+    .yajl_string = on_string,
+    .yajl_start_map = on_start_map,
+    .yajl_map_key = on_map_key,
+    .yajl_end_map = on_end_map,
+    .yajl_start_array = on_start_array,
+    .yajl_end_array = on_end_array,
+};
+
+int doc_parse(doc *d, const char *json, size_t len, char *err) {
+    clear_values(d);
+    d->depth = 0;
+    d->path_len = 0;
+    d->seen_root = false;
+    d->source_key = false;
+    d->in_source = false;
+    d->source_done = false;
+    d->error = NULL;
+    /* yajl has no reset: a handle serves one document. Its allocation is a
+     * few small blocks that the allocator hands straight back. */
+    if (d->yajl) yajl_free(d->yajl);
+    d->yajl = yajl_alloc(&callbacks, NULL, d);
+    if (!d->yajl) return fail(err, "out of memory for the JSON parser");
+
+    yajl_status st = yajl_parse(d->yajl, (const unsigned char *)json, len);
+    if (st == yajl_status_ok) st = yajl_complete_parse(d->yajl);
+    if (st == yajl_status_ok && !d->seen_root) {
+        d->error = "not a JSON object";
+        st = yajl_status_client_canceled;
+    }
+    if (st != yajl_status_ok) {
+        if (d->error) {
+            fail(err, "%s", d->error);
+        } else {
+            unsigned char *msg = yajl_get_error(d->yajl, 0, (const unsigned char *)json, len);
+            size_t n = strlen((const char *)msg);
+            while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) n--;
+            fail(err, "invalid JSON: %.*s", (int)n, (const char *)msg);
+            yajl_free_error(d->yajl, msg);
+        }
+        clear_values(d);
+        return -1;
+    }
+    for (size_t i = 0; i < d->schema->nfields; i++) {
+        field_values *fv = &d->slots[i];
+        for (size_t j = 0; j < fv->n; j++) fv->values[j].text = d->arena.data + fv->offsets[j];
+    }
+    return 0;
+}
+
+size_t doc_get(const doc *d, const char *field, const doc_value **values) {
+    size_t len = strlen(field);
+    const schema_entry *e = schema_slot(d->schema, field, len, path_hash(field, len));
+    if (!e->name || !(e->flags & ENTRY_FIELD)) {
+        *values = NULL;
+        return 0;
+    }
+    const field_values *fv = &d->slots[e->field];
+    *values = fv->values;
+    return fv->n;
+}

@@ -1,0 +1,558 @@
+/*
+ * source_file.c - a flow whose events are lines of an NDJSON file: Beats'
+ * `output.file` documents or Elasticsearch hits (read from their _source).
+ *
+ * The file is followed like `tail -F`: the descriptor stays open and every
+ * collect() reads what was appended since the last one, keeping a partial last
+ * line until its newline arrives. When the path names a new file (rotation by
+ * rename), the old descriptor is read to its end first and the new file is
+ * then read from its start; a file that shrank (truncation) is read again from
+ * its start. A file truncated and regrown past the old offset between two
+ * collects cannot be told from an append; its new head is missed.
+ *
+ * Each accepted event is kept in 24 bytes (timestamp, class, count and the id
+ * of its endpoint tuple) in a ring of at most VIZ_MAX_FILE_EVENTS. The six
+ * endpoint values are interned once per distinct tuple, so memory grows with
+ * distinct edges, not with traffic. A collect() first drops the events older
+ * than its window start: windows normally only move forward. A collect() that
+ * asks for an earlier start than a previous one is answered from what is
+ * still kept; events dropped earlier are gone.
+ *
+ * Events are evaluated the way the Elasticsearch source asks Elasticsearch to:
+ * `where` must hold (cond_all); danger wins over warning; the count field is
+ * summed over its numeric values, missing counting 0, like a sum aggregation;
+ * each endpoint is the first non-null value of its field.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cond.h"
+#include "doc.h"
+#include "limits.h"
+#include "source.h"
+#include "util.h"
+
+#define READ_CHUNK (256u << 10)
+/* Endpoint values are cut to this many bytes when interned. It bounds the
+ * memory of a tuple while staying above VIZ_NAME_MAX, so topology still sees
+ * (and cuts) a long name exactly as it would from Elasticsearch. */
+#define MAX_VALUE_BYTES (4 * VIZ_NAME_MAX)
+/* Interned tuples, live and dead, before dead ones are purged. Live ones are
+ * never more than the events kept. */
+#define MAX_TUPLES    (2u * VIZ_MAX_FILE_EVENTS)
+#define MAX_KEY_BYTES (UINT32_MAX - 1u)
+
+typedef struct {
+    int64_t ts;
+    double count;
+    uint32_t tuple;
+    uint8_t class;
+} event;
+
+/* A distinct endpoint tuple. Its key is six parts, each either the byte 0
+ * (no value) or the byte 1, the value and a NUL, so that NULL and "" differ
+ * and the values can be handed out straight from the key. */
+typedef struct {
+    uint64_t hash;
+    uint32_t off, len; /* key bytes in source.keys */
+    uint32_t refs;     /* kept events that use it; 0 = dead, purged later */
+} tuple;
+
+struct source {
+    const flow_config *flow;
+    char *path;
+    int fd; /* -1 while the file does not exist */
+    dev_t dev;
+    ino_t ino;
+    off_t offset;
+    char *chunk;
+    buf partial;   /* a line whose newline has not arrived yet */
+    bool skipping; /* inside an oversize line: drop bytes up to a newline */
+    doc_schema *schema;
+    doc *doc;
+    int64_t floor; /* events before this (the window start) are not kept */
+
+    event *events; /* ring */
+    size_t events_cap, events_head, events_len;
+
+    tuple *tuples;
+    size_t ntuples, tuples_cap, live_tuples;
+    uint32_t *index; /* open addressing: tuple id + 1, 0 = empty */
+    size_t index_size;
+    buf keys;
+    buf key; /* the key being built for the current event */
+
+    double (*sums)[CLASS_COUNT]; /* per tuple, during collect() */
+    uint8_t *touched;
+    uint32_t *order;
+    size_t sums_cap;
+
+    source_stats stats;
+};
+
+/* ---- tuples ---------------------------------------------------------- */
+
+static void index_rebuild(source *s, size_t size) {
+    free(s->index);
+    s->index_size = size;
+    s->index = xcalloc(size, sizeof *s->index);
+    size_t mask = size - 1;
+    for (size_t id = 0; id < s->ntuples; id++) {
+        size_t i = s->tuples[id].hash & mask;
+        while (s->index[i]) i = (i + 1) & mask;
+        s->index[i] = (uint32_t)id + 1;
+    }
+}
+
+/* Forgets tuples no kept event uses: renumbers the live ones (in their old
+ * order), copies their keys and rewrites the events. O(events + tuples),
+ * done only once dead tuples outnumber live ones. */
+static void purge_tuples(source *s) {
+    uint32_t *renumber = xmalloc((s->ntuples ? s->ntuples : 1) * sizeof *renumber);
+    buf keys;
+    buf_init(&keys, MAX_KEY_BYTES);
+    size_t live = 0;
+    for (size_t id = 0; id < s->ntuples; id++) {
+        tuple t = s->tuples[id];
+        if (t.refs == 0) continue;
+        renumber[id] = (uint32_t)live;
+        uint32_t off = (uint32_t)keys.len;
+        buf_append(&keys, s->keys.data + t.off, t.len); /* fits: a subset of the old keys */
+        t.off = off;
+        s->tuples[live++] = t;
+    }
+    buf_free(&s->keys);
+    s->keys = keys;
+    s->ntuples = live;
+    s->live_tuples = live;
+    for (size_t i = 0, j = s->events_head; i < s->events_len; i++) {
+        s->events[j].tuple = renumber[s->events[j].tuple];
+        if (++j == s->events_cap) j = 0;
+    }
+    free(renumber);
+    size_t size = 1024;
+    while (size < live * 2) size *= 2;
+    index_rebuild(s, size);
+}
+
+static void tuple_release(source *s, uint32_t id) {
+    if (--s->tuples[id].refs == 0) s->live_tuples--;
+}
+
+/* The id of the tuple whose key is in s->key, added if new; -1 when the key
+ * store is full. */
+static int64_t tuple_intern(source *s) {
+    const char *key = s->key.data;
+    size_t len = s->key.len;
+    uint64_t hash = hash_bytes(key, len, HASH_SEED);
+    size_t mask = s->index_size - 1;
+    size_t i = hash & mask;
+    for (; s->index[i]; i = (i + 1) & mask) {
+        tuple *t = &s->tuples[s->index[i] - 1];
+        if (t->hash == hash && t->len == len && memcmp(s->keys.data + t->off, key, len) == 0) {
+            if (t->refs++ == 0) s->live_tuples++;
+            return s->index[i] - 1;
+        }
+    }
+    if (s->ntuples == MAX_TUPLES) {
+        purge_tuples(s);
+        if (s->ntuples == MAX_TUPLES) return -1;
+        return tuple_intern(s);
+    }
+    uint32_t off = (uint32_t)s->keys.len;
+    if (buf_append(&s->keys, key, len) < 0) return -1;
+    if (s->ntuples == s->tuples_cap) {
+        s->tuples_cap = s->tuples_cap ? s->tuples_cap * 2 : 1024;
+        s->tuples = xrealloc(s->tuples, s->tuples_cap * sizeof *s->tuples);
+    }
+    uint32_t id = (uint32_t)s->ntuples++;
+    s->tuples[id] = (tuple){.hash = hash, .off = off, .len = (uint32_t)len, .refs = 1};
+    s->live_tuples++;
+    s->index[i] = id + 1;
+    if (s->ntuples * 2 > s->index_size) index_rebuild(s, s->index_size * 2);
+    return id;
+}
+
+static void tuple_values(const source *s, uint32_t id, const char *values[EP_COUNT]) {
+    const char *p = s->keys.data + s->tuples[id].off;
+    for (int i = 0; i < EP_COUNT; i++) {
+        if (*p++ == 0) {
+            values[i] = NULL;
+        } else {
+            values[i] = p;
+            p += strlen(p) + 1;
+        }
+    }
+}
+
+/* ---- events ---------------------------------------------------------- */
+
+static void events_push(source *s, const event *e) {
+    if (s->events_len == s->events_cap) {
+        if (s->events_cap == VIZ_MAX_FILE_EVENTS) {
+            /* Full: the oldest event makes room. */
+            tuple_release(s, s->events[s->events_head].tuple);
+            if (++s->events_head == s->events_cap) s->events_head = 0;
+            s->events_len--;
+            s->stats.dropped++;
+        } else {
+            size_t cap = s->events_cap ? s->events_cap * 2 : 4096;
+            if (cap > VIZ_MAX_FILE_EVENTS) cap = VIZ_MAX_FILE_EVENTS;
+            event *grown = xmalloc(cap * sizeof *grown);
+            for (size_t i = 0, j = s->events_head; i < s->events_len; i++) {
+                grown[i] = s->events[j];
+                if (++j == s->events_cap) j = 0;
+            }
+            free(s->events);
+            s->events = grown;
+            s->events_cap = cap;
+            s->events_head = 0;
+        }
+    }
+    size_t tail = s->events_head + s->events_len;
+    if (tail >= s->events_cap) tail -= s->events_cap;
+    s->events[tail] = *e;
+    s->events_len++;
+}
+
+/* A number, or a string that is wholly one (as a numeric field coerces it). */
+static bool value_number(const doc_value *v, double *out) {
+    if (v->type == DOC_NUMBER) {
+        *out = v->number;
+        return isfinite(*out);
+    }
+    if (v->type != DOC_STRING || v->len == 0) return false;
+    char *end;
+    *out = strtod(v->text, &end);
+    bool plain = (v->text[0] >= '0' && v->text[0] <= '9') || v->text[0] == '-' || v->text[0] == '.';
+    return plain && end == v->text + v->len && isfinite(*out);
+}
+
+static bool event_time(const source *s, int64_t *ts) {
+    const doc_value *v;
+    size_t n = doc_get(s->doc, s->flow->timestamp_field, &v);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].type == DOC_NULL) continue;
+        if (v[i].type == DOC_NUMBER) {
+            if (!isfinite(v[i].number) || fabs(v[i].number) > 1e17) return false;
+            *ts = (int64_t)floor(v[i].number);
+            return true;
+        }
+        return v[i].type == DOC_STRING && parse_time_ms(v[i].text, ts, NULL) == 0;
+    }
+    return false;
+}
+
+static double event_count(const source *s) {
+    if (str_empty(s->flow->count_field)) return 1;
+    const doc_value *v;
+    size_t n = doc_get(s->doc, s->flow->count_field, &v);
+    double sum = 0, x;
+    for (size_t i = 0; i < n; i++)
+        if (value_number(&v[i], &x)) sum += x;
+    return sum;
+}
+
+/* Cuts n bytes of s to at most max without splitting a UTF-8 sequence. */
+static size_t utf8_cut(const char *s, size_t n, size_t max) {
+    if (n <= max) return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    return n;
+}
+
+static void build_key(source *s) {
+    buf_reset(&s->key);
+    for (int i = 0; i < EP_COUNT; i++) {
+        const char *field = s->flow->fields[i];
+        const doc_value *v = NULL;
+        size_t n = str_empty(field) ? 0 : doc_get(s->doc, field, &v);
+        size_t j = 0;
+        while (j < n && v[j].type == DOC_NULL) j++;
+        if (j == n) {
+            buf_putc(&s->key, 0);
+            continue;
+        }
+        /* A value holding "\u0000" ends there: rows carry C strings. */
+        size_t len = utf8_cut(v[j].text, strnlen(v[j].text, v[j].len), MAX_VALUE_BYTES);
+        buf_putc(&s->key, 1);
+        buf_append(&s->key, v[j].text, len);
+        buf_putc(&s->key, 0);
+    }
+}
+
+static void handle_line(source *s, const char *line, size_t len) {
+    if (len > 0 && line[len - 1] == '\r') len--;
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+    if (i == len) return; /* blank lines are no events, nor errors */
+
+    if (doc_parse(s->doc, line, len, NULL) < 0) {
+        s->stats.malformed++;
+        return;
+    }
+    const flow_config *flow = s->flow;
+    if (!cond_all(&flow->where, s->doc)) return;
+    event e;
+    if (!event_time(s, &e.ts)) {
+        s->stats.no_timestamp++;
+        return;
+    }
+    s->stats.events++;
+    if (e.ts < s->floor) return;
+    e.class = cond_any(&flow->danger, s->doc)    ? CLASS_DANGER
+              : cond_any(&flow->warning, s->doc) ? CLASS_WARNING
+                                                 : CLASS_NORMAL;
+    e.count = event_count(s);
+    build_key(s);
+    int64_t id = tuple_intern(s);
+    if (id < 0) {
+        s->stats.dropped++;
+        return;
+    }
+    e.tuple = (uint32_t)id;
+    events_push(s, &e);
+}
+
+/* Splits bytes into lines; a line may span reads and stays in s->partial
+ * until its newline arrives. */
+static void consume(source *s, const char *p, size_t n) {
+    const char *end = p + n;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = (size_t)((nl ? nl : end) - p);
+        const char *next = nl ? nl + 1 : end;
+        if (s->skipping) {
+            s->skipping = !nl;
+        } else if (s->partial.len > 0 || !nl) {
+            if (s->partial.len + len > VIZ_MAX_LINE_BYTES) {
+                s->stats.oversize++;
+                buf_reset(&s->partial);
+                s->skipping = !nl;
+            } else {
+                buf_append(&s->partial, p, len);
+                if (nl) {
+                    handle_line(s, s->partial.data, s->partial.len);
+                    buf_reset(&s->partial);
+                }
+            }
+        } else if (len > VIZ_MAX_LINE_BYTES) {
+            s->stats.oversize++;
+        } else {
+            handle_line(s, p, len);
+        }
+        p = next;
+    }
+}
+
+/* ---- following the file ---------------------------------------------- */
+
+static void forget_partial(source *s) {
+    buf_reset(&s->partial);
+    s->skipping = false;
+}
+
+/* Opens the file at s->path from its start. A missing file is not an error:
+ * s->fd stays -1 until it appears. */
+static int open_file(source *s, char *err) {
+    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return 0;
+        return fail(err, "%s: %s", s->path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return fail(err, "%s: %s", s->path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return fail(err, "%s: is a directory", s->path);
+    }
+    s->fd = fd;
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+    s->offset = 0;
+    forget_partial(s);
+    return 0;
+}
+
+static int read_to_end(source *s, char *err) {
+    for (;;) {
+        ssize_t n = read(s->fd, s->chunk, READ_CHUNK);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail(err, "%s: read: %s", s->path, strerror(errno));
+        }
+        if (n == 0) return 0;
+        s->offset += n;
+        consume(s, s->chunk, (size_t)n);
+    }
+}
+
+static int follow(source *s, char *err) {
+    if (s->fd < 0) {
+        if (open_file(s, err) < 0) return -1;
+        if (s->fd < 0) return 0;
+    }
+    struct stat st;
+    if (fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < s->offset) {
+        if (lseek(s->fd, 0, SEEK_SET) < 0) return fail(err, "%s: seek: %s", s->path, strerror(errno));
+        s->offset = 0;
+        forget_partial(s);
+        s->stats.rotations++;
+    }
+    if (read_to_end(s, err) < 0) return -1;
+
+    if (stat(s->path, &st) < 0) {
+        /* Renamed away and not yet replaced: keep reading the old file. */
+        if (errno == ENOENT) return 0;
+        return fail(err, "%s: %s", s->path, strerror(errno));
+    }
+    if (st.st_dev == s->dev && st.st_ino == s->ino) return 0;
+
+    /* Rotated: the old file is read to its end; a last line without its
+     * newline will get none now, so it is taken as it is. */
+    if (s->partial.len > 0 && !s->skipping) handle_line(s, s->partial.data, s->partial.len);
+    forget_partial(s);
+    close(s->fd);
+    s->fd = -1;
+    s->stats.rotations++;
+    if (open_file(s, err) < 0) return -1;
+    return s->fd < 0 ? 0 : read_to_end(s, err);
+}
+
+/* ---- source ops ------------------------------------------------------ */
+
+static void file_close(source *s);
+
+static source *file_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
+    if (str_empty(flow->path)) {
+        fail(err, "flow %s: a file flow needs a path", flow->name);
+        return NULL;
+    }
+    /* The file itself may appear later; a directory that does not exist is a
+     * mistake in the configuration. */
+    const char *slash = strrchr(flow->path, '/');
+    if (slash) {
+        char *dir = slash == flow->path ? xstrdup("/") : xstrndup(flow->path, (size_t)(slash - flow->path));
+        struct stat st;
+        int rc = stat(dir, &st);
+        int e = errno;
+        bool is_dir = rc == 0 && S_ISDIR(st.st_mode);
+        if (!is_dir) {
+            fail(err, "flow %s: directory %s: %s", flow->name, dir, rc < 0 ? strerror(e) : "not a directory");
+            free(dir);
+            return NULL;
+        }
+        free(dir);
+    }
+
+    source *s = xcalloc(1, sizeof *s);
+    s->flow = flow;
+    s->path = xstrdup(flow->path);
+    s->fd = -1;
+    s->floor = INT64_MIN;
+    s->chunk = xmalloc(READ_CHUNK);
+    buf_init(&s->partial, VIZ_MAX_LINE_BYTES);
+    buf_init(&s->keys, MAX_KEY_BYTES);
+    buf_init(&s->key, EP_COUNT * (MAX_VALUE_BYTES + 2));
+    s->schema = doc_schema_new(flow);
+    s->doc = doc_new(s->schema);
+    index_rebuild(s, 1024);
+
+    char why[ERR_LEN];
+    if (open_file(s, why) < 0) {
+        fail(err, "flow %s: %s", flow->name, why);
+        file_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int file_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
+    char why[ERR_LEN];
+    s->floor = start_ms;
+    if (follow(s, why) < 0) return fail(err, "flow %s: %s", s->flow->name, why);
+
+    if (s->sums_cap < s->ntuples) {
+        s->sums_cap = s->ntuples;
+        s->sums = xrealloc(s->sums, s->sums_cap * sizeof *s->sums);
+        s->order = xrealloc(s->order, s->sums_cap * sizeof *s->order);
+        free(s->touched);
+        s->touched = xcalloc(s->sums_cap, sizeof *s->touched);
+    }
+    /* One pass drops what fell out of the window and sums what is in it,
+     * per tuple, in the order tuples first appear. */
+    size_t kept = 0, norder = 0;
+    for (size_t i = 0, j = s->events_head; i < s->events_len; i++) {
+        event e = s->events[j];
+        if (++j == s->events_cap) j = 0;
+        if (e.ts < start_ms) {
+            tuple_release(s, e.tuple);
+            continue;
+        }
+        size_t to = s->events_head + kept++;
+        if (to >= s->events_cap) to -= s->events_cap;
+        s->events[to] = e;
+        if (e.ts >= end_ms) continue;
+        if (!s->touched[e.tuple]) {
+            s->touched[e.tuple] = 1;
+            s->order[norder++] = e.tuple;
+            memset(s->sums[e.tuple], 0, sizeof s->sums[e.tuple]);
+        }
+        s->sums[e.tuple][e.class] += e.count;
+    }
+    s->events_len = kept;
+
+    int rc = 0;
+    for (size_t i = 0; i < norder; i++) {
+        uint32_t id = s->order[i];
+        s->touched[id] = 0;
+        if (rc) continue;
+        raw_row row;
+        tuple_values(s, id, row.value);
+        memcpy(row.count, s->sums[id], sizeof row.count);
+        if (emit(ctx, &row) != 0) rc = fail(err, "flow %s: collection stopped by its consumer", s->flow->name);
+    }
+
+    if (s->ntuples > 4096 && s->ntuples - s->live_tuples > s->live_tuples) purge_tuples(s);
+    return rc;
+}
+
+static void file_stats(const source *s, source_stats *out) {
+    *out = s->stats;
+}
+
+static void file_close(source *s) {
+    if (!s) return;
+    if (s->fd >= 0) close(s->fd);
+    doc_free(s->doc);
+    doc_schema_free(s->schema);
+    buf_free(&s->partial);
+    buf_free(&s->keys);
+    buf_free(&s->key);
+    free(s->chunk);
+    free(s->events);
+    free(s->tuples);
+    free(s->index);
+    free(s->sums);
+    free(s->touched);
+    free(s->order);
+    free(s->path);
+    free(s);
+}
+
+const source_ops source_file_ops = {
+    .type = "file",
+    .open = file_open,
+    .collect = file_collect,
+    .stats = file_stats,
+    .close = file_close,
+};
