@@ -1,0 +1,568 @@
+/* Unit tests of topology resolution: every rule of SPEC §2 "Endpoints" as a
+ * table of cases, plus compile errors, name cutting and concurrent use. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "topology.h"
+#include "util.h"
+
+/* cmocka defines a fail() macro: include it after our headers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#define FILE_NAME "vizfeed.yml"
+
+static graph_config test_graph(void) {
+    graph_config g = {0};
+    g.name = "edge";
+    g.entry = "INTERNET";
+    g.default_region = "default";
+    g.max_services = 100;
+    g.warning = 0.03;
+    g.danger = 0.10;
+    g.min_rate = 0.1;
+    g.notice_link = "";
+    return g;
+}
+
+static topology *compile_ok(const topology_entry *e, size_t n) {
+    char err[ERR_LEN] = "";
+    topology *t = topology_new(e, n, FILE_NAME, err);
+    if (!t) print_error("unexpected error: %s\n", err);
+    assert_non_null(t);
+    return t;
+}
+
+typedef struct {
+    const char *region, *service, *host; /* host NULL: "" */
+    bool entry;
+} expected_endpoint;
+
+/* One resolution and what it must give; NULL expected fields are not checked
+ * (a NO_CALLEE case has no endpoints). */
+typedef struct {
+    const char *what;
+    const char *value[EP_COUNT];
+    resolve_result result;
+    expected_endpoint from, to;
+} resolve_case;
+
+static void check_endpoint(const endpoint *got, const expected_endpoint *want) {
+    assert_string_equal(got->region, want->region);
+    assert_string_equal(got->service, want->service);
+    assert_string_equal(got->host, want->host ? want->host : "");
+    assert_int_equal(got->is_entry, want->entry);
+}
+
+static void run_cases(const topology *t, const resolve_case *cases, size_t n) {
+    graph_config g = test_graph();
+    for (size_t i = 0; i < n; i++) {
+        const resolve_case *c = &cases[i];
+        endpoint from, to;
+        resolve_result r = topology_resolve(t, &g, c->value, &from, &to);
+        print_message("# case: %s\n", c->what);
+        assert_int_equal(r, c->result);
+        if (r == RESOLVE_NO_CALLEE) continue;
+        check_endpoint(&from, &c->from);
+        check_endpoint(&to, &c->to);
+    }
+}
+
+/* The SPEC §2 example topology, followed by entries for the other kinds. */
+static const topology_entry spec_entries[] = {
+    {.match = "10.1.0.0/16", .service = "", .region = "eu-west-1", .line = 10},
+    {.match = "10.1.2.10", .service = "postgres", .region = "", .line = 12},
+    {.match = "/^(web|api)-[0-9]+$/", .service = "\\1", .region = "", .line = 14},
+};
+
+static void spec_example(void **state) {
+    topology *t = compile_ok(spec_entries, 3);
+    const resolve_case cases[] = {
+        {"region from the /16, service from the exact IP",
+         {"10.1.2.10", NULL, NULL, "web-07", "us-east-1", "web-07"},
+         RESOLVE_OK,
+         {"eu-west-1", "postgres", NULL, false},
+         {"us-east-1", "web", "web-07", false}},
+        {"callee IP: exact IP gives service, /16 gives region",
+         {"api-3", "us-east-1", "api-3", "10.1.2.10", NULL, "db-host"},
+         RESOLVE_OK,
+         {"us-east-1", "api", "api-3", false},
+         {"eu-west-1", "postgres", "db-host", false}},
+        {"IP matched only by the region entry keeps the address as service",
+         {"10.1.9.9", NULL, NULL, "web-1", "", NULL},
+         RESOLVE_OK,
+         {"eu-west-1", "10.1.9.9", NULL, false},
+         {"default", "web", NULL, false}},
+        {"unknown IP caller is the entry node in the callee's region",
+         {"203.0.113.7", NULL, NULL, "web-1", "us-east-1", "web-1"},
+         RESOLVE_OK,
+         {"us-east-1", "INTERNET", NULL, true},
+         {"us-east-1", "web", "web-1", false}},
+        {"unknown IP callee keeps its address",
+         {"web-1", "r1", NULL, "198.51.100.4", NULL, NULL},
+         RESOLVE_OK,
+         {"r1", "web", NULL, false},
+         {"default", "198.51.100.4", NULL, false}},
+        {"name no entry matches keeps its name",
+         {"batch-runner", NULL, NULL, "web-2", "r1", NULL},
+         RESOLVE_OK,
+         {"default", "batch-runner", NULL, false},
+         {"r1", "web", NULL, false}},
+        {"regex must match as anchored: web-1x is a plain name",
+         {"web-1x", "r1", NULL, "web-1", "r1", NULL},
+         RESOLVE_OK,
+         {"r1", "web-1x", NULL, false},
+         {"r1", "web", NULL, false}},
+        {"same service and region is a self call",
+         {"web-01", "r1", NULL, "web-02", "r1", NULL},
+         RESOLVE_SELF_CALL,
+         {"r1", "web", NULL, false},
+         {"r1", "web", NULL, false}},
+        {"same service in two regions is an edge",
+         {"web-01", "r1", NULL, "web-02", "r2", NULL},
+         RESOLVE_OK,
+         {"r1", "web", NULL, false},
+         {"r2", "web", NULL, false}},
+        {"self call through the default region",
+         {"api-1", NULL, NULL, "api-2", NULL, NULL},
+         RESOLVE_SELF_CALL,
+         {"default", "api", NULL, false},
+         {"default", "api", NULL, false}},
+    };
+    run_cases(t, cases, sizeof cases / sizeof cases[0]);
+    topology_free(t);
+}
+
+static void entry_node_and_missing_values(void **state) {
+    topology *t = compile_ok(spec_entries, 3);
+    const resolve_case cases[] = {
+        {"NULL caller is the entry node",
+         {NULL, NULL, "lb-1", "web-1", "eu-west-1", "web-1"},
+         RESOLVE_OK,
+         {"eu-west-1", "INTERNET", "lb-1", true},
+         {"eu-west-1", "web", "web-1", false}},
+        {"empty caller is the entry node, even with a region field",
+         {"", "ap-south-1", NULL, "web-1", "eu-west-1", NULL},
+         RESOLVE_OK,
+         {"eu-west-1", "INTERNET", NULL, true},
+         {"eu-west-1", "web", NULL, false}},
+        {"entry node takes the callee's topology region",
+         {NULL, NULL, NULL, "10.1.2.10", NULL, NULL},
+         RESOLVE_OK,
+         {"eu-west-1", "INTERNET", NULL, true},
+         {"eu-west-1", "postgres", NULL, false}},
+        {"entry node takes the default region of the callee",
+         {"8.8.8.8", NULL, NULL, "search", NULL, NULL},
+         RESOLVE_OK,
+         {"default", "INTERNET", NULL, true},
+         {"default", "search", NULL, false}},
+        {"entry node calling a service named like it is no self call",
+         {NULL, NULL, NULL, "INTERNET", NULL, NULL},
+         RESOLVE_OK,
+         {"default", "INTERNET", NULL, true},
+         {"default", "INTERNET", NULL, false}},
+        {"unknown IPv6 caller is the entry node",
+         {"2001:db8::1", NULL, NULL, "web-1", "r1", NULL},
+         RESOLVE_OK,
+         {"r1", "INTERNET", NULL, true},
+         {"r1", "web", NULL, false}},
+        {.what = "NULL callee is dropped",
+         .value = {"web-1", NULL, NULL, NULL, "r1", NULL},
+         .result = RESOLVE_NO_CALLEE},
+        {.what = "empty callee is dropped", .value = {NULL, NULL, NULL, "", "r1", NULL}, .result = RESOLVE_NO_CALLEE},
+        {"empty region field falls back to the default",
+         {"api-1", "", "", "web-1", "", ""},
+         RESOLVE_OK,
+         {"default", "api", NULL, false},
+         {"default", "web", NULL, false}},
+    };
+    run_cases(t, cases, sizeof cases / sizeof cases[0]);
+    topology_free(t);
+}
+
+static void empty_topology(void **state) {
+    topology *t = compile_ok(NULL, 0);
+    const resolve_case cases[] = {
+        {"without entries every IP caller is the entry node",
+         {"10.0.0.1", NULL, NULL, "10.0.0.2", NULL, "h"},
+         RESOLVE_OK,
+         {"default", "INTERNET", NULL, true},
+         {"default", "10.0.0.2", "h", false}},
+        {"names pass through",
+         {"a", "x", "ha", "b", "y", "hb"},
+         RESOLVE_OK,
+         {"x", "a", "ha", false},
+         {"y", "b", "hb", false}},
+    };
+    run_cases(t, cases, sizeof cases / sizeof cases[0]);
+    topology_free(t);
+}
+
+static void addresses_cidr_and_spellings(void **state) {
+    const topology_entry entries[] = {
+        {.match = "fd00::/8", .service = "", .region = "ap-southeast-2", .line = 1},
+        {.match = "0:0::0:1", .service = "loopback6", .region = "", .line = 2},
+        {.match = "2001:db8:0:0:0:0:0:5", .service = "v6-exact", .region = "lab", .line = 3},
+        {.match = "127.0.0.1", .service = "loopback4", .region = "", .line = 4},
+        {.match = "192.168.7.99/20", .service = "office", .region = "hq", .line = 5}, /* host bits ignored */
+        {.match = "0.0.0.0/0", .service = "", .region = "anywhere", .line = 6},
+        {.match = "::/0", .service = "", .region = "anywhere6", .line = 7},
+    };
+    topology *t = compile_ok(entries, sizeof entries / sizeof entries[0]);
+    const resolve_case cases[] = {
+        {"::1 equals 0:0::0:1",
+         {"::1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"anywhere6", "loopback6", NULL, false},
+         {"r", "x", NULL, false}},
+        {"full spelling equals 0:0::0:1",
+         {"0000:0:0:0:0:0:0:0001", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"anywhere6", "loopback6", NULL, false},
+         {"r", "x", NULL, false}},
+        {"compressed spelling equals the full one",
+         {"2001:DB8::5", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"lab", "v6-exact", NULL, false},
+         {"r", "x", NULL, false}},
+        {"IPv6 CIDR",
+         {"fd12:3456::9", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"ap-southeast-2", "fd12:3456::9", NULL, false},
+         {"r", "x", NULL, false}},
+        {"IPv4 exact",
+         {"127.0.0.1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"anywhere", "loopback4", NULL, false},
+         {"r", "x", NULL, false}},
+        {"IPv4-mapped IPv6 matches the IPv4 entry",
+         {"::ffff:127.0.0.1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"anywhere", "loopback4", NULL, false},
+         {"r", "x", NULL, false}},
+        {"IPv4 CIDR with host bits written",
+         {"192.168.0.200", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"hq", "office", NULL, false},
+         {"r", "x", NULL, false}},
+        {"just outside the /20",
+         {"192.168.16.1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"anywhere", "192.168.16.1", NULL, false},
+         {"r", "x", NULL, false}},
+        {"IPv4 never matches IPv6 entries",
+         {"10.0.0.1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"anywhere", "10.0.0.1", NULL, false},
+         {"r", "x", NULL, false}},
+        {"callee in a CIDR gets its region",
+         {NULL, NULL, NULL, "fd00::1", NULL, NULL},
+         RESOLVE_OK,
+         {"ap-southeast-2", "INTERNET", NULL, true},
+         {"ap-southeast-2", "fd00::1", NULL, false}},
+        {"region field beats topology",
+         {"127.0.0.1", "eu", NULL, "fd00::1", "us", NULL},
+         RESOLVE_OK,
+         {"eu", "loopback4", NULL, false},
+         {"us", "fd00::1", NULL, false}},
+        {"a name that is not an address ignores CIDRs",
+         {"db", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "db", NULL, false},
+         {"r", "x", NULL, false}},
+    };
+    run_cases(t, cases, sizeof cases / sizeof cases[0]);
+    topology_free(t);
+}
+
+static void names_and_regex_captures(void **state) {
+    const topology_entry entries[] = {
+        {.match = "legacy-db", .service = "oracle", .region = "us-west-2", .line = 1},
+        {.match = "/^([a-z]+)-([a-z]+)\\.internal$/", .service = "\\2-\\1", .region = "", .line = 2},
+        {.match = "/^shard-([a-z]+)?([0-9]+)$/", .service = "s\\1\\2", .region = "", .line = 3},
+        {.match = "/^(x)?y$/", .service = "\\1", .region = "", .line = 4},
+        {.match = "/kafka/", .service = "kafka", .region = "", .line = 5},
+        {.match = "/^pay/", .service = "", .region = "payments-region", .line = 6},
+        {.match = "/\\\\/", .service = "backslash", .region = "", .line = 7},
+    };
+    topology *t = compile_ok(entries, sizeof entries / sizeof entries[0]);
+    const resolve_case cases[] = {
+        {"exact name sets service and region",
+         {"legacy-db", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"us-west-2", "oracle", NULL, false},
+         {"r", "x", NULL, false}},
+        {"exact name is case sensitive",
+         {"Legacy-db", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "Legacy-db", NULL, false},
+         {"r", "x", NULL, false}},
+        {"two captures reordered",
+         {"orders-eu.internal", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "eu-orders", NULL, false},
+         {"r", "x", NULL, false}},
+        {"unmatched optional group gives \"\"",
+         {"shard-7", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "s7", NULL, false},
+         {"r", "x", NULL, false}},
+        {"matched optional group",
+         {"shard-ab12", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "sab12", NULL, false},
+         {"r", "x", NULL, false}},
+        {"a template that expands to nothing keeps the value",
+         {"y", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "y", NULL, false},
+         {"r", "x", NULL, false}},
+        {"unanchored regex matches inside",
+         {"eu-kafka-03", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "kafka", NULL, false},
+         {"r", "x", NULL, false}},
+        {"regex setting only a region",
+         {"payroll", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"payments-region", "payroll", NULL, false},
+         {"r", "x", NULL, false}},
+        {"regex with an escaped backslash",
+         {"a\\b", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "backslash", NULL, false},
+         {"r", "x", NULL, false}},
+        {"regex applies to callees",
+         {NULL, NULL, NULL, "shard-3", NULL, "shard-3"},
+         RESOLVE_OK,
+         {"default", "INTERNET", NULL, true},
+         {"default", "s3", "shard-3", false}},
+    };
+    run_cases(t, cases, sizeof cases / sizeof cases[0]);
+    topology_free(t);
+}
+
+static void first_entry_wins_per_field(void **state) {
+    const topology_entry entries[] = {
+        {.match = "/^pay-/", .service = "", .region = "r-first", .line = 1},
+        {.match = "pay-1", .service = "payments", .region = "r-second", .line = 2},
+        {.match = "/^pay/", .service = "not-this", .region = "r-third", .line = 3},
+        {.match = "10.1.0.0/16", .service = "", .region = "eu", .line = 4},
+        {.match = "10.0.0.0/8", .service = "ten", .region = "us", .line = 5},
+        {.match = "10.1.2.3", .service = "too-late", .region = "", .line = 6},
+    };
+    topology *t = compile_ok(entries, sizeof entries / sizeof entries[0]);
+    const resolve_case cases[] = {
+        {"region from the first entry, service from the second",
+         {"pay-1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"r-first", "payments", NULL, false},
+         {"r", "x", NULL, false}},
+        {"a later entry fills what earlier ones left",
+         {"pay-2", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"r-first", "not-this", NULL, false},
+         {"r", "x", NULL, false}},
+        {"only the third matches",
+         {"payroll", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"r-third", "not-this", NULL, false},
+         {"r", "x", NULL, false}},
+        {"narrow CIDR first gives region, wide one gives service",
+         {"10.1.2.3", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"eu", "ten", NULL, false},
+         {"r", "x", NULL, false}},
+        {"wide CIDR alone",
+         {"10.9.0.1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"us", "ten", NULL, false},
+         {"r", "x", NULL, false}},
+    };
+    run_cases(t, cases, sizeof cases / sizeof cases[0]);
+    topology_free(t);
+}
+
+static void default_region_and_entry_name_come_from_graph(void **state) {
+    topology *t = compile_ok(NULL, 0);
+    graph_config g = test_graph();
+    g.entry = "WORLD";
+    g.default_region = "dc1";
+    const char *v[EP_COUNT] = {NULL, NULL, NULL, "web", NULL, NULL};
+    endpoint from, to;
+    assert_int_equal(topology_resolve(t, &g, v, &from, &to), RESOLVE_OK);
+    assert_string_equal(from.service, "WORLD");
+    assert_string_equal(from.region, "dc1");
+    assert_string_equal(to.region, "dc1");
+    topology_free(t);
+}
+
+/* A name of n bytes: 'a's followed by the UTF-8 character ch. */
+static void make_name(char *out, size_t ascii, const char *ch) {
+    memset(out, 'a', ascii);
+    strcpy(out + ascii, ch);
+}
+
+static void long_names_cut_at_utf8_boundary(void **state) {
+    static char caller[1024], callee[1024], region[1024], host[1024], capture[1024];
+    make_name(caller, 254, "\xc3\xa9");         /* é straddles byte 255: cut before it */
+    make_name(callee, 253, "\xe2\x82\xac");     /* € straddles: cut to 253 */
+    make_name(region, 255, "\xf0\x9f\x98\x80"); /* 😀 starts at 255: cut to 255 */
+    make_name(host, 300, "");
+    make_name(capture, 252, "\xe2\x82\xacz"); /* through a regex capture */
+    const topology_entry entries[] = {
+        {.match = "/^(a+.*z)$/", .service = "\\1", .region = "", .line = 1},
+    };
+    topology *t = compile_ok(entries, 1);
+    graph_config g = test_graph();
+    endpoint from, to;
+    const char *v[EP_COUNT] = {caller, region, host, callee, "r", host};
+    assert_int_equal(topology_resolve(t, &g, v, &from, &to), RESOLVE_OK);
+    assert_int_equal(strlen(from.service), 254);
+    assert_int_equal(strlen(to.service), 253);
+    assert_int_equal(strlen(from.region), 255);
+    assert_int_equal(strlen(from.host), VIZ_NAME_MAX - 1);
+    assert_int_equal(strlen(to.host), VIZ_NAME_MAX - 1);
+    assert_memory_equal(from.service, caller, 254);
+
+    const char *w[EP_COUNT] = {capture, "r", NULL, "b", "r", NULL};
+    assert_int_equal(topology_resolve(t, &g, w, &from, &to), RESOLVE_OK);
+    assert_int_equal(strlen(from.service), 255);
+    assert_string_equal(from.service + 252, "\xe2\x82\xac");
+
+    /* A name exactly VIZ_NAME_MAX-1 bytes long is kept whole. */
+    char exact[VIZ_NAME_MAX];
+    make_name(exact, VIZ_NAME_MAX - 3, "\xc3\xa9");
+    const char *x[EP_COUNT] = {exact, "r", NULL, "b", "r", NULL};
+    assert_int_equal(topology_resolve(t, &g, x, &from, &to), RESOLVE_OK);
+    assert_string_equal(from.service, exact);
+    topology_free(t);
+}
+
+typedef struct {
+    const char *match, *service;
+    int line;
+    const char *expected; /* the whole message */
+} bad_case;
+
+static void invalid_entries_are_reported_with_file_and_line(void **state) {
+    const bad_case cases[] = {
+        {"10.1.0.0/33", "", 7, FILE_NAME ":7: bad prefix length in \"10.1.0.0/33\"; expected a number from 0 to 32"},
+        {"fd00::/129", "", 8, FILE_NAME ":8: bad prefix length in \"fd00::/129\"; expected a number from 0 to 128"},
+        {"10.1.0.0/", "", 9, FILE_NAME ":9: bad prefix length in \"10.1.0.0/\"; expected a number from 0 to 32"},
+        {"10.1.0.0/1x", "", 9, FILE_NAME ":9: bad prefix length in \"10.1.0.0/1x\"; expected a number from 0 to 32"},
+        {"10.1.0.0/-1", "", 9, FILE_NAME ":9: bad prefix length in \"10.1.0.0/-1\"; expected a number from 0 to 32"},
+        {"::ffff:10.0.0.0/90", "", 9,
+         FILE_NAME ":9: bad prefix length in \"::ffff:10.0.0.0/90\"; expected 96 to 128 for an IPv4-mapped address"},
+        {"10.1.2.300", "", 10,
+         FILE_NAME ":10: \"10.1.2.300\" is not an address; expected an IPv4 or IPv6 address or CIDR such as "
+                   "10.1.0.0/16"},
+        {"300.1.0.0/16", "", 11,
+         FILE_NAME ":11: \"300.1.0.0/16\" is not an address; expected an IPv4 or IPv6 address or CIDR such as "
+                   "10.1.0.0/16"},
+        {"fd00:::1", "", 12,
+         FILE_NAME ":12: \"fd00:::1\" is not an address; expected an IPv4 or IPv6 address or CIDR such as "
+                   "10.1.0.0/16"},
+        {"web/16", "", 13,
+         FILE_NAME ":13: \"web/16\" is not an address; expected an IPv4 or IPv6 address or CIDR such as "
+                   "10.1.0.0/16"},
+        {"", "x", 14, FILE_NAME ":14: empty topology match; expected a CIDR, an IP address, a name or a /regex/"},
+        {"//", "x", 15, FILE_NAME ":15: empty regex \"//\"; expected /PATTERN/"},
+        {"/^(a)-(b)$/", "\\3", 16,
+         FILE_NAME ":16: service refers to \\3 but /^(a)-(b)$/ has 2 capture groups; expected \\1 to \\2"},
+        {"/^(a)$/", "\\2", 17,
+         FILE_NAME ":17: service refers to \\2 but /^(a)$/ has 1 capture group; expected \\1 to \\1"},
+        {"/^a$/", "x\\1", 18,
+         FILE_NAME ":18: service refers to \\1 but /^a$/ has no capture group; expected a (group) in the regex"},
+        {"web", "\\1", 19,
+         FILE_NAME ":19: service \"\\1\" uses \\1 but \"web\" is not a regex; expected match: /PATTERN/ with groups"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* A valid entry first, so that the error path frees compiled work. */
+        topology_entry e[2] = {
+            {.match = "/^ok-([0-9])$/", .service = "\\1", .region = "", .line = 1},
+            {.match = (char *)cases[i].match, .service = (char *)cases[i].service, .region = "", .line = cases[i].line},
+        };
+        char err[ERR_LEN] = "";
+        print_message("# case: %s\n", cases[i].match);
+        assert_null(topology_new(e, 2, FILE_NAME, err));
+        assert_string_equal(err, cases[i].expected);
+    }
+}
+
+static void bad_regex_reports_regerror(void **state) {
+    topology_entry e = {.match = "/(unclosed/", .service = "", .region = "", .line = 21};
+    char err[ERR_LEN] = "";
+    assert_null(topology_new(&e, 1, "/etc/vizfeed.yml", err));
+    const char *prefix = "/etc/vizfeed.yml:21: bad regex /(unclosed/: ";
+    assert_memory_equal(err, prefix, strlen(prefix));
+    assert_non_null(strstr(err, "; expected a POSIX extended regular expression"));
+    assert_true(strlen(err) > strlen(prefix) + strlen("; expected a POSIX extended regular expression"));
+}
+
+static void too_many_entries(void **state) {
+    char err[ERR_LEN] = "";
+    topology_entry e = {.match = "x", .service = "", .region = "", .line = 1};
+    assert_null(topology_new(&e, VIZ_MAX_TOPOLOGY + 1, FILE_NAME, err));
+    assert_non_null(strstr(err, "expected at most"));
+}
+
+/* Threads resolve the same values at once and must all see the same answers
+ * (regexec() on a shared regex_t, no static buffers). */
+typedef struct {
+    const topology *t;
+    int mismatches;
+} thread_arg;
+
+static void *resolve_many(void *p) {
+    thread_arg *a = p;
+    graph_config g = test_graph();
+    char name[64];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(name, sizeof name, "web-%d", i);
+        const char *v[EP_COUNT] = {"10.1.2.10", NULL, NULL, name, NULL, name};
+        endpoint from, to;
+        if (topology_resolve(a->t, &g, v, &from, &to) != RESOLVE_OK || strcmp(from.service, "postgres") != 0 ||
+            strcmp(from.region, "eu-west-1") != 0 || strcmp(to.service, "web") != 0 || strcmp(to.host, name) != 0)
+            a->mismatches++;
+    }
+    return NULL;
+}
+
+static void concurrent_resolution(void **state) {
+    topology *t = compile_ok(spec_entries, 3);
+    pthread_t th[4];
+    thread_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (thread_arg){t, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, resolve_many, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].mismatches, 0);
+    }
+    topology_free(t);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(spec_example),
+        cmocka_unit_test(entry_node_and_missing_values),
+        cmocka_unit_test(empty_topology),
+        cmocka_unit_test(addresses_cidr_and_spellings),
+        cmocka_unit_test(names_and_regex_captures),
+        cmocka_unit_test(first_entry_wins_per_field),
+        cmocka_unit_test(default_region_and_entry_name_come_from_graph),
+        cmocka_unit_test(long_names_cut_at_utf8_boundary),
+        cmocka_unit_test(invalid_entries_are_reported_with_file_and_line),
+        cmocka_unit_test(bad_regex_reports_regerror),
+        cmocka_unit_test(too_many_entries),
+        cmocka_unit_test(concurrent_resolution),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
