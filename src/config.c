@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <yaml.h>
 
-#include "limits.h"
+#include "bounds.h"
 #include "preset.h"
 #include "util.h"
 

@@ -23,15 +23,7 @@
 #include <stdio.h>
 
 /* The six endpoint fields of a flow, in this order everywhere (raw rows too). */
-enum {
-    EP_FROM_SERVICE,
-    EP_FROM_REGION,
-    EP_FROM_HOST,
-    EP_TO_SERVICE,
-    EP_TO_REGION,
-    EP_TO_HOST,
-    EP_COUNT
-};
+enum { EP_FROM_SERVICE, EP_FROM_REGION, EP_FROM_HOST, EP_TO_SERVICE, EP_TO_REGION, EP_TO_HOST, EP_COUNT };
 
 /* Traffic classes, in this order in every count[3] array. */
 enum { CLASS_NORMAL, CLASS_WARNING, CLASS_DANGER, CLASS_COUNT };
@@ -54,14 +46,14 @@ enum { BOUND_GTE, BOUND_GT, BOUND_LTE, BOUND_LT, BOUND_COUNT };
  * defined once, in cond.h, both in memory and as Elasticsearch query DSL. */
 typedef struct condition {
     cond_kind kind;
-    char *field;                  /* every kind but NOT and ALL */
-    cfg_value *values;            /* EQUALS: 1 value, IN: nvalues */
+    char *field;       /* every kind but NOT and ALL */
+    cfg_value *values; /* EQUALS: 1 value, IN: nvalues */
     size_t nvalues;
-    bool has_bound[BOUND_COUNT];  /* RANGE: numeric bounds */
+    bool has_bound[BOUND_COUNT]; /* RANGE: numeric bounds */
     double bound[BOUND_COUNT];
-    bool exists;                  /* EXISTS: true or false */
-    char *prefix;                 /* PREFIX */
-    struct condition *children;   /* NOT: 1 child, ALL: nchildren */
+    bool exists;                /* EXISTS: true or false */
+    char *prefix;               /* PREFIX */
+    struct condition *children; /* NOT: 1 child, ALL: nchildren */
     size_t nchildren;
 } condition;
 
@@ -75,18 +67,18 @@ typedef enum { FLOW_ELASTICSEARCH, FLOW_FILE, FLOW_DEMO } flow_type;
 typedef struct {
     char *name;
     flow_type type;
-    char *preset;                 /* "" when none */
-    char *index;                  /* elasticsearch: index pattern(s), comma separated */
-    char *path;                   /* file: NDJSON path */
-    uint64_t seed;                /* demo: generator seed (default 1) */
-    condition_list where;         /* all must hold */
-    condition_list warning;       /* any makes an event "warning" */
-    condition_list danger;        /* any makes it "danger" (danger wins) */
-    char *fields[EP_COUNT];       /* document field per endpoint part; "" = not read */
-    char *count_field;            /* "" = one per event; else a numeric field summed */
-    char *timestamp_field;        /* default "@timestamp" */
-    char *danger_label;           /* what danger means, for notices: "5xx", "down"... default "errors" */
-    char *warning_label;          /* default "warnings" */
+    char *preset;           /* "" when none */
+    char *index;            /* elasticsearch: index pattern(s), comma separated */
+    char *path;             /* file: NDJSON path */
+    uint64_t seed;          /* demo: generator seed (default 1) */
+    condition_list where;   /* all must hold */
+    condition_list warning; /* any makes an event "warning" */
+    condition_list danger;  /* any makes it "danger" (danger wins) */
+    char *fields[EP_COUNT]; /* document field per endpoint part; "" = not read */
+    char *count_field;      /* "" = one per event; else a numeric field summed */
+    char *timestamp_field;  /* default "@timestamp" */
+    char *danger_label;     /* what danger means, for notices: "5xx", "down"... default "errors" */
+    char *warning_label;    /* default "warnings" */
 } flow_config;
 
 typedef struct {
@@ -103,8 +95,8 @@ typedef struct {
     int max_services;     /* per region, default 100 */
     double warning;       /* error share thresholds, default 0.03 and 0.10 */
     double danger;
-    double min_rate;      /* requests/s below which nothing is coloured, default 0.1 */
-    char *notice_link;    /* "" = no links */
+    double min_rate;   /* requests/s below which nothing is coloured, default 0.1 */
+    char *notice_link; /* "" = no links */
 } graph_config;
 
 typedef struct {
@@ -116,9 +108,9 @@ typedef struct {
     char *api_key;      /* secret */
     char *bearer_token; /* secret */
     char *ca_file;
-    bool verify;         /* default true */
-    int64_t timeout_ms;  /* default 20s */
-    int page_size;       /* default 5000 */
+    bool verify;        /* default true */
+    int64_t timeout_ms; /* default 20s */
+    int page_size;      /* default 5000 */
 } es_config;
 
 typedef struct {

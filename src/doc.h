@@ -32,7 +32,7 @@ typedef struct {
     doc_value_type type;
     const char *text; /* NUL-terminated; numbers keep their JSON text, booleans "true"/"false" */
     size_t len;
-    double number;    /* DOC_NUMBER */
+    double number; /* DOC_NUMBER */
 } doc_value;
 
 typedef struct doc_schema doc_schema;

@@ -47,14 +47,14 @@ size_t graph_model_edges(const graph_model *m);
 
 /* What the renderer needs to know about each flow. */
 typedef struct {
-    const flow_config *flow;  /* name, fields (for notice queries), labels */
-    int64_t data_end_ms;      /* window end of the data its part holds; 0 = no data yet */
-    int64_t stale_since_ms;   /* 0 = fresh; else regions it feeds get a stale notice */
+    const flow_config *flow; /* name, fields (for notice queries), labels */
+    int64_t data_end_ms;     /* window end of the data its part holds; 0 = no data yet */
+    int64_t stale_since_ms;  /* 0 = fresh; else regions it feeds get a stale notice */
 } graph_flow_info;
 
 typedef struct {
-    int64_t window_end_ms; /* `updated` and `serverUpdateTime` of the root */
-    int64_t window_ms;     /* rates = count / window seconds */
+    int64_t window_end_ms;        /* `updated` and `serverUpdateTime` of the root */
+    int64_t window_ms;            /* rates = count / window seconds */
     const graph_flow_info *flows; /* indexed like the configuration's flows */
     size_t nflows;
 } graph_render_opts;

@@ -10,7 +10,7 @@
  * /vizceral.json is answered from prebuilt, reference-counted responses of
  * the current snapshot: O(1), no lock held while sending, never waiting for
  * a refresh. Connections, request size and idle time are bounded by the
- * HTTP_* limits of limits.h.
+ * HTTP_* limits of bounds.h.
  *
  * Errors: http_start() returns NULL with a reason in err (bad address,
  * port in use, ui_dir unreadable).

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void jsonw_init(jsonw *w, buf *out) {
@@ -45,10 +46,18 @@ static void close_container(jsonw *w, char c) {
     w->depth--;
 }
 
-void jsonw_object_begin(jsonw *w) { open_container(w, '{'); }
-void jsonw_object_end(jsonw *w) { close_container(w, '}'); }
-void jsonw_array_begin(jsonw *w) { open_container(w, '['); }
-void jsonw_array_end(jsonw *w) { close_container(w, ']'); }
+void jsonw_object_begin(jsonw *w) {
+    open_container(w, '{');
+}
+void jsonw_object_end(jsonw *w) {
+    close_container(w, '}');
+}
+void jsonw_array_begin(jsonw *w) {
+    open_container(w, '[');
+}
+void jsonw_array_end(jsonw *w) {
+    close_container(w, ']');
+}
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid.
  * Rejects overlong forms, surrogates and code points past U+10FFFF. */
@@ -57,10 +66,14 @@ static size_t utf8_sequence(const unsigned char *s, size_t n) {
     size_t len;
     unsigned cp;
     if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
-    else return 0;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
     if (len > n) return 0;
     for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xc0) != 0x80) return 0;
@@ -125,7 +138,9 @@ void jsonw_string_n(jsonw *w, const char *s, size_t n) {
     put(w, "\"", 1);
 }
 
-void jsonw_string(jsonw *w, const char *s) { jsonw_string_n(w, s ? s : "", s ? strlen(s) : 0); }
+void jsonw_string(jsonw *w, const char *s) {
+    jsonw_string_n(w, s ? s : "", s ? strlen(s) : 0);
+}
 
 void jsonw_int(jsonw *w, int64_t v) {
     char tmp[32];
@@ -192,4 +207,6 @@ void jsonw_raw(jsonw *w, const char *json, size_t n) {
     put(w, json, n);
 }
 
-bool jsonw_failed(const jsonw *w) { return w->failed; }
+bool jsonw_failed(const jsonw *w) {
+    return w->failed;
+}

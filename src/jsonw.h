@@ -37,8 +37,8 @@ void jsonw_key(jsonw *w, const char *key);
 void jsonw_string(jsonw *w, const char *s);
 void jsonw_string_n(jsonw *w, const char *s, size_t n);
 void jsonw_int(jsonw *w, int64_t v);
-void jsonw_double(jsonw *w, double v);   /* shortest text that reads back the same */
-void jsonw_rate(jsonw *w, double v);     /* rounded to 4 significant digits, plain notation */
+void jsonw_double(jsonw *w, double v); /* shortest text that reads back the same */
+void jsonw_rate(jsonw *w, double v);   /* rounded to 4 significant digits, plain notation */
 void jsonw_bool(jsonw *w, bool v);
 void jsonw_null(jsonw *w);
 /* A value that is already valid JSON text (the caller guarantees it). */

@@ -20,11 +20,11 @@ typedef struct snapshot {
     size_t json_len;
     char *gzip;
     size_t gzip_len;
-    char etag[40];      /* "\"<16 hex digits>\"" of the JSON */
-    char etag_gzip[44]; /* "\"<16 hex digits>-gz\"": a different representation needs its own strong ETag */
-    int64_t window_end_ms;   /* window end of the data (epoch ms) */
+    char etag[40];             /* "\"<16 hex digits>\"" of the JSON */
+    char etag_gzip[44];        /* "\"<16 hex digits>-gz\"": a different representation needs its own strong ETag */
+    int64_t window_end_ms;     /* window end of the data (epoch ms) */
     int64_t refreshed_mono_ms; /* monotonic time of the last refresh in which every flow answered */
-    int stale;               /* some region is marked stale */
+    int stale;                 /* some region is marked stale */
     unsigned nodes, connections;
     int refs; /* atomic */
 } snapshot;

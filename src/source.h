@@ -34,12 +34,12 @@ typedef int (*row_emit_fn)(void *ctx, const raw_row *row);
 
 /* Counters a source keeps over its lifetime, for /metrics and logs. */
 typedef struct {
-    uint64_t events;        /* events read and accepted */
-    uint64_t malformed;     /* lines that were not a JSON object */
-    uint64_t oversize;      /* lines longer than VIZ_MAX_LINE_BYTES */
-    uint64_t no_timestamp;  /* events without a readable timestamp */
-    uint64_t dropped;       /* events dropped because VIZ_MAX_FILE_EVENTS was reached */
-    uint64_t rotations;     /* file replaced or truncated */
+    uint64_t events;       /* events read and accepted */
+    uint64_t malformed;    /* lines that were not a JSON object */
+    uint64_t oversize;     /* lines longer than VIZ_MAX_LINE_BYTES */
+    uint64_t no_timestamp; /* events without a readable timestamp */
+    uint64_t dropped;      /* events dropped because VIZ_MAX_FILE_EVENTS was reached */
+    uint64_t rotations;    /* file replaced or truncated */
 } source_stats;
 
 typedef struct source source;

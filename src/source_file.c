@@ -33,7 +33,7 @@
 
 #include "cond.h"
 #include "doc.h"
-#include "limits.h"
+#include "bounds.h"
 #include "source.h"
 #include "util.h"
 

@@ -27,7 +27,7 @@
 #include <stdbool.h>
 
 #include "config.h"
-#include "limits.h"
+#include "bounds.h"
 
 typedef struct topology topology;
 

@@ -30,7 +30,9 @@ void *xrealloc(void *p, size_t n) {
     return q;
 }
 
-char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }
+char *xstrdup(const char *s) {
+    return xstrndup(s, strlen(s));
+}
 
 char *xstrndup(const char *s, size_t n) {
     char *p = xmalloc(n + 1);
@@ -85,9 +87,13 @@ int buf_append(buf *b, const void *data, size_t n) {
     return 0;
 }
 
-int buf_puts(buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
+int buf_puts(buf *b, const char *s) {
+    return buf_append(b, s, strlen(s));
+}
 
-int buf_putc(buf *b, char c) { return buf_append(b, &c, 1); }
+int buf_putc(buf *b, char c) {
+    return buf_append(b, &c, 1);
+}
 
 int buf_printf(buf *b, const char *fmt, ...) {
     char small[256];
@@ -105,7 +111,9 @@ int buf_printf(buf *b, const char *fmt, ...) {
     return 0;
 }
 
-const char *buf_cstr(buf *b) { return b->data ? b->data : ""; }
+const char *buf_cstr(buf *b) {
+    return b->data ? b->data : "";
+}
 
 char *buf_take(buf *b, size_t *len) {
     char *p = b->data ? b->data : xstrdup("");
@@ -124,14 +132,18 @@ int parse_duration_ms(const char *s, int64_t *ms, char *err) {
         errno = 0;
         char *end;
         long long v = strtoll(p, &end, 10);
-        if (errno || v < 0 || v > 1000000000LL)
-            return fail(err, "duration '%s' is out of range", s);
+        if (errno || v < 0 || v > 1000000000LL) return fail(err, "duration '%s' is out of range", s);
         int64_t unit;
-        if (strncmp(end, "ms", 2) == 0) unit = 1, end += 2;
-        else if (*end == 's') unit = 1000, end++;
-        else if (*end == 'm') unit = 60000, end++;
-        else if (*end == 'h') unit = 3600000, end++;
-        else if (*end == 'd') unit = 86400000, end++;
+        if (strncmp(end, "ms", 2) == 0)
+            unit = 1, end += 2;
+        else if (*end == 's')
+            unit = 1000, end++;
+        else if (*end == 'm')
+            unit = 60000, end++;
+        else if (*end == 'h')
+            unit = 3600000, end++;
+        else if (*end == 'd')
+            unit = 86400000, end++;
         else
             return fail(err, "expected a duration with a unit (ms, s, m, h, d) such as 10s, got '%s'", s);
         total += (int64_t)v * unit;
@@ -280,4 +292,6 @@ bool str_eq(const char *a, const char *b) {
     return strcmp(a, b) == 0;
 }
 
-bool str_empty(const char *s) { return !s || !*s; }
+bool str_empty(const char *s) {
+    return !s || !*s;
+}

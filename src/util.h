@@ -3,7 +3,7 @@
  * allocation, durations and timestamps, error-message formatting.
  *
  * Allocation: xmalloc() and friends abort the process with a message when the
- * allocator fails. vizfeed bounds every input (see limits.h), so running out
+ * allocator fails. vizfeed bounds every input (see bounds.h), so running out
  * of memory means the machine is in trouble; dying loudly beats limping on
  * with half-built graphs. Everything else in vizfeed reports errors through
  * return codes and a caller-supplied `char *err` buffer of ERR_LEN bytes.
@@ -30,14 +30,15 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 
 /* Writes a message into err (ERR_LEN bytes); returns -1 so that callers can
- * write `return fail(err, "...", ...)`. err may be NULL. */
+ * write `return fail(err, "...", ...)`. err may be NULL. (cmocka defines a
+ * fail() macro: tests include our headers before <cmocka.h>.) */
 int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 typedef struct {
-    char *data;  /* always NUL-terminated when len > 0 or after buf_cstr() */
+    char *data; /* always NUL-terminated when len > 0 or after buf_cstr() */
     size_t len;
-    size_t cap;  /* allocated bytes */
-    size_t max;  /* hard limit on len */
+    size_t cap; /* allocated bytes */
+    size_t max; /* hard limit on len */
 } buf;
 
 void buf_init(buf *b, size_t max);
@@ -69,6 +70,6 @@ uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
 #define HASH_SEED 0xcbf29ce484222325ULL
 
 bool str_eq(const char *a, const char *b); /* NULL-safe */
-bool str_empty(const char *s);              /* NULL or "" */
+bool str_empty(const char *s);             /* NULL or "" */
 
 #endif

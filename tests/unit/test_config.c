@@ -17,7 +17,7 @@
 
 /* Before cmocka.h, whose fail() macro would clash with util.h's fail(). */
 #include "config.h"
-#include "limits.h"
+#include "bounds.h"
 #include "preset.h"
 #include "util.h"
 

@@ -8,7 +8,7 @@
 
 #include "config.h"
 #include "doc.h"
-#include "limits.h"
+#include "bounds.h"
 #include "util.h"
 
 #include <setjmp.h>

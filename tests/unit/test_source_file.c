@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "limits.h"
+#include "bounds.h"
 #include "source.h"
 #include "util.h"
 

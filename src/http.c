@@ -1,0 +1,764 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/limits.h> /* PATH_MAX: <limits.h> finds our own limits.h when src/ is on the include path */
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "jsonw.h"
+#include "bounds.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+/* MHD threads share the connection limit; more than a few buys nothing on
+ * the small machines vizfeed runs on, since answering costs almost nothing. */
+#define HTTP_THREADS_MAX 4
+/* http_stop() lets in-flight responses finish for at most this long; idle
+ * keep-alive connections of open browser tabs would otherwise hold shutdown
+ * for HTTP_CONNECTION_TIMEOUT_S. */
+#define HTTP_STOP_GRACE_MS 2000
+/* /metrics output; a few hundred series take a few tens of kilobytes. */
+#define HTTP_MAX_METRICS_BYTES (4u << 20)
+
+#define ALLOWED_METHODS "GET, HEAD, OPTIONS"
+
+/* The current snapshot and the responses prebuilt from it. A request only
+ * takes the server's mutex long enough to queue one of them, which makes
+ * MHD take its own reference; publish() swaps the set under the same mutex
+ * and drops the old one afterwards, so responses still being sent keep
+ * their snapshot alive through the free callback. */
+typedef struct {
+    snapshot *snap;
+    struct MHD_Response *identity, *gzip;
+    struct MHD_Response *identity_not_modified, *gzip_not_modified;
+} graph_responses;
+
+struct http_server {
+    sink sink; /* what the refresher publishes to; owned by the server */
+    struct MHD_Daemon *daemon;
+    int port;
+    int starting; /* atomic: MHD messages are captured, not logged */
+    char start_error[ERR_LEN];
+
+    pthread_mutex_t lock; /* guards everything below */
+    graph_responses graph;
+    char *cors_origin;
+    char *ui_dir;  /* as configured; "" when no page is served */
+    char *ui_real; /* its realpath once it exists, else NULL */
+    int64_t interval_ms;
+};
+
+/* The access handler is called at least twice per request: once when the
+ * headers are in, then once per chunk of body, then once more. MHD keeps a
+ * connection alive only when the answer comes after the first call, so the
+ * per-request state just records which call this is, and whether the raw
+ * URI held an encoded NUL that MHD's decoding would silently cut the path
+ * at. Static markers need no allocation and no completion callback. */
+static char first_call, first_call_nul, later_call, later_call_nul;
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static int64_t retry_after_seconds(int64_t interval_ms) {
+    int64_t s = (interval_ms + 999) / 1000;
+    return s < 1 ? 1 : s;
+}
+
+static void count_request(const char *path, unsigned code) {
+    char labels[64];
+    snprintf(labels, sizeof labels, "path=\"%s\",code=\"%u\"", path, code);
+    metric_add("vizfeed_http_requests_total", labels, 1);
+}
+
+static void add_cors(http_server *h, struct MHD_Response *r) {
+    pthread_mutex_lock(&h->lock);
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", h->cors_origin);
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Queues a response made for this request alone and drops our reference:
+ * MHD keeps its own until the response is sent. */
+static enum MHD_Result queue_once(struct MHD_Connection *c, unsigned code, struct MHD_Response *r, const char *path) {
+    if (!r) return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    count_request(path, code);
+    return ret;
+}
+
+static struct MHD_Response *copied_response(const char *body, size_t len, const char *content_type) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r) return NULL;
+    if (content_type) MHD_add_response_header(r, "Content-Type", content_type);
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    return r;
+}
+
+/* A small JSON answer: {"<key>":<value>,"reason":"..."}. */
+static enum MHD_Result answer_json(http_server *h, struct MHD_Connection *c, unsigned code, const char *path,
+                                   const char *key, const char *value_json, const char *reason) {
+    buf body;
+    buf_init(&body, 4096);
+    buf_printf(&body, "{\"%s\":%s", key, value_json);
+    if (reason) {
+        buf_puts(&body, ",\"reason\":\"");
+        json_escape(&body, reason, strlen(reason));
+        buf_putc(&body, '"');
+    }
+    buf_puts(&body, "}\n");
+    struct MHD_Response *r = copied_response(buf_cstr(&body), body.len, "application/json");
+    buf_free(&body);
+    if (!r) return MHD_NO;
+    add_cors(h, r);
+    if (code == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, "Allow", ALLOWED_METHODS);
+    return queue_once(c, code, r, path);
+}
+
+static enum MHD_Result answer_not_found(http_server *h, struct MHD_Connection *c) {
+    return answer_json(h, c, MHD_HTTP_NOT_FOUND, "/other", "error", "\"not found\"", NULL);
+}
+
+/* ---- /vizceral.json --------------------------------------------------- */
+
+static void release_snapshot(void *cls) {
+    snapshot_unref(cls);
+}
+
+static struct MHD_Response *graph_response(snapshot *s, int gzip, int not_modified, const char *cors) {
+    struct MHD_Response *r;
+    if (not_modified) {
+        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    } else {
+        /* The response borrows the snapshot's bytes and holds a reference
+         * until MHD destroys it, which may be long after a newer snapshot
+         * replaced this one. */
+        r = MHD_create_response_from_buffer_with_free_callback_cls(gzip ? s->gzip_len : s->json_len,
+                                                                   gzip ? s->gzip : s->json, release_snapshot, s);
+        if (r) snapshot_ref(s);
+    }
+    if (!r) return NULL;
+    /* A 304 repeats the validators and caching headers of the 200 it
+     * stands for, so a cache can refresh what it stored. */
+    if (!not_modified) MHD_add_response_header(r, "Content-Type", "application/json");
+    if (gzip && !not_modified) MHD_add_response_header(r, "Content-Encoding", "gzip");
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", cors);
+    MHD_add_response_header(r, "Access-Control-Expose-Headers", "ETag");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "ETag", gzip ? s->etag_gzip : s->etag);
+    MHD_add_response_header(r, "Vary", "Accept-Encoding");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    return r;
+}
+
+static void graph_responses_free(graph_responses *g) {
+    struct MHD_Response *all[] = {g->identity, g->gzip, g->identity_not_modified, g->gzip_not_modified};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i]) MHD_destroy_response(all[i]);
+    snapshot_unref(g->snap);
+    memset(g, 0, sizeof *g);
+}
+
+static int graph_responses_build(graph_responses *g, snapshot *s, const char *cors, char *err) {
+    memset(g, 0, sizeof *g);
+    g->snap = snapshot_ref(s);
+    g->identity = graph_response(s, 0, 0, cors);
+    g->gzip = graph_response(s, 1, 0, cors);
+    g->identity_not_modified = graph_response(s, 0, 1, cors);
+    g->gzip_not_modified = graph_response(s, 1, 1, cors);
+    if (g->identity && g->gzip && g->identity_not_modified && g->gzip_not_modified) return 0;
+    graph_responses_free(g);
+    return fail(err, "http: cannot create responses for a graph of %zu bytes (out of memory)", s->json_len);
+}
+
+/* Whether an Accept-Encoding value allows gzip (RFC 9110 §12.5.3): an
+ * explicit "gzip" (or legacy "x-gzip") decides by its q-value; otherwise
+ * "*" does; otherwise no. */
+static int accepts_gzip(const char *value) {
+    if (!value) return 0;
+    int gzip_q = -1, star_q = -1; /* -1: not mentioned; else q in thousandths */
+    const char *p = value;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        const char *name = p;
+        while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t') p++;
+        size_t name_len = (size_t)(p - name);
+        int q = 1000;
+        while (*p && *p != ',') {
+            /* Parameters: only q matters. */
+            while (*p == ' ' || *p == '\t' || *p == ';') p++;
+            if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+                p += 2;
+                q = 0;
+                if (*p == '1')
+                    q = 1000;
+                else if (*p == '0' && p[1] == '.') {
+                    int scale = 100;
+                    for (const char *d = p + 2; isdigit((unsigned char)*d) && scale > 0; d++, scale /= 10)
+                        q += (*d - '0') * scale;
+                }
+            }
+            while (*p && *p != ',' && *p != ';') p++;
+        }
+        if (name_len == 4 && strncasecmp(name, "gzip", 4) == 0)
+            gzip_q = q;
+        else if (name_len == 6 && strncasecmp(name, "x-gzip", 6) == 0)
+            gzip_q = q;
+        else if (name_len == 1 && *name == '*')
+            star_q = q;
+    }
+    if (gzip_q >= 0) return gzip_q > 0;
+    return star_q > 0;
+}
+
+/* Whether If-None-Match names etag: a comma-separated list of entity tags
+ * or "*", compared weakly (a W/ prefix is ignored) as RFC 9110 §13.1.2
+ * asks for this header. */
+static int etag_matches(const char *list, const char *etag) {
+    if (!list) return 0;
+    size_t etag_len = strlen(etag);
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        if (!*p) break;
+        if (*p == '*') return 1;
+        if (p[0] == 'W' && p[1] == '/') p += 2;
+        const char *start = p;
+        if (*p == '"') {
+            const char *close = strchr(p + 1, '"');
+            p = close ? close + 1 : p + strlen(p);
+        } else {
+            while (*p && *p != ',') p++;
+        }
+        size_t len = (size_t)(p - start);
+        while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t')) len--;
+        if (len == etag_len && memcmp(start, etag, len) == 0) return 1;
+        while (*p && *p != ',') p++;
+    }
+    return 0;
+}
+
+static enum MHD_Result serve_graph(http_server *h, struct MHD_Connection *c) {
+    int gzip = accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"));
+    const char *if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
+
+    pthread_mutex_lock(&h->lock);
+    const graph_responses *g = &h->graph;
+    if (!g->snap) {
+        int64_t retry = retry_after_seconds(h->interval_ms);
+        pthread_mutex_unlock(&h->lock);
+        buf body;
+        buf_init(&body, 256);
+        buf_puts(&body, "{\"error\":\"no graph yet\",\"reason\":\"the first refresh has not completed yet\"}\n");
+        struct MHD_Response *r = copied_response(buf_cstr(&body), body.len, "application/json");
+        buf_free(&body);
+        if (!r) return MHD_NO;
+        char seconds[24];
+        snprintf(seconds, sizeof seconds, "%lld", (long long)retry);
+        MHD_add_response_header(r, "Retry-After", seconds);
+        add_cors(h, r);
+        return queue_once(c, MHD_HTTP_SERVICE_UNAVAILABLE, r, "/vizceral.json");
+    }
+    unsigned code = MHD_HTTP_OK;
+    struct MHD_Response *r = gzip ? g->gzip : g->identity;
+    if (etag_matches(if_none_match, gzip ? g->snap->etag_gzip : g->snap->etag)) {
+        code = MHD_HTTP_NOT_MODIFIED;
+        r = gzip ? g->gzip_not_modified : g->identity_not_modified;
+    }
+    /* Queued under the lock: MHD_queue_response takes MHD's reference, after
+     * which a concurrent publish() may drop ours. */
+    enum MHD_Result ret = MHD_queue_response(c, code, r);
+    pthread_mutex_unlock(&h->lock);
+    count_request("/vizceral.json", code);
+    return ret;
+}
+
+static int http_publish(sink *s, snapshot *snap, char *err) {
+    http_server *h = (http_server *)s;
+    graph_responses fresh, old;
+    pthread_mutex_lock(&h->lock);
+    char *cors = xstrdup(h->cors_origin);
+    pthread_mutex_unlock(&h->lock);
+    /* Built outside the lock: requests keep being answered from the old
+     * snapshot meanwhile. */
+    int rc = graph_responses_build(&fresh, snap, cors, err);
+    free(cors);
+    if (rc < 0) return -1;
+    pthread_mutex_lock(&h->lock);
+    old = h->graph;
+    h->graph = fresh;
+    pthread_mutex_unlock(&h->lock);
+    graph_responses_free(&old);
+    return 0;
+}
+
+static void http_sink_close(sink *s) {
+    /* The server owns its sink; http_stop() frees both. */
+    (void)s;
+}
+
+static const sink_ops http_sink_ops = {
+    .name = "http",
+    .publish = http_publish,
+    .close = http_sink_close,
+};
+
+/* ---- other routes ----------------------------------------------------- */
+
+static enum MHD_Result serve_preflight(http_server *h, struct MHD_Connection *c, const char *path) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    add_cors(h, r);
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", ALLOWED_METHODS);
+    MHD_add_response_header(r, "Access-Control-Allow-Headers", "If-None-Match, Content-Type, Authorization");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    return queue_once(c, MHD_HTTP_NO_CONTENT, r, path);
+}
+
+static enum MHD_Result serve_readiness(http_server *h, struct MHD_Connection *c) {
+    pthread_mutex_lock(&h->lock);
+    int have = h->graph.snap != NULL;
+    int64_t refreshed = have ? h->graph.snap->refreshed_mono_ms : 0;
+    int64_t limit = 3 * h->interval_ms;
+    pthread_mutex_unlock(&h->lock);
+    if (!have) return answer_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "/readyz", "ready", "false", "no graph yet");
+    int64_t age = monotonic_ms() - refreshed;
+    if (age >= limit) {
+        char age_text[32], limit_text[32], reason[128];
+        format_duration(age, age_text, sizeof age_text);
+        format_duration(limit, limit_text, sizeof limit_text);
+        snprintf(reason, sizeof reason, "last successful refresh %s ago, more than 3 intervals (%s)", age_text,
+                 limit_text);
+        return answer_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "/readyz", "ready", "false", reason);
+    }
+    return answer_json(h, c, MHD_HTTP_OK, "/readyz", "ready", "true", NULL);
+}
+
+static enum MHD_Result serve_metrics(http_server *h, struct MHD_Connection *c) {
+    pthread_mutex_lock(&h->lock);
+    int have = h->graph.snap != NULL;
+    int64_t refreshed = have ? h->graph.snap->refreshed_mono_ms : 0;
+    pthread_mutex_unlock(&h->lock);
+    if (have) metric_set("vizfeed_snapshot_age_seconds", "", (double)(monotonic_ms() - refreshed) / 1000.0);
+    buf out;
+    buf_init(&out, HTTP_MAX_METRICS_BYTES);
+    metrics_render(&out);
+    size_t len;
+    char *text = buf_take(&out, &len);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    add_cors(h, r);
+    return queue_once(c, MHD_HTTP_OK, r, "/metrics");
+}
+
+/* ---- static files ----------------------------------------------------- */
+
+static const char *content_type_for(const char *path) {
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {"html", "text/html; charset=utf-8"},
+        {"htm", "text/html; charset=utf-8"},
+        {"js", "text/javascript; charset=utf-8"},
+        {"mjs", "text/javascript; charset=utf-8"},
+        {"css", "text/css; charset=utf-8"},
+        {"json", "application/json"},
+        {"map", "application/json"},
+        {"svg", "image/svg+xml"},
+        {"png", "image/png"},
+        {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},
+        {"gif", "image/gif"},
+        {"webp", "image/webp"},
+        {"ico", "image/x-icon"},
+        {"woff", "font/woff"},
+        {"woff2", "font/woff2"},
+        {"wasm", "application/wasm"},
+        {"txt", "text/plain; charset=utf-8"},
+    };
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash ? slash : path, '.');
+    if (dot) {
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (strcasecmp(dot + 1, types[i].ext) == 0) return types[i].type;
+    }
+    return "application/octet-stream";
+}
+
+/* Refuses ".." (and any segment starting with a dot, which also keeps
+ * files such as .git or .env private) and backslashes, before touching the
+ * file system. MHD hands over the URL already percent-decoded, so
+ * "%2e%2e" arrives here as "..". */
+static int safe_url_path(const char *url) {
+    if (url[0] != '/') return 0;
+    for (const char *p = url; *p; p++) {
+        if (*p == '\\') return 0;
+        if (*p == '/' && p[1] == '.') return 0;
+    }
+    return 1;
+}
+
+/* Whether resolved lies inside root (both realpath results). */
+static int inside(const char *resolved, const char *root) {
+    size_t n = strlen(root);
+    if (strncmp(resolved, root, n) != 0) return 0;
+    return resolved[n] == '/' || resolved[n] == '\0' || (n == 1 && root[0] == '/');
+}
+
+/* Opens the file a URL names under the UI directory, or returns -1. The
+ * realpath check is what stops symbolic links pointing out of ui_dir. */
+static int open_static(const char *root, const char *url, struct stat *st, char *resolved) {
+    char candidate[PATH_MAX];
+    const char *tail = url[strlen(url) - 1] == '/' ? "index.html" : "";
+    if ((size_t)snprintf(candidate, sizeof candidate, "%s%s%s", root, url, tail) >= sizeof candidate) return -1;
+    if (!realpath(candidate, resolved) || !inside(resolved, root)) return -1;
+    if (stat(resolved, st) < 0) return -1;
+    if (S_ISDIR(st->st_mode)) {
+        if ((size_t)snprintf(candidate, sizeof candidate, "%s/index.html", resolved) >= sizeof candidate) return -1;
+        if (!realpath(candidate, resolved) || !inside(resolved, root)) return -1;
+    }
+    int fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return -1;
+    /* Check what was opened, not what was looked at before. */
+    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || st->st_size > (off_t)HTTP_MAX_STATIC_FILE) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Checks a configured ui_dir. A directory that does not exist (yet) is not
+ * an error: a feeder-only container has no page, and a page built after
+ * start-up is picked up by the first request that finds it. Returns 0 with
+ * *real set (NULL while missing), or -1 with err when the path exists but
+ * cannot be served. */
+static int resolve_ui_dir(const char *dir, char **real, char *err) {
+    char resolved[PATH_MAX];
+    struct stat st;
+    *real = NULL;
+    if (!realpath(dir, resolved)) {
+        if (errno == ENOENT) return 0;
+        return fail(err, "ui_dir %s: %s", dir, strerror(errno));
+    }
+    if (stat(resolved, &st) < 0) return fail(err, "ui_dir %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return fail(err, "ui_dir %s: not a directory", dir);
+    if (access(resolved, R_OK | X_OK) < 0) return fail(err, "ui_dir %s: %s", dir, strerror(errno));
+    *real = xstrdup(resolved);
+    return 0;
+}
+
+static enum MHD_Result serve_static(http_server *h, struct MHD_Connection *c, const char *url, int url_had_nul) {
+    char root[PATH_MAX], configured[PATH_MAX];
+    pthread_mutex_lock(&h->lock);
+    int have_root = h->ui_real != NULL;
+    snprintf(root, sizeof root, "%s", have_root ? h->ui_real : "");
+    snprintf(configured, sizeof configured, "%s", h->ui_dir);
+    pthread_mutex_unlock(&h->lock);
+    if (!have_root && configured[0]) {
+        char scratch[ERR_LEN], *real;
+        if (resolve_ui_dir(configured, &real, scratch) == 0 && real) {
+            snprintf(root, sizeof root, "%s", real);
+            have_root = 1;
+            pthread_mutex_lock(&h->lock);
+            if (!h->ui_real && strcmp(h->ui_dir, configured) == 0) h->ui_real = real, real = NULL;
+            pthread_mutex_unlock(&h->lock);
+            free(real);
+        }
+    }
+    if (!have_root) {
+        char reason[PATH_MAX + 64];
+        if (configured[0])
+            snprintf(reason, sizeof reason, "no web page here: ui_dir %s does not exist", configured);
+        else
+            snprintf(reason, sizeof reason, "no web page here: ui_dir is not set");
+        return answer_json(h, c, MHD_HTTP_NOT_FOUND, "/other", "error", "\"not found\"", reason);
+    }
+    if (url_had_nul || !safe_url_path(url)) return answer_not_found(h, c);
+
+    char resolved[PATH_MAX];
+    struct stat st;
+    int fd = open_static(root, url, &st, resolved);
+    if (fd < 0) return answer_not_found(h, c);
+    /* MHD closes fd when the response is destroyed, and sends with
+     * sendfile() where it can. */
+    struct MHD_Response *r = MHD_create_response_from_fd((size_t)st.st_size, fd);
+    if (!r) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", content_type_for(resolved));
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    add_cors(h, r);
+    return queue_once(c, MHD_HTTP_OK, r, "/static");
+}
+
+/* ---- MHD callbacks ---------------------------------------------------- */
+
+static int request_has_body(struct MHD_Connection *c) {
+    const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding")) return 1;
+    if (!length) return 0;
+    while (*length == '0') length++;
+    return *length != '\0';
+}
+
+/* The path label of vizfeed_http_requests_total: a closed set, so that
+ * scanners probing random URLs cannot grow the registry. Served UI files
+ * are counted as "/static" where they are answered. */
+static const char *metrics_path(const char *url) {
+    static const char *const known[] = {"/vizceral.json", "/healthz", "/readyz", "/metrics"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(url, known[i]) == 0) return known[i];
+    return "/other";
+}
+
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                      const char *version, const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls) {
+    http_server *h = cls;
+    int nul = *con_cls == &first_call_nul || *con_cls == &later_call_nul;
+    if (*con_cls != &later_call && *con_cls != &later_call_nul) {
+        /* No route takes a body: a request that announces one is answered
+         * now, before MHD reads it, and its connection is closed. Request
+         * size stays bounded by the connection memory limit. */
+        if (!request_has_body(c)) {
+            *con_cls = nul ? &later_call_nul : &later_call;
+            return MHD_YES;
+        }
+    } else if (*upload_data_size != 0) {
+        return MHD_NO; /* a body nobody announced */
+    }
+
+    int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0) return serve_preflight(h, c, metrics_path(url));
+    if (!is_get)
+        return answer_json(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, metrics_path(url), "error", "\"method not allowed\"",
+                           "only GET, HEAD and OPTIONS are served");
+    if (strcmp(url, "/vizceral.json") == 0) return serve_graph(h, c);
+    if (strcmp(url, "/healthz") == 0) return answer_json(h, c, MHD_HTTP_OK, "/healthz", "status", "\"ok\"", NULL);
+    if (strcmp(url, "/readyz") == 0) return serve_readiness(h, c);
+    if (strcmp(url, "/metrics") == 0) return serve_metrics(h, c);
+    return serve_static(h, c, url, nul);
+}
+
+/* Sees the raw request target before MHD decodes it; its return value
+ * becomes the request's *con_cls. */
+static void *inspect_raw_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+    size_t path_len = strcspn(uri, "?");
+    for (size_t i = 0; i + 2 < path_len; i++)
+        if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0') return &first_call_nul;
+    return &first_call;
+}
+
+__attribute__((format(printf, 2, 0))) static void log_from_mhd(void *cls, const char *fmt, va_list ap) {
+    http_server *h = cls;
+    char message[ERR_LEN];
+    vsnprintf(message, sizeof message, fmt, ap);
+    size_t n = strlen(message);
+    while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == '\r')) message[--n] = '\0';
+    /* While starting, the message explains a failure that http_start()
+     * returns to its caller, which decides what the user sees. */
+    if (__atomic_load_n(&h->starting, __ATOMIC_ACQUIRE))
+        snprintf(h->start_error, sizeof h->start_error, "%s", message);
+    else
+        log_warn("http: %s", message);
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+typedef struct {
+    struct sockaddr_storage addr;
+    int ipv6;
+    int any; /* ":port": every interface */
+} listen_address;
+
+static int parse_listen(const char *text, listen_address *out, char *err) {
+    memset(out, 0, sizeof *out);
+    if (str_empty(text)) return fail(err, "listen address is empty (expected host:port, [v6]:port or :port)");
+    char host[256];
+    const char *colon;
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (!close || close[1] != ':') return fail(err, "listen address '%s': expected [IPv6 address]:port", text);
+        size_t n = (size_t)(close - text - 1);
+        if (n >= sizeof host) return fail(err, "listen address '%s': host too long", text);
+        memcpy(host, text + 1, n);
+        host[n] = '\0';
+        colon = close + 1;
+    } else {
+        colon = strrchr(text, ':');
+        if (!colon) return fail(err, "listen address '%s': expected host:port or :port", text);
+        size_t n = (size_t)(colon - text);
+        if (n >= sizeof host) return fail(err, "listen address '%s': host too long", text);
+        memcpy(host, text, n);
+        host[n] = '\0';
+        if (strchr(host, ':'))
+            return fail(err, "listen address '%s': write IPv6 addresses in brackets, e.g. [::1]:8080", text);
+    }
+    const char *port_text = colon + 1;
+    char *end;
+    errno = 0;
+    long port = strtol(port_text, &end, 10);
+    if (!*port_text || *end || errno || port < 0 || port > 65535)
+        return fail(err, "listen address '%s': port must be a number from 0 to 65535", text);
+
+    if (!host[0]) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&out->addr;
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_any;
+        a->sin6_port = htons((uint16_t)port);
+        out->ipv6 = 1;
+        out->any = 1;
+        return 0;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0) return fail(err, "listen address '%s': cannot resolve '%s': %s", text, host, gai_strerror(rc));
+    memcpy(&out->addr, res->ai_addr, res->ai_addrlen);
+    out->ipv6 = res->ai_family == AF_INET6;
+    freeaddrinfo(res);
+    if (out->ipv6)
+        ((struct sockaddr_in6 *)&out->addr)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)&out->addr)->sin_port = htons((uint16_t)port);
+    return 0;
+}
+
+static struct MHD_Daemon *start_daemon(http_server *h, const listen_address *a) {
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    if (a->ipv6) flags |= a->any ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned threads = cpus < 1 ? 1 : cpus > HTTP_THREADS_MAX ? HTTP_THREADS_MAX : (unsigned)cpus;
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, handle_request, h, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&a->addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_URI_LOG_CALLBACK, inspect_raw_uri, h,
+        MHD_OPTION_EXTERNAL_LOGGER, log_from_mhd, h, MHD_OPTION_END);
+}
+
+http_server *http_start(const http_options *o, char *err) {
+    listen_address address;
+    if (parse_listen(o->listen, &address, err) < 0) return NULL;
+    char *ui_real = NULL;
+    if (!str_empty(o->ui_dir) && resolve_ui_dir(o->ui_dir, &ui_real, err) < 0) return NULL;
+
+    http_server *h = xcalloc(1, sizeof *h);
+    h->sink.ops = &http_sink_ops;
+    pthread_mutex_init(&h->lock, NULL);
+    h->cors_origin = xstrdup(o->cors_origin ? o->cors_origin : "*");
+    h->ui_dir = xstrdup(o->ui_dir ? o->ui_dir : "");
+    h->ui_real = ui_real;
+    h->interval_ms = o->interval_ms;
+    h->starting = 1;
+    h->daemon = start_daemon(h, &address);
+    if (!h->daemon && address.any) {
+        /* No IPv6 on this host: every IPv4 interface still answers. */
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&address.addr;
+        uint16_t port = ((struct sockaddr_in6 *)&address.addr)->sin6_port;
+        memset(&address, 0, sizeof address);
+        v4->sin_family = AF_INET;
+        v4->sin_addr.s_addr = htonl(INADDR_ANY);
+        v4->sin_port = port;
+        h->daemon = start_daemon(h, &address);
+    }
+    if (!h->daemon) {
+        fail(err, "cannot listen on %s: %s", o->listen,
+             h->start_error[0] ? h->start_error : "libmicrohttpd failed to start");
+        http_stop(h);
+        return NULL;
+    }
+    __atomic_store_n(&h->starting, 0, __ATOMIC_RELEASE);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : 0;
+    return h;
+}
+
+int http_port(const http_server *h) {
+    return h->port;
+}
+
+sink *http_sink(http_server *h) {
+    return &h->sink;
+}
+
+void http_update_options(http_server *h, const http_options *o) {
+    char scratch[ERR_LEN];
+    char *ui_real = NULL;
+    int ui_ok = str_empty(o->ui_dir) || resolve_ui_dir(o->ui_dir, &ui_real, scratch) == 0;
+    char *cors = xstrdup(o->cors_origin ? o->cors_origin : "*");
+    graph_responses fresh = {0}, old = {0};
+
+    pthread_mutex_lock(&h->lock);
+    snapshot *current = snapshot_ref(h->graph.snap);
+    int cors_changed = strcmp(cors, h->cors_origin) != 0;
+    pthread_mutex_unlock(&h->lock);
+    /* The prebuilt responses carry the CORS header: rebuild them now rather
+     * than at the next refresh. */
+    int rebuilt = current && cors_changed && graph_responses_build(&fresh, current, cors, scratch) == 0;
+
+    pthread_mutex_lock(&h->lock);
+    free(h->cors_origin);
+    h->cors_origin = cors;
+    /* An unusable new ui_dir keeps the old one, as a failed reload keeps
+     * the old configuration. */
+    if (ui_ok) {
+        free(h->ui_dir);
+        h->ui_dir = xstrdup(o->ui_dir ? o->ui_dir : "");
+        free(h->ui_real);
+        h->ui_real = ui_real;
+    }
+    h->interval_ms = o->interval_ms;
+    if (rebuilt && h->graph.snap == current) {
+        old = h->graph;
+        h->graph = fresh;
+        rebuilt = 0;
+    }
+    pthread_mutex_unlock(&h->lock);
+    /* When a publish slipped in between, its responses are kept: they may
+     * carry the old origin until the next publish, which is harmless. */
+    if (rebuilt) graph_responses_free(&fresh);
+    graph_responses_free(&old);
+    snapshot_unref(current);
+}
+
+void http_stop(http_server *h) {
+    if (!h) return;
+    if (h->daemon) {
+        /* Stop accepting, then give responses already being sent a moment
+         * to finish before MHD closes every connection. */
+        MHD_socket listener = MHD_quiesce_daemon(h->daemon);
+        for (int waited = 0; waited < HTTP_STOP_GRACE_MS; waited += 10) {
+            const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+            if (!info || info->num_connections == 0) break;
+            usleep(10 * 1000);
+        }
+        MHD_stop_daemon(h->daemon);
+        if (listener != MHD_INVALID_SOCKET) close(listener);
+    }
+    graph_responses_free(&h->graph);
+    pthread_mutex_destroy(&h->lock);
+    free(h->cors_origin);
+    free(h->ui_dir);
+    free(h->ui_real);
+    free(h);
+}

@@ -1,0 +1,460 @@
+/*
+ * main.c - the command line (SPEC §3) and the daemon's two threads of
+ * control: the main thread waits for signals, the refresher thread rebuilds
+ * the graph every interval and publishes it to the sinks. libmicrohttpd runs
+ * its own thread and only ever reads published snapshots.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "refresh.h"
+#include "sink.h"
+#include "topology.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE   2
+
+static const char usage_text[] =
+    "usage: vizfeed [-c FILE] [--listen ADDR] [--demo] [-v|-q] [--log-format text|json]\n"
+    "       vizfeed once [-c FILE] [--demo] [--at TIME] [-o FILE]\n"
+    "       vizfeed check [-c FILE]\n"
+    "       vizfeed --help | --version\n"
+    "\n"
+    "Turns Elastic Beats and APM traffic into a live Netflix Vizceral graph.\n"
+    "\n"
+    "  (no command)  run the daemon: refresh every interval, serve /vizceral.json\n"
+    "  once          one refresh; print the graph (or write FILE with -o); exit\n"
+    "  check         validate the configuration; print the resolved flows\n"
+    "\n"
+    "  -c, --config FILE    configuration file (default ./vizfeed.yml)\n"
+    "      --listen ADDR    HTTP address, overrides `listen` (port 0 = any free port)\n"
+    "      --demo           use the built-in demo fleet; no configuration file needed\n"
+    "      --at TIME        window end for `once`: RFC 3339 or epoch milliseconds\n"
+    "  -o, --output FILE    `once`: write the graph to FILE atomically\n"
+    "  -v, --verbose        log debug messages      -q, --quiet   log warnings and errors only\n"
+    "      --log-format F   text (default) or json\n"
+    "  -h, --help           this help               --version     print the version\n"
+    "\n"
+    "Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.\n"
+    "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads the configuration.\n";
+
+typedef struct {
+    const char *command; /* NULL = daemon, "once", "check" */
+    const char *config_path;
+    const char *listen;
+    const char *at;
+    const char *output;
+    bool demo;
+    log_level level;
+    bool json_logs;
+} options;
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "vizfeed: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'vizfeed --help'.\n");
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+/* Returns -1 to go on, or an exit code. */
+static int parse_options(int argc, char **argv, options *o) {
+    enum { OPT_LISTEN = 256, OPT_DEMO, OPT_AT, OPT_VERSION, OPT_LOG_FORMAT };
+    static const struct option table[] = {{"config", required_argument, NULL, 'c'},
+                                          {"listen", required_argument, NULL, OPT_LISTEN},
+                                          {"demo", no_argument, NULL, OPT_DEMO},
+                                          {"at", required_argument, NULL, OPT_AT},
+                                          {"output", required_argument, NULL, 'o'},
+                                          {"verbose", no_argument, NULL, 'v'},
+                                          {"quiet", no_argument, NULL, 'q'},
+                                          {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {"version", no_argument, NULL, OPT_VERSION},
+                                          {NULL, 0, NULL, 0}};
+    memset(o, 0, sizeof *o);
+    o->config_path = "vizfeed.yml";
+    o->level = LOG_INFO;
+    if (argc > 1 && argv[1][0] != '-') {
+        o->command = argv[1];
+        if (strcmp(o->command, "once") != 0 && strcmp(o->command, "check") != 0)
+            return usage_error("unknown command '%s'", o->command);
+        argv++;
+        argc--;
+    }
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":c:o:vqh", table, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o->config_path = optarg;
+            break;
+        case OPT_LISTEN:
+            o->listen = optarg;
+            break;
+        case OPT_DEMO:
+            o->demo = true;
+            break;
+        case OPT_AT:
+            o->at = optarg;
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
+        case 'v':
+            o->level = LOG_DEBUG;
+            break;
+        case 'q':
+            o->level = LOG_WARN;
+            break;
+        case OPT_LOG_FORMAT:
+            if (strcmp(optarg, "json") == 0)
+                o->json_logs = true;
+            else if (strcmp(optarg, "text") != 0)
+                return usage_error("--log-format takes text or json, not '%s'", optarg);
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case OPT_VERSION:
+            printf("vizfeed %s\n", VIZFEED_VERSION);
+            return 0;
+        case ':':
+            return usage_error("option '%s' needs a value", argv[optind - 1]);
+        default:
+            return usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
+    if (o->at && !str_eq(o->command, "once")) return usage_error("%s goes with the `once` command", "--at");
+    if (o->output && !str_eq(o->command, "once")) return usage_error("%s goes with the `once` command", "-o");
+    return -1;
+}
+
+/* Loads and fully validates the configuration (topology included), the way
+ * every command and a reload do. NULL after printing/logging the reason. */
+static vizfeed_config *load_config(const options *o, char *err) {
+    vizfeed_config *cfg = o->demo ? cfg_demo() : cfg_load(o->config_path, err);
+    if (!cfg) return NULL;
+    topology *t = topology_new(cfg->topology, cfg->ntopology, cfg->path, err);
+    if (!t) {
+        cfg_free(cfg);
+        return NULL;
+    }
+    topology_free(t);
+    if (o->listen) {
+        free(cfg->listen);
+        cfg->listen = xstrdup(o->listen);
+    }
+    return cfg;
+}
+
+static int run_check(const options *o) {
+    char err[ERR_LEN];
+    vizfeed_config *cfg = load_config(o, err);
+    if (!cfg) {
+        fprintf(stderr, "vizfeed: %s\n", err);
+        return EXIT_USAGE;
+    }
+    cfg_print(cfg, stdout);
+    cfg_free(cfg);
+    return 0;
+}
+
+static int run_once(const options *o) {
+    char err[ERR_LEN];
+    vizfeed_config *cfg = load_config(o, err);
+    if (!cfg) {
+        fprintf(stderr, "vizfeed: %s\n", err);
+        return EXIT_USAGE;
+    }
+    int64_t end_ms;
+    if (o->at) {
+        if (parse_time_ms(o->at, &end_ms, err) < 0) {
+            fprintf(stderr, "vizfeed: --at: %s\n", err);
+            cfg_free(cfg);
+            return EXIT_USAGE;
+        }
+    } else {
+        end_ms = (now_ms() - cfg->lag_ms) / 1000 * 1000;
+    }
+    int status = EXIT_RUNTIME;
+    snapshot *snap = NULL;
+    sink *file = NULL;
+    refresher *r = refresher_new(cfg, NULL, err);
+    if (!r) {
+        fprintf(stderr, "vizfeed: %s\n", err);
+        goto done;
+    }
+    refresh_result res;
+    snap = refresher_run(r, end_ms, &res, err);
+    if (res.flows_failed) {
+        for (size_t i = 0; i < cfg->nflows; i++)
+            if (res.flow_error[i]) fprintf(stderr, "vizfeed: flow '%s': %s\n", cfg->flows[i].name, res.flow_error[i]);
+        goto done;
+    }
+    if (!snap) {
+        fprintf(stderr, "vizfeed: %s\n", err);
+        goto done;
+    }
+    if (o->output) {
+        file = sink_file_new(o->output, err);
+        if (!file || file->ops->publish(file, snap, err) < 0) {
+            fprintf(stderr, "vizfeed: %s\n", err);
+            goto done;
+        }
+    } else if (fwrite(snap->json, 1, snap->json_len, stdout) != snap->json_len || fputc('\n', stdout) == EOF ||
+               fflush(stdout) != 0) {
+        fprintf(stderr, "vizfeed: writing the graph to standard output: %s\n", strerror(errno));
+        goto done;
+    }
+    status = 0;
+done:
+    if (file) file->ops->close(file);
+    if (snap) snapshot_unref(snap);
+    refresher_free(r);
+    cfg_free(cfg);
+    return status;
+}
+
+/* ---- the daemon ---- */
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping;
+    vizfeed_config *cfg; /* owned by the refresher thread once it runs */
+    refresher *refresher;
+    vizfeed_config *pending_cfg; /* a reloaded configuration waiting to be taken over */
+    refresher *pending_refresher;
+    http_server *http;
+    sink *file;
+} daemon_state;
+
+static http_options http_options_of(const vizfeed_config *cfg) {
+    return (http_options){
+        .listen = cfg->listen, .cors_origin = cfg->cors_origin, .ui_dir = cfg->ui_dir, .interval_ms = cfg->interval_ms};
+}
+
+static void log_refresh(const vizfeed_config *cfg, const refresh_result *res, const snapshot *snap) {
+    for (size_t i = 0; i < cfg->nflows; i++)
+        if (res->flow_error[i]) log_warn("flow '%s' failed: %s", cfg->flows[i].name, res->flow_error[i]);
+    if (snap)
+        log_debug("refresh done in %.3fs: %u regions, %u services, %u connections, %zu bytes (%zu gzip)", res->seconds,
+                  res->stats.regions, res->stats.services, res->stats.connections, snap->json_len, snap->gzip_len);
+}
+
+static void publish(daemon_state *d, snapshot *snap) {
+    char err[ERR_LEN];
+    sink *sinks[] = {http_sink(d->http), d->file};
+    for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++) {
+        if (sinks[i] && sinks[i]->ops->publish(sinks[i], snap, err) < 0)
+            log_error("%s output: %s", sinks[i]->ops->name, err);
+    }
+}
+
+static void refresh_once(daemon_state *d) {
+    const vizfeed_config *cfg = d->cfg;
+    char err[ERR_LEN];
+    refresh_result res;
+    int64_t end_ms = (now_ms() - cfg->lag_ms) / 1000 * 1000;
+    snapshot *snap = refresher_run(d->refresher, end_ms, &res, err);
+    metric_add("vizfeed_refreshes_total", "", 1);
+    metric_set("vizfeed_refresh_duration_seconds", "", res.seconds);
+    log_refresh(cfg, &res, snap);
+    if (!snap) {
+        log_error("refresh failed: %s", err);
+        return;
+    }
+    if (res.flows_failed == 0) metric_set("vizfeed_last_refresh_success_timestamp_seconds", "", now_ms() / 1000.0);
+    metric_set("vizfeed_graph_nodes", "", snap->nodes);
+    metric_set("vizfeed_graph_connections", "", snap->connections);
+    metric_set("vizfeed_graph_hidden_services", "", res.stats.hidden);
+    publish(d, snap);
+    snapshot_unref(snap);
+}
+
+/* Takes over a reloaded configuration; called with the lock held. */
+static void adopt_pending(daemon_state *d) {
+    refresher_free(d->refresher);
+    cfg_free(d->cfg);
+    d->cfg = d->pending_cfg;
+    d->refresher = d->pending_refresher;
+    d->pending_cfg = NULL;
+    d->pending_refresher = NULL;
+    http_options ho = http_options_of(d->cfg);
+    http_update_options(d->http, &ho);
+    if (d->file) d->file->ops->close(d->file);
+    d->file = NULL;
+    if (!str_empty(d->cfg->output_file)) {
+        char err[ERR_LEN];
+        d->file = sink_file_new(d->cfg->output_file, err);
+        if (!d->file) log_error("output file: %s", err);
+    }
+}
+
+static void *refresh_loop(void *arg) {
+    daemon_state *d = arg;
+    pthread_mutex_lock(&d->lock);
+    while (!d->stopping) {
+        if (d->pending_cfg) adopt_pending(d);
+        pthread_mutex_unlock(&d->lock);
+
+        int64_t started = monotonic_ms();
+        refresh_once(d);
+
+        pthread_mutex_lock(&d->lock);
+        int64_t due = started + d->cfg->interval_ms;
+        while (!d->stopping && !d->pending_cfg && monotonic_ms() < due) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            int64_t wait_ms = due - monotonic_ms();
+            ts.tv_sec += wait_ms / 1000;
+            ts.tv_nsec += (wait_ms % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+            pthread_cond_timedwait(&d->wake, &d->lock, &ts);
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+static void reload(daemon_state *d, const options *o) {
+    char err[ERR_LEN];
+    if (o->demo) {
+        log_info("SIGHUP: --demo has no configuration file to reload");
+        return;
+    }
+    log_info("SIGHUP: reloading %s", o->config_path);
+    vizfeed_config *cfg = load_config(o, err);
+    refresher *r = cfg ? refresher_new(cfg, NULL, err) : NULL;
+    if (!r) {
+        log_error("reload failed, keeping the running configuration: %s", err);
+        metric_add("vizfeed_config_reloads_total", "result=\"failure\"", 1);
+        cfg_free(cfg);
+        return;
+    }
+    pthread_mutex_lock(&d->lock);
+    if (!str_eq(cfg->listen, d->cfg->listen))
+        log_warn("reload: the listen address changed to %s; it takes effect after a restart", cfg->listen);
+    if (d->pending_cfg) { /* two reloads before the refresher woke up: the newer wins */
+        refresher_free(d->pending_refresher);
+        cfg_free(d->pending_cfg);
+    }
+    d->pending_cfg = cfg;
+    d->pending_refresher = r;
+    pthread_cond_signal(&d->wake);
+    pthread_mutex_unlock(&d->lock);
+    metric_add("vizfeed_config_reloads_total", "result=\"success\"", 1);
+    log_info("configuration reloaded: %zu flow(s)", cfg->nflows);
+}
+
+static int run_daemon(const options *o) {
+    char err[ERR_LEN];
+    daemon_state d = {0};
+    int status = EXIT_RUNTIME;
+    bool thread_started = false;
+
+    /* Signals are taken synchronously by the main thread (sigwait); every
+     * other thread inherits this mask and never sees them. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    d.cfg = load_config(o, err);
+    if (!d.cfg) {
+        log_error("%s", err);
+        return EXIT_USAGE;
+    }
+    pthread_mutex_init(&d.lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&d.wake, &attr);
+    pthread_condattr_destroy(&attr);
+
+    d.refresher = refresher_new(d.cfg, NULL, err);
+    if (!d.refresher) {
+        log_error("%s", err);
+        status = EXIT_USAGE;
+        goto done;
+    }
+    http_options ho = http_options_of(d.cfg);
+    d.http = http_start(&ho, err);
+    if (!d.http) {
+        log_error("cannot serve HTTP on %s: %s", d.cfg->listen, err);
+        goto done;
+    }
+    if (!str_empty(d.cfg->output_file)) {
+        d.file = sink_file_new(d.cfg->output_file, err);
+        if (!d.file) {
+            log_error("output file: %s", err);
+            goto done;
+        }
+    }
+    log_info("vizfeed %s listening on %s, port %d: /vizceral.json refreshed every %llds from %zu flow(s)",
+             VIZFEED_VERSION, d.cfg->listen, http_port(d.http), (long long)(d.cfg->interval_ms / 1000), d.cfg->nflows);
+
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, refresh_loop, &d) != 0) {
+        log_error("cannot start the refresher thread");
+        goto done;
+    }
+    thread_started = true;
+
+    for (;;) {
+        int sig;
+        if (sigwait(&signals, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            reload(&d, o);
+            continue;
+        }
+        log_info("received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    }
+    status = 0;
+done:
+    if (thread_started) {
+        pthread_mutex_lock(&d.lock);
+        d.stopping = true;
+        pthread_cond_signal(&d.wake);
+        pthread_mutex_unlock(&d.lock);
+        pthread_join(thread, NULL);
+    }
+    if (d.http) http_stop(d.http); /* finishes in-flight responses */
+    if (d.file) d.file->ops->close(d.file);
+    refresher_free(d.pending_refresher);
+    cfg_free(d.pending_cfg);
+    refresher_free(d.refresher);
+    cfg_free(d.cfg);
+    pthread_cond_destroy(&d.wake);
+    pthread_mutex_destroy(&d.lock);
+    return status;
+}
+
+int main(int argc, char **argv) {
+    options o;
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0) return rc;
+    log_setup(o.level, o.json_logs);
+    metrics_declare_all();
+    metric_set("vizfeed_build_info", "version=\"" VIZFEED_VERSION "\"", 1);
+    if (str_eq(o.command, "check")) return run_check(&o);
+    if (str_eq(o.command, "once")) return run_once(&o);
+    return run_daemon(&o);
+}

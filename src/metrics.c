@@ -1,0 +1,281 @@
+#include "metrics.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bounds the registry: every label value vizfeed uses comes from a small
+ * closed set (normalised HTTP paths, status codes, flow names), so reaching
+ * this means a bug; further series are dropped rather than growing memory. */
+#define METRICS_MAX_DECLARED 256
+#define METRICS_MAX_SERIES   20000
+
+typedef struct {
+    char *name;
+    char *help;
+    metric_type type;
+} declaration;
+
+typedef struct {
+    int decl; /* index into declarations */
+    char *labels;
+    uint64_t hash;
+    double value;
+} series;
+
+/* Declarations are few and looked up once per update; series live in an
+ * open-addressing hash table so that counting an HTTP request stays cheap
+ * even with hundreds of series. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static declaration decls[METRICS_MAX_DECLARED];
+static int ndecls;
+static series *table; /* capacity slots; decl < 0 marks an empty slot */
+static size_t capacity, used;
+
+static int find_declaration(const char *name) {
+    for (int i = 0; i < ndecls; i++)
+        if (strcmp(decls[i].name, name) == 0) return i;
+    return -1;
+}
+
+void metrics_declare(const char *name, metric_type type, const char *help) {
+    pthread_mutex_lock(&lock);
+    int i = find_declaration(name);
+    if (i >= 0) {
+        /* Re-declaring updates the help text; existing series are kept. */
+        free(decls[i].help);
+        decls[i].help = xstrdup(help ? help : "");
+        decls[i].type = type;
+    } else if (ndecls < METRICS_MAX_DECLARED) {
+        decls[ndecls].name = xstrdup(name);
+        decls[ndecls].help = xstrdup(help ? help : "");
+        decls[ndecls].type = type;
+        ndecls++;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+static uint64_t series_hash(const char *name, const char *labels) {
+    uint64_t h = hash_bytes(name, strlen(name), HASH_SEED);
+    h = hash_bytes("\0", 1, h);
+    return hash_bytes(labels, strlen(labels), h);
+}
+
+static void grow_table(void) {
+    size_t old_capacity = capacity;
+    series *old = table;
+    capacity = capacity ? capacity * 2 : 64;
+    table = xcalloc(capacity, sizeof *table);
+    for (size_t i = 0; i < capacity; i++) table[i].decl = -1;
+    for (size_t i = 0; i < old_capacity; i++) {
+        if (old[i].decl < 0) continue;
+        size_t j = old[i].hash & (capacity - 1);
+        while (table[j].decl >= 0) j = (j + 1) & (capacity - 1);
+        table[j] = old[i];
+    }
+    free(old);
+}
+
+/* Returns the series for (name, labels), creating it at 0 when create is
+ * set; NULL for an undeclared metric or a full registry. Called locked. */
+static series *lookup(const char *name, const char *labels, int create) {
+    if (!labels) labels = "";
+    int d = find_declaration(name);
+    if (d < 0) return NULL;
+    uint64_t h = series_hash(name, labels);
+    if (capacity) {
+        size_t j = h & (capacity - 1);
+        for (; table[j].decl >= 0; j = (j + 1) & (capacity - 1))
+            if (table[j].hash == h && table[j].decl == d && strcmp(table[j].labels, labels) == 0) return &table[j];
+    }
+    if (!create || used >= METRICS_MAX_SERIES) return NULL;
+    /* Keep the load factor under one half so probes stay short. */
+    if ((used + 1) * 2 > capacity) grow_table();
+    size_t j = h & (capacity - 1);
+    while (table[j].decl >= 0) j = (j + 1) & (capacity - 1);
+    table[j].decl = d;
+    table[j].labels = xstrdup(labels);
+    table[j].hash = h;
+    table[j].value = 0;
+    used++;
+    return &table[j];
+}
+
+void metric_add(const char *name, const char *labels, double delta) {
+    pthread_mutex_lock(&lock);
+    series *s = lookup(name, labels, 1);
+    /* A counter never goes down; Prometheus would read a decrease as a
+     * process restart. */
+    if (s && !(decls[s->decl].type == METRIC_COUNTER && delta < 0)) s->value += delta;
+    pthread_mutex_unlock(&lock);
+}
+
+void metric_set(const char *name, const char *labels, double value) {
+    pthread_mutex_lock(&lock);
+    series *s = lookup(name, labels, 1);
+    if (s) s->value = value;
+    pthread_mutex_unlock(&lock);
+}
+
+double metric_get(const char *name, const char *labels) {
+    pthread_mutex_lock(&lock);
+    series *s = lookup(name, labels, 0);
+    double v = s ? s->value : 0;
+    pthread_mutex_unlock(&lock);
+    return v;
+}
+
+/* Prometheus parses values with Go's ParseFloat: integers are written
+ * plainly, others with the fewest digits that read back the same. */
+static void put_value(buf *out, double v) {
+    if (isnan(v)) {
+        buf_puts(out, "NaN");
+        return;
+    }
+    if (isinf(v)) {
+        buf_puts(out, v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    if (v == floor(v) && fabs(v) < 1e15) {
+        buf_printf(out, "%.0f", v);
+        return;
+    }
+    char text[40];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, v);
+        if (strtod(text, NULL) == v) break;
+    }
+    buf_puts(out, text);
+}
+
+/* HELP text escapes only backslash and newline (format 0.0.4). */
+static void put_help(buf *out, const char *help) {
+    for (const char *p = help; *p; p++) {
+        if (*p == '\\')
+            buf_puts(out, "\\\\");
+        else if (*p == '\n')
+            buf_puts(out, "\\n");
+        else
+            buf_putc(out, *p);
+    }
+}
+
+void metrics_label_escape(buf *out, const char *value) {
+    if (!value) return;
+    for (const char *p = value; *p; p++) {
+        if (*p == '\\')
+            buf_puts(out, "\\\\");
+        else if (*p == '"')
+            buf_puts(out, "\\\"");
+        else if (*p == '\n')
+            buf_puts(out, "\\n");
+        else
+            buf_putc(out, *p);
+    }
+}
+
+static int compare_declarations(const void *a, const void *b) {
+    return strcmp(decls[*(const int *)a].name, decls[*(const int *)b].name);
+}
+
+static int compare_series(const void *a, const void *b) {
+    const series *x = *(series *const *)a, *y = *(series *const *)b;
+    int c = strcmp(decls[x->decl].name, decls[y->decl].name);
+    return c ? c : strcmp(x->labels, y->labels);
+}
+
+void metrics_render(buf *out) {
+    pthread_mutex_lock(&lock);
+    int order[METRICS_MAX_DECLARED];
+    for (int i = 0; i < ndecls; i++) order[i] = i;
+    qsort(order, (size_t)ndecls, sizeof order[0], compare_declarations);
+    series **all = xmalloc((used ? used : 1) * sizeof *all);
+    size_t n = 0;
+    for (size_t i = 0; i < capacity; i++)
+        if (table[i].decl >= 0) all[n++] = &table[i];
+    qsort(all, n, sizeof *all, compare_series);
+
+    /* Both lists are sorted by name, so one pass merges them. A metric with
+     * no series yet still shows its HELP and TYPE, which tells a reader
+     * that it exists. */
+    size_t k = 0;
+    for (int i = 0; i < ndecls; i++) {
+        const declaration *d = &decls[order[i]];
+        buf_printf(out, "# HELP %s ", d->name);
+        put_help(out, d->help);
+        buf_printf(out, "\n# TYPE %s %s\n", d->name, d->type == METRIC_COUNTER ? "counter" : "gauge");
+        for (; k < n && all[k]->decl == order[i]; k++) {
+            buf_puts(out, d->name);
+            if (all[k]->labels[0]) buf_printf(out, "{%s}", all[k]->labels);
+            buf_putc(out, ' ');
+            put_value(out, all[k]->value);
+            buf_putc(out, '\n');
+        }
+    }
+    free(all);
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_reset(void) {
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < capacity; i++)
+        if (table[i].decl >= 0) free(table[i].labels);
+    free(table);
+    table = NULL;
+    capacity = used = 0;
+    for (int i = 0; i < ndecls; i++) {
+        free(decls[i].name);
+        free(decls[i].help);
+    }
+    ndecls = 0;
+    pthread_mutex_unlock(&lock);
+}
+
+void metrics_declare_all(void) {
+    static const struct {
+        const char *name;
+        metric_type type;
+        const char *help;
+    } all[] = {
+        {"vizfeed_build_info", METRIC_GAUGE, "Always 1; the version label says which vizfeed is running."},
+        {"vizfeed_refreshes_total", METRIC_COUNTER, "Graph refreshes attempted."},
+        {"vizfeed_refresh_failures_total", METRIC_COUNTER, "Refreshes in which a flow failed, by flow."},
+        {"vizfeed_refresh_duration_seconds", METRIC_GAUGE, "Duration of the last refresh."},
+        {"vizfeed_last_refresh_success_timestamp_seconds", METRIC_GAUGE,
+         "Wall-clock time (Unix seconds) of the last refresh in which every flow answered."},
+        {"vizfeed_snapshot_age_seconds", METRIC_GAUGE,
+         "Seconds since the served graph was last refreshed successfully."},
+        {"vizfeed_graph_nodes", METRIC_GAUGE, "Nodes in the last published graph, at every level."},
+        {"vizfeed_graph_connections", METRIC_GAUGE, "Connections in the last published graph, at every level."},
+        {"vizfeed_graph_hidden_services", METRIC_GAUGE,
+         "Services merged into an \"other\" node by graph.max_services in the last graph."},
+        {"vizfeed_source_events_total", METRIC_COUNTER, "Events (or aggregated documents) read, by flow."},
+        {"vizfeed_source_malformed_lines_total", METRIC_COUNTER,
+         "NDJSON lines that were not valid JSON objects or were too long, by flow."},
+        {"vizfeed_events_dropped_total", METRIC_COUNTER,
+         "Events that did not become part of the graph, by flow and reason."},
+        {"vizfeed_es_requests_total", METRIC_COUNTER, "Requests sent to Elasticsearch, by flow."},
+        {"vizfeed_es_response_bytes_total", METRIC_COUNTER, "Bytes of Elasticsearch responses, by flow."},
+        {"vizfeed_es_errors_total", METRIC_COUNTER, "Failed Elasticsearch requests, by flow and kind of error."},
+        {"vizfeed_http_requests_total", METRIC_COUNTER, "HTTP requests answered, by normalised path and status code."},
+        {"vizfeed_output_file_writes_total", METRIC_COUNTER, "Successful atomic replacements of the output file."},
+        {"vizfeed_output_file_errors_total", METRIC_COUNTER, "Failed attempts to replace the output file."},
+        {"vizfeed_config_reloads_total", METRIC_COUNTER, "Configuration reloads (SIGHUP), by result."},
+    };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) metrics_declare(all[i].name, all[i].type, all[i].help);
+
+    /* Counters without labels start at 0 so that rate() works from the
+     * first scrape; labelled ones appear when their first label set does. */
+    metric_add("vizfeed_refreshes_total", "", 0);
+    metric_add("vizfeed_output_file_writes_total", "", 0);
+    metric_add("vizfeed_output_file_errors_total", "", 0);
+    buf labels;
+    buf_init(&labels, 256);
+    buf_puts(&labels, "version=\"");
+    metrics_label_escape(&labels, VIZFEED_VERSION);
+    buf_putc(&labels, '"');
+    metric_set("vizfeed_build_info", buf_cstr(&labels), 1);
+    buf_free(&labels);
+}

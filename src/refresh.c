@@ -1,0 +1,215 @@
+#include "refresh.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "source.h"
+#include "topology.h"
+
+/* What the refresher remembers about one flow between refreshes. */
+typedef struct {
+    const flow_config *flow;
+    const source_ops *ops;
+    source *src;
+    graph_model *model;       /* the flow's part of the last good refresh */
+    int64_t data_end_ms;      /* window end of that part; 0 = never answered */
+    int failures;             /* consecutive failed refreshes */
+    int64_t failing_since_ms; /* window end of the first of them */
+    source_stats reported;    /* stats already added to /metrics */
+    char error[ERR_LEN];
+} flow_state;
+
+struct refresher {
+    const vizfeed_config *cfg;
+    topology *topo;
+    graph_state *state;
+    flow_state *flows;
+    size_t nflows;
+    int64_t last_success_mono_ms; /* last refresh in which every flow answered */
+};
+
+refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, char *err) {
+    refresher *r = xcalloc(1, sizeof *r);
+    r->cfg = cfg;
+    r->topo = topology_new(cfg->topology, cfg->ntopology, cfg->path, err);
+    if (!r->topo) goto fail;
+    r->state = graph_state_new();
+    r->flows = xcalloc(cfg->nflows, sizeof *r->flows);
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        flow_state *f = &r->flows[i];
+        f->flow = &cfg->flows[i];
+        f->ops = lookup ? lookup(f->flow) : source_ops_for(f->flow->type);
+        if (!f->ops) {
+            fail(err, "flow '%s': sources of type %s are not available in this build", f->flow->name,
+                 flow_type_name(f->flow->type));
+            goto fail;
+        }
+        char why[ERR_LEN];
+        f->src = f->ops->open(f->flow, cfg, why);
+        if (!f->src) {
+            fail(err, "flow '%s': %s", f->flow->name, why);
+            goto fail;
+        }
+        r->nflows++;
+    }
+    return r;
+fail:
+    refresher_free(r);
+    return NULL;
+}
+
+void refresher_free(refresher *r) {
+    if (!r) return;
+    for (size_t i = 0; i < r->nflows; i++) {
+        r->flows[i].ops->close(r->flows[i].src);
+        graph_model_free(r->flows[i].model);
+    }
+    free(r->flows);
+    graph_state_free(r->state);
+    topology_free(r->topo);
+    free(r);
+}
+
+typedef struct {
+    refresher *r;
+    graph_model *model;
+    unsigned flow;
+    char *err;
+} collect_ctx;
+
+/* Called by a source for every distinct edge of the window. */
+static int add_row(void *ctxp, const raw_row *row) {
+    collect_ctx *ctx = ctxp;
+    endpoint from, to;
+    switch (topology_resolve(ctx->r->topo, &ctx->r->cfg->graph, row->value, &from, &to)) {
+    case RESOLVE_NO_CALLEE:
+        graph_model_add_dropped(
+            ctx->model, row->count[CLASS_NORMAL] + row->count[CLASS_WARNING] + row->count[CLASS_DANGER], ctx->flow);
+        return 0;
+    case RESOLVE_SELF_CALL:
+        graph_model_add_self_call(ctx->model, &to, row->count, ctx->flow);
+        return 0;
+    case RESOLVE_OK:
+        break;
+    }
+    return graph_model_add(ctx->model, &from, &to, row->count, ctx->flow, ctx->err);
+}
+
+/* Adds what a source counted since the last refresh to /metrics. */
+static void report_source_stats(flow_state *f) {
+    if (!f->ops->stats) return;
+    source_stats now;
+    f->ops->stats(f->src, &now);
+    buf labels;
+    buf_init(&labels, 1024);
+    buf_puts(&labels, "flow=\"");
+    metrics_label_escape(&labels, f->flow->name);
+    buf_puts(&labels, "\"");
+    metric_add("vizfeed_source_events_total", buf_cstr(&labels), (double)(now.events - f->reported.events));
+    metric_add("vizfeed_source_malformed_lines_total", buf_cstr(&labels),
+               (double)(now.malformed - f->reported.malformed));
+    struct {
+        const char *reason;
+        uint64_t delta;
+    } drops[] = {{"oversize_line", now.oversize - f->reported.oversize},
+                 {"no_timestamp", now.no_timestamp - f->reported.no_timestamp},
+                 {"event_limit", now.dropped - f->reported.dropped}};
+    for (size_t i = 0; i < sizeof drops / sizeof drops[0]; i++) {
+        size_t keep = labels.len;
+        buf_printf(&labels, ",reason=\"%s\"", drops[i].reason);
+        metric_add("vizfeed_events_dropped_total", buf_cstr(&labels), (double)drops[i].delta);
+        labels.len = keep;
+        labels.data[keep] = '\0';
+    }
+    buf_free(&labels);
+    f->reported = now;
+}
+
+static void count_flow_failure(const flow_config *flow) {
+    buf labels;
+    buf_init(&labels, 1024);
+    buf_puts(&labels, "flow=\"");
+    metrics_label_escape(&labels, flow->name);
+    buf_puts(&labels, "\"");
+    metric_add("vizfeed_refresh_failures_total", buf_cstr(&labels), 1);
+    buf_free(&labels);
+}
+
+/* Runs one flow's source for the window; on success its model replaces the
+ * flow's last good one. */
+static int refresh_flow(refresher *r, unsigned index, int64_t start_ms, int64_t end_ms) {
+    flow_state *f = &r->flows[index];
+    graph_model *model = graph_model_new();
+    collect_ctx ctx = {.r = r, .model = model, .flow = index, .err = f->error};
+    f->error[0] = '\0';
+    int rc = f->ops->collect(f->src, start_ms, end_ms, add_row, &ctx, f->error);
+    report_source_stats(f);
+    if (rc < 0) {
+        if (!f->error[0]) snprintf(f->error, sizeof f->error, "the source stopped without a reason");
+        graph_model_free(model);
+        if (f->failures++ == 0) f->failing_since_ms = end_ms;
+        count_flow_failure(f->flow);
+        return -1;
+    }
+    graph_model_free(f->model);
+    f->model = model;
+    f->data_end_ms = end_ms;
+    f->failures = 0;
+    f->failing_since_ms = 0;
+    return 0;
+}
+
+snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res, char *err) {
+    const vizfeed_config *cfg = r->cfg;
+    int64_t started = monotonic_ms();
+    memset(res, 0, sizeof *res);
+    int64_t start_ms = window_end_ms - cfg->window_ms;
+
+    graph_model *all = graph_model_new();
+    graph_flow_info *infos = xcalloc(r->nflows, sizeof *infos);
+    snapshot *snap = NULL;
+    buf json;
+    buf_init(&json, VIZ_MAX_GRAPH_JSON);
+
+    bool any_data = false;
+    for (unsigned i = 0; i < r->nflows; i++) {
+        flow_state *f = &r->flows[i];
+        if (refresh_flow(r, i, start_ms, window_end_ms) == 0) {
+            res->flows_ok++;
+        } else {
+            res->flows_failed++;
+            res->flow_error[i] = f->error;
+        }
+        infos[i].flow = f->flow;
+        infos[i].data_end_ms = f->data_end_ms;
+        infos[i].stale_since_ms = f->failures >= REFRESH_STALE_AFTER ? f->failing_since_ms : 0;
+        if (f->model) {
+            any_data = true;
+            if (graph_model_merge(all, f->model, err) < 0) goto done;
+        }
+    }
+    if (!any_data) {
+        fail(err, "no flow has answered yet");
+        goto done;
+    }
+    if (res->flows_failed == 0) r->last_success_mono_ms = monotonic_ms();
+
+    graph_render_opts opts = {
+        .window_end_ms = window_end_ms, .window_ms = cfg->window_ms, .flows = infos, .nflows = r->nflows};
+    if (graph_render(all, &cfg->graph, r->state, &opts, &json, &res->stats, err) < 0) goto done;
+    size_t len;
+    char *bytes = buf_take(&json, &len);
+    snap = snapshot_new(bytes, len, window_end_ms, r->last_success_mono_ms, err);
+    if (snap) {
+        snap->nodes = res->stats.regions + res->stats.services;
+        snap->connections = res->stats.connections;
+        for (size_t i = 0; i < r->nflows; i++) snap->stale |= infos[i].stale_since_ms != 0;
+    }
+done:
+    res->seconds = (double)(monotonic_ms() - started) / 1000.0;
+    buf_free(&json);
+    free(infos);
+    graph_model_free(all);
+    return snap;
+}

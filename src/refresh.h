@@ -1,0 +1,54 @@
+/*
+ * refresh.h - one refresh: every flow's source -> raw rows -> topology ->
+ * graph model -> rendered JSON -> snapshot.
+ *
+ * Calling sequence: refresher_new(cfg, NULL, err) compiles the topology and opens one
+ * source per flow; refresher_run(r, window_end) is called once per refresh
+ * (by the daemon's refresher thread, or once by `vizfeed once`); the
+ * snapshot it returns belongs to the caller (one reference) and goes to the
+ * sinks. refresher_free() closes the sources. A refresher is used by one
+ * thread at a time; the configuration must outlive it.
+ *
+ * Failures are per flow: a flow whose source fails keeps its part of the
+ * graph from its last good refresh; once it has failed
+ * REFRESH_STALE_AFTER times in a row, the regions it feeds are marked stale.
+ * A failing flow never stops the others.
+ *
+ * Errors: refresher_new() returns NULL with err (bad topology, a source that
+ * cannot open). refresher_run() returns NULL with err only when nothing can
+ * be rendered (no flow has ever answered, or rendering itself failed).
+ */
+#ifndef VIZ_REFRESH_H
+#define VIZ_REFRESH_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "graph.h"
+#include "bounds.h"
+#include "snapshot.h"
+#include "source.h"
+
+#define REFRESH_STALE_AFTER 3 /* consecutive failed refreshes before a flow's regions are marked stale */
+
+typedef struct refresher refresher;
+
+typedef struct {
+    unsigned flows_ok;
+    unsigned flows_failed;
+    double seconds; /* wall time of the whole refresh */
+    graph_stats stats;
+    /* Why each failed flow failed (NULL for flows that answered); the strings
+     * belong to the refresher and stay valid until its next run. */
+    const char *flow_error[VIZ_MAX_FLOWS];
+} refresh_result;
+
+/* Which source a flow uses; NULL for the built-in ones (source_ops_for).
+ * Tests pass their own to script successes and failures. */
+typedef const source_ops *(*source_lookup_fn)(const flow_config *flow);
+
+refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, char *err);
+snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res, char *err);
+void refresher_free(refresher *r);
+
+#endif

@@ -1,0 +1,161 @@
+#include "sink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "metrics.h"
+#include "util.h"
+
+/* The output file is replaced the way git's lockfile commits: write a
+ * temporary file beside the target, make it durable, rename it over the
+ * target (atomic within one file system), then make the rename durable by
+ * syncing the directory. A reader therefore sees the old graph or the new
+ * one, and a crash leaves one of them, never a truncated file. */
+
+typedef struct {
+    sink base;
+    char *path;
+    char *dir;          /* directory holding path, fsync'ed after rename */
+    char last_etag[40]; /* ETag of the bytes last written, "" when none */
+} file_sink;
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int sync_directory(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    /* Some file systems cannot sync a directory; the rename still happened
+     * and there is nothing better to do. */
+    if (rc < 0 && saved == EINVAL) rc = 0;
+    errno = saved;
+    return rc;
+}
+
+static int replace_file(file_sink *f, const snapshot *snap, char *err) {
+    size_t path_len = strlen(f->path);
+    char *tmp = xmalloc(path_len + sizeof ".tmp.XXXXXX");
+    memcpy(tmp, f->path, path_len);
+    memcpy(tmp + path_len, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+    const char *step = "cannot create a temporary file beside it";
+    int rc = -1;
+
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) goto done;
+    step = "cannot write the temporary file";
+    if (write_all(fd, snap->json, snap->json_len) < 0) goto fail;
+    step = "cannot sync the temporary file";
+    if (fsync(fd) < 0) goto fail;
+    /* mkstemp creates the file 0600; the graph is meant to be read by a web
+     * server that usually runs as another user. */
+    step = "cannot make the temporary file readable";
+    if (fchmod(fd, 0644) < 0) goto fail;
+    step = "cannot write the temporary file";
+    int close_rc = close(fd);
+    fd = -1;
+    if (close_rc < 0) goto fail;
+    step = "cannot rename the temporary file over it";
+    if (rename(tmp, f->path) < 0) goto fail;
+    /* From here on the new file is in place: nothing to unlink. */
+    step = "cannot sync its directory";
+    if (sync_directory(f->dir) < 0) goto done;
+    rc = 0;
+    goto done;
+
+fail:;
+    int saved = errno;
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    errno = saved;
+done:
+    if (rc < 0) fail(err, "output file %s: %s: %s", f->path, step, strerror(errno));
+    free(tmp);
+    return rc;
+}
+
+static int file_publish(sink *s, snapshot *snap, char *err) {
+    file_sink *f = (file_sink *)s;
+    /* Most refreshes of a quiet fleet produce the same bytes; skip the disk
+     * work then, unless someone removed the file meanwhile. */
+    struct stat st;
+    if (f->last_etag[0] && strcmp(f->last_etag, snap->etag) == 0 && stat(f->path, &st) == 0) return 0;
+    if (replace_file(f, snap, err) < 0) {
+        f->last_etag[0] = '\0';
+        metric_add("vizfeed_output_file_errors_total", "", 1);
+        return -1;
+    }
+    memcpy(f->last_etag, snap->etag, sizeof f->last_etag);
+    metric_add("vizfeed_output_file_writes_total", "", 1);
+    return 0;
+}
+
+static void file_close(sink *s) {
+    file_sink *f = (file_sink *)s;
+    if (!f) return;
+    free(f->path);
+    free(f->dir);
+    free(f);
+}
+
+static const sink_ops file_sink_ops = {
+    .name = "file",
+    .publish = file_publish,
+    .close = file_close,
+};
+
+sink *sink_file_new(const char *path, char *err) {
+    if (str_empty(path)) {
+        fail(err, "output file: empty path");
+        return NULL;
+    }
+    size_t len = strlen(path);
+    if (path[len - 1] == '/') {
+        fail(err, "output file %s: names a directory, expected a file name", path);
+        return NULL;
+    }
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    if (!slash)
+        dir = xstrdup(".");
+    else if (slash == path)
+        dir = xstrdup("/");
+    else
+        dir = xstrndup(path, (size_t)(slash - path));
+    /* Catch a mistyped directory at start-up rather than at the first
+     * refresh; permissions are left to the first write, which may run after
+     * the administrator fixed them. */
+    struct stat st;
+    const char *problem = NULL;
+    if (stat(dir, &st) < 0)
+        problem = strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        problem = "not a directory";
+    if (problem) {
+        fail(err, "output file %s: directory %s: %s", path, dir, problem);
+        free(dir);
+        return NULL;
+    }
+    file_sink *f = xcalloc(1, sizeof *f);
+    f->base.ops = &file_sink_ops;
+    f->path = xstrdup(path);
+    f->dir = dir;
+    return &f->base;
+}

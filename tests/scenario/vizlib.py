@@ -1,0 +1,225 @@
+"""Shared helpers of the scenario tests: run the real vizfeed binary on
+loopback, talk HTTP to it, validate every graph, report TAP.
+
+Each scenario script creates a Tap, runs its checks with tap.check(...), and
+ends with tap.done(), which exits non-zero when a check failed. Daemons are
+started on 127.0.0.1 with port 0 and always stopped, even when a check raises.
+"""
+import gzip
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
+SRC = os.environ.get("VIZFEED_SRC", os.path.dirname(TESTS))
+VIZFEED = os.environ.get("VIZFEED", os.path.join(SRC, "build", "vizfeed"))
+sys.path.insert(0, TESTS)
+import vizceral_validator  # noqa: E402
+
+
+class Tap:
+    """Minimal TAP producer: one line per check, a plan at the end."""
+
+    def __init__(self):
+        self.count = 0
+        self.failed = 0
+
+    def check(self, ok, name, detail=""):
+        self.count += 1
+        if not ok:
+            self.failed += 1
+        print(f"{'ok' if ok else 'not ok'} {self.count} - {name}", flush=True)
+        if not ok and detail:
+            for line in str(detail).splitlines():
+                print(f"# {line}", flush=True)
+        return ok
+
+    def equal(self, actual, expected, name):
+        return self.check(actual == expected, name, f"expected {expected!r}\n     got {actual!r}")
+
+    def run(self, fn, *args):
+        """Runs a group of checks; an exception fails the group, not the script."""
+        try:
+            fn(self, *args)
+        except Exception:  # a crash in one group must not hide the others
+            self.check(False, f"{fn.__name__} raised", traceback.format_exc())
+
+    def done(self):
+        print(f"1..{self.count}", flush=True)
+        sys.exit(1 if self.failed else 0)
+
+
+def run(args, timeout=60, **kw):
+    """Runs vizfeed with args; returns CompletedProcess with text output."""
+    return subprocess.run([VIZFEED] + args, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+class Daemon:
+    """A vizfeed daemon on 127.0.0.1 with a port of its own choosing."""
+
+    def __init__(self, args, cwd=None, env=None):
+        self.tmp = tempfile.mkdtemp(prefix="vizfeed-test-")
+        self.log_path = os.path.join(self.tmp, "daemon.log")
+        self.log_file = open(self.log_path, "w")
+        self.proc = subprocess.Popen([VIZFEED, "--listen", "127.0.0.1:0"] + args, stdout=self.log_file,
+                                     stderr=subprocess.STDOUT, cwd=cwd, env=env)
+        self.port = None
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            m = re.search(r"port (\d+)", self.log())
+            if m:
+                self.port = int(m.group(1))
+                break
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if self.port is None:
+            self.stop()
+            raise RuntimeError(f"vizfeed did not start: {self.log()}")
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def request(self, method, path, headers=None, body=None):
+        """One request on a new connection: (status, headers dict lower-case, body bytes)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        finally:
+            conn.close()
+
+    def graph(self):
+        status, headers, body = self.request("GET", "/vizceral.json", {"Accept-Encoding": "gzip"})
+        if status != 200:
+            raise RuntimeError(f"/vizceral.json answered {status}: {body[:200]!r}")
+        if headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        return json.loads(body)
+
+    def wait_for(self, predicate, timeout=20, what="condition"):
+        """Polls predicate() until it returns a true value; returns it."""
+        deadline = time.time() + timeout
+        last_error = None
+        while time.time() < deadline:
+            try:
+                value = predicate()
+                if value:
+                    return value
+            except Exception as e:  # the daemon may not have data yet
+                last_error = e
+            time.sleep(0.1)
+        raise TimeoutError(f"timed out waiting for {what} (last error: {last_error}); log:\n{self.log()}")
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=20):
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def validate(graph, warning=None, danger=None, min_rate=None):
+    """Every SPEC §5 rule the validator knows; returns a list of violations.
+    With the configuration's thresholds it also checks every class."""
+    thresholds = (warning, danger, min_rate) if warning is not None else None
+    return vizceral_validator.validate(graph, thresholds)
+
+
+def find(nodes, name):
+    for n in nodes or []:
+        if n.get("name") == name:
+            return n
+    return None
+
+
+def region(graph, name):
+    return find(graph["nodes"], name)
+
+
+def connection(level, source, target):
+    for c in level.get("connections") or []:
+        if c["source"] == source and c["target"] == target:
+            return c
+    return None
+
+
+def subset_mismatches(expected, actual, path="$"):
+    """Differences between an expected partial graph and the actual one.
+
+    Objects match when every expected key matches. Lists of objects with a
+    "name" are matched by name, lists of connections by (source, target); the
+    key "_absent" lists names (or "source->target") that must not be there.
+    Numbers compare with a relative tolerance of 1e-9.
+    """
+    out = []
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path}: expected an object, got {actual!r}"]
+        for key, value in expected.items():
+            if key == "_absent":
+                continue
+            if key not in actual:
+                out.append(f"{path}.{key}: missing")
+            else:
+                out += subset_mismatches(value, actual[key], f"{path}.{key}")
+        return out
+    if isinstance(expected, list) and expected and isinstance(expected[0], dict) and isinstance(actual, list):
+        def key_of(item):
+            if "name" in item:
+                return item["name"]
+            if "source" in item:
+                return f"{item['source']}->{item['target']}"
+            return None
+        by_key = {key_of(a): a for a in actual if isinstance(a, dict)}
+        for item in expected:
+            if "_absent" in item:
+                for k in item["_absent"]:
+                    if k in by_key:
+                        out.append(f"{path}[{k}]: should not be there")
+                continue
+            k = key_of(item)
+            if k not in by_key:
+                out.append(f"{path}[{k}]: missing (have {sorted(x for x in by_key if x)})")
+            else:
+                out += subset_mismatches(item, by_key[k], f"{path}[{k}]")
+        return out
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        if not isinstance(actual, (int, float)) or isinstance(actual, bool) or \
+                abs(actual - expected) > 1e-9 * max(1.0, abs(expected)):
+            out.append(f"{path}: expected {expected!r}, got {actual!r}")
+        return out
+    if expected != actual:
+        out.append(f"{path}: expected {expected!r}, got {actual!r}")
+    return out
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path

@@ -1,0 +1,128 @@
+/* Unit tests of the JSON writer: structure, escaping, numbers, limits. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+
+/* cmocka defines a fail() macro: include it after our headers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+static void writes_nested_structures_with_separators(void **state) {
+    buf b;
+    buf_init(&b, 1 << 16);
+    jsonw w;
+    jsonw_init(&w, &b);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "a");
+    jsonw_array_begin(&w);
+    jsonw_int(&w, 1);
+    jsonw_bool(&w, true);
+    jsonw_null(&w);
+    jsonw_object_begin(&w);
+    jsonw_object_end(&w);
+    jsonw_array_end(&w);
+    jsonw_key(&w, "b");
+    jsonw_string(&w, "x");
+    jsonw_object_end(&w);
+    assert_false(jsonw_failed(&w));
+    assert_string_equal(buf_cstr(&b), "{\"a\":[1,true,null,{}],\"b\":\"x\"}");
+    buf_free(&b);
+}
+
+static void escapes_control_quotes_and_invalid_utf8(void **state) {
+    buf b;
+    buf_init(&b, 1 << 16);
+    jsonw w;
+    jsonw_init(&w, &b);
+    jsonw_string(&w, "a\"b\\c\n\x01<é>\xff");
+    assert_string_equal(buf_cstr(&b), "\"a\\\"b\\\\c\\n\\u0001<é>\xef\xbf\xbd\"");
+    buf_free(&b);
+}
+
+static void rejects_overlong_and_surrogate_utf8(void **state) {
+    buf b;
+    buf_init(&b, 1 << 16);
+    jsonw w;
+    jsonw_init(&w, &b);
+    jsonw_string(&w, "\xc0\xaf|\xed\xa0\x80|\xf0\x9f\x98\x80");
+    /* overlong '/' -> two replacements; surrogate -> three; the emoji stays */
+    assert_string_equal(buf_cstr(&b),
+                        "\"\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|\xf0\x9f\x98\x80\"");
+    buf_free(&b);
+}
+
+static void rates_keep_four_significant_digits(void **state) {
+    struct {
+        double v;
+        const char *text;
+    } cases[] = {
+        {12345.678, "12350"}, {12.5, "12.5"},  {0.001234567, "0.001235"}, {1.0, "1"},     {0.0, "0"},         {-3, "0"},
+        {NAN, "0"},           {INFINITY, "0"}, {99999.5, "100000"},       {0.05, "0.05"}, {1e-7, "0.0000001"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf b;
+        buf_init(&b, 1024);
+        jsonw w;
+        jsonw_init(&w, &b);
+        jsonw_rate(&w, cases[i].v);
+        assert_string_equal(buf_cstr(&b), cases[i].text);
+        buf_free(&b);
+    }
+}
+
+static void doubles_are_shortest_and_finite(void **state) {
+    struct {
+        double v;
+        const char *text;
+    } cases[] = {{0.1, "0.1"}, {3.0, "3"}, {1.0 / 3, "0.3333333333333333"}, {NAN, "0"}, {-2.5, "-2.5"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf b;
+        buf_init(&b, 1024);
+        jsonw w;
+        jsonw_init(&w, &b);
+        jsonw_double(&w, cases[i].v);
+        assert_string_equal(buf_cstr(&b), cases[i].text);
+        buf_free(&b);
+    }
+}
+
+static void failure_is_sticky_at_the_cap(void **state) {
+    buf b;
+    buf_init(&b, 8);
+    jsonw w;
+    jsonw_init(&w, &b);
+    jsonw_array_begin(&w);
+    jsonw_string(&w, "too long for the cap");
+    assert_true(jsonw_failed(&w));
+    jsonw_int(&w, 1);
+    assert_true(jsonw_failed(&w));
+    assert_true(b.len <= 8);
+    buf_free(&b);
+}
+
+static void nesting_beyond_the_limit_fails(void **state) {
+    buf b;
+    buf_init(&b, 1 << 16);
+    jsonw w;
+    jsonw_init(&w, &b);
+    for (int i = 0; i < JSONW_MAX_DEPTH + 1; i++) jsonw_array_begin(&w);
+    assert_true(jsonw_failed(&w));
+    buf_free(&b);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(writes_nested_structures_with_separators),
+        cmocka_unit_test(escapes_control_quotes_and_invalid_utf8),
+        cmocka_unit_test(rejects_overlong_and_surrogate_utf8),
+        cmocka_unit_test(rates_keep_four_significant_digits),
+        cmocka_unit_test(doubles_are_shortest_and_finite),
+        cmocka_unit_test(failure_is_sticky_at_the_cap),
+        cmocka_unit_test(nesting_beyond_the_limit_fails),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

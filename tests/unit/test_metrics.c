@@ -1,0 +1,183 @@
+/* Unit tests of metrics.c: the registry and the Prometheus text format. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "util.h"
+
+/* cmocka defines a fail() macro: include it after our headers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+static int reset(void **state) {
+    metrics_reset();
+    return 0;
+}
+
+static char *render(void) {
+    buf b;
+    buf_init(&b, 1 << 20);
+    metrics_render(&b);
+    return buf_take(&b, NULL);
+}
+
+static void counters_and_gauges_add_and_set(void **state) {
+    metrics_declare("t_requests_total", METRIC_COUNTER, "Requests.");
+    metrics_declare("t_temperature", METRIC_GAUGE, "Temperature.");
+    metric_add("t_requests_total", "code=\"200\"", 1);
+    metric_add("t_requests_total", "code=\"200\"", 2);
+    metric_add("t_requests_total", "code=\"500\"", 1);
+    assert_true(metric_get("t_requests_total", "code=\"200\"") == 3);
+    assert_true(metric_get("t_requests_total", "code=\"500\"") == 1);
+    assert_true(metric_get("t_requests_total", "code=\"404\"") == 0);
+    /* A counter never goes down. */
+    metric_add("t_requests_total", "code=\"200\"", -1);
+    assert_true(metric_get("t_requests_total", "code=\"200\"") == 3);
+    metric_set("t_temperature", "", 21.5);
+    metric_set("t_temperature", NULL, 19.25);
+    assert_true(metric_get("t_temperature", "") == 19.25);
+    metric_add("t_temperature", "", -0.25);
+    assert_true(metric_get("t_temperature", "") == 19);
+}
+
+static void undeclared_metrics_are_rejected(void **state) {
+    metric_add("t_typo_total", "", 1);
+    metric_set("t_typo", "", 1);
+    assert_true(metric_get("t_typo_total", "") == 0);
+    char *text = render();
+    assert_null(strstr(text, "t_typo"));
+    free(text);
+}
+
+static void render_is_prometheus_text_sorted_by_name_then_labels(void **state) {
+    metrics_declare("t_b_total", METRIC_COUNTER, "B things.");
+    metrics_declare("t_a", METRIC_GAUGE, "A with a \\ backslash\nand a newline.");
+    metrics_declare("t_c_total", METRIC_COUNTER, "Declared, never set.");
+    metric_add("t_b_total", "path=\"/z\"", 1);
+    metric_add("t_b_total", "path=\"/a\"", 2);
+    metric_add("t_b_total", "", 5);
+    metric_set("t_a", "", 0.1);
+    char *text = render();
+    const char *expected = "# HELP t_a A with a \\\\ backslash\\nand a newline.\n"
+                           "# TYPE t_a gauge\n"
+                           "t_a 0.1\n"
+                           "# HELP t_b_total B things.\n"
+                           "# TYPE t_b_total counter\n"
+                           "t_b_total 5\n"
+                           "t_b_total{path=\"/a\"} 2\n"
+                           "t_b_total{path=\"/z\"} 1\n"
+                           "# HELP t_c_total Declared, never set.\n"
+                           "# TYPE t_c_total counter\n";
+    assert_string_equal(text, expected);
+    free(text);
+}
+
+static void values_are_written_the_way_prometheus_reads_them(void **state) {
+    metrics_declare("t_v", METRIC_GAUGE, "Values.");
+    metric_set("t_v", "k=\"big\"", 1e20);
+    metric_set("t_v", "k=\"int\"", 1234567);
+    metric_set("t_v", "k=\"inf\"", INFINITY);
+    metric_set("t_v", "k=\"nan\"", NAN);
+    metric_set("t_v", "k=\"neg\"", -2.5);
+    metric_set("t_v", "k=\"third\"", 1.0 / 3);
+    char *text = render();
+    assert_non_null(strstr(text, "t_v{k=\"big\"} 1e+20\n"));
+    assert_non_null(strstr(text, "t_v{k=\"int\"} 1234567\n"));
+    assert_non_null(strstr(text, "t_v{k=\"inf\"} +Inf\n"));
+    assert_non_null(strstr(text, "t_v{k=\"nan\"} NaN\n"));
+    assert_non_null(strstr(text, "t_v{k=\"neg\"} -2.5\n"));
+    const char *third = strstr(text, "t_v{k=\"third\"} ");
+    assert_non_null(third);
+    assert_true(strtod(third + strlen("t_v{k=\"third\"} "), NULL) == 1.0 / 3);
+    free(text);
+}
+
+static void label_values_are_escaped(void **state) {
+    buf b;
+    buf_init(&b, 256);
+    metrics_label_escape(&b, "a\"b\\c\nd");
+    assert_string_equal(buf_cstr(&b), "a\\\"b\\\\c\\nd");
+    buf_free(&b);
+}
+
+static void declare_all_declares_every_documented_metric(void **state) {
+    metrics_declare_all();
+    const char *names[] = {
+        "vizfeed_refreshes_total",          "vizfeed_refresh_failures_total",
+        "vizfeed_refresh_duration_seconds", "vizfeed_last_refresh_success_timestamp_seconds",
+        "vizfeed_snapshot_age_seconds",     "vizfeed_graph_nodes",
+        "vizfeed_graph_connections",        "vizfeed_graph_hidden_services",
+        "vizfeed_source_events_total",      "vizfeed_source_malformed_lines_total",
+        "vizfeed_events_dropped_total",     "vizfeed_http_requests_total",
+        "vizfeed_output_file_writes_total", "vizfeed_output_file_errors_total",
+        "vizfeed_config_reloads_total",     "vizfeed_build_info",
+    };
+    char *text = render();
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char line[256];
+        snprintf(line, sizeof line, "# TYPE %s ", names[i]);
+        assert_non_null(strstr(text, line));
+        snprintf(line, sizeof line, "# HELP %s ", names[i]);
+        assert_non_null(strstr(text, line));
+    }
+    assert_non_null(strstr(text, "vizfeed_build_info{version=\"" VIZFEED_VERSION "\"} 1\n"));
+    assert_non_null(strstr(text, "vizfeed_refreshes_total 0\n"));
+    assert_non_null(strstr(text, "# TYPE vizfeed_http_requests_total counter\n"));
+    assert_non_null(strstr(text, "# TYPE vizfeed_graph_nodes gauge\n"));
+    free(text);
+    /* The documentation lists every metric (run from tests/). */
+    FILE *f = fopen("../docs/METRICS.md", "r");
+    assert_non_null(f);
+    buf doc;
+    buf_init(&doc, 1 << 20);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(&doc, chunk, n);
+    fclose(f);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) assert_non_null(strstr(buf_cstr(&doc), names[i]));
+    buf_free(&doc);
+}
+
+static void *hammer(void *arg) {
+    for (int i = 0; i < 20000; i++) {
+        char labels[32];
+        snprintf(labels, sizeof labels, "n=\"%d\"", i % 50);
+        metric_add("t_hits_total", labels, 1);
+    }
+    return NULL;
+}
+
+static void updates_from_many_threads_are_all_counted(void **state) {
+    metrics_declare("t_hits_total", METRIC_COUNTER, "Hits.");
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, hammer, NULL);
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    double total = 0;
+    for (int i = 0; i < 50; i++) {
+        char labels[32];
+        snprintf(labels, sizeof labels, "n=\"%d\"", i);
+        total += metric_get("t_hits_total", labels);
+    }
+    assert_true(total == 80000);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(counters_and_gauges_add_and_set, reset),
+        cmocka_unit_test_setup(undeclared_metrics_are_rejected, reset),
+        cmocka_unit_test_setup(render_is_prometheus_text_sorted_by_name_then_labels, reset),
+        cmocka_unit_test_setup(values_are_written_the_way_prometheus_reads_them, reset),
+        cmocka_unit_test_setup(label_values_are_escaped, reset),
+        cmocka_unit_test_setup(declare_all_declares_every_documented_metric, reset),
+        cmocka_unit_test_setup(updates_from_many_threads_are_all_counted, reset),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    metrics_reset();
+    return rc;
+}

@@ -1,0 +1,226 @@
+/* Unit tests of the refresher: flows combine, a failing flow keeps its last
+ * good part, goes stale after REFRESH_STALE_AFTER failures, and recovers. The
+ * sources are scripted through the source vtable (no mocking framework). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "refresh.h"
+
+/* cmocka defines a fail() macro: include it after our headers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#define NFLOWS 2
+
+/* What each scripted flow does on its next collect. */
+static struct {
+    bool fail;
+    const char *service;
+    const char *region;
+    double count;
+} script[NFLOWS];
+
+typedef struct {
+    int index;
+} scripted_source;
+
+static source *scripted_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
+    scripted_source *s = calloc(1, sizeof *s);
+    s->index = (int)(flow - cfg->flows);
+    return (source *)s;
+}
+
+static int scripted_collect(source *src, int64_t start, int64_t end, row_emit_fn emit, void *ctx, char *err) {
+    scripted_source *s = (scripted_source *)src;
+    if (script[s->index].fail) {
+        snprintf(err, ERR_LEN, "scripted failure of flow %d", s->index);
+        return -1;
+    }
+    raw_row row = {0};
+    row.value[EP_TO_SERVICE] = script[s->index].service;
+    row.value[EP_TO_REGION] = script[s->index].region;
+    row.count[CLASS_NORMAL] = script[s->index].count;
+    return emit(ctx, &row);
+}
+
+static void scripted_close(source *src) {
+    free(src);
+}
+
+static const source_ops scripted_ops = {
+    .type = "scripted", .open = scripted_open, .collect = scripted_collect, .close = scripted_close};
+
+static const source_ops *lookup(const flow_config *flow) {
+    return &scripted_ops;
+}
+
+static char *str(const char *s) {
+    return strdup(s);
+}
+
+static vizfeed_config *make_config(void) {
+    vizfeed_config *c = calloc(1, sizeof *c);
+    c->path = str("test.yml");
+    c->window_ms = 60000;
+    c->interval_ms = 10000;
+    c->graph = (graph_config){.name = str("edge"),
+                              .entry = str("INTERNET"),
+                              .default_region = str("default"),
+                              .max_services = 100,
+                              .warning = 0.03,
+                              .danger = 0.1,
+                              .min_rate = 0.1,
+                              .notice_link = str("")};
+    c->nflows = NFLOWS;
+    c->flows = calloc(NFLOWS, sizeof *c->flows);
+    const char *names[NFLOWS] = {"alpha-flow", "beta-flow"};
+    for (int i = 0; i < NFLOWS; i++) {
+        flow_config *f = &c->flows[i];
+        f->name = str(names[i]);
+        f->preset = str("");
+        f->index = str("");
+        f->path = str("");
+        for (int e = 0; e < EP_COUNT; e++) f->fields[e] = str("");
+        free(f->fields[EP_TO_SERVICE]);
+        f->fields[EP_TO_SERVICE] = str("service.name");
+        f->count_field = str("");
+        f->timestamp_field = str("@timestamp");
+        f->danger_label = str("errors");
+        f->warning_label = str("warnings");
+    }
+    return c;
+}
+
+static void free_config(vizfeed_config *c) {
+    for (size_t i = 0; i < c->nflows; i++) {
+        flow_config *f = &c->flows[i];
+        free(f->name), free(f->preset), free(f->index), free(f->path), free(f->count_field);
+        free(f->timestamp_field), free(f->danger_label), free(f->warning_label);
+        for (int e = 0; e < EP_COUNT; e++) free(f->fields[e]);
+    }
+    free(c->flows);
+    free(c->graph.name), free(c->graph.entry), free(c->graph.default_region), free(c->graph.notice_link);
+    free(c->path);
+    free(c);
+}
+
+static void reset_script(void) {
+    script[0].fail = script[1].fail = false;
+    script[0].service = "alpha";
+    script[1].service = "beta";
+    script[0].region = script[1].region = "eu";
+    script[0].count = 60;
+    script[1].count = 120;
+}
+
+/* Runs one refresh and returns the JSON (caller frees) or NULL. */
+static char *refresh(refresher *r, int64_t end, refresh_result *res, snapshot **keep) {
+    char err[ERR_LEN];
+    snapshot *s = refresher_run(r, end, res, err);
+    if (!s) return NULL;
+    char *json = strndup(s->json, s->json_len);
+    if (keep)
+        *keep = s;
+    else
+        snapshot_unref(s);
+    return json;
+}
+
+static void flows_combine_into_one_graph(void **state) {
+    reset_script();
+    vizfeed_config *cfg = make_config();
+    char err[ERR_LEN];
+    refresher *r = refresher_new(cfg, lookup, err);
+    assert_non_null(r);
+    refresh_result res;
+    char *json = refresh(r, 1767225660000LL, &res, NULL);
+    assert_non_null(json);
+    assert_int_equal(res.flows_ok, 2);
+    assert_int_equal(res.flows_failed, 0);
+    assert_non_null(strstr(json, "\"alpha\""));
+    assert_non_null(strstr(json, "\"beta\""));
+    assert_null(strstr(json, "stale"));
+    free(json);
+    refresher_free(r);
+    free_config(cfg);
+}
+
+static void failing_flow_keeps_its_part_then_goes_stale_then_recovers(void **state) {
+    reset_script();
+    vizfeed_config *cfg = make_config();
+    char err[ERR_LEN];
+    refresher *r = refresher_new(cfg, lookup, err);
+    refresh_result res;
+    snapshot *first;
+    free(refresh(r, 1767225660000LL, &res, &first));
+    int64_t good_mono = first->refreshed_mono_ms;
+    assert_true(good_mono > 0);
+    snapshot_unref(first);
+
+    script[1].fail = true;
+    for (int i = 1; i <= REFRESH_STALE_AFTER; i++) {
+        snapshot *s;
+        char *json = refresh(r, 1767225660000LL + i * 10000, &res, &s);
+        assert_non_null(json);
+        assert_int_equal(res.flows_failed, 1);
+        assert_null(res.flow_error[0]);
+        assert_non_null(res.flow_error[1]);
+        assert_non_null(strstr(res.flow_error[1], "scripted failure of flow 1"));
+        assert_non_null(strstr(json, "\"beta\"")); /* carried over from the last good refresh */
+        assert_int_equal(s->refreshed_mono_ms, good_mono);
+        if (i < REFRESH_STALE_AFTER) {
+            assert_null(strstr(json, "data stale since"));
+            assert_int_equal(s->stale, 0);
+        } else {
+            assert_non_null(strstr(json, "data stale since 2026-01-01T00:01:10"));
+            assert_non_null(strstr(json, "\"stale\":true"));
+            assert_int_equal(s->stale, 1);
+        }
+        snapshot_unref(s);
+        free(json);
+    }
+
+    script[1].fail = false;
+    script[1].service = "beta2";
+    char *json = refresh(r, 1767225660000LL + 50000, &res, NULL);
+    assert_int_equal(res.flows_failed, 0);
+    assert_null(strstr(json, "stale"));
+    assert_non_null(strstr(json, "\"beta2\""));
+    assert_null(strstr(json, "\"beta\""));
+    free(json);
+    refresher_free(r);
+    free_config(cfg);
+}
+
+static void nothing_to_render_until_a_flow_answers(void **state) {
+    reset_script();
+    script[0].fail = script[1].fail = true;
+    vizfeed_config *cfg = make_config();
+    char err[ERR_LEN];
+    refresher *r = refresher_new(cfg, lookup, err);
+    refresh_result res;
+    snapshot *s = refresher_run(r, 1767225660000LL, &res, err);
+    assert_null(s);
+    assert_int_equal(res.flows_failed, 2);
+    assert_non_null(strstr(err, "no flow has answered yet"));
+    script[0].fail = false;
+    char *json = refresh(r, 1767225670000LL, &res, NULL);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"alpha\""));
+    free(json);
+    refresher_free(r);
+    free_config(cfg);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(flows_combine_into_one_graph),
+        cmocka_unit_test(failing_flow_keeps_its_part_then_goes_stale_then_recovers),
+        cmocka_unit_test(nothing_to_render_until_a_flow_answers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,127 @@
+/* Unit tests of util.c: bounded buffers, durations, timestamps. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* cmocka defines a fail() macro: include it after our headers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+static void buffer_grows_up_to_its_cap_and_no_further(void **state) {
+    buf b;
+    buf_init(&b, 10);
+    assert_int_equal(buf_puts(&b, "0123456789"), 0);
+    assert_int_equal(buf_putc(&b, 'x'), -1);
+    assert_int_equal(b.len, 10);
+    assert_string_equal(buf_cstr(&b), "0123456789");
+    buf_reset(&b);
+    assert_int_equal(buf_printf(&b, "%d-%s", 42, "abc"), 0);
+    assert_string_equal(buf_cstr(&b), "42-abc");
+    size_t len;
+    char *taken = buf_take(&b, &len);
+    assert_int_equal(len, 6);
+    assert_string_equal(taken, "42-abc");
+    assert_int_equal(b.len, 0);
+    free(taken);
+    buf_free(&b);
+}
+
+static void long_printf_goes_through_the_slow_path(void **state) {
+    buf b;
+    buf_init(&b, 10000);
+    char big[1000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(buf_printf(&b, "<%s>", big), 0);
+    assert_int_equal(b.len, 1001);
+    assert_int_equal(buf_printf(&b, "%s%s%s%s%s%s%s%s%s%s", big, big, big, big, big, big, big, big, big, big), -1);
+    assert_int_equal(b.len, 1001);
+    buf_free(&b);
+}
+
+static void durations_parse_every_unit(void **state) {
+    struct {
+        const char *text;
+        int64_t ms;
+    } ok[] = {{"500ms", 500},   {"10s", 10000},   {"2m", 120000}, {"1h", 3600000},
+              {"1d", 86400000}, {"1m30s", 90000}, {"0s", 0}};
+    char err[ERR_LEN];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int64_t ms = -1;
+        assert_int_equal(parse_duration_ms(ok[i].text, &ms, err), 0);
+        assert_int_equal(ms, ok[i].ms);
+    }
+    const char *bad[] = {"", "10", "ten seconds", "5x", "-1s", "1.5s", "s"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t ms;
+        assert_int_equal(parse_duration_ms(bad[i], &ms, err), -1);
+        assert_non_null(strstr(err, "duration"));
+    }
+}
+
+static void durations_format_shortest(void **state) {
+    char out[32];
+    format_duration(120000, out, sizeof out);
+    assert_string_equal(out, "2m");
+    format_duration(90000, out, sizeof out);
+    assert_string_equal(out, "1m30s");
+    format_duration(500, out, sizeof out);
+    assert_string_equal(out, "500ms");
+    format_duration(0, out, sizeof out);
+    assert_string_equal(out, "0s");
+}
+
+static void times_parse_rfc3339_and_epoch_ms(void **state) {
+    struct {
+        const char *text;
+        int64_t ms;
+    } ok[] = {{"2026-01-01T00:00:00Z", 1767225600000LL},
+              {"2026-01-01T00:00:00.250Z", 1767225600250LL},
+              {"2026-01-01T01:00:00+01:00", 1767225600000LL},
+              {"2025-12-31T19:00:00-05:00", 1767225600000LL},
+              {"1767225600000", 1767225600000LL},
+              {"2026-01-01", 1767225600000LL},
+              {"1970-01-01T00:00:00Z", 0},
+              {"2024-02-29T12:00:00.123456789Z", 1709208000123LL}};
+    char err[ERR_LEN];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int64_t ms = -1;
+        assert_int_equal(parse_time_ms(ok[i].text, &ms, err), 0);
+        assert_int_equal(ms, ok[i].ms);
+    }
+    const char *bad[] = {"",
+                         "yesterday",
+                         "2026-13-01T00:00:00Z",
+                         "2026-01-01T00:00:00",
+                         "2026-01-01T25:00:00Z",
+                         "2026-01-01T00:00:00Zjunk"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t ms;
+        assert_int_equal(parse_time_ms(bad[i], &ms, err), -1);
+    }
+}
+
+static void times_format_round_trip(void **state) {
+    char out[32];
+    format_time_ms(1767225600250LL, out, sizeof out);
+    assert_string_equal(out, "2026-01-01T00:00:00.250Z");
+    int64_t back;
+    assert_int_equal(parse_time_ms(out, &back, NULL), 0);
+    assert_int_equal(back, 1767225600250LL);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(buffer_grows_up_to_its_cap_and_no_further),
+        cmocka_unit_test(long_printf_goes_through_the_slow_path),
+        cmocka_unit_test(durations_parse_every_unit),
+        cmocka_unit_test(durations_format_shortest),
+        cmocka_unit_test(times_parse_rfc3339_and_epoch_ms),
+        cmocka_unit_test(times_format_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
