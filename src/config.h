@@ -62,7 +62,10 @@ typedef struct {
     size_t n;
 } condition_list;
 
-typedef enum { FLOW_ELASTICSEARCH, FLOW_FILE, FLOW_DEMO } flow_type;
+/* A replay flow is written exactly like the elasticsearch flow it replays
+ * (same preset and fields), with `type: replay` and `path:` the directory
+ * that `--record` filled; it answers from the recorded pages. */
+typedef enum { FLOW_ELASTICSEARCH, FLOW_FILE, FLOW_DEMO, FLOW_REPLAY } flow_type;
 
 typedef struct {
     char *name;
@@ -128,6 +131,7 @@ typedef struct {
     size_t ntopology;
     flow_config *flows; /* at least one */
     size_t nflows;
+    char *record_dir; /* "" = off; set from `--record DIR`, not from the file */
 } vizfeed_config;
 
 vizfeed_config *cfg_load(const char *path, char *err);

@@ -1257,6 +1257,9 @@ static void write_region(render_ctx *c, region *r, const item *items, const grap
     uint64_t flows = v.flows | r->flows;
     int cls = classify(c, r->into);
     int64_t stale = stale_since(c, flows);
+    bool partial = false;
+    for (unsigned i = 0; i < c->o->nflows && i < VIZ_MAX_FLOWS; i++)
+        if ((flows >> i & 1) && c->o->flows[i].degraded) partial = true;
 
     jsonw_object_begin(w);
     jsonw_key(w, "renderer");
@@ -1275,7 +1278,7 @@ static void write_region(render_ctx *c, region *r, const item *items, const grap
         jsonw_key(w, "entryNode");
         jsonw_string(w, v.nodes[0].name);
     }
-    if (cls || stale) {
+    if (cls || stale || partial) {
         jsonw_key(w, "notices");
         jsonw_array_begin(w);
         if (cls) {
@@ -1295,6 +1298,16 @@ static void write_region(render_ctx *c, region *r, const item *items, const grap
             snprintf(title, sizeof title, "data stale since %s", when);
             write_notice(c, 2, title, NULL, NULL);
         }
+        /* A flow that answered only in part (timed out, failed shards): its
+         * figures are too low, and the page should say so. */
+        for (unsigned i = 0; partial && i < c->o->nflows && i < VIZ_MAX_FLOWS; i++) {
+            if (!(flows >> i & 1) || !c->o->flows[i].degraded) continue;
+            buf_reset(&c->text);
+            buf_printf(&c->text, "partial data from %s", c->o->flows[i].flow->name);
+            char *title = xstrdup(buf_cstr(&c->text));
+            write_notice(c, 1, title, c->o->flows[i].degraded, NULL);
+            free(title);
+        }
         jsonw_array_end(w);
     }
     jsonw_key(w, "metadata");
@@ -1311,6 +1324,10 @@ static void write_region(render_ctx *c, region *r, const item *items, const grap
     }
     if (stale) {
         jsonw_key(w, "stale");
+        jsonw_bool(w, true);
+    }
+    if (partial) {
+        jsonw_key(w, "partial");
         jsonw_bool(w, true);
     }
     jsonw_object_end(w);

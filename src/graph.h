@@ -50,6 +50,7 @@ typedef struct {
     const flow_config *flow; /* name, fields (for notice queries), labels */
     int64_t data_end_ms;     /* window end of the data its part holds; 0 = no data yet */
     int64_t stale_since_ms;  /* 0 = fresh; else regions it feeds get a stale notice */
+    const char *degraded;    /* NULL, or why its last data is partial: regions it feeds get a severity-1 notice */
 } graph_flow_info;
 
 typedef struct {

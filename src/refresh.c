@@ -184,6 +184,7 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
         infos[i].flow = f->flow;
         infos[i].data_end_ms = f->data_end_ms;
         infos[i].stale_since_ms = f->failures >= REFRESH_STALE_AFTER ? f->failing_since_ms : 0;
+        infos[i].degraded = f->failures == 0 && f->ops->degraded ? f->ops->degraded(f->src) : NULL;
         if (f->model) {
             any_data = true;
             if (graph_model_merge(all, f->model, err) < 0) goto done;

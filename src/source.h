@@ -49,11 +49,17 @@ typedef struct {
     source *(*open)(const flow_config *flow, const vizfeed_config *cfg, char *err);
     int (*collect)(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err);
     void (*stats)(const source *src, source_stats *out);
+    /* Optional: after a successful collect, why its data may be incomplete
+     * ("3 of 12 shards failed"), or NULL when it is whole. The string belongs
+     * to the source and lives until the next collect. */
+    const char *(*degraded)(const source *src);
     void (*close)(source *src);
 } source_ops;
 
 extern const source_ops source_file_ops;
 extern const source_ops source_demo_ops;
+extern const source_ops source_es_ops;     /* elasticsearch flows */
+extern const source_ops source_replay_ops; /* replay flows: answers recorded with --record */
 
 /* The ops for a flow's type. */
 const source_ops *source_ops_for(flow_type type);

@@ -19,6 +19,7 @@
 /* What each scripted flow does on its next collect. */
 static struct {
     bool fail;
+    const char *degraded; /* what the degraded() hook reports after a collect */
     const char *service;
     const char *region;
     double count;
@@ -47,12 +48,19 @@ static int scripted_collect(source *src, int64_t start, int64_t end, row_emit_fn
     return emit(ctx, &row);
 }
 
+static const char *scripted_degraded(const source *src) {
+    return script[((const scripted_source *)src)->index].degraded;
+}
+
 static void scripted_close(source *src) {
     free(src);
 }
 
-static const source_ops scripted_ops = {
-    .type = "scripted", .open = scripted_open, .collect = scripted_collect, .close = scripted_close};
+static const source_ops scripted_ops = {.type = "scripted",
+                                        .open = scripted_open,
+                                        .collect = scripted_collect,
+                                        .degraded = scripted_degraded,
+                                        .close = scripted_close};
 
 static const source_ops *lookup(const flow_config *flow) {
     return &scripted_ops;
@@ -110,6 +118,7 @@ static void free_config(vizfeed_config *c) {
 
 static void reset_script(void) {
     script[0].fail = script[1].fail = false;
+    script[0].degraded = script[1].degraded = NULL;
     script[0].service = "alpha";
     script[1].service = "beta";
     script[0].region = script[1].region = "eu";
@@ -155,7 +164,7 @@ static void failing_flow_keeps_its_part_then_goes_stale_then_recovers(void **sta
     char err[ERR_LEN];
     refresher *r = refresher_new(cfg, lookup, err);
     refresh_result res;
-    snapshot *first;
+    snapshot *first = NULL;
     free(refresh(r, 1767225660000LL, &res, &first));
     int64_t good_mono = first->refreshed_mono_ms;
     assert_true(good_mono > 0);
@@ -163,7 +172,7 @@ static void failing_flow_keeps_its_part_then_goes_stale_then_recovers(void **sta
 
     script[1].fail = true;
     for (int i = 1; i <= REFRESH_STALE_AFTER; i++) {
-        snapshot *s;
+        snapshot *s = NULL;
         char *json = refresh(r, 1767225660000LL + i * 10000, &res, &s);
         assert_non_null(json);
         assert_int_equal(res.flows_failed, 1);
@@ -216,11 +225,38 @@ static void nothing_to_render_until_a_flow_answers(void **state) {
     free_config(cfg);
 }
 
+static void partial_answers_are_noticed_on_their_regions(void **state) {
+    reset_script();
+    script[1].region = "us";
+    script[1].degraded = "3 of 12 shards failed";
+    vizfeed_config *cfg = make_config();
+    char err[ERR_LEN];
+    refresher *r = refresher_new(cfg, lookup, err);
+    refresh_result res;
+    char *json = refresh(r, 1767225660000LL, &res, NULL);
+    assert_int_equal(res.flows_failed, 0);
+    assert_non_null(strstr(json, "\"title\":\"partial data from beta-flow\",\"subtitle\":\"3 of 12 shards failed\""));
+    char *us = strstr(json, "\"name\":\"us\"");
+    assert_non_null(us);
+    assert_non_null(strstr(us, "\"partial\":true"));
+    char *eu_start = strstr(json, "\"name\":\"eu\"");
+    assert_true(eu_start < us);
+    assert_null(strstr(eu_start, "\"partial\":true") < us ? strstr(eu_start, "\"partial\":true") : NULL);
+    free(json);
+    script[1].degraded = NULL;
+    json = refresh(r, 1767225670000LL, &res, NULL);
+    assert_null(strstr(json, "partial"));
+    free(json);
+    refresher_free(r);
+    free_config(cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(flows_combine_into_one_graph),
         cmocka_unit_test(failing_flow_keeps_its_part_then_goes_stale_then_recovers),
         cmocka_unit_test(nothing_to_render_until_a_flow_answers),
+        cmocka_unit_test(partial_answers_are_noticed_on_their_regions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,71 @@
+/*
+ * es_client.h - the HTTP connection to an Elasticsearch cluster (libcurl).
+ *
+ * One easy handle, reused, so the connection is kept alive across requests
+ * and refreshes. hosts are tried in turn: a host that fails to connect,
+ * resolve, handshake or answer in time is skipped for ES_HOST_COOLDOWN_MS
+ * and the next one is tried within the same request. cloud_id is decoded
+ * into its https host. Authentication: Basic (username/password), ApiKey
+ * (api_key, "id:key" is base64-encoded here) or Bearer. TLS verification is
+ * on unless es.verify is false; ca_file replaces the system CAs. The timeout
+ * covers the whole request. Answers may be compressed (Accept-Encoding: gzip).
+ * No CURLOPT_FAILONERROR: error bodies are read and parsed like any answer.
+ *
+ * The body streams into on_data() as it arrives and at most ES_MAX_ANSWER
+ * bytes are accepted (more fails the request with ES_FAIL_TOO_LARGE).
+ * Credentials never appear in err, logs or recordings.
+ *
+ * A client is used by one thread at a time. Errors: es_client_new() returns
+ * NULL with err; es_client_request() returns -1 with err and resp->failure
+ * set when no complete HTTP answer was received (an HTTP error status is
+ * not a failure here: resp->status carries it and the body was streamed).
+ */
+#ifndef VIZ_ES_CLIENT_H
+#define VIZ_ES_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define ES_HOST_COOLDOWN_MS 30000
+#define ES_MAX_ANSWER (256u << 20) /* bytes of one answer, decompressed */
+
+typedef enum {
+    ES_FAIL_NONE,
+    ES_FAIL_RESOLVE,   /* host name does not resolve */
+    ES_FAIL_CONNECT,   /* refused, unreachable */
+    ES_FAIL_TLS,       /* handshake or certificate */
+    ES_FAIL_TIMEOUT,   /* no complete answer within es.timeout */
+    ES_FAIL_CUT,       /* connection closed mid-answer */
+    ES_FAIL_TOO_LARGE, /* answer over ES_MAX_ANSWER */
+    ES_FAIL_OTHER,
+} es_failure;
+
+/* A short stable name for metrics labels: "resolve", "connect", "tls", ... */
+const char *es_failure_name(es_failure f);
+
+typedef enum { ES_FLAVOR_UNKNOWN, ES_FLAVOR_ELASTICSEARCH, ES_FLAVOR_OPENSEARCH } es_flavor;
+
+typedef struct {
+    int status;             /* HTTP status; 0 when no answer */
+    int64_t retry_after_ms; /* from Retry-After; -1 when absent */
+    size_t bytes;           /* body bytes delivered to on_data */
+    es_failure failure;
+    char host[256];         /* base URL of the host that was used (no credentials) */
+} es_response;
+
+typedef size_t (*es_data_fn)(void *ctx, const char *data, size_t len); /* return len, or 0 to abort */
+
+typedef struct es_client es_client;
+
+es_client *es_client_new(const es_config *cfg, char *err);
+void es_client_free(es_client *c);
+/* opaque_id goes out as X-Opaque-Id (the flow's name), so slow queries can be
+ * traced back in Elasticsearch's logs. body may be NULL for GET. */
+int es_client_request(es_client *c, const char *method, const char *path, const char *body, size_t body_len,
+                      const char *opaque_id, es_data_fn on_data, void *ctx, es_response *resp, char *err);
+/* GET / once: which product and major version answers (reference §3.5). */
+int es_client_detect(es_client *c, es_flavor *flavor, int *major, char *err);
+
+#endif

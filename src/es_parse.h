@@ -1,0 +1,69 @@
+/*
+ * es_parse.h - reads one Elasticsearch search answer while it streams in
+ * (yajl callbacks fed from curl's write callback), without building a tree:
+ * memory is bounded by one bucket, not by the page.
+ *
+ * Calling sequence, per page: es_parser_reset(p, status); es_parser_feed()
+ * for every chunk as it arrives; es_parser_finish(p, &answer, err). Each
+ * composite bucket of aggregations.edges becomes one raw_row handed to emit()
+ * as soon as it is complete: key values by es_source_names (null or absent ->
+ * NULL), count[] from doc_count (or the "count" sums when the flow sums a
+ * count field), danger and warning from their filter sub-aggregations,
+ * normal = total - warning - danger.
+ *
+ * Every shape of reference §3 is understood: hits.total as an object, an
+ * integer, -1 or absent; no aggregations at all (no index matched, or
+ * filter_path dropped an empty page); timed_out and _shards.failures (a
+ * partial answer); error bodies of 6.x/7.x/8.x/OpenSearch
+ * ({"error":{"type","reason","root_cause":[...],"caused_by":{...}},"status"}),
+ * also when the error is a bare string; a body that is not JSON (a proxy's
+ * HTML page); an empty or truncated body.
+ *
+ * Rows are emitted only for answers with HTTP status 200. Errors:
+ * es_parser_finish() returns -1 with a one-line reason when the answer is not
+ * a usable search answer; answer->kind says which kind, for the caller's
+ * policy and metrics.
+ */
+#ifndef VIZ_ES_PARSE_H
+#define VIZ_ES_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "source.h"
+
+typedef enum {
+    ES_ANSWER_OK,               /* a search answer (possibly partial: see timed_out, shards_failed) */
+    ES_ANSWER_ERROR,            /* an Elasticsearch error body: error_type, error_reason, status */
+    ES_ANSWER_TOO_MANY_BUCKETS, /* too_many_buckets_exception (400 or 503, maybe nested in caused_by) */
+    ES_ANSWER_NOT_JSON,         /* HTML or other text: a proxy answered */
+    ES_ANSWER_TRUNCATED,        /* JSON that ended early, or an empty body */
+    ES_ANSWER_UNEXPECTED,       /* valid JSON of an unknown shape */
+} es_answer_kind;
+
+typedef struct {
+    es_answer_kind kind;
+    int status;            /* HTTP status the parser was reset with */
+    bool timed_out;
+    int64_t shards_total, shards_failed;
+    char shard_reason[256]; /* first shard failure's reason, "" when none */
+    bool has_aggregations;
+    size_t buckets;        /* buckets in this page */
+    char *after_key;       /* raw JSON of after_key (malloc'd, caller frees), NULL on the last page */
+    char error_type[128];  /* ES_ANSWER_ERROR / TOO_MANY_BUCKETS: e.g. "index_not_found_exception" */
+    char error_reason[512];
+    int64_t max_buckets;   /* from a too_many_buckets_exception's reason or max_buckets field, 0 if unknown */
+} es_answer;
+
+typedef struct es_parser es_parser;
+
+es_parser *es_parser_new(const flow_config *flow, row_emit_fn emit, void *ctx);
+void es_parser_reset(es_parser *p, int http_status);
+/* Returns 0, or -1 once the body is known to be unusable (later feeds are ignored). */
+int es_parser_feed(es_parser *p, const char *data, size_t len);
+int es_parser_finish(es_parser *p, es_answer *out, char *err);
+void es_parser_free(es_parser *p);
+
+#endif

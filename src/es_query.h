@@ -1,0 +1,58 @@
+/*
+ * es_query.h - the search request one elasticsearch flow sends per page
+ * (reference/elasticsearch.md §0, §1.1).
+ *
+ * One composite aggregation named "edges" over the flow's index pattern(s):
+ *   - "size": 0, "track_total_hits": false, "timeout": <es.timeout>;
+ *   - query: bool.filter = [range on the flow's timestamp field with absolute
+ *     epoch-millisecond bounds gte start, lt end (the same half-open window
+ *     as the file source), then each `where` condition];
+ *   - composite sources, in EP_* order, one per endpoint field the flow reads,
+ *     named by es_source_names[], terms on the field, missing_bucket: true
+ *     (a missing field must not hide the event: the file source keeps it too);
+ *   - sub-aggregations: "danger": filter(any danger condition), "warning":
+ *     filter(any warning condition and not any danger condition, since
+ *     danger wins), each with a "count" sum when the flow sums a count
+ *     field, plus a top-level "count" sum. Normal = total - warning - danger.
+ *   - "after": the previous page's after_key, copied verbatim.
+ * Path: /<index>/_search?filter_path=...&ignore_unavailable=true&allow_no_indices=true
+ * where filter_path keeps took, timed_out, _shards, hits.total and the edges
+ * aggregation's after_key and buckets.
+ *
+ * Everything here is pure (no I/O), so `vizfeed query` prints exactly what a
+ * refresh sends. Errors: -1 when the output buffer's cap is reached.
+ */
+#ifndef VIZ_ES_QUERY_H
+#define VIZ_ES_QUERY_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "util.h"
+
+#define ES_AGG_NAME "edges"
+
+/* Composite source names per endpoint part: "from_service", "from_region", ... */
+extern const char *const es_source_names[EP_COUNT];
+
+typedef struct {
+    const flow_config *flow;
+    int64_t start_ms, end_ms; /* window: start <= @timestamp < end */
+    int page_size;
+    int64_t timeout_ms;       /* written as the search's "timeout" */
+    const char *after_json;   /* NULL on the first page; else the after_key object, raw JSON */
+} es_query_params;
+
+/* "/<index>/_search?..." with the index pattern URL-encoded (',' and '*' kept). */
+int es_query_path(const flow_config *flow, buf *out);
+int es_query_body(const es_query_params *p, buf *out);
+
+/* Writes, for every elasticsearch or replay flow of cfg, the first-page
+ * request of a refresh ending at end_ms, in Kibana Dev Tools form:
+ *   # flow NAME
+ *   POST /index/_search?...
+ *   { pretty-printed body }
+ * Used by `vizfeed query`. */
+int es_query_print(const vizfeed_config *cfg, int64_t end_ms, buf *out);
+
+#endif
