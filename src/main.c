@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "pull.h"
 #include "refresh.h"
 #include "sink.h"
 #include "topology.h"
@@ -28,6 +30,7 @@ static const char usage_text[] =
     "usage: vizfeed [-c FILE] [--listen ADDR] [--demo] [-v|-q] [--log-format text|json]\n"
     "       vizfeed once [-c FILE] [--demo] [--at TIME] [-o FILE]\n"
     "       vizfeed check [-c FILE]\n"
+    "       vizfeed pull URL -o FILE [--interval 10s]\n"
     "       vizfeed --help | --version\n"
     "\n"
     "Turns Elastic Beats and APM traffic into a live Netflix Vizceral graph.\n"
@@ -35,12 +38,14 @@ static const char usage_text[] =
     "  (no command)  run the daemon: refresh every interval, serve /vizceral.json\n"
     "  once          one refresh; print the graph (or write FILE with -o); exit\n"
     "  check         validate the configuration; print the resolved flows\n"
+    "  pull          keep FILE an atomically replaced copy of URL (a feeder's graph)\n"
     "\n"
     "  -c, --config FILE    configuration file (default ./vizfeed.yml)\n"
     "      --listen ADDR    HTTP address, overrides `listen` (port 0 = any free port)\n"
     "      --demo           use the built-in demo fleet; no configuration file needed\n"
     "      --at TIME        window end for `once`: RFC 3339 or epoch milliseconds\n"
-    "  -o, --output FILE    `once`: write the graph to FILE atomically\n"
+    "  -o, --output FILE    `once`, `pull`: write the graph to FILE atomically\n"
+    "      --interval D     `pull`: poll every D (default 10s; backs off on errors)\n"
     "  -v, --verbose        log debug messages      -q, --quiet   log warnings and errors only\n"
     "      --log-format F   text (default) or json\n"
     "  -h, --help           this help               --version     print the version\n"
@@ -57,6 +62,8 @@ typedef struct {
     bool demo;
     log_level level;
     bool json_logs;
+    const char *url;     /* `pull` */
+    int64_t interval_ms; /* `pull` */
 } options;
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
@@ -69,9 +76,20 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
     return EXIT_USAGE;
 }
 
+/* `pull URL -o FILE`: the URL is the one positional argument (getopt_long
+ * moved it after the options). Returns -1 to go on, or an exit code. */
+static int check_pull_options(int argc, char **argv, options *o) {
+    if (optind >= argc) return usage_error("pull needs the URL of a feeder's /vizceral.json");
+    o->url = argv[optind++];
+    if (strncasecmp(o->url, "http://", 7) != 0 && strncasecmp(o->url, "https://", 8) != 0)
+        return usage_error("pull: the URL must start with http:// or https://, not '%s'", o->url);
+    if (!o->output) return usage_error("pull needs -o FILE");
+    return -1;
+}
+
 /* Returns -1 to go on, or an exit code. */
 static int parse_options(int argc, char **argv, options *o) {
-    enum { OPT_LISTEN = 256, OPT_DEMO, OPT_AT, OPT_VERSION, OPT_LOG_FORMAT };
+    enum { OPT_LISTEN = 256, OPT_DEMO, OPT_AT, OPT_VERSION, OPT_LOG_FORMAT, OPT_INTERVAL };
     static const struct option table[] = {{"config", required_argument, NULL, 'c'},
                                           {"listen", required_argument, NULL, OPT_LISTEN},
                                           {"demo", no_argument, NULL, OPT_DEMO},
@@ -82,13 +100,15 @@ static int parse_options(int argc, char **argv, options *o) {
                                           {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
                                           {"help", no_argument, NULL, 'h'},
                                           {"version", no_argument, NULL, OPT_VERSION},
+                                          {"interval", required_argument, NULL, OPT_INTERVAL},
                                           {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->config_path = "vizfeed.yml";
     o->level = LOG_INFO;
+    o->interval_ms = -1;
     if (argc > 1 && argv[1][0] != '-') {
         o->command = argv[1];
-        if (strcmp(o->command, "once") != 0 && strcmp(o->command, "check") != 0)
+        if (strcmp(o->command, "once") != 0 && strcmp(o->command, "check") != 0 && strcmp(o->command, "pull") != 0)
             return usage_error("unknown command '%s'", o->command);
         argv++;
         argc--;
@@ -130,15 +150,28 @@ static int parse_options(int argc, char **argv, options *o) {
         case OPT_VERSION:
             printf("vizfeed %s\n", VIZFEED_VERSION);
             return 0;
+        case OPT_INTERVAL: {
+            char err[ERR_LEN];
+            if (parse_duration_ms(optarg, &o->interval_ms, err) < 0 || o->interval_ms <= 0)
+                return usage_error("--interval takes a positive duration such as 500ms or 10s, not '%s'", optarg);
+            break;
+        }
         case ':':
             return usage_error("option '%s' needs a value", argv[optind - 1]);
         default:
             return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (str_eq(o->command, "pull")) {
+        int rc = check_pull_options(argc, argv, o);
+        if (rc >= 0) return rc;
+    }
     if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
     if (o->at && !str_eq(o->command, "once")) return usage_error("%s goes with the `once` command", "--at");
-    if (o->output && !str_eq(o->command, "once")) return usage_error("%s goes with the `once` command", "-o");
+    if (o->output && !str_eq(o->command, "once") && !str_eq(o->command, "pull"))
+        return usage_error("%s goes with the `once` or `pull` command", "-o");
+    if (o->interval_ms >= 0 && !str_eq(o->command, "pull"))
+        return usage_error("%s goes with the `pull` command", "--interval");
     return -1;
 }
 
@@ -226,6 +259,36 @@ done:
     refresher_free(r);
     cfg_free(cfg);
     return status;
+}
+
+/* ---- pull ---- */
+
+static volatile sig_atomic_t pull_stop; /* the signal that asked to stop, 0 until then */
+
+static void on_pull_signal(int sig) {
+    pull_stop = sig;
+}
+
+/* `pull` has no thread of its own to take signals synchronously, so a
+ * handler sets the flag that pull_run() checks at least every
+ * PULL_STOP_LATENCY_MS, between polls and during a request alike. Without
+ * SA_RESTART a sleep ends at once. */
+static int run_pull(const options *o) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_pull_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pull_options po = {.url = o->url, .output = o->output, .interval_ms = o->interval_ms > 0 ? o->interval_ms : 10000};
+    char err[ERR_LEN];
+    if (pull_run(&po, &pull_stop, err) < 0) {
+        log_error("%s", err);
+        return EXIT_RUNTIME;
+    }
+    log_info("received %s, stopping", pull_stop == SIGINT ? "SIGINT" : "SIGTERM");
+    return 0;
 }
 
 /* ---- the daemon ---- */
@@ -456,5 +519,6 @@ int main(int argc, char **argv) {
     metric_set("vizfeed_build_info", "version=\"" VIZFEED_VERSION "\"", 1);
     if (str_eq(o.command, "check")) return run_check(&o);
     if (str_eq(o.command, "once")) return run_once(&o);
+    if (str_eq(o.command, "pull")) return run_pull(&o);
     return run_daemon(&o);
 }

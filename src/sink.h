@@ -28,5 +28,9 @@ struct sink {
  * same directory, fsync, rename, fsync of the directory), so a reader sees
  * the old or the new graph, never a partial one. */
 sink *sink_file_new(const char *path, char *err);
+/* Replaces the file of a sink_file_new() sink with bytes that are not a
+ * snapshot (`vizfeed pull` copies a feeder's answer), the same atomic way.
+ * Counts no metric. Returns 0 or -1 with err. */
+int sink_file_write(sink *s, const void *bytes, size_t len, char *err);
 
 #endif

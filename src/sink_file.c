@@ -1,5 +1,6 @@
 #include "sink.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -50,7 +51,7 @@ static int sync_directory(const char *dir) {
     return rc;
 }
 
-static int replace_file(file_sink *f, const snapshot *snap, char *err) {
+static int replace_file(file_sink *f, const void *bytes, size_t len, char *err) {
     size_t path_len = strlen(f->path);
     char *tmp = xmalloc(path_len + sizeof ".tmp.XXXXXX");
     memcpy(tmp, f->path, path_len);
@@ -61,7 +62,7 @@ static int replace_file(file_sink *f, const snapshot *snap, char *err) {
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) goto done;
     step = "cannot write the temporary file";
-    if (write_all(fd, snap->json, snap->json_len) < 0) goto fail;
+    if (write_all(fd, bytes, len) < 0) goto fail;
     step = "cannot sync the temporary file";
     if (fsync(fd) < 0) goto fail;
     /* mkstemp creates the file 0600; the graph is meant to be read by a web
@@ -97,7 +98,7 @@ static int file_publish(sink *s, snapshot *snap, char *err) {
      * work then, unless someone removed the file meanwhile. */
     struct stat st;
     if (f->last_etag[0] && strcmp(f->last_etag, snap->etag) == 0 && stat(f->path, &st) == 0) return 0;
-    if (replace_file(f, snap, err) < 0) {
+    if (replace_file(f, snap->json, snap->json_len, err) < 0) {
         f->last_etag[0] = '\0';
         metric_add("vizfeed_output_file_errors_total", "", 1);
         return -1;
@@ -120,6 +121,14 @@ static const sink_ops file_sink_ops = {
     .publish = file_publish,
     .close = file_close,
 };
+
+int sink_file_write(sink *s, const void *bytes, size_t len, char *err) {
+    assert(s && s->ops == &file_sink_ops);
+    file_sink *f = (file_sink *)s;
+    /* The file no longer holds the last published snapshot. */
+    f->last_etag[0] = '\0';
+    return replace_file(f, bytes, len, err);
+}
 
 sink *sink_file_new(const char *path, char *err) {
     if (str_empty(path)) {
