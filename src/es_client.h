@@ -13,6 +13,10 @@
  *
  * The body streams into on_data() as it arrives and at most ES_MAX_ANSWER
  * bytes are accepted (more fails the request with ES_FAIL_TOO_LARGE).
+ * resp->status is already set when on_data() is first called, so a parser
+ * can be reset with it before the first byte. on_data may be NULL (the body
+ * is then counted and dropped). A host is only left for the next one while
+ * nothing has been handed to on_data; es.timeout applies to each attempt.
  * Credentials never appear in err, logs or recordings.
  *
  * A client is used by one thread at a time. Errors: es_client_new() returns
@@ -29,7 +33,7 @@
 #include "config.h"
 
 #define ES_HOST_COOLDOWN_MS 30000
-#define ES_MAX_ANSWER (256u << 20) /* bytes of one answer, decompressed */
+#define ES_MAX_ANSWER       (256u << 20) /* bytes of one answer, decompressed */
 
 typedef enum {
     ES_FAIL_NONE,
@@ -52,7 +56,7 @@ typedef struct {
     int64_t retry_after_ms; /* from Retry-After; -1 when absent */
     size_t bytes;           /* body bytes delivered to on_data */
     es_failure failure;
-    char host[256];         /* base URL of the host that was used (no credentials) */
+    char host[256]; /* base URL of the host that was used (no credentials) */
 } es_response;
 
 typedef size_t (*es_data_fn)(void *ctx, const char *data, size_t len); /* return len, or 0 to abort */

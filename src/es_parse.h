@@ -45,16 +45,16 @@ typedef enum {
 
 typedef struct {
     es_answer_kind kind;
-    int status;            /* HTTP status the parser was reset with */
+    int status; /* HTTP status the parser was reset with */
     bool timed_out;
     int64_t shards_total, shards_failed;
     char shard_reason[256]; /* first shard failure's reason, "" when none */
     bool has_aggregations;
-    size_t buckets;        /* buckets in this page */
-    char *after_key;       /* raw JSON of after_key (malloc'd, caller frees), NULL on the last page */
-    char error_type[128];  /* ES_ANSWER_ERROR / TOO_MANY_BUCKETS: e.g. "index_not_found_exception" */
+    size_t buckets;       /* buckets in this page */
+    char *after_key;      /* raw JSON of after_key (malloc'd, caller frees), NULL on the last page */
+    char error_type[128]; /* ES_ANSWER_ERROR / TOO_MANY_BUCKETS: e.g. "index_not_found_exception" */
     char error_reason[512];
-    int64_t max_buckets;   /* from a too_many_buckets_exception's reason or max_buckets field, 0 if unknown */
+    int64_t max_buckets; /* from a too_many_buckets_exception's reason or max_buckets field, 0 if unknown */
 } es_answer;
 
 typedef struct es_parser es_parser;

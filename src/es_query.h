@@ -39,8 +39,8 @@ typedef struct {
     const flow_config *flow;
     int64_t start_ms, end_ms; /* window: start <= @timestamp < end */
     int page_size;
-    int64_t timeout_ms;       /* written as the search's "timeout" */
-    const char *after_json;   /* NULL on the first page; else the after_key object, raw JSON */
+    int64_t timeout_ms;     /* written as the search's "timeout" */
+    const char *after_json; /* NULL on the first page; else the after_key object, raw JSON */
 } es_query_params;
 
 /* "/<index>/_search?..." with the index pattern URL-encoded (',' and '*' kept). */

@@ -1,0 +1,741 @@
+/*
+ * es_parse.c - one search answer, read while it streams in.
+ *
+ * yajl calls back for every token; the parser keeps a stack of the
+ * containers it is in, each tagged with what that container is (the root,
+ * _shards, the first shard failure, a composite bucket, its key, ...), so a
+ * token is understood from the tag of its container and the key it sits
+ * under. Only what the answer says about the page is kept: the current
+ * bucket (cut to bounded values), the after_key, a few envelope fields and
+ * the error's type and reason. A bucket becomes a raw row the moment its
+ * object closes, so a page of 100k buckets never exists in memory at once.
+ */
+#include "es_parse.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_parse.h>
+
+#include "bounds.h"
+#include "es_query.h"
+#include "jsonw.h"
+#include "util.h"
+
+/* Containers deeper than this are refused: an answer of ours nests about 8
+ * deep, an error body with a chain of caused_by a little more. */
+#define MAX_DEPTH 64
+/* Key values are cut to this many bytes, as the file source cuts them, so
+ * topology sees a long name from either source the same way and cuts it to
+ * VIZ_NAME_MAX itself. */
+#define MAX_VALUE_BYTES (4 * VIZ_NAME_MAX)
+/* after_key is sent back verbatim and so cannot be cut; a keyword value is
+ * at most 32766 bytes in Elasticsearch, six of them fit. */
+#define MAX_AFTER_KEY_BYTES (256u << 10)
+/* yajl keeps an unfinished token in memory until it ends. Bytes that pass
+ * without any token completing (one huge string) are refused past this. */
+#define MAX_TOKEN_BYTES (1u << 20)
+/* What a NOT_JSON reason quotes of the body (a proxy's HTML page). */
+#define SNIPPET_BYTES 48
+
+static const char tmb_type[] = "too_many_buckets_exception";
+
+/* What a container is; decides how the tokens inside it are read. */
+typedef enum {
+    AT_IGNORED, /* nothing inside matters (hits, took, unknown keys) */
+    AT_ROOT,
+    AT_SHARDS,
+    AT_FAILURES,       /* _shards.failures */
+    AT_FAILURE,        /* _shards.failures[0] */
+    AT_FAILURE_REASON, /* _shards.failures[0].reason */
+    AT_AGGREGATIONS,
+    AT_EDGES,     /* aggregations.edges */
+    AT_AFTER_KEY, /* copied as JSON, containers inside too */
+    AT_BUCKETS,
+    AT_BUCKET,
+    AT_KEY,           /* bucket.key: keys are composite source names */
+    AT_DANGER,        /* bucket.danger */
+    AT_WARNING,       /* bucket.warning */
+    AT_COUNT,         /* bucket.count (a sum: "value") */
+    AT_DANGER_COUNT,  /* bucket.danger.count */
+    AT_WARNING_COUNT, /* bucket.warning.count */
+    AT_ERROR,         /* error, when an object */
+    AT_ROOT_CAUSES,   /* error.root_cause */
+    AT_ROOT_CAUSE,    /* error.root_cause[0] */
+    AT_CAUSED_BY,     /* error.caused_by */
+    AT_ERROR_DEEP,    /* anything else under error: scanned for too_many_buckets */
+} place;
+
+/* The keys the parser acts on. In AT_KEY the key is a source index instead. */
+typedef enum {
+    K_OTHER = -1,
+    K_SHARDS = EP_COUNT, /* above every source index */
+    K_TIMED_OUT,
+    K_AGGREGATIONS,
+    K_ERROR,
+    K_TOTAL,
+    K_FAILED,
+    K_FAILURES,
+    K_REASON,
+    K_TYPE,
+    K_EDGES,
+    K_AFTER_KEY,
+    K_BUCKETS,
+    K_KEY,
+    K_DOC_COUNT,
+    K_DANGER,
+    K_WARNING,
+    K_COUNT,
+    K_VALUE,
+    K_ROOT_CAUSE,
+    K_CAUSED_BY,
+    K_MAX_BUCKETS,
+} key_id;
+
+#define KEY(name, id)                                                                                                  \
+    { name, sizeof name - 1, id }
+static const struct {
+    const char *name;
+    size_t len;
+    key_id id;
+} known_keys[] = {
+    KEY("_shards", K_SHARDS),
+    KEY("timed_out", K_TIMED_OUT),
+    KEY("aggregations", K_AGGREGATIONS),
+    KEY("error", K_ERROR),
+    KEY("total", K_TOTAL),
+    KEY("failed", K_FAILED),
+    KEY("failures", K_FAILURES),
+    KEY("reason", K_REASON),
+    KEY("type", K_TYPE),
+    KEY(ES_AGG_NAME, K_EDGES),
+    KEY("after_key", K_AFTER_KEY),
+    KEY("buckets", K_BUCKETS),
+    KEY("key", K_KEY),
+    KEY("doc_count", K_DOC_COUNT),
+    KEY("danger", K_DANGER),
+    KEY("warning", K_WARNING),
+    KEY("count", K_COUNT),
+    KEY("value", K_VALUE),
+    KEY("root_cause", K_ROOT_CAUSE),
+    KEY("caused_by", K_CAUSED_BY),
+    KEY("max_buckets", K_MAX_BUCKETS),
+};
+
+typedef struct {
+    place at;
+    bool is_map;
+    int key;      /* map: the key of the value being read (key_id or source index) */
+    size_t index; /* array: elements seen so far */
+} frame;
+
+/* The composite bucket being read. */
+typedef struct {
+    char value[EP_COUNT][MAX_VALUE_BYTES + 1];
+    bool present[EP_COUNT];
+    double doc_count, danger_docs, warning_docs;
+    double sum, danger_sum, warning_sum;
+} bucket;
+
+/* An error cause: a type and a reason, cut to what es_answer holds. */
+typedef struct {
+    char type[128];
+    char reason[512];
+} cause;
+
+struct es_parser {
+    const flow_config *flow;
+    bool sums;                   /* the flow sums a count field */
+    size_t source_len[EP_COUNT]; /* of es_source_names: keys are looked up for every bucket */
+    row_emit_fn emit;
+    void *ctx;
+
+    yajl_handle yajl;
+    int status;
+    size_t fed;        /* body bytes received */
+    size_t last_token; /* offset in the body where the last token ended */
+    bool started;      /* the first non-space byte was seen */
+    bool root_done;    /* the root container closed */
+    char snippet[SNIPPET_BYTES + 1];
+    size_t snippet_len;
+
+    /* Set once the body is known to be unusable; later feeds are ignored. */
+    bool failed;
+    es_answer_kind fail_kind;
+    char fail_reason[ERR_LEN];
+    bool stopped; /* emit() asked to stop */
+
+    frame stack[MAX_DEPTH];
+    int depth;
+
+    bucket row;
+    buf after; /* after_key as JSON, while and after it is read */
+    jsonw after_w;
+    bool has_after;
+
+    bool has_shards, root_is_array;
+    bool has_error, error_is_string, too_many_buckets;
+    cause top, root_cause, caused_by;
+    es_answer answer;
+};
+
+es_parser *es_parser_new(const flow_config *flow, row_emit_fn emit, void *ctx) {
+    es_parser *p = xcalloc(1, sizeof *p);
+    for (int i = 0; i < EP_COUNT; i++) p->source_len[i] = strlen(es_source_names[i]);
+    p->flow = flow;
+    p->sums = !str_empty(flow->count_field);
+    p->emit = emit;
+    p->ctx = ctx;
+    buf_init(&p->after, MAX_AFTER_KEY_BYTES);
+    es_parser_reset(p, 0);
+    return p;
+}
+
+void es_parser_free(es_parser *p) {
+    if (!p) return;
+    if (p->yajl) yajl_free(p->yajl);
+    buf_free(&p->after);
+    free(p);
+}
+
+/* Copies n bytes of s into dst (cap bytes with the NUL), cut so that no
+ * UTF-8 sequence is split; a NUL inside s ends the copy (C strings). */
+static size_t copy_cut(char *dst, size_t cap, const char *s, size_t n) {
+    n = strnlen(s, n);
+    if (n > cap - 1) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    }
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return n;
+}
+
+static int stop(es_parser *p, es_answer_kind kind, const char *reason) {
+    if (!p->failed) {
+        p->failed = true;
+        p->fail_kind = kind;
+        snprintf(p->fail_reason, sizeof p->fail_reason, "%s", reason);
+        /* yajl's messages end in a newline; a reason is one line. */
+        for (char *c = p->fail_reason; *c; c++)
+            if (*c == '\n') *c = ' ';
+        size_t n = strlen(p->fail_reason);
+        while (n > 0 && p->fail_reason[n - 1] == ' ') p->fail_reason[--n] = '\0';
+    }
+    return 0; /* yajl: cancel the parse */
+}
+
+static frame *top(es_parser *p) {
+    return &p->stack[p->depth - 1];
+}
+
+static int lookup_key(const es_parser *p, place at, const char *s, size_t n) {
+    if (at == AT_KEY) {
+        for (int i = 0; i < EP_COUNT; i++)
+            if (p->source_len[i] == n && es_source_names[i][0] == s[0] && memcmp(es_source_names[i], s, n) == 0)
+                return i;
+        return K_OTHER;
+    }
+    for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++)
+        if (known_keys[i].len == n && known_keys[i].name[0] == s[0] && memcmp(known_keys[i].name, s, n) == 0)
+            return known_keys[i].id;
+    return K_OTHER;
+}
+
+/* Every token callback goes through here: it records where in the body the
+ * token ended, for the MAX_TOKEN_BYTES check in es_parser_feed(). */
+static void token_seen(es_parser *p) {
+    p->last_token = p->fed + yajl_get_bytes_consumed(p->yajl);
+}
+
+/* The number in a token's text; 0 for anything unusable. */
+static double number_value(const char *s, size_t n) {
+    /* Counts are plain integers: read them without strtod's generality. */
+    if (n > 0 && n <= 15) {
+        double v = 0;
+        size_t i = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9') v = v * 10 + (s[i++] - '0');
+        if (i == n) return v;
+    }
+    char tmp[64];
+    copy_cut(tmp, sizeof tmp, s, n);
+    double v = strtod(tmp, NULL);
+    return isfinite(v) ? v : 0;
+}
+
+/* max_buckets from "... Must be less than or equal to: [65536] ..." (§1.8),
+ * for answers whose cause lacks the max_buckets field. */
+static void scan_max_buckets(es_parser *p, const char *s, size_t n) {
+    static const char marker[] = "less than or equal to: [";
+    size_t m = sizeof marker - 1;
+    for (size_t i = 0; i + m < n; i++) {
+        if (memcmp(s + i, marker, m) != 0) continue;
+        int64_t v = 0;
+        size_t j = i + m;
+        while (j < n && isdigit((unsigned char)s[j]) && v < INT64_MAX / 10) v = v * 10 + (s[j++] - '0');
+        if (j < n && s[j] == ']' && j > i + m && p->answer.max_buckets == 0) p->answer.max_buckets = v;
+        return;
+    }
+}
+
+static bool in_error(place at) {
+    return at == AT_ERROR || at == AT_ROOT_CAUSES || at == AT_ROOT_CAUSE || at == AT_CAUSED_BY || at == AT_ERROR_DEEP;
+}
+
+static cause *cause_of(es_parser *p, place at) {
+    switch (at) {
+    case AT_ERROR:
+        return &p->top;
+    case AT_ROOT_CAUSE:
+        return &p->root_cause;
+    case AT_CAUSED_BY:
+        return &p->caused_by;
+    default:
+        return NULL;
+    }
+}
+
+/* A string or number inside the error object. */
+static void error_scalar(es_parser *p, place at, int key, const char *s, size_t n, bool is_string) {
+    cause *c = cause_of(p, at);
+    if (key == K_TYPE && is_string) {
+        if (n == sizeof tmb_type - 1 && memcmp(s, tmb_type, n) == 0) p->too_many_buckets = true;
+        if (c) copy_cut(c->type, sizeof c->type, s, n);
+    } else if (key == K_REASON && is_string) {
+        scan_max_buckets(p, s, n);
+        if (c) copy_cut(c->reason, sizeof c->reason, s, n);
+    } else if (key == K_MAX_BUCKETS && !is_string && p->answer.max_buckets == 0) {
+        p->answer.max_buckets = (int64_t)number_value(s, n);
+    }
+}
+
+/* A scalar inside after_key, copied into its JSON. */
+static int after_key_scalar(es_parser *p, const char *text, size_t n, bool is_string) {
+    if (!text)
+        jsonw_null(&p->after_w);
+    else if (is_string)
+        jsonw_string_n(&p->after_w, text, n);
+    else
+        jsonw_raw(&p->after_w, text, n); /* numbers and booleans as they came, to the last digit */
+    if (jsonw_failed(&p->after_w)) return stop(p, ES_ANSWER_UNEXPECTED, "after_key too large");
+    return 1;
+}
+
+/* Handles one scalar (string, number, boolean or null). text is the JSON
+ * number's text, the string's bytes, or "true"/"false"; NULL for null. */
+static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool is_number, bool truth) {
+    token_seen(p);
+    if (p->depth == 0) return stop(p, ES_ANSWER_NOT_JSON, "a bare JSON value");
+    frame *f = top(p);
+    if (!f->is_map) {
+        f->index++;
+        if (f->at == AT_AFTER_KEY) return after_key_scalar(p, text, n, is_string);
+        return 1; /* no array of scalars matters */
+    }
+    switch (f->at) {
+    case AT_ROOT:
+        if (f->key == K_TIMED_OUT) p->answer.timed_out = !is_string && !is_number && truth;
+        if (f->key == K_ERROR && is_string) {
+            p->has_error = p->error_is_string = true;
+            copy_cut(p->top.reason, sizeof p->top.reason, text, n);
+        }
+        return 1;
+    case AT_SHARDS:
+        if (is_number && f->key == K_TOTAL) p->answer.shards_total = (int64_t)number_value(text, n);
+        if (is_number && f->key == K_FAILED) p->answer.shards_failed = (int64_t)number_value(text, n);
+        return 1;
+    case AT_FAILURE_REASON:
+        /* The reason's text says more than its type; the type stands in
+         * when there is no text. */
+        if (is_string && f->key == K_REASON)
+            copy_cut(p->answer.shard_reason, sizeof p->answer.shard_reason, text, n);
+        else if (is_string && f->key == K_TYPE && p->answer.shard_reason[0] == '\0')
+            copy_cut(p->answer.shard_reason, sizeof p->answer.shard_reason, text, n);
+        return 1;
+    case AT_AFTER_KEY:
+        return after_key_scalar(p, text, n, is_string);
+    case AT_KEY:
+        if (f->key >= 0 && f->key < EP_COUNT) {
+            /* null is a missing_bucket: the event lacked the field. */
+            p->row.present[f->key] = text != NULL;
+            if (text) copy_cut(p->row.value[f->key], sizeof p->row.value[f->key], text, n);
+        }
+        return 1;
+    case AT_BUCKET:
+        if (is_number && f->key == K_DOC_COUNT) p->row.doc_count = number_value(text, n);
+        return 1;
+    case AT_DANGER:
+    case AT_WARNING:
+        if (is_number && f->key == K_DOC_COUNT)
+            *(f->at == AT_DANGER ? &p->row.danger_docs : &p->row.warning_docs) = number_value(text, n);
+        return 1;
+    case AT_COUNT:
+    case AT_DANGER_COUNT:
+    case AT_WARNING_COUNT:
+        /* A sum over no document is 0; a null value counts the same. */
+        if (is_number && f->key == K_VALUE) {
+            double v = number_value(text, n);
+            if (f->at == AT_COUNT) p->row.sum = v;
+            if (f->at == AT_DANGER_COUNT) p->row.danger_sum = v;
+            if (f->at == AT_WARNING_COUNT) p->row.warning_sum = v;
+        }
+        return 1;
+    default:
+        if (in_error(f->at) && (is_string || is_number)) error_scalar(p, f->at, f->key, text, n, is_string);
+        return 1;
+    }
+}
+
+static int on_null(void *ctx) {
+    return scalar(ctx, NULL, 0, false, false, false);
+}
+
+static int on_boolean(void *ctx, int b) {
+    return scalar(ctx, b ? "true" : "false", b ? 4 : 5, false, false, b != 0);
+}
+
+static int on_number(void *ctx, const char *s, size_t len) {
+    return scalar(ctx, s, len, false, true, false);
+}
+
+static int on_string(void *ctx, const unsigned char *s, size_t len) {
+    return scalar(ctx, (const char *)s, len, true, false, false);
+}
+
+/* What a container opened under the current position is. */
+static place child_place(es_parser *p, bool is_map) {
+    if (p->depth == 0) return is_map ? AT_ROOT : AT_IGNORED;
+    const frame *f = top(p);
+    int key = f->is_map ? f->key : K_OTHER;
+    bool first = !f->is_map && f->index == 0;
+    switch (f->at) {
+    case AT_ROOT:
+        if (is_map && key == K_SHARDS) return AT_SHARDS;
+        if (is_map && key == K_AGGREGATIONS) return AT_AGGREGATIONS;
+        if (is_map && key == K_ERROR) return AT_ERROR;
+        return AT_IGNORED;
+    case AT_SHARDS:
+        return !is_map && key == K_FAILURES ? AT_FAILURES : AT_IGNORED;
+    case AT_FAILURES:
+        return is_map && first ? AT_FAILURE : AT_IGNORED;
+    case AT_FAILURE:
+        return is_map && key == K_REASON ? AT_FAILURE_REASON : AT_IGNORED;
+    case AT_AGGREGATIONS:
+        return is_map && key == K_EDGES ? AT_EDGES : AT_IGNORED;
+    case AT_EDGES:
+        if (is_map && key == K_AFTER_KEY) return AT_AFTER_KEY;
+        if (!is_map && key == K_BUCKETS) return AT_BUCKETS;
+        return AT_IGNORED;
+    case AT_AFTER_KEY:
+        return AT_AFTER_KEY;
+    case AT_BUCKETS:
+        return is_map ? AT_BUCKET : AT_IGNORED;
+    case AT_BUCKET:
+        if (!is_map) return AT_IGNORED;
+        if (key == K_KEY) return AT_KEY;
+        if (key == K_DANGER) return AT_DANGER;
+        if (key == K_WARNING) return AT_WARNING;
+        if (key == K_COUNT) return AT_COUNT;
+        return AT_IGNORED;
+    case AT_DANGER:
+        return is_map && key == K_COUNT ? AT_DANGER_COUNT : AT_IGNORED;
+    case AT_WARNING:
+        return is_map && key == K_COUNT ? AT_WARNING_COUNT : AT_IGNORED;
+    case AT_ERROR:
+        if (!is_map && key == K_ROOT_CAUSE) return AT_ROOT_CAUSES;
+        if (is_map && key == K_CAUSED_BY) return AT_CAUSED_BY;
+        return AT_ERROR_DEEP;
+    case AT_ROOT_CAUSES:
+        return is_map && first ? AT_ROOT_CAUSE : AT_ERROR_DEEP;
+    case AT_ROOT_CAUSE:
+    case AT_CAUSED_BY:
+    case AT_ERROR_DEEP:
+        return AT_ERROR_DEEP;
+    default:
+        return AT_IGNORED;
+    }
+}
+
+static int open_container(es_parser *p, bool is_map) {
+    token_seen(p);
+    if (p->depth == MAX_DEPTH) return stop(p, ES_ANSWER_UNEXPECTED, "JSON nested too deeply");
+    if (p->depth == 0 && p->root_done) return stop(p, ES_ANSWER_NOT_JSON, "more than one JSON value");
+    place at = child_place(p, is_map);
+    if (p->depth > 0 && !top(p)->is_map) top(p)->index++;
+    if (p->depth == 0 && !is_map) p->root_is_array = true;
+
+    switch (at) {
+    case AT_SHARDS:
+        p->has_shards = true;
+        break;
+    case AT_AGGREGATIONS:
+        p->answer.has_aggregations = true;
+        break;
+    case AT_ERROR:
+        p->has_error = true;
+        break;
+    case AT_AFTER_KEY:
+        if (p->stack[p->depth - 1].at != AT_AFTER_KEY) {
+            buf_reset(&p->after);
+            jsonw_init(&p->after_w, &p->after);
+            p->has_after = false;
+        }
+        if (is_map)
+            jsonw_object_begin(&p->after_w);
+        else
+            jsonw_array_begin(&p->after_w);
+        if (jsonw_failed(&p->after_w)) return stop(p, ES_ANSWER_UNEXPECTED, "after_key too large or too deep");
+        break;
+    case AT_BUCKET:
+        memset(p->row.present, 0, sizeof p->row.present);
+        p->row.doc_count = p->row.danger_docs = p->row.warning_docs = 0;
+        p->row.sum = p->row.danger_sum = p->row.warning_sum = 0;
+        break;
+    default:
+        break;
+    }
+    frame *f = &p->stack[p->depth++];
+    f->at = at;
+    f->is_map = is_map;
+    f->key = K_OTHER;
+    f->index = 0;
+    return 1;
+}
+
+/* A complete bucket: its raw row, with normal = total - warning - danger.
+ * Rows of an answer that is not a 200 are never emitted, whatever it holds. */
+static int emit_bucket(es_parser *p) {
+    p->answer.buckets++;
+    if (p->status != 200) return 1;
+    const bucket *b = &p->row;
+    raw_row row;
+    for (int i = 0; i < EP_COUNT; i++) row.value[i] = b->present[i] ? b->value[i] : NULL;
+    double total = p->sums ? b->sum : b->doc_count;
+    double danger = p->sums ? b->danger_sum : b->danger_docs;
+    double warning = p->sums ? b->warning_sum : b->warning_docs;
+    double normal = total - warning - danger;
+    row.count[CLASS_NORMAL] = normal > 0 ? normal : 0;
+    row.count[CLASS_WARNING] = warning > 0 ? warning : 0;
+    row.count[CLASS_DANGER] = danger > 0 ? danger : 0;
+    if (p->emit(p->ctx, &row) != 0) {
+        p->stopped = true;
+        return stop(p, ES_ANSWER_OK, "the row receiver stopped the page");
+    }
+    return 1;
+}
+
+static int close_container(es_parser *p, bool is_map) {
+    token_seen(p);
+    const frame *f = top(p);
+    p->depth--;
+    if (p->depth == 0) p->root_done = true;
+    if (f->at == AT_AFTER_KEY) {
+        if (is_map)
+            jsonw_object_end(&p->after_w);
+        else
+            jsonw_array_end(&p->after_w);
+        if (jsonw_failed(&p->after_w)) return stop(p, ES_ANSWER_UNEXPECTED, "after_key too large");
+        if (p->depth > 0 && top(p)->at != AT_AFTER_KEY) p->has_after = true;
+        return 1;
+    }
+    if (f->at == AT_BUCKET) return emit_bucket(p);
+    return 1;
+}
+
+static int on_start_map(void *ctx) {
+    return open_container(ctx, true);
+}
+
+static int on_end_map(void *ctx) {
+    return close_container(ctx, true);
+}
+
+static int on_start_array(void *ctx) {
+    return open_container(ctx, false);
+}
+
+static int on_end_array(void *ctx) {
+    return close_container(ctx, false);
+}
+
+static int on_map_key(void *ctx, const unsigned char *key, size_t len) {
+    es_parser *p = ctx;
+    token_seen(p);
+    frame *f = top(p);
+    if (f->at == AT_AFTER_KEY) {
+        /* jsonw takes C strings; a key cut at a NUL would not page right. */
+        char name[VIZ_NAME_MAX];
+        if (len >= sizeof name || memchr(key, 0, len)) return stop(p, ES_ANSWER_UNEXPECTED, "odd after_key name");
+        memcpy(name, key, len);
+        name[len] = '\0';
+        jsonw_key(&p->after_w, name);
+        return 1;
+    }
+    f->key = lookup_key(p, f->at, (const char *)key, len);
+    return 1;
+}
+
+static const yajl_callbacks callbacks = {
+    .yajl_null = on_null,
+    .yajl_boolean = on_boolean,
+    .yajl_number = on_number,
+    .yajl_string = on_string,
+    .yajl_start_map = on_start_map,
+    .yajl_map_key = on_map_key,
+    .yajl_end_map = on_end_map,
+    .yajl_start_array = on_start_array,
+    .yajl_end_array = on_end_array,
+};
+
+void es_parser_reset(es_parser *p, int http_status) {
+    /* yajl has no reset: a handle serves one document. */
+    if (p->yajl) yajl_free(p->yajl);
+    p->yajl = yajl_alloc(&callbacks, NULL, p);
+    if (!p->yajl) {
+        fprintf(stderr, "vizfeed: out of memory for the JSON parser\n");
+        abort();
+    }
+    p->status = http_status;
+    p->fed = p->last_token = 0;
+    p->started = p->root_done = false;
+    p->snippet_len = 0;
+    p->failed = p->stopped = false;
+    p->fail_kind = ES_ANSWER_OK;
+    p->fail_reason[0] = '\0';
+    p->depth = 0;
+    buf_reset(&p->after);
+    p->has_after = false;
+    p->has_shards = p->root_is_array = false;
+    p->has_error = p->error_is_string = p->too_many_buckets = false;
+    memset(&p->top, 0, sizeof p->top);
+    memset(&p->root_cause, 0, sizeof p->root_cause);
+    memset(&p->caused_by, 0, sizeof p->caused_by);
+    memset(&p->answer, 0, sizeof p->answer);
+    p->answer.status = http_status;
+}
+
+/* Keeps the first bytes of the body, printable, for the NOT_JSON reason. */
+static void keep_snippet(es_parser *p, const char *data, size_t len) {
+    for (size_t i = 0; i < len && p->snippet_len < SNIPPET_BYTES; i++) {
+        unsigned char c = (unsigned char)data[i];
+        p->snippet[p->snippet_len++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    p->snippet[p->snippet_len] = '\0';
+}
+
+int es_parser_feed(es_parser *p, const char *data, size_t len) {
+    keep_snippet(p, data, len); /* also after a failure: a proxy's page arrives in pieces */
+    if (p->failed) return -1;
+    if (!p->started) {
+        size_t i = 0;
+        while (i < len && isspace((unsigned char)data[i])) i++;
+        if (i < len) {
+            p->started = true;
+            if (data[i] != '{' && data[i] != '[') {
+                stop(p, ES_ANSWER_NOT_JSON, "");
+                return -1;
+            }
+        }
+    }
+    yajl_status st = yajl_parse(p->yajl, (const unsigned char *)data, len);
+    p->fed += len;
+    if (st == yajl_status_client_canceled) return -1;
+    if (st != yajl_status_ok) {
+        unsigned char *msg = yajl_get_error(p->yajl, 0, NULL, 0);
+        stop(p, ES_ANSWER_NOT_JSON, msg ? (const char *)msg : "invalid JSON");
+        if (msg) yajl_free_error(p->yajl, msg);
+        return -1;
+    }
+    if (p->fed - p->last_token > MAX_TOKEN_BYTES) {
+        stop(p, ES_ANSWER_UNEXPECTED, "a JSON token longer than 1 MiB");
+        return -1;
+    }
+    return 0;
+}
+
+/* The error's reason for a person: the top-level one, and for a search
+ * phase failure ("all shards failed", or "" at reduce time) its first cause,
+ * which is what went wrong. */
+static void describe_error(es_parser *p) {
+    es_answer *a = &p->answer;
+    copy_cut(a->error_type, sizeof a->error_type, p->top.type, sizeof p->top.type);
+    const cause *inner = p->root_cause.type[0] ? &p->root_cause : p->caused_by.type[0] ? &p->caused_by : NULL;
+    if (inner && strcmp(p->top.type, "search_phase_execution_exception") == 0) {
+        char text[sizeof p->top.reason + sizeof inner->type + sizeof inner->reason + 8]; /* never cut here */
+        if (p->top.reason[0])
+            snprintf(text, sizeof text, "%s: %s: %s", p->top.reason, inner->type, inner->reason);
+        else
+            snprintf(text, sizeof text, "%s: %s", inner->type, inner->reason);
+        copy_cut(a->error_reason, sizeof a->error_reason, text, sizeof text);
+    } else {
+        copy_cut(a->error_reason, sizeof a->error_reason, p->top.reason, sizeof p->top.reason);
+    }
+    if (p->too_many_buckets)
+        a->kind = ES_ANSWER_TOO_MANY_BUCKETS;
+    else
+        a->kind = ES_ANSWER_ERROR;
+}
+
+int es_parser_finish(es_parser *p, es_answer *out, char *err) {
+    es_answer *a = &p->answer;
+    int rc = 0;
+    if (!p->failed) {
+        if (!p->started) {
+            stop(p, ES_ANSWER_TRUNCATED, "");
+        } else {
+            /* A body that parsed so far but cannot be completed ended early. */
+            yajl_status st = yajl_complete_parse(p->yajl);
+            if (!p->failed && st != yajl_status_ok) stop(p, ES_ANSWER_TRUNCATED, "");
+        }
+    }
+
+    if (p->failed && !p->stopped) {
+        a->kind = p->fail_kind;
+        switch (p->fail_kind) {
+        case ES_ANSWER_NOT_JSON:
+            rc = fail(err, "answer is not JSON (HTTP %d%s%s): \"%s\"", p->status, p->fail_reason[0] ? ", " : "",
+                      p->fail_reason, p->snippet);
+            break;
+        case ES_ANSWER_TRUNCATED:
+            if (p->fed == 0 || !p->started)
+                rc = fail(err, "empty answer (HTTP %d)", p->status);
+            else
+                rc = fail(err, "answer ends inside its JSON after %zu bytes (HTTP %d)", p->fed, p->status);
+            break;
+        default:
+            rc = fail(err, "unexpected answer (HTTP %d): %s", p->status, p->fail_reason);
+            break;
+        }
+    } else if (p->stopped) {
+        a->kind = ES_ANSWER_OK;
+        rc = fail(err, "%s", p->fail_reason);
+    } else if (p->has_error) {
+        describe_error(p);
+        if (a->kind == ES_ANSWER_TOO_MANY_BUCKETS)
+            rc = fail(err, "too many buckets (HTTP %d, search.max_buckets %lld): %s", p->status,
+                      (long long)a->max_buckets, a->error_reason);
+        else if (a->error_type[0])
+            rc = fail(err, "Elasticsearch error (HTTP %d): %s: %s", p->status, a->error_type, a->error_reason);
+        else
+            rc = fail(err, "Elasticsearch error (HTTP %d): %s", p->status, a->error_reason);
+    } else if (p->status != 200) {
+        a->kind = ES_ANSWER_UNEXPECTED;
+        rc = fail(err, "unexpected answer (HTTP %d) without an error object", p->status);
+    } else if (p->root_is_array || (!a->has_aggregations && !p->has_shards)) {
+        a->kind = ES_ANSWER_UNEXPECTED;
+        rc = fail(err, "unexpected answer (HTTP 200): neither aggregations nor _shards");
+    } else {
+        a->kind = ES_ANSWER_OK;
+        if (p->has_after) {
+            size_t n;
+            a->after_key = buf_take(&p->after, &n);
+        }
+    }
+
+    *out = *a;
+    a->after_key = NULL;
+    return rc;
+}

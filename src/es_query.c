@@ -1,0 +1,299 @@
+/*
+ * es_query.c - the path and body of one composite-aggregation page
+ * (reference/elasticsearch.md §0, §1.1.2), and their `vizfeed query` form.
+ *
+ * The body is written with jsonw, so it is compact and byte-for-byte the
+ * same for the same flow and window: tests compare it as text, and the
+ * shard request cache of Elasticsearch can hit when the window repeats.
+ */
+#include "es_query.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cond.h"
+#include "jsonw.h"
+
+const char *const es_source_names[EP_COUNT] = {"from_service", "from_region", "from_host",
+                                               "to_service",   "to_region",   "to_host"};
+
+/* Everything but the index: what a page keeps of the answer (§1.5), and
+ * the switches that make a pattern matching nothing an empty answer rather
+ * than a 404. */
+static const char query_params[] = "filter_path=took,timed_out,_shards,hits.total,aggregations." ES_AGG_NAME
+                                   ".after_key,aggregations." ES_AGG_NAME ".buckets"
+                                   "&ignore_unavailable=true&allow_no_indices=true";
+
+/* Bytes of an index pattern that go into the path as they are. ',' separates
+ * patterns, '*' is a wildcard and '-' excludes: Elasticsearch must see them
+ * literally. Everything else (':' of a remote cluster, '<' '>' '{' '}' '/'
+ * of date math, spaces, UTF-8) is percent-encoded (§4). */
+static bool path_safe(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ',' || c == '*' ||
+           c == '-' || c == '.' || c == '_';
+}
+
+int es_query_path(const flow_config *flow, buf *out) {
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = buf_putc(out, '/');
+    for (const unsigned char *s = (const unsigned char *)flow->index; *s && rc == 0; s++) {
+        if (path_safe(*s)) {
+            rc = buf_putc(out, (char)*s);
+        } else {
+            char enc[3] = {'%', hex[*s >> 4], hex[*s & 15]};
+            rc = buf_append(out, enc, 3);
+        }
+    }
+    if (rc == 0) rc = buf_puts(out, "/_search?");
+    if (rc == 0) rc = buf_puts(out, query_params);
+    return rc;
+}
+
+/* Elasticsearch time units do not combine ("1m30s" is refused), so a
+ * timeout is written in whole seconds when it is one, else in ms. */
+static void write_timeout(jsonw *w, int64_t ms) {
+    char text[32];
+    if (ms > 0 && ms % 1000 == 0)
+        snprintf(text, sizeof text, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(text, sizeof text, "%lldms", (long long)(ms > 0 ? ms : 1));
+    jsonw_string(w, text);
+}
+
+static void write_range(jsonw *w, const char *field, int64_t start_ms, int64_t end_ms) {
+    jsonw_object_begin(w);
+    jsonw_key(w, "range");
+    jsonw_object_begin(w);
+    jsonw_key(w, field);
+    jsonw_object_begin(w);
+    jsonw_key(w, "gte");
+    jsonw_int(w, start_ms);
+    jsonw_key(w, "lt");
+    jsonw_int(w, end_ms);
+    jsonw_key(w, "format");
+    jsonw_string(w, "epoch_millis");
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+}
+
+/* "count":{"sum":{"field":F}} */
+static void write_count_sum(jsonw *w, const char *field) {
+    jsonw_key(w, "count");
+    jsonw_object_begin(w);
+    jsonw_key(w, "sum");
+    jsonw_object_begin(w);
+    jsonw_key(w, "field");
+    jsonw_string(w, field);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+}
+
+/* A single-bucket filter sub-aggregation, with the flow's count sum inside
+ * it. Single-bucket aggregations do not count against search.max_buckets,
+ * unlike one multi-bucket "filters" (§0.2). */
+static void begin_filter_agg(jsonw *w, const char *name) {
+    jsonw_key(w, name);
+    jsonw_object_begin(w);
+    jsonw_key(w, "filter");
+}
+
+static void end_filter_agg(jsonw *w, const flow_config *flow) {
+    if (!str_empty(flow->count_field)) {
+        jsonw_key(w, "aggs");
+        jsonw_object_begin(w);
+        write_count_sum(w, flow->count_field);
+        jsonw_object_end(w);
+    }
+    jsonw_object_end(w);
+}
+
+/* The sub-aggregations that split a bucket into classes. An empty condition
+ * list gets no sub-aggregation at all (its class is then 0): it would match
+ * nothing anyway, and every sub-aggregation costs per bucket. */
+static void write_sub_aggs(jsonw *w, const flow_config *flow) {
+    bool sum = !str_empty(flow->count_field);
+    if (flow->danger.n == 0 && flow->warning.n == 0 && !sum) return;
+    jsonw_key(w, "aggs");
+    jsonw_object_begin(w);
+    if (flow->danger.n > 0) {
+        begin_filter_agg(w, "danger");
+        cond_any_to_es(&flow->danger, w);
+        end_filter_agg(w, flow);
+    }
+    if (flow->warning.n > 0) {
+        begin_filter_agg(w, "warning");
+        if (flow->danger.n == 0) {
+            cond_any_to_es(&flow->warning, w);
+        } else {
+            /* Danger wins: an event matching both is counted once, as danger. */
+            jsonw_object_begin(w);
+            jsonw_key(w, "bool");
+            jsonw_object_begin(w);
+            jsonw_key(w, "filter");
+            jsonw_array_begin(w);
+            cond_any_to_es(&flow->warning, w);
+            jsonw_array_end(w);
+            jsonw_key(w, "must_not");
+            jsonw_array_begin(w);
+            cond_any_to_es(&flow->danger, w);
+            jsonw_array_end(w);
+            jsonw_object_end(w);
+            jsonw_object_end(w);
+        }
+        end_filter_agg(w, flow);
+    }
+    if (sum) write_count_sum(w, flow->count_field);
+    jsonw_object_end(w);
+}
+
+static void write_sources(jsonw *w, const flow_config *flow) {
+    jsonw_array_begin(w);
+    for (int i = 0; i < EP_COUNT; i++) {
+        if (str_empty(flow->fields[i])) continue;
+        jsonw_object_begin(w);
+        jsonw_key(w, es_source_names[i]);
+        jsonw_object_begin(w);
+        jsonw_key(w, "terms");
+        jsonw_object_begin(w);
+        jsonw_key(w, "field");
+        jsonw_string(w, flow->fields[i]);
+        jsonw_key(w, "missing_bucket");
+        jsonw_bool(w, true);
+        jsonw_object_end(w);
+        jsonw_object_end(w);
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
+}
+
+int es_query_body(const es_query_params *p, buf *out) {
+    const flow_config *flow = p->flow;
+    jsonw w;
+    jsonw_init(&w, out);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "size");
+    jsonw_int(&w, 0);
+    jsonw_key(&w, "track_total_hits");
+    jsonw_bool(&w, false);
+    jsonw_key(&w, "timeout");
+    write_timeout(&w, p->timeout_ms);
+
+    jsonw_key(&w, "query");
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "bool");
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "filter");
+    jsonw_array_begin(&w);
+    write_range(&w, flow->timestamp_field, p->start_ms, p->end_ms);
+    for (size_t i = 0; i < flow->where.n; i++) cond_to_es(&flow->where.items[i], &w);
+    jsonw_array_end(&w);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
+
+    jsonw_key(&w, "aggs");
+    jsonw_object_begin(&w);
+    jsonw_key(&w, ES_AGG_NAME);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "composite");
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "size");
+    jsonw_int(&w, p->page_size);
+    jsonw_key(&w, "sources");
+    write_sources(&w, flow);
+    if (p->after_json) {
+        jsonw_key(&w, "after");
+        jsonw_raw(&w, p->after_json, strlen(p->after_json));
+    }
+    jsonw_object_end(&w);
+    write_sub_aggs(&w, flow);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
+
+    jsonw_object_end(&w);
+    return jsonw_failed(&w) ? -1 : 0;
+}
+
+static int indent(buf *out, int depth) {
+    int rc = buf_putc(out, '\n');
+    for (int i = 0; i < depth && rc == 0; i++) rc = buf_puts(out, "  ");
+    return rc;
+}
+
+/* Re-indents compact JSON as Kibana's Dev Tools shows it: two spaces per
+ * level, "key": value, empty containers kept on one line. It relies on the
+ * input being jsonw's output (valid, no whitespace outside strings), which
+ * keeps it a single pass with no parser. */
+static int pretty(const char *json, size_t n, buf *out) {
+    int depth = 0, rc = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char c = json[i];
+        if (in_string) {
+            rc = buf_putc(out, c);
+            if (c == '\\' && i + 1 < n)
+                rc |= buf_putc(out, json[++i]);
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        switch (c) {
+        case '"':
+            in_string = true;
+            rc = buf_putc(out, c);
+            break;
+        case '{':
+        case '[':
+            rc = buf_putc(out, c);
+            if (i + 1 < n && (json[i + 1] == '}' || json[i + 1] == ']')) {
+                rc |= buf_putc(out, json[++i]);
+            } else {
+                depth++;
+                rc |= indent(out, depth);
+            }
+            break;
+        case '}':
+        case ']':
+            depth--;
+            rc = indent(out, depth);
+            rc |= buf_putc(out, c);
+            break;
+        case ',':
+            rc = buf_putc(out, c);
+            rc |= indent(out, depth);
+            break;
+        case ':':
+            rc = buf_puts(out, ": ");
+            break;
+        default:
+            rc = buf_putc(out, c);
+        }
+    }
+    return rc ? -1 : 0;
+}
+
+int es_query_print(const vizfeed_config *cfg, int64_t end_ms, buf *out) {
+    buf body;
+    buf_init(&body, out->max);
+    int rc = 0, printed = 0;
+    for (size_t i = 0; i < cfg->nflows && rc == 0; i++) {
+        const flow_config *flow = &cfg->flows[i];
+        if (flow->type != FLOW_ELASTICSEARCH && flow->type != FLOW_REPLAY) continue;
+        es_query_params params = {.flow = flow,
+                                  .start_ms = end_ms - cfg->window_ms,
+                                  .end_ms = end_ms,
+                                  .page_size = cfg->es.page_size,
+                                  .timeout_ms = cfg->es.timeout_ms,
+                                  .after_json = NULL};
+        buf_reset(&body);
+        if (printed++ > 0) rc = buf_putc(out, '\n');
+        if (rc == 0) rc = buf_printf(out, "# flow %s\nPOST ", flow->name);
+        if (rc == 0) rc = es_query_path(flow, out);
+        if (rc == 0) rc = buf_putc(out, '\n');
+        if (rc == 0) rc = es_query_body(&params, &body);
+        if (rc == 0) rc = pretty(body.data, body.len, out);
+        if (rc == 0) rc = buf_putc(out, '\n');
+    }
+    buf_free(&body);
+    return rc;
+}
