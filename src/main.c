@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "es_query.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -30,6 +31,7 @@ static const char usage_text[] =
     "usage: vizfeed [-c FILE] [--listen ADDR] [--demo] [-v|-q] [--log-format text|json]\n"
     "       vizfeed once [-c FILE] [--demo] [--at TIME] [-o FILE]\n"
     "       vizfeed check [-c FILE]\n"
+    "       vizfeed query [-c FILE] [--at TIME]\n"
     "       vizfeed pull URL -o FILE [--interval 10s]\n"
     "       vizfeed --help | --version\n"
     "\n"
@@ -38,12 +40,14 @@ static const char usage_text[] =
     "  (no command)  run the daemon: refresh every interval, serve /vizceral.json\n"
     "  once          one refresh; print the graph (or write FILE with -o); exit\n"
     "  check         validate the configuration; print the resolved flows\n"
+    "  query         print the Elasticsearch requests a refresh would send\n"
     "  pull          keep FILE an atomically replaced copy of URL (a feeder's graph)\n"
     "\n"
     "  -c, --config FILE    configuration file (default ./vizfeed.yml)\n"
     "      --listen ADDR    HTTP address, overrides `listen` (port 0 = any free port)\n"
     "      --demo           use the built-in demo fleet; no configuration file needed\n"
-    "      --at TIME        window end for `once`: RFC 3339 or epoch milliseconds\n"
+    "      --at TIME        window end for `once`, `query`: RFC 3339 or epoch milliseconds\n"
+    "      --record DIR     store every Elasticsearch request and answer under DIR\n"
     "  -o, --output FILE    `once`, `pull`: write the graph to FILE atomically\n"
     "      --interval D     `pull`: poll every D (default 10s; backs off on errors)\n"
     "  -v, --verbose        log debug messages      -q, --quiet   log warnings and errors only\n"
@@ -54,11 +58,12 @@ static const char usage_text[] =
     "Signals: SIGTERM/SIGINT stop gracefully; SIGHUP reloads the configuration.\n";
 
 typedef struct {
-    const char *command; /* NULL = daemon, "once", "check" */
+    const char *command; /* NULL = daemon, or one of commands[] */
     const char *config_path;
     const char *listen;
     const char *at;
     const char *output;
+    const char *record_dir;
     bool demo;
     log_level level;
     bool json_logs;
@@ -89,7 +94,8 @@ static int check_pull_options(int argc, char **argv, options *o) {
 
 /* Returns -1 to go on, or an exit code. */
 static int parse_options(int argc, char **argv, options *o) {
-    enum { OPT_LISTEN = 256, OPT_DEMO, OPT_AT, OPT_VERSION, OPT_LOG_FORMAT, OPT_INTERVAL };
+    enum { OPT_LISTEN = 256, OPT_DEMO, OPT_AT, OPT_VERSION, OPT_LOG_FORMAT, OPT_INTERVAL, OPT_RECORD };
+    static const char *const commands[] = {"once", "check", "query", "pull"};
     static const struct option table[] = {{"config", required_argument, NULL, 'c'},
                                           {"listen", required_argument, NULL, OPT_LISTEN},
                                           {"demo", no_argument, NULL, OPT_DEMO},
@@ -101,6 +107,7 @@ static int parse_options(int argc, char **argv, options *o) {
                                           {"help", no_argument, NULL, 'h'},
                                           {"version", no_argument, NULL, OPT_VERSION},
                                           {"interval", required_argument, NULL, OPT_INTERVAL},
+                                          {"record", required_argument, NULL, OPT_RECORD},
                                           {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->config_path = "vizfeed.yml";
@@ -108,8 +115,9 @@ static int parse_options(int argc, char **argv, options *o) {
     o->interval_ms = -1;
     if (argc > 1 && argv[1][0] != '-') {
         o->command = argv[1];
-        if (strcmp(o->command, "once") != 0 && strcmp(o->command, "check") != 0 && strcmp(o->command, "pull") != 0)
-            return usage_error("unknown command '%s'", o->command);
+        bool known = false;
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) known |= str_eq(o->command, commands[i]);
+        if (!known) return usage_error("unknown command '%s'", o->command);
         argv++;
         argc--;
     }
@@ -128,6 +136,9 @@ static int parse_options(int argc, char **argv, options *o) {
             break;
         case OPT_AT:
             o->at = optarg;
+            break;
+        case OPT_RECORD:
+            o->record_dir = optarg;
             break;
         case 'o':
             o->output = optarg;
@@ -167,7 +178,10 @@ static int parse_options(int argc, char **argv, options *o) {
         if (rc >= 0) return rc;
     }
     if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
-    if (o->at && !str_eq(o->command, "once")) return usage_error("%s goes with the `once` command", "--at");
+    if (o->at && !str_eq(o->command, "once") && !str_eq(o->command, "query"))
+        return usage_error("%s goes with the `once` or `query` command", "--at");
+    if (o->record_dir && o->command && !str_eq(o->command, "once"))
+        return usage_error("%s goes with the daemon or the `once` command", "--record");
     if (o->output && !str_eq(o->command, "once") && !str_eq(o->command, "pull"))
         return usage_error("%s goes with the `once` or `pull` command", "-o");
     if (o->interval_ms >= 0 && !str_eq(o->command, "pull"))
@@ -190,6 +204,10 @@ static vizfeed_config *load_config(const options *o, char *err) {
         free(cfg->listen);
         cfg->listen = xstrdup(o->listen);
     }
+    if (o->record_dir) {
+        free(cfg->record_dir);
+        cfg->record_dir = xstrdup(o->record_dir);
+    }
     return cfg;
 }
 
@@ -205,6 +223,48 @@ static int run_check(const options *o) {
     return 0;
 }
 
+/* The window end of `once` and `query`: --at, or now - lag in whole seconds. */
+static int window_end(const options *o, const vizfeed_config *cfg, int64_t *end_ms) {
+    char err[ERR_LEN];
+    if (!o->at) {
+        *end_ms = (now_ms() - cfg->lag_ms) / 1000 * 1000;
+        return 0;
+    }
+    if (parse_time_ms(o->at, end_ms, err) == 0) return 0;
+    fprintf(stderr, "vizfeed: --at: %s\n", err);
+    return -1;
+}
+
+static int run_query(const options *o) {
+    char err[ERR_LEN];
+    vizfeed_config *cfg = load_config(o, err);
+    if (!cfg) {
+        fprintf(stderr, "vizfeed: %s\n", err);
+        return EXIT_USAGE;
+    }
+    int status = EXIT_USAGE;
+    int64_t end_ms;
+    buf out;
+    buf_init(&out, VIZ_MAX_GRAPH_JSON);
+    if (window_end(o, cfg, &end_ms) < 0) goto done;
+    if (es_query_print(cfg, end_ms, &out) < 0) {
+        fprintf(stderr, "vizfeed: the requests are larger than %zu bytes\n", out.max);
+        status = EXIT_RUNTIME;
+        goto done;
+    }
+    if (out.len == 0) {
+        fprintf(stderr, "vizfeed: %s has no elasticsearch flow: nothing would be sent\n", cfg->path);
+        status = EXIT_RUNTIME;
+        goto done;
+    }
+    fwrite(out.data, 1, out.len, stdout);
+    status = fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
+done:
+    buf_free(&out);
+    cfg_free(cfg);
+    return status;
+}
+
 static int run_once(const options *o) {
     char err[ERR_LEN];
     vizfeed_config *cfg = load_config(o, err);
@@ -213,14 +273,9 @@ static int run_once(const options *o) {
         return EXIT_USAGE;
     }
     int64_t end_ms;
-    if (o->at) {
-        if (parse_time_ms(o->at, &end_ms, err) < 0) {
-            fprintf(stderr, "vizfeed: --at: %s\n", err);
-            cfg_free(cfg);
-            return EXIT_USAGE;
-        }
-    } else {
-        end_ms = (now_ms() - cfg->lag_ms) / 1000 * 1000;
+    if (window_end(o, cfg, &end_ms) < 0) {
+        cfg_free(cfg);
+        return EXIT_USAGE;
     }
     int status = EXIT_RUNTIME;
     snapshot *snap = NULL;
@@ -519,6 +574,7 @@ int main(int argc, char **argv) {
     metric_set("vizfeed_build_info", "version=\"" VIZFEED_VERSION "\"", 1);
     if (str_eq(o.command, "check")) return run_check(&o);
     if (str_eq(o.command, "once")) return run_once(&o);
+    if (str_eq(o.command, "query")) return run_query(&o);
     if (str_eq(o.command, "pull")) return run_pull(&o);
     return run_daemon(&o);
 }
