@@ -69,13 +69,20 @@ static const char *const es_flow_keys[] = {"name",      "type",         "index",
 static const char *const file_flow_keys[] = {"name",      "type",         "path",          "preset", "where",
                                              "from",      "to",           "warning",       "danger", "count",
                                              "timestamp", "danger_label", "warning_label", NULL};
+/* A replay flow is an elasticsearch flow copied with its type changed and a
+ * path added, so it takes the same keys; index is allowed (ignored when
+ * replaying, but `vizfeed query` still prints the flow's request). */
+static const char *const replay_flow_keys[] = {"name",  "type",      "path",         "index",         "preset",
+                                               "where", "from",      "to",           "warning",       "danger",
+                                               "count", "timestamp", "danger_label", "warning_label", NULL};
 static const char *const demo_flow_keys[] = {"name", "type", "seed", "danger_label", "warning_label", NULL};
 static const char *const preset_keys[] = {"where", "from",      "to",           "warning",       "danger",
                                           "count", "timestamp", "danger_label", "warning_label", NULL};
 static const char *const endpoint_keys[] = {"service", "region", "host", NULL};
 static const char *const condition_keys[] = {"field", "equals", "in",     "gte", "gt",  "lte",
                                              "lt",    "exists", "prefix", "not", "all", NULL};
-static const char *const flow_type_names[] = {"elasticsearch", "file", "demo"};
+static const char *const flow_type_names[] = {"elasticsearch", "file", "demo", "replay"};
+#define FLOW_TYPES (sizeof flow_type_names / sizeof flow_type_names[0])
 
 #define OPERATORS        "equals, in, gte, gt, lte, lt, exists, prefix"
 #define DURATION_EXAMPLE "a duration such as 500ms, 10s, 2m or 1h"
@@ -120,6 +127,7 @@ void cfg_free(vizfeed_config *cfg) {
     free(cfg->cors_origin);
     free(cfg->ui_dir);
     free(cfg->output_file);
+    free(cfg->record_dir);
     free(cfg->graph.name);
     free(cfg->graph.entry);
     free(cfg->graph.default_region);
@@ -174,6 +182,7 @@ static vizfeed_config *config_with_defaults(const char *path) {
     cfg->window_ms = 120000;
     cfg->lag_ms = 15000;
     cfg->output_file = xstrdup("");
+    cfg->record_dir = xstrdup("");
     cfg->graph.name = xstrdup("edge");
     cfg->graph.entry = xstrdup("INTERNET");
     cfg->graph.default_region = xstrdup("default");
@@ -206,7 +215,7 @@ vizfeed_config *cfg_demo(void) {
 }
 
 const char *flow_type_name(flow_type t) {
-    return (unsigned)t < sizeof flow_type_names / sizeof flow_type_names[0] ? flow_type_names[t] : "unknown";
+    return (unsigned)t < FLOW_TYPES ? flow_type_names[t] : "unknown";
 }
 
 /* ---- messages -------------------------------------------------------- */
@@ -822,20 +831,21 @@ static int parse_flow(parser *p, const yaml_node_t *n, size_t index, const vizfe
     if (get_nonempty(p, name, "name", "a unique name for the flow", &f->name) < 0) return -1;
 
     const yaml_node_t *type = get(p, n, "type");
-    if (!type) return fail_at(p, n, "type: elasticsearch, file or demo", "%s has no type", label);
+    if (!type) return fail_at(p, n, "type: elasticsearch, file, demo or replay", "%s has no type", label);
     char *type_text;
     if (get_string(p, type, "type", &type_text) < 0) return -1;
     int t = -1;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < (int)FLOW_TYPES; i++)
         if (!strcmp(type_text, flow_type_names[i])) t = i;
     shown(type_text, text, sizeof text);
     free(type_text);
-    if (t < 0) return fail_at(p, type, "one of elasticsearch, file, demo", "unknown flow type '%s'", text);
+    if (t < 0) return fail_at(p, type, "one of elasticsearch, file, demo, replay", "unknown flow type '%s'", text);
     f->type = (flow_type)t;
 
     /* A key that means nothing for this type is as suspicious as a typo. */
     const char *const *allowed = t == FLOW_ELASTICSEARCH ? es_flow_keys
                                  : t == FLOW_FILE        ? file_flow_keys
+                                 : t == FLOW_REPLAY      ? replay_flow_keys
                                                          : demo_flow_keys;
     join_keys(allowed, list, sizeof list);
     for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
@@ -880,6 +890,11 @@ static int parse_flow(parser *p, const yaml_node_t *n, size_t index, const vizfe
     }
     if (f->type == FLOW_FILE && !*f->path)
         return fail_at(p, (v = get(p, n, "path")) ? v : n, "path: the NDJSON file to read", "%s has no path", label);
+    /* Whether the directory holds a recording is checked when the flow
+     * opens, as for a file flow's file: `check` can run before `--record`. */
+    if (f->type == FLOW_REPLAY && !*f->path)
+        return fail_at(p, (v = get(p, n, "path")) ? v : n, "path: the directory that --record filled", "%s has no path",
+                       label);
     if (!*f->fields[EP_TO_SERVICE])
         return fail_at(p, n, "to: { service: FIELD } or a preset that sets it",
                        "%s does not say which field names the callee (to.service)", label);
@@ -1390,8 +1405,9 @@ static void print_flow(FILE *out, const flow_config *f) {
         fprintf(out, "    seed: %llu\n", (unsigned long long)f->seed);
     } else {
         if (*f->preset) print_key_string(out, "    preset: ", f->preset);
-        if (f->type == FLOW_ELASTICSEARCH) print_key_string(out, "    index: ", f->index);
-        if (f->type == FLOW_FILE) print_key_string(out, "    path: ", f->path);
+        if (f->type == FLOW_ELASTICSEARCH || (f->type == FLOW_REPLAY && *f->index))
+            print_key_string(out, "    index: ", f->index);
+        if (f->type == FLOW_FILE || f->type == FLOW_REPLAY) print_key_string(out, "    path: ", f->path);
         print_conditions(out, "where", &f->where);
         print_endpoint(out, "from", f, EP_FROM_SERVICE);
         print_endpoint(out, "to", f, EP_TO_SERVICE);

@@ -1,7 +1,7 @@
 /*
  * source.c - picks the source implementation for a flow type. Each source
- * lives in its own file (source_file.c, source_demo.c); this is the one place
- * that knows them all.
+ * lives in its own file (source_file.c, source_demo.c, source_es.c,
+ * source_replay.c); this is the one place that knows them all.
  */
 #include "source.h"
 
@@ -14,7 +14,9 @@ const source_ops *source_ops_for(flow_type type) {
     case FLOW_DEMO:
         return &source_demo_ops;
     case FLOW_ELASTICSEARCH:
-        return NULL; /* not implemented yet */
+        return &source_es_ops;
+    case FLOW_REPLAY:
+        return &source_replay_ops;
     }
     return NULL;
 }

@@ -420,6 +420,23 @@ static void test_demo(void **state) {
     assert_string_equal(flow_type_name(FLOW_ELASTICSEARCH), "elasticsearch");
     assert_string_equal(flow_type_name(FLOW_FILE), "file");
     assert_string_equal(flow_type_name(FLOW_DEMO), "demo");
+    assert_string_equal(flow_type_name(FLOW_REPLAY), "replay");
+}
+
+/* A replay flow needs no cluster, only the directory --record filled; it
+ * reads the fields of the elasticsearch flow it replays. */
+static void test_replay_flow(void **state) {
+    char err[ERR_LEN] = "";
+    vizfeed_config *cfg = cfg_load("configs/good/replay.yml", err);
+    if (!cfg) fail_msg("%s", err);
+    assert_int_equal(cfg->nflows, 1);
+    assert_int_equal(cfg->flows[0].type, FLOW_REPLAY);
+    assert_string_equal(cfg->flows[0].path, "rec/edge-nginx");
+    assert_string_equal(cfg->flows[0].preset, "nginx-access");
+    assert_string_equal(cfg->flows[0].fields[EP_TO_SERVICE], "host.name");
+    assert_int_equal(cfg->es.nhosts, 0);
+    assert_string_equal(cfg->record_dir, "");
+    cfg_free(cfg);
 }
 
 static void test_env_expansion(void **state) {
@@ -800,6 +817,7 @@ int main(void) {
         cmocka_unit_test(test_full_config_values),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_demo),
+        cmocka_unit_test(test_replay_flow),
         cmocka_unit_test(test_env_expansion),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_value_typing),

@@ -170,7 +170,8 @@ static source_stats stats(const fixture *f) {
 static void test_ops_for(void **state) {
     assert_ptr_equal(source_ops_for(FLOW_FILE), &source_file_ops);
     assert_ptr_equal(source_ops_for(FLOW_DEMO), &source_demo_ops);
-    assert_null(source_ops_for(FLOW_ELASTICSEARCH));
+    assert_ptr_equal(source_ops_for(FLOW_ELASTICSEARCH), &source_es_ops);
+    assert_ptr_equal(source_ops_for(FLOW_REPLAY), &source_replay_ops);
     assert_string_equal(source_file_ops.type, "file");
 }
 

@@ -1,0 +1,535 @@
+/*
+ * source_es.c - a flow whose events sit in Elasticsearch: one composite
+ * aggregation per refresh, paged with after_key, each answer streamed from
+ * curl's write callback into es_parse, so memory is bounded by one bucket
+ * whatever the page size.
+ *
+ * What an answer leads to (reference/elasticsearch.md §3):
+ *   - a search answer: its rows; timed_out or failed shards keep the rows
+ *     and make degraded() say why the data may be incomplete;
+ *   - too_many_buckets (400 or 503): the page size is lowered and the same
+ *     page asked again at once, at most MAX_LOWERINGS times per collect; the
+ *     lower size is kept for later refreshes, since the cluster's limit will
+ *     not have moved;
+ *   - 429 and 502/503/504: the cluster is overloaded; no request is sent
+ *     until max(Retry-After, exponential backoff with jitter) has passed;
+ *   - other 4xx: the configuration is wrong (credentials, index, query);
+ *     retrying each interval would only fill Elasticsearch's logs, so those
+ *     back off too, for longer;
+ *   - transport failures: es_client has tried every host already.
+ * Every failure is one line naming the host and Elasticsearch's own error
+ * type and reason, and counted in vizfeed_es_errors_total by kind.
+ *
+ * With cfg->record_dir set, every request and its answer are written under
+ * <record_dir>/<flow>/<refresh>/<page>.{request,response}.json, which
+ * source_replay.c reads back through the same parser.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bounds.h"
+#include "es_client.h"
+#include "es_parse.h"
+#include "es_query.h"
+#include "metrics.h"
+#include "source.h"
+#include "util.h"
+
+#define MAX_LOWERINGS   8      /* page size lowerings in one collect */
+#define MAX_PAGES       100000 /* pages of one collect: ends a server that never stops paging */
+#define BODY_MAX        (4u << 20)
+#define SNIPPET_BYTES   2048 /* start of a body kept for messages */
+#define SHOWN_TEXT      80   /* characters of a non-JSON body shown in a message */
+#define BUSY_FIRST_MS   5000
+#define BUSY_MAX_MS     300000
+#define CONFIG_FIRST_MS 60000
+#define CONFIG_MAX_MS   600000
+#define DEGRADED_LEN    512
+
+struct source {
+    const flow_config *flow;
+    const vizfeed_config *cfg;
+    es_client *client;
+    es_parser *parser;
+    char *path; /* the search path, fixed per flow */
+    int page_size;
+    char *flow_label; /* flow="..." escaped, for metrics */
+
+    /* Back-off: no request before backoff_till (monotonic ms). */
+    int64_t backoff_till;
+    int64_t backoff_ms;  /* the last delay, doubled on the next failure of the same class */
+    bool backoff_config; /* the last failure was a configuration error */
+    char backoff_reason[ERR_LEN];
+    uint64_t rng;
+
+    /* The collect in progress. */
+    row_emit_fn emit;
+    void *emit_ctx;
+    source_stats stats;
+    char degraded[DEGRADED_LEN];
+    bool is_degraded;
+
+    /* Recording. */
+    char *record_dir; /* <record_dir>/<flow>, NULL when off */
+    unsigned long record_refresh;
+};
+
+/* State of one page while its answer streams in. */
+typedef struct {
+    source *src;
+    es_response *resp;
+    bool started;
+    char snippet[SNIPPET_BYTES + 1];
+    size_t snippet_len;
+    buf *record; /* raw body for the recording, NULL when off */
+} page_ctx;
+
+static int forward_row(void *ctx, const raw_row *row) {
+    source *s = ctx;
+    return s->emit(s->emit_ctx, row);
+}
+
+static void count_error(source *s, const char *kind) {
+    buf labels;
+    buf_init(&labels, 1024);
+    buf_printf(&labels, "%s,kind=\"", s->flow_label);
+    metrics_label_escape(&labels, kind);
+    buf_putc(&labels, '"');
+    metric_add("vizfeed_es_errors_total", buf_cstr(&labels), 1);
+    buf_free(&labels);
+}
+
+/* ---- recording ------------------------------------------------------- */
+
+/* A flow name as one safe path component. */
+static void safe_component(const char *name, buf *out) {
+    if (!strcmp(name, ".") || !strcmp(name, "..") || !*name) buf_putc(out, '_');
+    for (const char *p = name; *p; p++) {
+        char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                  c == '.';
+        buf_putc(out, ok ? c : '_');
+    }
+}
+
+static int make_dirs(const char *path, char *err) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return fail(err, "path too long: %.100s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return fail(err, "cannot create %s: %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return fail(err, "cannot create %s: %s", tmp, strerror(errno));
+    return 0;
+}
+
+/* Writes head then body to path through a temporary file and rename(2), so
+ * a reader never sees half a file. */
+static int write_atomic(const char *path, const char *head, size_t head_len, const char *body, size_t body_len,
+                        char *err) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return fail(err, "cannot write %s: %s", tmp, strerror(errno));
+    bool ok = fwrite(head, 1, head_len, f) == head_len && fwrite(body, 1, body_len, f) == body_len;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return fail(err, "cannot write %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+static void json_string(buf *out, const char *s) {
+    buf_putc(out, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            buf_printf(out, "\\%c", c);
+        else if (c < 0x20)
+            buf_printf(out, "\\u%04x", c);
+        else
+            buf_putc(out, (char)c);
+    }
+    buf_putc(out, '"');
+}
+
+/* The request always; the answer when one arrived (a request without an
+ * answer file tells the replay that the live request failed). */
+static int record_page(source *s, unsigned page, const char *body, size_t body_len, const es_response *resp,
+                       const buf *answer, char *err) {
+    char dir[4096], path[4150];
+    snprintf(dir, sizeof dir, "%s/%06lu", s->record_dir, s->record_refresh);
+    if (make_dirs(dir, err) < 0) return -1;
+    buf request;
+    buf_init(&request, BODY_MAX + 8192);
+    buf_puts(&request, "{\"method\":\"POST\",\"path\":");
+    json_string(&request, s->path);
+    buf_puts(&request, ",\"body\":");
+    buf_append(&request, body, body_len);
+    buf_puts(&request, "}\n");
+    snprintf(path, sizeof path, "%s/%04u.request.json", dir, page);
+    int rc = write_atomic(path, request.data, request.len, "", 0, err);
+    buf_free(&request);
+    if (rc < 0 || !resp) return rc;
+    char head[32];
+    int head_len = snprintf(head, sizeof head, "HTTP %d\n", resp->status);
+    snprintf(path, sizeof path, "%s/%04u.response.json", dir, page);
+    return write_atomic(path, head, (size_t)head_len, answer->data ? answer->data : "", answer->len, err);
+}
+
+/* Continues the numbering of an earlier run into the same directory rather
+ * than overwriting its refreshes. */
+static unsigned long last_recorded_refresh(const char *dir) {
+    unsigned long last = 0;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        unsigned long n = strtoul(e->d_name, &end, 10);
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && !*end && n > last) last = n;
+    }
+    closedir(d);
+    return last;
+}
+
+/* ---- open / close ---------------------------------------------------- */
+
+static void es_close(source *s) {
+    if (!s) return;
+    es_client_free(s->client);
+    es_parser_free(s->parser);
+    free(s->path);
+    free(s->flow_label);
+    free(s->record_dir);
+    free(s);
+}
+
+static source *es_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
+    source *s = xcalloc(1, sizeof *s);
+    s->flow = flow;
+    s->cfg = cfg;
+    s->page_size = cfg->es.page_size > 0 ? cfg->es.page_size : 5000;
+    s->rng = (uint64_t)now_ms() ^ ((uint64_t)(uintptr_t)s << 16) ^ 0x9e3779b97f4a7c15ULL;
+    buf b;
+    buf_init(&b, 64 << 10);
+    if (es_query_path(flow, &b) < 0) {
+        fail(err, "the index pattern makes a search path longer than %zu bytes", b.max);
+        buf_free(&b);
+        goto fail;
+    }
+    s->path = buf_take(&b, NULL);
+    buf_puts(&b, "flow=\"");
+    metrics_label_escape(&b, flow->name);
+    buf_putc(&b, '"');
+    s->flow_label = buf_take(&b, NULL);
+    if (!str_empty(cfg->record_dir)) {
+        buf_puts(&b, cfg->record_dir);
+        buf_putc(&b, '/');
+        safe_component(flow->name, &b);
+        s->record_dir = buf_take(&b, NULL);
+        if (make_dirs(s->record_dir, err) < 0) {
+            buf_free(&b);
+            goto fail;
+        }
+        s->record_refresh = last_recorded_refresh(s->record_dir);
+    }
+    buf_free(&b);
+    s->client = es_client_new(&cfg->es, err);
+    if (!s->client) goto fail;
+    s->parser = es_parser_new(flow, forward_row, s);
+    return s;
+fail:
+    es_close(s);
+    return NULL;
+}
+
+/* ---- one page -------------------------------------------------------- */
+
+static size_t on_data(void *ctx, const char *data, size_t len) {
+    page_ctx *pc = ctx;
+    if (!pc->started) {
+        pc->started = true;
+        es_parser_reset(pc->src->parser, pc->resp->status);
+    }
+    size_t room = SNIPPET_BYTES - pc->snippet_len;
+    size_t n = len < room ? len : room;
+    memcpy(pc->snippet + pc->snippet_len, data, n);
+    pc->snippet_len += n;
+    pc->snippet[pc->snippet_len] = '\0';
+    if (pc->record && buf_append(pc->record, data, len) < 0) return 0;
+    /* A body the parser gave up on is still read to its end: it is bounded
+     * by ES_MAX_ANSWER, and closing the connection would cost a handshake. */
+    es_parser_feed(pc->src->parser, data, len);
+    return len;
+}
+
+/* The visible text of a proxy's page: tags dropped, spaces folded. */
+static void visible_text(const char *html, char *out, size_t max_chars) {
+    size_t n = 0;
+    bool in_tag = false, space = true;
+    for (const char *p = html; *p && n < max_chars; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '<')
+            in_tag = true;
+        else if (c == '>')
+            in_tag = false;
+        else if (!in_tag) {
+            bool is_space = c <= ' ' || c == 0x7f;
+            if (is_space && space) continue;
+            out[n++] = is_space ? ' ' : (char)c;
+            space = is_space;
+        }
+    }
+    while (n > 0 && out[n - 1] == ' ') n--;
+    out[n] = '\0';
+}
+
+static const char *status_kind(int status) {
+    switch (status) {
+    case 400:
+        return "bad_request";
+    case 401:
+        return "unauthorized";
+    case 403:
+        return "forbidden";
+    case 404:
+        return "not_found";
+    case 429:
+        return "rate_limited";
+    case 502:
+    case 503:
+    case 504:
+        return "unavailable";
+    }
+    return status >= 500 ? "server_error" : "bad_request";
+}
+
+/* 429 and 5xx: the cluster is busy or partly down, not wrong. */
+static bool busy_status(int status) {
+    return status == 429 || status >= 500;
+}
+
+static uint64_t next_random(source *s) {
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return s->rng;
+}
+
+/* Starts a back-off after an HTTP error: doubling from the first delay of
+ * its class; a busy cluster gets "equal jitter" (half fixed, half random)
+ * so that many feeders do not come back in step. */
+static void start_backoff(source *s, int status, int64_t retry_after_ms, const char *why) {
+    bool config = !busy_status(status);
+    int64_t first = config ? CONFIG_FIRST_MS : BUSY_FIRST_MS, max = config ? CONFIG_MAX_MS : BUSY_MAX_MS;
+    if (s->backoff_ms == 0 || s->backoff_config != config)
+        s->backoff_ms = first;
+    else
+        s->backoff_ms = s->backoff_ms * 2 > max ? max : s->backoff_ms * 2;
+    s->backoff_config = config;
+    int64_t delay = s->backoff_ms;
+    if (!config) delay = delay / 2 + (int64_t)(next_random(s) % (uint64_t)(delay / 2 + 1));
+    if (retry_after_ms > delay) delay = retry_after_ms > 2 * max ? 2 * max : retry_after_ms;
+    s->backoff_till = monotonic_ms() + delay;
+    snprintf(s->backoff_reason, sizeof s->backoff_reason, "HTTP %d: %s", status, why);
+}
+
+static void add_degraded(source *s, const char *what) {
+    size_t len = strlen(s->degraded);
+    if (strstr(s->degraded, what)) return;
+    snprintf(s->degraded + len, sizeof s->degraded - len, "%s%s", len ? "; " : "", what);
+    s->is_degraded = true;
+}
+
+typedef enum { PAGE_NEXT, PAGE_DONE, PAGE_RETRY, PAGE_FAILED } page_result;
+
+/* Sends one page and reads its answer. On PAGE_NEXT *after holds the next
+ * page's after_key (malloc'd). */
+static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const char *after, unsigned page,
+                              int *lowerings, char **next_after, char *err) {
+    page_result result = PAGE_FAILED;
+    buf body, record;
+    buf_init(&body, BODY_MAX);
+    buf_init(&record, ES_MAX_ANSWER);
+    es_answer answer = {0};
+    es_query_params params = {.flow = s->flow,
+                              .start_ms = start_ms,
+                              .end_ms = end_ms,
+                              .page_size = s->page_size,
+                              .timeout_ms = s->cfg->es.timeout_ms,
+                              .after_json = after};
+    if (es_query_body(&params, &body) < 0) {
+        fail(err, "the search body is larger than %u bytes", BODY_MAX);
+        count_error(s, "query");
+        goto done;
+    }
+    es_response resp;
+    page_ctx pc = {.src = s, .resp = &resp, .record = s->record_dir ? &record : NULL};
+    char why[ERR_LEN];
+    int rc =
+        es_client_request(s->client, "POST", s->path, body.data, body.len, s->flow->name, on_data, &pc, &resp, why);
+    metric_add("vizfeed_es_requests_total", s->flow_label, 1);
+    metric_add("vizfeed_es_response_bytes_total", s->flow_label, (double)resp.bytes);
+    char record_err[ERR_LEN];
+    if (s->record_dir && record_page(s, page, body.data, body.len, rc < 0 ? NULL : &resp, &record, record_err) < 0) {
+        /* The user asked for a recording: a refresh missing from it must
+         * not pass unnoticed. */
+        fail(err, "recording: %s", record_err);
+        count_error(s, "record");
+        goto done;
+    }
+    if (rc < 0) {
+        fail(err, "%s", why);
+        count_error(s, es_failure_name(resp.failure));
+        goto done;
+    }
+    if (!pc.started) es_parser_reset(s->parser, resp.status);
+    rc = es_parser_finish(s->parser, &answer, why);
+
+    switch (answer.kind) {
+    case ES_ANSWER_OK:
+        if (rc < 0) {
+            /* The rows' consumer stopped the collection (a graph limit). */
+            fail(err, "%s", why);
+            goto done;
+        }
+        s->stats.events += answer.buckets;
+        if (answer.timed_out) {
+            add_degraded(s, "timed out: partial results");
+            count_error(s, "partial");
+        }
+        if (answer.shards_failed > 0) {
+            char text[400];
+            snprintf(text, sizeof text, "%lld of %lld shards failed%s%.300s", (long long)answer.shards_failed,
+                     (long long)answer.shards_total, answer.shard_reason[0] ? ": " : "", answer.shard_reason);
+            add_degraded(s, text);
+            count_error(s, "partial");
+        }
+        if (answer.after_key && answer.buckets > 0) {
+            if (after && !strcmp(after, answer.after_key)) {
+                fail(err, "%s answered the same after_key twice; stopping the paging", resp.host);
+                count_error(s, "unexpected");
+                goto done;
+            }
+            *next_after = answer.after_key;
+            answer.after_key = NULL;
+            result = PAGE_NEXT;
+        } else {
+            result = PAGE_DONE;
+        }
+        goto done;
+    case ES_ANSWER_TOO_MANY_BUCKETS: {
+        count_error(s, "too_many_buckets");
+        /* Each composite bucket also makes the danger and warning filter
+         * buckets, hence the 3. */
+        int size = answer.max_buckets > 0 ? (int)(answer.max_buckets / 3 < 1000000 ? answer.max_buckets / 3 : 1000000)
+                                          : s->page_size / 2;
+        if (size >= s->page_size) size = s->page_size / 2;
+        if (*lowerings >= MAX_LOWERINGS || size < 1) {
+            fail(err, "%s answered %d too_many_buckets_exception even with %d buckets per page: %s", resp.host,
+                 resp.status, s->page_size, answer.error_reason);
+            goto done;
+        }
+        (*lowerings)++;
+        s->page_size = size;
+        result = PAGE_RETRY;
+        goto done;
+    }
+    case ES_ANSWER_ERROR:
+        fail(err, "%s answered %d %s: %s", resp.host, resp.status, answer.error_type[0] ? answer.error_type : "error",
+             answer.error_reason);
+        count_error(s, status_kind(resp.status));
+        break;
+    case ES_ANSWER_NOT_JSON: {
+        char text[SHOWN_TEXT + 1];
+        visible_text(pc.snippet, text, SHOWN_TEXT);
+        fail(err, "%s answered %d with something that is not JSON (a proxy?): \"%s\"", resp.host, resp.status, text);
+        count_error(s, "not_json");
+        break;
+    }
+    case ES_ANSWER_TRUNCATED:
+        fail(err, "%s: %s", resp.host, why);
+        count_error(s, "truncated");
+        break;
+    case ES_ANSWER_UNEXPECTED:
+        fail(err, "%s: %s", resp.host, why);
+        count_error(s, resp.status == 200 ? "unexpected" : status_kind(resp.status));
+        break;
+    }
+    if (resp.status != 200) start_backoff(s, resp.status, resp.retry_after_ms, err);
+done:
+    free(answer.after_key);
+    buf_free(&record);
+    buf_free(&body);
+    return result;
+}
+
+/* ---- collect --------------------------------------------------------- */
+
+static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
+    s->degraded[0] = '\0';
+    s->is_degraded = false;
+    int64_t now = monotonic_ms();
+    if (now < s->backoff_till) {
+        long long seconds = (s->backoff_till - now + 999) / 1000;
+        return fail(err, "backing off for %llds after %s", seconds, s->backoff_reason);
+    }
+    s->emit = emit;
+    s->emit_ctx = ctx;
+    if (s->record_dir) s->record_refresh++;
+    char *after = NULL;
+    int lowerings = 0, rc = -1;
+    unsigned page = 0;
+    for (;;) {
+        if (page >= MAX_PAGES) {
+            fail(err, "more than %d pages in one refresh; stopping", MAX_PAGES);
+            break;
+        }
+        char *next = NULL;
+        page_result r = fetch_page(s, start_ms, end_ms, after, page + 1, &lowerings, &next, err);
+        page++;
+        if (r == PAGE_FAILED) break;
+        if (r == PAGE_RETRY) continue;
+        if (r == PAGE_DONE) {
+            rc = 0;
+            break;
+        }
+        free(after);
+        after = next;
+    }
+    free(after);
+    if (rc == 0) {
+        s->backoff_ms = 0;
+        s->backoff_till = 0;
+    }
+    s->emit = NULL;
+    s->emit_ctx = NULL;
+    return rc;
+}
+
+static void es_stats(const source *s, source_stats *out) {
+    *out = s->stats;
+}
+
+static const char *es_degraded(const source *s) {
+    return s->is_degraded ? s->degraded : NULL;
+}
+
+const source_ops source_es_ops = {
+    .type = "elasticsearch",
+    .open = es_open,
+    .collect = es_collect,
+    .stats = es_stats,
+    .degraded = es_degraded,
+    .close = es_close,
+};

@@ -1,0 +1,270 @@
+/*
+ * source_replay.c - a flow that answers from what `--record` wrote: the
+ * directory <path> holds one directory per refresh (000001, 000002, ...),
+ * each with the pages of that refresh as NNNN.request.json and
+ * NNNN.response.json ("HTTP <status>\n" then the body exactly as it came).
+ *
+ * Each collect() replays the next refresh, page after page, through the same
+ * es_parse code the live source uses, so a recording gives the graph the
+ * cluster gave; after the last refresh the last one is repeated. The window
+ * asked for is not looked at: the recording fixed it.
+ *
+ * Answers are judged as the live source judged them: a too_many_buckets page
+ * was followed by the same page asked again with fewer buckets (the next
+ * recorded page), so it is skipped; any other error, or a request that got
+ * no answer, fails the collect as it failed live.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "es_client.h"
+#include "es_parse.h"
+#include "source.h"
+#include "util.h"
+
+#define REPLAY_MAX_REFRESHES 100000
+#define REPLAY_MAX_PAGES     100000
+#define FEED_CHUNK           (64u << 10)
+#define DEGRADED_LEN         512
+
+struct source {
+    const flow_config *flow;
+    es_parser *parser;
+    char **refreshes; /* directory paths, in refresh order */
+    size_t nrefreshes, next;
+    row_emit_fn emit;
+    void *emit_ctx;
+    source_stats stats;
+    char degraded[DEGRADED_LEN];
+    bool is_degraded;
+};
+
+static int forward_row(void *ctx, const raw_row *row) {
+    source *s = ctx;
+    return s->emit(s->emit_ctx, row);
+}
+
+static bool digits_only(const char *s, size_t n) {
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return false;
+    return true;
+}
+
+/* Numbers may outgrow their zero padding: shorter first, then by text. */
+static int compare_numbered(const void *a, const void *b) {
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    size_t lx = strspn(x, "0123456789"), ly = strspn(y, "0123456789");
+    if (lx != ly) return lx < ly ? -1 : 1;
+    return strcmp(x, y);
+}
+
+/* Names of dir's entries that are a number followed by suffix ("" = a
+ * directory named by a number), sorted by that number. */
+static int list_numbered(const char *dir, const char *suffix, size_t max, char ***out, size_t *count, char *err) {
+    DIR *d = opendir(dir);
+    if (!d) return fail(err, "cannot open %s: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    size_t suffix_len = strlen(suffix);
+    int rc = 0;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name), digits = len - (len >= suffix_len ? suffix_len : len);
+        if (len < suffix_len || strcmp(e->d_name + digits, suffix) || !digits_only(e->d_name, digits)) continue;
+        if (!*suffix) {
+            char p[4096];
+            struct stat st;
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) continue;
+        }
+        if (n == max) {
+            rc = fail(err, "%s holds more than %zu recorded entries", dir, max);
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            names = xrealloc(names, cap * sizeof *names);
+        }
+        names[n++] = xstrdup(e->d_name);
+    }
+    closedir(d);
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++) free(names[i]);
+        free(names);
+        return -1;
+    }
+    if (n) qsort(names, n, sizeof *names, compare_numbered);
+    *out = names;
+    *count = n;
+    return 0;
+}
+
+static void free_names(char **names, size_t n) {
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+static void replay_close(source *s) {
+    if (!s) return;
+    es_parser_free(s->parser);
+    free_names(s->refreshes, s->nrefreshes);
+    free(s);
+}
+
+static source *replay_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
+    source *s = xcalloc(1, sizeof *s);
+    s->flow = flow;
+    char **names = NULL;
+    size_t n = 0;
+    char why[ERR_LEN];
+    if (list_numbered(flow->path, "", REPLAY_MAX_REFRESHES, &names, &n, why) < 0) {
+        fail(err, "replay directory: %s", why);
+        goto fail;
+    }
+    if (n == 0) {
+        fail(err,
+             "replay directory %s holds no recorded refresh (expected 000001/0001.response.json, as --record "
+             "writes them)",
+             flow->path);
+        goto fail;
+    }
+    s->refreshes = xcalloc(n, sizeof *s->refreshes);
+    for (size_t i = 0; i < n; i++) {
+        buf p;
+        buf_init(&p, 8192);
+        buf_printf(&p, "%s/%s", flow->path, names[i]);
+        s->refreshes[i] = buf_take(&p, NULL);
+    }
+    s->nrefreshes = n;
+    free_names(names, n);
+    s->parser = es_parser_new(flow, forward_row, s);
+    return s;
+fail:
+    free_names(names, n);
+    replay_close(s);
+    return NULL;
+}
+
+static void add_degraded(source *s, const char *what) {
+    size_t len = strlen(s->degraded);
+    if (strstr(s->degraded, what)) return;
+    snprintf(s->degraded + len, sizeof s->degraded - len, "%s%s", len ? "; " : "", what);
+    s->is_degraded = true;
+}
+
+static int read_file(const char *path, buf *out, char *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(err, "cannot open %s: %s", path, strerror(errno));
+    char chunk[FEED_CHUNK];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (buf_append(out, chunk, n) < 0) {
+            rc = fail(err, "%s is larger than an answer may be", path);
+            break;
+        }
+    if (rc == 0 && ferror(f)) rc = fail(err, "cannot read %s: %s", path, strerror(errno));
+    fclose(f);
+    return rc;
+}
+
+/* Replays one recorded page. Returns 0 when the collect goes on, -1 when it
+ * fails as the live one did. */
+static int replay_page(source *s, const char *dir, const char *request_name, char *err) {
+    char path[8192];
+    size_t digits = strspn(request_name, "0123456789");
+    snprintf(path, sizeof path, "%s/%.*s.response.json", dir, (int)digits, request_name);
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return fail(err, "%s/%s got no answer when it was recorded (the request failed)", dir, request_name);
+    buf body;
+    buf_init(&body, (size_t)ES_MAX_ANSWER + 64);
+    int rc = -1;
+    if (read_file(path, &body, err) < 0) goto done;
+    int status = 0, head = 0;
+    if (sscanf(buf_cstr(&body), "HTTP %d\n%n", &status, &head) < 1 || head == 0) {
+        fail(err, "%s does not start with \"HTTP <status>\"", path);
+        goto done;
+    }
+    es_parser_reset(s->parser, status);
+    /* Chunks, as curl would hand them: the parser sees what it sees live. */
+    for (size_t off = (size_t)head; off < body.len; off += FEED_CHUNK) {
+        size_t n = body.len - off < FEED_CHUNK ? body.len - off : FEED_CHUNK;
+        if (es_parser_feed(s->parser, body.data + off, n) < 0) break;
+    }
+    es_answer answer;
+    char why[ERR_LEN];
+    int parsed = es_parser_finish(s->parser, &answer, why);
+    free(answer.after_key);
+    switch (answer.kind) {
+    case ES_ANSWER_OK:
+        if (parsed < 0) {
+            fail(err, "%s", why);
+            goto done;
+        }
+        s->stats.events += answer.buckets;
+        if (answer.timed_out) add_degraded(s, "timed out: partial results");
+        if (answer.shards_failed > 0) {
+            char text[400];
+            snprintf(text, sizeof text, "%lld of %lld shards failed%s%.300s", (long long)answer.shards_failed,
+                     (long long)answer.shards_total, answer.shard_reason[0] ? ": " : "", answer.shard_reason);
+            add_degraded(s, text);
+        }
+        rc = 0;
+        break;
+    case ES_ANSWER_TOO_MANY_BUCKETS:
+        rc = 0; /* the live source asked again: that is the next page */
+        break;
+    case ES_ANSWER_ERROR:
+        fail(err, "%s: recorded answer %d %s: %s", path, status, answer.error_type[0] ? answer.error_type : "error",
+             answer.error_reason);
+        break;
+    default:
+        fail(err, "%s: %s", path, why);
+        break;
+    }
+done:
+    buf_free(&body);
+    return rc;
+}
+
+static int replay_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
+    s->degraded[0] = '\0';
+    s->is_degraded = false;
+    const char *dir = s->refreshes[s->next];
+    if (s->next + 1 < s->nrefreshes) s->next++;
+    char **pages = NULL;
+    size_t npages = 0;
+    if (list_numbered(dir, ".request.json", REPLAY_MAX_PAGES, &pages, &npages, err) < 0) return -1;
+    s->emit = emit;
+    s->emit_ctx = ctx;
+    int rc = 0;
+    if (npages == 0) rc = fail(err, "%s holds no recorded page", dir);
+    for (size_t i = 0; i < npages && rc == 0; i++) rc = replay_page(s, dir, pages[i], err);
+    free_names(pages, npages);
+    s->emit = NULL;
+    s->emit_ctx = NULL;
+    return rc;
+}
+
+static void replay_stats(const source *s, source_stats *out) {
+    *out = s->stats;
+}
+
+static const char *replay_degraded(const source *s) {
+    return s->is_degraded ? s->degraded : NULL;
+}
+
+const source_ops source_replay_ops = {
+    .type = "replay",
+    .open = replay_open,
+    .collect = replay_collect,
+    .stats = replay_stats,
+    .degraded = replay_degraded,
+    .close = replay_close,
+};

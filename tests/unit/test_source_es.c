@@ -1,0 +1,468 @@
+/* Unit tests of source_es.c (and of replaying its recordings) against a
+ * scripted loopback Elasticsearch: paging, page-size lowering, back-off,
+ * one-line errors, partial answers, metrics. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "source.h"
+#include "util.h"
+#include "fake_http.h"
+
+/* cmocka defines a fail() macro: include it after our headers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#define T_END   1767225600000LL
+#define T_START (T_END - 120000)
+
+#define SHARDS_OK "\"_shards\":{\"total\":1,\"successful\":1,\"skipped\":0,\"failed\":0}"
+#define BUCKET(from, to, n, w, d)                                                                                      \
+    "{\"key\":{\"from_service\":\"" from "\",\"to_service\":\"" to "\"},\"doc_count\":" #n                             \
+    ",\"warning\":{\"doc_count\":" #w "},\"danger\":{\"doc_count\":" #d "}}"
+#define PAGE(after, buckets)                                                                                           \
+    "{\"took\":3,\"timed_out\":false," SHARDS_OK ",\"hits\":{\"max_score\":null,\"hits\":[]},"                         \
+    "\"aggregations\":{\"edges\":{\"after_key\":{\"from_service\":\"" after "\",\"to_service\":\"x\"},"                \
+    "\"buckets\":[" buckets "]}}}"
+#define LAST_PAGE "{\"took\":1,\"timed_out\":false," SHARDS_OK ",\"aggregations\":{\"edges\":{\"buckets\":[]}}}"
+
+typedef struct {
+    fake_server *server;
+    char dir[64];
+    char config[128];
+    vizfeed_config *cfg;
+    buf rows;
+} fixture;
+
+static int write_config(fixture *f, const char *host) {
+    FILE *out = fopen(f->config, "w");
+    if (!out) return -1;
+    fprintf(out,
+            "elasticsearch:\n"
+            "  hosts: [\"%s\"]\n"
+            "  username: elastic\n"
+            "  password: secret-password\n"
+            "  timeout: 5s\n"
+            "  page_size: 1000\n"
+            "flows:\n"
+            "  - name: edge\n"
+            "    type: elasticsearch\n"
+            "    index: \"logs-*\"\n"
+            "    from: { service: source.service }\n"
+            "    to: { service: destination.service }\n"
+            "    warning:\n"
+            "      - { field: status, gte: 400, lt: 500 }\n"
+            "    danger:\n"
+            "      - { field: status, gte: 500 }\n",
+            host);
+    fclose(out);
+    char err[ERR_LEN];
+    cfg_free(f->cfg);
+    f->cfg = cfg_load(f->config, err);
+    if (!f->cfg) fprintf(stderr, "config: %s\n", err);
+    return f->cfg ? 0 : -1;
+}
+
+static int setup(void **state) {
+    metrics_reset();
+    metrics_declare_all();
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/vizfeed-es-XXXXXX");
+    if (!mkdtemp(f->dir)) return -1;
+    snprintf(f->config, sizeof f->config, "%s/vizfeed.yml", f->dir);
+    f->server = fake_start();
+    if (!f->server) return -1;
+    char url[64];
+    fake_url(f->server, url, sizeof url);
+    if (write_config(f, url) < 0) return -1;
+    buf_init(&f->rows, 1 << 20);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    fake_stop(f->server);
+    cfg_free(f->cfg);
+    buf_free(&f->rows);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0) return -1;
+    free(f);
+    return 0;
+}
+
+/* Rows as "from>to n/w/d;" in emit order. */
+static int keep_row(void *ctx, const raw_row *row) {
+    buf *b = ctx;
+    buf_printf(b, "%s>%s %g/%g/%g;", row->value[EP_FROM_SERVICE] ? row->value[EP_FROM_SERVICE] : "-",
+               row->value[EP_TO_SERVICE] ? row->value[EP_TO_SERVICE] : "-", row->count[CLASS_NORMAL],
+               row->count[CLASS_WARNING], row->count[CLASS_DANGER]);
+    return 0;
+}
+
+static double errors(const char *kind) {
+    char labels[128];
+    snprintf(labels, sizeof labels, "flow=\"edge\",kind=\"%s\"", kind);
+    return metric_get("vizfeed_es_errors_total", labels);
+}
+
+static source *open_es(fixture *f) {
+    char err[ERR_LEN];
+    source *s = source_es_ops.open(&f->cfg->flows[0], f->cfg, err);
+    if (!s) fprintf(stderr, "open: %s\n", err);
+    assert_non_null(s);
+    return s;
+}
+
+static void test_nothing_sent_at_open(void **state) {
+    fixture *f = *state;
+    source *s = open_es(f);
+    assert_int_equal(fake_count(f->server), 0);
+    source_es_ops.close(s);
+}
+
+static void test_three_pages(void **state) {
+    fixture *f = *state;
+    fake_push(f->server, (fake_answer){.status = 200,
+                                       .body = PAGE("b", BUCKET("a", "b", 10, 2, 1) "," BUCKET("b", "c", 5, 0, 0))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("c", BUCKET("c", "d", 4, 0, 4)), .gzip = true});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), 0);
+    assert_string_equal(buf_cstr(&f->rows), "a>b 7/2/1;b>c 5/0/0;c>d 0/0/4;");
+    assert_null(source_es_ops.degraded(s));
+    assert_int_equal(fake_count(f->server), 3);
+    fake_request *r = f->server->requests;
+    assert_string_equal(r[0].method, "POST");
+    assert_non_null(strstr(r[0].url, "/logs-*/_search"));
+    assert_string_equal(r[0].opaque_id, "edge");
+    assert_non_null(strstr(r[0].authorization, "Basic "));
+    assert_null(strstr(r[0].body, "\"after\""));
+    assert_non_null(strstr(r[1].body, "\"after\":{\"from_service\":\"b\",\"to_service\":\"x\"}"));
+    assert_non_null(strstr(r[2].body, "\"after\":{\"from_service\":\"c\",\"to_service\":\"x\"}"));
+    assert_non_null(strstr(r[0].body, "\"size\":1000"));
+    source_stats st;
+    source_es_ops.stats(s, &st);
+    assert_int_equal(st.events, 3);
+    assert_true(metric_get("vizfeed_es_requests_total", "flow=\"edge\"") == 3);
+    assert_true(metric_get("vizfeed_es_response_bytes_total", "flow=\"edge\"") > 300);
+    source_es_ops.close(s);
+}
+
+#define TOO_MANY                                                                                                       \
+    "{\"error\":{\"root_cause\":[],\"type\":\"search_phase_execution_exception\",\"reason\":\"\",\"phase\":"           \
+    "\"fetch\",\"grouped\":true,\"failed_shards\":[],\"caused_by\":{\"type\":\"too_many_buckets_exception\","          \
+    "\"reason\":\"Trying to create too many buckets. Must be less than or equal to: [300] but this number of "         \
+    "buckets was exceeded. This limit can be set by changing the [search.max_buckets] cluster level "                  \
+    "setting.\",\"max_buckets\":300}},\"status\":503}"
+
+static void test_too_many_buckets_lowers_the_page(void **state) {
+    fixture *f = *state;
+    fake_push(f->server, (fake_answer){.status = 503, .body = TOO_MANY});
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 1, 0, 0))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), 0);
+    assert_string_equal(buf_cstr(&f->rows), "a>b 1/0/0;");
+    assert_int_equal(fake_count(f->server), 3);
+    assert_non_null(strstr(f->server->requests[0].body, "\"size\":1000"));
+    assert_non_null(strstr(f->server->requests[1].body, "\"size\":100"));
+    assert_null(strstr(f->server->requests[1].body, "\"after\""));
+    assert_true(errors("too_many_buckets") == 1);
+    /* The lower size is kept for the next refresh. */
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), 0);
+    assert_non_null(strstr(f->server->requests[3].body, "\"size\":100"));
+    source_es_ops.close(s);
+}
+
+static void test_too_many_buckets_is_bounded(void **state) {
+    fixture *f = *state;
+    for (int i = 0; i < 12; i++)
+        fake_push(f->server, (fake_answer){.status = 400,
+                                           .body = "{\"error\":{\"type\":\"too_many_buckets_exception\",\"reason\":"
+                                                   "\"Trying to create too many buckets.\"},\"status\":400}"});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_int_equal(fake_count(f->server), 9); /* the first try and 8 lowerings */
+    assert_non_null(strstr(err, "too_many_buckets"));
+    source_es_ops.close(s);
+}
+
+static void test_rate_limited_backs_off(void **state) {
+    fixture *f = *state;
+    fake_push(f->server,
+              (fake_answer){.status = 429,
+                            .retry_after = "30",
+                            .body = "{\"error\":{\"root_cause\":[{\"type\":\"circuit_breaking_exception\",\"reason\":"
+                                    "\"[parent] Data too large\"}],\"type\":\"circuit_breaking_exception\",\"reason\":"
+                                    "\"[parent] Data too large\",\"durability\":\"TRANSIENT\"},\"status\":429}"});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_non_null(strstr(err, "429 circuit_breaking_exception: [parent] Data too large"));
+    assert_int_equal(fake_count(f->server), 1);
+    assert_true(errors("rate_limited") == 1);
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_int_equal(fake_count(f->server), 1);
+    assert_non_null(strstr(err, "backing off for "));
+    assert_non_null(strstr(err, "after HTTP 429"));
+    int seconds = atoi(err + strlen("backing off for "));
+    assert_in_range(seconds, 29, 31); /* Retry-After beats the first 5s step */
+    source_es_ops.close(s);
+}
+
+static void test_unauthorized_is_one_line(void **state) {
+    fixture *f = *state;
+    fake_push(f->server,
+              (fake_answer){.status = 401,
+                            .body = "{\"error\":{\"root_cause\":[{\"type\":\"security_exception\",\"reason\":"
+                                    "\"unable to authenticate user [elastic] for REST request "
+                                    "[/_search]\"}],\"type\":\"security_exception\",\"reason\":\"unable to "
+                                    "authenticate user [elastic] for REST request "
+                                    "[/_search]\"},\"status\":401}"});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    char expect[256];
+    snprintf(expect, sizeof expect,
+             "http://127.0.0.1:%d answered 401 security_exception: unable to authenticate user "
+             "[elastic]",
+             f->server->port);
+    assert_non_null(strstr(err, expect));
+    assert_null(strchr(err, '\n'));
+    assert_null(strstr(err, "secret-password"));
+    assert_true(errors("unauthorized") == 1);
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_int_equal(fake_count(f->server), 1);
+    assert_non_null(strstr(err, "after HTTP 401"));
+    source_es_ops.close(s);
+}
+
+static void test_not_found(void **state) {
+    fixture *f = *state;
+    fake_push(f->server,
+              (fake_answer){.status = 404,
+                            .body = "{\"error\":{\"root_cause\":[{\"type\":\"index_not_found_exception\",\"reason\":"
+                                    "\"no such index [classes]\"}],\"type\":\"index_not_found_exception\",\"reason\":"
+                                    "\"no such index [classes]\",\"index\":\"classes\"},\"status\":404}"});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_non_null(strstr(err, "404 index_not_found_exception: no such index [classes]"));
+    assert_true(errors("not_found") == 1);
+    source_es_ops.close(s);
+}
+
+static void test_partial_answer_is_degraded(void **state) {
+    fixture *f = *state;
+    fake_push(f->server,
+              (fake_answer){.status = 200,
+                            .body = "{\"took\":87,\"timed_out\":true,\"_shards\":{\"total\":12,\"successful\":9,"
+                                    "\"skipped\":0,\"failed\":3,\"failures\":[{\"shard\":2,\"index\":\"i\",\"node\":"
+                                    "\"n\",\"reason\":{\"type\":\"illegal_argument_exception\",\"reason\":\"Text "
+                                    "fields are not optimised\"}}]},\"aggregations\":{\"edges\":{\"buckets\":[" BUCKET(
+                                        "a", "b", 3, 0, 0) "]}}}"});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), 0);
+    assert_string_equal(buf_cstr(&f->rows), "a>b 3/0/0;");
+    const char *why = source_es_ops.degraded(s);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "timed out: partial results"));
+    assert_non_null(strstr(why, "3 of 12 shards failed: "));
+    assert_non_null(strstr(why, "Text fields are not optimised"));
+    assert_true(errors("partial") >= 1);
+    /* A whole answer next time clears it. */
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), 0);
+    assert_null(source_es_ops.degraded(s));
+    source_es_ops.close(s);
+}
+
+static void test_proxy_page(void **state) {
+    fixture *f = *state;
+    fake_push(f->server, (fake_answer){.status = 502,
+                                       .body = "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<center>"
+                                               "<h1>502 Bad Gateway</h1></center>\n<hr><center>nginx</center>\n"
+                                               "</body>\n</html>\n"});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_non_null(strstr(err, "not JSON"));
+    assert_non_null(strstr(err, "\"502 Bad Gateway 502 Bad Gateway nginx\""));
+    assert_true(errors("not_json") == 1);
+    source_es_ops.close(s);
+}
+
+static void test_transport_failure(void **state) {
+    fixture *f = *state;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", fake_closed_port());
+    assert_int_equal(write_config(f, url), 0);
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_non_null(strstr(err, url));
+    assert_true(errors("connect") == 1);
+    source_es_ops.close(s);
+}
+
+static void test_truncated_answer(void **state) {
+    fixture *f = *state;
+    fake_push(f->server, (fake_answer){.status = 200, .body = "{\"took\":1,\"aggregations\":{\"edges\":{\"buck"});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_true(errors("truncated") == 1);
+    source_es_ops.close(s);
+}
+
+/* What was recorded replays to the same rows, refresh by refresh, and the
+ * last refresh repeats. */
+static void test_record_then_replay(void **state) {
+    fixture *f = *state;
+    char record[128];
+    snprintf(record, sizeof record, "%s/rec", f->dir);
+    free(f->cfg->record_dir);
+    f->cfg->record_dir = xstrdup(record);
+    fake_push(f->server, (fake_answer){.status = 503, .body = TOO_MANY});
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 10, 2, 1))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE, .gzip = true});
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("q", BUCKET("p", "q", 6, 1, 0))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    buf live2;
+    buf_init(&live2, 1 << 20);
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), 0);
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &live2, err), 0);
+    source_es_ops.close(s);
+    assert_string_equal(buf_cstr(&f->rows), "a>b 7/2/1;");
+    assert_string_equal(buf_cstr(&live2), "p>q 5/1/0;");
+
+    char path[256];
+    snprintf(path, sizeof path, "%s/edge/000001/0001.request.json", record);
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    char text[4096] = "";
+    size_t n = fread(text, 1, sizeof text - 1, in);
+    text[n] = '\0';
+    fclose(in);
+    assert_non_null(strstr(text, "{\"method\":\"POST\",\"path\":\"/logs-*/_search"));
+    assert_non_null(strstr(text, "\"body\":{\"size\":0"));
+    assert_null(strstr(text, "secret-password"));
+    snprintf(path, sizeof path, "%s/edge/000001/0003.response.json", record);
+    in = fopen(path, "r");
+    assert_non_null(in);
+    n = fread(text, 1, sizeof text - 1, in);
+    text[n] = '\0';
+    fclose(in);
+    assert_int_equal(strncmp(text, "HTTP 200\n{\"took\":1", 18), 0); /* decompressed */
+
+    flow_config replay = f->cfg->flows[0];
+    replay.type = FLOW_REPLAY;
+    snprintf(path, sizeof path, "%s/edge", record);
+    replay.path = path;
+    source *r = source_replay_ops.open(&replay, f->cfg, err);
+    assert_non_null(r);
+    buf again;
+    buf_init(&again, 1 << 20);
+    assert_int_equal(source_replay_ops.collect(r, 0, 1, keep_row, &again, err), 0);
+    assert_string_equal(buf_cstr(&again), buf_cstr(&f->rows));
+    buf_reset(&again);
+    assert_int_equal(source_replay_ops.collect(r, 0, 1, keep_row, &again, err), 0);
+    assert_string_equal(buf_cstr(&again), buf_cstr(&live2));
+    buf_reset(&again);
+    assert_int_equal(source_replay_ops.collect(r, 0, 1, keep_row, &again, err), 0);
+    assert_string_equal(buf_cstr(&again), buf_cstr(&live2));
+    source_stats st;
+    source_replay_ops.stats(r, &st);
+    assert_int_equal(st.events, 3);
+    source_replay_ops.close(r);
+    buf_free(&again);
+    buf_free(&live2);
+}
+
+/* A recorded failure replays as a failure. */
+static void test_replay_of_a_failure(void **state) {
+    fixture *f = *state;
+    char record[128];
+    snprintf(record, sizeof record, "%s/rec", f->dir);
+    free(f->cfg->record_dir);
+    f->cfg->record_dir = xstrdup(record);
+    fake_push(f->server, (fake_answer){.status = 403,
+                                       .body = "{\"error\":{\"type\":\"security_exception\",\"reason\":\"action "
+                                               "[indices:data/read/search] is unauthorized\"},\"status\":403}"});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_true(errors("forbidden") == 1);
+    source_es_ops.close(s);
+    flow_config replay = f->cfg->flows[0];
+    replay.type = FLOW_REPLAY;
+    char path[256];
+    snprintf(path, sizeof path, "%s/edge", record);
+    replay.path = path;
+    source *r = source_replay_ops.open(&replay, f->cfg, err);
+    assert_non_null(r);
+    assert_int_equal(source_replay_ops.collect(r, 0, 1, keep_row, &f->rows, err), -1);
+    assert_non_null(strstr(err, "403 security_exception"));
+    source_replay_ops.close(r);
+}
+
+static void test_replay_open_errors(void **state) {
+    fixture *f = *state;
+    flow_config replay = f->cfg->flows[0];
+    replay.type = FLOW_REPLAY;
+    char path[256];
+    char err[ERR_LEN] = "";
+    snprintf(path, sizeof path, "%s/missing", f->dir);
+    replay.path = path;
+    assert_null(source_replay_ops.open(&replay, f->cfg, err));
+    assert_non_null(strstr(err, path));
+    snprintf(path, sizeof path, "%s/empty", f->dir);
+    mkdir(path, 0755);
+    assert_null(source_replay_ops.open(&replay, f->cfg, err));
+    assert_non_null(strstr(err, path));
+}
+
+#define TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+
+int main(void) {
+    /* A proxy from the environment would take loopback requests elsewhere. */
+    unsetenv("http_proxy");
+    unsetenv("https_proxy");
+    unsetenv("HTTPS_PROXY");
+    unsetenv("ALL_PROXY");
+    unsetenv("all_proxy");
+    const struct CMUnitTest tests[] = {
+        TEST(test_nothing_sent_at_open),
+        TEST(test_three_pages),
+        TEST(test_too_many_buckets_lowers_the_page),
+        TEST(test_too_many_buckets_is_bounded),
+        TEST(test_rate_limited_backs_off),
+        TEST(test_unauthorized_is_one_line),
+        TEST(test_not_found),
+        TEST(test_partial_answer_is_degraded),
+        TEST(test_proxy_page),
+        TEST(test_transport_failure),
+        TEST(test_truncated_answer),
+        TEST(test_record_then_replay),
+        TEST(test_replay_of_a_failure),
+        TEST(test_replay_open_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
