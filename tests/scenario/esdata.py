@@ -1,0 +1,70 @@
+"""Events shared by the Elasticsearch scenario tests: a small fleet of 40
+services in 3 regions whose traffic is known, written once as NDJSON for a
+file flow and loaded into the test Elasticsearch for an elasticsearch flow."""
+import json
+import os
+import sys
+
+from vizlib import TESTS
+
+sys.path.insert(0, os.path.join(TESTS, "es"))
+from fake_es import FakeElasticsearch  # noqa: E402,F401
+
+AT = "2026-01-01T00:02:00Z"  # window end; the window is 2m
+INDEX = "filebeat-8.11.0-2026.01.01"
+
+
+def events():
+    """Deterministic events: 40 services, callers by IP or by name, some
+    errors, some outside the window, some without a callee."""
+    out = []
+    regions = ["eu-west-1", "us-east-1", "ap-south-1"]
+    for i in range(40):
+        svc = f"svc-{i:02d}"
+        region = regions[i % 3]
+        for j in range(1 + i % 7):
+            sec = (i * 7 + j * 13) % 120
+            ts = f"2026-01-01T00:{sec // 60:02d}:{sec % 60:02d}.{j:03d}Z"
+            caller = "203.0.113.9" if i % 4 == 0 else f"10.0.{i % 5}.{j % 3 + 1}"
+            status = 500 if (i + j) % 9 == 0 else 404 if (i + j) % 11 == 0 else 200
+            doc = {"@timestamp": ts, "source": {"ip": caller}, "service": {"name": svc},
+                   "cloud": {"region": region}, "host": {"name": f"{svc}-{j % 2}"},
+                   "http": {"response": {"status_code": status}}, "event": {"dataset": "nginx.access"}}
+            out.append(doc)
+    # outside the window, another dataset, no callee: must not count
+    out.append({"@timestamp": "2025-12-31T23:59:00Z", "source": {"ip": "10.0.0.1"}, "service": {"name": "late"},
+                "event": {"dataset": "nginx.access"}})
+    out.append({"@timestamp": "2026-01-01T00:01:00Z", "source": {"ip": "10.0.0.1"}, "service": {"name": "other-ds"},
+                "event": {"dataset": "apache.access"}})
+    out.append({"@timestamp": "2026-01-01T00:01:00Z", "source": {"ip": "10.0.0.1"},
+                "event": {"dataset": "nginx.access"}, "http": {"response": {"status_code": 200}}})
+    return out
+
+
+FLOW = """
+refresh: {{ interval: {interval}, window: 2m, lag: 0s }}
+graph: {{ thresholds: {{ warning: 0.05, danger: 0.2, min_rate: 0.01 }} }}
+topology:
+  - match: 10.0.0.0/16
+    region: eu-west-1
+  - match: /^10\\.0\\.([0-9]+)\\.[0-9]+$/
+    service: "caller-\\\\1"
+{es}
+flows:
+  - name: access
+    {source}
+    preset: nginx-access
+"""
+
+
+def config(path, source, es="", interval="10s"):
+    with open(path, "w") as f:
+        f.write(FLOW.format(source=source, es=es, interval=interval))
+    return path
+
+
+def write_ndjson(path, docs):
+    with open(path, "w") as f:
+        for d in docs:
+            f.write(json.dumps(d) + "\n")
+    return path

@@ -1,0 +1,46 @@
+"""--record stores every request and answer; a replay flow answers from
+them and gives the same graph as the live flow; no credential is recorded."""
+import glob
+import json
+import os
+import tempfile
+
+from esdata import AT, INDEX, FakeElasticsearch, config, events
+from vizlib import Tap, run
+
+
+def main():
+    tap = Tap()
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = os.path.join(tmp, "rec")
+        with FakeElasticsearch(user="elastic", password="rec-secret") as es:
+            es.load(INDEX, events())
+            live = config(os.path.join(tmp, "live.yml"), 'type: elasticsearch\n    index: "filebeat-*"',
+                          es=f"elasticsearch:\n  hosts: [{es.url}]\n  page_size: 7\n  username: elastic\n"
+                             f"  password: rec-secret")
+            a = run(["once", "-c", live, "--at", AT, "--record", rec])
+            tap.check(a.returncode == 0, "a live refresh with --record", a.stderr)
+            sent = len([r for r in es.requests if r["path_only"].endswith("/_search")])
+        files = sorted(glob.glob(os.path.join(rec, "**", "*"), recursive=True))
+        requests = [f for f in files if f.endswith(".request.json")]
+        tap.equal(len(requests), sent, "one recorded request per request sent")
+        tap.check(all(os.path.exists(f.replace(".request.json", ".response.json")) for f in requests),
+                  "every request has its answer")
+        blob = b"".join(open(f, "rb").read() for f in files if os.path.isfile(f))
+        tap.check(b"rec-secret" not in blob and b"Authorization" not in blob, "no credential is recorded")
+        if requests:
+            req = json.load(open(requests[0]))
+            tap.check(req.get("method") == "POST" and "/_search" in req.get("path", "") and isinstance(req.get("body"), dict),
+                      "a recorded request has method, path and body", req)
+        flow_dir = os.path.dirname(os.path.dirname(requests[0])) if requests else rec
+        replay = config(os.path.join(tmp, "replay.yml"), f"type: replay\n    path: {flow_dir}")
+        b = run(["once", "-c", replay, "--at", AT])
+        tap.check(b.returncode == 0, "the replay flow answers", b.stderr)
+        tap.check(a.stdout == b.stdout and a.stdout, "replay gives the live graph byte for byte")
+        missing = config(os.path.join(tmp, "missing.yml"), f"type: replay\n    path: {tmp}/nowhere")
+        c = run(["once", "-c", missing, "--at", AT])
+        tap.check(c.returncode != 0 and "nowhere" in c.stderr, "a missing recording is a clear error", c.stderr)
+    tap.done()
+
+
+main()
