@@ -1,0 +1,765 @@
+/*
+ * vizfeed's page: polls the feeder's Vizceral graph and lets people move through it.
+ *
+ * Parameters (query string):
+ *   ?src=URL       the graph to poll (default: vizceral.json beside this page). Another origin
+ *                  works when the feeder sends CORS headers, as vizfeed does.
+ *   ?refresh=SEC   the feeder's refresh interval (default 10, vizfeed's default). The page polls
+ *                  every refresh/2 seconds, between 1 and 5 s: a 304 costs the feeder nothing,
+ *                  and a new graph shows at most half an interval after it was built. Data
+ *                  counts as old after 3 intervals without a newer graph.
+ *
+ * The current level lives in the URL hash (#/region/service), so a link or a reload shows it.
+ *
+ * Everything from the data reaches the DOM through textContent, never as HTML. Vizceral itself
+ * inserts notice titles and subtitles as HTML: the feeder escapes them, and the page puts them in
+ * canonical escaped form once more (decode the five entities, escape again; a no-op on text that
+ * was escaped properly) so that a feed given by ?src= cannot inject markup either.
+ *
+ * Tests read window.__vizfeed (a read-only view of the page's state).
+ */
+'use strict';
+
+(function () {
+  const FILTER_NAME = 'rps';
+  const MAX_ROWS = 40;               // rows per table in the details panel
+  const FETCH_TIMEOUT_MS = 8000;
+  const MAX_LAG_ESTIMATE_MS = 5 * 60 * 1000;
+
+  const params = new URLSearchParams(window.location.search);
+  const refreshSeconds = clampNumber(Number(params.get('refresh')) || 10, 1, 3600);
+  const pollMs = clampNumber(refreshSeconds / 2, 1, 5) * 1000;
+  const oldAfterMs = 3 * refreshSeconds * 1000;
+  const source = resolveSource(params.get('src'));
+
+  const elements = {
+    canvas: document.getElementById('canvas'),
+    crumbs: document.getElementById('crumbs'),
+    search: document.getElementById('search'),
+    matches: document.getElementById('matches'),
+    filter: document.getElementById('filter'),
+    freshness: document.getElementById('freshness'),
+    banners: document.getElementById('banners'),
+    loading: document.getElementById('loading'),
+    details: document.getElementById('details'),
+  };
+
+  const state = {
+    graph: null,            // the last graph handed to Vizceral (sanitised JSON)
+    rootName: null,         // the root name of the first graph, kept for good (Vizceral issue #89)
+    etag: null,
+    view: [],
+    ready: false,           // Vizceral has drawn a graph
+    highlighted: null,      // {type:'node', name} or {type:'connection', source, target}
+    lastError: null,        // why the last poll failed, or null
+    unreachableSince: null, // Date.now() of the first failed poll in a row
+    lagEstimateMs: null,    // smallest (arrival - updated) seen: the feeder's lag plus clock skew
+    polls: 0,
+    graphs: 0,              // graphs accepted (not counting 304s)
+    search: { query: '', matches: [] },
+  };
+
+  /* ---------- text helpers ---------- */
+
+  function clampNumber(value, low, high) {
+    return Math.min(high, Math.max(low, value));
+  }
+
+  const ENTITY_TEXT = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'", '&#x27;': "'" };
+  const TEXT_ENTITY = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+  /* One pass, so "&amp;lt;" becomes "&lt;" and never "<". */
+  function decodeEntities(text) {
+    return String(text).replace(/&(?:amp|lt|gt|quot|#39|#x27);/g, (entity) => ENTITY_TEXT[entity]);
+  }
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, (c) => TEXT_ENTITY[c]);
+  }
+
+  /* An http(s) URL in canonical form (quotes percent-encoded), or null. */
+  function safeLink(link) {
+    if (typeof link !== 'string' || link === '') return null;
+    try {
+      const url = new URL(decodeEntities(link), window.location.href);
+      return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function resolveSource(src) {
+    if (!src) return new URL('vizceral.json', window.location.href).href;
+    try {
+      const url = new URL(src, window.location.href);
+      if (url.protocol === 'http:' || url.protocol === 'https:') return url.href;
+    } catch (e) { /* reported below */ }
+    return null;
+  }
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  /* Rates as the feeder rounds them: at most 4 significant digits. */
+  function formatRate(value) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) return '–';
+    if (value === 0) return '0';
+    return String(Number(value.toPrecision(4)));
+  }
+
+  function formatShare(value) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) return '–';
+    if (value === 0) return '0%';
+    return String(Number((value * 100).toPrecision(3))) + '%';
+  }
+
+  function formatAge(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 120) return s + ' s';
+    if (s < 7200) return Math.round(s / 60) + ' min';
+    return Math.round(s / 3600) + ' h';
+  }
+
+  function metricsTotal(metrics) {
+    let total = 0;
+    if (metrics && typeof metrics === 'object') {
+      for (const key of Object.keys(metrics)) {
+        const v = metrics[key];
+        if (typeof v === 'number' && Number.isFinite(v) && v > 0) total += v;
+      }
+    }
+    return total;
+  }
+
+  function metricValue(metrics, key) {
+    const v = metrics && metrics[key];
+    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0;
+  }
+
+  function errorShare(metrics) {
+    const total = metricsTotal(metrics);
+    return total > 0 ? metricValue(metrics, 'danger') / total : 0;
+  }
+
+  function knownClass(name) {
+    return name === 'warning' || name === 'danger' ? name : 'normal';
+  }
+
+  /* ---------- the graph ---------- */
+
+  /* Why Vizceral would reject or choke on this graph, or null when it is usable. */
+  function graphProblem(graph) {
+    if (!graph || typeof graph !== 'object' || Array.isArray(graph)) return 'not a JSON object';
+    if (graph.renderer !== 'global' && graph.renderer !== 'region') return 'renderer is not "global" or "region"';
+    if (typeof graph.name !== 'string' || graph.name === '') return 'no root name';
+    if (!Array.isArray(graph.nodes) || graph.nodes.length === 0) return 'no nodes';
+    for (const node of graph.nodes) {
+      if (!node || typeof node.name !== 'string') return 'a node without a name';
+    }
+    if (graph.connections !== undefined && !Array.isArray(graph.connections)) return 'connections is not an array';
+    return null;
+  }
+
+  function sanitizeNotices(notices) {
+    if (!Array.isArray(notices)) return undefined;
+    return notices.filter((n) => n && typeof n === 'object').map((n) => {
+      const clean = { title: escapeHtml(decodeEntities(n.title === undefined ? '' : n.title)) };
+      if (n.subtitle !== undefined && n.subtitle !== null && n.subtitle !== '') {
+        clean.subtitle = escapeHtml(decodeEntities(n.subtitle));
+      }
+      const link = safeLink(n.link);
+      if (link) clean.link = link;
+      const severity = Math.round(Number(n.severity));
+      clean.severity = Number.isFinite(severity) ? clampNumber(severity, 0, 2) : 0;
+      return clean;
+    });
+  }
+
+  /* Notices in canonical escaped form everywhere in the tree (see the header comment). */
+  function sanitizeTree(node, depth) {
+    if (!node || typeof node !== 'object' || depth > 8) return;
+    if (node.notices !== undefined) node.notices = sanitizeNotices(node.notices);
+    if (Array.isArray(node.connections)) {
+      for (const c of node.connections) {
+        if (c && c.notices !== undefined) c.notices = sanitizeNotices(c.notices);
+      }
+    }
+    if (Array.isArray(node.nodes)) {
+      for (const child of node.nodes) sanitizeTree(child, depth + 1);
+    }
+  }
+
+  function findByName(nodes, name) {
+    if (!Array.isArray(nodes)) return null;
+    for (const n of nodes) if (n && n.name === name) return n;
+    return null;
+  }
+
+  /* The JSON node a view array points at (the root for []). */
+  function nodeAt(view) {
+    let node = state.graph;
+    for (const name of view) {
+      node = node && findByName(node.nodes, name);
+    }
+    return node || null;
+  }
+
+  /* The JSON level whose nodes and connections the current view draws. A service view
+     (focusedChild) draws its parent region's connections around the service. */
+  function drawnLevel(view) {
+    return view.length >= 2 ? nodeAt(view.slice(0, -1)) : nodeAt(view);
+  }
+
+  function connectionsOf(level) {
+    return level && Array.isArray(level.connections) ? level.connections : [];
+  }
+
+  /* ---------- Vizceral ---------- */
+
+  const viz = new Vizceral.default(elements.canvas);
+  viz.setOptions({ showLabels: true, allowDraggingOfNodes: false });
+  viz.setFilters([{
+    name: FILTER_NAME,
+    type: 'connection',
+    passes: (connection, value) => connection.volumeTotal >= value,
+    value: Number(elements.filter.value),
+  }]);
+
+  viz.on('viewChanged', (event) => {
+    const view = Array.isArray(event.view) ? event.view.slice() : [];
+    state.view = view;
+    state.highlighted = null;
+    const hash = viewToHash(view);
+    if (window.location.hash !== hash) {
+      // Going somewhere new adds a history entry (Back goes up again); a redirect does not.
+      if (event.redirectedFrom || !window.location.hash || hashNavigation) {
+        window.history.replaceState(null, '', hash);
+      } else {
+        window.location.hash = hash;
+      }
+    }
+    hashNavigation = false;
+    renderCrumbs();
+    applySearch();
+    renderDetails();
+  });
+
+  viz.on('viewUpdated', () => {
+    if (state.graph && !state.ready) {
+      state.ready = true;
+      elements.loading.hidden = true;
+    }
+  });
+
+  viz.on('objectHighlighted', (object) => {
+    if (object && object.type === 'connection' && object.source && object.target) {
+      state.highlighted = { type: 'connection', source: object.source.name, target: object.target.name };
+    } else if (object && object.type === 'node') {
+      state.highlighted = { type: 'node', name: object.name };
+    } else {
+      state.highlighted = null;
+    }
+    renderDetails();
+  });
+
+  /* ---------- the URL hash ---------- */
+
+  let hashNavigation = false;
+
+  function viewToHash(view) {
+    return '#/' + view.map((name) => encodeURIComponent(name)).join('/');
+  }
+
+  function hashToView(hash) {
+    const path = hash.replace(/^#\/?/, '');
+    if (path === '') return [];
+    try {
+      return path.split('/').filter((part) => part !== '').map((part) => decodeURIComponent(part));
+    } catch (e) {
+      return [];
+    }
+  }
+
+  function sameView(a, b) {
+    return a.length === b.length && a.every((name, i) => name === b[i]);
+  }
+
+  window.addEventListener('hashchange', () => {
+    const view = hashToView(window.location.hash);
+    if (!sameView(view, state.view)) {
+      hashNavigation = true;
+      viz.setView(view);
+    }
+  });
+
+  /* ---------- polling ---------- */
+
+  async function poll() {
+    state.polls++;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), FETCH_TIMEOUT_MS);
+    try {
+      const headers = {};
+      if (state.etag) headers['If-None-Match'] = state.etag;
+      // A conditional header set by the page makes fetch bypass the HTTP cache, so a 304
+      // reaches us as a 304.
+      const response = await fetch(source, { headers, cache: 'no-store', signal: controller.signal, credentials: 'omit' });
+      if (response.status === 304) {
+        reachable();
+        return;
+      }
+      if (response.status === 503) {
+        reachable();
+        state.lastError = 'the feeder has no graph yet (503)';
+        return;
+      }
+      if (!response.ok) throw new Error('HTTP ' + response.status);
+      const graph = await response.json();
+      reachable();
+      const problem = graphProblem(graph);
+      if (problem) {
+        state.lastError = 'unusable graph: ' + problem;
+        return;
+      }
+      accept(graph, response.headers.get('ETag'));
+    } catch (error) {
+      state.lastError = error.name === 'AbortError' ? 'no answer within ' + FETCH_TIMEOUT_MS / 1000 + ' s'
+        : String(error.message || error);
+      if (state.unreachableSince === null) state.unreachableSince = Date.now();
+      // A graph that did not parse is not a reachability problem, but it is reported the same way.
+    } finally {
+      clearTimeout(timer);
+      renderStatus();
+      setTimeout(poll, pollMs);
+    }
+  }
+
+  function reachable() {
+    state.unreachableSince = null;
+    state.lastError = null;
+  }
+
+  function accept(graph, etag) {
+    if (state.rootName === null) state.rootName = graph.name;
+    // A new root name would make Vizceral build a new root graph behind the current view.
+    graph.name = state.rootName;
+    sanitizeTree(graph, 0);
+
+    const first = state.graph === null;
+    state.graph = graph;
+    state.etag = etag;
+    state.graphs++;
+    if (typeof graph.updated === 'number' && Number.isFinite(graph.updated)) {
+      const lag = clampNumber(Date.now() - graph.updated, 0, MAX_LAG_ESTIMATE_MS);
+      state.lagEstimateMs = state.lagEstimateMs === null ? lag : Math.min(state.lagEstimateMs, lag);
+    }
+
+    // Vizceral writes into the tree it is given (a service view replaces the service's
+    // sub-nodes with the graph it draws), so it gets a copy and the panels read the original.
+    viz.updateData(structuredClone(graph));
+    if (first) {
+      // Connection notice icons are drawn from images that load asynchronously: they only show
+      // from the second update on. Give them a moment, then update again with the same graph.
+      setTimeout(() => { if (state.graph === graph) viz.updateData(structuredClone(graph)); }, 400);
+    }
+    renderCrumbs();
+    applySearch();
+    renderDetails();
+  }
+
+  /* ---------- status: freshness and banners ---------- */
+
+  function staleRegions() {
+    const names = [];
+    if (state.graph) {
+      for (const node of state.graph.nodes) {
+        if (node.metadata && node.metadata.stale === true) names.push(node.name);
+      }
+    }
+    return names;
+  }
+
+  function renderStatus() {
+    const now = Date.now();
+    const banners = [];
+    const updated = state.graph && state.graph.updated;
+
+    if (!source) {
+      banners.push({ cls: 'danger', text: 'The ?src= parameter is not an http(s) URL.' });
+    }
+    if (typeof updated === 'number' && Number.isFinite(updated)) {
+      const age = now - updated;
+      const behind = age - (state.lagEstimateMs || 0);
+      elements.freshness.textContent = 'data ' + formatAge(age) + ' old';
+      elements.freshness.title = 'The graph covers a window ending at ' + new Date(updated).toLocaleString() +
+        (state.graph.metadata && state.graph.metadata.window_s ? '; rates over ' + state.graph.metadata.window_s + ' s' : '');
+      const old = behind > oldAfterMs;
+      elements.freshness.classList.toggle('old', old);
+      if (old) {
+        banners.push({ cls: 'warning', text: 'Data is old: no newer graph for ' + formatAge(behind) +
+          ' (the feeder refreshes every ' + refreshSeconds + ' s).' });
+      }
+    } else if (state.graph) {
+      elements.freshness.textContent = 'age unknown';
+    }
+    if (state.unreachableSince !== null) {
+      banners.push({ cls: 'danger', text: 'Cannot reach the feeder for ' + formatAge(now - state.unreachableSince) +
+        ' (' + state.lastError + ')' + (state.graph ? ': showing the last graph received.' : '.') });
+    } else if (state.lastError) {
+      banners.push({ cls: 'warning', text: 'Feeder: ' + state.lastError + (state.graph ? '; showing the last good graph.' : '.') });
+    }
+    const stale = staleRegions();
+    if (stale.length) {
+      banners.push({ cls: 'warning', text: 'Stale data in ' + stale.join(', ') + ': its sources are failing.' });
+    }
+
+    const current = Array.from(elements.banners.children).map((b) => b.className + '\n' + b.textContent).join('\n');
+    const wanted = banners.map((b) => 'banner ' + b.cls + '\n' + b.text).join('\n');
+    if (current !== wanted) {
+      elements.banners.replaceChildren(...banners.map((b) => element('div', 'banner ' + b.cls, b.text)));
+    }
+  }
+
+  /* ---------- breadcrumbs ---------- */
+
+  function renderCrumbs() {
+    const parts = [];
+    const labels = [state.rootName || 'graph'].concat(state.view);
+    labels.forEach((label, i) => {
+      if (i > 0) parts.push(element('span', 'sep', '›'));
+      if (i === labels.length - 1) {
+        parts.push(element('span', 'current', label));
+      } else {
+        const button = element('button', null, label);
+        button.type = 'button';
+        const target = state.view.slice(0, i);
+        button.addEventListener('click', () => viz.setView(target));
+        parts.push(button);
+      }
+    });
+    elements.crumbs.replaceChildren(...parts);
+  }
+
+  /* ---------- search and filter ---------- */
+
+  function nodeMatches(node, query) {
+    const targets = [node.name];
+    if (node.displayName) targets.push(node.displayName);
+    if (node.metadata && node.metadata.owner) targets.push(node.metadata.owner);
+    if (Array.isArray(node.nodes)) for (const sub of node.nodes) if (sub && sub.name) targets.push(sub.name);
+    return targets.join().toLowerCase().indexOf(query.toLowerCase()) !== -1;
+  }
+
+  function applySearch() {
+    const query = elements.search.value.trim();
+    const graph = viz.currentGraph;
+    if (!graph || !state.graph) return;
+    viz.findNodes(query);
+    const matches = [];
+    if (query) {
+      // Vizceral's own counts are overwritten by the graph's node counts (an upstream bug),
+      // so count the visible matching nodes the way it matches them.
+      for (const name of Object.keys(graph.nodes)) {
+        const node = graph.nodes[name];
+        if (node.isVisible() && nodeMatches(node, query)) matches.push(name);
+      }
+    }
+    state.search = { query, matches };
+    elements.matches.textContent = query ? (matches.length === 1 ? '1 match' : matches.length + ' matches') : '';
+  }
+
+  let searchTimer = null;
+  elements.search.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(applySearch, 120);
+  });
+
+  elements.filter.addEventListener('change', () => {
+    viz.setFilters([{
+      name: FILTER_NAME,
+      type: 'connection',
+      passes: (connection, value) => connection.volumeTotal >= value,
+      value: Number(elements.filter.value),
+    }]);
+    applySearch();
+  });
+
+  document.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape') return;
+    if (event.target === elements.search && elements.search.value) {
+      elements.search.value = '';
+      applySearch();
+      elements.search.blur();
+      return;
+    }
+    if (event.target === elements.search) elements.search.blur();
+    viz.zoomOutViewLevel();
+  });
+
+  window.addEventListener('resize', () => viz.updateBoundingRectCache());
+
+  /* ---------- details panel ---------- */
+
+  function heading(kind, title, cls) {
+    const frag = document.createDocumentFragment();
+    frag.append(element('div', 'kind', kind));
+    const h = element('h2', cls ? 'class-' + knownClass(cls) : null, title);
+    frag.append(h);
+    return frag;
+  }
+
+  /* A definition list; each row is [label, text, field, raw value]. */
+  function facts(rows) {
+    const dl = element('dl');
+    for (const [label, text, field, value, cls] of rows) {
+      dl.append(element('dt', null, label));
+      const dd = element('dd', cls || null, text);
+      if (field) {
+        dd.dataset.field = field;
+        if (value !== undefined) dd.dataset.value = String(value);
+      }
+      dl.append(dd);
+    }
+    return dl;
+  }
+
+  function noticeList(notices) {
+    const frag = document.createDocumentFragment();
+    if (!Array.isArray(notices) || notices.length === 0) return frag;
+    frag.append(element('h3', null, 'Notices'));
+    const ul = element('ul', 'notices');
+    for (const notice of notices) {
+      const li = element('li', 'sev-' + (notice.severity || 0));
+      const title = decodeEntities(notice.title || '');
+      const link = safeLink(notice.link);
+      if (link) {
+        const a = element('a', null, title || link);
+        a.href = link;
+        a.target = '_blank';
+        a.rel = 'noopener noreferrer';
+        li.append(a);
+      } else {
+        li.append(element('span', null, title));
+      }
+      if (notice.subtitle) li.append(element('span', 'subtitle', decodeEntities(notice.subtitle)));
+      ul.append(li);
+    }
+    frag.append(ul);
+    return frag;
+  }
+
+  /* A table of [name, rate, error share, class] rows, the busiest first. */
+  function rateTable(title, rows, emptyText) {
+    const frag = document.createDocumentFragment();
+    frag.append(element('h3', null, title + (rows.length ? ' (' + rows.length + ')' : '')));
+    if (rows.length === 0) {
+      frag.append(element('div', 'empty', emptyText));
+      return frag;
+    }
+    rows.sort((a, b) => b.rate - a.rate || (a.name < b.name ? -1 : 1));
+    const table = element('table');
+    const head = element('tr');
+    head.append(element('td', 'more', 'name'), element('td', 'num more', 'req/s'), element('td', 'num more', 'errors'));
+    table.append(head);
+    for (const row of rows.slice(0, MAX_ROWS)) {
+      const tr = element('tr');
+      tr.append(element('td', 'name' + (row.cls ? ' class-' + knownClass(row.cls) : ''), row.name),
+        element('td', 'num', formatRate(row.rate)),
+        element('td', 'num', formatShare(row.share)));
+      table.append(tr);
+    }
+    frag.append(table);
+    if (rows.length > MAX_ROWS) frag.append(element('div', 'more', '… and ' + (rows.length - MAX_ROWS) + ' more'));
+    return frag;
+  }
+
+  function connectionRows(level, name, direction) {
+    const rows = [];
+    for (const c of connectionsOf(level)) {
+      if ((direction === 'in' ? c.target : c.source) !== name) continue;
+      rows.push({ name: direction === 'in' ? c.source : c.target, rate: metricsTotal(c.metrics), share: errorShare(c.metrics), cls: c.class });
+    }
+    return rows;
+  }
+
+  function sumRows(rows) {
+    return rows.reduce((sum, r) => sum + r.rate, 0);
+  }
+
+  function numberOr(value, fallback) {
+    return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+  }
+
+  function serviceDetails(level, node) {
+    const incoming = connectionRows(level, node.name, 'in');
+    const outgoing = connectionRows(level, node.name, 'out');
+    const metadata = node.metadata || {};
+    const dangerIn = connectionsOf(level).filter((c) => c.target === node.name)
+      .reduce((sum, c) => sum + metricValue(c.metrics, 'danger'), 0);
+    const computedIn = sumRows(incoming);
+    const rateIn = numberOr(metadata.rate_in, computedIn);
+    const rateOut = numberOr(metadata.rate_out, sumRows(outgoing));
+    const share = numberOr(metadata.error_share, computedIn > 0 ? dangerIn / computedIn : 0);
+    const isEntry = level && level.entryNode === node.name;
+
+    const frag = document.createDocumentFragment();
+    frag.append(heading(isEntry ? 'entry' : 'service', node.displayName || node.name, node.class));
+    const rows = [
+      ['requests in', formatRate(rateIn) + ' /s', 'rate_in', rateIn],
+      ['requests out', formatRate(rateOut) + ' /s', 'rate_out', rateOut],
+      ['error share (in)', formatShare(share), 'error_share', share, 'class-' + knownClass(node.class)],
+    ];
+    if (metadata.owner) rows.push(['owner', metadata.owner]);
+    if (typeof metadata.self_calls === 'number') rows.push(['calls to itself', String(metadata.self_calls)]);
+    frag.append(facts(rows));
+    frag.append(noticeList(node.notices));
+    frag.append(rateTable('Callers', incoming, 'none'));
+    frag.append(rateTable('Callees', outgoing, 'none'));
+    const hosts = (Array.isArray(node.nodes) ? node.nodes : []).filter((h) => h && typeof h.name === 'string')
+      .map((h) => ({ name: h.name, rate: metricsTotal(h.metrics), share: errorShare(h.metrics) }));
+    if (!isEntry) frag.append(rateTable('Hosts', hosts, 'no host reported'));
+    return frag;
+  }
+
+  function connectionDetails(level, c) {
+    const total = metricsTotal(c.metrics);
+    const share = errorShare(c.metrics);
+    const frag = document.createDocumentFragment();
+    frag.append(heading('connection', c.source + ' → ' + c.target, c.class));
+    const rows = [
+      ['requests', formatRate(total) + ' /s', 'total', total],
+      ['normal', formatRate(metricValue(c.metrics, 'normal')) + ' /s', 'normal', metricValue(c.metrics, 'normal'), 'class-normal'],
+      ['warning', formatRate(metricValue(c.metrics, 'warning')) + ' /s', 'warning', metricValue(c.metrics, 'warning'), 'class-warning'],
+      ['danger', formatRate(metricValue(c.metrics, 'danger')) + ' /s', 'danger', metricValue(c.metrics, 'danger'), 'class-danger'],
+      ['error share', formatShare(share), 'error_share', share, 'class-' + knownClass(c.class)],
+    ];
+    const m = c.metadata || {};
+    const window = level && level.metadata && level.metadata.window_s;
+    if (['normal', 'warning', 'danger'].some((k) => typeof m[k] === 'number')) {
+      const counts = ['normal', 'warning', 'danger'].map((k) => numberOr(m[k], 0));
+      rows.push(['requests in window' + (window ? ' (' + window + ' s)' : ''), counts.join(' / ')]);
+    }
+    frag.append(facts(rows));
+    frag.append(noticeList(c.notices));
+    return frag;
+  }
+
+  function regionDetails(root, region) {
+    const ingress = connectionRows(root, region.name, 'in');
+    // Nodes standing for other regions (metadata.region) are not services of this one.
+    const services = (region.nodes || []).filter(
+      (n) => n.name !== region.entryNode && !(n.metadata && n.metadata.region === true));
+    const metadata = region.metadata || {};
+    const frag = document.createDocumentFragment();
+    frag.append(heading('region', region.displayName || region.name, region.class));
+    const ingressRate = sumRows(ingress);
+    const rows = [
+      ['requests in', formatRate(ingressRate) + ' /s', 'rate_in', ingressRate],
+      ['services', String(services.length), 'services', services.length],
+    ];
+    if (typeof metadata.window_s === 'number') rows.push(['rates over', metadata.window_s + ' s']);
+    if (typeof metadata.hidden_services === 'number' && metadata.hidden_services > 0) {
+      rows.push(['merged into "other"', String(metadata.hidden_services)]);
+    }
+    if (Array.isArray(metadata.flows)) rows.push(['flows', metadata.flows.join(', ')]);
+    if (metadata.stale === true) rows.push(['data', 'stale', null, undefined, 'class-danger']);
+    frag.append(facts(rows));
+    frag.append(noticeList(region.notices));
+    const busiest = services.map((s) => {
+      const incoming = connectionRows(region, s.name, 'in');
+      const rate = sumRows(incoming);
+      const danger = connectionsOf(region).filter((c) => c.target === s.name)
+        .reduce((sum, c) => sum + metricValue(c.metrics, 'danger'), 0);
+      return { name: s.name, rate, share: rate > 0 ? danger / rate : 0, cls: s.class };
+    });
+    frag.append(rateTable('Services by requests in', busiest, 'none'));
+    return frag;
+  }
+
+  function globalDetails(root) {
+    const frag = document.createDocumentFragment();
+    frag.append(heading('graph', root.name));
+    const regions = root.nodes.filter((n) => n.name !== root.entryNode);
+    const ingress = connectionsOf(root).filter((c) => c.source === root.entryNode);
+    const total = ingress.reduce((sum, c) => sum + metricsTotal(c.metrics), 0);
+    const danger = ingress.reduce((sum, c) => sum + metricValue(c.metrics, 'danger'), 0);
+    const rows = [
+      ['requests in', formatRate(total) + ' /s', 'rate_in', total],
+      ['error share (in)', formatShare(total > 0 ? danger / total : 0), 'error_share', total > 0 ? danger / total : 0],
+      ['regions', String(regions.length), 'regions', regions.length],
+    ];
+    if (root.metadata && typeof root.metadata.window_s === 'number') rows.push(['rates over', root.metadata.window_s + ' s']);
+    frag.append(facts(rows));
+    frag.append(noticeList(root.notices));
+    const regionRows = regions.map((r) => {
+      const incoming = connectionRows(root, r.name, 'in');
+      const rate = sumRows(incoming);
+      const d = connectionsOf(root).filter((c) => c.target === r.name).reduce((sum, c) => sum + metricValue(c.metrics, 'danger'), 0);
+      return { name: r.name + (r.metadata && r.metadata.stale ? ' (stale)' : ''), rate, share: rate > 0 ? d / rate : 0, cls: r.class };
+    });
+    frag.append(rateTable('Regions by requests in', regionRows, 'none'));
+    return frag;
+  }
+
+  function renderDetails() {
+    const panel = elements.details;
+    if (!state.graph) {
+      panel.replaceChildren(element('div', 'empty', 'No graph yet.'));
+      return;
+    }
+    const view = state.view;
+    const level = drawnLevel(view);
+    let content = null;
+    const h = state.highlighted;
+    if (h && h.type === 'connection') {
+      const c = connectionsOf(nodeAt(view)).find((x) => x.source === h.source && x.target === h.target) ||
+        connectionsOf(level).find((x) => x.source === h.source && x.target === h.target);
+      if (c) content = connectionDetails(nodeAt(view) || level, c);
+    } else if (h && h.type === 'node') {
+      const here = nodeAt(view);
+      const node = findByName(here && here.nodes, h.name);
+      if (node && view.length === 0) content = regionDetails(state.graph, node);
+      else if (node) content = serviceDetails(here, node);
+    }
+    if (!content) {
+      if (view.length === 0) content = globalDetails(state.graph);
+      else if (view.length === 1 && nodeAt(view)) content = regionDetails(state.graph, nodeAt(view));
+      else if (view.length >= 2 && nodeAt(view)) content = serviceDetails(level, nodeAt(view));
+      else content = element('div', 'empty', 'This level is not in the current graph.');
+    }
+    panel.replaceChildren(content);
+    panel.dataset.kind = h ? h.type : 'view';
+  }
+
+  /* ---------- start ---------- */
+
+  window.__vizfeed = Object.freeze({
+    get graph() { return state.graph; },
+    get view() { return state.view.slice(); },
+    get ready() { return state.ready; },
+    get highlighted() { return state.highlighted ? Object.assign({}, state.highlighted) : null; },
+    get lastError() { return state.lastError; },
+    get unreachable() { return state.unreachableSince !== null; },
+    get search() { return { query: state.search.query, matches: state.search.matches.slice() }; },
+    get polls() { return state.polls; },
+    get graphs() { return state.graphs; },
+    get source() { return source; },
+    get pollMs() { return pollMs; },
+    get viz() { return viz; },
+  });
+
+  renderCrumbs();
+  renderDetails();
+  viz.setView(hashToView(window.location.hash));
+  viz.animate();
+  setInterval(renderStatus, 1000);
+  if (source) {
+    poll();
+  } else {
+    renderStatus();
+  }
+})();
