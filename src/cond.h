@@ -18,6 +18,15 @@
  *   not c      c does not hold (a missing field makes equals false, so
  *              not-equals true, as must_not does).
  *   all [..]   every part holds.
+ *
+ * Where the two can still differ, because Elasticsearch's answer depends on
+ * the index mapping that a document in memory does not have:
+ *   - prefix on a field mapped as a number: Elasticsearch refuses the query
+ *     (a 400 the flow reports); in memory only string values match;
+ *   - equals on integers beyond 2^53: compared as doubles in memory, exactly
+ *     in Elasticsearch;
+ *   - exists on an object field (e.g. `source`): true in Elasticsearch, false
+ *     in memory, which only sees leaf values: name a leaf field instead.
  */
 #ifndef VIZ_COND_H
 #define VIZ_COND_H

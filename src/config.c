@@ -958,6 +958,8 @@ static int parse_topology(parser *p, const yaml_node_t *root, vizfeed_config *cf
         const yaml_node_t *match = get(p, map, "match");
         if (!match)
             return fail_at(p, item, "match: a CIDR, an IP, a name or a /regex/", "a topology entry has no match");
+        e->line = (int)match->start_mark.line + 1; /* topology errors are about the match */
+        e->column = (int)match->start_mark.column + 1;
         if (get_nonempty(p, match, "match", "a CIDR, an IP, a name or a /regex/", &e->match) < 0 ||
             opt_string(p, map, "service", "service", &e->service) < 0 ||
             opt_string(p, map, "region", "region", &e->region) < 0)

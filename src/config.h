@@ -88,7 +88,8 @@ typedef struct {
     char *match;   /* as written: CIDR, IP, name, or /regex/ */
     char *service; /* "" = keep the endpoint's own name; may hold \1..\9 */
     char *region;  /* "" = do not set */
-    int line;      /* where it was written, for messages */
+    int line;      /* where its match was written, for messages */
+    int column;    /* 0 when unknown */
 } topology_entry;
 
 typedef struct {

@@ -42,12 +42,12 @@
  *    services are not an edge but are counted in other's metadata as
  *    self-calls. Hosts of merged services are not listed (other has no host
  *    sub-nodes): a list of hosts of unrelated services would mislead.
- *  - Root connections: a region with ingress gets an entry -> region
- *    connection with its ingress as metrics. A region with neither ingress nor
- *    any cross-region connection gets one with metrics {}: Vizceral hides a
- *    global node without connections, so a region with only internal traffic
- *    would otherwise be unreachable. No other empty connection is written (it
- *    would claim the entry node calls a region it does not).
+ *  - Root connections: every region gets an entry -> region connection with
+ *    its ingress as metrics, {} when it has none (Vizceral's checklist,
+ *    reference/vizceral.md §12.2). Vizceral hides a global node without
+ *    connections, and the entry node needs at least one: a region with only
+ *    internal or cross-region traffic must stay reachable either way. An
+ *    empty connection carries no particles.
  *  - Classes need some danger traffic: a share of 0 is never coloured, even
  *    with a warning threshold of 0.
  */
@@ -401,7 +401,10 @@ int graph_model_merge(graph_model *into, const graph_model *from, char *err) {
         goto done;
     }
     merge_table(&into->hosts, &from->hosts, map, 3, VIZ_MAX_EDGES, &into->hosts_untracked);
-    merge_table(&into->self, &from->self, map, 2, VIZ_MAX_EDGES, &into->hosts_untracked);
+    /* Self calls only feed node metadata; past the limit they are not kept
+     * (the host table's overflow count must not include them). */
+    double self_not_kept = 0;
+    merge_table(&into->self, &from->self, map, 2, VIZ_MAX_EDGES, &self_not_kept);
     into->dropped += from->dropped;
     into->dropped_flows |= from->dropped_flows;
     into->hosts_untracked += from->hosts_untracked;
@@ -1630,15 +1633,11 @@ int graph_render(const graph_model *m, const graph_config *g, graph_state *st, c
         }
     }
     root_edge *edges = xmalloc((nregions + nout + 1) * sizeof *edges);
-    bool *linked = xcalloc(nregions + 1, sizeof *linked); /* region has a cross-region connection */
-    for (size_t i = 0; i < nout; i++) linked[cross[i].src] = linked[cross[i].dst] = true;
     size_t nroot = 0;
     for (size_t i = 0; i < nregions; i++) {
         region *r = &regions[root_order[i]];
-        if (sum3(r->ingress) > 0 || !linked[i])
-            edges[nroot++] = (root_edge){root_entry, r->name, entry, str_of(&m->names, r->id), r, NULL};
+        edges[nroot++] = (root_edge){root_entry, r->name, entry, str_of(&m->names, r->id), r, NULL};
     }
-    free(linked);
     for (size_t i = 0; i < nout; i++) {
         region *a = &regions[root_order[cross[i].src]], *b = &regions[root_order[cross[i].dst]];
         edges[nroot++] =

@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,9 @@ struct http_server {
     sink sink; /* what the refresher publishes to; owned by the server */
     struct MHD_Daemon *daemon;
     int port;
-    int starting; /* atomic: MHD messages are captured, not logged */
+    bool quiesced;       /* no longer accepting (main thread only) */
+    MHD_socket listener; /* the listening socket MHD handed back when quiesced */
+    int starting;        /* atomic: MHD messages are captured, not logged */
     char start_error[ERR_LEN];
 
     pthread_mutex_t lock; /* guards everything below */
@@ -335,6 +338,9 @@ static enum MHD_Result serve_readiness(http_server *h, struct MHD_Connection *c)
     int64_t limit = 3 * h->interval_ms;
     pthread_mutex_unlock(&h->lock);
     if (!have) return answer_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "/readyz", "ready", "false", "no graph yet");
+    if (refreshed == 0) /* a graph, but some flow has failed in every refresh so far */
+        return answer_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "/readyz", "ready", "false",
+                           "no refresh has succeeded for every flow yet");
     int64_t age = monotonic_ms() - refreshed;
     if (age >= limit) {
         char age_text[32], limit_text[32], reason[128];
@@ -352,7 +358,8 @@ static enum MHD_Result serve_metrics(http_server *h, struct MHD_Connection *c) {
     int have = h->graph.snap != NULL;
     int64_t refreshed = have ? h->graph.snap->refreshed_mono_ms : 0;
     pthread_mutex_unlock(&h->lock);
-    if (have) metric_set("vizfeed_snapshot_age_seconds", "", (double)(monotonic_ms() - refreshed) / 1000.0);
+    if (have && refreshed > 0)
+        metric_set("vizfeed_snapshot_age_seconds", "", (double)(monotonic_ms() - refreshed) / 1000.0);
     buf out;
     buf_init(&out, HTTP_MAX_METRICS_BYTES);
     metrics_render(&out);
@@ -741,19 +748,25 @@ void http_update_options(http_server *h, const http_options *o) {
     snapshot_unref(current);
 }
 
+void http_quiesce(http_server *h) {
+    if (!h || !h->daemon || h->quiesced) return;
+    h->listener = MHD_quiesce_daemon(h->daemon);
+    h->quiesced = true;
+}
+
 void http_stop(http_server *h) {
     if (!h) return;
     if (h->daemon) {
         /* Stop accepting, then give responses already being sent a moment
          * to finish before MHD closes every connection. */
-        MHD_socket listener = MHD_quiesce_daemon(h->daemon);
+        http_quiesce(h);
         for (int waited = 0; waited < HTTP_STOP_GRACE_MS; waited += 10) {
             const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
             if (!info || info->num_connections == 0) break;
             usleep(10 * 1000);
         }
         MHD_stop_daemon(h->daemon);
-        if (listener != MHD_INVALID_SOCKET) close(listener);
+        if (h->listener != MHD_INVALID_SOCKET) close(h->listener);
     }
     graph_responses_free(&h->graph);
     pthread_mutex_destroy(&h->lock);

@@ -4,7 +4,8 @@
  * Calling sequence: http_start() binds and starts serving in its own threads;
  * http_sink() is the sink the refresher publishes snapshots to;
  * http_update_options() applies a reloaded configuration (the listen address
- * cannot change without a restart); http_stop() stops accepting, lets
+ * cannot change without a restart); http_quiesce() stops accepting;
+ * http_stop() stops accepting, lets
  * in-flight responses finish and frees everything.
  *
  * /vizceral.json is answered from prebuilt, reference-counted responses of
@@ -35,6 +36,9 @@ http_server *http_start(const http_options *o, char *err);
 int http_port(const http_server *h); /* the bound port (useful with port 0) */
 sink *http_sink(http_server *h);
 void http_update_options(http_server *h, const http_options *o);
+/* Stops accepting connections at once; requests in flight go on. Called on
+ * SIGTERM before the last refresh is waited for. http_stop() does it too. */
+void http_quiesce(http_server *h);
 void http_stop(http_server *h);
 
 #endif

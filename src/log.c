@@ -31,7 +31,9 @@ void log_msg(log_level level, const char *fmt, ...) {
     format_time_ms(now_ms(), stamp, sizeof stamp);
 
     buf line;
-    buf_init(&line, sizeof message + 128);
+    /* Escaping can make the message up to 6 times longer (\u00XX); the cap
+     * must allow that, or the closing "} and newline would be lost. */
+    buf_init(&line, 6 * sizeof message + 128);
     if (json_format) {
         buf_printf(&line, "{\"@timestamp\":\"%s\",\"log.level\":\"%s\",\"message\":\"", stamp, level_names[level]);
         json_escape(&line, message, strlen(message));

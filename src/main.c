@@ -283,6 +283,7 @@ static int run_once(const options *o) {
     refresher *r = refresher_new(cfg, NULL, err);
     if (!r) {
         fprintf(stderr, "vizfeed: %s\n", err);
+        status = EXIT_USAGE; /* a source that cannot open: as the daemon says */
         goto done;
     }
     refresh_result res;
@@ -348,16 +349,42 @@ static int run_pull(const options *o) {
 
 /* ---- the daemon ---- */
 
+/* Everything one configuration brings, built and validated as a whole so
+ * that a reload either takes all of it or none of it. */
+typedef struct {
+    vizfeed_config *cfg;
+    refresher *refresher;
+    sink *file; /* NULL when output.file is not set */
+} generation;
+
+static void generation_free(generation *g) {
+    if (g->file) g->file->ops->close(g->file);
+    refresher_free(g->refresher);
+    cfg_free(g->cfg);
+    memset(g, 0, sizeof *g);
+}
+
+/* Loads the configuration, opens its sources and its output file. */
+static int generation_new(const options *o, generation *g, char *err) {
+    memset(g, 0, sizeof *g);
+    g->cfg = load_config(o, err);
+    if (!g->cfg) return -1;
+    g->refresher = refresher_new(g->cfg, NULL, err);
+    if (!g->refresher) goto fail;
+    if (!str_empty(g->cfg->output_file) && !(g->file = sink_file_new(g->cfg->output_file, err))) goto fail;
+    return 0;
+fail:
+    generation_free(g);
+    return -1;
+}
+
 typedef struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stopping;
-    vizfeed_config *cfg; /* owned by the refresher thread once it runs */
-    refresher *refresher;
-    vizfeed_config *pending_cfg; /* a reloaded configuration waiting to be taken over */
-    refresher *pending_refresher;
+    generation current; /* used by the refresher thread only, once it runs */
+    generation pending; /* a reloaded configuration waiting to be taken over (cfg != NULL) */
     http_server *http;
-    sink *file;
 } daemon_state;
 
 static http_options http_options_of(const vizfeed_config *cfg) {
@@ -375,7 +402,7 @@ static void log_refresh(const vizfeed_config *cfg, const refresh_result *res, co
 
 static void publish(daemon_state *d, snapshot *snap) {
     char err[ERR_LEN];
-    sink *sinks[] = {http_sink(d->http), d->file};
+    sink *sinks[] = {http_sink(d->http), d->current.file};
     for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++) {
         if (sinks[i] && sinks[i]->ops->publish(sinks[i], snap, err) < 0)
             log_error("%s output: %s", sinks[i]->ops->name, err);
@@ -383,11 +410,11 @@ static void publish(daemon_state *d, snapshot *snap) {
 }
 
 static void refresh_once(daemon_state *d) {
-    const vizfeed_config *cfg = d->cfg;
+    const vizfeed_config *cfg = d->current.cfg;
     char err[ERR_LEN];
     refresh_result res;
     int64_t end_ms = (now_ms() - cfg->lag_ms) / 1000 * 1000;
-    snapshot *snap = refresher_run(d->refresher, end_ms, &res, err);
+    snapshot *snap = refresher_run(d->current.refresher, end_ms, &res, err);
     metric_add("vizfeed_refreshes_total", "", 1);
     metric_set("vizfeed_refresh_duration_seconds", "", res.seconds);
     log_refresh(cfg, &res, snap);
@@ -403,38 +430,30 @@ static void refresh_once(daemon_state *d) {
     snapshot_unref(snap);
 }
 
-/* Takes over a reloaded configuration; called with the lock held. */
+/* Takes over a reloaded configuration; called with the lock held. The new
+ * refresher inherits what must outlive a reload: readiness and maxVolume. */
 static void adopt_pending(daemon_state *d) {
-    refresher_free(d->refresher);
-    cfg_free(d->cfg);
-    d->cfg = d->pending_cfg;
-    d->refresher = d->pending_refresher;
-    d->pending_cfg = NULL;
-    d->pending_refresher = NULL;
-    http_options ho = http_options_of(d->cfg);
+    refresher_take_over(d->pending.refresher, d->current.refresher);
+    generation_free(&d->current);
+    d->current = d->pending;
+    memset(&d->pending, 0, sizeof d->pending);
+    http_options ho = http_options_of(d->current.cfg);
     http_update_options(d->http, &ho);
-    if (d->file) d->file->ops->close(d->file);
-    d->file = NULL;
-    if (!str_empty(d->cfg->output_file)) {
-        char err[ERR_LEN];
-        d->file = sink_file_new(d->cfg->output_file, err);
-        if (!d->file) log_error("output file: %s", err);
-    }
 }
 
 static void *refresh_loop(void *arg) {
     daemon_state *d = arg;
     pthread_mutex_lock(&d->lock);
     while (!d->stopping) {
-        if (d->pending_cfg) adopt_pending(d);
+        if (d->pending.cfg) adopt_pending(d);
         pthread_mutex_unlock(&d->lock);
 
         int64_t started = monotonic_ms();
         refresh_once(d);
 
         pthread_mutex_lock(&d->lock);
-        int64_t due = started + d->cfg->interval_ms;
-        while (!d->stopping && !d->pending_cfg && monotonic_ms() < due) {
+        int64_t due = started + d->current.cfg->interval_ms;
+        while (!d->stopping && !d->pending.cfg && monotonic_ms() < due) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             int64_t wait_ms = due - monotonic_ms();
@@ -455,27 +474,22 @@ static void reload(daemon_state *d, const options *o) {
         return;
     }
     log_info("SIGHUP: reloading %s", o->config_path);
-    vizfeed_config *cfg = load_config(o, err);
-    refresher *r = cfg ? refresher_new(cfg, NULL, err) : NULL;
-    if (!r) {
+    generation g;
+    if (generation_new(o, &g, err) < 0) {
         log_error("reload failed, keeping the running configuration: %s", err);
         metric_add("vizfeed_config_reloads_total", "result=\"failure\"", 1);
-        cfg_free(cfg);
         return;
     }
+    size_t nflows = g.cfg->nflows;
     pthread_mutex_lock(&d->lock);
-    if (!str_eq(cfg->listen, d->cfg->listen))
-        log_warn("reload: the listen address changed to %s; it takes effect after a restart", cfg->listen);
-    if (d->pending_cfg) { /* two reloads before the refresher woke up: the newer wins */
-        refresher_free(d->pending_refresher);
-        cfg_free(d->pending_cfg);
-    }
-    d->pending_cfg = cfg;
-    d->pending_refresher = r;
+    if (!str_eq(g.cfg->listen, d->current.cfg->listen))
+        log_warn("reload: the listen address changed to %s; it takes effect after a restart", g.cfg->listen);
+    generation_free(&d->pending); /* two reloads before the refresher woke up: the newer wins */
+    d->pending = g;
     pthread_cond_signal(&d->wake);
     pthread_mutex_unlock(&d->lock);
     metric_add("vizfeed_config_reloads_total", "result=\"success\"", 1);
-    log_info("configuration reloaded: %zu flow(s)", cfg->nflows);
+    log_info("configuration reloaded: %zu flow(s)", nflows);
 }
 
 static int run_daemon(const options *o) {
@@ -494,11 +508,6 @@ static int run_daemon(const options *o) {
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    d.cfg = load_config(o, err);
-    if (!d.cfg) {
-        log_error("%s", err);
-        return EXIT_USAGE;
-    }
     pthread_mutex_init(&d.lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -506,27 +515,22 @@ static int run_daemon(const options *o) {
     pthread_cond_init(&d.wake, &attr);
     pthread_condattr_destroy(&attr);
 
-    d.refresher = refresher_new(d.cfg, NULL, err);
-    if (!d.refresher) {
+    if (generation_new(o, &d.current, err) < 0) {
         log_error("%s", err);
         status = EXIT_USAGE;
         goto done;
     }
-    http_options ho = http_options_of(d.cfg);
+    const vizfeed_config *cfg = d.current.cfg;
+    http_options ho = http_options_of(cfg);
     d.http = http_start(&ho, err);
     if (!d.http) {
-        log_error("cannot serve HTTP on %s: %s", d.cfg->listen, err);
+        log_error("cannot serve HTTP on %s: %s", cfg->listen, err);
         goto done;
     }
-    if (!str_empty(d.cfg->output_file)) {
-        d.file = sink_file_new(d.cfg->output_file, err);
-        if (!d.file) {
-            log_error("output file: %s", err);
-            goto done;
-        }
-    }
-    log_info("vizfeed %s listening on %s, port %d: /vizceral.json refreshed every %llds from %zu flow(s)",
-             VIZFEED_VERSION, d.cfg->listen, http_port(d.http), (long long)(d.cfg->interval_ms / 1000), d.cfg->nflows);
+    char every[32];
+    format_duration(cfg->interval_ms, every, sizeof every);
+    log_info("vizfeed %s listening on %s, port %d: /vizceral.json refreshed every %s from %zu flow(s)", VIZFEED_VERSION,
+             cfg->listen, http_port(d.http), every, cfg->nflows);
 
     pthread_t thread;
     if (pthread_create(&thread, NULL, refresh_loop, &d) != 0) {
@@ -543,6 +547,7 @@ static int run_daemon(const options *o) {
             continue;
         }
         log_info("received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        http_quiesce(d.http); /* stop accepting now, not after the refresh in progress */
         break;
     }
     status = 0;
@@ -555,11 +560,8 @@ done:
         pthread_join(thread, NULL);
     }
     if (d.http) http_stop(d.http); /* finishes in-flight responses */
-    if (d.file) d.file->ops->close(d.file);
-    refresher_free(d.pending_refresher);
-    cfg_free(d.pending_cfg);
-    refresher_free(d.refresher);
-    cfg_free(d.cfg);
+    generation_free(&d.pending);
+    generation_free(&d.current);
     pthread_cond_destroy(&d.wake);
     pthread_mutex_destroy(&d.lock);
     return status;
@@ -571,7 +573,6 @@ int main(int argc, char **argv) {
     if (rc >= 0) return rc;
     log_setup(o.level, o.json_logs);
     metrics_declare_all();
-    metric_set("vizfeed_build_info", "version=\"" VIZFEED_VERSION "\"", 1);
     if (str_eq(o.command, "check")) return run_check(&o);
     if (str_eq(o.command, "once")) return run_once(&o);
     if (str_eq(o.command, "query")) return run_query(&o);

@@ -253,7 +253,7 @@ void metrics_declare_all(void) {
          "Services merged into an \"other\" node by graph.max_services in the last graph."},
         {"vizfeed_source_events_total", METRIC_COUNTER, "Events (or aggregated documents) read, by flow."},
         {"vizfeed_source_malformed_lines_total", METRIC_COUNTER,
-         "NDJSON lines that were not valid JSON objects or were too long, by flow."},
+         "NDJSON lines that were not valid JSON objects, by flow (too long lines: vizfeed_events_dropped_total)."},
         {"vizfeed_events_dropped_total", METRIC_COUNTER,
          "Events that did not become part of the graph, by flow and reason."},
         {"vizfeed_es_requests_total", METRIC_COUNTER, "Requests sent to Elasticsearch, by flow."},

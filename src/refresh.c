@@ -59,6 +59,14 @@ fail:
     return NULL;
 }
 
+void refresher_take_over(refresher *r, refresher *old) {
+    if (!r || !old) return;
+    graph_state_free(r->state);
+    r->state = old->state;
+    old->state = graph_state_new();
+    r->last_success_mono_ms = old->last_success_mono_ms;
+}
+
 void refresher_free(refresher *r) {
     if (!r) return;
     for (size_t i = 0; i < r->nflows; i++) {
@@ -141,11 +149,16 @@ static void count_flow_failure(const flow_config *flow) {
 static int refresh_flow(refresher *r, unsigned index, int64_t start_ms, int64_t end_ms) {
     flow_state *f = &r->flows[index];
     graph_model *model = graph_model_new();
-    collect_ctx ctx = {.r = r, .model = model, .flow = index, .err = f->error};
+    /* The rows' own failure (the edge limit) gets a buffer of its own: a
+     * source that stops because emit() refused would otherwise overwrite the
+     * real reason with its "stopped by the consumer". */
+    char row_error[ERR_LEN] = "";
+    collect_ctx ctx = {.r = r, .model = model, .flow = index, .err = row_error};
     f->error[0] = '\0';
     int rc = f->ops->collect(f->src, start_ms, end_ms, add_row, &ctx, f->error);
     report_source_stats(f);
     if (rc < 0) {
+        if (row_error[0]) snprintf(f->error, sizeof f->error, "%s", row_error);
         if (!f->error[0]) snprintf(f->error, sizeof f->error, "the source stopped without a reason");
         graph_model_free(model);
         if (f->failures++ == 0) f->failing_since_ms = end_ms;
@@ -185,10 +198,22 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
         infos[i].data_end_ms = f->data_end_ms;
         infos[i].stale_since_ms = f->failures >= REFRESH_STALE_AFTER ? f->failing_since_ms : 0;
         infos[i].degraded = f->failures == 0 && f->ops->degraded ? f->ops->degraded(f->src) : NULL;
-        if (f->model) {
-            any_data = true;
-            if (graph_model_merge(all, f->model, err) < 0) goto done;
+        if (!f->model) continue;
+        /* Together the flows may pass the edge limit: then this flow's part is
+         * left out whole (never half merged) and it counts as failed, so the
+         * others are still shown and the loss is visible. */
+        if (graph_model_edges(all) + graph_model_edges(f->model) > VIZ_MAX_EDGES ||
+            graph_model_merge(all, f->model, f->error) < 0) {
+            if (!res->flow_error[i]) {
+                snprintf(f->error, sizeof f->error, "left out: with the other flows it passes %u distinct edges",
+                         VIZ_MAX_EDGES);
+                res->flows_ok--, res->flows_failed++;
+                count_flow_failure(f->flow);
+            }
+            res->flow_error[i] = f->error;
+            continue;
         }
+        any_data = true;
     }
     if (!any_data) {
         fail(err, "no flow has answered yet");

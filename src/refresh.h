@@ -49,6 +49,10 @@ typedef const source_ops *(*source_lookup_fn)(const flow_config *flow);
 
 refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, char *err);
 snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res, char *err);
+/* After a reload: the new refresher takes over the old one's graph state
+ * (the decaying maxVolume) and the time of its last fully successful refresh,
+ * so a reload neither makes particles jump nor resets readiness. */
+void refresher_take_over(refresher *r, refresher *old);
 void refresher_free(refresher *r);
 
 #endif

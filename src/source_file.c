@@ -360,7 +360,9 @@ static void forget_partial(source *s) {
 /* Opens the file at s->path from its start. A missing file is not an error:
  * s->fd stays -1 until it appears. */
 static int open_file(source *s, char *err) {
-    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO would otherwise block the thread until a
+     * writer appears; anything but a regular file is refused just below. */
+    int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT) return 0;
         return fail(err, "%s: %s", s->path, strerror(errno));
@@ -371,10 +373,14 @@ static int open_file(source *s, char *err) {
         close(fd);
         return fail(err, "%s: %s", s->path, strerror(e));
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (!S_ISREG(st.st_mode)) {
+        /* A device such as /dev/zero never reaches end of file, a FIFO has no
+         * offset to follow: only regular files can be followed. */
         close(fd);
-        return fail(err, "%s: is a directory", s->path);
+        return fail(err, "%s: %s, not a regular file", s->path, S_ISDIR(st.st_mode) ? "a directory" : "a special file");
     }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
     s->fd = fd;
     s->dev = st.st_dev;
     s->ino = st.st_ino;

@@ -237,7 +237,10 @@ done:
 
 static int compile_entry(compiled_entry *c, const topology_entry *e, const char *file, char *err) {
     char where[300];
-    snprintf(where, sizeof where, "%s:%d", str_empty(file) ? "topology" : file, e->line);
+    if (e->column > 0)
+        snprintf(where, sizeof where, "%s:%d:%d", str_empty(file) ? "topology" : file, e->line, e->column);
+    else
+        snprintf(where, sizeof where, "%s:%d", str_empty(file) ? "topology" : file, e->line);
     const char *match = or_empty(e->match);
     const char *service = or_empty(e->service);
     size_t len = strlen(match);

@@ -373,16 +373,9 @@ class _Checker:
             self.err(where, "a connection goes into the entry node")
         self.connected(where, nodes, conns, exempt=(entry,) if len(nodes) == 1 else ())
         for n in regions:
-            if not isinstance(n, dict):
-                continue
-            name = n.get("name")
-            touching = [c for c in conns if name in (c.get("source"), c.get("target"))]
-            if not touching:
-                self.err(where, "region %r has no connection at the root (Vizceral would hide it)" % (name,))
-            for c in touching:
-                if c.get("source") == entry and c.get("metrics") == {} and len(touching) > 1:
-                    self.err(where, "region %r: an empty %s -> region connection although the region has others"
-                             % (name, entry))
+            if isinstance(n, dict) and not any(c.get("source") == entry and c.get("target") == n.get("name")
+                                               for c in conns):
+                self.err(where, "region %r has no %s -> region connection (reference §12.2)" % (n.get("name"), entry))
 
 
 def _reject_constant(name):
@@ -460,6 +453,8 @@ def _good_graph():
         "connections": [
             {"source": "INTERNET", "target": "eu", "metrics": {"normal": 10}, "class": "normal",
              "metadata": {"normal": 1200, "warning": 0, "danger": 0}},
+            {"source": "INTERNET", "target": "us", "metrics": {}, "class": "normal",
+             "metadata": {"normal": 0, "warning": 0, "danger": 0}},
             {"source": "eu", "target": "us", "metrics": {"normal": 2}, "class": "normal",
              "metadata": {"normal": 240, "warning": 0, "danger": 0}},
         ],
@@ -522,10 +517,8 @@ def _broken_graphs():
         ("javascript link", lambda g: _node(g, "eu", "api")["notices"][0].update(link="javascript:alert(1)")),
         ("warning without notice", lambda g: _node(g, "eu", "api").pop("notices")),
         ("isolated service", lambda g: _region(g, "eu")["nodes"].insert(3, {"renderer": "focusedChild", "name": "solo", "class": "normal"})),
-        ("isolated region", lambda g: g["connections"].pop(1)),
-        ("empty ingress beside a real connection", lambda g: g["connections"].insert(1, {
-            "source": "INTERNET", "target": "us", "metrics": {}, "class": "normal",
-            "metadata": {"normal": 0, "warning": 0, "danger": 0}})),
+        ("region without entry connection", lambda g: g["connections"].pop(1)),
+
         ("services unsorted", lambda g: _region(g, "eu")["nodes"].__setitem__(slice(1, 3), [_node(g, "eu", "web"), _node(g, "eu", "api")])),
         ("stand-in before services", lambda g: _region(g, "us")["nodes"].reverse()),
         ("connections unsorted", lambda g: _region(g, "eu")["connections"].reverse()),

@@ -328,14 +328,15 @@ static void test_cross_region(void **state) {
     add(m, "us", "db", "eu", "web", NULL, 12, 0, 0, 1);
     add(m, "us", "cron", "us", "db", NULL, 24, 0, 0, 1); /* us has no ingress */
     char *json = render(m);
-    /* Root: entry first, regions by name; entry -> region only where there is
-     * ingress (us is reached through eu -> us), then cross-region calls. */
+    /* Root: entry first, regions by name; entry -> every region ({} for us,
+     * which has no ingress), then cross-region calls. */
     assert_contains(json, "\"nodes\":[{\"renderer\":\"region\",\"name\":\"INTERNET\",\"class\":\"normal\"},"
                           "{\"renderer\":\"region\",\"name\":\"eu\"");
     assert_contains(json, "\"connections\":[{\"source\":\"INTERNET\",\"target\":\"eu\",\"metrics\":{\"normal\":10},"
                           "\"class\":\"normal\",\"metadata\":{\"normal\":1200,\"warning\":0,\"danger\":0}},"
+                          "{\"source\":\"INTERNET\",\"target\":\"us\",\"metrics\":{},\"class\":\"normal\",\"metadata\":"
+                          "{\"normal\":0,\"warning\":0,\"danger\":0}},"
                           "{\"source\":\"eu\",\"target\":\"us\",\"metrics\":{\"normal\":3}");
-    assert_not_contains(json, "\"target\":\"us\",\"metrics\":{}");
     assert_contains(json, "{\"source\":\"us\",\"target\":\"eu\",\"metrics\":{\"normal\":0.1}");
     char *eu = region_text(json, "eu");
     assert_contains(eu, "\"entryNode\":\"INTERNET\"");
@@ -567,8 +568,8 @@ static void test_stats_and_empty(void **state) {
     assert_not_contains(json, "zero");
     assert_int_equal(s.regions, 2);
     assert_int_equal(s.services, 2);
-    /* root: entry->eu, eu->us; eu: entry->web, web->us; us: eu->db */
-    assert_int_equal(s.connections, 5);
+    /* root: entry->eu, entry->us, eu->us; eu: entry->web, web->us; us: eu->db */
+    assert_int_equal(s.connections, 6);
     assert_int_equal(s.hidden, 0);
     assert_valid(json);
     free(json);
