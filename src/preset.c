@@ -57,11 +57,16 @@ static const flow_preset presets[] = {
                         "to: { service: destination.ip, host: destination.ip }\n"
                         "count: \"\"\n"
                         "danger_label: errors\n"},
-    /* One metric document stands for many calls: sum their count. The
-     * document's cloud.region is the caller's; the callee is assumed to live
-     * in the same region unless the flow overrides to.region. */
+    /* One metric document stands for many calls: sum their count. APM
+     * Server 8.7+ writes the same calls again as 10m and 60m roll-ups
+     * (metricset.interval, data streams ...service_destination.10m/.60m):
+     * counting those too would count each call up to three times. Documents
+     * without metricset.interval (older servers) are kept. The document's
+     * cloud.region is the caller's; the callee is assumed to live in the
+     * same region unless the flow overrides to.region. */
     {"apm-service-destination", "where:\n"
                                 "  - { field: metricset.name, equals: service_destination }\n"
+                                "  - not: { field: metricset.interval, in: [10m, 60m] }\n"
                                 "from: { service: service.name, region: cloud.region }\n"
                                 "to: { service: span.destination.service.resource, region: cloud.region }\n"
                                 "count: span.destination.service.response_time.count\n"

@@ -6,11 +6,36 @@ is adding a directory.
 For each case: `vizfeed once --at` exits 0; the graph passes the Vizceral
 validator; it matches the expectations; a second run gives the same bytes;
 every notice link contains what the case says.
+
+A case whose case.json has "elasticsearch": true is also run through an
+elasticsearch flow against the test Elasticsearch (tests/es/fake_es.py): its
+events are loaded into the index "case-<name>" of a FakeElasticsearch of its
+own, and the output of `vizfeed once --at` must be byte-identical to the file
+flow's. The elasticsearch variant of config.yml is made by a line-based rewrite
+(there is no YAML parser here), with this rule:
+  - every line `type: file` (block style, optionally after `- `) becomes
+    `type: elasticsearch`;
+  - every line `path: X` becomes `index: "case-*"` with the same indentation;
+  - there must be as many `path:` lines as `type: file` lines, and no
+    top-level `elasticsearch:` section, else the check fails (the case needs a
+    config the rule understands);
+  - `elasticsearch: { hosts: [URL], page_size: 2 }` is appended (page_size 2
+    makes even a small case page through the composite aggregation).
+Lines of events.ndjson that are blank or not a JSON object are not loaded (an
+Elasticsearch could not hold them); every other line must be accepted (a
+document the fake refuses, as Elasticsearch would, fails the case: its data
+could never be in Elasticsearch), and the flow must have searched.
 """
 import json
 import os
+import re
+import sys
+import tempfile
 
 from vizlib import TESTS, Tap, run, subset_mismatches, validate
+
+sys.path.insert(0, os.path.join(TESTS, "es"))
+from fake_es import FakeElasticsearch, LoadError  # noqa: E402
 
 CASES = os.path.join(TESTS, "cases")
 
@@ -23,6 +48,64 @@ def links(node):
         yield from links(child)
     for c in node.get("connections") or []:
         yield from links(c)
+
+
+TYPE_FILE = re.compile(r"^(\s*(?:- )?)type:\s*file\s*$")
+PATH = re.compile(r"^(\s*(?:- )?)path:\s*\S.*$")
+
+
+def es_config(text, url):
+    """The elasticsearch variant of a case's config.yml (rule in the module doc),
+    or None when the rule does not apply to it."""
+    lines = text.split("\n")
+    types = [i for i, line in enumerate(lines) if TYPE_FILE.match(line)]
+    paths = [i for i, line in enumerate(lines) if PATH.match(line)]
+    if not types or len(types) != len(paths) or any(re.match(r"elasticsearch\s*:", line) for line in lines):
+        return None
+    for i in types:
+        lines[i] = TYPE_FILE.sub(r"\1type: elasticsearch", lines[i])
+    for i in paths:
+        lines[i] = PATH.sub(r'\1index: "case-*"', lines[i])
+    return "\n".join(lines).rstrip("\n") + f"\nelasticsearch: {{ hosts: [{url}], page_size: 2 }}\n"
+
+
+def events_of(path):
+    docs = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(doc, dict):
+                docs.append(doc)
+    return docs
+
+
+def check_through_elasticsearch(tap, name, d, case, file_output):
+    config = open(os.path.join(d, "config.yml")).read()
+    with FakeElasticsearch() as es:
+        text = es_config(config, es.url)
+        if not tap.check(text is not None, f"{name}: config.yml can be rewritten for an elasticsearch flow"):
+            return
+        refused = []
+        for doc in events_of(os.path.join(d, "events.ndjson")):
+            try:
+                es.load(f"case-{name}", [doc])
+            except LoadError as e:
+                refused.append(f"{e}: {json.dumps(doc)[:300]}")
+        tap.check(not refused, f"{name}: Elasticsearch accepts every event", "\n".join(refused))
+        with tempfile.TemporaryDirectory(prefix="vizfeed-case-") as tmp:
+            cfg = os.path.join(tmp, "config.yml")
+            with open(cfg, "w") as f:
+                f.write(text)
+            r = run(["once", "-c", cfg, "--at", case["at"]], cwd=d)
+        searches = [q for q in es.requests if q["path_only"].endswith("/_search")]
+        if not tap.check(r.returncode == 0, f"{name}: elasticsearch flow: once exits 0", r.stderr):
+            return
+        tap.check(bool(searches) and r.stdout == file_output, f"{name}: elasticsearch flow gives the file flow's bytes "
+                  f"({len(searches)} searches)",
+                  f"file:          {file_output}\nelasticsearch: {r.stdout}\n{r.stderr}")
 
 
 def check_case(tap, name, outputs):
@@ -45,6 +128,8 @@ def check_case(tap, name, outputs):
                   f"{name}: notice links are filled in", f"links: {found}")
     if "same_as" in case and case["same_as"] in outputs:
         tap.check(outputs[case["same_as"]] == first.stdout, f"{name}: byte-identical to {case['same_as']}")
+    if case.get("elasticsearch"):
+        check_through_elasticsearch(tap, name, d, case, first.stdout)
 
 
 def main():
