@@ -23,6 +23,7 @@ typedef struct {
 struct refresher {
     const vizfeed_config *cfg;
     topology *topo;
+    topology_memo *memo; /* the topology's answers during one refresh */
     graph_state *state;
     flow_state *flows;
     size_t nflows;
@@ -34,6 +35,7 @@ refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, cha
     r->cfg = cfg;
     r->topo = topology_new(cfg->topology, cfg->ntopology, cfg->path, err);
     if (!r->topo) goto fail;
+    r->memo = topology_memo_new(r->topo);
     r->state = graph_state_new();
     r->flows = xcalloc(cfg->nflows, sizeof *r->flows);
     for (size_t i = 0; i < cfg->nflows; i++) {
@@ -75,6 +77,7 @@ void refresher_free(refresher *r) {
     }
     free(r->flows);
     graph_state_free(r->state);
+    topology_memo_free(r->memo);
     topology_free(r->topo);
     free(r);
 }
@@ -90,7 +93,7 @@ typedef struct {
 static int add_row(void *ctxp, const raw_row *row) {
     collect_ctx *ctx = ctxp;
     endpoint from, to;
-    switch (topology_resolve(ctx->r->topo, &ctx->r->cfg->graph, row->value, &from, &to)) {
+    switch (topology_resolve_memo(ctx->r->topo, ctx->r->memo, &ctx->r->cfg->graph, row->value, &from, &to)) {
     case RESOLVE_NO_CALLEE:
         graph_model_add_dropped(
             ctx->model, row->count[CLASS_NORMAL] + row->count[CLASS_WARNING] + row->count[CLASS_DANGER], ctx->flow);
@@ -215,6 +218,8 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
         }
         any_data = true;
     }
+    /* Values of the next refresh may differ: memory follows one refresh. */
+    topology_memo_reset(r->memo);
     if (!any_data) {
         fail(err, "no flow has answered yet");
         goto done;

@@ -10,20 +10,23 @@
  * Cost: resolution is called once per edge, up to VIZ_MAX_EDGES times per
  * refresh. Our code allocates nothing and stops scanning as soon as the
  * service and (when still needed) the region are known, but the scan is
- * linear in the number of entries. Measured on the 2-core machine: an
- * address compare costs ~7 ns; a regexec() that matches and fills captures
- * ~0.9 us (glibc's backward sift), a non-matching one ~0.1 us. glibc's
- * regexec() also takes a lock inside the regex_t and mallocs its match
- * context, so threads resolving through the same regex serialise on it. So
- * the SPEC's three-entry example costs ~1.7 us per edge (1.7 s per 1M
- * edges) and 1000 CIDR entries ~9 us. A topology that large, or that many
- * edges, would want a prefix trie for addresses, a hash for exact names
- * (merged by entry order), and a per-refresh memo of value -> result in the
- * caller, since the same few thousand values recur across edges.
+ * linear in the number of entries. Measured on the 2-core machine: an IPv4
+ * CIDR compare is one masked word (~1 ns), an IPv6 one a memcmp() (~7 ns);
+ * a regexec() that matches and fills captures ~0.9 us (glibc's backward
+ * sift, ~20k instructions), a non-matching one ~0.1 us. glibc's regexec()
+ * also takes a lock inside the regex_t and mallocs its match context, so
+ * threads resolving through the same regex serialise on it. So the SPEC's
+ * three-entry example costs ~1.7 us per edge and 1000 CIDR entries ~9 us.
+ * The refresher therefore resolves through a topology_memo: the same few
+ * thousand hosts and services recur across a refresh's edges and are looked
+ * up once (docs/PERFORMANCE.md: -35 % of a 100k-edge refresh). Values that
+ * occur once (client addresses) still pay the scan; a prefix trie for
+ * addresses and a hash for exact names would be the next step.
  */
 #include "topology.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <regex.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +35,14 @@
 #include "util.h"
 
 #define MAX_GROUPS 9 /* \1..\9 */
+
+/* A memo holds at most this many values and bytes of them: a refresh of 1M
+ * edges sees a few hundred thousand distinct values, most of them client
+ * addresses that never repeat. Past the bounds values are looked up as if
+ * there were no memo. */
+#define TOPOLOGY_MEMO_VALUES (1u << 19)
+#define TOPOLOGY_MEMO_BYTES  (32u << 20)
+#define TOPOLOGY_MEMO_CHUNK  (256u << 10)
 
 typedef enum { MATCH_ADDRESS, MATCH_NAME, MATCH_REGEX } match_kind;
 
@@ -47,6 +58,8 @@ typedef struct {
     match_kind kind;
     ip_addr network; /* ADDRESS: host bits cleared */
     int prefix;      /* ADDRESS: bits compared; 32 or 128 for an exact address */
+    uint32_t net4;   /* ADDRESS, IPv4: the network and its mask as one word, */
+    uint32_t mask4;  /* so a compare is one AND instead of a memcmp() call */
     char *name;      /* NAME: the exact value */
     regex_t re;      /* REGEX */
     bool has_re;
@@ -90,6 +103,10 @@ static bool may_be_ip(const char *s) {
 
 static void clear_host_bits(ip_addr *a, int prefix) {
     for (int bit = prefix; bit < 128; bit++) a->bytes[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+}
+
+static uint32_t ipv4_word(const ip_addr *a) {
+    return (uint32_t)a->bytes[0] << 24 | (uint32_t)a->bytes[1] << 16 | (uint32_t)a->bytes[2] << 8 | a->bytes[3];
 }
 
 static bool prefix_matches(const ip_addr *network, int prefix, const ip_addr *a) {
@@ -197,6 +214,10 @@ static int compile_address(compiled_entry *c, const char *match, const char *whe
                     match);
     c->prefix = mapped ? prefix - 96 : prefix;
     clear_host_bits(&c->network, c->prefix);
+    if (c->network.family == AF_INET) {
+        c->mask4 = c->prefix == 0 ? 0 : ~(uint32_t)0 << (32 - c->prefix);
+        c->net4 = ipv4_word(&c->network);
+    }
     c->kind = MATCH_ADDRESS;
     return 0;
 }
@@ -315,6 +336,8 @@ static void lookup(const topology *t, const char *value, bool need_region, looku
     regmatch_t m[MAX_GROUPS + 1];
 
     r->is_ip = may_be_ip(value) && parse_ip(value, &addr);
+    bool is_ipv4 = r->is_ip && addr.family == AF_INET;
+    uint32_t word = is_ipv4 ? ipv4_word(&addr) : 0;
 
     r->matched = false;
     r->has_service = false;
@@ -330,7 +353,10 @@ static void lookup(const topology *t, const char *value, bool need_region, looku
         bool hit = false;
         switch (c->kind) {
         case MATCH_ADDRESS:
-            hit = r->is_ip && prefix_matches(&c->network, c->prefix, &addr);
+            if (c->network.family == AF_INET)
+                hit = is_ipv4 && (word & c->mask4) == c->net4;
+            else
+                hit = r->is_ip && prefix_matches(&c->network, c->prefix, &addr);
             break;
         case MATCH_NAME:
             hit = strcmp(c->name, value) == 0;
@@ -347,6 +373,129 @@ static void lookup(const topology *t, const char *value, bool need_region, looku
         }
         if (c->region && !r->region) r->region = c->region;
     }
+}
+
+/* ---- memo ---- */
+
+/* A memo remembers lookup() per raw value. It is filled with need_region set,
+ * which only lets the scan go on to find a region: the service, "matched"
+ * and "is an address" come out the same either way, and callers that did
+ * not need the region ignore it. */
+typedef struct {
+    uint64_t hash;
+    const char *value;   /* NULL: the slot is free */
+    const char *service; /* NULL when no entry set one */
+    const char *region;  /* the topology's own string, or NULL */
+    bool is_ip, matched;
+} memo_slot;
+
+typedef struct memo_chunk {
+    struct memo_chunk *next;
+    size_t used;
+    char bytes[];
+} memo_chunk;
+
+struct topology_memo {
+    const topology *t;
+    memo_slot *slots;
+    size_t cap; /* a power of two, or 0 before the first value */
+    size_t n;
+    memo_chunk *chunks; /* the values and services, newest first */
+    size_t string_bytes;
+};
+
+topology_memo *topology_memo_new(const topology *t) {
+    topology_memo *m = xcalloc(1, sizeof *m);
+    m->t = t;
+    return m;
+}
+
+void topology_memo_reset(topology_memo *m) {
+    if (!m) return;
+    while (m->chunks) {
+        memo_chunk *next = m->chunks->next;
+        free(m->chunks);
+        m->chunks = next;
+    }
+    free(m->slots);
+    m->slots = NULL;
+    m->cap = m->n = m->string_bytes = 0;
+}
+
+void topology_memo_free(topology_memo *m) {
+    topology_memo_reset(m);
+    free(m);
+}
+
+static const char *memo_copy(topology_memo *m, const char *s, size_t len) {
+    memo_chunk *c = m->chunks;
+    if (!c || TOPOLOGY_MEMO_CHUNK - c->used < len + 1) {
+        size_t size = len + 1 > TOPOLOGY_MEMO_CHUNK ? len + 1 : TOPOLOGY_MEMO_CHUNK;
+        c = xmalloc(sizeof *c + size);
+        c->used = 0;
+        c->next = m->chunks;
+        m->chunks = c;
+    }
+    char *out = c->bytes + c->used;
+    memcpy(out, s, len);
+    out[len] = '\0';
+    c->used += len + 1;
+    m->string_bytes += len + 1;
+    return out;
+}
+
+/* Doubles the table; the values stay where they are in the chunks. */
+static void memo_grow(topology_memo *m) {
+    size_t cap = m->cap ? m->cap * 2 : 1024;
+    memo_slot *slots = xcalloc(cap, sizeof *slots);
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->slots[i].value) continue;
+        size_t j = (size_t)m->slots[i].hash & (cap - 1);
+        while (slots[j].value) j = (j + 1) & (cap - 1);
+        slots[j] = m->slots[i];
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->cap = cap;
+}
+
+static void lookup_memo(const topology *t, topology_memo *m, const char *value, bool need_region, lookup_result *r) {
+    if (!m) {
+        lookup(t, value, need_region, r);
+        return;
+    }
+    assert(m->t == t);
+    size_t len = strlen(value);
+    uint64_t h = hash_bytes(value, len, HASH_SEED);
+    size_t j = 0;
+    if (m->cap) {
+        for (j = (size_t)h & (m->cap - 1); m->slots[j].value; j = (j + 1) & (m->cap - 1)) {
+            const memo_slot *s = &m->slots[j];
+            if (s->hash != h || strcmp(s->value, value) != 0) continue;
+            r->is_ip = s->is_ip;
+            r->matched = s->matched;
+            r->has_service = s->service != NULL;
+            r->region = s->region;
+            r->service[0] = '\0';
+            if (s->service) memcpy(r->service, s->service, strlen(s->service) + 1);
+            return;
+        }
+    }
+    lookup(t, value, true, r);
+    /* Full: the rest of this refresh's values are looked up every time. */
+    if (m->n >= TOPOLOGY_MEMO_VALUES || m->string_bytes >= TOPOLOGY_MEMO_BYTES) return;
+    if (2 * (m->n + 1) > m->cap) {
+        memo_grow(m);
+        for (j = (size_t)h & (m->cap - 1); m->slots[j].value; j = (j + 1) & (m->cap - 1)) continue;
+    }
+    memo_slot *s = &m->slots[j];
+    s->hash = h;
+    s->value = memo_copy(m, value, len);
+    s->service = r->has_service ? memo_copy(m, r->service, strlen(r->service)) : NULL;
+    s->region = r->region;
+    s->is_ip = r->is_ip;
+    s->matched = r->matched;
+    m->n++;
 }
 
 /* A template whose groups all failed to match leaves nothing; a node needs a
@@ -366,13 +515,18 @@ static void resolve_region(char out[VIZ_NAME_MAX], const char *raw, const char *
 
 resolve_result topology_resolve(const topology *t, const graph_config *g, const char *const value[EP_COUNT],
                                 endpoint *from, endpoint *to) {
+    return topology_resolve_memo(t, NULL, g, value, from, to);
+}
+
+resolve_result topology_resolve_memo(const topology *t, topology_memo *memo, const graph_config *g,
+                                     const char *const value[EP_COUNT], endpoint *from, endpoint *to) {
     lookup_result r;
     memset(from, 0, sizeof *from);
     memset(to, 0, sizeof *to);
 
     const char *callee = value[EP_TO_SERVICE];
     if (str_empty(callee)) return RESOLVE_NO_CALLEE;
-    lookup(t, callee, str_empty(value[EP_TO_REGION]), &r);
+    lookup_memo(t, memo, callee, str_empty(value[EP_TO_REGION]), &r);
     name_copy(to->service, named_by_entry(&r) ? r.service : callee);
     resolve_region(to->region, value[EP_TO_REGION], r.region, g);
     name_copy(to->host, or_empty(value[EP_TO_HOST]));
@@ -381,7 +535,7 @@ resolve_result topology_resolve(const topology *t, const graph_config *g, const 
     name_copy(from->host, or_empty(value[EP_FROM_HOST]));
     bool entry = str_empty(caller);
     if (!entry) {
-        lookup(t, caller, str_empty(value[EP_FROM_REGION]), &r);
+        lookup_memo(t, memo, caller, str_empty(value[EP_FROM_REGION]), &r);
         entry = r.is_ip && !r.matched;
     }
     if (entry) {

@@ -59,18 +59,26 @@ static void check_endpoint(const endpoint *got, const expected_endpoint *want) {
     assert_int_equal(got->is_entry, want->entry);
 }
 
+/* Every case three times: without a memo, through a memo that has not seen
+ * the values yet, and through the same memo again (every value remembered,
+ * some of them from a case that did or did not need the region). */
 static void run_cases(const topology *t, const resolve_case *cases, size_t n) {
     graph_config g = test_graph();
-    for (size_t i = 0; i < n; i++) {
-        const resolve_case *c = &cases[i];
-        endpoint from, to;
-        resolve_result r = topology_resolve(t, &g, c->value, &from, &to);
-        print_message("# case: %s\n", c->what);
-        assert_int_equal(r, c->result);
-        if (r == RESOLVE_NO_CALLEE) continue;
-        check_endpoint(&from, &c->from);
-        check_endpoint(&to, &c->to);
+    topology_memo *memo = topology_memo_new(t);
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            const resolve_case *c = &cases[i];
+            endpoint from, to;
+            resolve_result r = pass == 0 ? topology_resolve(t, &g, c->value, &from, &to)
+                                         : topology_resolve_memo(t, memo, &g, c->value, &from, &to);
+            print_message("# case: %s (pass %d)\n", c->what, pass);
+            assert_int_equal(r, c->result);
+            if (r == RESOLVE_NO_CALLEE) continue;
+            check_endpoint(&from, &c->from);
+            check_endpoint(&to, &c->to);
+        }
     }
+    topology_memo_free(memo);
 }
 
 /* The SPEC §2 example topology, followed by entries for the other kinds. */

@@ -1,0 +1,482 @@
+#!/usr/bin/env python3
+"""bench.py - vizfeed's benchmark: refresh cost by size, against jq and Node.js,
+HTTP against nginx, and Elasticsearch's side of a refresh.
+
+    ./dev bench            (installs jq, wrk, nginx-light, time, builds, runs this)
+    bench/bench.py --vizfeed build-bench/vizfeed [--sizes 1000,10000,100000,1000000]
+
+Prints each table as it is measured and rewrites the part of
+docs/PERFORMANCE.md between the "bench:begin"/"bench:end" markers. Every run
+is bounded: jq by --jq-timeout, each wrk run by --wrk-seconds, servers are
+started on 127.0.0.1 on free ports and always stopped. The machine is shared
+and noisy, so each figure is a median of --reps runs and comparisons are given
+as ratios measured in the same run.
+"""
+import argparse
+import ctypes
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import gen_replay  # noqa: E402
+
+AT = "2026-01-01T00:00:00Z"
+out_lines = []
+
+
+def say(line=""):
+    print(line, flush=True)
+    out_lines.append(line)
+
+
+def table(head, rows):
+    say("| " + " | ".join(head) + " |")
+    say("|" + "|".join("---" for _ in head) + "|")
+    for r in rows:
+        say("| " + " | ".join(str(c) for c in r) + " |")
+    say()
+
+
+def human(n):
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+
+
+def timed(cmd, timeout, shell=False, stdout=subprocess.DEVNULL):
+    """Runs cmd under /usr/bin/time; (wall s, cpu s, max RSS MB) or None when it timed out."""
+    fmt = "BENCHTIME %e %U %S %M"
+    full = ["/usr/bin/time", "-f", fmt] + (["bash", "-c", cmd] if shell else cmd)
+    try:
+        p = subprocess.run(full, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=timeout,
+                           start_new_session=True)
+    except subprocess.TimeoutExpired:
+        return None
+    m = re.search(r"BENCHTIME (\S+) (\S+) (\S+) (\d+)", p.stderr)
+    if p.returncode != 0 or not m:
+        raise SystemExit(f"bench: {cmd} failed ({p.returncode}): {p.stderr[-500:]}")
+    return float(m[1]), float(m[2]) + float(m[3]), int(m[4]) / 1024
+
+
+def median_runs(cmd, reps, timeout, shell=False):
+    runs = []
+    for _ in range(reps):
+        r = timed(cmd, timeout, shell)
+        if r is None:
+            return None
+        runs.append(r)
+    return tuple(statistics.median(x[i] for x in runs) for i in range(3))
+
+
+def libdeflate_gzip_size(data):
+    """The size vizfeed's snapshot gets: libdeflate's gzip at level 6, as snapshot.c does."""
+    try:
+        lib = ctypes.CDLL("libdeflate.so.0")
+    except OSError:
+        return None
+    lib.libdeflate_alloc_compressor.restype = ctypes.c_void_p
+    lib.libdeflate_gzip_compress_bound.restype = ctypes.c_size_t
+    lib.libdeflate_gzip_compress_bound.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    lib.libdeflate_gzip_compress.restype = ctypes.c_size_t
+    lib.libdeflate_gzip_compress.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p,
+                                             ctypes.c_size_t]
+    lib.libdeflate_free_compressor.argtypes = [ctypes.c_void_p]
+    c = lib.libdeflate_alloc_compressor(6)
+    bound = lib.libdeflate_gzip_compress_bound(c, len(data))
+    out = ctypes.create_string_buffer(bound)
+    n = lib.libdeflate_gzip_compress(c, data, len(data), out, bound)
+    lib.libdeflate_free_compressor(c)
+    return n
+
+
+def generate(work, size):
+    d = os.path.join(work, f"replay-{size}")
+    stamp = os.path.join(d, "done")
+    if not os.path.exists(stamp) or os.path.getmtime(stamp) < os.path.getmtime(gen_replay.__file__):
+        shutil.rmtree(d, ignore_errors=True)
+        subprocess.run([sys.executable, gen_replay.__file__, "--edges", str(size), "--out", d], check=True,
+                       stdout=subprocess.DEVNULL)
+        open(stamp, "w").close()
+    return d
+
+
+def fmt_time(r, bound=None):
+    if r is None:
+        return f"> {bound:.0f} s"
+    return f"{r[0]:.3f} s"
+
+
+# ---- 1 + 2a: refresh cost ------------------------------------------------------------------
+
+def refresh_costs(a, sizes):
+    say("## Refresh cost by size")
+    say()
+    say("`vizfeed once --at ... -c vizfeed.yml`: a whole refresh of replayed answers (read + parse -> topology ->")
+    say("graph -> JSON -> gzip), process start and configuration included. Median of the repetitions; CPU = user +")
+    say("system. jq and Node.js do the same transformation from the same pages (see bench/jq/transform.jq for what")
+    say("they leave out); the ratios are their time over vizfeed's, measured in the same run.")
+    say()
+    rows, results = [], {}
+    for size in sizes:
+        d = generate(a.work, size)
+        cfg = os.path.join(d, "vizfeed.yml")
+        reps = a.reps if size <= 100000 else max(1, a.reps // 2)
+        viz = median_runs([a.vizfeed, "once", "--at", AT, "-c", cfg], reps, 600)
+        js = subprocess.run([a.vizfeed, "once", "--at", AT, "-c", cfg], capture_output=True, check=True).stdout
+        js = js.rstrip(b"\n")
+        gz = libdeflate_gzip_size(js)
+        flows = ["edge", "mesh", "net"]
+        jq_cmd = ("set -o pipefail; (" + "; ".join(
+            f"echo '{{\"flow\":\"{f}\"}}'; tail -q -n +2 {d}/{f}/000001/*.response.json; echo" for f in flows) +
+                  f") | jq -n -c --slurpfile rules {d}/bench.json -f {HERE}/jq/transform.jq > /dev/null")
+        jq = None
+        if size <= a.jq_max:
+            jq = median_runs(jq_cmd, 1 if size >= 10000 else 3, a.jq_timeout, shell=True)
+        node = median_runs(["node", f"{HERE}/node/transform.mjs", f"{d}/bench.json"] +
+                           [f"{d}/{f}/000001" for f in flows], reps if size <= 100000 else 1, a.jq_timeout)
+        results[size] = {"viz": viz, "jq": jq, "node": node, "json": len(js), "gzip": gz}
+        jq_text = fmt_time(jq, a.jq_timeout) if size <= a.jq_max else "not run"
+        jq_ratio = (f"{jq[1] / viz[1]:.0f}x" if jq else (f"> {a.jq_timeout / viz[1]:.0f}x" if size <= a.jq_max
+                                                           else "-"))
+        node_ratio = f"{node[1] / viz[1]:.1f}x" if node else f"> {a.jq_timeout / viz[1]:.0f}x"
+        rows.append([f"{size:,}", f"{viz[0]:.3f} s", f"{viz[1]:.3f} s", f"{viz[2]:.0f} MB", human(len(js)),
+                     human(gz) if gz else "?", jq_text, f"{jq[2]:.0f} MB" if jq else "-", jq_ratio,
+                     fmt_time(node, a.jq_timeout), f"{node[2]:.0f} MB" if node else "-", node_ratio])
+        print(f"  {size}: {rows[-1]}", flush=True)
+    table(["edges", "vizfeed wall", "vizfeed CPU", "peak RSS", "JSON", "gzip", "jq wall", "jq RSS",
+           "jq/vizfeed (CPU)", "Node wall", "Node RSS", "Node/vizfeed (CPU)"], rows)
+    growth = []
+    for small, big in zip(sizes, sizes[1:]):
+        if big == small * 10:
+            v = results[big]["viz"][1] / results[small]["viz"][1]
+            w = results[big]["viz"][0] / results[small]["viz"][0]
+            growth.append([f"{small:,} -> {big:,}", f"{v:.1f}x", f"{w:.1f}x"])
+    if growth:
+        say("Growth per 10x edges (target: at most 12x):")
+        say()
+        table(["step", "CPU", "wall"], growth)
+    return results
+
+
+# ---- 2b: HTTP --------------------------------------------------------------------------------
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def fetch(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def wait_ready(url, seconds):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if fetch(url)[0] == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def stop(p):
+    if p and p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def wrk(url, seconds, headers):
+    cmd = ["wrk", "-t2", "-c100", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    for h in headers:
+        cmd += ["-H", h]
+    p = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 30)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", p.stdout)[1])
+
+    def lat(q):
+        m = re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s)\s*$", p.stdout, re.M)
+        if not m:
+            return float("nan")
+        return float(m[1]) * {"us": 0.001, "ms": 1, "s": 1000}[m[2]]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", p.stdout)
+    return {"rps": rps, "p50": lat(50), "p99": lat(99), "errors": int(errors[1]) if errors else 0}
+
+
+def start_vizfeed(a, d, interval):
+    port = free_port()
+    env = dict(os.environ, BENCH_LISTEN=f"127.0.0.1:{port}", BENCH_INTERVAL=interval)
+    p = subprocess.Popen([a.vizfeed, "-q", "-c", os.path.join(d, "vizfeed.yml")], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/vizceral.json"
+    if not wait_ready(url, 60):
+        stop(p)
+        raise SystemExit("bench: vizfeed did not serve a graph within 60 s")
+    return p, url
+
+
+def start_nginx(tmp, body, gz):
+    port = free_port()
+    www = os.path.join(tmp, "www")
+    os.makedirs(www, exist_ok=True)
+    with open(os.path.join(www, "vizceral.json"), "wb") as f:
+        f.write(body)
+    with open(os.path.join(www, "vizceral.json.gz"), "wb") as f:
+        f.write(gz)
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 2;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy; fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+    sendfile on; tcp_nopush on; keepalive_requests 1000000; keepalive_timeout 30s;
+    types {{ application/json json; }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {www};
+        gzip_static on;
+        etag on;
+    }}
+}}
+""")
+    p = subprocess.Popen(["nginx", "-c", conf, "-p", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    url = f"http://127.0.0.1:{port}/vizceral.json"
+    if not wait_ready(url, 20):
+        stop(p)
+        raise SystemExit("bench: nginx did not start (see " + tmp + "/error.log)")
+    return p, url
+
+
+def http_bench(a, size):
+    say(f"## HTTP: /vizceral.json of the {size:,}-edge graph, vizfeed against nginx")
+    say()
+    say(f"wrk -t2 -c100 -d{a.wrk_seconds}s (keep-alive, 100 connections) with `Accept-Encoding: gzip`; nginx serves the")
+    say("same bytes from a static file and its .gz (gzip_static on, etag on, 2 workers, sendfile). \"304\" sends")
+    say("If-None-Match with the current ETag. \"refreshing\" is vizfeed with `refresh.interval: 1s`, so a whole")
+    say("refresh of this graph runs every second on the same 2 cores while wrk measures.")
+    say()
+    d = generate(a.work, size)
+    tmp = tempfile.mkdtemp(prefix="vizfeed-bench-")
+    os.chmod(tmp, 0o755)  # nginx's workers may run as another user (nobody) and must read the files
+    procs = []
+    rows, res = [], {}
+    try:
+        viz, viz_url = start_vizfeed(a, d, "1h")
+        procs.append(viz)
+        _, h, body = fetch(viz_url)
+        _, hg, gz = fetch(viz_url, {"Accept-Encoding": "gzip"})
+        nginx, nginx_url = start_nginx(tmp, body, gz)
+        procs.append(nginx)
+        _, nh, _ = fetch(nginx_url, {"Accept-Encoding": "gzip"})
+        gzip_h = ["Accept-Encoding: gzip"]
+        res["vizfeed 200"] = wrk(viz_url, a.wrk_seconds, gzip_h)
+        res["nginx 200"] = wrk(nginx_url, a.wrk_seconds, gzip_h)
+        res["vizfeed 304"] = wrk(viz_url, a.wrk_seconds, gzip_h + [f"If-None-Match: {hg['ETag']}"])
+        res["nginx 304"] = wrk(nginx_url, a.wrk_seconds, gzip_h + [f"If-None-Match: {nh['ETag']}"])
+        stop(viz)
+        procs.remove(viz)
+        viz, viz_url = start_vizfeed(a, d, "1s")
+        procs.append(viz)
+        res["vizfeed 200 refreshing"] = wrk(viz_url, a.wrk_seconds, gzip_h)
+    finally:
+        for p in procs:
+            stop(p)
+        shutil.rmtree(tmp, ignore_errors=True)
+    for k, v in res.items():
+        rows.append([k, f"{v['rps']:,.0f}", f"{v['p50']:.2f} ms", f"{v['p99']:.2f} ms", v["errors"]])
+    say(f"Body: {human(len(gz))} gzip ({human(len(body))} JSON).")
+    say()
+    table(["server, answer", "requests/s", "latency p50", "latency p99", "non-2xx/3xx"], rows)
+    r200 = res["vizfeed 200"]["rps"] / res["nginx 200"]["rps"]
+    r304 = res["vizfeed 304"]["rps"] / res["nginx 304"]["rps"]
+    during = res["vizfeed 200 refreshing"]["rps"] / res["vizfeed 200"]["rps"]
+    table(["ratio", "value", "target"],
+          [["vizfeed / nginx, 200 gzip", f"{r200:.2f}", ">= 0.90"],
+           ["vizfeed / nginx, 304", f"{r304:.2f}", ">= 0.90"],
+           ["vizfeed refreshing / quiet, 200 gzip", f"{during:.2f}", ">= 0.90"]])
+    return res
+
+
+# ---- 4: Elasticsearch's side ---------------------------------------------------------------
+
+def preset_buckets(preset, n, rng):
+    """n buckets in the shape the preset's query gets back (keys and sub-aggregations)."""
+    out = []
+    for _ in range(n):
+        if preset in ("nginx-access", "apache-access"):
+            _, b = gen_replay.edge_row(rng)
+        elif preset == "apm-service-destination":
+            _, b = gen_replay.mesh_row(rng)
+        elif preset == "packetbeat-flow":
+            _, b = gen_replay.net_row(rng)
+        elif preset == "packetbeat-http":
+            _, b = gen_replay.net_row(rng)
+            c, w, dd = gen_replay.counts(rng)
+            b.update({"doc_count": c, "danger": {"doc_count": dd}, "warning": {"doc_count": w}})
+        elif preset == "apm-transaction":
+            svc = rng.choice(gen_replay.SERVICES)
+            region = rng.choice(gen_replay.REGIONS)
+            c, w, dd = gen_replay.counts(rng)
+            b = {"key": {"to_service": svc, "to_region": region,
+                         "to_host": f"{svc}-{rng.randint(1, 40)}-{rng.randrange(16 ** 5):05x}"},
+                 "doc_count": c, "danger": {"doc_count": dd}, "warning": {"doc_count": w}}
+        else:  # heartbeat
+            c, _, dd = gen_replay.counts(rng)
+            b = {"key": {"from_service": rng.choice(["Frankfurt", "Virginia", "Oregon", "Singapore", "Tokyo"]),
+                         "to_service": f"{rng.choice(gen_replay.WORDS)}{rng.randint(1, 99999)}.example.com",
+                         "to_host": gen_replay.public_ip(rng)},
+                 "doc_count": c, "danger": {"doc_count": dd}}
+        out.append(json.dumps(b, separators=(",", ":")))
+    return out
+
+
+def es_side(a):
+    size = 100000
+    say(f"## Elasticsearch's side of a {size:,}-edge refresh, per preset")
+    say()
+    say("Bytes are the answer bodies of the whole paging (the pages plus the empty last one), in the shape each")
+    say("preset's query gets back. \"no filter_path\" adds what Elasticsearch writes without it"
+        " (`hits` with `max_score` and an empty `hits` array; `size: 0` and `track_total_hits: false` already")
+    say("keep the rest out). \"gzip\" is what travels when Elasticsearch compresses (http.compression, level 3,")
+    say("which vizfeed asks for with Accept-Encoding).")
+    say()
+    import random
+    rows = []
+    presets = ["nginx-access", "apache-access", "packetbeat-http", "packetbeat-flow", "apm-service-destination",
+               "apm-transaction", "heartbeat"]
+    for preset in presets:
+        buckets = preset_buckets(preset, size, random.Random(7))
+        per_size = {}
+        for page in (1000, 5000, 10000, 50000):
+            raw = plain = packed = 0
+            pages = [buckets[i:i + page] for i in range(0, size, page)] + [[]]
+            for p in pages:
+                agg = ('{"after_key":' + json.dumps(json.loads(p[-1])["key"], separators=(",", ":")) +
+                       ',"buckets":[' + ",".join(p) + "]}") if p else '{"buckets":[]}'
+                body = ('{"took":120,"timed_out":false,' + gen_replay.SHARDS + ',"aggregations":{"edges":' + agg +
+                        "}}").encode()
+                unfiltered = len(body) + len(',"hits":{"max_score":null,"hits":[]}')
+                raw += unfiltered
+                plain += len(body)
+                packed += len(zlib.compress(body, 3))
+            per_size[page] = (len(pages), raw, plain, packed)
+        req, raw, plain, packed = per_size[5000]
+        rows.append([preset, req, human(raw), human(plain), f"{100 * (raw - plain) / raw:.3f} %", human(packed),
+                     f"{plain / packed:.1f}x", per_size[1000][0], per_size[10000][0], per_size[50000][0]])
+        print(f"  {preset}: {rows[-1]}", flush=True)
+    table(["preset", "requests (page 5000)", "no filter_path", "filter_path", "filter_path saves", "+ gzip",
+           "gzip saves", "requests, page 1000", "page 10000", "page 50000"], rows)
+
+
+def buildtype(binary):
+    try:
+        p = subprocess.run(["meson", "introspect", "--buildoptions", os.path.dirname(binary)], capture_output=True,
+                           text=True)
+        return next(o["value"] for o in json.loads(p.stdout) if o["name"] == "buildtype")
+    except (OSError, ValueError, StopIteration):
+        return "?"
+
+
+def machine():
+    def first(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, shell=True).stdout.strip().splitlines()[0]
+        except (IndexError, OSError):
+            return "?"
+    cpu = first("lscpu | sed -n 's/^Model name: *//p'")
+    mem = first("awk '/MemTotal/ {printf \"%.1f GB\", $2/1048576}' /proc/meminfo")
+    say("## Machine")
+    say()
+    say(f"- CPU: {cpu}, {os.cpu_count()} cores visible; memory {mem}; {platform.system()} {platform.release()}")
+    say(f"- load average at start: {open('/proc/loadavg').read().split()[0]} (a shared machine: read ratios, not"
+        " absolute times)")
+    say(f"- {first('jq --version')}, node {first('node --version')}, {first('nginx -v 2>&1')},"
+        f" {first('wrk --version 2>&1 | head -1')}")
+    say(f"- vizfeed: {a_global.vizfeed}, {first('cc --version')}, meson buildtype {buildtype(a_global.vizfeed)}")
+    say(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    say()
+
+
+def write_doc(path):
+    text = open(path).read() if os.path.exists(path) else "# Performance\n\n<!-- bench:begin -->\n<!-- bench:end -->\n"
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    if begin not in text or end not in text:
+        text += f"\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    body = "\n".join(out_lines).rstrip() + "\n"
+    with open(path, "w") as f:
+        f.write(f"{head}{begin}\n<!-- written by bench/bench.py; edit outside the markers -->\n\n{body}{end}{tail}")
+
+
+a_global = None
+
+
+def main():
+    global a_global
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--vizfeed", default=os.path.join(ROOT, "build-bench", "vizfeed"))
+    ap.add_argument("--sizes", default="1000,10000,100000,1000000")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "vizfeed-bench"),
+                    help="where the generated recordings are kept between runs")
+    ap.add_argument("--jq-timeout", type=float, default=120, help="seconds one jq or Node.js run may take")
+    ap.add_argument("--jq-max", type=int, default=100000, help="largest size jq is tried on")
+    ap.add_argument("--wrk-seconds", type=int, default=10)
+    ap.add_argument("--http-size", type=int, default=100000)
+    ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "PERFORMANCE.md"))
+    ap.add_argument("--skip", default="", help="comma list of: refresh, http, es")
+    a = ap.parse_args()
+    a.vizfeed = os.path.abspath(a.vizfeed)
+    a_global = a
+    os.makedirs(a.work, exist_ok=True)
+    skip = set(filter(None, a.skip.split(",")))
+    sizes = [int(s) for s in a.sizes.split(",")]
+    machine()
+    if "refresh" not in skip:
+        refresh_costs(a, sizes)
+    if "http" not in skip:
+        http_bench(a, a.http_size)
+    if "es" not in skip:
+        es_side(a)
+    say(f"Load average at the end: {open('/proc/loadavg').read().split()[0]}.")
+    write_doc(a.doc)
+    print(f"bench: wrote {a.doc}")
+
+
+if __name__ == "__main__":
+    main()
