@@ -50,8 +50,9 @@ enum {
     W_FIELD0 = 1u << 7, /* W_FIELD0 << EP_x for each endpoint part */
 };
 
-static const char *const top_keys[] = {"listen", "cors_origin",   "ui_dir",   "refresh", "output",
-                                       "graph",  "elasticsearch", "topology", "flows",   NULL};
+static const char *const top_keys[] = {"listen", "cors_origin",   "ui_dir",   "auth",  "refresh", "output",
+                                       "graph",  "elasticsearch", "topology", "flows", NULL};
+static const char *const auth_keys[] = {"username", "password", "bearer_token", NULL};
 static const char *const refresh_keys[] = {"interval", "window", "lag", NULL};
 static const char *const output_keys[] = {"file", NULL};
 static const char *const graph_keys[] = {"name",        "entry", "default_region", "max_services", "thresholds",
@@ -126,6 +127,9 @@ void cfg_free(vizfeed_config *cfg) {
     free(cfg->listen);
     free(cfg->cors_origin);
     free(cfg->ui_dir);
+    free(cfg->auth.username);
+    free(cfg->auth.password);
+    free(cfg->auth.bearer_token);
     free(cfg->output_file);
     free(cfg->record_dir);
     free(cfg->graph.name);
@@ -178,6 +182,9 @@ static vizfeed_config *config_with_defaults(const char *path) {
     cfg->listen = xstrdup("127.0.0.1:8080");
     cfg->cors_origin = xstrdup("*");
     cfg->ui_dir = xstrdup("ui/dist");
+    cfg->auth.username = xstrdup("");
+    cfg->auth.password = xstrdup("");
+    cfg->auth.bearer_token = xstrdup("");
     cfg->interval_ms = 10000;
     cfg->window_ms = 120000;
     cfg->lag_ms = 15000;
@@ -1085,6 +1092,53 @@ static int parse_refresh(parser *p, const yaml_node_t *root, vizfeed_config *cfg
     return 0;
 }
 
+/* Credentials end up compared byte for byte with what a client sends in an
+ * Authorization header, which cannot carry control characters; a Basic user
+ * name cannot hold ':' (RFC 7617) and a bearer token holds no space. */
+static int check_credential(parser *p, const yaml_node_t *n, const char *what, const char *value,
+                            const char *forbidden) {
+    for (const unsigned char *c = (const unsigned char *)value; *c; c++) {
+        if (*c < 0x20 || *c == 0x7f)
+            return fail_at(p, n, "printable characters", "%s contains a control character", what);
+        if (strchr(forbidden, *c))
+            return fail_at(p, n, "printable characters other than these: ':' in a user name, ' ' in a token",
+                           "%s contains '%c'", what, *c);
+    }
+    return 0;
+}
+
+/* `auth:` protects vizfeed's own endpoints. A written section must end up
+ * with one complete form: a ${TOKEN} that expands to "" must not silently
+ * open what was meant to be closed. */
+static int parse_auth(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+    const yaml_node_t *a;
+    auth_config *auth = &cfg->auth;
+    if (get_section(p, get(p, root, "auth"), "auth", auth_keys, &a) < 0) return -1;
+    if (!a) return 0;
+    if (opt_string(p, a, "username", "auth.username", &auth->username) < 0 ||
+        opt_string(p, a, "password", "auth.password", &auth->password) < 0 ||
+        opt_string(p, a, "bearer_token", "auth.bearer_token", &auth->bearer_token) < 0)
+        return -1;
+    const char *forms = "either username and password (Basic) or bearer_token (Bearer)";
+    bool basic = *auth->username || *auth->password, bearer = *auth->bearer_token;
+    if (basic && bearer)
+        return fail_at(p, get(p, a, "bearer_token"), forms, "auth sets both a username/password and a bearer_token");
+    if (!basic && !bearer)
+        return fail_at(p, a, "username and password, or bearer_token (leave auth out to keep the endpoints open)",
+                       "auth sets no credentials (empty values)");
+    if (basic && !*auth->username)
+        return fail_at(p, get(p, a, "password") ? get(p, a, "password") : a, "auth.username beside auth.password",
+                       "auth.password is set without auth.username");
+    if (basic && !*auth->password)
+        return fail_at(p, get(p, a, "username") ? get(p, a, "username") : a, "auth.password beside auth.username",
+                       "auth.username is set without auth.password");
+    if (check_credential(p, get(p, a, "username"), "auth.username", auth->username, ":") < 0 ||
+        check_credential(p, get(p, a, "password"), "auth.password", auth->password, "") < 0 ||
+        check_credential(p, get(p, a, "bearer_token"), "auth.bearer_token", auth->bearer_token, " ") < 0)
+        return -1;
+    return 0;
+}
+
 /* host:port with a numeric port; the HTTP module resolves the host. */
 static int parse_listen(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
     const yaml_node_t *n = get(p, root, "listen");
@@ -1112,8 +1166,8 @@ static int parse_root(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
     /* Fixed order, whatever the file's: flows are checked against the
      * elasticsearch section. */
     if (parse_listen(p, root, cfg) < 0 || opt_string(p, root, "cors_origin", "cors_origin", &cfg->cors_origin) < 0 ||
-        opt_string(p, root, "ui_dir", "ui_dir", &cfg->ui_dir) < 0 || parse_refresh(p, root, cfg) < 0 ||
-        get_section(p, get(p, root, "output"), "output", output_keys, &out) < 0 ||
+        opt_string(p, root, "ui_dir", "ui_dir", &cfg->ui_dir) < 0 || parse_auth(p, root, cfg) < 0 ||
+        parse_refresh(p, root, cfg) < 0 || get_section(p, get(p, root, "output"), "output", output_keys, &out) < 0 ||
         opt_string(p, out, "file", "output.file", &cfg->output_file) < 0 || parse_graph(p, root, cfg) < 0 ||
         parse_elasticsearch(p, root, cfg) < 0 || parse_topology(p, root, cfg) < 0 || parse_flows(p, root, cfg) < 0)
         return -1;
@@ -1422,6 +1476,22 @@ static void print_flow(FILE *out, const flow_config *f) {
     print_key_string(out, "    danger_label: ", f->danger_label);
 }
 
+/* "null" rather than an empty section: a written auth must set credentials. */
+static void print_auth(FILE *out, const auth_config *a) {
+    if (*a->bearer_token) {
+        fputs("auth:\n  bearer_token: ", out);
+        print_secret(out, a->bearer_token);
+        fputc('\n', out);
+    } else if (*a->username) {
+        print_key_string(out, "auth:\n  username: ", a->username);
+        fputs("  password: ", out);
+        print_secret(out, a->password);
+        fputc('\n', out);
+    } else {
+        fputs("auth: null\n", out);
+    }
+}
+
 void cfg_print(const vizfeed_config *cfg, FILE *out) {
     char path[256];
     fprintf(out, "# vizfeed configuration resolved from %s\n",
@@ -1430,6 +1500,7 @@ void cfg_print(const vizfeed_config *cfg, FILE *out) {
     print_key_string(out, "listen: ", cfg->listen);
     print_key_string(out, "cors_origin: ", cfg->cors_origin);
     print_key_string(out, "ui_dir: ", cfg->ui_dir);
+    print_auth(out, &cfg->auth);
     fputs("refresh:\n  interval: ", out);
     print_duration(out, cfg->interval_ms);
     fputs("\n  window: ", out);

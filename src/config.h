@@ -117,11 +117,21 @@ typedef struct {
     int page_size;      /* default 5000 */
 } es_config;
 
+/* vizfeed's own endpoints: either Basic (username and password) or Bearer
+ * (bearer_token), or none (all three ""): then everything is open. /healthz
+ * and CORS preflights are always open. */
+typedef struct {
+    char *username;
+    char *password;     /* secret */
+    char *bearer_token; /* secret */
+} auth_config;
+
 typedef struct {
     char *path;          /* the file it was loaded from ("" for --demo) */
     char *listen;        /* default "127.0.0.1:8080" */
     char *cors_origin;   /* default "*" */
     char *ui_dir;        /* default "ui/dist" */
+    auth_config auth;    /* default: none */
     int64_t interval_ms; /* default 10s */
     int64_t window_ms;   /* default 2m */
     int64_t lag_ms;      /* default 15s */

@@ -266,6 +266,15 @@ static double number_value(const char *s, size_t n) {
     return isfinite(v) ? v : 0;
 }
 
+/* An integer field (shard counts, max_buckets) as int64_t: clamped to
+ * 0..2^53, since converting a double outside int64_t's range is undefined
+ * behaviour and a negative count means nothing. */
+static int64_t count_value(const char *s, size_t n) {
+    double v = number_value(s, n);
+    if (!(v > 0)) return 0;
+    return v < 9007199254740992.0 ? (int64_t)v : INT64_C(9007199254740992);
+}
+
 /* max_buckets from "... Must be less than or equal to: [65536] ..." (§1.8),
  * for answers whose cause lacks the max_buckets field. */
 static void scan_max_buckets(es_parser *p, const char *s, size_t n) {
@@ -308,7 +317,7 @@ static void error_scalar(es_parser *p, place at, int key, const char *s, size_t 
         scan_max_buckets(p, s, n);
         if (c) copy_cut(c->reason, sizeof c->reason, s, n);
     } else if (key == K_MAX_BUCKETS && !is_string && p->answer.max_buckets == 0) {
-        p->answer.max_buckets = (int64_t)number_value(s, n);
+        p->answer.max_buckets = count_value(s, n);
     }
 }
 
@@ -344,8 +353,8 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
         }
         return 1;
     case AT_SHARDS:
-        if (is_number && f->key == K_TOTAL) p->answer.shards_total = (int64_t)number_value(text, n);
-        if (is_number && f->key == K_FAILED) p->answer.shards_failed = (int64_t)number_value(text, n);
+        if (is_number && f->key == K_TOTAL) p->answer.shards_total = count_value(text, n);
+        if (is_number && f->key == K_FAILED) p->answer.shards_failed = count_value(text, n);
         return 1;
     case AT_FAILURE_REASON:
         /* The reason's text says more than its type; the type stands in

@@ -1229,11 +1229,14 @@ static void write_flow_names(render_ctx *c, uint64_t flows) {
     jsonw_array_end(&c->w);
 }
 
-/* Earliest stale_since of the region's flows, 0 when all are fresh. */
+/* Earliest stale_since of the region's flows, 0 when all are fresh. A flow
+ * that has never answered feeds no region yet, so nothing would show its
+ * failure: it counts for every region, any of which may lack its traffic. */
 static int64_t stale_since(const render_ctx *c, uint64_t flows) {
     int64_t since = 0;
     for (unsigned i = 0; i < c->o->nflows && i < VIZ_MAX_FLOWS; i++) {
-        if (!(flows & ((uint64_t)1 << i))) continue;
+        bool never_answered = c->o->flows[i].data_end_ms == 0;
+        if (!(flows & ((uint64_t)1 << i)) && !never_answered) continue;
         int64_t s = c->o->flows[i].stale_since_ms;
         if (s != 0 && (since == 0 || s < since)) since = s;
     }

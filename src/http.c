@@ -1,7 +1,6 @@
 #include "http.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/limits.h> /* PATH_MAX: <limits.h> finds our own limits.h when src/ is on the include path */
@@ -19,6 +18,7 @@
 
 #include <microhttpd.h>
 
+#include "http_parse.h"
 #include "jsonw.h"
 #include "bounds.h"
 #include "log.h"
@@ -36,6 +36,8 @@
 #define HTTP_MAX_METRICS_BYTES (4u << 20)
 
 #define ALLOWED_METHODS "GET, HEAD, OPTIONS"
+
+typedef enum { AUTH_NONE, AUTH_BASIC, AUTH_BEARER } auth_scheme;
 
 /* The current snapshot and the responses prebuilt from it. A request only
  * takes the server's mutex long enough to queue one of them, which makes
@@ -63,6 +65,8 @@ struct http_server {
     char *ui_dir;  /* as configured; "" when no page is served */
     char *ui_real; /* its realpath once it exists, else NULL */
     int64_t interval_ms;
+    auth_scheme auth;
+    char *auth_credentials; /* what must follow the scheme: base64(user:password) or the token; NULL when open */
 };
 
 /* The access handler is called at least twice per request: once when the
@@ -128,11 +132,91 @@ static enum MHD_Result answer_json(http_server *h, struct MHD_Connection *c, uns
     if (!r) return MHD_NO;
     add_cors(h, r);
     if (code == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, "Allow", ALLOWED_METHODS);
+    if (code == MHD_HTTP_UNAUTHORIZED) {
+        pthread_mutex_lock(&h->lock);
+        MHD_add_response_header(r, "WWW-Authenticate",
+                                h->auth == AUTH_BEARER ? "Bearer realm=\"vizfeed\""
+                                                       : "Basic realm=\"vizfeed\", charset=\"UTF-8\"");
+        pthread_mutex_unlock(&h->lock);
+        MHD_add_response_header(r, "Access-Control-Expose-Headers", "WWW-Authenticate");
+    }
     return queue_once(c, code, r, path);
 }
 
 static enum MHD_Result answer_not_found(http_server *h, struct MHD_Connection *c) {
     return answer_json(h, c, MHD_HTTP_NOT_FOUND, "/other", "error", "\"not found\"", NULL);
+}
+
+/* ---- authentication --------------------------------------------------- */
+
+static void base64_encode(buf *out, const unsigned char *in, size_t n) {
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        buf_putc(out, alphabet[v >> 18 & 63]);
+        buf_putc(out, alphabet[v >> 12 & 63]);
+        buf_putc(out, i + 1 < n ? alphabet[v >> 6 & 63] : '=');
+        buf_putc(out, i + 2 < n ? alphabet[v & 63] : '=');
+    }
+}
+
+/* The credentials a request must present, from the options; NULL when the
+ * endpoints are open. Browsers and curl send Basic credentials as the
+ * canonical (padded) base64, so comparing the encoded form is enough. */
+static char *auth_credentials_of(const http_options *o, auth_scheme *scheme) {
+    *scheme = AUTH_NONE;
+    if (!str_empty(o->auth_bearer_token)) {
+        *scheme = AUTH_BEARER;
+        return xstrdup(o->auth_bearer_token);
+    }
+    if (str_empty(o->auth_username)) return NULL;
+    size_t plain_len = strlen(o->auth_username) + 1 + (o->auth_password ? strlen(o->auth_password) : 0);
+    buf plain, encoded;
+    buf_init(&plain, plain_len + 1);
+    buf_init(&encoded, 4 * (plain_len / 3 + 1) + 1);
+    buf_printf(&plain, "%s:%s", o->auth_username, o->auth_password ? o->auth_password : "");
+    base64_encode(&encoded, (const unsigned char *)buf_cstr(&plain), plain.len);
+    explicit_bzero(plain.data, plain.len);
+    buf_free(&plain);
+    *scheme = AUTH_BASIC;
+    return buf_take(&encoded, NULL);
+}
+
+static void auth_credentials_free(char *credentials) {
+    if (credentials) explicit_bzero(credentials, strlen(credentials));
+    free(credentials);
+}
+
+/* Compares in a time that depends on the expected length only, so that
+ * response times do not tell how much of a guess was right. */
+static int same_secret(const char *given, size_t given_len, const char *expected) {
+    size_t expected_len = strlen(expected);
+    unsigned char diff = given_len != expected_len;
+    for (size_t i = 0; i < expected_len; i++)
+        diff |= (unsigned char)expected[i] ^ (unsigned char)(i < given_len ? given[i] : 0);
+    return diff == 0;
+}
+
+/* Whether the request's Authorization header ("Scheme credentials", the
+ * scheme in any case, RFC 9110 §11.1) matches the configured credentials. */
+static int authorized(http_server *h, struct MHD_Connection *c) {
+    const char *value = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    pthread_mutex_lock(&h->lock);
+    auth_scheme scheme = h->auth;
+    int ok = scheme == AUTH_NONE;
+    if (!ok && value) {
+        const char *name = scheme == AUTH_BASIC ? "Basic" : "Bearer";
+        size_t name_len = strlen(name);
+        if (strncasecmp(value, name, name_len) == 0 && (value[name_len] == ' ' || value[name_len] == '\t')) {
+            const char *given = value + name_len;
+            while (*given == ' ' || *given == '\t') given++;
+            size_t given_len = strlen(given);
+            while (given_len > 0 && (given[given_len - 1] == ' ' || given[given_len - 1] == '\t')) given_len--;
+            ok = same_secret(given, given_len, h->auth_credentials);
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    return ok;
 }
 
 /* ---- /vizceral.json --------------------------------------------------- */
@@ -187,75 +271,8 @@ static int graph_responses_build(graph_responses *g, snapshot *s, const char *co
     return fail(err, "http: cannot create responses for a graph of %zu bytes (out of memory)", s->json_len);
 }
 
-/* Whether an Accept-Encoding value allows gzip (RFC 9110 §12.5.3): an
- * explicit "gzip" (or legacy "x-gzip") decides by its q-value; otherwise
- * "*" does; otherwise no. */
-static int accepts_gzip(const char *value) {
-    if (!value) return 0;
-    int gzip_q = -1, star_q = -1; /* -1: not mentioned; else q in thousandths */
-    const char *p = value;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',') p++;
-        const char *name = p;
-        while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t') p++;
-        size_t name_len = (size_t)(p - name);
-        int q = 1000;
-        while (*p && *p != ',') {
-            /* Parameters: only q matters. */
-            while (*p == ' ' || *p == '\t' || *p == ';') p++;
-            if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
-                p += 2;
-                q = 0;
-                if (*p == '1')
-                    q = 1000;
-                else if (*p == '0' && p[1] == '.') {
-                    int scale = 100;
-                    for (const char *d = p + 2; isdigit((unsigned char)*d) && scale > 0; d++, scale /= 10)
-                        q += (*d - '0') * scale;
-                }
-            }
-            while (*p && *p != ',' && *p != ';') p++;
-        }
-        if (name_len == 4 && strncasecmp(name, "gzip", 4) == 0)
-            gzip_q = q;
-        else if (name_len == 6 && strncasecmp(name, "x-gzip", 6) == 0)
-            gzip_q = q;
-        else if (name_len == 1 && *name == '*')
-            star_q = q;
-    }
-    if (gzip_q >= 0) return gzip_q > 0;
-    return star_q > 0;
-}
-
-/* Whether If-None-Match names etag: a comma-separated list of entity tags
- * or "*", compared weakly (a W/ prefix is ignored) as RFC 9110 §13.1.2
- * asks for this header. */
-static int etag_matches(const char *list, const char *etag) {
-    if (!list) return 0;
-    size_t etag_len = strlen(etag);
-    const char *p = list;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',') p++;
-        if (!*p) break;
-        if (*p == '*') return 1;
-        if (p[0] == 'W' && p[1] == '/') p += 2;
-        const char *start = p;
-        if (*p == '"') {
-            const char *close = strchr(p + 1, '"');
-            p = close ? close + 1 : p + strlen(p);
-        } else {
-            while (*p && *p != ',') p++;
-        }
-        size_t len = (size_t)(p - start);
-        while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t')) len--;
-        if (len == etag_len && memcmp(start, etag, len) == 0) return 1;
-        while (*p && *p != ',') p++;
-    }
-    return 0;
-}
-
 static enum MHD_Result serve_graph(http_server *h, struct MHD_Connection *c) {
-    int gzip = accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"));
+    int gzip = http_accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"));
     const char *if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
 
     pthread_mutex_lock(&h->lock);
@@ -277,7 +294,7 @@ static enum MHD_Result serve_graph(http_server *h, struct MHD_Connection *c) {
     }
     unsigned code = MHD_HTTP_OK;
     struct MHD_Response *r = gzip ? g->gzip : g->identity;
-    if (etag_matches(if_none_match, gzip ? g->snap->etag_gzip : g->snap->etag)) {
+    if (http_etag_matches(if_none_match, gzip ? g->snap->etag_gzip : g->snap->etag)) {
         code = MHD_HTTP_NOT_MODIFIED;
         r = gzip ? g->gzip_not_modified : g->identity_not_modified;
     }
@@ -360,6 +377,7 @@ static enum MHD_Result serve_metrics(http_server *h, struct MHD_Connection *c) {
     pthread_mutex_unlock(&h->lock);
     if (have && refreshed > 0)
         metric_set("vizfeed_snapshot_age_seconds", "", (double)(monotonic_ms() - refreshed) / 1000.0);
+    metrics_update_process();
     buf out;
     buf_init(&out, HTTP_MAX_METRICS_BYTES);
     metrics_render(&out);
@@ -378,69 +396,17 @@ static enum MHD_Result serve_metrics(http_server *h, struct MHD_Connection *c) {
 
 /* ---- static files ----------------------------------------------------- */
 
-static const char *content_type_for(const char *path) {
-    static const struct {
-        const char *ext, *type;
-    } types[] = {
-        {"html", "text/html; charset=utf-8"},
-        {"htm", "text/html; charset=utf-8"},
-        {"js", "text/javascript; charset=utf-8"},
-        {"mjs", "text/javascript; charset=utf-8"},
-        {"css", "text/css; charset=utf-8"},
-        {"json", "application/json"},
-        {"map", "application/json"},
-        {"svg", "image/svg+xml"},
-        {"png", "image/png"},
-        {"jpg", "image/jpeg"},
-        {"jpeg", "image/jpeg"},
-        {"gif", "image/gif"},
-        {"webp", "image/webp"},
-        {"ico", "image/x-icon"},
-        {"woff", "font/woff"},
-        {"woff2", "font/woff2"},
-        {"wasm", "application/wasm"},
-        {"txt", "text/plain; charset=utf-8"},
-    };
-    const char *slash = strrchr(path, '/');
-    const char *dot = strrchr(slash ? slash : path, '.');
-    if (dot) {
-        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-            if (strcasecmp(dot + 1, types[i].ext) == 0) return types[i].type;
-    }
-    return "application/octet-stream";
-}
-
-/* Refuses ".." (and any segment starting with a dot, which also keeps
- * files such as .git or .env private) and backslashes, before touching the
- * file system. MHD hands over the URL already percent-decoded, so
- * "%2e%2e" arrives here as "..". */
-static int safe_url_path(const char *url) {
-    if (url[0] != '/') return 0;
-    for (const char *p = url; *p; p++) {
-        if (*p == '\\') return 0;
-        if (*p == '/' && p[1] == '.') return 0;
-    }
-    return 1;
-}
-
-/* Whether resolved lies inside root (both realpath results). */
-static int inside(const char *resolved, const char *root) {
-    size_t n = strlen(root);
-    if (strncmp(resolved, root, n) != 0) return 0;
-    return resolved[n] == '/' || resolved[n] == '\0' || (n == 1 && root[0] == '/');
-}
-
 /* Opens the file a URL names under the UI directory, or returns -1. The
  * realpath check is what stops symbolic links pointing out of ui_dir. */
 static int open_static(const char *root, const char *url, struct stat *st, char *resolved) {
     char candidate[PATH_MAX];
     const char *tail = url[strlen(url) - 1] == '/' ? "index.html" : "";
     if ((size_t)snprintf(candidate, sizeof candidate, "%s%s%s", root, url, tail) >= sizeof candidate) return -1;
-    if (!realpath(candidate, resolved) || !inside(resolved, root)) return -1;
+    if (!realpath(candidate, resolved) || !http_path_inside(resolved, root)) return -1;
     if (stat(resolved, st) < 0) return -1;
     if (S_ISDIR(st->st_mode)) {
         if ((size_t)snprintf(candidate, sizeof candidate, "%s/index.html", resolved) >= sizeof candidate) return -1;
-        if (!realpath(candidate, resolved) || !inside(resolved, root)) return -1;
+        if (!realpath(candidate, resolved) || !http_path_inside(resolved, root)) return -1;
     }
     int fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return -1;
@@ -498,7 +464,7 @@ static enum MHD_Result serve_static(http_server *h, struct MHD_Connection *c, co
             snprintf(reason, sizeof reason, "no web page here: ui_dir is not set");
         return answer_json(h, c, MHD_HTTP_NOT_FOUND, "/other", "error", "\"not found\"", reason);
     }
-    if (url_had_nul || !safe_url_path(url)) return answer_not_found(h, c);
+    if (url_had_nul || !http_safe_path(url)) return answer_not_found(h, c);
 
     char resolved[PATH_MAX];
     struct stat st;
@@ -511,7 +477,7 @@ static enum MHD_Result serve_static(http_server *h, struct MHD_Connection *c, co
         close(fd);
         return MHD_NO;
     }
-    MHD_add_response_header(r, "Content-Type", content_type_for(resolved));
+    MHD_add_response_header(r, "Content-Type", http_content_type(resolved));
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     add_cors(h, r);
@@ -526,16 +492,6 @@ static int request_has_body(struct MHD_Connection *c) {
     if (!length) return 0;
     while (*length == '0') length++;
     return *length != '\0';
-}
-
-/* The path label of vizfeed_http_requests_total: a closed set, so that
- * scanners probing random URLs cannot grow the registry. Served UI files
- * are counted as "/static" where they are answered. */
-static const char *metrics_path(const char *url) {
-    static const char *const known[] = {"/vizceral.json", "/healthz", "/readyz", "/metrics"};
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (strcmp(url, known[i]) == 0) return known[i];
-    return "/other";
 }
 
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -556,9 +512,13 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     }
 
     int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-    if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0) return serve_preflight(h, c, metrics_path(url));
+    if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0) return serve_preflight(h, c, http_metrics_path(url));
+    /* Liveness probes (systemd, Docker, Kubernetes) carry no credentials. */
+    if (strcmp(url, "/healthz") != 0 && !authorized(h, c))
+        return answer_json(h, c, MHD_HTTP_UNAUTHORIZED, http_metrics_path(url), "error", "\"unauthorized\"",
+                           "this server needs credentials in an Authorization header");
     if (!is_get)
-        return answer_json(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, metrics_path(url), "error", "\"method not allowed\"",
+        return answer_json(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, http_metrics_path(url), "error", "\"method not allowed\"",
                            "only GET, HEAD and OPTIONS are served");
     if (strcmp(url, "/vizceral.json") == 0) return serve_graph(h, c);
     if (strcmp(url, "/healthz") == 0) return answer_json(h, c, MHD_HTTP_OK, "/healthz", "status", "\"ok\"", NULL);
@@ -570,10 +530,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
 /* Sees the raw request target before MHD decodes it; its return value
  * becomes the request's *con_cls. */
 static void *inspect_raw_uri(void *cls, const char *uri, struct MHD_Connection *c) {
-    size_t path_len = strcspn(uri, "?");
-    for (size_t i = 0; i + 2 < path_len; i++)
-        if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0') return &first_call_nul;
-    return &first_call;
+    return http_uri_has_nul(uri) ? &first_call_nul : &first_call;
 }
 
 __attribute__((format(printf, 2, 0))) static void log_from_mhd(void *cls, const char *fmt, va_list ap) {
@@ -676,6 +633,7 @@ http_server *http_start(const http_options *o, char *err) {
     h->ui_dir = xstrdup(o->ui_dir ? o->ui_dir : "");
     h->ui_real = ui_real;
     h->interval_ms = o->interval_ms;
+    h->auth_credentials = auth_credentials_of(o, &h->auth);
     h->starting = 1;
     h->daemon = start_daemon(h, &address);
     if (!h->daemon && address.any) {
@@ -713,6 +671,8 @@ void http_update_options(http_server *h, const http_options *o) {
     char *ui_real = NULL;
     int ui_ok = str_empty(o->ui_dir) || resolve_ui_dir(o->ui_dir, &ui_real, scratch) == 0;
     char *cors = xstrdup(o->cors_origin ? o->cors_origin : "*");
+    auth_scheme auth;
+    char *credentials = auth_credentials_of(o, &auth);
     graph_responses fresh = {0}, old = {0};
 
     pthread_mutex_lock(&h->lock);
@@ -735,6 +695,9 @@ void http_update_options(http_server *h, const http_options *o) {
         h->ui_real = ui_real;
     }
     h->interval_ms = o->interval_ms;
+    h->auth = auth;
+    char *old_credentials = h->auth_credentials;
+    h->auth_credentials = credentials;
     if (rebuilt && h->graph.snap == current) {
         old = h->graph;
         h->graph = fresh;
@@ -746,6 +709,7 @@ void http_update_options(http_server *h, const http_options *o) {
     if (rebuilt) graph_responses_free(&fresh);
     graph_responses_free(&old);
     snapshot_unref(current);
+    auth_credentials_free(old_credentials);
 }
 
 void http_quiesce(http_server *h) {
@@ -773,5 +737,6 @@ void http_stop(http_server *h) {
     free(h->cors_origin);
     free(h->ui_dir);
     free(h->ui_real);
+    auth_credentials_free(h->auth_credentials);
     free(h);
 }

@@ -13,6 +13,11 @@
  * a refresh. Connections, request size and idle time are bounded by the
  * HTTP_* limits of bounds.h.
  *
+ * Authentication: with auth_username/auth_password (Basic) or
+ * auth_bearer_token (Bearer) set, every request but GET /healthz and CORS
+ * preflights must carry a matching Authorization header, else it gets a 401
+ * with WWW-Authenticate and a JSON body. The strings are copied.
+ *
  * Errors: http_start() returns NULL with a reason in err (bad address,
  * port in use, ui_dir unreadable).
  */
@@ -24,10 +29,13 @@
 #include "sink.h"
 
 typedef struct {
-    const char *listen;      /* "host:port", "[v6]:port" or ":port"; port 0 = any free port */
-    const char *cors_origin; /* Access-Control-Allow-Origin value */
-    const char *ui_dir;      /* static files served at / ("" = none) */
-    int64_t interval_ms;     /* refresh interval: /readyz ages and Retry-After */
+    const char *listen;            /* "host:port", "[v6]:port" or ":port"; port 0 = any free port */
+    const char *cors_origin;       /* Access-Control-Allow-Origin value */
+    const char *ui_dir;            /* static files served at / ("" = none) */
+    int64_t interval_ms;           /* refresh interval: /readyz ages and Retry-After */
+    const char *auth_username;     /* Basic credentials of vizfeed's own endpoints ("" or NULL: none) */
+    const char *auth_password;     /* secret */
+    const char *auth_bearer_token; /* secret; instead of Basic ("" or NULL: none) */
 } http_options;
 
 typedef struct http_server http_server;

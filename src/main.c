@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bounds.h"
 #include "config.h"
 #include "es_query.h"
 #include "http.h"
@@ -385,16 +386,41 @@ typedef struct {
     generation current; /* used by the refresher thread only, once it runs */
     generation pending; /* a reloaded configuration waiting to be taken over (cfg != NULL) */
     http_server *http;
+    /* The last failure logged per flow, and when: the same failure is logged
+     * again only after FLOW_ERROR_REPEAT_MS, so a minute of back-off at a 1 s
+     * interval is one warning, not sixty (refresher thread only). */
+    char flow_error[VIZ_MAX_FLOWS][ERR_LEN];
+    int64_t flow_error_logged_ms[VIZ_MAX_FLOWS];
 } daemon_state;
 
+#define FLOW_ERROR_REPEAT_MS 60000
+
 static http_options http_options_of(const vizfeed_config *cfg) {
-    return (http_options){
-        .listen = cfg->listen, .cors_origin = cfg->cors_origin, .ui_dir = cfg->ui_dir, .interval_ms = cfg->interval_ms};
+    return (http_options){.listen = cfg->listen,
+                          .cors_origin = cfg->cors_origin,
+                          .ui_dir = cfg->ui_dir,
+                          .interval_ms = cfg->interval_ms,
+                          .auth_username = cfg->auth.username,
+                          .auth_password = cfg->auth.password,
+                          .auth_bearer_token = cfg->auth.bearer_token};
 }
 
-static void log_refresh(const vizfeed_config *cfg, const refresh_result *res, const snapshot *snap) {
-    for (size_t i = 0; i < cfg->nflows; i++)
-        if (res->flow_error[i]) log_warn("flow '%s' failed: %s", cfg->flows[i].name, res->flow_error[i]);
+static void log_refresh(daemon_state *d, const refresh_result *res, const snapshot *snap) {
+    const vizfeed_config *cfg = d->current.cfg;
+    int64_t now = monotonic_ms();
+    for (size_t i = 0; i < cfg->nflows && i < VIZ_MAX_FLOWS; i++) {
+        char *last = d->flow_error[i];
+        if (!res->flow_error[i]) {
+            if (last[0]) log_info("flow '%s' answers again", cfg->flows[i].name);
+            last[0] = '\0';
+        } else if (strcmp(last, res->flow_error[i]) != 0 || now - d->flow_error_logged_ms[i] >= FLOW_ERROR_REPEAT_MS) {
+            log_warn("flow '%s' failed: %s", cfg->flows[i].name, res->flow_error[i]);
+            snprintf(last, ERR_LEN, "%s", res->flow_error[i]);
+            d->flow_error_logged_ms[i] = now;
+        } else {
+            log_debug("flow '%s' failed: %s", cfg->flows[i].name, res->flow_error[i]);
+        }
+    }
     if (snap)
         log_debug("refresh done in %.3fs: %u regions, %u services, %u connections, %zu bytes (%zu gzip)", res->seconds,
                   res->stats.regions, res->stats.services, res->stats.connections, snap->json_len, snap->gzip_len);
@@ -417,7 +443,7 @@ static void refresh_once(daemon_state *d) {
     snapshot *snap = refresher_run(d->current.refresher, end_ms, &res, err);
     metric_add("vizfeed_refreshes_total", "", 1);
     metric_set("vizfeed_refresh_duration_seconds", "", res.seconds);
-    log_refresh(cfg, &res, snap);
+    log_refresh(d, &res, snap);
     if (!snap) {
         log_error("refresh failed: %s", err);
         return;
@@ -437,6 +463,7 @@ static void adopt_pending(daemon_state *d) {
     generation_free(&d->current);
     d->current = d->pending;
     memset(&d->pending, 0, sizeof d->pending);
+    memset(d->flow_error, 0, sizeof d->flow_error); /* flows may have changed */
     http_options ho = http_options_of(d->current.cfg);
     http_update_options(d->http, &ho);
 }

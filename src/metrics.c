@@ -1,10 +1,13 @@
 #include "metrics.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 /* Bounds the registry: every label value vizfeed uses comes from a small
  * closed set (normalised HTTP paths, status codes, flow names), so reaching
@@ -263,6 +266,11 @@ void metrics_declare_all(void) {
         {"vizfeed_output_file_writes_total", METRIC_COUNTER, "Successful atomic replacements of the output file."},
         {"vizfeed_output_file_errors_total", METRIC_COUNTER, "Failed attempts to replace the output file."},
         {"vizfeed_config_reloads_total", METRIC_COUNTER, "Configuration reloads (SIGHUP), by result."},
+        {"process_resident_memory_bytes", METRIC_GAUGE, "Resident memory size in bytes."},
+        {"process_cpu_seconds_total", METRIC_COUNTER, "Total user and system CPU time spent in seconds."},
+        {"process_open_fds", METRIC_GAUGE, "Number of open file descriptors."},
+        {"process_max_fds", METRIC_GAUGE, "Maximum number of open file descriptors."},
+        {"process_start_time_seconds", METRIC_GAUGE, "Start time of the process since the Unix epoch in seconds."},
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) metrics_declare(all[i].name, all[i].type, all[i].help);
 
@@ -278,4 +286,52 @@ void metrics_declare_all(void) {
     buf_putc(&labels, '"');
     metric_set("vizfeed_build_info", buf_cstr(&labels), 1);
     buf_free(&labels);
+}
+
+/* The standard process_* series of Prometheus client libraries, read from
+ * /proc when /metrics is scraped. A value that cannot be read is left out
+ * (not on Linux, /proc not mounted): absent is better than a false 0. */
+void metrics_update_process(void) {
+    long page = sysconf(_SC_PAGESIZE), ticks = sysconf(_SC_CLK_TCK);
+    unsigned long long size, resident;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%llu %llu", &size, &resident) == 2 && page > 0)
+            metric_set("process_resident_memory_bytes", "", (double)resident * (double)page);
+        fclose(f);
+    }
+    /* Fields 14, 15 and 22 of /proc/self/stat, after the command name,
+     * which may hold spaces and parentheses: parse from the last ')'. */
+    char stat[1024];
+    size_t n = 0;
+    if ((f = fopen("/proc/self/stat", "r"))) {
+        n = fread(stat, 1, sizeof stat - 1, f);
+        fclose(f);
+    }
+    stat[n] = '\0';
+    const char *rest = strrchr(stat, ')');
+    unsigned long long utime, stime, start;
+    if (rest && ticks > 0 &&
+        sscanf(rest + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu", &utime,
+               &stime, &start) == 3) {
+        metric_set("process_cpu_seconds_total", "", (double)(utime + stime) / (double)ticks);
+        unsigned long long boot = 0;
+        char line[256];
+        if ((f = fopen("/proc/stat", "r"))) {
+            while (fgets(line, sizeof line, f))
+                if (sscanf(line, "btime %llu", &boot) == 1) break;
+            fclose(f);
+        }
+        if (boot) metric_set("process_start_time_seconds", "", (double)boot + (double)start / (double)ticks);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int fds = 0;
+        for (struct dirent *e; (e = readdir(d));) fds += e->d_name[0] != '.';
+        closedir(d);
+        metric_set("process_open_fds", "", fds - 1); /* not the one opendir holds */
+    }
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+        metric_set("process_max_fds", "", (double)limit.rlim_cur);
 }

@@ -27,6 +27,9 @@ void metrics_render(buf *out);
 void metrics_label_escape(buf *out, const char *value);
 /* Declares vizfeed's own metrics; called once at start. */
 void metrics_declare_all(void);
+/* Sets the standard process_* gauges (memory, CPU, file descriptors, start
+ * time) from /proc; called when /metrics is scraped. */
+void metrics_update_process(void);
 void metrics_reset(void); /* drops every series and declaration (tests) */
 
 #endif

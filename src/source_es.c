@@ -65,6 +65,7 @@ struct source {
     int64_t backoff_ms;  /* the last delay, doubled on the next failure of the same class */
     bool backoff_config; /* the last failure was a configuration error */
     char backoff_reason[ERR_LEN];
+    char backoff_until[40]; /* the same deadline as wall-clock text, so repeated messages are identical */
     uint64_t rng;
 
     /* The collect in progress. */
@@ -341,6 +342,7 @@ static void start_backoff(source *s, int status, int64_t retry_after_ms, const c
     if (!config) delay = delay / 2 + (int64_t)(next_random(s) % (uint64_t)(delay / 2 + 1));
     if (retry_after_ms > delay) delay = retry_after_ms > 2 * max ? 2 * max : retry_after_ms;
     s->backoff_till = monotonic_ms() + delay;
+    format_time_ms((now_ms() + delay) / 1000 * 1000, s->backoff_until, sizeof s->backoff_until);
     snprintf(s->backoff_reason, sizeof s->backoff_reason, "HTTP %d: %s", status, why);
 }
 
@@ -438,6 +440,10 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
         if (*lowerings >= MAX_LOWERINGS || size < 1) {
             fail(err, "%s answered %d too_many_buckets_exception even with %d buckets per page: %s", resp.host,
                  resp.status, s->page_size, answer.error_reason);
+            /* Lowering did not cure it, so the page size was not the cause:
+             * the configured size comes back instead of one request per edge
+             * for ever. */
+            s->page_size = s->cfg->es.page_size > 0 ? s->cfg->es.page_size : 5000;
             goto done;
         }
         (*lowerings)++;
@@ -480,10 +486,7 @@ static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn e
     s->degraded[0] = '\0';
     s->is_degraded = false;
     int64_t now = monotonic_ms();
-    if (now < s->backoff_till) {
-        long long seconds = (s->backoff_till - now + 999) / 1000;
-        return fail(err, "backing off for %llds after %s", seconds, s->backoff_reason);
-    }
+    if (now < s->backoff_till) return fail(err, "backing off until %s after %s", s->backoff_until, s->backoff_reason);
     s->emit = emit;
     s->emit_ctx = ctx;
     if (s->record_dir) s->record_refresh++;

@@ -22,6 +22,7 @@ docs/METRICS.md, SPEC §4/§5):
 """
 import calendar
 import contextlib
+from datetime import datetime
 import json
 import os
 import re
@@ -220,6 +221,13 @@ def feeder(tmp, name, flavor="es8", extra_hosts_before=(), es_hosts=None, wait_f
         es.stop()
 
 
+def not_repeated(lines):
+    """True when the es flow's failures were logged and no identical one twice
+    (vizfeed repeats an unchanged failure only after a minute)."""
+    texts = [l.split("flow 'es' failed:", 1)[1] for l in lines if "flow 'es' failed:" in l]
+    return bool(texts) and len(texts) == len(set(texts))
+
+
 def cause_lines(lines):
     """The log lines that report a failed request of the es flow (not the back-off reminders)."""
     return [l for l in lines if "flow 'es' failed:" in l and "backing off" not in l]
@@ -319,11 +327,12 @@ def failing_case(tap, f, label, faults, kind, causes, recover=True, host=None, o
               f"{label}: each failure is logged with the flow, the host and the cause",
               f"want {host!r} and {causes!r} in:\n" + "\n".join(causes_logged[:3] or lines[:5]))
     if per_request:
-        tap.equal(len(causes_logged), int(f.errors(kind, m1) - err0),
-                  f"{label}: one log line per failed request ({kind})")
+        failed_requests = int(f.errors(kind, m1) - err0)
+        tap.check(1 <= len(causes_logged) <= failed_requests,
+                  f"{label}: failed requests are logged ({len(causes_logged)} lines for {failed_requests}, {kind})")
     if recover:
-        tap.equal(len([l for l in lines if "flow 'es' failed:" in l]), int(f.failures("es", m1) - fail0),
-                  f"{label}: one log line per failed refresh")
+        tap.check(not_repeated(lines), f"{label}: an identical failure is logged once, not once per refresh "
+                  "(it repeats only after a minute)", "\n".join(lines[:6]))
     tap.check(not any("flow 'side' failed" in l for l in lines) and f.failures("side", m1) == side_fail0,
               f"{label}: the side flow never fails")
     if recovered is not None:
@@ -535,8 +544,8 @@ def busy_cluster(tap, tmp):
             tap.check(gap is not None and max(2.4, retry_after) <= gap <= 6.5,
                       f"{label}: backs off: the next request {gap and round(gap, 2)}s later "
                       f"(5s with equal jitter: 2.5..5s{', at least Retry-After' if retry_after else ''})")
-            reminders = [l for l in f.log_lines() if "backing off for" in l]
-            secs = [int(m.group(1)) for l in reminders for m in [re.search(r"backing off for (\d+)s", l)] if m]
+            reminders = [l for l in f.log_lines() if "backing off until" in l]
+            secs = backoff_seconds(reminders)
             tap.check(secs and max(secs) <= 5, f"{label}: the refreshes during the back-off say so (<= 5 s)",
                       reminders[:2])
             if long_retry:
@@ -550,6 +559,19 @@ def busy_cluster(tap, tmp):
                 tap.check(7.0 <= gap <= 9.0, f"{label.split()[0]} with Retry-After 7: no request before it expires "
                           f"({gap:.2f}s)")
                 f.poll(both_fresh, 5, "recovery after Retry-After: 7")
+
+
+def backoff_seconds(lines):
+    """Seconds from each log line's own time to the deadline it names:
+    'TIME warn flow 'es' failed: backing off until DEADLINE after ...'."""
+    out = []
+    for line in lines:
+        stamp = re.match(r"(\S+Z) ", line)
+        until = re.search(r"backing off until (\S+Z) after", line)
+        if stamp and until:
+            delta = datetime.fromisoformat(until.group(1)) - datetime.fromisoformat(stamp.group(1))
+            out.append(round(delta.total_seconds()))
+    return out
 
 
 def configuration_errors(tap, tmp):
@@ -579,8 +601,8 @@ def configuration_errors(tap, tmp):
             tap.check(len(faulted) == 1, f"{label}: no retry loop: one request in "
                       f"{faulted and round(time.time() - faulted[0]['time'], 1)}s of failing ({len(faulted)} sent)")
             tap.equal(len(logged), 1, f"{label}: exactly one line gives the cause")
-            reminders = [l for l in f.log_lines() if "backing off for" in l]
-            secs = [int(m.group(1)) for l in reminders for m in [re.search(r"backing off for (\d+)s", l)] if m]
+            reminders = [l for l in f.log_lines() if "backing off until" in l]
+            secs = backoff_seconds(reminders)
             tap.check(secs and min(secs) >= 50, f"{label}: later refreshes say it backs off for about a minute",
                       reminders[:1])
 
@@ -639,9 +661,12 @@ def unresolvable_host(tap, tmp):
         lines = cause_lines(f.log_lines())
         tap.check(lines and all(host in l and "does not resolve" in l for l in lines),
                   f"{label}: each failure logged with the flow, the host and 'does not resolve'", "\n".join(lines[:2]))
-        tap.equal(len(lines), int(f.errors("resolve", m)), f"{label}: counted as kind resolve, one line each")
-        tap.check(all(s == 200 for s in f.statuses) and region(g, "side-region") and not is_stale(
-            region(g, "side-region")), f"{label}: the graph is served from the side flow, fresh")
+        tap.check(int(f.errors("resolve", m)) >= STALE_AFTER and not_repeated(f.log_lines()),
+                  f"{label}: counted as kind resolve; the unchanged failure logged once")
+        # A flow that never answered feeds no region of its own, so after three
+        # failures every region says data may be missing.
+        tap.check(all(s == 200 for s in f.statuses) and region(g, "side-region") and is_stale(
+            region(g, "side-region")), f"{label}: the side flow's graph is served, marked stale for the missing flow")
         tap.check(region(g, "es-region") is None, f"{label}: the flow never answered: no es part to carry over")
         tap.check(all(rs == 503 for _, rs in f.ready), f"{label}: /readyz 503 (a flow has never answered)")
 

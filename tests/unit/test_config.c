@@ -163,6 +163,9 @@ static void assert_config_equal(const vizfeed_config *a, const vizfeed_config *b
     assert_string_equal(a->listen, b->listen);
     assert_string_equal(a->cors_origin, b->cors_origin);
     assert_string_equal(a->ui_dir, b->ui_dir);
+    assert_string_equal(a->auth.username, b->auth.username);
+    assert_secret(a->auth.password, b->auth.password);
+    assert_secret(a->auth.bearer_token, b->auth.bearer_token);
     assert_int_equal(a->interval_ms, b->interval_ms);
     assert_int_equal(a->window_ms, b->window_ms);
     assert_int_equal(a->lag_ms, b->lag_ms);
@@ -279,6 +282,9 @@ static void test_full_config_values(void **state) {
     assert_string_equal(cfg->listen, "0.0.0.0:9090");
     assert_string_equal(cfg->cors_origin, "https://dash.example.com");
     assert_string_equal(cfg->ui_dir, "/usr/share/vizfeed/ui");
+    assert_string_equal(cfg->auth.username, "viewer");
+    assert_string_equal(cfg->auth.password, "open-sesame");
+    assert_string_equal(cfg->auth.bearer_token, "");
     assert_int_equal(cfg->interval_ms, 5000);
     assert_int_equal(cfg->window_ms, 90000);
     assert_int_equal(cfg->lag_ms, 500);
@@ -310,9 +316,9 @@ static void test_full_config_values(void **state) {
     assert_string_equal(cfg->topology[0].match, "10.1.0.0/16");
     assert_string_equal(cfg->topology[0].service, "");
     assert_string_equal(cfg->topology[0].region, "eu-west-1");
-    assert_int_equal(cfg->topology[0].line, 36);
+    assert_int_equal(cfg->topology[0].line, 39);
     assert_string_equal(cfg->topology[1].service, "postgres");
-    assert_int_equal(cfg->topology[1].line, 38);
+    assert_int_equal(cfg->topology[1].line, 41);
     assert_string_equal(cfg->topology[2].match, "/^(web|api)-[0-9]+$/");
     assert_string_equal(cfg->topology[2].service, "\\1");
 
@@ -380,6 +386,9 @@ static void test_defaults(void **state) {
     assert_int_equal(cfg->window_ms, 120000);
     assert_int_equal(cfg->lag_ms, 15000);
     assert_string_equal(cfg->output_file, "");
+    assert_string_equal(cfg->auth.username, "");
+    assert_string_equal(cfg->auth.password, "");
+    assert_string_equal(cfg->auth.bearer_token, "");
     assert_string_equal(cfg->graph.name, "edge");
     assert_string_equal(cfg->graph.entry, "INTERNET");
     assert_string_equal(cfg->graph.default_region, "default");
@@ -401,7 +410,7 @@ static void test_defaults(void **state) {
     cfg_free(cfg);
 
     /* Empty sections are the same as absent ones. */
-    cfg = load_text("refresh:\ngraph:\n  thresholds:\nelasticsearch:\ntopology:\noutput:\n"
+    cfg = load_text("refresh:\ngraph:\n  thresholds:\nelasticsearch:\ntopology:\noutput:\nauth:\n"
                     "flows:\n  - { name: d, type: demo }\n");
     assert_int_equal(cfg->interval_ms, 10000);
     cfg_free(cfg);
@@ -687,6 +696,8 @@ static void test_print_masks_secrets(void **state) {
     assert_non_null(strstr(text, "password: \"********\""));
     assert_non_null(strstr(text, "https://reader:********@es2:9200/prefix"));
     assert_non_null(strstr(text, "username: \"reader\""));
+    assert_null(strstr(text, "open-sesame"));
+    assert_non_null(strstr(text, "auth:\n  username: \"viewer\"\n  password: \"********\"\n"));
     free(text);
     cfg_free(cfg);
 
@@ -711,6 +722,54 @@ static void test_print_masks_secrets(void **state) {
     cfg_free(cfg);
     unsetenv("VIZ_TEST_PASSWORD");
     unsetenv("VIZ_TEST_HOST_PASSWORD");
+}
+
+/* vizfeed's own `auth`: Basic or Bearer, never both, never empty, masked
+ * when printed, and expanded from the environment like every value. */
+static void test_auth(void **state) {
+    const char *demo = "flows:\n  - { name: d, type: demo }\n";
+    char text[1024];
+    setenv("VIZ_TEST_TOKEN", "tok-3f9a.b_c~d+e/f=", 1);
+    snprintf(text, sizeof text, "auth: { bearer_token: \"${VIZ_TEST_TOKEN}\" }\n%s", demo);
+    vizfeed_config *cfg = load_text(text);
+    assert_string_equal(cfg->auth.bearer_token, "tok-3f9a.b_c~d+e/f=");
+    assert_string_equal(cfg->auth.username, "");
+    char *printed = print_to_string(cfg);
+    assert_null(strstr(printed, "tok-3f9a"));
+    assert_non_null(strstr(printed, "auth:\n  bearer_token: \"********\"\n"));
+    free(printed);
+    assert_round_trip(cfg);
+    cfg_free(cfg);
+    unsetenv("VIZ_TEST_TOKEN");
+
+    cfg = load_text(
+        "auth: { username: \"caf\xc3\xa9\", password: \"p: w\\\"d\" }\nflows:\n  - { name: d, type: demo }\n");
+    assert_string_equal(cfg->auth.username, "caf\xc3\xa9");
+    assert_string_equal(cfg->auth.password, "p: w\"d");
+    assert_round_trip(cfg);
+    cfg_free(cfg);
+
+    cfg = load_text(demo);
+    printed = print_to_string(cfg);
+    assert_non_null(strstr(printed, "\nauth: null\n"));
+    free(printed);
+    assert_round_trip(cfg);
+    cfg_free(cfg);
+
+    snprintf(text, sizeof text, "auth: { password: pw }\n%s", demo);
+    expect_error(text, ":1:19: auth.password is set without auth.username");
+    snprintf(text, sizeof text, "auth: { username: 'a:b', password: pw }\n%s", demo);
+    expect_error(text, "auth.username contains ':'");
+    snprintf(text, sizeof text, "auth: { bearer_token: 'a b' }\n%s", demo);
+    expect_error(text, "auth.bearer_token contains ' '");
+    snprintf(text, sizeof text, "auth: { username: u, password: \"a\\tb\" }\n%s", demo);
+    expect_error(text, "auth.password contains a control character");
+    snprintf(text, sizeof text, "auth: {}\n%s", demo);
+    expect_error(text, "auth sets no credentials");
+    snprintf(text, sizeof text, "auth: [u, p]\n%s", demo);
+    expect_error(text, "auth is a list");
+    snprintf(text, sizeof text, "auth: { username: u, password: pw, bearer_token: t }\n%s", demo);
+    expect_error(text, "auth sets both a username/password and a bearer_token");
 }
 
 /* Strings that need quoting or escaping still round-trip. */
@@ -824,6 +883,7 @@ int main(void) {
         cmocka_unit_test(test_preset_expansion),
         cmocka_unit_test(test_preset_override),
         cmocka_unit_test(test_print_masks_secrets),
+        cmocka_unit_test(test_auth),
         cmocka_unit_test(test_print_escapes),
         cmocka_unit_test(test_conditions),
         cmocka_unit_test(test_flow_rules),

@@ -478,6 +478,29 @@ static void hostile_bodies(void **state) {
 }
 
 /* emit() returning non-zero stops the page: feed and finish say so. */
+/* Found by tests/fuzz/fuzz_es_parse.c: a count beyond int64_t's range was
+ * converted from double to int64_t, which is undefined behaviour (UBSan
+ * stopped on it). Counts are now clamped: 0 for negative ones, 2^53 at most. */
+static void huge_and_negative_counts(void **state) {
+    outcome o;
+    parse_text(&doc_count_flow, 200,
+               "{\"took\":3,\"timed_out\":false,\"_shards\":{\"total\":1e300,\"failed\":-4,\"successful\":1},"
+               "\"aggregations\":{\"edges\":{\"buckets\":[]}}}",
+               &o);
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(o.answer.shards_total, INT64_C(9007199254740992));
+    assert_int_equal(o.answer.shards_failed, 0);
+    outcome_free(&o);
+
+    parse_text(&doc_count_flow, 400,
+               "{\"error\":{\"type\":\"too_many_buckets_exception\",\"reason\":\"x\",\"max_buckets\":"
+               "120222222222222222222222222222222222222222},\"status\":400}",
+               &o);
+    assert_int_equal(o.answer.kind, ES_ANSWER_TOO_MANY_BUCKETS);
+    assert_int_equal(o.answer.max_buckets, INT64_C(9007199254740992));
+    outcome_free(&o);
+}
+
 static void receiver_stops(void **state) {
     size_t len;
     char *body = read_fixture("s1.1.2-page1-renamed.json", &len);
@@ -604,6 +627,7 @@ int main(void) {
         cmocka_unit_test(key_values),
         cmocka_unit_test(after_key_round_trip),
         cmocka_unit_test(hostile_bodies),
+        cmocka_unit_test(huge_and_negative_counts),
         cmocka_unit_test(receiver_stops),
         cmocka_unit_test(one_megabyte_in_bounded_memory),
         cmocka_unit_test(throughput_100k_buckets),

@@ -769,6 +769,87 @@ static void publishing_while_requests_are_in_flight_is_safe(void **state) {
     for (int i = 0; i < VERSIONS; i++) free(versions[i]);
 }
 
+/* With auth set, everything but /healthz and preflights needs the exact
+ * credentials; a 401 carries the challenge, CORS and a JSON reason. */
+static void auth_guards_every_route_but_healthz_and_preflight(void **state) {
+    http_options o = {.listen = "127.0.0.1:0",
+                      .cors_origin = "https://viz.example",
+                      .ui_dir = ui_dir,
+                      .interval_ms = 10000,
+                      .auth_username = "viewer",
+                      .auth_password = "open sesame"};
+    char err[ERR_LEN] = "";
+    http_server *h = http_start(&o, err);
+    assert_non_null(h);
+    publish_json(h, "{\"c\":1}", monotonic_ms());
+    /* base64("viewer:open sesame") */
+    const char *const right[] = {"Authorization: Basic dmlld2VyOm9wZW4gc2VzYW1l", NULL};
+    const char *const lower[] = {"Authorization: basic   dmlld2VyOm9wZW4gc2VzYW1l ", NULL};
+    const char *const wrong[] = {"Authorization: Basic dmlld2VyOm9wZW4gc2VzYW1m", NULL};
+    const char *const prefix[] = {"Authorization: Basic dmlld2VyOm9wZW4gc2VzYW1", NULL};
+    const char *const longer[] = {"Authorization: Basic dmlld2VyOm9wZW4gc2VzYW1lAA==", NULL};
+    const char *const scheme[] = {"Authorization: Bearer dmlld2VyOm9wZW4gc2VzYW1l", NULL};
+    const char *const *refused[] = {NULL, wrong, prefix, longer, scheme};
+    reply r;
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        fetch(h, "GET", "/vizceral.json", refused[i], &r);
+        assert_int_equal(r.code, 401);
+        assert_header(&r, "WWW-Authenticate", "Basic realm=\"vizfeed\", charset=\"UTF-8\"");
+        assert_header(&r, "Access-Control-Allow-Origin", "https://viz.example");
+        assert_header(&r, "Content-Type", "application/json");
+        assert_non_null(strstr(buf_cstr(&r.body), "{\"error\":\"unauthorized\""));
+        assert_null(strstr(buf_cstr(&r.body), "{\"c\":1}"));
+        reply_free(&r);
+    }
+    static const char *const guarded[] = {"/vizceral.json", "/readyz", "/metrics", "/", "/app.js", "/nope"};
+    for (size_t i = 0; i < sizeof guarded / sizeof guarded[0]; i++) {
+        fetch(h, "GET", guarded[i], NULL, &r);
+        if (r.code != 401) print_error("%s: %ld\n", guarded[i], r.code);
+        assert_int_equal(r.code, 401);
+        reply_free(&r);
+        fetch(h, "GET", guarded[i], right, &r);
+        assert_int_not_equal(r.code, 401);
+        reply_free(&r);
+    }
+    fetch(h, "POST", "/vizceral.json", NULL, &r); /* no hint of which methods exist */
+    assert_int_equal(r.code, 401);
+    reply_free(&r);
+    fetch(h, "GET", "/vizceral.json", lower, &r);
+    assert_int_equal(r.code, 200);
+    assert_string_equal(buf_cstr(&r.body), "{\"c\":1}");
+    reply_free(&r);
+    fetch(h, "GET", "/healthz", NULL, &r);
+    assert_int_equal(r.code, 200);
+    reply_free(&r);
+    fetch(h, "OPTIONS", "/vizceral.json", NULL, &r);
+    assert_int_equal(r.code, 204);
+    assert_non_null(strstr(header(&r, "Access-Control-Allow-Headers", err, sizeof err), "Authorization"));
+    reply_free(&r);
+    fetch(h, "GET", "/metrics", right, &r);
+    assert_non_null(strstr(buf_cstr(&r.body), "vizfeed_http_requests_total{path=\"/vizceral.json\",code=\"401\"} 7\n"));
+    assert_non_null(strstr(buf_cstr(&r.body), "vizfeed_http_requests_total{path=\"/other\",code=\"401\"} 3\n"));
+    reply_free(&r);
+
+    /* A reload switches to Bearer, then opens everything. */
+    o.auth_username = o.auth_password = "";
+    o.auth_bearer_token = "tok-3f9a";
+    http_update_options(h, &o);
+    const char *const bearer[] = {"Authorization: Bearer tok-3f9a", NULL};
+    fetch(h, "GET", "/vizceral.json", right, &r);
+    assert_int_equal(r.code, 401);
+    assert_header(&r, "WWW-Authenticate", "Bearer realm=\"vizfeed\"");
+    reply_free(&r);
+    fetch(h, "GET", "/vizceral.json", bearer, &r);
+    assert_int_equal(r.code, 200);
+    reply_free(&r);
+    o.auth_bearer_token = NULL;
+    http_update_options(h, &o);
+    fetch(h, "GET", "/vizceral.json", NULL, &r);
+    assert_int_equal(r.code, 200);
+    reply_free(&r);
+    http_stop(h);
+}
+
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
@@ -786,6 +867,7 @@ int main(void) {
         cmocka_unit_test(a_missing_ui_dir_is_picked_up_when_it_appears),
         cmocka_unit_test(keep_alive_reuses_the_connection),
         cmocka_unit_test(cors_origin_changes_on_update),
+        cmocka_unit_test_setup(auth_guards_every_route_but_healthz_and_preflight, fresh_metrics),
         cmocka_unit_test(bad_addresses_and_dirs_fail_with_a_reason),
         cmocka_unit_test(other_listen_forms_work),
         cmocka_unit_test(publishing_while_requests_are_in_flight_is_safe),

@@ -109,14 +109,30 @@ static void label_values_are_escaped(void **state) {
 static void declare_all_declares_every_documented_metric(void **state) {
     metrics_declare_all();
     const char *names[] = {
-        "vizfeed_refreshes_total",          "vizfeed_refresh_failures_total",
-        "vizfeed_refresh_duration_seconds", "vizfeed_last_refresh_success_timestamp_seconds",
-        "vizfeed_snapshot_age_seconds",     "vizfeed_graph_nodes",
-        "vizfeed_graph_connections",        "vizfeed_graph_hidden_services",
-        "vizfeed_source_events_total",      "vizfeed_source_malformed_lines_total",
-        "vizfeed_events_dropped_total",     "vizfeed_http_requests_total",
-        "vizfeed_output_file_writes_total", "vizfeed_output_file_errors_total",
-        "vizfeed_config_reloads_total",     "vizfeed_build_info",
+        "vizfeed_refreshes_total",
+        "vizfeed_refresh_failures_total",
+        "vizfeed_refresh_duration_seconds",
+        "vizfeed_last_refresh_success_timestamp_seconds",
+        "vizfeed_snapshot_age_seconds",
+        "vizfeed_graph_nodes",
+        "vizfeed_graph_connections",
+        "vizfeed_graph_hidden_services",
+        "vizfeed_source_events_total",
+        "vizfeed_source_malformed_lines_total",
+        "vizfeed_events_dropped_total",
+        "vizfeed_http_requests_total",
+        "vizfeed_output_file_writes_total",
+        "vizfeed_output_file_errors_total",
+        "vizfeed_config_reloads_total",
+        "vizfeed_build_info",
+        "vizfeed_es_requests_total",
+        "vizfeed_es_response_bytes_total",
+        "vizfeed_es_errors_total",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
     };
     char *text = render();
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -141,7 +157,26 @@ static void declare_all_declares_every_documented_metric(void **state) {
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(&doc, chunk, n);
     fclose(f);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) assert_non_null(strstr(buf_cstr(&doc), names[i]));
+    /* ... and every declared metric, not only those listed above. */
+    text = render();
+    for (const char *p = strstr(text, "# TYPE "); p; p = strstr(p + 1, "# TYPE ")) {
+        char name[128], quoted[140];
+        assert_int_equal(sscanf(p, "# TYPE %127s", name), 1);
+        snprintf(quoted, sizeof quoted, "`%s`", name);
+        if (!strstr(buf_cstr(&doc), quoted)) fail_msg("%s is not in docs/METRICS.md", name);
+    }
+    free(text);
     buf_free(&doc);
+}
+
+static void process_metrics_come_from_proc(void **state) {
+    metrics_declare_all();
+    metrics_update_process();
+    assert_true(metric_get("process_resident_memory_bytes", "") > 1 << 20);
+    assert_true(metric_get("process_cpu_seconds_total", "") >= 0);
+    assert_true(metric_get("process_open_fds", "") >= 3);
+    assert_true(metric_get("process_start_time_seconds", "") > 1.6e9);
+    assert_true(metric_get("process_start_time_seconds", "") <= (double)now_ms() / 1000 + 1);
 }
 
 static void *hammer(void *arg) {
@@ -175,6 +210,7 @@ int main(void) {
         cmocka_unit_test_setup(values_are_written_the_way_prometheus_reads_them, reset),
         cmocka_unit_test_setup(label_values_are_escaped, reset),
         cmocka_unit_test_setup(declare_all_declares_every_documented_metric, reset),
+        cmocka_unit_test_setup(process_metrics_come_from_proc, reset),
         cmocka_unit_test_setup(updates_from_many_threads_are_all_counted, reset),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -251,12 +251,35 @@ static void partial_answers_are_noticed_on_their_regions(void **state) {
     free_config(cfg);
 }
 
+static void a_flow_that_never_answered_marks_every_region_stale(void **state) {
+    reset_script();
+    script[1].fail = true;
+    script[1].region = "us";
+    vizfeed_config *cfg = make_config();
+    char err[ERR_LEN];
+    refresher *r = refresher_new(cfg, lookup, err);
+    refresh_result res;
+    for (int i = 0; i < REFRESH_STALE_AFTER; i++) {
+        char *json = refresh(r, 1767225660000LL + i * 10000, &res, NULL);
+        assert_non_null(json);
+        if (i < REFRESH_STALE_AFTER - 1)
+            assert_null(strstr(json, "stale"));
+        else /* alpha's region eu is marked, although alpha itself answers */
+            assert_non_null(strstr(json, "\"name\":\"eu\""));
+        if (i == REFRESH_STALE_AFTER - 1) assert_non_null(strstr(json, "\"stale\":true"));
+        free(json);
+    }
+    refresher_free(r);
+    free_config(cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(flows_combine_into_one_graph),
         cmocka_unit_test(failing_flow_keeps_its_part_then_goes_stale_then_recovers),
         cmocka_unit_test(nothing_to_render_until_a_flow_answers),
         cmocka_unit_test(partial_answers_are_noticed_on_their_regions),
+        cmocka_unit_test(a_flow_that_never_answered_marks_every_region_stale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

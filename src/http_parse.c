@@ -1,0 +1,137 @@
+#include "http_parse.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+/* Whether an Accept-Encoding value allows gzip (RFC 9110 §12.5.3): an
+ * explicit "gzip" (or legacy "x-gzip") decides by its q-value; otherwise
+ * "*" does; otherwise no. */
+int http_accepts_gzip(const char *value) {
+    if (!value) return 0;
+    int gzip_q = -1, star_q = -1; /* -1: not mentioned; else q in thousandths */
+    const char *p = value;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        const char *name = p;
+        while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t') p++;
+        size_t name_len = (size_t)(p - name);
+        int q = 1000;
+        while (*p && *p != ',') {
+            /* Parameters: only q matters. */
+            while (*p == ' ' || *p == '\t' || *p == ';') p++;
+            if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+                p += 2;
+                q = 0;
+                if (*p == '1')
+                    q = 1000;
+                else if (*p == '0' && p[1] == '.') {
+                    int scale = 100;
+                    for (const char *d = p + 2; isdigit((unsigned char)*d) && scale > 0; d++, scale /= 10)
+                        q += (*d - '0') * scale;
+                }
+            }
+            while (*p && *p != ',' && *p != ';') p++;
+        }
+        if (name_len == 4 && strncasecmp(name, "gzip", 4) == 0)
+            gzip_q = q;
+        else if (name_len == 6 && strncasecmp(name, "x-gzip", 6) == 0)
+            gzip_q = q;
+        else if (name_len == 1 && *name == '*')
+            star_q = q;
+    }
+    if (gzip_q >= 0) return gzip_q > 0;
+    return star_q > 0;
+}
+
+/* A comma-separated list of entity tags or "*", compared weakly (a W/
+ * prefix is ignored) as RFC 9110 §13.1.2 asks for this header. */
+int http_etag_matches(const char *list, const char *etag) {
+    if (!list) return 0;
+    size_t etag_len = strlen(etag);
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        if (!*p) break;
+        if (*p == '*') return 1;
+        if (p[0] == 'W' && p[1] == '/') p += 2;
+        const char *start = p;
+        if (*p == '"') {
+            const char *close = strchr(p + 1, '"');
+            p = close ? close + 1 : p + strlen(p);
+        } else {
+            while (*p && *p != ',') p++;
+        }
+        size_t len = (size_t)(p - start);
+        while (len > 0 && (start[len - 1] == ' ' || start[len - 1] == '\t')) len--;
+        if (len == etag_len && memcmp(start, etag, len) == 0) return 1;
+        while (*p && *p != ',') p++;
+    }
+    return 0;
+}
+
+/* Refuses ".." (and any segment starting with a dot, which also keeps
+ * files such as .git or .env private) and backslashes, before touching the
+ * file system. MHD hands over the URL already percent-decoded, so
+ * "%2e%2e" arrives here as "..". */
+int http_safe_path(const char *url) {
+    if (url[0] != '/') return 0;
+    for (const char *p = url; *p; p++) {
+        if (*p == '\\') return 0;
+        if (*p == '/' && p[1] == '.') return 0;
+    }
+    return 1;
+}
+
+int http_path_inside(const char *resolved, const char *root) {
+    size_t n = strlen(root);
+    if (strncmp(resolved, root, n) != 0) return 0;
+    return resolved[n] == '/' || resolved[n] == '\0' || (n == 1 && root[0] == '/');
+}
+
+int http_uri_has_nul(const char *uri) {
+    size_t path_len = strcspn(uri, "?");
+    for (size_t i = 0; i + 2 < path_len; i++)
+        if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0') return 1;
+    return 0;
+}
+
+const char *http_content_type(const char *path) {
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {"html", "text/html; charset=utf-8"},
+        {"htm", "text/html; charset=utf-8"},
+        {"js", "text/javascript; charset=utf-8"},
+        {"mjs", "text/javascript; charset=utf-8"},
+        {"css", "text/css; charset=utf-8"},
+        {"json", "application/json"},
+        {"map", "application/json"},
+        {"svg", "image/svg+xml"},
+        {"png", "image/png"},
+        {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},
+        {"gif", "image/gif"},
+        {"webp", "image/webp"},
+        {"ico", "image/x-icon"},
+        {"woff", "font/woff"},
+        {"woff2", "font/woff2"},
+        {"wasm", "application/wasm"},
+        {"txt", "text/plain; charset=utf-8"},
+    };
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash ? slash : path, '.');
+    if (dot) {
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (strcasecmp(dot + 1, types[i].ext) == 0) return types[i].type;
+    }
+    return "application/octet-stream";
+}
+
+/* Served UI files are counted as "/static" where they are answered. */
+const char *http_metrics_path(const char *url) {
+    static const char *const known[] = {"/vizceral.json", "/healthz", "/readyz", "/metrics"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(url, known[i]) == 0) return known[i];
+    return "/other";
+}

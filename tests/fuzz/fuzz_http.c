@@ -1,0 +1,63 @@
+/*
+ * fuzz_http.c - HTTP request handling (http_parse.h): the Accept-Encoding
+ * and If-None-Match values a client sends, the raw request target and the
+ * decoded path a static file is looked up by.
+ *
+ * Input: up to five NUL- or newline-separated parts: Accept-Encoding,
+ * If-None-Match, the ETag it is compared with, the URL, and a root for the
+ * inside-check. Besides not crashing, the answers keep their promises: a
+ * path accepted as safe has no "/." segment and no backslash and starts
+ * with '/'; "*" matches every ETag; a tag always matches itself; a path
+ * inside a root starts with it; the Content-Type and metrics label are
+ * among the known ones.
+ */
+#include <string.h>
+
+#include "fuzz.h"
+#include "http_parse.h"
+#include "util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    char *copy = xmalloc(size + 1);
+    memcpy(copy, data, size);
+    copy[size] = '\0';
+    const char *part[5] = {"", "", "\"abc\"", "/", "/srv/ui"};
+    char *p = copy;
+    for (int i = 0; i < 5; i++) {
+        part[i] = p;
+        char *newline = strchr(p, '\n');
+        if (!newline) break;
+        *newline = '\0';
+        p = newline + 1;
+    }
+    const char *accept = part[0], *if_none_match = part[1], *etag = part[2], *url = part[3], *root = part[4];
+
+    int gzip = http_accepts_gzip(accept);
+    FUZZ_CHECK(gzip == 0 || gzip == 1);
+    FUZZ_CHECK(http_accepts_gzip(NULL) == 0);
+
+    int match = http_etag_matches(if_none_match, etag);
+    FUZZ_CHECK(match == 0 || match == 1);
+    FUZZ_CHECK(http_etag_matches("*", etag) == 1);
+    FUZZ_CHECK(http_etag_matches(NULL, etag) == 0);
+    if (etag[0] == '"' && strlen(etag) >= 2 && etag[strlen(etag) - 1] == '"' && !strchr(etag + 1, '"')[1] &&
+        !strchr(etag, ','))
+        FUZZ_CHECK(http_etag_matches(etag, etag) == 1);
+
+    if (http_safe_path(url)) {
+        FUZZ_CHECK(url[0] == '/');
+        FUZZ_CHECK(!strstr(url, "/."));
+        FUZZ_CHECK(!strchr(url, '\\'));
+    }
+    (void)http_uri_has_nul(url);
+    if (strstr(url, "%00") && !strchr(url, '?')) FUZZ_CHECK(http_uri_has_nul(url));
+
+    if (http_path_inside(url, root)) FUZZ_CHECK(strncmp(url, root, strlen(root)) == 0);
+
+    const char *type = http_content_type(url);
+    FUZZ_CHECK(type && type[0]);
+    const char *label = http_metrics_path(url);
+    FUZZ_CHECK(label[0] == '/');
+    free(copy);
+    return 0;
+}

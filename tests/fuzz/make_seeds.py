@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of tests/fuzz/corpus/<target>/ from the project's
+own test data: Elasticsearch answers (tests/data/es, tests/es/fixtures),
+configurations (tests/configs, examples), event lines (tests/cases), the
+condition cases (tests/data/cond_cases.json) and HTTP header samples.
+
+Run it from anywhere; it only adds or replaces files named seed-*, so inputs
+saved from crashes (named crash-*, kept as regression tests) stay.
+"""
+import glob
+import hashlib
+import json
+import os
+import re
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+STATUSES = [200, 200, 200, 200, 400, 401, 403, 404, 406, 429, 500, 502, 503]  # as fuzz_es_parse.c
+
+
+def put(target, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    name = "seed-" + hashlib.sha1(data).hexdigest()[:16]
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def es_parse():
+    files = sorted(glob.glob(f"{ROOT}/tests/data/es/*.json") + glob.glob(f"{ROOT}/tests/data/es/*.html")
+                   + glob.glob(f"{ROOT}/tests/es/fixtures/*.json"))
+    for path in files:
+        body = open(path, "rb").read()
+        m = re.search(r"(?:^|[-_])([1-5]\d\d)(?:[-_.]|$)", os.path.basename(path))
+        status = int(m.group(1)) if m and int(m.group(1)) in STATUSES else 200
+        selector = STATUSES.index(status)
+        if b"response_time" in body:
+            selector |= 0x80  # the flow that sums a count field
+        put("es_parse", bytes([selector, 0]) + body)
+        if status == 200:
+            put("es_parse", bytes([selector, 7]) + body)  # fed in 7-byte chunks
+
+
+def ndjson():
+    for path in sorted(glob.glob(f"{ROOT}/tests/cases/*/events.ndjson")):
+        lines = open(path, "rb").read().splitlines(keepends=True)
+        for start in range(0, min(len(lines), 24), 8):
+            put("ndjson", bytes([128]) + b"".join(lines[start:start + 8]))
+
+
+def config():
+    for path in sorted(glob.glob(f"{ROOT}/tests/configs/*/*.yml") + glob.glob(f"{ROOT}/examples/*.yml")):
+        put("config", open(path, "rb").read())
+
+
+# fuzz_cond.c's little language: kind = op % 7 (equals, in, range, exists,
+# prefix, not, all) = (op & 15) % 7, flags in op >> 4; strings are a pool index (< 0xc0) or 0xc0 + len - 1 and
+# the bytes; values are a type byte (0 string, 1 number, 2 bool) and the value.
+def cstring(s):
+    b = s.encode()
+    return bytes([0xC0 + len(b) - 1]) + b
+
+
+def cnumber(x):
+    return bytes([0xE0]) + struct.pack(">d", float(x))
+
+
+def cvalue(v):
+    if isinstance(v, bool):
+        return bytes([2, int(v)])
+    if isinstance(v, (int, float)):
+        return bytes([1]) + cnumber(v)
+    return bytes([0]) + cstring(str(v))
+
+
+def ccond(c):
+    kind, body = next(iter(c.items()))
+    if kind == "term":
+        field, v = next(iter(body.items()))
+        return bytes([0]) + cvalue(v) + cstring(field)
+    if kind == "terms":
+        field, vs = next(iter(body.items()))
+        vs = vs[:4]
+        return bytes([1 | (len(vs) - 1) << 4]) + b"".join(map(cvalue, vs)) + cstring(field)
+    if kind == "range":
+        field, bounds = next(iter(body.items()))
+        op, out = 2, b""
+        for i, name in enumerate(["gte", "gt", "lte", "lt"]):
+            if name in bounds:
+                op |= 1 << (4 + i)
+                out += cnumber(bounds[name])
+        return bytes([op]) + out + cstring(field)
+    if kind == "exists":
+        return bytes([3 | 0x10]) + cstring(body["field"])
+    if kind == "prefix":
+        field, p = next(iter(body.items()))
+        return bytes([4]) + cstring(p) + cstring(field)
+    return b""
+
+
+def cond():
+    cases = json.load(open(f"{ROOT}/tests/data/cond_cases.json"))
+    for case in cases:
+        program = ccond(case["condition"])
+        if program:
+            put("cond", bytes([0]) + program + json.dumps(case["doc"]).encode())
+    put("cond", bytes([0, 5, 6 | 0x10, 3, 0, 4, 1, 2, 0]) + b'{"a":{"b":"x"}}')  # not all[exists, prefix]
+
+
+def http():
+    samples = [
+        b"gzip\n\n\"abc\"\n/vizceral.json\n/srv/ui",
+        b"gzip, deflate, br\n\"abc\"\n\"abc\"\n/index.html\n/srv/ui",
+        b"br;q=1.0, gzip;q=0.8, *;q=0.1\nW/\"abc\", \"def\"\n\"def\"\n/js/app.js\n/srv/ui",
+        b"gzip;q=0\n*\n\"abc\"\n/../etc/passwd\n/srv/ui",
+        b"*\n\"a\",\"b\" , W/\"c\"\n\"c\"\n/a%00b.html?x=%00\n/",
+        b"x-gzip;Q=0.001\n\"unterminated\n\"x\"\n/.git/config\n/srv/ui",
+        b"identity\n\"abc\"\n\"abc\"\n/srv/uix/secret\n/srv/ui",
+        b"GZIP ; q=1\n\"abc\"\n\"abc\"\n/a\\b.css\n/srv/ui",
+    ]
+    for s in samples:
+        put("http", s)
+
+
+if __name__ == "__main__":
+    es_parse()
+    ndjson()
+    config()
+    cond()
+    http()
