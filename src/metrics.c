@@ -259,6 +259,9 @@ void metrics_declare_all(void) {
          "NDJSON lines that were not valid JSON objects, by flow (too long lines: vizfeed_events_dropped_total)."},
         {"vizfeed_events_dropped_total", METRIC_COUNTER,
          "Events that did not become part of the graph, by flow and reason."},
+        {"vizfeed_es_cluster_info", METRIC_GAUGE,
+         "Always 1, per elasticsearch flow once its cluster answered GET /: product (elasticsearch or opensearch) and "
+         "major version."},
         {"vizfeed_es_requests_total", METRIC_COUNTER, "Requests sent to Elasticsearch, by flow."},
         {"vizfeed_es_response_bytes_total", METRIC_COUNTER, "Bytes of Elasticsearch responses, by flow."},
         {"vizfeed_es_errors_total", METRIC_COUNTER, "Failed Elasticsearch requests, by flow and kind of error."},

@@ -65,6 +65,7 @@ struct source {
     int64_t backoff_ms;  /* the last delay, doubled on the next failure of the same class */
     bool backoff_config; /* the last failure was a configuration error */
     char backoff_reason[ERR_LEN];
+    bool detected;          /* GET / has told which product answers */
     char backoff_until[40]; /* the same deadline as wall-clock text, so repeated messages are identical */
     uint64_t rng;
 
@@ -480,6 +481,32 @@ done:
     return result;
 }
 
+/* ---- which cluster answers ------------------------------------------- */
+
+/* Asks GET / once, after the first search that worked (asking before would
+ * add a timed-out request per refresh while the cluster is down), and says
+ * which product and major version answers in vizfeed_es_cluster_info. The
+ * requests vizfeed sends are the same for Elasticsearch 7.x-9.x and OpenSearch
+ * 1.x-2.x; where they answer differently (too_many_buckets as 400 or 503,
+ * max_buckets 65536 or 65535, no X-Elastic-Product) the parser accepts both,
+ * so this is for the operator, not a switch. A failed GET / is tried again
+ * after the next successful refresh. */
+static void detect_cluster(source *s) {
+    es_flavor flavor;
+    int major;
+    char err[ERR_LEN];
+    if (es_client_detect(s->client, &flavor, &major, err) < 0) return;
+    s->detected = true;
+    buf labels;
+    buf_init(&labels, 1024);
+    buf_puts(&labels, "flow=\"");
+    metrics_label_escape(&labels, s->flow->name);
+    buf_printf(&labels, "\",product=\"%s\",major=\"%d\"",
+               flavor == ES_FLAVOR_OPENSEARCH ? "opensearch" : "elasticsearch", major);
+    metric_set("vizfeed_es_cluster_info", buf_cstr(&labels), 1);
+    buf_free(&labels);
+}
+
 /* ---- collect --------------------------------------------------------- */
 
 static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
@@ -514,6 +541,7 @@ static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn e
     if (rc == 0) {
         s->backoff_ms = 0;
         s->backoff_till = 0;
+        if (!s->detected) detect_cluster(s);
     }
     s->emit = NULL;
     s->emit_ctx = NULL;

@@ -139,11 +139,26 @@ def slow_elasticsearch_never_delays_http(tap, tmp):
             es.clear()
 
 
+def product_is_detected(tap, tmp):
+    """GET / tells Elasticsearch from OpenSearch; the requests are the same."""
+    for flavor, product, major in (("es8", "elasticsearch", "8"), ("opensearch2", "opensearch", "2")):
+        with FakeElasticsearch(flavor=flavor) as es:
+            es.load(INDEX, events()[:20])
+            cfg = config(os.path.join(tmp, f"{flavor}.yml"), 'type: elasticsearch\n    index: "filebeat-*"',
+                         es=f"elasticsearch: {{ hosts: [{es.url}] }}", interval="1s")
+            with Daemon(["-c", cfg]) as d:
+                series = f'vizfeed_es_cluster_info{{flow="access",product="{product}",major="{major}"}} 1'
+                d.wait_for(lambda: series in d.request("GET", "/metrics")[2].decode(), what=series)
+                tap.check(True, f"{flavor}: /metrics names the product and major version")
+                roots = [r for r in es.requests if r["path_only"] == "/"]
+                tap.equal(len(roots), 1, f"{flavor}: GET / is asked once")
+
+
 def main():
     tap = Tap()
     with tempfile.TemporaryDirectory() as tmp:
         for group in (same_graph_through_file_and_elasticsearch, credentials_arrive, query_numbers_match_the_graph,
-                      slow_elasticsearch_never_delays_http):
+                      slow_elasticsearch_never_delays_http, product_is_detected):
             tap.run(group, tmp)
     tap.done()
 

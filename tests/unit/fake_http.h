@@ -52,6 +52,12 @@ typedef struct {
     pthread_mutex_t lock;
     fake_answer answers[FAKE_MAX_ANSWERS];
     size_t nanswers, next_answer;
+    /* With answer_root, GET / gets root_banner (default: an Elasticsearch 8
+     * banner) outside the queue and is counted in nroot, not in requests: the
+     * source asks it once, and the tests of its searches stay as they are. */
+    bool answer_root;
+    const char *root_banner;
+    size_t nroot;
     fake_request requests[FAKE_MAX_REQUESTS];
     size_t nrequests;
     volatile bool stopping;
@@ -100,7 +106,12 @@ static enum MHD_Result fake_handler(void *cls, struct MHD_Connection *conn, cons
     }
     fake_answer a = {.status = 200, .body = "{}"};
     pthread_mutex_lock(&s->lock);
-    if (s->nrequests < FAKE_MAX_REQUESTS) {
+    if (s->answer_root && !strcmp(method, "GET") && !strcmp(url, "/")) {
+        s->nroot++;
+        a.body = s->root_banner ? s->root_banner
+                                : "{\"name\":\"n1\",\"cluster_name\":\"test\",\"version\":{\"number\":\"8.11.1\","
+                                  "\"build_flavor\":\"default\"},\"tagline\":\"You Know, for Search\"}";
+    } else if (s->nrequests < FAKE_MAX_REQUESTS) {
         fake_request *r = &s->requests[s->nrequests++];
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->url, sizeof r->url, "%s", url);
@@ -110,7 +121,8 @@ static enum MHD_Result fake_handler(void *cls, struct MHD_Connection *conn, cons
         fake_copy_header(conn, "Accept-Encoding", r->accept_encoding, sizeof r->accept_encoding);
         r->body = xstrdup(buf_cstr(&fc->body));
     }
-    if (s->next_answer < s->nanswers) a = s->answers[s->next_answer++];
+    if (!(s->answer_root && !strcmp(method, "GET") && !strcmp(url, "/")) && s->next_answer < s->nanswers)
+        a = s->answers[s->next_answer++];
     pthread_mutex_unlock(&s->lock);
 
     for (int waited = 0; waited < a.delay_ms && !s->stopping; waited += 10) usleep(10000);

@@ -78,6 +78,7 @@ static int setup(void **state) {
     if (!mkdtemp(f->dir)) return -1;
     snprintf(f->config, sizeof f->config, "%s/vizfeed.yml", f->dir);
     f->server = fake_start();
+    f->server->answer_root = true;
     if (!f->server) return -1;
     char url[64];
     fake_url(f->server, url, sizeof url);
@@ -126,6 +127,31 @@ static void test_nothing_sent_at_open(void **state) {
     fixture *f = *state;
     source *s = open_es(f);
     assert_int_equal(fake_count(f->server), 0);
+    source_es_ops.close(s);
+}
+
+/* GET / is asked once, after the first search that worked, never while the
+ * cluster fails; the answer names the product in a metric. */
+static void test_cluster_detected_after_first_success(void **state) {
+    fixture *f = *state;
+    f->server->root_banner = "{\"version\":{\"distribution\":\"opensearch\",\"number\":\"2.11.0\"},"
+                             "\"tagline\":\"The OpenSearch Project: https://opensearch.org/\"}";
+    fake_push(f->server,
+              (fake_answer){.status = 503, .body = "{\"error\":{\"type\":\"x\",\"reason\":\"y\"},\"status\":503}"});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_int_equal(f->server->nroot, 0);
+    source_es_ops.close(s);
+
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    s = open_es(f);
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), 0);
+    assert_int_equal(f->server->nroot, 1);
+    assert_true(metric_get("vizfeed_es_cluster_info", "flow=\"edge\",product=\"opensearch\",major=\"2\"") == 1);
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), 0);
+    assert_int_equal(f->server->nroot, 1);
     source_es_ops.close(s);
 }
 
@@ -455,6 +481,7 @@ int main(void) {
     unsetenv("all_proxy");
     const struct CMUnitTest tests[] = {
         TEST(test_nothing_sent_at_open),
+        TEST(test_cluster_detected_after_first_success),
         TEST(test_three_pages),
         TEST(test_too_many_buckets_lowers_the_page),
         TEST(test_too_many_buckets_is_bounded),
