@@ -451,6 +451,19 @@ static bool host_failure(es_failure f) {
     return f == ES_FAIL_RESOLVE || f == ES_FAIL_CONNECT || f == ES_FAIL_TLS || f == ES_FAIL_TIMEOUT || f == ES_FAIL_CUT;
 }
 
+/* Removes curl's measurements (" after 12 ms") from its error text: the same
+ * failure must read the same every time, or the log cannot tell a repeat. */
+static void drop_measurements(char *text) {
+    char *p;
+    while ((p = strstr(text, " after ")) != NULL) {
+        char *q = p + 7;
+        if (!isdigit((unsigned char)*q)) break;
+        while (isdigit((unsigned char)*q)) q++;
+        if (strncmp(q, " ms", 3) != 0) break;
+        memmove(p, q + 3, strlen(q + 3) + 1);
+    }
+}
+
 /* One attempt against one host. Returns the failure (ES_FAIL_NONE when an
  * HTTP answer arrived whole) and writes a message on failure. */
 static es_failure attempt(es_client *c, es_host *host, const char *method, const char *path, const char *body,
@@ -458,7 +471,6 @@ static es_failure attempt(es_client *c, es_host *host, const char *method, const
     CURL *h = c->curl;
     buf url;
     buf_init(&url, 16384 + 2048);
-    int64_t started = monotonic_ms();
     if (buf_puts(&url, host->url) < 0 || buf_puts(&url, path[0] == '/' ? "" : "/") < 0 || buf_puts(&url, path) < 0) {
         buf_free(&url);
         fail(err, "%s: request path too long", host->shown);
@@ -503,13 +515,16 @@ static es_failure attempt(es_client *c, es_host *host, const char *method, const
     snprintf(detail, sizeof detail, "%s", c->curl_error[0] ? c->curl_error : curl_easy_strerror(rc));
     size_t dl = strlen(detail);
     while (dl > 0 && (detail[dl - 1] == '\n' || detail[dl - 1] == '\r')) detail[--dl] = '\0';
-    if (f == ES_FAIL_TOO_LARGE)
+    drop_measurements(detail);
+    if (f == ES_FAIL_TOO_LARGE) {
         fail(err, "%s: answer larger than %u MiB", host->shown, ES_MAX_ANSWER >> 20);
-    else if (f == ES_FAIL_TIMEOUT)
-        fail(err, "%s: %s (timeout %lldms, waited %lldms: %s)", host->shown, failure_text(f), (long long)c->timeout_ms,
-             (long long)(monotonic_ms() - started), detail);
-    else
+    } else if (f == ES_FAIL_TIMEOUT) {
+        char limit[32];
+        format_duration(c->timeout_ms, limit, sizeof limit);
+        fail(err, "%s: %s (timeout %s)", host->shown, failure_text(f), limit);
+    } else {
         fail(err, "%s: %s (%s)", host->shown, failure_text(f), detail);
+    }
     return f;
 }
 

@@ -505,7 +505,7 @@ def unusable_answers(tap, tmp):
                                                "</h1></body></html>"}], "not_json",
          ["answered 200 with something that is not JSON", "Please log in"]),
         ("slower than elasticsearch.timeout", [{"delay": 2.5, "always": True}], "timeout",
-         ["no complete answer in time", "timeout 1000ms"]),
+         ["no complete answer in time", "(timeout 1s)"]),
     ]
     for label, faults, kind, causes in cases:
         with feeder(tmp, re.sub(r"\W+", "-", label)) as f:
