@@ -84,47 +84,7 @@ const char *es_failure_name(es_failure f) {
     return "other";
 }
 
-/* ---- base64 and cloud_id --------------------------------------------- */
-
-static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void base64_encode(buf *out, const unsigned char *in, size_t n) {
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < n) v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < n) v |= in[i + 2];
-        buf_putc(out, b64_alphabet[(v >> 18) & 63]);
-        buf_putc(out, b64_alphabet[(v >> 12) & 63]);
-        buf_putc(out, i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=');
-        buf_putc(out, i + 2 < n ? b64_alphabet[v & 63] : '=');
-    }
-}
-
-static int b64_value(int c) {
-    const char *p = c ? strchr(b64_alphabet, c) : NULL;
-    if (p) return (int)(p - b64_alphabet);
-    if (c == '-') return 62; /* URL-safe alphabet, seen in copied IDs */
-    if (c == '_') return 63;
-    return -1;
-}
-
-/* Decodes standard or URL-safe base64; padding is optional (a cloud ID
- * copied from a console often loses it). Returns -1 on a foreign byte. */
-static int base64_decode(const char *in, buf *out) {
-    unsigned acc = 0;
-    int bits = 0;
-    for (const char *p = in; *p && *p != '='; p++) {
-        int v = b64_value((unsigned char)*p);
-        if (v < 0) return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (buf_putc(out, (char)((acc >> bits) & 0xff)) < 0) return -1;
-        }
-    }
-    return 0;
-}
+/* ---- cloud_id --------------------------------------------------------- */
 
 static bool all_digits(const char *s) {
     if (!*s) return false;

@@ -567,24 +567,6 @@ static const flow_config *first_flow(const render_ctx *c, uint64_t flows) {
     return NULL;
 }
 
-/* Like jsonw_rate: 4 significant digits, no exponent, no trailing zeros. */
-static void format_rate(double v, char *out, size_t n) {
-    if (!isfinite(v) || v <= 0) {
-        snprintf(out, n, "0");
-        return;
-    }
-    double r = round_significant(v, 4);
-    int decimals = 3 - (int)floor(log10(r));
-    if (decimals < 0) decimals = 0;
-    if (decimals > 17) decimals = 17;
-    int len = snprintf(out, n, "%.*f", decimals, r);
-    if (len <= 0 || (size_t)len >= n) return;
-    if (decimals > 0) {
-        while (len > 0 && out[len - 1] == '0') out[--len] = '\0';
-        if (len > 0 && out[len - 1] == '.') out[--len] = '\0';
-    }
-}
-
 /* Vizceral inserts notice text with innerHTML. */
 static void html_escape(buf *out, const char *s) {
     buf_reset(out);

@@ -149,17 +149,6 @@ static enum MHD_Result answer_not_found(http_server *h, struct MHD_Connection *c
 
 /* ---- authentication --------------------------------------------------- */
 
-static void base64_encode(buf *out, const unsigned char *in, size_t n) {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-        buf_putc(out, alphabet[v >> 18 & 63]);
-        buf_putc(out, alphabet[v >> 12 & 63]);
-        buf_putc(out, i + 1 < n ? alphabet[v >> 6 & 63] : '=');
-        buf_putc(out, i + 2 < n ? alphabet[v & 63] : '=');
-    }
-}
-
 /* The credentials a request must present, from the options; NULL when the
  * endpoints are open. Browsers and curl send Basic credentials as the
  * canonical (padded) base64, so comparing the encoded form is enough. */

@@ -172,24 +172,27 @@ double round_significant(double v, int digits) {
     return round(v * scale) / scale;
 }
 
-void jsonw_rate(jsonw *w, double v) {
-    if (!isfinite(v) || v <= 0) {
-        jsonw_int(w, 0);
-        return;
-    }
+size_t format_rate(double v, char *out, size_t n) {
+    if (!isfinite(v) || v <= 0) return (size_t)snprintf(out, n, "0");
     double r = round_significant(v, 4);
     int decimals = 3 - (int)floor(log10(r));
     if (decimals < 0) decimals = 0;
     if (decimals > 17) decimals = 17;
-    char tmp[64];
-    int n = snprintf(tmp, sizeof tmp, "%.*f", decimals, r);
+    int len = snprintf(out, n, "%.*f", decimals, r);
+    if (len <= 0 || (size_t)len >= n) return 0;
     /* Trailing zeros after the point carry no information: 12.50 -> 12.5. */
     if (decimals > 0) {
-        while (n > 0 && tmp[n - 1] == '0') n--;
-        if (n > 0 && tmp[n - 1] == '.') n--;
+        while (len > 0 && out[len - 1] == '0') out[--len] = '\0';
+        if (len > 0 && out[len - 1] == '.') out[--len] = '\0';
     }
+    return (size_t)len;
+}
+
+void jsonw_rate(jsonw *w, double v) {
+    char tmp[64];
+    size_t n = format_rate(v, tmp, sizeof tmp);
     before_value(w);
-    put(w, tmp, (size_t)n);
+    put(w, tmp, n);
 }
 
 void jsonw_bool(jsonw *w, bool v) {

@@ -17,6 +17,7 @@ typedef struct {
     int failures;             /* consecutive failed refreshes */
     int64_t failing_since_ms; /* window end of the first of them */
     source_stats reported;    /* stats already added to /metrics */
+    char *labels;             /* flow="NAME", escaped once for every metric of the flow */
     char error[ERR_LEN];
 } flow_state;
 
@@ -41,6 +42,12 @@ refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, cha
     for (size_t i = 0; i < cfg->nflows; i++) {
         flow_state *f = &r->flows[i];
         f->flow = &cfg->flows[i];
+        buf labels;
+        buf_init(&labels, 1024);
+        buf_puts(&labels, "flow=\"");
+        metrics_label_escape(&labels, f->flow->name);
+        buf_putc(&labels, '"');
+        f->labels = buf_take(&labels, NULL);
         f->ops = lookup ? lookup(f->flow) : source_ops_for(f->flow->type);
         if (!f->ops) {
             fail(err, "flow '%s': sources of type %s are not available in this build", f->flow->name,
@@ -73,6 +80,7 @@ void refresher_free(refresher *r) {
     if (!r) return;
     for (size_t i = 0; i < r->nflows; i++) {
         r->flows[i].ops->close(r->flows[i].src);
+        free(r->flows[i].labels);
         graph_model_free(r->flows[i].model);
     }
     free(r->flows);
@@ -112,39 +120,27 @@ static void report_source_stats(flow_state *f) {
     if (!f->ops->stats) return;
     source_stats now;
     f->ops->stats(f->src, &now);
-    buf labels;
-    buf_init(&labels, 1024);
-    buf_puts(&labels, "flow=\"");
-    metrics_label_escape(&labels, f->flow->name);
-    buf_puts(&labels, "\"");
-    metric_add("vizfeed_source_events_total", buf_cstr(&labels), (double)(now.events - f->reported.events));
-    metric_add("vizfeed_source_malformed_lines_total", buf_cstr(&labels),
-               (double)(now.malformed - f->reported.malformed));
+    metric_add("vizfeed_source_events_total", f->labels, (double)(now.events - f->reported.events));
+    metric_add("vizfeed_source_malformed_lines_total", f->labels, (double)(now.malformed - f->reported.malformed));
     struct {
         const char *reason;
         uint64_t delta;
     } drops[] = {{"oversize_line", now.oversize - f->reported.oversize},
                  {"no_timestamp", now.no_timestamp - f->reported.no_timestamp},
                  {"event_limit", now.dropped - f->reported.dropped}};
+    buf labels;
+    buf_init(&labels, strlen(f->labels) + 64);
     for (size_t i = 0; i < sizeof drops / sizeof drops[0]; i++) {
-        size_t keep = labels.len;
-        buf_printf(&labels, ",reason=\"%s\"", drops[i].reason);
+        buf_reset(&labels);
+        buf_printf(&labels, "%s,reason=\"%s\"", f->labels, drops[i].reason);
         metric_add("vizfeed_events_dropped_total", buf_cstr(&labels), (double)drops[i].delta);
-        labels.len = keep;
-        labels.data[keep] = '\0';
     }
     buf_free(&labels);
     f->reported = now;
 }
 
-static void count_flow_failure(const flow_config *flow) {
-    buf labels;
-    buf_init(&labels, 1024);
-    buf_puts(&labels, "flow=\"");
-    metrics_label_escape(&labels, flow->name);
-    buf_puts(&labels, "\"");
-    metric_add("vizfeed_refresh_failures_total", buf_cstr(&labels), 1);
-    buf_free(&labels);
+static void count_flow_failure(const flow_state *f) {
+    metric_add("vizfeed_refresh_failures_total", f->labels, 1);
 }
 
 /* Runs one flow's source for the window; on success its model replaces the
@@ -165,7 +161,7 @@ static int refresh_flow(refresher *r, unsigned index, int64_t start_ms, int64_t 
         if (!f->error[0]) snprintf(f->error, sizeof f->error, "the source stopped without a reason");
         graph_model_free(model);
         if (f->failures++ == 0) f->failing_since_ms = end_ms;
-        count_flow_failure(f->flow);
+        count_flow_failure(f);
         return -1;
     }
     graph_model_free(f->model);
@@ -211,7 +207,7 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
                 snprintf(f->error, sizeof f->error, "left out: with the other flows it passes %u distinct edges",
                          VIZ_MAX_EDGES);
                 res->flows_ok--, res->flows_failed++;
-                count_flow_failure(f->flow);
+                count_flow_failure(f);
             }
             res->flow_error[i] = f->error;
             continue;

@@ -499,9 +499,7 @@ static void detect_cluster(source *s) {
     s->detected = true;
     buf labels;
     buf_init(&labels, 1024);
-    buf_puts(&labels, "flow=\"");
-    metrics_label_escape(&labels, s->flow->name);
-    buf_printf(&labels, "\",product=\"%s\",major=\"%d\"",
+    buf_printf(&labels, "%s,product=\"%s\",major=\"%d\"", s->flow_label,
                flavor == ES_FLAVOR_OPENSEARCH ? "opensearch" : "elasticsearch", major);
     metric_set("vizfeed_es_cluster_info", buf_cstr(&labels), 1);
     buf_free(&labels);

@@ -277,6 +277,44 @@ int64_t monotonic_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void base64_encode(buf *out, const unsigned char *in, size_t n) {
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < n) v |= (unsigned)in[i + 1] << 8;
+        if (i + 2 < n) v |= in[i + 2];
+        buf_putc(out, b64_alphabet[(v >> 18) & 63]);
+        buf_putc(out, b64_alphabet[(v >> 12) & 63]);
+        buf_putc(out, i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=');
+        buf_putc(out, i + 2 < n ? b64_alphabet[v & 63] : '=');
+    }
+}
+
+static int b64_value(int c) {
+    const char *p = c ? strchr(b64_alphabet, c) : NULL;
+    if (p) return (int)(p - b64_alphabet);
+    if (c == '-') return 62; /* URL-safe alphabet */
+    if (c == '_') return 63;
+    return -1;
+}
+
+int base64_decode(const char *in, buf *out) {
+    unsigned acc = 0;
+    int bits = 0;
+    for (const char *p = in; *p && *p != '='; p++) {
+        int v = b64_value((unsigned char)*p);
+        if (v < 0) return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (buf_putc(out, (char)((acc >> bits) & 0xff)) < 0) return -1;
+        }
+    }
+    return 0;
+}
+
 uint64_t hash_bytes(const void *p, size_t n, uint64_t seed) {
     const unsigned char *c = p;
     uint64_t h = seed;

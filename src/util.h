@@ -65,6 +65,13 @@ void format_time_ms(int64_t ms, char *out, size_t outlen);
 int64_t now_ms(void);       /* wall clock */
 int64_t monotonic_ms(void); /* for intervals and ages */
 
+/* Standard base64 with padding (HTTP Basic and ApiKey credentials). */
+void base64_encode(buf *out, const unsigned char *in, size_t n);
+/* Decodes standard or URL-safe base64; padding is optional (a cloud ID
+ * copied from a console often loses it). Returns -1 on a foreign byte or
+ * when out's cap is reached. */
+int base64_decode(const char *in, buf *out);
+
 /* FNV-1a, for the hash tables of the graph and the file source. */
 uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
 #define HASH_SEED 0xcbf29ce484222325ULL

@@ -114,6 +114,25 @@ static void times_format_round_trip(void **state) {
     assert_int_equal(back, 1767225600250LL);
 }
 
+static void base64_round_trips_and_accepts_url_safe(void **state) {
+    buf b;
+    buf_init(&b, 1024);
+    base64_encode(&b, (const unsigned char *)"elastic:changeme", 16);
+    assert_string_equal(buf_cstr(&b), "ZWxhc3RpYzpjaGFuZ2VtZQ==");
+    buf out;
+    buf_init(&out, 1024);
+    assert_int_equal(base64_decode(buf_cstr(&b), &out), 0);
+    assert_string_equal(buf_cstr(&out), "elastic:changeme");
+    buf_reset(&out);
+    assert_int_equal(base64_decode("-_8", &out), 0); /* URL-safe, no padding */
+    assert_int_equal(out.len, 2);
+    assert_int_equal((unsigned char)out.data[0], 0xfb);
+    assert_int_equal((unsigned char)out.data[1], 0xff);
+    assert_int_equal(base64_decode("ab$c", &out), -1);
+    buf_free(&b);
+    buf_free(&out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buffer_grows_up_to_its_cap_and_no_further),
@@ -122,6 +141,7 @@ int main(void) {
         cmocka_unit_test(durations_format_shortest),
         cmocka_unit_test(times_parse_rfc3339_and_epoch_ms),
         cmocka_unit_test(times_format_round_trip),
+        cmocka_unit_test(base64_round_trips_and_accepts_url_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
