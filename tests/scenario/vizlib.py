@@ -101,12 +101,18 @@ class Daemon:
             conn.close()
 
     def graph(self):
+        """The current graph; every graph a scenario sees goes through the
+        Vizceral validator, and a violation fails the check that fetched it."""
         status, headers, body = self.request("GET", "/vizceral.json", {"Accept-Encoding": "gzip"})
         if status != 200:
             raise RuntimeError(f"/vizceral.json answered {status}: {body[:200]!r}")
         if headers.get("content-encoding") == "gzip":
             body = gzip.decompress(body)
-        return json.loads(body)
+        graph = json.loads(body)
+        problems = validate(graph)
+        if problems:
+            raise AssertionError("the served graph breaks Vizceral's rules:\n" + "\n".join(problems[:20]))
+        return graph
 
     def wait_for(self, predicate, timeout=20, what="condition"):
         """Polls predicate() until it returns a true value; returns it."""
