@@ -337,7 +337,6 @@ static int run_pull(const options *o) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
     pull_options po = {.url = o->url, .output = o->output, .interval_ms = o->interval_ms > 0 ? o->interval_ms : 10000};
     char err[ERR_LEN];
     if (pull_run(&po, &pull_stop, err) < 0) {
@@ -349,6 +348,31 @@ static int run_pull(const options *o) {
 }
 
 /* ---- the daemon ---- */
+
+/* A failure that repeats at every refresh is logged when it starts or
+ * changes, again only after FAILURE_REPEAT_MS, and once when it clears: a
+ * minute of back-off at a 1 s interval is one warning, not sixty. */
+#define FAILURE_REPEAT_MS 60000
+
+typedef struct {
+    char text[ERR_LEN]; /* "" while all is well */
+    int64_t logged_ms;
+} failure_log;
+
+/* error is NULL when `what` works again; level is that of the failure line. */
+static void failure_report(failure_log *f, log_level level, const char *what, const char *error) {
+    int64_t now = monotonic_ms();
+    if (!error) {
+        if (f->text[0]) log_info("%s works again", what);
+        f->text[0] = '\0';
+    } else if (strcmp(f->text, error) != 0 || now - f->logged_ms >= FAILURE_REPEAT_MS) {
+        log_msg(level, "%s failed: %s", what, error);
+        snprintf(f->text, sizeof f->text, "%s", error);
+        f->logged_ms = now;
+    } else {
+        log_debug("%s failed: %s", what, error);
+    }
+}
 
 /* Everything one configuration brings, built and validated as a whole so
  * that a reload either takes all of it or none of it. */
@@ -386,14 +410,10 @@ typedef struct {
     generation current; /* used by the refresher thread only, once it runs */
     generation pending; /* a reloaded configuration waiting to be taken over (cfg != NULL) */
     http_server *http;
-    /* The last failure logged per flow, and when: the same failure is logged
-     * again only after FLOW_ERROR_REPEAT_MS, so a minute of back-off at a 1 s
-     * interval is one warning, not sixty (refresher thread only). */
-    char flow_error[VIZ_MAX_FLOWS][ERR_LEN];
-    int64_t flow_error_logged_ms[VIZ_MAX_FLOWS];
+    /* What each flow and each sink last failed with (refresher thread only). */
+    failure_log flow_failure[VIZ_MAX_FLOWS];
+    failure_log sink_failure[2];
 } daemon_state;
-
-#define FLOW_ERROR_REPEAT_MS 60000
 
 static http_options http_options_of(const vizfeed_config *cfg) {
     return (http_options){.listen = cfg->listen,
@@ -407,19 +427,10 @@ static http_options http_options_of(const vizfeed_config *cfg) {
 
 static void log_refresh(daemon_state *d, const refresh_result *res, const snapshot *snap) {
     const vizfeed_config *cfg = d->current.cfg;
-    int64_t now = monotonic_ms();
     for (size_t i = 0; i < cfg->nflows && i < VIZ_MAX_FLOWS; i++) {
-        char *last = d->flow_error[i];
-        if (!res->flow_error[i]) {
-            if (last[0]) log_info("flow '%s' answers again", cfg->flows[i].name);
-            last[0] = '\0';
-        } else if (strcmp(last, res->flow_error[i]) != 0 || now - d->flow_error_logged_ms[i] >= FLOW_ERROR_REPEAT_MS) {
-            log_warn("flow '%s' failed: %s", cfg->flows[i].name, res->flow_error[i]);
-            snprintf(last, ERR_LEN, "%s", res->flow_error[i]);
-            d->flow_error_logged_ms[i] = now;
-        } else {
-            log_debug("flow '%s' failed: %s", cfg->flows[i].name, res->flow_error[i]);
-        }
+        char what[ERR_LEN];
+        snprintf(what, sizeof what, "flow '%s'", cfg->flows[i].name);
+        failure_report(&d->flow_failure[i], LOG_WARN, what, res->flow_error[i]); /* its part of the graph is kept */
     }
     if (snap)
         log_debug("refresh done in %.3fs: %u regions, %u services, %u connections, %zu bytes (%zu gzip)", res->seconds,
@@ -430,8 +441,11 @@ static void publish(daemon_state *d, snapshot *snap) {
     char err[ERR_LEN];
     sink *sinks[] = {http_sink(d->http), d->current.file};
     for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++) {
-        if (sinks[i] && sinks[i]->ops->publish(sinks[i], snap, err) < 0)
-            log_error("%s output: %s", sinks[i]->ops->name, err);
+        if (!sinks[i]) continue;
+        char what[64];
+        snprintf(what, sizeof what, "%s output", sinks[i]->ops->name);
+        failure_report(&d->sink_failure[i], LOG_ERROR, what,
+                       sinks[i]->ops->publish(sinks[i], snap, err) < 0 ? err : NULL);
     }
 }
 
@@ -463,7 +477,7 @@ static void adopt_pending(daemon_state *d) {
     generation_free(&d->current);
     d->current = d->pending;
     memset(&d->pending, 0, sizeof d->pending);
-    memset(d->flow_error, 0, sizeof d->flow_error); /* flows may have changed */
+    memset(d->flow_failure, 0, sizeof d->flow_failure); /* flows may have changed */
     http_options ho = http_options_of(d->current.cfg);
     http_update_options(d->http, &ho);
 }
@@ -533,7 +547,6 @@ static int run_daemon(const options *o) {
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     pthread_mutex_init(&d.lock, NULL);
     pthread_condattr_t attr;
@@ -599,6 +612,10 @@ int main(int argc, char **argv) {
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0) return rc;
     log_setup(o.level, o.json_logs);
+    /* A closed peer or a file size limit (RLIMIT_FSIZE, systemd's
+     * LimitFSIZE=) must fail the write and be reported, not kill vizfeed. */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
     metrics_declare_all();
     if (str_eq(o.command, "check")) return run_check(&o);
     if (str_eq(o.command, "once")) return run_once(&o);
