@@ -84,10 +84,29 @@ def once_writes_a_file(tap):
         tap.check("/nonexistent-dir" in r.stderr, "once -o failure names the path", r.stderr)
 
 
+def file_size_limit_fails_the_write(tap):
+    """Under RLIMIT_FSIZE a write past the limit raises SIGXFSZ, which kills a
+    process by default: vizfeed must report the failed write instead."""
+    import resource
+    import signal
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # as a shell or systemd would start it
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "graph.json")
+        r = run(["once", "--demo", "--at", "2026-01-01T00:00:00Z", "-o", out], preexec_fn=limit)
+        tap.equal(r.returncode, 1, "a file size limit: exit 1, not killed by SIGXFSZ")
+        tap.check("File too large" in r.stderr and out in r.stderr, "a file size limit: the error says so",
+                  r.stderr)
+        tap.check(sorted(os.listdir(d)) == [], "a file size limit: no partial or temporary file", os.listdir(d))
+
+
 def main():
     tap = Tap()
     for group in (help_and_version, usage_errors, missing_config, check_prints_resolved_flows, once_is_deterministic,
-                  once_writes_a_file):
+                  once_writes_a_file, file_size_limit_fails_the_write):
         tap.run(group)
     tap.done()
 
