@@ -116,10 +116,10 @@ static void strtab_grow_slots(strtab *t) {
     t->nslots = n;
 }
 
-/* FNV's low bits mix poorly (its prime is small modulo 2^32), so the hash is
- * finalized before its low 32 bits, all the table keeps, pick a slot. */
+/* hash_bytes() is finalized, so its low 32 bits, all the table keeps, pick
+ * a slot as well as any. */
 static uint64_t str_hash(const char *s, size_t len) {
-    return (uint32_t)mix64(hash_bytes(s, len, HASH_SEED));
+    return (uint32_t)hash_bytes(s, len, HASH_SEED);
 }
 
 static uint32_t strtab_intern_n(strtab *t, const char *s, size_t len) {

@@ -3,30 +3,43 @@
  *
  * Every entry is compiled once: CIDRs and exact addresses into a network
  * address plus prefix length (an exact address is a full-length prefix, so
- * "::1" and "0:0::0:1" compare equal), regexes with regcomp(). Resolution then
- * scans the entries in order, which is what "first matching entry wins"
- * means literally.
+ * "::1" and "0:0::0:1" compare equal), regexes with regcomp(). Resolution gives
+ * what a scan of the entries in order would give ("first matching entry
+ * wins"), through the indexes below rather than by scanning.
  *
  * Cost: resolution is called once per edge, up to VIZ_MAX_EDGES times per
- * refresh. Our code allocates nothing and stops scanning as soon as the
- * service and (when still needed) the region are known, but the scan is
- * linear in the number of entries. Measured on the 2-core machine: an IPv4
- * CIDR compare is one masked word (~1 ns), an IPv6 one a memcmp() (~7 ns);
- * a regexec() that matches and fills captures ~0.9 us (glibc's backward
- * sift, ~20k instructions), a non-matching one ~0.1 us. glibc's regexec()
- * also takes a lock inside the regex_t and mallocs its match context, so
- * threads resolving through the same regex serialise on it. So the SPEC's
- * three-entry example costs ~1.7 us per edge and 1000 CIDR entries ~9 us.
- * The refresher therefore resolves through a topology_memo: the same few
- * thousand hosts and services recur across a refresh's edges and are looked
- * up once (docs/PERFORMANCE.md: -35 % of a 100k-edge refresh). Values that
- * occur once (client addresses) still pay the scan; a prefix trie for
- * addresses and a hash for exact names would be the next step.
+ * refresh, and allocates nothing. The entries are indexed at topology_new()
+ * so that a lookup does not scan them all:
+ *  - address entries (CIDRs and exact addresses) go into one binary trie per
+ *    family, whose nodes keep the index of the first entry ending there that
+ *    sets a service, a region, or anything: an address walks at most 33 (IPv4)
+ *    or 129 (IPv6) nodes whatever the number of entries (~0.1 us), where the
+ *    linear scan compared every CIDR entry (~1 ns each for IPv4, ~7 ns for
+ *    IPv6: ~1 us per unknown client address with the bench's 124 entries);
+ *  - exact names go into a hash table with the same three indexes;
+ *  - regexes are still tried in order, but only while their index is lower
+ *    than what the trie and the table already found, so "first matching entry
+ *    wins" holds exactly. Each carries a cheap filter worked out from its
+ *    pattern (the bytes a match can start with, and for a pattern anchored at
+ *    both ends the bytes it can contain), so that, say, a client address is
+ *    not handed to /^([a-z]+)-.../ at all. A regexec() that matches and fills
+ *    captures costs ~0.9 us (glibc's backward sift, ~20k instructions), a
+ *    rejected one ~0.1 us; glibc's regexec() also takes a lock inside the
+ *    regex_t and mallocs its match context, so threads resolving through the
+ *    same regex serialise on it. For ^(GROUP)REST$ with a \1 template,
+ *    \1 is usually found by two small automata instead (see "captures
+ *    without regexec()" below: ~100 instructions per byte).
+ * The index costs memory at load: at most one trie node per prefix bit (20
+ * bytes each: 10000 IPv6 /128 entries would take 25 MB, a typical list a few
+ * kB; ~14 kB per regex with a capture automaton). The refresher also
+ * resolves through a topology_memo: the same few thousand hosts and services
+ * recur across a refresh's edges and are looked up once (docs/PERFORMANCE.md).
  */
 #include "topology.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <ctype.h>
 #include <regex.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,6 +59,23 @@
 
 typedef enum { MATCH_ADDRESS, MATCH_NAME, MATCH_REGEX } match_kind;
 
+/* A set of bytes, one bit each. */
+typedef struct {
+    uint64_t bits[4];
+} byte_set;
+
+static void byte_set_add(byte_set *s, unsigned char c) {
+    s->bits[c >> 6] |= (uint64_t)1 << (c & 63);
+}
+
+static bool byte_set_has(const byte_set *s, unsigned char c) {
+    return s->bits[c >> 6] >> (c & 63) & 1;
+}
+
+static void byte_set_union(byte_set *into, const byte_set *s) {
+    for (int i = 0; i < 4; i++) into->bits[i] |= s->bits[i];
+}
+
 /* An IPv4 or IPv6 address. IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are
  * stored as IPv4 so that a dual-stack socket's view of a client matches the
  * IPv4 CIDR the operator wrote. */
@@ -58,19 +88,53 @@ typedef struct {
     match_kind kind;
     ip_addr network; /* ADDRESS: host bits cleared */
     int prefix;      /* ADDRESS: bits compared; 32 or 128 for an exact address */
-    uint32_t net4;   /* ADDRESS, IPv4: the network and its mask as one word, */
-    uint32_t mask4;  /* so a compare is one AND instead of a memcmp() call */
     char *name;      /* NAME: the exact value */
     regex_t re;      /* REGEX */
     bool has_re;
     size_t nmatch; /* REGEX: regmatch_t slots the service template needs (0 = none) */
     char *service; /* NULL when the entry sets no service */
     char *region;  /* NULL when the entry sets no region */
+    /* REGEX: what the pattern allows, so that regexec() is skipped for values
+     * that cannot match (see regex_filter()). */
+    bool has_first_set, has_alphabet;
+    byte_set first_set;              /* a match must start at the value's first byte, one of these */
+    byte_set alphabet;               /* a match spans the whole value: every byte is one of these */
+    struct capture_matcher *capture; /* REGEX: finds \1 without regexec(), or NULL */
 } compiled_entry;
+
+/* The first entry (by index, NO_ENTRY when none) that sets a service, sets a
+ * region, or is any entry at all, among a set of entries that match. */
+#define NO_ENTRY UINT32_MAX
+typedef struct {
+    uint32_t service, region, any;
+} first_entries;
+
+/* A binary trie of address prefixes: the node at depth d stands for one
+ * d-bit prefix. Node 0 is the root (the /0), so 0 also means "no child". */
+typedef struct {
+    uint32_t child[2];
+    first_entries first; /* entries whose prefix ends here */
+} trie_node;
+
+typedef struct {
+    trie_node *nodes;
+    size_t n, cap;
+} address_trie;
+
+typedef struct {
+    const char *name; /* the entry's own string; NULL: the slot is free */
+    uint64_t hash;
+    first_entries first;
+} name_slot;
 
 struct topology {
     compiled_entry *entries;
     size_t n;
+    address_trie ipv4, ipv6;
+    name_slot *names; /* open addressing, a power of two, at most half full */
+    size_t names_cap;
+    uint32_t *regexes; /* indexes of the REGEX entries, in order */
+    size_t nregexes;
 };
 
 /* ---- addresses ---- */
@@ -103,19 +167,6 @@ static bool may_be_ip(const char *s) {
 
 static void clear_host_bits(ip_addr *a, int prefix) {
     for (int bit = prefix; bit < 128; bit++) a->bytes[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
-}
-
-static uint32_t ipv4_word(const ip_addr *a) {
-    return (uint32_t)a->bytes[0] << 24 | (uint32_t)a->bytes[1] << 16 | (uint32_t)a->bytes[2] << 8 | a->bytes[3];
-}
-
-static bool prefix_matches(const ip_addr *network, int prefix, const ip_addr *a) {
-    if (network->family != a->family) return false;
-    int whole = prefix / 8, rest = prefix % 8;
-    if (memcmp(network->bytes, a->bytes, (size_t)whole) != 0) return false;
-    if (rest == 0) return true;
-    uint8_t mask = (uint8_t)(0xffu << (8 - rest));
-    return (network->bytes[whole] & mask) == (a->bytes[whole] & mask);
 }
 
 /* Text that is plainly meant as an address (digits and dots, or hex digits
@@ -214,12 +265,406 @@ static int compile_address(compiled_entry *c, const char *match, const char *whe
                     match);
     c->prefix = mapped ? prefix - 96 : prefix;
     clear_host_bits(&c->network, c->prefix);
-    if (c->network.family == AF_INET) {
-        c->mask4 = c->prefix == 0 ? 0 : ~(uint32_t)0 << (32 - c->prefix);
-        c->net4 = ipv4_word(&c->network);
-    }
     c->kind = MATCH_ADDRESS;
     return 0;
+}
+
+/* ---- regex filters ---- */
+
+/* A regex is only handed to regexec() when the value could match it. What a
+ * pattern allows is worked out from its text for the simple, common shapes
+ * (literals, bracket expressions of ASCII bytes, groups, quantifiers,
+ * anchors); anything else (".", "|", negated brackets, classes, GNU escapes,
+ * non-ASCII bytes) leaves the regex without a filter, so the filter can only
+ * ever skip calls that would have failed. vizfeed never calls setlocale(),
+ * so ranges such as [a-z] are byte ranges, as glibc compares them here. */
+typedef enum {
+    TOKEN_ATOM,       /* one byte out of a set */
+    TOKEN_ANY,        /* "." */
+    TOKEN_OPEN,       /* "(" */
+    TOKEN_CLOSE,      /* ")" */
+    TOKEN_MAYBE_NONE, /* "*", "?", "{m,n}": the atom may match nothing */
+    TOKEN_ONE_OR_MORE,
+    TOKEN_ALTERNATIVE,
+    TOKEN_START,
+    TOKEN_END
+} token_kind;
+
+typedef struct {
+    token_kind kind;
+    char op;      /* quantifiers: '*', '+', '?' or '{' */
+    byte_set set; /* ATOM */
+} regex_token;
+
+/* Reads the bracket expression after '[' at *p into set, moving *p past its
+ * ']'; false for what the filters do not model. */
+static bool read_bracket(const char **p, byte_set *set) {
+    const unsigned char *s = (const unsigned char *)*p;
+    if (*s == '^') return false;
+    for (bool first = true;; first = false) {
+        unsigned char c = s[0];
+        if (c == '\0' || c >= 0x80) return false;
+        if (c == ']' && !first) break;
+        if (c == '[' && (s[1] == ':' || s[1] == '=' || s[1] == '.')) return false;
+        if (s[1] == '-' && s[2] != ']' && s[2] != '\0') {
+            unsigned char high = s[2];
+            if (high >= 0x80 || high == '[' || high < c) return false;
+            for (unsigned v = c; v <= high; v++) byte_set_add(set, (unsigned char)v);
+            s += 3;
+        } else {
+            byte_set_add(set, c);
+            s++;
+        }
+    }
+    *p = (const char *)s + 1;
+    return true;
+}
+
+/* "{m}", "{m,}" or "{m,n}" after the '{' at *p. */
+static bool read_interval(const char **p) {
+    const char *s = *p;
+    if (!isdigit((unsigned char)*s)) return false;
+    while (isdigit((unsigned char)*s)) s++;
+    if (*s == ',') s++;
+    while (isdigit((unsigned char)*s)) s++;
+    if (*s != '}') return false;
+    *p = s + 1;
+    return true;
+}
+
+static bool is_quantifier(token_kind k) {
+    return k == TOKEN_MAYBE_NONE || k == TOKEN_ONE_OR_MORE;
+}
+
+/* Splits an extended regex into at most strlen(pattern) tokens; false for
+ * what the filters do not model, or for a quantifier with nothing before it
+ * or unbalanced parentheses (glibc's reading of those is not ours to guess). */
+static bool tokenize(const char *p, regex_token *out, size_t *n) {
+    size_t k = 0;
+    int depth = 0;
+    while (*p) {
+        regex_token *t = &out[k];
+        memset(t, 0, sizeof *t);
+        unsigned char c = (unsigned char)*p++;
+        switch (c) {
+        case '\\':
+            /* Only the escapes of ERE's own special characters are literals;
+             * glibc gives \w, \<, \` and the like other meanings. */
+            if (!*p || !strchr(".[]()*+?{}|^$\\/-", *p)) return false;
+            t->kind = TOKEN_ATOM;
+            byte_set_add(&t->set, (unsigned char)*p++);
+            break;
+        case '[':
+            t->kind = TOKEN_ATOM;
+            if (!read_bracket(&p, &t->set)) return false;
+            break;
+        case '.':
+            t->kind = TOKEN_ANY;
+            break;
+        case '(':
+            t->kind = TOKEN_OPEN;
+            depth++;
+            break;
+        case ')':
+            t->kind = TOKEN_CLOSE;
+            if (--depth < 0) return false;
+            break;
+        case '|':
+            t->kind = TOKEN_ALTERNATIVE;
+            break;
+        case '^':
+            t->kind = TOKEN_START;
+            break;
+        case '$':
+            t->kind = TOKEN_END;
+            break;
+        case '*':
+        case '?':
+        case '+':
+        case '{':
+            if (k == 0 || !(out[k - 1].kind == TOKEN_ATOM || out[k - 1].kind == TOKEN_ANY ||
+                            out[k - 1].kind == TOKEN_CLOSE || is_quantifier(out[k - 1].kind)))
+                return false;
+            if (c == '{' && !read_interval(&p)) return false;
+            t->kind = c == '+' ? TOKEN_ONE_OR_MORE : TOKEN_MAYBE_NONE;
+            t->op = (char)c;
+            break;
+        default:
+            if (c >= 0x80) return false;
+            t->kind = TOKEN_ATOM;
+            byte_set_add(&t->set, c);
+            break;
+        }
+        k++;
+    }
+    *n = k;
+    return depth == 0;
+}
+
+/* True when the quantifiers after token i (if any) may repeat it zero times. */
+static bool may_be_skipped(const regex_token *tok, size_t n, size_t i) {
+    for (size_t j = i + 1; j < n && is_quantifier(tok[j].kind); j++)
+        if (tok[j].kind == TOKEN_MAYBE_NONE) return true;
+    return false;
+}
+
+/* Fills c's filters from pattern (the text between the slashes). A pattern
+ * anchored at its start with no alternative has a first byte: the first atom,
+ * provided neither it nor a group around it may be skipped. One anchored at
+ * both ends without "." spans the whole value, which can then contain only
+ * the bytes of its atoms. */
+static void regex_filter(compiled_entry *c, const regex_token *tok, size_t n) {
+    if (n < 2 || tok[0].kind != TOKEN_START) return;
+    bool plain = true; /* no alternative, no "." and no anchor inside */
+    for (size_t i = 1; i < n; i++)
+        if (tok[i].kind == TOKEN_ALTERNATIVE || tok[i].kind == TOKEN_ANY || tok[i].kind == TOKEN_START ||
+            (tok[i].kind == TOKEN_END && i != n - 1))
+            plain = false;
+    for (size_t i = 1; i < n; i++)
+        if (tok[i].kind == TOKEN_ALTERNATIVE || tok[i].kind == TOKEN_START) return;
+
+    size_t atom = 1;
+    while (atom < n && tok[atom].kind == TOKEN_OPEN) atom++;
+    bool first_known = atom < n && tok[atom].kind == TOKEN_ATOM && !may_be_skipped(tok, n, atom);
+    for (size_t open = 1; first_known && open < atom; open++) {
+        size_t close = open + 1;
+        for (int depth = 1; close < n; close++) {
+            depth += tok[close].kind == TOKEN_OPEN ? 1 : tok[close].kind == TOKEN_CLOSE ? -1 : 0;
+            if (depth == 0) break;
+        }
+        if (close >= n || may_be_skipped(tok, n, close)) first_known = false;
+    }
+    if (first_known) {
+        c->first_set = tok[atom].set;
+        c->has_first_set = true;
+    }
+    if (plain && tok[n - 1].kind == TOKEN_END) {
+        for (size_t i = 1; i < n; i++)
+            if (tok[i].kind == TOKEN_ATOM) byte_set_union(&c->alphabet, &tok[i].set);
+        c->has_alphabet = true;
+    }
+}
+
+/* False when the filters prove that regexec() would not match value. */
+static bool regex_may_match(const compiled_entry *c, const char *value) {
+    if (c->has_first_set && !byte_set_has(&c->first_set, (unsigned char)value[0])) return false;
+    if (c->has_alphabet)
+        for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+            if (!byte_set_has(&c->alphabet, *p)) return false;
+    return true;
+}
+
+/* ---- captures without regexec() ---- */
+
+/* A capturing regexec() that matches costs ~30k instructions on a 25-byte
+ * value (glibc's backward sift), a third of a 100k-edge refresh for
+ * /^([a-z]+-[a-z]+)-[0-9]+\.([a-z0-9-]+)\.svc:[0-9]+$/ and the like. For the
+ * shape ^(GROUP)REST$ with a service template using \1 only, and GROUP and
+ * REST made of what the filters model (byte sets, groups, *, + and ?), \1 is
+ * found here instead: any match spans the whole value and \1 starts at 0, so
+ * \1 ends at some k where value[0..k) matches GROUP and value[k..] matches
+ * REST. Two automata find every such k, one forwards over GROUP and one
+ * backwards over REST, in ~100 instructions per byte. When there is exactly
+ * one k, every correct engine returns [0, k), so this is regexec()'s answer;
+ * none means no match; with several (which one POSIX picks is subtle), and
+ * for values longer than CAPTURE_MAX_VALUE, regexec() decides as before. */
+#define NFA_MAX_STATES    128
+#define CAPTURE_MAX_VALUE 256
+
+typedef struct {
+    byte_set set;   /* the bytes that lead to next */
+    int16_t next;   /* -1: no byte transition */
+    int16_t eps[2]; /* transitions on no byte, -1 when unused */
+} nfa_state;
+
+typedef struct {
+    uint64_t bits[NFA_MAX_STATES / 64];
+} state_set;
+
+typedef struct {
+    nfa_state states[NFA_MAX_STATES];
+    int n, start, accept;
+    /* closure[s]: s and every state reached from it on no byte, worked out
+     * once so that a step is a few ORs (2 kB per automaton). */
+    state_set closure[NFA_MAX_STATES];
+} nfa;
+
+typedef struct capture_matcher {
+    nfa group;     /* GROUP, forwards */
+    nfa rest_back; /* REST, reversed, run from the value's end */
+} capture_matcher;
+
+static int nfa_state_new(nfa *a) {
+    if (a->n == NFA_MAX_STATES) return -1;
+    nfa_state *s = &a->states[a->n];
+    memset(s, 0, sizeof *s);
+    s->next = s->eps[0] = s->eps[1] = -1;
+    return a->n++;
+}
+
+/* Index just past the element (an atom or a group, with its quantifiers)
+ * that starts at token i. */
+static size_t element_end(const regex_token *tok, size_t hi, size_t i) {
+    size_t j = i + 1;
+    if (tok[i].kind == TOKEN_OPEN)
+        for (int depth = 1; j < hi && depth > 0; j++)
+            depth += tok[j].kind == TOKEN_OPEN ? 1 : tok[j].kind == TOKEN_CLOSE ? -1 : 0;
+    while (j < hi && is_quantifier(tok[j].kind)) j++;
+    return j;
+}
+
+/* Builds tokens [lo, hi) (elements in reverse order when backwards) as a
+ * fragment from *entry to *exit, where *exit has no transitions yet.
+ * Thompson's construction; false when the states run out or a token is not
+ * an atom, a group or a quantifier. */
+static bool nfa_sequence(nfa *a, const regex_token *tok, size_t lo, size_t hi, bool backwards, int *entry, int *exit);
+
+static bool nfa_element(nfa *a, const regex_token *tok, size_t i, size_t end, bool backwards, int *entry, int *exit) {
+    size_t base_end = end;
+    while (base_end > i + 1 && is_quantifier(tok[base_end - 1].kind)) base_end--;
+    if (tok[i].kind == TOKEN_ATOM && base_end == i + 1) {
+        *entry = nfa_state_new(a);
+        *exit = nfa_state_new(a);
+        if (*exit < 0) return false;
+        a->states[*entry].set = tok[i].set;
+        a->states[*entry].next = (int16_t)*exit;
+    } else if (tok[i].kind == TOKEN_OPEN && tok[base_end - 1].kind == TOKEN_CLOSE) {
+        if (!nfa_sequence(a, tok, i + 1, base_end - 1, backwards, entry, exit)) return false;
+    } else {
+        return false;
+    }
+    for (size_t q = base_end; q < end; q++) {
+        char op = tok[q].op;
+        if (op != '*' && op != '+' && op != '?') return false; /* {m,n} */
+        int before = op == '+' ? *entry : nfa_state_new(a), after = nfa_state_new(a);
+        if (before < 0 || after < 0) return false;
+        if (op != '+') { /* may be skipped */
+            a->states[before].eps[0] = (int16_t)*entry;
+            a->states[before].eps[1] = (int16_t)after;
+        }
+        a->states[*exit].eps[0] = (int16_t)(op == '?' ? after : *entry); /* may repeat */
+        if (op != '?') a->states[*exit].eps[1] = (int16_t)after;
+        *entry = before;
+        *exit = after;
+    }
+    return true;
+}
+
+static bool nfa_sequence(nfa *a, const regex_token *tok, size_t lo, size_t hi, bool backwards, int *entry, int *exit) {
+    size_t starts[NFA_MAX_STATES], n = 0;
+    for (size_t i = lo; i < hi; i = element_end(tok, hi, i)) {
+        if (n == NFA_MAX_STATES) return false;
+        starts[n++] = i;
+    }
+    *entry = *exit = nfa_state_new(a);
+    if (*entry < 0) return false;
+    for (size_t k = 0; k < n; k++) {
+        size_t e = backwards ? n - 1 - k : k;
+        size_t end = e + 1 < n ? starts[e + 1] : hi;
+        int first, last;
+        if (!nfa_element(a, tok, starts[e], end, backwards, &first, &last)) return false;
+        a->states[*exit].eps[0] = (int16_t)first;
+        *exit = last;
+    }
+    return true;
+}
+
+static void state_add(const nfa *a, state_set *set, int s) {
+    while (s >= 0 && !(set->bits[s / 64] >> (s % 64) & 1)) {
+        set->bits[s / 64] |= (uint64_t)1 << (s % 64);
+        const nfa_state *st = &a->states[s];
+        if (st->eps[1] >= 0) state_add(a, set, st->eps[1]);
+        s = st->eps[0];
+    }
+}
+
+static bool nfa_build(nfa *a, const regex_token *tok, size_t lo, size_t hi, bool backwards) {
+    a->n = 0;
+    if (!nfa_sequence(a, tok, lo, hi, backwards, &a->start, &a->accept)) return false;
+    for (int s = 0; s < a->n; s++) {
+        memset(&a->closure[s], 0, sizeof a->closure[s]);
+        state_add(a, &a->closure[s], s);
+    }
+    return true;
+}
+
+static void state_union(state_set *into, const state_set *set) {
+    for (int w = 0; w < NFA_MAX_STATES / 64; w++) into->bits[w] |= set->bits[w];
+}
+
+static bool state_has(const state_set *set, int s) {
+    return set->bits[s / 64] >> (s % 64) & 1;
+}
+
+/* Runs a over len bytes of value, forwards or backwards from the end, and
+ * sets ends[k] when a accepts after k bytes. */
+static void nfa_run(const nfa *a, const unsigned char *value, size_t len, bool backwards, bool *ends) {
+    state_set set = a->closure[a->start];
+    for (size_t k = 0;; k++) {
+        ends[k] = state_has(&set, a->accept);
+        if (k == len) return;
+        unsigned char c = value[backwards ? len - 1 - k : k];
+        state_set next = {{0}};
+        bool any = false;
+        for (int w = 0; w < NFA_MAX_STATES / 64; w++)
+            for (uint64_t bits = set.bits[w]; bits; bits &= bits - 1) {
+                const nfa_state *st = &a->states[w * 64 + __builtin_ctzll(bits)];
+                if (st->next >= 0 && byte_set_has(&st->set, c)) {
+                    state_union(&next, &a->closure[st->next]);
+                    any = true;
+                }
+            }
+        if (!any) {
+            for (k++; k <= len; k++) ends[k] = false;
+            return;
+        }
+        set = next;
+    }
+}
+
+/* 1: value matches with \1 = [0, *end); 0: it does not match; -1: ask
+ * regexec(). */
+static int capture_first_group(const capture_matcher *cm, const char *value, size_t *end) {
+    size_t len = strlen(value);
+    if (len > CAPTURE_MAX_VALUE) return -1;
+    bool group_ends[CAPTURE_MAX_VALUE + 1], rest_lengths[CAPTURE_MAX_VALUE + 1];
+    nfa_run(&cm->group, (const unsigned char *)value, len, false, group_ends);
+    nfa_run(&cm->rest_back, (const unsigned char *)value, len, true, rest_lengths);
+    int found = 0;
+    for (size_t k = 0; k <= len; k++)
+        if (group_ends[k] && rest_lengths[len - k]) {
+            if (found) return -1;
+            found = 1;
+            *end = k;
+        }
+    return found;
+}
+
+/* Sets c->capture for a pattern of the shape ^(GROUP)REST$ (tokens tok[0..n))
+ * whose template uses \1 only. */
+static void capture_compile(compiled_entry *c, const regex_token *tok, size_t n) {
+    if (c->nmatch != 2 || n < 4 || tok[0].kind != TOKEN_START || tok[n - 1].kind != TOKEN_END ||
+        tok[1].kind != TOKEN_OPEN)
+        return;
+    size_t close = element_end(tok, n - 1, 1);
+    if (tok[close - 1].kind != TOKEN_CLOSE) return; /* the group has a quantifier */
+    capture_matcher *cm = xmalloc(sizeof *cm);
+    if (nfa_build(&cm->group, tok, 2, close - 1, false) && nfa_build(&cm->rest_back, tok, close, n - 1, true))
+        c->capture = cm;
+    else
+        free(cm);
+}
+
+/* Works out the filters and the capture matcher from pattern (the text
+ * between the slashes); a pattern the tokens do not model gets neither. */
+static void regex_analyse(compiled_entry *c, const char *pattern) {
+    size_t len = strlen(pattern), n = 0;
+    regex_token *tok = xcalloc(len ? len : 1, sizeof *tok);
+    if (tokenize(pattern, tok, &n)) {
+        regex_filter(c, tok, n);
+        capture_compile(c, tok, n);
+    }
+    free(tok);
 }
 
 static int compile_regex(compiled_entry *c, const char *match, int groups_needed, const char *where, char *err) {
@@ -250,6 +695,7 @@ static int compile_regex(compiled_entry *c, const char *match, int groups_needed
     }
     c->kind = MATCH_REGEX;
     c->nmatch = groups_needed ? (size_t)groups_needed + 1 : 0;
+    regex_analyse(c, pattern);
     rc = 0;
 done:
     free(pattern);
@@ -288,10 +734,114 @@ static int compile_entry(compiled_entry *c, const topology_entry *e, const char 
 }
 
 static void free_entry(compiled_entry *c) {
+    free(c->capture);
     if (c->has_re) regfree(&c->re);
     free(c->name);
     free(c->service);
     free(c->region);
+}
+
+/* ---- indexes ---- */
+
+static void first_clear(first_entries *f) {
+    f->service = f->region = f->any = NO_ENTRY;
+}
+
+/* Entries are added in index order, so the first one added stays. */
+static void first_add(first_entries *f, const compiled_entry *c, uint32_t i) {
+    if (f->any == NO_ENTRY) f->any = i;
+    if (c->service && f->service == NO_ENTRY) f->service = i;
+    if (c->region && f->region == NO_ENTRY) f->region = i;
+}
+
+static void first_merge(first_entries *into, const first_entries *f) {
+    if (f->service < into->service) into->service = f->service;
+    if (f->region < into->region) into->region = f->region;
+    if (f->any < into->any) into->any = f->any;
+}
+
+static uint32_t trie_node_new(address_trie *t) {
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->nodes = xrealloc(t->nodes, t->cap * sizeof *t->nodes);
+    }
+    trie_node *node = &t->nodes[t->n];
+    node->child[0] = node->child[1] = 0;
+    first_clear(&node->first);
+    return (uint32_t)t->n++;
+}
+
+static int bit_at(const uint8_t *bytes, int bit) {
+    return bytes[bit / 8] >> (7 - bit % 8) & 1;
+}
+
+static void trie_insert(address_trie *t, const compiled_entry *c, uint32_t i) {
+    if (t->n == 0) trie_node_new(t);
+    uint32_t node = 0;
+    for (int bit = 0; bit < c->prefix; bit++) {
+        int b = bit_at(c->network.bytes, bit);
+        if (!t->nodes[node].child[b]) {
+            uint32_t added = trie_node_new(t); /* may move t->nodes */
+            t->nodes[node].child[b] = added;
+        }
+        node = t->nodes[node].child[b];
+    }
+    first_add(&t->nodes[node].first, c, i);
+}
+
+/* Merges into f what the entries whose prefix contains the address say. */
+static void trie_lookup(const address_trie *t, const uint8_t *bytes, int bits, first_entries *f) {
+    if (t->n == 0) return;
+    uint32_t node = 0;
+    for (int bit = 0;; bit++) {
+        first_merge(f, &t->nodes[node].first);
+        if (bit == bits) return;
+        node = t->nodes[node].child[bit_at(bytes, bit)];
+        if (!node) return;
+    }
+}
+
+static name_slot *name_find(const topology *t, const char *name, uint64_t h) {
+    size_t mask = t->names_cap - 1;
+    for (size_t j = (size_t)h & mask;; j = (j + 1) & mask)
+        if (!t->names[j].name || (t->names[j].hash == h && strcmp(t->names[j].name, name) == 0)) return &t->names[j];
+}
+
+static void build_indexes(topology *t) {
+    size_t nnames = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        nnames += t->entries[i].kind == MATCH_NAME;
+        t->nregexes += t->entries[i].kind == MATCH_REGEX;
+    }
+    if (nnames) {
+        t->names_cap = 16;
+        while (t->names_cap < 2 * nnames) t->names_cap *= 2;
+        t->names = xcalloc(t->names_cap, sizeof *t->names);
+    }
+    t->regexes = xcalloc(t->nregexes ? t->nregexes : 1, sizeof *t->regexes);
+    size_t k = 0;
+    for (uint32_t i = 0; i < t->n; i++) {
+        const compiled_entry *c = &t->entries[i];
+        switch (c->kind) {
+        case MATCH_ADDRESS:
+            trie_insert(c->network.family == AF_INET ? &t->ipv4 : &t->ipv6, c, i);
+            break;
+        case MATCH_NAME: {
+            uint64_t h = hash_bytes(c->name, strlen(c->name), HASH_SEED);
+            name_slot *s = name_find(t, c->name, h);
+            if (!s->name) {
+                s->name = c->name;
+                s->hash = h;
+                first_clear(&s->first);
+            }
+            first_add(&s->first, c, i);
+            break;
+        }
+        case MATCH_REGEX:
+            t->regexes[k++] = i;
+            break;
+        }
+    }
 }
 
 topology *topology_new(const topology_entry *entries, size_t n, const char *file, char *err) {
@@ -311,6 +861,7 @@ topology *topology_new(const topology_entry *entries, size_t n, const char *file
             return NULL;
         }
     }
+    build_indexes(t);
     return t;
 }
 
@@ -318,6 +869,10 @@ void topology_free(topology *t) {
     if (!t) return;
     for (size_t i = 0; i < t->n; i++) free_entry(&t->entries[i]);
     free(t->entries);
+    free(t->ipv4.nodes);
+    free(t->ipv6.nodes);
+    free(t->names);
+    free(t->regexes);
     free(t);
 }
 
@@ -331,48 +886,70 @@ typedef struct {
     char service[VIZ_NAME_MAX];
 } lookup_result;
 
+/* The entries are indexed (see the top of this file): the trie and the name
+ * table give the first address and name entries that match, then a regex is
+ * tried only while its index is lower than an entry already found for what
+ * it would set, or while nothing matched at all. The outcome is what a scan
+ * of the entries in order gives: the service of the first matching entry
+ * that sets one, the region of the first that sets one (when need_region;
+ * otherwise r->region is left to the caller to ignore), and whether any
+ * entry matched. */
 static void lookup(const topology *t, const char *value, bool need_region, lookup_result *r) {
     ip_addr addr;
     regmatch_t m[MAX_GROUPS + 1];
+    size_t group_end = 0;
+    first_entries first;
 
+    first_clear(&first);
     r->is_ip = may_be_ip(value) && parse_ip(value, &addr);
-    bool is_ipv4 = r->is_ip && addr.family == AF_INET;
-    uint32_t word = is_ipv4 ? ipv4_word(&addr) : 0;
-
     r->matched = false;
     r->has_service = false;
     r->region = NULL;
     r->service[0] = '\0';
-    for (size_t i = 0; t && i < t->n; i++) {
-        if (r->has_service && (r->region || !need_region)) break;
-        const compiled_entry *c = &t->entries[i];
-        bool want_service = c->service && !r->has_service;
-        bool want_region = c->region && !r->region && need_region;
-        /* Once something matched, an entry that could add nothing is skipped. */
-        if (r->matched && !want_service && !want_region) continue;
-        bool hit = false;
-        switch (c->kind) {
-        case MATCH_ADDRESS:
-            if (c->network.family == AF_INET)
-                hit = is_ipv4 && (word & c->mask4) == c->net4;
-            else
-                hit = r->is_ip && prefix_matches(&c->network, c->prefix, &addr);
-            break;
-        case MATCH_NAME:
-            hit = strcmp(c->name, value) == 0;
-            break;
-        case MATCH_REGEX:
-            hit = regexec(&c->re, value, want_service ? c->nmatch : 0, want_service ? m : NULL, 0) == 0;
-            break;
-        }
-        if (!hit) continue;
-        r->matched = true;
-        if (want_service) {
-            expand_template(r->service, c->service, value, m, c->kind == MATCH_REGEX ? c->nmatch : 0);
-            r->has_service = true;
-        }
-        if (c->region && !r->region) r->region = c->region;
+    if (!t) return;
+    if (r->is_ip) {
+        bool v4 = addr.family == AF_INET;
+        trie_lookup(v4 ? &t->ipv4 : &t->ipv6, addr.bytes, v4 ? 32 : 128, &first);
     }
+    if (t->names_cap) {
+        const name_slot *s = name_find(t, value, hash_bytes(value, strlen(value), HASH_SEED));
+        if (s->name) first_merge(&first, &s->first);
+    }
+    for (size_t k = 0; k < t->nregexes; k++) {
+        uint32_t i = t->regexes[k];
+        const compiled_entry *c = &t->entries[i];
+        bool want_service = c->service && i < first.service;
+        bool want_region = c->region && need_region && i < first.region;
+        bool want_match = first.any == NO_ENTRY;
+        if (!want_service && !want_region && !want_match) {
+            /* Regexes come in index order: past both, none can add anything. */
+            if (i > first.service && (i > first.region || !need_region)) break;
+            continue;
+        }
+        if (!regex_may_match(c, value)) continue;
+        int quick = want_service && c->capture ? capture_first_group(c->capture, value, &group_end) : -1;
+        if (quick == 0) continue;
+        if (quick == 1) {
+            m[0] = (regmatch_t){.rm_so = 0, .rm_eo = (regoff_t)strlen(value)};
+            m[1] = (regmatch_t){.rm_so = 0, .rm_eo = (regoff_t)group_end};
+        } else if (regexec(&c->re, value, want_service ? c->nmatch : 0, want_service ? m : NULL, 0) != 0) {
+            continue;
+        }
+        if (i < first.any) first.any = i;
+        if (want_service) {
+            expand_template(r->service, c->service, value, m, c->nmatch);
+            r->has_service = true;
+            first.service = i;
+        }
+        if (c->region && i < first.region) first.region = i;
+    }
+    /* An address or name entry's service has no \N: it is copied as is. */
+    if (first.service != NO_ENTRY && !r->has_service) {
+        expand_template(r->service, t->entries[first.service].service, value, NULL, 0);
+        r->has_service = true;
+    }
+    r->region = first.region != NO_ENTRY ? t->entries[first.region].region : NULL;
+    r->matched = first.any != NO_ENTRY;
 }
 
 /* ---- memo ---- */

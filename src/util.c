@@ -315,13 +315,39 @@ int base64_decode(const char *in, buf *out) {
     return 0;
 }
 
+/* Eight bytes per step, each word multiplied into the state, then
+ * splitmix64's finalizer so that every input bit reaches the low bits that
+ * tables use as an index. FNV-1a (a multiply per byte) cost ~4 instructions
+ * per byte, ~3 % of a 100k-edge refresh through the graph, document and memo
+ * tables; this costs ~1 per byte. Nothing is ordered by these values and
+ * none is stored; the one that leaves the process is the snapshot's ETag, so
+ * changing the function makes clients fetch the body once more after an
+ * upgrade. Host-endian loads: values differ between machines, which nothing
+ * depends on. */
+static uint64_t load64(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint64_t rotate_left(uint64_t v, int k) {
+    return v << k | v >> (64 - k);
+}
+
 uint64_t hash_bytes(const void *p, size_t n, uint64_t seed) {
     const unsigned char *c = p;
-    uint64_t h = seed;
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
+    uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
+    for (; n >= 8; c += 8, n -= 8) h = rotate_left(h ^ load64(c) * 0xbf58476d1ce4e5b9ULL, 29) * 0x94d049bb133111ebULL;
+    if (n) {
+        uint64_t last = 0;
+        memcpy(&last, c, n);
+        h = rotate_left(h ^ last * 0xbf58476d1ce4e5b9ULL, 29) * 0x94d049bb133111ebULL;
     }
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
     return h;
 }
 

@@ -72,7 +72,8 @@ void base64_encode(buf *out, const unsigned char *in, size_t n);
  * when out's cap is reached. */
 int base64_decode(const char *in, buf *out);
 
-/* FNV-1a, for the hash tables of the graph and the file source. */
+/* A fast 64-bit hash of bytes (8 at a time, splitmix64 finish), for the hash
+ * tables; nothing persisted or ordered depends on its values. */
 uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
 #define HASH_SEED 0xcbf29ce484222325ULL
 

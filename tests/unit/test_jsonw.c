@@ -1,5 +1,6 @@
 /* Unit tests of the JSON writer: structure, escaping, numbers, limits. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +91,54 @@ static void doubles_are_shortest_and_finite(void **state) {
     }
 }
 
+/* format_rate() before it wrote digits itself: the text must not change. */
+static size_t reference_rate(double v, char *out, size_t n) {
+    if (!isfinite(v) || v <= 0) return (size_t)snprintf(out, n, "0");
+    double r = round_significant(v, 4);
+    int decimals = 3 - (int)floor(log10(r));
+    if (decimals < 0) decimals = 0;
+    if (decimals > 17) decimals = 17;
+    int len = snprintf(out, n, "%.*f", decimals, r);
+    if (decimals > 0) {
+        while (len > 0 && out[len - 1] == '0') out[--len] = '\0';
+        if (len > 0 && out[len - 1] == '.') out[--len] = '\0';
+    }
+    return (size_t)len;
+}
+
+static void rates_and_integers_match_printf(void **state) {
+    char got[64], want[64];
+    double v = 1e-15;
+    for (int i = 0; i < 200000; i++) {
+        size_t n = format_rate(v, got, sizeof got);
+        reference_rate(v, want, sizeof want);
+        if (strcmp(got, want) != 0) print_error("rate %.17g: %s, expected %s\n", v, got, want);
+        assert_string_equal(got, want);
+        assert_int_equal(n, strlen(want));
+        v *= 1.000237; /* walks 1e-15 .. ~4e5, through every decade and rounding carry */
+    }
+    const double edges[] = {0.00099995, 0.0099995, 9.9995, 99.995, 999.95, 9999.5, 12345.6, 1e17, 0.1, 0.5, 1, 3};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        format_rate(edges[i], got, sizeof got);
+        reference_rate(edges[i], want, sizeof want);
+        assert_string_equal(got, want);
+    }
+
+    buf b;
+    buf_init(&b, 1 << 16);
+    jsonw w;
+    jsonw_init(&w, &b);
+    jsonw_array_begin(&w);
+    const int64_t ints[] = {0, 7, -7, 10, 1000000, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) jsonw_int(&w, ints[i]);
+    jsonw_double(&w, -42.0);
+    jsonw_double(&w, 123456789012345.0);
+    jsonw_array_end(&w);
+    assert_string_equal(buf_cstr(&b),
+                        "[0,7,-7,10,1000000,9223372036854775807,-9223372036854775808,-42,123456789012345]");
+    buf_free(&b);
+}
+
 static void failure_is_sticky_at_the_cap(void **state) {
     buf b;
     buf_init(&b, 8);
@@ -120,6 +169,7 @@ int main(void) {
         cmocka_unit_test(escapes_control_quotes_and_invalid_utf8),
         cmocka_unit_test(rejects_overlong_and_surrogate_utf8),
         cmocka_unit_test(rates_keep_four_significant_digits),
+        cmocka_unit_test(rates_and_integers_match_printf),
         cmocka_unit_test(doubles_are_shortest_and_finite),
         cmocka_unit_test(failure_is_sticky_at_the_cap),
         cmocka_unit_test(nesting_beyond_the_limit_fails),

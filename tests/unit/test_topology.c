@@ -1,6 +1,7 @@
 /* Unit tests of topology resolution: every rule of SPEC §2 "Endpoints" as a
  * table of cases, plus compile errors, name cutting and concurrent use. */
 #include <pthread.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,6 +356,264 @@ static void names_and_regex_captures(void **state) {
     topology_free(t);
 }
 
+/* The address trie must give what a scan in entry order gives: overlapping
+ * prefixes in both orders, /0, /32, /128, exact duplicates and IPv4-mapped
+ * networks, with a regex after them still filling a missing service. */
+static void address_trie_keeps_entry_order(void **state) {
+    const topology_entry entries[] = {
+        {.match = "10.0.0.0/8", .service = "wide", .region = "", .line = 1},
+        {.match = "10.9.0.0/16", .service = "narrow", .region = "r16", .line = 2},
+        {.match = "192.168.1.0/24", .service = "", .region = "r24", .line = 3},
+        {.match = "192.168.0.0/16", .service = "", .region = "r16b", .line = 4},
+        {.match = "192.168.1.7", .service = "host7", .region = "", .line = 5},
+        {.match = "192.168.1.7/32", .service = "dup", .region = "rdup", .line = 6},
+        {.match = "0.0.0.0/0", .service = "", .region = "v4-all", .line = 7},
+        {.match = "2001:db8::/32", .service = "doc6", .region = "", .line = 8},
+        {.match = "2001:db8::1/128", .service = "one6", .region = "r128", .line = 9},
+        {.match = "::/0", .service = "", .region = "v6-all", .line = 10},
+        {.match = "::ffff:172.16.0.0/108", .service = "mapped", .region = "", .line = 11},
+        {.match = "/^[0-9.]+$/", .service = "digits-after", .region = "late", .line = 12},
+    };
+    topology *t = compile_ok(entries, sizeof entries / sizeof entries[0]);
+    const resolve_case cases[] = {
+        {"the wider /8 comes first and wins the service; the /16 gives the region",
+         {"10.9.1.1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"r16", "wide", NULL, false},
+         {"r", "x", NULL, false}},
+        {"the narrower /24 comes first and wins the region",
+         {"192.168.1.5", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"r24", "digits-after", NULL, false},
+         {"r", "x", NULL, false}},
+        {"outside the /24, the later /16",
+         {"192.168.2.5", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"r16b", "digits-after", NULL, false},
+         {"r", "x", NULL, false}},
+        {"an exact address and the same /32 later: the first of each field",
+         {"192.168.1.7", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"r24", "host7", NULL, false},
+         {"r", "x", NULL, false}},
+        {"/0 matches every IPv4 address; a later regex still gives the service",
+         {"8.8.8.8", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"v4-all", "digits-after", NULL, false},
+         {"r", "x", NULL, false}},
+        {"/0 and /32 include 255.255.255.255",
+         {"255.255.255.255", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"v4-all", "digits-after", NULL, false},
+         {"r", "x", NULL, false}},
+        {"IPv6 /32 first gives the service, the /128 the region",
+         {"2001:db8::1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"r128", "doc6", NULL, false},
+         {"r", "x", NULL, false}},
+        {"next to the /128, only the /32 and ::/0",
+         {"2001:db8::2", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"v6-all", "doc6", NULL, false},
+         {"r", "x", NULL, false}},
+        {"::/0 matches any IPv6 address, which keeps its name",
+         {"fe80::1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"v6-all", "fe80::1", NULL, false},
+         {"r", "x", NULL, false}},
+        {"an IPv4-mapped network matches the IPv4 spelling",
+         {"172.20.1.1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"v4-all", "mapped", NULL, false},
+         {"r", "x", NULL, false}},
+        {"and the mapped spelling",
+         {"::ffff:172.31.255.255", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"v4-all", "mapped", NULL, false},
+         {"r", "x", NULL, false}},
+        {"just outside the mapped /12",
+         {"172.32.0.1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"v4-all", "digits-after", NULL, false},
+         {"r", "x", NULL, false}},
+    };
+    run_cases(t, cases, sizeof cases / sizeof cases[0]);
+    topology_free(t);
+
+    const topology_entry regex_first[] = {
+        {.match = "/^10\\./", .service = "", .region = "regex-region", .line = 1},
+        {.match = "10.0.0.0/8", .service = "ten", .region = "cidr-region", .line = 2},
+        {.match = "10.1.1.1/32", .service = "one", .region = "", .line = 3},
+        {.match = "db", .service = "database", .region = "", .line = 4},
+        {.match = "db", .service = "again", .region = "db-region", .line = 5},
+    };
+    t = compile_ok(regex_first, sizeof regex_first / sizeof regex_first[0]);
+    const resolve_case regex_cases[] = {
+        {"a regex before the CIDR gives the region",
+         {"10.1.1.1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"regex-region", "ten", NULL, false},
+         {"r", "x", NULL, false}},
+        {"an address nothing matches is the entry node",
+         {"11.1.1.1", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"r", "INTERNET", NULL, true},
+         {"r", "x", NULL, false}},
+        {"a name listed twice: service from the first, region from the second",
+         {"db", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"db-region", "database", NULL, false},
+         {"r", "x", NULL, false}},
+    };
+    run_cases(t, regex_cases, sizeof regex_cases / sizeof regex_cases[0]);
+    topology_free(t);
+}
+
+/* A regex is skipped when its pattern shows the value cannot match; every
+ * shape that must not be skipped (optional first atoms and groups, "|", ".",
+ * negated brackets, classes, non-ASCII) still matches. */
+static void regex_filters_never_skip_a_match(void **state) {
+    const topology_entry entries[] = {
+        {.match = "/^([a-z]+-[a-z]+)-[0-9]+$/", .service = "\\1", .region = "", .line = 1},
+        {.match = "/^(ab)?c[0-9]+$/", .service = "optional-group", .region = "", .line = 2},
+        {.match = "/^x*y$/", .service = "star", .region = "", .line = 3},
+        {.match = "/^a{0,2}b$/", .service = "interval", .region = "", .line = 4},
+        {.match = "/^(q|r)z$/", .service = "alternative", .region = "", .line = 5},
+        {.match = "/^\\.dot$/", .service = "escaped-dot", .region = "", .line = 6},
+        {.match = "/^[^0-9]x$/", .service = "negated", .region = "", .line = 7},
+        {.match = "/^[]a-]+$/", .service = "bracket", .region = "", .line = 8},
+        {.match = "/^[[:digit:]]+$/", .service = "class", .region = "", .line = 9},
+        {.match = "/^\xc3\xa9$/", .service = "accent", .region = "", .line = 10},
+        {.match = "/^m.n$/", .service = "any", .region = "", .line = 11},
+        {.match = "/^(k+)+w$/", .service = "nested", .region = "", .line = 12},
+    };
+    topology *t = compile_ok(entries, sizeof entries / sizeof entries[0]);
+    const resolve_case cases[] = {
+        {"captured",
+         {"cart-worker-12", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "cart-worker", NULL, false},
+         {"r", "x", NULL, false}},
+        {"a byte outside the alphabet",
+         {"cart-worker-12.ns", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "cart-worker-12.ns", NULL, false},
+         {"r", "x", NULL, false}},
+        {"optional group first",
+         {"c12", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "optional-group", NULL, false},
+         {"r", "x", NULL, false}},
+        {"starred first atom",
+         {"y", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "star", NULL, false},
+         {"r", "x", NULL, false}},
+        {"interval from zero",
+         {"b", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "interval", NULL, false},
+         {"r", "x", NULL, false}},
+        {"alternative",
+         {"rz", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "alternative", NULL, false},
+         {"r", "x", NULL, false}},
+        {"escaped dot",
+         {".dot", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "escaped-dot", NULL, false},
+         {"r", "x", NULL, false}},
+        {"negated bracket",
+         {"zx", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "negated", NULL, false},
+         {"r", "x", NULL, false}},
+        {"']' and '-' in a bracket",
+         {"]-a", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "bracket", NULL, false},
+         {"r", "x", NULL, false}},
+        {"character class",
+         {"123", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "class", NULL, false},
+         {"r", "x", NULL, false}},
+        {"non-ASCII",
+         {"\xc3\xa9", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "accent", NULL, false},
+         {"r", "x", NULL, false}},
+        {"any byte",
+         {"m:n", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "any", NULL, false},
+         {"r", "x", NULL, false}},
+        {"nested groups",
+         {"kkw", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "nested", NULL, false},
+         {"r", "x", NULL, false}},
+        {"nothing matches",
+         {"2x", NULL, NULL, "x", "r", NULL},
+         RESOLVE_OK,
+         {"default", "2x", NULL, false},
+         {"r", "x", NULL, false}},
+    };
+    run_cases(t, cases, sizeof cases / sizeof cases[0]);
+    topology_free(t);
+}
+
+/* \1 of ^(GROUP)REST$ is found without regexec() when only one split of
+ * the value works: compared here with what regexec() itself captures, for
+ * patterns of that shape over every short value of a small alphabet. */
+static void captures_agree_with_regexec(void **state) {
+    static const char *const patterns[] = {
+        "^([a-z]+-[a-z]+)-[0-9]+\\.([a-z0-9-]+)\\.svc:[0-9]+$",
+        "^([a-z]+-[a-z]+)-[0-9]+$",
+        "^(a*)(a*)b$",
+        "^([a-b]+)-?([a-b-]*)$",
+        "^(a?b+)(b*)a?$",
+        "^((ab)*b)+a$",
+        "^(a|b)-$",
+        "^(a{1,2})b$",
+        "^(.+)a$",
+    };
+    const char alphabet[] = "ab-0.";
+    graph_config g = test_graph();
+    for (size_t p = 0; p < sizeof patterns / sizeof patterns[0]; p++) {
+        char match[128];
+        snprintf(match, sizeof match, "/%s/", patterns[p]);
+        const topology_entry entry = {.match = match, .service = "\\1", .region = "", .line = 1};
+        topology *t = compile_ok(&entry, 1);
+        regex_t re;
+        assert_int_equal(regcomp(&re, patterns[p], REG_EXTENDED), 0);
+        /* Every value of 1 to 6 bytes over the alphabet: 5^6 + ... = 19530. */
+        for (int len = 1; len <= 6; len++) {
+            int total = 1;
+            for (int i = 0; i < len; i++) total *= 5;
+            for (int code = 0; code < total; code++) {
+                char value[8];
+                for (int i = 0, rest = code; i < len; i++, rest /= 5) value[i] = alphabet[rest % 5];
+                value[len] = '\0';
+                regmatch_t m[2];
+                char want[16];
+                snprintf(want, sizeof want, "%s", value);
+                if (regexec(&re, value, 2, m, 0) == 0 && m[1].rm_so >= 0 && m[1].rm_eo > m[1].rm_so)
+                    snprintf(want, sizeof want, "%.*s", (int)(m[1].rm_eo - m[1].rm_so), value + m[1].rm_so);
+                const char *values[EP_COUNT] = {value, "r", NULL, "callee", "r", NULL};
+                endpoint from, to;
+                topology_resolve(t, &g, values, &from, &to);
+                if (strcmp(from.service, want) != 0)
+                    print_error("%s on \"%s\": \"%s\", regexec gives \"%s\"\n", patterns[p], value, from.service, want);
+                assert_string_equal(from.service, want);
+            }
+        }
+        regfree(&re);
+        topology_free(t);
+    }
+}
+
 static void first_entry_wins_per_field(void **state) {
     const topology_entry entries[] = {
         {.match = "/^pay-/", .service = "", .region = "r-first", .line = 1},
@@ -565,6 +824,9 @@ int main(void) {
         cmocka_unit_test(addresses_cidr_and_spellings),
         cmocka_unit_test(names_and_regex_captures),
         cmocka_unit_test(first_entry_wins_per_field),
+        cmocka_unit_test(address_trie_keeps_entry_order),
+        cmocka_unit_test(regex_filters_never_skip_a_match),
+        cmocka_unit_test(captures_agree_with_regexec),
         cmocka_unit_test(default_region_and_entry_name_come_from_graph),
         cmocka_unit_test(long_names_cut_at_utf8_boundary),
         cmocka_unit_test(invalid_entries_are_reported_with_file_and_line),
