@@ -42,12 +42,6 @@ refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, cha
     for (size_t i = 0; i < cfg->nflows; i++) {
         flow_state *f = &r->flows[i];
         f->flow = &cfg->flows[i];
-        buf labels;
-        buf_init(&labels, 1024);
-        buf_puts(&labels, "flow=\"");
-        metrics_label_escape(&labels, f->flow->name);
-        buf_putc(&labels, '"');
-        f->labels = buf_take(&labels, NULL);
         f->ops = lookup ? lookup(f->flow) : source_ops_for(f->flow->type);
         if (!f->ops) {
             fail(err, "flow '%s': sources of type %s are not available in this build", f->flow->name,
@@ -60,6 +54,13 @@ refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, cha
             fail(err, "flow '%s': %s", f->flow->name, why);
             goto fail;
         }
+        /* Only now: refresher_free() releases the flows that opened. */
+        buf labels;
+        buf_init(&labels, 1024);
+        buf_puts(&labels, "flow=\"");
+        metrics_label_escape(&labels, f->flow->name);
+        buf_putc(&labels, '"');
+        f->labels = buf_take(&labels, NULL);
         r->nflows++;
     }
     return r;

@@ -144,8 +144,11 @@ def leftovers(directory, keep):
     return sorted(f for f in os.listdir(directory) if f not in keep)
 
 
+# ui_dir "": no page. The daemon may run as an unprivileged user, who cannot
+# look into a checkout made with mode 0700 (a fresh clone in a mktemp dir).
 DEMO_CONFIG = """
 refresh: {{ interval: 500ms, window: 10s, lag: 0s }}
+ui_dir: ""
 output: {{ file: {out} }}
 flows:
   - name: demo
