@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "bounds.h"
 #include "config.h"
@@ -482,8 +485,17 @@ static void adopt_pending(daemon_state *d) {
     http_update_options(d->http, &ho);
 }
 
+/* How much lower than the HTTP threads the refresher runs (a nice value):
+ * a refresh is background work that may take a while, an answer must not
+ * wait for CPU behind it. */
+#define REFRESHER_NICE 10
+
 static void *refresh_loop(void *arg) {
     daemon_state *d = arg;
+    /* On Linux a nice value belongs to the thread: only this one is lowered.
+     * Lowering needs no privilege; failing to is harmless. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), REFRESHER_NICE) != 0)
+        log_debug("could not lower the refresher's priority: %s", strerror(errno));
     pthread_mutex_lock(&d->lock);
     while (!d->stopping) {
         if (d->pending.cfg) adopt_pending(d);
