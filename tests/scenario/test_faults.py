@@ -43,30 +43,6 @@ ES_SERVICES = ["web-0", "web-1", "web-2"]
 
 # ---- helpers -------------------------------------------------------------------
 
-class PrefixDaemon(Daemon):
-    """vizlib.Daemon, started through a command prefix (setpriv) and/or a preexec_fn."""
-
-    def __init__(self, args, prefix=(), preexec_fn=None):
-        self.tmp = tempfile.mkdtemp(prefix="vizfeed-test-")
-        self.log_path = os.path.join(self.tmp, "daemon.log")
-        self.log_file = open(self.log_path, "w")
-        self.proc = subprocess.Popen(list(prefix) + [VIZFEED, "--listen", "127.0.0.1:0"] + args,
-                                     stdout=self.log_file, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
-        self.port = None
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            m = re.search(r"port (\d+)", self.log())
-            if m:
-                self.port = int(m.group(1))
-                break
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        if self.port is None:
-            self.stop()
-            raise RuntimeError(f"vizfeed did not start: {self.log()}")
-
-
 def parse_metrics(text):
     out = {}
     for line in text.splitlines():
@@ -225,7 +201,7 @@ def output_dir_unwritable(tap, tmp):
             os.chmod(p, 0o755)
         os.chmod(config, 0o644)
         os.chown(out_dir, NOBODY, NOBODY)
-    d = PrefixDaemon(["-c", config], prefix=prefix)
+    d = Daemon(["-c", config], prefix=prefix)
     reader = None
     broken = False
     try:
@@ -340,7 +316,7 @@ def disk_full(tap, tmp):
     d = None
     reader = None
     try:
-        d = PrefixDaemon(["-c", config], preexec_fn=None if mounted else ignore_sigxfsz)
+        d = Daemon(["-c", config], preexec_fn=None if mounted else ignore_sigxfsz)
         wait(lambda: os.path.exists(out) and d.graph(), 15, "the first output file", d)
         reader = Reader(out)
         w0, e0 = file_counts(d)

@@ -65,12 +65,13 @@ def run(args, timeout=60, **kw):
 class Daemon:
     """A vizfeed daemon on 127.0.0.1 with a port of its own choosing."""
 
-    def __init__(self, args, cwd=None, env=None):
+    def __init__(self, args, cwd=None, env=None, prefix=(), preexec_fn=None):
+        """prefix: a command vizfeed runs under (e.g. setpriv to drop privileges)."""
         self.tmp = tempfile.mkdtemp(prefix="vizfeed-test-")
         self.log_path = os.path.join(self.tmp, "daemon.log")
         self.log_file = open(self.log_path, "w")
-        self.proc = subprocess.Popen([VIZFEED, "--listen", "127.0.0.1:0"] + args, stdout=self.log_file,
-                                     stderr=subprocess.STDOUT, cwd=cwd, env=env)
+        self.proc = subprocess.Popen(list(prefix) + [VIZFEED, "--listen", "127.0.0.1:0"] + args, stdout=self.log_file,
+                                     stderr=subprocess.STDOUT, cwd=cwd, env=env, preexec_fn=preexec_fn)
         self.port = None
         deadline = time.time() + 20
         while time.time() < deadline:
