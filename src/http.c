@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -599,7 +600,10 @@ static int parse_listen(const char *text, listen_address *out, char *err) {
 static struct MHD_Daemon *start_daemon(http_server *h, const listen_address *a) {
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (a->ipv6) flags |= a->any ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    /* One thread per CPU this process may run on: the affinity mask follows
+     * taskset and a container's cpuset, where the online count would not. */
+    cpu_set_t mask;
+    long cpus = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask) : sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cpus < 1 ? 1 : cpus > HTTP_THREADS_MAX ? HTTP_THREADS_MAX : (unsigned)cpus;
     return MHD_start_daemon(
         flags, 0, NULL, NULL, handle_request, h, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&a->addr,
