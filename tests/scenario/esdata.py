@@ -68,3 +68,27 @@ def write_ndjson(path, docs):
         for d in docs:
             f.write(json.dumps(d) + "\n")
     return path
+
+
+ES_AND_SIDE = """
+refresh: {{ interval: 1s, window: {window}, lag: 0s }}
+graph: {{ thresholds: {{ warning: 0.05, danger: 0.2, min_rate: 0.01 }} }}
+elasticsearch:
+  hosts: [{hosts}]
+  timeout: 1s
+flows:
+  - name: es
+    type: elasticsearch
+    index: "filebeat-*"
+    preset: nginx-access
+  - name: side
+    type: file
+    path: {side}
+    to: {{ service: service.name, region: cloud.region }}
+"""
+
+
+def es_and_side(hosts, side, window):
+    """The fault suites' daemon: an "es" flow (nginx-access, refreshed every second with a 1 s
+    timeout, so faults show quickly) beside a "side" file flow that must stay unaffected."""
+    return ES_AND_SIDE.format(hosts=", ".join(hosts), side=side, window=window)

@@ -31,31 +31,13 @@ import tempfile
 import threading
 import time
 
-from esdata import FakeElasticsearch
+from esdata import FakeElasticsearch, es_and_side
 from fake_es import FORBIDDEN_BODY  # noqa: E402 (esdata puts tests/es on the path)
-from vizlib import Daemon, Tap, connection, find, region, validate
+from vizlib import Daemon, Tap, connection, find, is_stale, region, validate
 
 INDEX = "filebeat-8.11.0-faults"
 ES_SERVICES = ["web-0", "web-1", "web-2"]
 STALE_AFTER = 3  # REFRESH_STALE_AFTER
-
-CONFIG = """
-refresh: {{ interval: 1s, window: 2m, lag: 0s }}
-graph: {{ thresholds: {{ warning: 0.05, danger: 0.2, min_rate: 0.01 }} }}
-elasticsearch:
-  hosts: [{hosts}]
-  timeout: 1s
-flows:
-  - name: es
-    type: elasticsearch
-    index: "filebeat-*"
-    preset: nginx-access
-  - name: side
-    type: file
-    path: {side}
-    to: {{ service: service.name, region: cloud.region }}
-"""
-
 
 def iso(t):
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t))
@@ -75,19 +57,6 @@ def side_line(service, n=1):
                    + "\n" for _ in range(n))
 
 
-def parse_metrics(text):
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        key, _, value = line.rpartition(" ")
-        try:
-            out[key] = float(value)
-        except ValueError:
-            pass
-    return out
-
-
 def stale_since_ms(node):
     """Epoch ms of the "data stale since ..." notice of a region, or None."""
     for n in node.get("notices") or []:
@@ -96,10 +65,6 @@ def stale_since_ms(node):
             t = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")) * 1000
             return t + int(m.group(2) or 0)
     return None
-
-
-def is_stale(node):
-    return bool(node and (node.get("metadata") or {}).get("stale"))
 
 
 class Feeder:
@@ -123,9 +88,7 @@ class Feeder:
 
     # -- what the daemon shows ------------------------------------------------
     def metrics(self):
-        status, _, body = self.d.request("GET", "/metrics")
-        assert status == 200, f"/metrics answered {status}"
-        return parse_metrics(body.decode())
+        return self.d.metrics()
 
     def errors(self, kind, m=None):
         m = m if m is not None else self.metrics()
@@ -206,7 +169,7 @@ def feeder(tmp, name, flavor="es8", extra_hosts_before=(), es_hosts=None, wait_f
         hosts = list(extra_hosts_before) + [es.url] if es_hosts is None else list(es_hosts)
         cfg = os.path.join(tmp, f"{name}.yml")
         with open(cfg, "w") as f:
-            f.write(CONFIG.format(hosts=", ".join(hosts), side=side))
+            f.write(es_and_side(hosts, side, "2m"))
         daemon = Daemon(["-c", cfg])
         fd = Feeder(es, daemon, side, hosts)
         if wait_first:

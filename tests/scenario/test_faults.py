@@ -33,7 +33,8 @@ import threading
 import time
 import urllib.request
 
-from vizlib import TESTS, VIZFEED, Daemon, Tap, find, region, validate, write
+from esdata import es_and_side
+from vizlib import TESTS, VIZFEED, Daemon, Tap, find, is_stale, region, validate, write
 
 FAKE_ES = os.path.join(TESTS, "es", "fake_es.py")
 NOBODY = 65534
@@ -43,27 +44,8 @@ ES_SERVICES = ["web-0", "web-1", "web-2"]
 
 # ---- helpers -------------------------------------------------------------------
 
-def parse_metrics(text):
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        key, _, value = line.rpartition(" ")
-        try:
-            out[key] = float(value)
-        except ValueError:
-            pass
-    return out
-
-
-def metrics(d):
-    status, _, body = d.request("GET", "/metrics")
-    assert status == 200, f"/metrics answered {status}"
-    return parse_metrics(body.decode())
-
-
 def file_counts(d):
-    m = metrics(d)
+    m = d.metrics()
     return m.get("vizfeed_output_file_writes_total", 0.0), m.get("vizfeed_output_file_errors_total", 0.0)
 
 
@@ -424,28 +406,6 @@ class ProcFake:
         self.control("/_fake/clear", {})
 
 
-SEQ_CONFIG = """
-refresh: {{ interval: 1s, window: 10m, lag: 0s }}
-graph: {{ thresholds: {{ warning: 0.05, danger: 0.2, min_rate: 0.01 }} }}
-elasticsearch:
-  hosts: [{host}]
-  timeout: 1s
-flows:
-  - name: es
-    type: elasticsearch
-    index: "filebeat-*"
-    preset: nginx-access
-  - name: side
-    type: file
-    path: {side}
-    to: {{ service: service.name, region: cloud.region }}
-"""
-
-
-def is_stale(node):
-    return bool(node and (node.get("metadata") or {}).get("stale"))
-
-
 def es_fresh(g):
     es, side = region(g, "es-region"), region(g, "side-region")
     return bool(es and side and not is_stale(es) and not is_stale(side)
@@ -492,7 +452,7 @@ class Watcher:
 
 
 def es_errors(d, kind):
-    return metrics(d).get(f'vizfeed_es_errors_total{{flow="es",kind="{kind}"}}', 0.0)
+    return d.metrics().get(f'vizfeed_es_errors_total{{flow="es",kind="{kind}"}}', 0.0)
 
 
 def es_sequence(tap, tmp):
@@ -516,7 +476,7 @@ def es_sequence(tap, tmp):
     es.start()
     d = None
     try:
-        config = write(os.path.join(base, "vizfeed.yml"), SEQ_CONFIG.format(host=es.url, side=side))
+        config = write(os.path.join(base, "vizfeed.yml"), es_and_side([es.url], side, "10m"))
         d = Daemon(["-c", config])
         w = Watcher(d)
         w.poll(lambda g, rs: es_fresh(g) and rs == 200, 15, "the first graph with both flows")

@@ -91,19 +91,6 @@ def es_docs():
     return docs
 
 
-def parse_metrics(text):
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        key, _, value = line.rpartition(" ")
-        try:
-            out[key] = float(value)
-        except ValueError:
-            pass
-    return out
-
-
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -196,8 +183,7 @@ def load(tap, tmp):
             config = write(os.path.join(tmp, "vizfeed.yml"), CONFIG % es.url)
             d = Daemon(["-c", config])
 
-            def metrics():
-                return parse_metrics(d.request("GET", "/metrics")[2].decode())
+            metrics = d.metrics
 
             def es_edges():
                 g = d.graph()

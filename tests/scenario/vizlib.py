@@ -115,6 +115,12 @@ class Daemon:
             raise AssertionError("the served graph breaks Vizceral's rules:\n" + "\n".join(problems[:20]))
         return graph
 
+    def metrics(self):
+        """/metrics as {'name{labels}': value}."""
+        status, _, body = self.request("GET", "/metrics")
+        assert status == 200, f"/metrics answered {status}"
+        return parse_metrics(body.decode())
+
     def wait_for(self, predicate, timeout=20, what="condition"):
         """Polls predicate() until it returns a true value; returns it."""
         deadline = time.time() + timeout
@@ -224,6 +230,25 @@ def subset_mismatches(expected, actual, path="$"):
     if expected != actual:
         out.append(f"{path}: expected {expected!r}, got {actual!r}")
     return out
+
+
+def parse_metrics(text):
+    """Prometheus text exposition -> {'name{labels}': value}; comments skipped."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        key, _, value = line.rpartition(" ")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            pass
+    return out
+
+
+def is_stale(node):
+    """Whether a graph node is marked stale (its flow stopped answering)."""
+    return bool(node and (node.get("metadata") or {}).get("stale"))
 
 
 def write(path, text):
