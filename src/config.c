@@ -2,12 +2,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "bounds.h"
@@ -1020,6 +1023,10 @@ static int parse_elasticsearch(parser *p, const yaml_node_t *root, vizfeed_confi
         opt_string(p, es, "bearer_token", "elasticsearch.bearer_token", &cfg->es.bearer_token) < 0 ||
         opt_string(p, es, "ca_file", "elasticsearch.ca_file", &cfg->es.ca_file) < 0)
         return -1;
+    if ((n = get(p, es, "ca_file"))) {
+        cfg->es.ca_file_line = (int)n->start_mark.line + 1;
+        cfg->es.ca_file_column = (int)n->start_mark.column + 1;
+    }
     if (cfg->es.nhosts && *cfg->es.cloud_id)
         return fail_at(p, get(p, es, "cloud_id"), "either hosts or cloud_id",
                        "elasticsearch.hosts and elasticsearch.cloud_id are both set");
@@ -1294,6 +1301,23 @@ loaded:
 done:
     free(text);
     return cfg;
+}
+
+int cfg_check_files(const vizfeed_config *cfg, char *err) {
+    const char *path = cfg->es.ca_file;
+    if (str_empty(path)) return 0;
+    char why[128] = "";
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0)
+        snprintf(why, sizeof why, "%s", strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        snprintf(why, sizeof why, "%s", S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file");
+    if (fd >= 0) close(fd);
+    if (!why[0]) return 0;
+    char text[256];
+    return fail(err, "%s:%d:%d: elasticsearch.ca_file '%s' cannot be read: %s; expected a PEM file of CA certificates",
+                cfg->path, cfg->es.ca_file_line, cfg->es.ca_file_column, shown(path, text, sizeof text), why);
 }
 
 /* ---- printing -------------------------------------------------------- */

@@ -112,6 +112,8 @@ typedef struct {
     char *api_key;      /* secret */
     char *bearer_token; /* secret */
     char *ca_file;
+    int ca_file_line; /* where ca_file is written, for cfg_check_files(); 0 when not written */
+    int ca_file_column;
     bool verify;        /* default true */
     int64_t timeout_ms; /* default 20s */
     int page_size;      /* default 5000 */
@@ -149,6 +151,14 @@ vizfeed_config *cfg_load(const char *path, char *err);
 /* The configuration of `vizfeed --demo`: defaults plus one demo flow. */
 vizfeed_config *cfg_demo(void);
 void cfg_free(vizfeed_config *cfg);
+
+/* The files the configuration names and vizfeed opens later (today
+ * elasticsearch.ca_file): each must be a readable regular file. cfg_load()
+ * leaves the file system alone; this check, run by every command that
+ * connects, by `check` and by a reload, turns a missing CA file into an
+ * error at its place in the configuration instead of a TLS failure at every
+ * refresh. Returns 0, or -1 with "FILE:LINE:COLUMN: ...; expected ..." in err. */
+int cfg_check_files(const vizfeed_config *cfg, char *err);
 
 /* Prints the resolved configuration as YAML (presets expanded, defaults
  * filled in, secrets replaced by "********"), for `vizfeed check`. */

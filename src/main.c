@@ -204,6 +204,11 @@ static vizfeed_config *load_config(const options *o, char *err) {
         return NULL;
     }
     topology_free(t);
+    /* `query` only prints: it may run where the CA file of production is not. */
+    if (!str_eq(o->command, "query") && cfg_check_files(cfg, err) < 0) {
+        cfg_free(cfg);
+        return NULL;
+    }
     if (o->listen) {
         free(cfg->listen);
         cfg->listen = xstrdup(o->listen);
@@ -392,6 +397,19 @@ static void generation_free(generation *g) {
     memset(g, 0, sizeof *g);
 }
 
+/* verify: false suits a test cluster with a self-signed certificate; said at
+ * every start and reload so that it is not forgotten in production. */
+static void warn_if_unverified(const vizfeed_config *cfg) {
+    bool tls = !str_empty(cfg->es.cloud_id);
+    for (size_t i = 0; i < cfg->es.nhosts; i++) tls |= !strncasecmp(cfg->es.hosts[i], "https://", 8);
+    bool used = false;
+    for (size_t i = 0; i < cfg->nflows; i++) used |= cfg->flows[i].type == FLOW_ELASTICSEARCH;
+    if (!cfg->es.verify && tls && used)
+        log_warn("%s: elasticsearch.verify is false: Elasticsearch's TLS certificate is not checked, so anyone on "
+                 "the path can pose as the cluster, read the credentials and change the answers",
+                 cfg->path);
+}
+
 /* Loads the configuration, opens its sources and its output file. */
 static int generation_new(const options *o, generation *g, char *err) {
     memset(g, 0, sizeof *g);
@@ -400,6 +418,7 @@ static int generation_new(const options *o, generation *g, char *err) {
     g->refresher = refresher_new(g->cfg, NULL, err);
     if (!g->refresher) goto fail;
     if (!str_empty(g->cfg->output_file) && !(g->file = sink_file_new(g->cfg->output_file, err))) goto fail;
+    warn_if_unverified(g->cfg);
     return 0;
 fail:
     generation_free(g);

@@ -8,7 +8,7 @@ the composite/filter/sum aggregations of src/es_query.h) with the shapes of
 refused with a 400 error in Elasticsearch's error envelope, never silently
 ignored. See docs/TEST_ELASTICSEARCH.md.
 
-CLI:    python3 tests/es/fake_es.py --port 0 --data INDEX=FILE.ndjson ...
+CLI:    python3 tests/es/fake_es.py --port 0 --data INDEX=FILE.ndjson ... [--tls-cert PEM --tls-key PEM]
 Module: es = FakeElasticsearch(flavor="es8"); es.start(); es.load("idx", docs)
         ... es.url ... es.inject([{"named": "503"}]) ... es.requests ... es.stop()
 """
@@ -23,6 +23,7 @@ import json
 import math
 import re
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -1528,10 +1529,11 @@ class Answer:
 
 
 class FakeElasticsearch:
-    """The test Elasticsearch. start() binds 127.0.0.1:port (0 = any), url is its base URL."""
+    """The test Elasticsearch. start() binds 127.0.0.1:port (0 = any), url is its base URL.
+    With tls_cert and tls_key (PEM chain and key) it serves HTTPS only; failed handshakes go to tls_errors."""
 
     def __init__(self, port=0, flavor="es8", max_buckets=None, user=None, password=None, api_key=None,
-                 bearer=None, log_limit=1000, body_log_limit=1 << 20):
+                 bearer=None, log_limit=1000, body_log_limit=1 << 20, tls_cert=None, tls_key=None):
         if flavor not in FLAVORS:
             raise ValueError(f"unknown flavor {flavor!r}; one of {sorted(FLAVORS)}")
         self.port = port
@@ -1550,12 +1552,26 @@ class FakeElasticsearch:
         self.httpd = None
         self.thread = None
         self.now_ms = None  # fixed "now" for date math; None = the clock
+        # TLS: the certificate chain (PEM, server first) and its key; both or neither.
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        self.tls_cert, self.tls_key = tls_cert, tls_key
+        self._tls_errors = collections.deque(maxlen=log_limit)
 
     # -- module API --------------------------------------------------------
     def start(self):
+        ctx = None
+        if self.tls_cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.tls_cert, self.tls_key)  # before binding: a bad file leaves no socket open
+            ctx.set_alpn_protocols(["http/1.1"])
         self.httpd = _Server(("127.0.0.1", self.port), _Handler)
         self.httpd.fake = self
         self.port = self.httpd.server_address[1]
+        if ctx:
+            # The handshake waits for the handler's thread (do_handshake_on_connect=False):
+            # a client that fails it, or never sends a ClientHello, must not hold up accept().
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
         return self
@@ -1574,7 +1590,7 @@ class FakeElasticsearch:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://127.0.0.1:{self.port}"
 
     def load(self, index, docs, mappings=None):
         """Adds documents (dicts: Beats documents, or hits with _source) to index (created if needed).
@@ -1626,11 +1642,25 @@ class FakeElasticsearch:
     def clear_requests(self):
         with self.lock:
             self._requests.clear()
+            self._tls_errors.clear()
 
     @property
     def requests(self):
         with self.lock:
             return [dict(r) for r in self._requests]
+
+    @property
+    def tls_errors(self):
+        """The TLS handshakes that failed, oldest first: [{time, peer, error}]. The error is
+        OpenSSL's reason code, e.g. "TLSV1_ALERT_UNKNOWN_CA" when the client rejected the certificate."""
+        with self.lock:
+            return [dict(e) for e in self._tls_errors]
+
+    def tls_failed(self, peer, e):
+        reason = getattr(e, "reason", None) or str(e) or type(e).__name__
+        with self.lock:
+            self._tls_errors.append({"time": time.time(), "peer": f"{peer[0]}:{peer[1]}", "error": reason})
+        print(f"fake_es: TLS handshake with {peer[0]}:{peer[1]} failed: {reason}", file=sys.stderr, flush=True)
 
     def _next_fault(self, path):
         with self.lock:
@@ -1994,6 +2024,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def handle(self):
+        if isinstance(self.connection, ssl.SSLSocket):
+            try:
+                self.connection.do_handshake()
+            except (ssl.SSLError, OSError) as e:
+                # As Elasticsearch does: one line in the log, the connection dropped, the server goes on.
+                self.server.fake.tls_failed(self.client_address, e)
+                self.close_connection = True
+                return
+        super().handle()
+
     def do_GET(self):
         self.handle_any("GET")
 
@@ -2293,7 +2334,7 @@ class _Handler(BaseHTTPRequestHandler):
                     fake.clear_requests()
                 return Answer(200, {"acknowledged": True})
             if path == "/_fake/requests" and method == "GET":
-                return Answer(200, {"requests": fake.requests})
+                return Answer(200, {"requests": fake.requests, "tls_errors": fake.tls_errors})
             if path == "/_fake/load" and method == "POST":
                 fake.load(data["index"], data.get("docs", []), data.get("mappings"))
                 return Answer(200, {"acknowledged": True, "index": data["index"],
@@ -2325,10 +2366,15 @@ def main(argv=None):
     ap.add_argument("--api-key", metavar="ID:KEY")
     ap.add_argument("--bearer", metavar="TOKEN")
     ap.add_argument("--now", help="fixed 'now' for date math (epoch ms or RFC 3339)")
+    ap.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate chain (server first)")
+    ap.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
     a = ap.parse_args(argv)
     if (a.user is None) != (a.password is None):
         ap.error("--user and --password go together")
-    fake = FakeElasticsearch(a.port, a.flavor, a.max_buckets, a.user, a.password, a.api_key, a.bearer)
+    if (a.tls_cert is None) != (a.tls_key is None):
+        ap.error("--tls-cert and --tls-key go together")
+    fake = FakeElasticsearch(a.port, a.flavor, a.max_buckets, a.user, a.password, a.api_key, a.bearer,
+                             tls_cert=a.tls_cert, tls_key=a.tls_key)
     if a.now:
         fake.now_ms = int(a.now) if a.now.isdigit() else parse_date(a.now)
     maps = {}
@@ -2345,7 +2391,11 @@ def main(argv=None):
     except (LoadError, OSError) as e:
         print(f"fake_es: {e}", file=sys.stderr)
         return 2
-    fake.start()
+    try:
+        fake.start()
+    except (ssl.SSLError, OSError) as e:
+        print(f"fake_es: cannot listen: {e}", file=sys.stderr)
+        return 2
     print(f"listening on 127.0.0.1:{fake.port}", flush=True)
     stop = threading.Event()
     import signal

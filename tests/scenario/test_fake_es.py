@@ -7,9 +7,12 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
@@ -595,10 +598,140 @@ def t_subprocess(tap):
     tap.equal(proc.returncode, 0, "CLI stops cleanly on SIGTERM")
 
 
+def t_tls(tap):
+    """TLS mode: HTTPS with a test CA's certificate; a failed handshake costs one connection, not the server."""
+    import tempfile
+    import tlscerts
+    if not tlscerts.available():
+        tap.count += 1
+        print(f"ok {tap.count} - TLS mode # SKIP no openssl command (Debian package openssl)", flush=True)
+        return
+    with tempfile.TemporaryDirectory(prefix="fake-es-tls-") as tmp:
+        tls_checks(tap, tlscerts.make(tmp))
+
+
+def tls_checks(tap, certs):
+    trusting = ssl.create_default_context(cafile=certs.ca)
+
+    def get(url, ctx, body=None):
+        """urllib, as a user of the fake would: (status, parsed body), or the reason it failed."""
+        r = urllib.request.Request(url, data=body and json.dumps(body).encode(), headers=JSON)
+        try:
+            with urllib.request.urlopen(r, timeout=5, context=ctx) as resp:
+                return resp.status, json.load(resp)
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e)
+        except urllib.error.URLError as e:
+            return None, e.reason
+        except OSError as e:  # a reset or a close without an answer
+            return None, e
+
+    def failed_handshakes(es, n):
+        deadline = time.time() + 5
+        while len(es.tls_errors) < n and time.time() < deadline:
+            time.sleep(0.05)
+        return es.tls_errors
+
+    try:
+        FakeElasticsearch(tls_cert=certs.server[0])
+        tap.check(False, "TLS: tls_cert without tls_key is refused")
+    except ValueError:
+        tap.check(True, "TLS: tls_cert without tls_key is refused")
+    missing = FakeElasticsearch(tls_cert=certs.server[0] + ".missing", tls_key=certs.server[1])
+    try:
+        missing.start()
+        tap.check(False, "TLS: a missing certificate file fails start()")
+    except OSError:
+        tap.check(missing.httpd is None, "TLS: a missing certificate file fails start() before binding a socket")
+    finally:
+        missing.stop()
+    with FakeElasticsearch(tls_cert=certs.server[0], tls_key=certs.server[1]) as es:
+        es.load("tls-1", [{"service": {"name": "a"}}])
+        tap.equal(es.url, f"https://127.0.0.1:{es.port}", "TLS: url is https://127.0.0.1:PORT")
+        st, b = get(es.url + "/", trusting)
+        tap.check(st == 200 and b["version"]["number"] == "8.11.1", "TLS: urllib with the test CA gets the banner", b)
+        st, b = get(f"https://localhost:{es.port}/tls-*/_search", trusting, {"size": 0})
+        tap.check(st == 200 and b["hits"]["total"]["value"] == 1,
+                  "TLS: a search through https://localhost (the certificate's DNS name) answers", b)
+        conn = http.client.HTTPSConnection("127.0.0.1", es.port, timeout=5, context=trusting)
+        try:
+            statuses, sockets = [], set()
+            for _ in range(3):
+                conn.request("GET", "/", headers=JSON)
+                r = conn.getresponse()
+                r.read()
+                statuses.append(r.status)
+                sockets.add(id(conn.sock))
+            tap.check(statuses == [200] * 3 and len(sockets) == 1, "TLS: keep-alive, three answers on one connection",
+                      f"{statuses}, {len(sockets)} connection(s)")
+        finally:
+            conn.close()
+        es.inject({"named": "503"})
+        st, b = get(es.url + "/tls-1/_search", trusting, {"size": 0})
+        tap.check(st == 503 and b["error"]["type"] == "search_phase_execution_exception", "TLS: faults apply", b)
+
+        n0 = len(es.requests)
+        st, reason = get(es.url + "/", ssl.create_default_context())
+        tap.check(st is None and isinstance(reason, ssl.SSLCertVerificationError)
+                  and "unable to get local issuer certificate" in str(reason),
+                  "TLS: without the CA the client's handshake fails (unknown issuer)", repr(reason))
+        errors = failed_handshakes(es, 1)
+        tap.check(len(errors) == 1 and errors[0]["error"] == "TLSV1_ALERT_UNKNOWN_CA" and len(es.requests) == n0,
+                  "TLS: the fake records the client's alert (unknown CA); no request is logged", errors)
+
+        # Plain HTTP to the TLS port, a client that hangs up at once, one that never says hello:
+        # each costs its own connection only.
+        st, reason = get(f"http://127.0.0.1:{es.port}/", None)
+        tap.check(st is None, "TLS: plain HTTP to the TLS port gets no answer", repr(reason))
+        socket.create_connection(("127.0.0.1", es.port), timeout=5).close()
+        silent = socket.create_connection(("127.0.0.1", es.port), timeout=5)
+        try:
+            t0 = time.time()
+            st, b = get(es.url + "/", trusting)
+            took = time.time() - t0
+            tap.check(st == 200 and took < 2, f"TLS: a client that never sends its hello holds up no one "
+                      f"(next answer in {took * 1000:.0f} ms)")
+        finally:
+            silent.close()
+        errors = failed_handshakes(es, 3)
+        tap.check(len(errors) >= 3 and errors[1]["error"] == "HTTP_REQUEST",
+                  "TLS: the failed handshakes are recorded (plain HTTP: HTTP_REQUEST)", errors)
+        tap.equal(get(es.url + "/", trusting)[0], 200, "TLS: the server goes on after failed handshakes")
+
+    proc = subprocess.Popen([sys.executable, os.path.join(TESTS, "es", "fake_es.py"), "--port", "0",
+                             "--tls-cert", certs.server[0], "--tls-key", certs.server[1]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        tap.check(line.startswith("listening on 127.0.0.1:"), "TLS CLI: prints its address when ready", line)
+        url = "https://127.0.0.1:" + line.strip().rsplit(":", 1)[1]
+        tap.equal(get(url + "/", trusting)[0], 200, "TLS CLI: --tls-cert/--tls-key serve HTTPS")
+        get(url + "/", ssl.create_default_context())
+        st, b = get(url + "/_fake/requests", trusting)
+        tap.check(st == 200 and [e["error"] for e in b.get("tls_errors", [])] == ["TLSV1_ALERT_UNKNOWN_CA"],
+                  "TLS CLI: /_fake/requests lists the failed handshake", b.get("tls_errors"))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        err = proc.stderr.read()
+        proc.stdout.close()
+        proc.stderr.close()
+    tap.check(proc.returncode == 0 and "TLS handshake with 127.0.0.1:" in err and "TLSV1_ALERT_UNKNOWN_CA" in err,
+              "TLS CLI: a failed handshake is one line on stderr; exit 0 on SIGTERM", err)
+    r = subprocess.run([sys.executable, os.path.join(TESTS, "es", "fake_es.py"), "--tls-cert", certs.server[0]],
+                       capture_output=True, text=True, timeout=10)
+    tap.check(r.returncode == 2 and "--tls-cert and --tls-key go together" in r.stderr,
+              "TLS CLI: --tls-cert without --tls-key exits 2", r.stderr)
+
+
 def main():
     tap = Tap()
     for fn in (t_banner, t_cond_cases, t_composite_order, t_paging, t_sums_filters, t_filter_path, t_errors,
-               t_too_many_buckets, t_auth, t_patterns, t_query_dates, t_faults, t_gzip, t_subprocess):
+               t_too_many_buckets, t_auth, t_patterns, t_query_dates, t_faults, t_gzip, t_subprocess, t_tls):
         tap.run(fn)
     tap.done()
 
