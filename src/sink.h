@@ -26,7 +26,10 @@ struct sink {
 
 /* Output file: replaced atomically after every publish (temporary file in the
  * same directory, fsync, rename, fsync of the directory), so a reader sees
- * the old or the new graph, never a partial one. */
+ * the old or the new graph, never a partial one. The constructor also removes
+ * the temporary files an earlier writer killed mid-write left beside the file
+ * (exactly `<file>.tmp.` and six letters or digits, regular files no live
+ * writer holds) and logs one info line naming them. */
 sink *sink_file_new(const char *path, char *err);
 /* Replaces the file of a sink_file_new() sink with bytes that are not a
  * snapshot (`vizfeed pull` copies a feeder's answer), the same atomic way.

@@ -1,14 +1,17 @@
 #include "sink.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -16,7 +19,21 @@
  * temporary file beside the target, make it durable, rename it over the
  * target (atomic within one file system), then make the rename durable by
  * syncing the directory. A reader therefore sees the old graph or the new
- * one, and a crash leaves one of them, never a truncated file. */
+ * one, and a crash leaves one of them, never a truncated file.
+ *
+ * A writer killed between creating its temporary file and the rename leaves
+ * that file behind, and every write picks a new name, so opening the sink
+ * sweeps the leftovers (see sweep_stale_temporaries). A writer holds an
+ * flock on its temporary file while it works on it: the sweep of another
+ * sink on the same path (a reload, `once -o`, a second process) leaves a
+ * file alone while someone holds it, and a killed writer's lock is gone. */
+
+/* What mkostemp() appends to the output file's name, and how many of its
+ * characters it chooses (glibc: ASCII letters and digits). */
+#define TMP_SUFFIX  ".tmp.XXXXXX"
+#define TMP_PREFIX  ".tmp."
+#define TMP_RANDOM  6
+#define SWEEP_NAMES 200 /* bytes of removed names quoted in the log line */
 
 typedef struct {
     sink base;
@@ -53,14 +70,18 @@ static int sync_directory(const char *dir) {
 
 static int replace_file(file_sink *f, const void *bytes, size_t len, char *err) {
     size_t path_len = strlen(f->path);
-    char *tmp = xmalloc(path_len + sizeof ".tmp.XXXXXX");
+    char *tmp = xmalloc(path_len + sizeof TMP_SUFFIX);
     memcpy(tmp, f->path, path_len);
-    memcpy(tmp + path_len, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+    memcpy(tmp + path_len, TMP_SUFFIX, sizeof TMP_SUFFIX);
     const char *step = "cannot create a temporary file beside it";
     int rc = -1;
 
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) goto done;
+    /* Marks the file as in use for sweeps (above). Advisory only: a file
+     * system without locks, or a sweep that got in between the two calls,
+     * costs at most this one write, which then fails and is reported. */
+    (void)flock(fd, LOCK_EX | LOCK_NB);
     step = "cannot write the temporary file";
     if (write_all(fd, bytes, len) < 0) goto fail;
     step = "cannot sync the temporary file";
@@ -90,6 +111,64 @@ done:
     if (rc < 0) fail(err, "output file %s: %s: %s", f->path, step, strerror(errno));
     free(tmp);
     return rc;
+}
+
+/* True for exactly `<base>.tmp.` followed by TMP_RANDOM letters or digits:
+ * the names replace_file() creates, nothing that merely resembles them. */
+static bool is_own_temporary(const char *name, const char *base, size_t base_len) {
+    if (strncmp(name, base, base_len) != 0) return false;
+    name += base_len;
+    if (strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0) return false;
+    name += strlen(TMP_PREFIX);
+    for (int i = 0; i < TMP_RANDOM; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return false;
+    }
+    return name[TMP_RANDOM] == '\0';
+}
+
+/* Removes dir/name if it is a regular file (never through a symbolic link,
+ * never a device or a FIFO, which are not even opened) that no live writer
+ * holds locked. Returns whether it was removed. */
+static bool remove_if_stale(int dir_fd, const char *name) {
+    struct stat st, opened;
+    if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) return false;
+    int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return false; /* gone meanwhile, or another user's */
+    bool removed = fstat(fd, &opened) == 0 && S_ISREG(opened.st_mode) && opened.st_dev == st.st_dev &&
+                   opened.st_ino == st.st_ino && flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dir_fd, name, 0) == 0;
+    close(fd);
+    return removed;
+}
+
+/* Removes the temporary files that writers of this path left when they were
+ * killed mid-write, and logs one info line naming them. Best effort: a
+ * directory that cannot be listed is left to the first write to report. */
+static void sweep_stale_temporaries(const file_sink *f) {
+    const char *slash = strrchr(f->path, '/');
+    const char *base = slash ? slash + 1 : f->path;
+    size_t base_len = strlen(base);
+    DIR *d = opendir(f->dir);
+    if (!d) {
+        log_debug("output file %s: cannot look for stale temporary files: %s", f->path, strerror(errno));
+        return;
+    }
+    unsigned removed = 0;
+    char names[SWEEP_NAMES] = "";
+    size_t used = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_own_temporary(e->d_name, base, base_len) || !remove_if_stale(dirfd(d), e->d_name)) continue;
+        removed++;
+        if (used < sizeof names) {
+            int n = snprintf(names + used, sizeof names - used, "%s%s", removed > 1 ? ", " : "", e->d_name);
+            used = n < 0 ? sizeof names : used + (size_t)n;
+        }
+    }
+    closedir(d);
+    if (removed)
+        log_info("output file %s: removed %u stale temporary file(s) left by an interrupted write: %s%s", f->path,
+                 removed, names, used >= sizeof names ? "..." : "");
 }
 
 static int file_publish(sink *s, snapshot *snap, char *err) {
@@ -166,5 +245,6 @@ sink *sink_file_new(const char *path, char *err) {
     f->base.ops = &file_sink_ops;
     f->path = xstrdup(path);
     f->dir = dir;
+    sweep_stale_temporaries(f);
     return &f->base;
 }

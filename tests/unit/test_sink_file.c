@@ -1,11 +1,13 @@
 /* Unit tests of sink_file.c: atomic replacement of the output file. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -227,6 +229,109 @@ static void constructor_rejects_missing_directories(void **state) {
     assert_null(sink_file_new("", err));
 }
 
+static void make_file(const char *name) {
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("{\"partial", f);
+    fclose(f);
+}
+
+static bool exists(const char *name) {
+    char p[256];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return lstat(p, &st) == 0;
+}
+
+/* A writer killed between mkostemp() and rename() leaves its temporary file;
+ * the next sink on the same path removes exactly those: regular files named
+ * `data.json.tmp.` plus six letters or digits that no live writer holds. */
+static void stale_temporaries_are_removed_and_look_alikes_kept(void **state) {
+    const char *stale[] = {"data.json.tmp.AbC123", "data.json.tmp.zzzzzz", "data.json.tmp.000000"};
+    const char *kept[] = {
+        "data.json.tmp.AbC1234", /* 7 characters */
+        "data.json.tmp.AbC12",   /* 5 */
+        "data.json.tmp.AbC_12",  /* not a letter or digit */
+        "data.json.tmp.",        /* none */
+        "xdata.json.tmp.AbC123", /* another prefix */
+        "data.jso.tmp.AbC123",   /* another file's */
+        "data.json.TMP.AbC123",  /* another infix */
+        "data.json.AbC123",      /* no infix */
+        "victim",                /* target of the symbolic link below */
+    };
+    for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++) make_file(stale[i]);
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) make_file(kept[i]);
+    char p[256], q[256];
+    snprintf(p, sizeof p, "%s/data.json.tmp.Link01", dir); /* a symbolic link is never followed nor removed */
+    assert_int_equal(symlink("victim", p), 0);
+    snprintf(p, sizeof p, "%s/data.json.tmp.Dir001", dir); /* nor a directory */
+    assert_int_equal(mkdir(p, 0755), 0);
+    snprintf(p, sizeof p, "%s/data.json.tmp.Fifo01", dir); /* a FIFO is not even opened (it would block) */
+    assert_int_equal(mkfifo(p, 0600), 0);
+    make_file("data.json.tmp.Lock01"); /* held by a live writer: its flock */
+    snprintf(q, sizeof q, "%s/data.json.tmp.Lock01", dir);
+    int held = open(q, O_RDONLY | O_CLOEXEC);
+    assert_true(held >= 0);
+    assert_int_equal(flock(held, LOCK_EX), 0);
+
+    char err[ERR_LEN];
+    sink *s = sink_file_new(path, err);
+    assert_non_null(s);
+    for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++) assert_false(exists(stale[i]));
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) assert_true(exists(kept[i]));
+    assert_true(exists("data.json.tmp.Link01"));
+    assert_true(exists("data.json.tmp.Dir001"));
+    assert_true(exists("data.json.tmp.Fifo01"));
+    assert_true(exists("data.json.tmp.Lock01"));
+    size_t len;
+    char *text = read_file(q, &len); /* untouched, and so is the link's target */
+    assert_string_equal(text, "{\"partial");
+    free(text);
+    snprintf(q, sizeof q, "%s/victim", dir);
+    text = read_file(q, &len);
+    assert_string_equal(text, "{\"partial");
+    free(text);
+    /* The sink writes as before, and its own temporary file is gone after. */
+    assert_int_equal(publish(s, "{\"v\":1}", err), 0);
+    assert_int_equal(count_dir_entries(), (int)(sizeof kept / sizeof kept[0]) + 5);
+    s->ops->close(s);
+
+    /* Once its writer is gone (here: the lock released), the next sink removes it. */
+    close(held);
+    s = sink_file_new(path, err);
+    assert_false(exists("data.json.tmp.Lock01"));
+    assert_true(exists("data.json.tmp.Link01"));
+    s->ops->close(s);
+    snprintf(p, sizeof p, "%s/data.json.tmp.Dir001", dir); /* the teardown removes files only */
+    assert_int_equal(rmdir(p), 0);
+}
+
+/* A sink opened while another writes the same path (a reload, `once -o`)
+ * leaves the other's temporary file alone: the writer holds it locked. */
+static void an_open_does_not_remove_a_temporary_file_being_written(void **state) {
+    char err[ERR_LEN];
+    sink *writer = sink_file_new(path, err);
+    assert_int_equal(publish(writer, "{\"v\":1}", err), 0);
+    /* A temporary file as replace_file() holds it between mkostemp() and rename(). */
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+    sink *other = sink_file_new(path, err);
+    assert_non_null(other);
+    struct stat st;
+    assert_int_equal(stat(tmp, &st), 0);
+    close(fd);
+    other->ops->close(other);
+    writer->ops->close(writer);
+    sink *later = sink_file_new(path, err);
+    assert_int_equal(stat(tmp, &st), -1);
+    later->ops->close(later);
+}
+
 #define VERSIONS 200
 
 static char *versions[VERSIONS];
@@ -281,6 +386,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(failed_write_removes_the_temporary_file_and_keeps_the_old_one, setup, teardown),
         cmocka_unit_test_setup_teardown(constructor_rejects_missing_directories, setup, teardown),
         cmocka_unit_test_setup_teardown(a_concurrent_reader_never_sees_a_partial_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(stale_temporaries_are_removed_and_look_alikes_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_open_does_not_remove_a_temporary_file_being_written, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
