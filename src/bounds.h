@@ -19,8 +19,9 @@
 #define VIZ_MAX_GRAPH_JSON        (512u << 20) /* bytes of one rendered graph */
 #define VIZ_MAX_NOTICE_LINK       2048         /* bytes of a filled-in notice link */
 
-#define HTTP_MAX_CONNECTIONS      1024         /* concurrent client connections */
-#define HTTP_CONNECTION_TIMEOUT_S 30           /* idle keep-alive connections are closed after this */
+#define HTTP_MAX_CONNECTIONS      1024         /* concurrent client connections; more are closed at once */
+#define HTTP_CONNECTION_TIMEOUT_S 30           /* a connection that sends and receives nothing this long is closed */
+#define HTTP_HEADERS_TIMEOUT_S    30           /* request line + headers due this long after connecting or answering */
 #define HTTP_CONNECTION_MEMORY    (32u << 10)  /* per-connection buffer: bounds request line + headers */
 #define PULL_MAX_BODY             (256u << 20) /* decoded bytes of one answer `vizfeed pull` accepts */
 #define HTTP_MAX_STATIC_FILE      (64u << 20)  /* a file served from ui_dir */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,6 +36,18 @@
 #define HTTP_STOP_GRACE_MS 2000
 /* /metrics output; a few hundred series take a few tens of kilobytes. */
 #define HTTP_MAX_METRICS_BYTES (4u << 20)
+/* Descriptors kept for all but client connections: the listening socket,
+ * libmicrohttpd's epoll and wake-up descriptors, the flows' Elasticsearch
+ * connections and followed files, the output file, /proc reads. */
+#define HTTP_RESERVED_FDS 256
+/* How often the watchdog looks for request headers that are overdue: a
+ * connection is closed at most this much after HTTP_HEADERS_TIMEOUT_S. */
+#define HTTP_WATCHDOG_PERIOD_MS 1000
+/* libmicrohttpd's messages logged per minute. A client provokes one or two
+ * with each request it makes too large or cuts short, so they are bounded
+ * like any other input; how many were left out is said afterwards. */
+#define HTTP_MHD_MESSAGES_PER_MINUTE 20
+#define HTTP_LOG_WINDOW_MS           60000
 
 #define ALLOWED_METHODS "GET, HEAD, OPTIONS"
 
@@ -50,6 +63,20 @@ typedef struct {
     struct MHD_Response *identity, *gzip;
     struct MHD_Response *identity_not_modified, *gzip_not_modified;
 } graph_responses;
+
+/* One per open connection: its MHD socket context, from the notification of
+ * its start to that of its end. */
+typedef struct tracked_connection {
+    struct tracked_connection *prev, *next;
+    MHD_socket fd;
+    /* Atomic: monotonic time since which the next request's headers have
+     * been awaited, or ANSWERING. Written by the connection's MHD thread,
+     * read by the watchdog. */
+    int64_t awaited_since_ms;
+    bool cut; /* shut down by the watchdog; MHD closes it next */
+} tracked_connection;
+
+#define ANSWERING (-1)
 
 struct http_server {
     sink sink; /* what the refresher publishes to; owned by the server */
@@ -68,6 +95,24 @@ struct http_server {
     int64_t interval_ms;
     auth_scheme auth;
     char *auth_credentials; /* what must follow the scheme: base64(user:password) or the token; NULL when open */
+
+    /* Guards the connection list and what follows. The watchdog holds it
+     * while it shuts a socket down: MHD reports a connection closed before
+     * it closes the socket, so no descriptor in the list has been closed
+     * and reused for something else. */
+    pthread_mutex_t connections_lock;
+    pthread_cond_t watchdog_wake;
+    tracked_connection *connections;
+    unsigned open_connections;
+    unsigned connection_limit;    /* HTTP_MAX_CONNECTIONS, or fewer when descriptors are short */
+    unsigned refused_connections; /* closed at the limit since the last line about it */
+    int64_t refusals_logged_ms;
+    bool watchdog_running, watchdog_stopping;
+    pthread_t watchdog;
+
+    pthread_mutex_t log_lock; /* guards the rate of MHD messages */
+    int64_t log_window_ms;
+    unsigned log_count, log_suppressed;
 };
 
 /* The access handler is called at least twice per request: once when the
@@ -474,6 +519,134 @@ static enum MHD_Result serve_static(http_server *h, struct MHD_Connection *c, co
     return queue_once(c, MHD_HTTP_OK, r, "/static");
 }
 
+/* ---- connections ------------------------------------------------------ */
+
+/* libmicrohttpd's connection timeout counts from the last byte that moved,
+ * so a client sending one header byte every few seconds would keep its
+ * connection forever, and a thousand such clients would take every one. The
+ * watchdog gives each request's line and headers HTTP_HEADERS_TIMEOUT_S in
+ * all, counted from the connection's start or from its previous answer
+ * (which also bounds an idle keep-alive connection). An answer being sent
+ * is left to MHD's timeout: a client that stops reading stops the bytes. */
+
+static void await_headers(struct MHD_Connection *c, int64_t since_ms) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    tracked_connection *t = info ? info->socket_context : NULL;
+    if (t) __atomic_store_n(&t->awaited_since_ms, since_ms, __ATOMIC_RELAXED);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    http_server *h = cls;
+    tracked_connection *t = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t = xcalloc(1, sizeof *t);
+        t->fd = info ? info->connect_fd : MHD_INVALID_SOCKET;
+        t->awaited_since_ms = monotonic_ms();
+        pthread_mutex_lock(&h->connections_lock);
+        t->next = h->connections;
+        if (t->next) t->next->prev = t;
+        h->connections = t;
+        h->open_connections++;
+        pthread_mutex_unlock(&h->connections_lock);
+        *socket_context = t;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && t) {
+        pthread_mutex_lock(&h->connections_lock);
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            h->connections = t->next;
+        if (t->next) t->next->prev = t->prev;
+        h->open_connections--;
+        pthread_mutex_unlock(&h->connections_lock);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+static void on_request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                                 enum MHD_RequestTerminationCode code) {
+    (void)cls, (void)con_cls, (void)code;
+    await_headers(c, monotonic_ms());
+}
+
+/* Over the limit a new connection is closed at once: a client learns it
+ * now instead of waiting in the listen queue for a slot. MHD's own limit is
+ * set a little higher, for connections accepted by several threads at the
+ * same moment, so that it is this one that applies. */
+static enum MHD_Result accept_within_limit(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+    http_server *h = cls;
+    (void)addr, (void)addrlen;
+    unsigned open, refused = 0;
+    pthread_mutex_lock(&h->connections_lock);
+    open = h->open_connections;
+    bool full = open >= h->connection_limit;
+    if (full) {
+        h->refused_connections++;
+        int64_t now = monotonic_ms();
+        if (now - h->refusals_logged_ms >= HTTP_LOG_WINDOW_MS) {
+            refused = h->refused_connections;
+            h->refused_connections = 0;
+            h->refusals_logged_ms = now;
+        }
+    }
+    pthread_mutex_unlock(&h->connections_lock);
+    if (refused)
+        log_warn("http: %u connections are open, the limit: new ones are closed at once (%u since the last such "
+                 "message)",
+                 open, refused);
+    return full ? MHD_NO : MHD_YES;
+}
+
+static void *watch_headers(void *arg) {
+    http_server *h = arg;
+    pthread_setname_np(pthread_self(), "http-watchdog");
+    pthread_mutex_lock(&h->connections_lock);
+    while (!h->watchdog_stopping) {
+        int64_t now = monotonic_ms();
+        for (tracked_connection *t = h->connections; t; t = t->next) {
+            int64_t since = __atomic_load_n(&t->awaited_since_ms, __ATOMIC_RELAXED);
+            if (since == ANSWERING || t->cut || now - since < (int64_t)HTTP_HEADERS_TIMEOUT_S * 1000) continue;
+            /* MHD then reads the end of the stream and closes the
+             * connection the way it closes one the client gave up. */
+            shutdown(t->fd, SHUT_RDWR);
+            t->cut = true;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += HTTP_WATCHDOG_PERIOD_MS / 1000;
+        ts.tv_nsec += (HTTP_WATCHDOG_PERIOD_MS % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&h->watchdog_wake, &h->connections_lock, &ts);
+    }
+    pthread_mutex_unlock(&h->connections_lock);
+    return NULL;
+}
+
+/* Each connection holds a descriptor. A soft RLIMIT_NOFILE of 1024, the
+ * usual default, runs out a little before HTTP_MAX_CONNECTIONS, and MHD then
+ * stops accepting until a connection closes, leaving new clients waiting in
+ * the listen queue. vizfeed calls no select(), so the soft limit is raised
+ * to what it needs, within the hard limit; when even that is short, the
+ * connection limit is lowered to fit, and said once. */
+static unsigned connections_allowed(void) {
+    struct rlimit limit;
+    rlim_t needed = (rlim_t)HTTP_MAX_CONNECTIONS + HTTP_RESERVED_FDS;
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0 || limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed)
+        return HTTP_MAX_CONNECTIONS;
+    struct rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY || limit.rlim_max >= needed ? needed : limit.rlim_max;
+    if (raised.rlim_cur > limit.rlim_cur && setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+    if (limit.rlim_cur >= needed) return HTTP_MAX_CONNECTIONS;
+    unsigned allowed =
+        (unsigned)(limit.rlim_cur > 2 * HTTP_RESERVED_FDS ? limit.rlim_cur - HTTP_RESERVED_FDS : limit.rlim_cur / 2);
+    log_warn("http: the open files limit (RLIMIT_NOFILE) is %llu: at most %u connections instead of %u; "
+             "raise it to %llu (ulimit -n, LimitNOFILE=)",
+             (unsigned long long)limit.rlim_cur, allowed, HTTP_MAX_CONNECTIONS, (unsigned long long)needed);
+    return allowed;
+}
+
 /* ---- MHD callbacks ---------------------------------------------------- */
 
 static int request_has_body(struct MHD_Connection *c) {
@@ -490,6 +663,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     http_server *h = cls;
     int nul = *con_cls == &first_call_nul || *con_cls == &later_call_nul;
     if (*con_cls != &later_call && *con_cls != &later_call_nul) {
+        await_headers(c, ANSWERING);
         /* No route takes a body: a request that announces one is answered
          * now, before MHD reads it, and its connection is closed. Request
          * size stays bounded by the connection memory limit. */
@@ -531,10 +705,28 @@ __attribute__((format(printf, 2, 0))) static void log_from_mhd(void *cls, const 
     while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == '\r')) message[--n] = '\0';
     /* While starting, the message explains a failure that http_start()
      * returns to its caller, which decides what the user sees. */
-    if (__atomic_load_n(&h->starting, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&h->starting, __ATOMIC_ACQUIRE)) {
         snprintf(h->start_error, sizeof h->start_error, "%s", message);
+        return;
+    }
+    unsigned left_out = 0;
+    pthread_mutex_lock(&h->log_lock);
+    int64_t now = monotonic_ms();
+    if (now - h->log_window_ms >= HTTP_LOG_WINDOW_MS) {
+        left_out = h->log_suppressed;
+        h->log_window_ms = now;
+        h->log_count = h->log_suppressed = 0;
+    }
+    int show = h->log_count < HTTP_MHD_MESSAGES_PER_MINUTE;
+    if (show)
+        h->log_count++;
     else
-        log_warn("http: %s", message);
+        h->log_suppressed++;
+    pthread_mutex_unlock(&h->log_lock);
+    if (left_out)
+        log_warn("http: %u more messages from libmicrohttpd were not logged (at most %d a minute)", left_out,
+                 HTTP_MHD_MESSAGES_PER_MINUTE);
+    if (show) log_warn("http: %s", message);
 }
 
 /* ---- life cycle ------------------------------------------------------- */
@@ -598,6 +790,9 @@ static int parse_listen(const char *text, listen_address *out, char *err) {
 }
 
 static struct MHD_Daemon *start_daemon(http_server *h, const listen_address *a) {
+    /* Room above our own limit for connections accepted at the same moment
+     * by several threads: at most one each before they are counted. */
+    unsigned mhd_limit = h->connection_limit + HTTP_THREADS_MAX;
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (a->ipv6) flags |= a->any ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
     /* One thread per CPU this process may run on: the affinity mask follows
@@ -605,12 +800,13 @@ static struct MHD_Daemon *start_daemon(http_server *h, const listen_address *a) 
     cpu_set_t mask;
     long cpus = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask) : sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cpus < 1 ? 1 : cpus > HTTP_THREADS_MAX ? HTTP_THREADS_MAX : (unsigned)cpus;
-    return MHD_start_daemon(
-        flags, 0, NULL, NULL, handle_request, h, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&a->addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_URI_LOG_CALLBACK, inspect_raw_uri, h,
-        MHD_OPTION_EXTERNAL_LOGGER, log_from_mhd, h, MHD_OPTION_END);
+    return MHD_start_daemon(flags, 0, accept_within_limit, h, handle_request, h, MHD_OPTION_SOCK_ADDR,
+                            (const struct sockaddr *)&a->addr, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONNECTION_TIMEOUT_S,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
+                            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_URI_LOG_CALLBACK, inspect_raw_uri, h,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_request_completed, h, MHD_OPTION_EXTERNAL_LOGGER, log_from_mhd, h, MHD_OPTION_END);
 }
 
 http_server *http_start(const http_options *o, char *err) {
@@ -622,6 +818,15 @@ http_server *http_start(const http_options *o, char *err) {
     http_server *h = xcalloc(1, sizeof *h);
     h->sink.ops = &http_sink_ops;
     pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->connections_lock, NULL);
+    pthread_mutex_init(&h->log_lock, NULL);
+    pthread_condattr_t clock;
+    pthread_condattr_init(&clock);
+    pthread_condattr_setclock(&clock, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->watchdog_wake, &clock);
+    pthread_condattr_destroy(&clock);
+    h->connection_limit = connections_allowed();
+    h->refusals_logged_ms = h->log_window_ms = monotonic_ms() - HTTP_LOG_WINDOW_MS;
     h->cors_origin = xstrdup(o->cors_origin ? o->cors_origin : "*");
     h->ui_dir = xstrdup(o->ui_dir ? o->ui_dir : "");
     h->ui_real = ui_real;
@@ -646,6 +851,13 @@ http_server *http_start(const http_options *o, char *err) {
         return NULL;
     }
     __atomic_store_n(&h->starting, 0, __ATOMIC_RELEASE);
+    int rc = pthread_create(&h->watchdog, NULL, watch_headers, h);
+    if (rc != 0) {
+        fail(err, "http: cannot start a thread: %s", strerror(rc));
+        http_stop(h);
+        return NULL;
+    }
+    h->watchdog_running = true;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : 0;
     return h;
@@ -725,8 +937,25 @@ void http_stop(http_server *h) {
         MHD_stop_daemon(h->daemon);
         if (h->listener != MHD_INVALID_SOCKET) close(h->listener);
     }
+    if (h->watchdog_running) {
+        pthread_mutex_lock(&h->connections_lock);
+        h->watchdog_stopping = true;
+        pthread_cond_signal(&h->watchdog_wake);
+        pthread_mutex_unlock(&h->connections_lock);
+        pthread_join(h->watchdog, NULL);
+    }
+    /* MHD reported every connection closed when it stopped; nothing is
+     * left here unless it did not start. */
+    while (h->connections) {
+        tracked_connection *next = h->connections->next;
+        free(h->connections);
+        h->connections = next;
+    }
     graph_responses_free(&h->graph);
     pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->connections_lock);
+    pthread_mutex_destroy(&h->log_lock);
+    pthread_cond_destroy(&h->watchdog_wake);
     free(h->cors_origin);
     free(h->ui_dir);
     free(h->ui_real);
