@@ -157,24 +157,10 @@ static void add_degraded(source *s, const char *what) {
     s->is_degraded = true;
 }
 
-static int read_file(const char *path, buf *out, char *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, "cannot open %s: %s", path, strerror(errno));
-    char chunk[FEED_CHUNK];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (buf_append(out, chunk, n) < 0) {
-            rc = fail(err, "%s is larger than an answer may be", path);
-            break;
-        }
-    if (rc == 0 && ferror(f)) rc = fail(err, "cannot read %s: %s", path, strerror(errno));
-    fclose(f);
-    return rc;
-}
-
 /* Replays one recorded page. Returns 0 when the collect goes on, -1 when it
- * fails as the live one did. */
+ * fails as the live one did. The file is fed to the parser in chunks as it is
+ * read, as curl hands a live answer over: the parser sees what it sees live,
+ * and a page costs no more memory than one chunk. */
 static int replay_page(source *s, const char *dir, const char *request_name, char *err) {
     char path[8192];
     size_t digits = strspn(request_name, "0123456789");
@@ -182,20 +168,29 @@ static int replay_page(source *s, const char *dir, const char *request_name, cha
     struct stat st;
     if (stat(path, &st) < 0)
         return fail(err, "%s/%s got no answer when it was recorded (the request failed)", dir, request_name);
-    buf body;
-    buf_init(&body, (size_t)ES_MAX_ANSWER + 64);
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(err, "cannot open %s: %s", path, strerror(errno));
     int rc = -1;
-    if (read_file(path, &body, err) < 0) goto done;
+    char chunk[FEED_CHUNK + 1];
+    size_t n = fread(chunk, 1, FEED_CHUNK, f), total = n;
+    chunk[n] = '\0';
     int status = 0, head = 0;
-    if (sscanf(buf_cstr(&body), "HTTP %d\n%n", &status, &head) < 1 || head == 0) {
+    if (sscanf(chunk, "HTTP %d\n%n", &status, &head) < 1 || head == 0) {
         fail(err, "%s does not start with \"HTTP <status>\"", path);
         goto done;
     }
     es_parser_reset(s->parser, status);
-    /* Chunks, as curl would hand them: the parser sees what it sees live. */
-    for (size_t off = (size_t)head; off < body.len; off += FEED_CHUNK) {
-        size_t n = body.len - off < FEED_CHUNK ? body.len - off : FEED_CHUNK;
-        if (es_parser_feed(s->parser, body.data + off, n) < 0) break;
+    bool feeding = es_parser_feed(s->parser, chunk + head, n - (size_t)head) == 0;
+    while (feeding && (n = fread(chunk, 1, FEED_CHUNK, f)) > 0) {
+        if ((total += n) > (size_t)ES_MAX_ANSWER) {
+            fail(err, "%s is larger than an answer may be", path);
+            goto done;
+        }
+        feeding = es_parser_feed(s->parser, chunk, n) == 0;
+    }
+    if (ferror(f)) {
+        fail(err, "cannot read %s: %s", path, strerror(errno));
+        goto done;
     }
     es_answer answer;
     char why[ERR_LEN];
@@ -229,7 +224,7 @@ static int replay_page(source *s, const char *dir, const char *request_name, cha
         break;
     }
 done:
-    buf_free(&body);
+    fclose(f);
     return rc;
 }
 

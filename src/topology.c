@@ -882,6 +882,7 @@ typedef struct {
     bool is_ip;         /* the value is an IP address */
     bool matched;       /* some entry matched the value */
     bool has_service;   /* service[] was filled by an entry */
+    bool costly;        /* a regex ran on the value (see lookup_memo) */
     const char *region; /* from the first matching entry that sets one, or NULL */
     char service[VIZ_NAME_MAX];
 } lookup_result;
@@ -904,6 +905,7 @@ static void lookup(const topology *t, const char *value, bool need_region, looku
     r->is_ip = may_be_ip(value) && parse_ip(value, &addr);
     r->matched = false;
     r->has_service = false;
+    r->costly = false;
     r->region = NULL;
     r->service[0] = '\0';
     if (!t) return;
@@ -927,6 +929,7 @@ static void lookup(const topology *t, const char *value, bool need_region, looku
             continue;
         }
         if (!regex_may_match(c, value)) continue;
+        r->costly = true;
         int quick = want_service && c->capture ? capture_first_group(c->capture, value, &group_end) : -1;
         if (quick == 0) continue;
         if (quick == 1) {
@@ -957,13 +960,23 @@ static void lookup(const topology *t, const char *value, bool need_region, looku
 /* A memo remembers lookup() per raw value. It is filled with need_region set,
  * which only lets the scan go on to find a region: the service, "matched"
  * and "is an address" come out the same either way, and callers that did
- * not need the region ignore it. */
+ * not need the region ignore it.
+ *
+ * At 100k edges a refresh meets a few hundred thousand distinct values, so
+ * the table's size is what costs: every page it touches is a page fault and
+ * its random probes are cache misses. The open-addressing slots therefore
+ * hold 8 bytes (a hash tag and an index), and the entries sit in a dense
+ * array filled in order, which only grows as far as it is used. */
 typedef struct {
-    uint64_t hash;
-    const char *value;   /* NULL: the slot is free */
+    const char *value;
     const char *service; /* NULL when no entry set one */
     const char *region;  /* the topology's own string, or NULL */
     bool is_ip, matched;
+} memo_entry;
+
+typedef struct {
+    uint32_t tag;   /* the hash's high half: most mismatches end here */
+    uint32_t entry; /* index into entries + 1; 0: the slot is free */
 } memo_slot;
 
 typedef struct memo_chunk {
@@ -976,7 +989,8 @@ struct topology_memo {
     const topology *t;
     memo_slot *slots;
     size_t cap; /* a power of two, or 0 before the first value */
-    size_t n;
+    memo_entry *entries;
+    size_t n, entries_cap;
     memo_chunk *chunks; /* the values and services, newest first */
     size_t string_bytes;
 };
@@ -995,8 +1009,10 @@ void topology_memo_reset(topology_memo *m) {
         m->chunks = next;
     }
     free(m->slots);
+    free(m->entries);
     m->slots = NULL;
-    m->cap = m->n = m->string_bytes = 0;
+    m->entries = NULL;
+    m->cap = m->n = m->entries_cap = m->string_bytes = 0;
 }
 
 void topology_memo_free(topology_memo *m) {
@@ -1021,19 +1037,34 @@ static const char *memo_copy(topology_memo *m, const char *s, size_t len) {
     return out;
 }
 
-/* Doubles the table; the values stay where they are in the chunks. */
+static uint32_t memo_tag(uint64_t hash) {
+    return (uint32_t)(hash >> 32);
+}
+
+/* The slot of value (hash h), or the free slot where it would go. */
+static memo_slot *memo_probe(const topology_memo *m, const char *value, uint64_t h) {
+    size_t mask = m->cap - 1;
+    for (size_t j = (size_t)h & mask;; j = (j + 1) & mask) {
+        memo_slot *s = &m->slots[j];
+        if (!s->entry || (s->tag == memo_tag(h) && strcmp(m->entries[s->entry - 1].value, value) == 0)) return s;
+    }
+}
+
+/* Doubles the slots; the entries and their strings stay where they are. The
+ * full hash is not kept, so each value is hashed again (a few percent of
+ * the lookups it saves). */
 static void memo_grow(topology_memo *m) {
     size_t cap = m->cap ? m->cap * 2 : 1024;
-    memo_slot *slots = xcalloc(cap, sizeof *slots);
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->slots[i].value) continue;
-        size_t j = (size_t)m->slots[i].hash & (cap - 1);
-        while (slots[j].value) j = (j + 1) & (cap - 1);
-        slots[j] = m->slots[i];
-    }
     free(m->slots);
-    m->slots = slots;
+    m->slots = xcalloc(cap, sizeof *m->slots);
     m->cap = cap;
+    for (size_t i = 0; i < m->n; i++) {
+        const char *v = m->entries[i].value;
+        uint64_t h = hash_bytes(v, strlen(v), HASH_SEED);
+        memo_slot *s = memo_probe(m, v, h);
+        s->tag = memo_tag(h);
+        s->entry = (uint32_t)i + 1;
+    }
 }
 
 static void lookup_memo(const topology *t, topology_memo *m, const char *value, bool need_region, lookup_result *r) {
@@ -1044,35 +1075,40 @@ static void lookup_memo(const topology *t, topology_memo *m, const char *value, 
     assert(m->t == t);
     size_t len = strlen(value);
     uint64_t h = hash_bytes(value, len, HASH_SEED);
-    size_t j = 0;
-    if (m->cap) {
-        for (j = (size_t)h & (m->cap - 1); m->slots[j].value; j = (j + 1) & (m->cap - 1)) {
-            const memo_slot *s = &m->slots[j];
-            if (s->hash != h || strcmp(s->value, value) != 0) continue;
-            r->is_ip = s->is_ip;
-            r->matched = s->matched;
-            r->has_service = s->service != NULL;
-            r->region = s->region;
-            r->service[0] = '\0';
-            if (s->service) memcpy(r->service, s->service, strlen(s->service) + 1);
-            return;
-        }
+    memo_slot *s = m->cap ? memo_probe(m, value, h) : NULL;
+    if (s && s->entry) {
+        const memo_entry *e = &m->entries[s->entry - 1];
+        r->is_ip = e->is_ip;
+        r->matched = e->matched;
+        r->has_service = e->service != NULL;
+        r->region = e->region;
+        r->service[0] = '\0';
+        if (e->service) memcpy(r->service, e->service, strlen(e->service) + 1);
+        return;
     }
     lookup(t, value, true, r);
-    /* Full: the rest of this refresh's values are looked up every time. */
-    if (m->n >= TOPOLOGY_MEMO_VALUES || m->string_bytes >= TOPOLOGY_MEMO_BYTES) return;
+    /* Only what took a regex is remembered: an address found in the trie, a
+     * name found in the exact-name table or turned away by every regex's
+     * prefilter costs less to look up again than to keep (./dev bench: a
+     * memo of every value made a 100k-edge refresh 15 % slower). Full: the
+     * rest of this refresh's values are looked up every time. */
+    if (!r->costly || m->n >= TOPOLOGY_MEMO_VALUES || m->string_bytes >= TOPOLOGY_MEMO_BYTES) return;
     if (2 * (m->n + 1) > m->cap) {
         memo_grow(m);
-        for (j = (size_t)h & (m->cap - 1); m->slots[j].value; j = (j + 1) & (m->cap - 1)) continue;
+        s = memo_probe(m, value, h);
     }
-    memo_slot *s = &m->slots[j];
-    s->hash = h;
-    s->value = memo_copy(m, value, len);
-    s->service = r->has_service ? memo_copy(m, r->service, strlen(r->service)) : NULL;
-    s->region = r->region;
-    s->is_ip = r->is_ip;
-    s->matched = r->matched;
-    m->n++;
+    if (m->n == m->entries_cap) {
+        m->entries_cap = m->entries_cap ? m->entries_cap * 2 : 512;
+        m->entries = xrealloc(m->entries, m->entries_cap * sizeof *m->entries);
+    }
+    memo_entry *e = &m->entries[m->n];
+    e->value = memo_copy(m, value, len);
+    e->service = r->has_service ? memo_copy(m, r->service, strlen(r->service)) : NULL;
+    e->region = r->region;
+    e->is_ip = r->is_ip;
+    e->matched = r->matched;
+    s->tag = memo_tag(h);
+    s->entry = (uint32_t)++m->n;
 }
 
 /* A template whose groups all failed to match leaves nothing; a node needs a

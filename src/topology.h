@@ -51,9 +51,11 @@ resolve_result topology_resolve(const topology *t, const graph_config *g, const 
                                 endpoint *from, endpoint *to);
 
 /*
- * A memo of what the entries said about each raw value, for one thread that
- * resolves many rows through one topology: the same few thousand values
- * recur across a refresh's edges, and a regex with captures costs ~1 us.
+ * A memo of what the entries said about each raw value a regex had to look
+ * at, for one thread that resolves many rows through one topology: the same
+ * values recur across a refresh's edges, and a regex with captures costs
+ * ~1 us. Values the address trie, the exact names or the regex prefilters
+ * settle are cheaper to look up again than to remember, and are not kept.
  * topology_resolve_memo() gives exactly what topology_resolve() gives.
  *
  *   memo = topology_memo_new(t);
