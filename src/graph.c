@@ -229,6 +229,20 @@ static void rectab_grow_slots(rectab *t) {
     }
 }
 
+/* Makes room for n records in all, so that filling up to n grows nothing:
+ * a table merged from others is allocated once, at its final size. */
+static void rectab_reserve(rectab *t, size_t n) {
+    if (n > t->cap) {
+        t->cap = n;
+        t->recs = xrealloc(t->recs, t->cap * sizeof *t->recs);
+    }
+    size_t nslots = t->nslots ? t->nslots : 256;
+    while (n * 2 > nslots) nslots *= 2;
+    if (nslots == t->nslots) return;
+    t->nslots = nslots / 2; /* rectab_grow_slots() doubles it and rehashes */
+    rectab_grow_slots(t);
+}
+
 /* The record for key k, created zeroed if new; NULL when that would pass limit. */
 static record *rectab_get(rectab *t, const uint32_t k[4], size_t limit) {
     uint64_t h = key_hash(k);
@@ -390,6 +404,8 @@ static uint32_t map_id(const uint32_t *map, uint32_t id) {
 
 static int merge_table(rectab *into, const rectab *from, const uint32_t *map, unsigned nkeys, size_t limit,
                        double *untracked) {
+    size_t most = into->n + from->n; /* fewer when keys coincide */
+    rectab_reserve(into, most < limit ? most : limit);
     for (size_t i = 0; i < from->n; i++) {
         const record *src = &from->recs[i];
         uint32_t key[4] = {0, 0, 0, 0};
