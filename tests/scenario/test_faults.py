@@ -34,7 +34,7 @@ import time
 import urllib.request
 
 from esdata import es_and_side
-from vizlib import TESTS, VIZFEED, Daemon, Tap, find, is_stale, region, validate, write
+from vizlib import TESTS, VIZFEED, Daemon, Tap, file_counts, find, is_stale, read_bytes, region, validate, wait, write
 
 FAKE_ES = os.path.join(TESTS, "es", "fake_es.py")
 NOBODY = 65534
@@ -43,32 +43,6 @@ ES_SERVICES = ["web-0", "web-1", "web-2"]
 
 
 # ---- helpers -------------------------------------------------------------------
-
-def file_counts(d):
-    m = d.metrics()
-    return m.get("vizfeed_output_file_writes_total", 0.0), m.get("vizfeed_output_file_errors_total", 0.0)
-
-
-def wait(pred, timeout, what, d=None):
-    """Polls pred() every 0.1 s for at most timeout seconds; returns its value."""
-    end = time.time() + timeout
-    last = None
-    while time.time() < end:
-        try:
-            v = pred()
-            if v:
-                return v
-        except Exception as e:  # noqa: BLE001 (not there yet)
-            last = e
-        time.sleep(0.1)
-    tail = "\n".join(d.log().splitlines()[-10:]) if d else ""
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last})\n{tail}")
-
-
-def read_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
-
 
 class Reader:
     """Reads a file in a loop and parses each read: a partial or empty file is recorded."""

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 
-from vizlib import SRC, VIZFEED, Daemon, Tap, validate, write
+from vizlib import SRC, VIZFEED, Daemon, Tap, file_counts, read_bytes, validate, wait, write
 
 OUT = "vizceral.json"
 TMP_RE = re.compile(r"^" + re.escape(OUT) + r"\.tmp\.[A-Za-z0-9]{6}$")  # what mkostemp makes of it
@@ -47,33 +47,6 @@ TOTAL_BUDGET = 90  # seconds; each group also bounds each of its waits
 
 
 # ---- helpers -------------------------------------------------------------------
-
-def file_counts(d):
-    """(vizfeed_output_file_writes_total, vizfeed_output_file_errors_total)."""
-    m = d.metrics()
-    return m.get("vizfeed_output_file_writes_total", 0.0), m.get("vizfeed_output_file_errors_total", 0.0)
-
-
-def wait(pred, timeout, what, d=None):
-    """Polls pred() every 0.05 s for at most timeout seconds; returns its value."""
-    end = time.time() + timeout
-    last = None
-    while time.time() < end:
-        try:
-            v = pred()
-            if v:
-                return v
-        except Exception as e:  # noqa: BLE001 (not there yet)
-            last = e
-        time.sleep(0.05)
-    tail = "\n".join(d.log().splitlines()[-10:]) if d else ""
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last})\n{tail}")
-
-
-def read_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
-
 
 def temporaries(directory):
     """The temporary files of OUT in directory: regular files named like mkostemp's."""

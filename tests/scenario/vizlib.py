@@ -251,6 +251,35 @@ def is_stale(node):
     return bool(node and (node.get("metadata") or {}).get("stale"))
 
 
+def file_counts(d):
+    """(vizfeed_output_file_writes_total, vizfeed_output_file_errors_total) of daemon d."""
+    m = d.metrics()
+    return m.get("vizfeed_output_file_writes_total", 0.0), m.get("vizfeed_output_file_errors_total", 0.0)
+
+
+def wait(pred, timeout, what, d=None, every=0.05):
+    """Polls pred() every `every` s for at most timeout seconds and returns its first true value;
+    an exception from pred() counts as "not yet". The timeout's error names what was awaited,
+    the last exception and the tail of daemon d's log."""
+    end = time.time() + timeout
+    last = None
+    while time.time() < end:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # noqa: BLE001 (not there yet)
+            last = e
+        time.sleep(every)
+    tail = "\n".join(d.log().splitlines()[-10:]) if d else ""
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last})\n{tail}")
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def write(path, text):
     with open(path, "w") as f:
         f.write(text)
