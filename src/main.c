@@ -274,6 +274,13 @@ done:
     return status;
 }
 
+/* With -v, for the daemon and for `once` (./dev bench reads it). */
+static void log_refresh_done(const refresh_result *res, const snapshot *snap) {
+    log_debug("refresh done in %.6fs (%.6fs CPU): %u regions, %u services, %u connections, %zu bytes (%zu gzip)",
+              res->seconds, res->cpu_seconds, res->stats.regions, res->stats.services, res->stats.connections,
+              snap->json_len, snap->gzip_len);
+}
+
 static int run_once(const options *o) {
     char err[ERR_LEN];
     vizfeed_config *cfg = load_config(o, err);
@@ -306,6 +313,7 @@ static int run_once(const options *o) {
         fprintf(stderr, "vizfeed: %s\n", err);
         goto done;
     }
+    log_refresh_done(&res, snap);
     if (o->output) {
         file = sink_file_new(o->output, err);
         if (!file || file->ops->publish(file, snap, err) < 0) {
@@ -454,9 +462,7 @@ static void log_refresh(daemon_state *d, const refresh_result *res, const snapsh
         snprintf(what, sizeof what, "flow '%s'", cfg->flows[i].name);
         failure_report(&d->flow_failure[i], LOG_WARN, what, res->flow_error[i]); /* its part of the graph is kept */
     }
-    if (snap)
-        log_debug("refresh done in %.3fs: %u regions, %u services, %u connections, %zu bytes (%zu gzip)", res->seconds,
-                  res->stats.regions, res->stats.services, res->stats.connections, snap->json_len, snap->gzip_len);
+    if (snap) log_refresh_done(res, snap);
 }
 
 static void publish(daemon_state *d, snapshot *snap) {
@@ -479,6 +485,7 @@ static void refresh_once(daemon_state *d) {
     snapshot *snap = refresher_run(d->current.refresher, end_ms, &res, err);
     metric_add("vizfeed_refreshes_total", "", 1);
     metric_set("vizfeed_refresh_duration_seconds", "", res.seconds);
+    metric_set("vizfeed_refresh_cpu_seconds", "", res.cpu_seconds);
     log_refresh(d, &res, snap);
     if (!snap) {
         log_error("refresh failed: %s", err);

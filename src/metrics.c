@@ -246,6 +246,7 @@ void metrics_declare_all(void) {
         {"vizfeed_refreshes_total", METRIC_COUNTER, "Graph refreshes attempted."},
         {"vizfeed_refresh_failures_total", METRIC_COUNTER, "Refreshes in which a flow failed, by flow."},
         {"vizfeed_refresh_duration_seconds", METRIC_GAUGE, "Duration of the last refresh."},
+        {"vizfeed_refresh_cpu_seconds", METRIC_GAUGE, "CPU time the last refresh used."},
         {"vizfeed_last_refresh_success_timestamp_seconds", METRIC_GAUGE,
          "Wall-clock time (Unix seconds) of the last refresh in which every flow answered."},
         {"vizfeed_snapshot_age_seconds", METRIC_GAUGE,

@@ -175,7 +175,7 @@ static int refresh_flow(refresher *r, unsigned index, int64_t start_ms, int64_t 
 
 snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res, char *err) {
     const vizfeed_config *cfg = r->cfg;
-    int64_t started = monotonic_ms();
+    double started = monotonic_seconds(), cpu_started = thread_cpu_seconds();
     memset(res, 0, sizeof *res);
     int64_t start_ms = window_end_ms - cfg->window_ms;
 
@@ -235,7 +235,8 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
         for (size_t i = 0; i < r->nflows; i++) snap->stale |= infos[i].stale_since_ms != 0;
     }
 done:
-    res->seconds = (double)(monotonic_ms() - started) / 1000.0;
+    res->seconds = monotonic_seconds() - started;
+    res->cpu_seconds = thread_cpu_seconds() - cpu_started;
     buf_free(&json);
     free(infos);
     graph_model_free(all);

@@ -36,7 +36,8 @@ typedef struct refresher refresher;
 typedef struct {
     unsigned flows_ok;
     unsigned flows_failed;
-    double seconds; /* wall time of the whole refresh */
+    double seconds;     /* wall time of the whole refresh */
+    double cpu_seconds; /* CPU time the refreshing thread used for it */
     graph_stats stats;
     /* Why each failed flow failed (NULL for flows that answered); the strings
      * belong to the refresher and stay valid until its next run. */

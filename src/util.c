@@ -277,6 +277,20 @@ int64_t monotonic_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static double clock_seconds(clockid_t clock) {
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0) return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double monotonic_seconds(void) {
+    return clock_seconds(CLOCK_MONOTONIC);
+}
+
+double thread_cpu_seconds(void) {
+    return clock_seconds(CLOCK_THREAD_CPUTIME_ID);
+}
+
 static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 void base64_encode(buf *out, const unsigned char *in, size_t n) {

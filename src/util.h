@@ -64,6 +64,10 @@ int parse_time_ms(const char *s, int64_t *ms, char *err);
 void format_time_ms(int64_t ms, char *out, size_t outlen);
 int64_t now_ms(void);       /* wall clock */
 int64_t monotonic_ms(void); /* for intervals and ages */
+/* Seconds, to the nanosecond: of CLOCK_MONOTONIC, and of the CPU time the
+ * calling thread has used. For measuring one piece of work. */
+double monotonic_seconds(void);
+double thread_cpu_seconds(void);
 
 /* Standard base64 with padding (HTTP Basic and ApiKey credentials). */
 void base64_encode(buf *out, const unsigned char *in, size_t n);

@@ -5,7 +5,7 @@ import json
 import os
 import tempfile
 
-from vizlib import Daemon, Tap, validate, write
+from vizlib import Daemon, Tap, parse_metrics, validate, write
 
 
 def graph_route(tap, d):
@@ -77,6 +77,9 @@ def other_routes(tap, d):
     for name in ("vizfeed_refreshes_total", "vizfeed_graph_nodes", "vizfeed_graph_connections",
                  "vizfeed_snapshot_age_seconds", "vizfeed_http_requests_total", "vizfeed_refresh_duration_seconds"):
         tap.check(f"\n{name}" in "\n" + text, f"/metrics has {name}")
+    m = parse_metrics(text)
+    wall, cpu = m.get("vizfeed_refresh_duration_seconds", -1), m.get("vizfeed_refresh_cpu_seconds", -1)
+    tap.check(0 < cpu <= wall + 0.005, f"the last refresh's CPU time is above 0 and at most its wall time ({cpu} <= {wall})")
     tap.check('vizfeed_http_requests_total{path="/healthz",code="200"}' in text or
               'vizfeed_http_requests_total{code="200",path="/healthz"}' in text,
               "/metrics counts requests by path and code")

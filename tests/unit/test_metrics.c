@@ -112,6 +112,7 @@ static void declare_all_declares_every_documented_metric(void **state) {
         "vizfeed_refreshes_total",
         "vizfeed_refresh_failures_total",
         "vizfeed_refresh_duration_seconds",
+        "vizfeed_refresh_cpu_seconds",
         "vizfeed_last_refresh_success_timestamp_seconds",
         "vizfeed_snapshot_age_seconds",
         "vizfeed_graph_nodes",
