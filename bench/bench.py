@@ -58,8 +58,13 @@ def human(n):
         n /= 1000
 
 
+REFRESH_LINE = re.compile(r"refresh done in ([\d.]+)s \(([\d.]+)s CPU\)")
+
+
 def timed(cmd, timeout, shell=False):
-    """Runs cmd under /usr/bin/time; (wall s, CPU s, max RSS MB) or None when it timed out.
+    """Runs cmd under /usr/bin/time; (wall s, CPU s, max RSS MB, refresh wall s, refresh CPU s) or
+    None when it timed out. The last two are what `vizfeed once -v` logs of the refresh itself
+    (vizfeed's own clocks: CLOCK_MONOTONIC and the thread's CPU time), NaN for other commands.
     The peak RSS is time's %M: a child forked from this Python process would count Python's
     memory in its own. CPU (user + system of everything that ran) is read with wait4() here,
     to the microsecond, where time prints hundredths: a 1k-edge refresh takes milliseconds."""
@@ -83,7 +88,10 @@ def timed(cmd, timeout, shell=False):
     rss = re.search(r"BENCHRSS (\d+)", err)
     if p.returncode != 0 or not rss:
         raise SystemExit(f"bench: {cmd} failed ({p.returncode}): {err[-500:]}")
-    return wall, ru.ru_utime + ru.ru_stime, int(rss[1]) / 1024
+    refresh = REFRESH_LINE.search(err)
+    nan = float("nan")
+    return (wall, ru.ru_utime + ru.ru_stime, int(rss[1]) / 1024, float(refresh[1]) if refresh else nan,
+            float(refresh[2]) if refresh else nan)
 
 
 def median_runs(cmd, reps, timeout, shell=False):
@@ -92,8 +100,8 @@ def median_runs(cmd, reps, timeout, shell=False):
 
 def interleaved_runs(cmds, reps, timeout, shell=False):
     """Runs each of cmds reps[i] times, taking turns (a, b, a, b, ...), so that a change in the
-    machine's load falls on all of them alike. Returns per command the medians (wall s, CPU s,
-    max RSS MB), or None for one that timed out (it is not run again)."""
+    machine's load falls on all of them alike. Returns per command the medians of what timed()
+    measures, or None for one that timed out (it is not run again)."""
     runs = [[] for _ in cmds]
     for rep in range(max(reps)):
         for i, cmd in enumerate(cmds):
@@ -101,7 +109,7 @@ def interleaved_runs(cmds, reps, timeout, shell=False):
                 continue
             r = timed(cmd, timeout, shell)
             runs[i] = None if r is None else runs[i] + [r]
-    return [None if r is None else tuple(statistics.median(x[k] for x in r) for k in range(3)) for r in runs]
+    return [None if r is None else tuple(statistics.median(x[k] for x in r) for k in range(len(r[0]))) for r in runs]
 
 
 def libdeflate_gzip_size(data):
@@ -147,10 +155,12 @@ def fmt_time(r, bound=None):
 def refresh_costs(a, sizes):
     say("## Refresh cost by size")
     say()
-    say("`vizfeed once --at ... -c vizfeed.yml`: a whole refresh of replayed answers (read + parse -> topology ->")
-    say("graph -> JSON -> gzip), process start and configuration included. Median of the repetitions, vizfeed and Node.js taking turns; CPU = user +")
-    say("system. jq and Node.js do the same transformation from the same pages (see bench/jq/transform.jq for what")
-    say("they leave out); the ratios are their time over vizfeed's, measured in the same run.")
+    say("`vizfeed once -v --at ... -c vizfeed.yml` over replayed answers. \"refresh\" is the refresh itself (read +")
+    say("parse -> topology -> graph -> JSON -> gzip) as vizfeed's log line gives it, by its own clocks: what the")
+    say("daemon spends every interval. \"process\" is the whole command, process start and configuration included,")
+    say("by wait4(); jq and Node.js are timed the same way and the ratios compare whole processes (CPU = user +")
+    say("system). Medians of the repetitions, vizfeed and Node.js taking turns. jq and Node.js do the same")
+    say("transformation from the same pages (see bench/jq/transform.jq for what they leave out).")
     say()
     rows, results = [], {}
     for size in sizes:
@@ -170,7 +180,7 @@ def refresh_costs(a, sizes):
         # vizfeed and Node.js take turns, so that both see the same load; Node.js may take long
         # at 1M edges, so it runs once there and vizfeed as often as below that.
         viz, node = interleaved_runs(
-            [[a.vizfeed, "once", "--at", AT, "-c", cfg],
+            [[a.vizfeed, "once", "-v", "--at", AT, "-c", cfg],
              ["node", f"{HERE}/node/transform.mjs", f"{d}/bench.json"] + [f"{d}/{f}/000001" for f in flows]],
             [reps, reps if size <= 100000 else 1], a.jq_timeout)
         if viz is None:
@@ -181,22 +191,25 @@ def refresh_costs(a, sizes):
         jq_ratio = (f"{jq[1] / viz_cpu:.0f}x" if jq else
                     (f"> {a.jq_timeout / viz_cpu:.0f}x" if size <= a.jq_max else "-"))
         node_ratio = f"{node[1] / viz_cpu:.1f}x" if node else f"> {a.jq_timeout / viz_cpu:.0f}x"
-        rows.append([f"{size:,}", f"{viz[0]:.3f} s", f"{viz[1]:.3f} s", f"{viz[2]:.0f} MB", human(len(js)),
+        rows.append([f"{size:,}", f"{viz[3]:.3f} s", f"{viz[4]:.3f} s", f"{viz[0]:.3f} s", f"{viz[1]:.3f} s",
+                     f"{viz[2]:.0f} MB", human(len(js)),
                      human(gz) if gz else "?", jq_text, f"{jq[2]:.0f} MB" if jq else "-", jq_ratio,
                      fmt_time(node, a.jq_timeout), f"{node[2]:.0f} MB" if node else "-", node_ratio])
         print(f"  {size}: {rows[-1]}", flush=True)
-    table(["edges", "vizfeed wall", "vizfeed CPU", "peak RSS", "JSON", "gzip", "jq wall", "jq RSS",
+    table(["edges", "refresh wall", "refresh CPU", "process wall", "process CPU", "peak RSS", "JSON", "gzip",
+           "jq wall", "jq RSS",
            "jq/vizfeed (CPU)", "Node wall", "Node RSS", "Node/vizfeed (CPU)"], rows)
     growth = []
     for small, big in zip(sizes, sizes[1:]):
         if big == small * 10:
-            v = results[big]["viz"][1] / results[small]["viz"][1]
-            w = results[big]["viz"][0] / results[small]["viz"][0]
-            growth.append([f"{small:,} -> {big:,}", f"{v:.1f}x", f"{w:.1f}x"])
+            v = results[big]["viz"][4] / results[small]["viz"][4]
+            w = results[big]["viz"][3] / results[small]["viz"][3]
+            p = results[big]["viz"][1] / results[small]["viz"][1]
+            growth.append([f"{small:,} -> {big:,}", f"{v:.1f}x", f"{w:.1f}x", f"{p:.1f}x"])
     if growth:
         say("Growth per 10x edges (target: at most 12x):")
         say()
-        table(["step", "CPU", "wall"], growth)
+        table(["step", "refresh CPU", "refresh wall", "process CPU"], growth)
     return results
 
 
