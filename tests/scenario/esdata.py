@@ -4,6 +4,7 @@ file flow and loaded into the test Elasticsearch for an elasticsearch flow."""
 import json
 import os
 import sys
+import urllib.request
 
 from vizlib import TESTS
 
@@ -92,3 +93,24 @@ def es_and_side(hosts, side, window):
     """The fault suites' daemon: an "es" flow (nginx-access, refreshed every second with a 1 s
     timeout, so faults show quickly) beside a "side" file flow that must stay unaffected."""
     return ES_AND_SIDE.format(hosts=", ".join(hosts), side=side, window=window)
+
+
+def run_printed_query(base_url, printed, ctx=None, pages=100):
+    """Sends the first request `vizfeed query` printed (its "POST PATH" line and JSON body) as a
+    user would by hand, following after_key for at most `pages` pages; returns the sum of the
+    composite buckets' doc_count."""
+    lines = printed.split("\n")
+    path = lines[1].split(" ", 1)[1]
+    body = json.loads("\n".join(lines[2:]))
+    total = 0
+    for _ in range(pages):
+        req = urllib.request.Request(base_url + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=10, context=ctx) as resp:
+            page = json.load(resp)
+        edges = page.get("aggregations", {}).get("edges", {})
+        total += sum(b["doc_count"] for b in edges.get("buckets", []))
+        if "after_key" not in edges:
+            break
+        body["aggs"]["edges"]["composite"]["after"] = edges["after_key"]
+    return total

@@ -7,7 +7,7 @@ import os
 import tempfile
 import time
 
-from esdata import AT, INDEX, FakeElasticsearch, config, events, write_ndjson
+from esdata import AT, INDEX, FakeElasticsearch, config, events, run_printed_query, write_ndjson
 from vizlib import Daemon, Tap, run, validate
 
 
@@ -83,20 +83,7 @@ def query_numbers_match_the_graph(tap, tmp):
         q = run(["query", "-c", cfg, "--at", AT])
         tap.check(q.returncode == 0 and q.stdout.startswith("# flow access\nPOST /"), "query prints the request",
                   q.stdout[:200] + q.stderr)
-        lines = q.stdout.split("\n")
-        path = lines[1].split(" ", 1)[1]
-        body = json.loads("\n".join(lines[2:]))
-        import urllib.request
-        total = 0
-        while True:
-            req = urllib.request.Request(es.url + path, data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
-            page = json.load(urllib.request.urlopen(req, timeout=10))
-            edges = page.get("aggregations", {}).get("edges", {})
-            total += sum(b["doc_count"] for b in edges.get("buckets", []))
-            if "after_key" not in edges:
-                break
-            body["aggs"]["edges"]["composite"]["after"] = edges["after_key"]
+        total = run_printed_query(es.url, q.stdout)
         expected = sum(1 for d in docs if d["event"]["dataset"] == "nginx.access"
                        and "2026-01-01T00:00:00" <= d["@timestamp"] < "2026-01-01T00:02:00")
         tap.equal(total, expected, "the printed request, run by hand, counts the events of the window")

@@ -20,16 +20,14 @@ The promise (SPEC §2 elasticsearch.ca_file and verify, es_client.c):
 """
 import calendar
 from datetime import datetime, timedelta, timezone
-import json
 import os
 import re
 import signal
 import ssl
 import tempfile
 import time
-import urllib.request
 
-from esdata import AT, INDEX, FakeElasticsearch, config, events, write_ndjson
+from esdata import AT, INDEX, FakeElasticsearch, config, events, run_printed_query, write_ndjson
 import tlscerts
 from vizlib import Daemon, Tap, region, run, validate, write
 
@@ -339,21 +337,7 @@ def query_over_tls(tap, tmp, certs):
         tap.check(q.returncode == 0 and q.stdout.startswith("# flow access\nPOST /"),
                   f"{label}: with ca_file, prints the request", q.stdout[:200] + q.stderr)
         tap.check(not es.requests and not es.tls_errors, f"{label}: contacts nobody")
-        lines = q.stdout.split("\n")
-        path = lines[1].split(" ", 1)[1]
-        body = json.loads("\n".join(lines[2:]))
-        ctx = ssl.create_default_context(cafile=certs.ca)
-        total = 0
-        for _ in range(100):
-            req = urllib.request.Request(es.url + path, data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
-            with urllib.request.urlopen(req, timeout=10, context=ctx) as resp:
-                page = json.load(resp)
-            edges = page.get("aggregations", {}).get("edges", {})
-            total += sum(b["doc_count"] for b in edges.get("buckets", []))
-            if "after_key" not in edges:
-                break
-            body["aggs"]["edges"]["composite"]["after"] = edges["after_key"]
+        total = run_printed_query(es.url, q.stdout, ssl.create_default_context(cafile=certs.ca))
         expected = sum(1 for d in docs if d["event"]["dataset"] == "nginx.access"
                        and "2026-01-01T00:00:00" <= d["@timestamp"] < "2026-01-01T00:02:00")
         tap.equal(total, expected, f"{label}: the printed request, sent over HTTPS with the CA, counts the window's "
