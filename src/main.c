@@ -4,6 +4,7 @@
  * the graph every interval and publishes it to the sinks. libmicrohttpd runs
  * its own thread and only ever reads published snapshots.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -376,12 +377,27 @@ typedef struct {
 } failure_log;
 
 /* error is NULL when `what` works again; level is that of the failure line. */
+/* Whether two failure texts say the same but for their numbers: libcurl's
+ * "transfer closed with 118 bytes remaining" is the same cut connection as
+ * with 119, and must not be logged again at every refresh. */
+static bool same_failure(const char *a, const char *b) {
+    while (*a && *b) {
+        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+            while (isdigit((unsigned char)*a)) a++;
+            while (isdigit((unsigned char)*b)) b++;
+        } else if (*a++ != *b++) {
+            return false;
+        }
+    }
+    return *a == *b;
+}
+
 static void failure_report(failure_log *f, log_level level, const char *what, const char *error) {
     int64_t now = monotonic_ms();
     if (!error) {
         if (f->text[0]) log_info("%s works again", what);
         f->text[0] = '\0';
-    } else if (strcmp(f->text, error) != 0 || now - f->logged_ms >= FAILURE_REPEAT_MS) {
+    } else if (!same_failure(f->text, error) || now - f->logged_ms >= FAILURE_REPEAT_MS) {
         log_msg(level, "%s failed: %s", what, error);
         snprintf(f->text, sizeof f->text, "%s", error);
         f->logged_ms = now;

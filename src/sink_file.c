@@ -68,6 +68,26 @@ static int sync_directory(const char *dir) {
     return rc;
 }
 
+/* Creates the temporary file (tmp ends in XXXXXX) and locks it, which marks
+ * it as in use for sweeps (see sweep_stale_temporaries). A sweep may get in
+ * between mkostemp() and flock(): then it holds the lock and unlinks the
+ * file, so this lock waits for it and finds the file gone (no link left),
+ * and another name is tried. Returns the descriptor, or -1 with errno. On a
+ * file system without locks flock() fails and the file is used unlocked. */
+static int claim_temporary(char *tmp) {
+    size_t len = strlen(tmp);
+    for (int attempt = 0; attempt < 8; attempt++) {
+        memcpy(tmp + len - 6, "XXXXXX", 6);
+        int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0) return -1;
+        struct stat st;
+        if (flock(fd, LOCK_EX) < 0 || (fstat(fd, &st) == 0 && st.st_nlink > 0)) return fd;
+        close(fd); /* swept away meanwhile */
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
 static int replace_file(file_sink *f, const void *bytes, size_t len, char *err) {
     size_t path_len = strlen(f->path);
     char *tmp = xmalloc(path_len + sizeof TMP_SUFFIX);
@@ -76,12 +96,8 @@ static int replace_file(file_sink *f, const void *bytes, size_t len, char *err) 
     const char *step = "cannot create a temporary file beside it";
     int rc = -1;
 
-    int fd = mkostemp(tmp, O_CLOEXEC);
+    int fd = claim_temporary(tmp);
     if (fd < 0) goto done;
-    /* Marks the file as in use for sweeps (above). Advisory only: a file
-     * system without locks, or a sweep that got in between the two calls,
-     * costs at most this one write, which then fails and is reported. */
-    (void)flock(fd, LOCK_EX | LOCK_NB);
     step = "cannot write the temporary file";
     if (write_all(fd, bytes, len) < 0) goto fail;
     step = "cannot sync the temporary file";
