@@ -129,8 +129,13 @@ flows:
             last = updated_of(out)
             tap.check(wait(lambda: updated_of(out) != last, 20), "the file is updated again from the new feeder",
                       pull_log_text())
-            recovered = [line for line in pull_log_text().splitlines() if "works again" in line]
-            tap.equal(len(recovered), 1, "recovery is logged once")
+            # One line per recovery: a slow feeder (a sanitizer build on a busy machine) may
+            # time out a poll after the first recovery, and that is a second one.
+            events = [("ok" if "works again" in line else "failed") for line in pull_log_text().splitlines()
+                      if "works again" in line or failure_lines(line)]
+            recoveries = [i for i, e in enumerate(events) if e == "ok"]
+            tap.check(recoveries and all(i > 0 and events[i - 1] == "failed" for i in recoveries),
+                      f"recovery is logged once, after failures ({events.count('ok')} recoveries)", pull_log_text())
 
         reader.halt.set()
         reader.join()
