@@ -69,23 +69,31 @@ static int sync_directory(const char *dir) {
 }
 
 /* Creates the temporary file (tmp ends in XXXXXX) and locks it, which marks
- * it as in use for sweeps (see sweep_stale_temporaries). A sweep may get in
- * between mkostemp() and flock(): then it holds the lock and unlinks the
- * file, so this lock waits for it and finds the file gone (no link left),
- * and another name is tried. Returns the descriptor, or -1 with errno. On a
- * file system without locks flock() fails and the file is used unlocked. */
-static int claim_temporary(char *tmp) {
+ * it as in use for sweeps (see sweep_stale_temporaries). The two steps run
+ * under a shared lock on the directory, which a sweep holds exclusively, so
+ * no sweep can find the file between them. Should a file system refuse
+ * either lock, a swept file is noticed (no link left) and another name is
+ * tried. Returns the descriptor, or -1 with errno. */
+static int claim_temporary(const char *dir, char *tmp) {
     size_t len = strlen(tmp);
-    for (int attempt = 0; attempt < 8; attempt++) {
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0) (void)flock(dir_fd, LOCK_SH);
+    int fd = -1;
+    for (int attempt = 0; attempt < 8 && fd < 0; attempt++) {
         memcpy(tmp + len - 6, "XXXXXX", 6);
-        int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) return -1;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0) break;
         struct stat st;
-        if (flock(fd, LOCK_EX) < 0 || (fstat(fd, &st) == 0 && st.st_nlink > 0)) return fd;
-        close(fd); /* swept away meanwhile */
+        if (flock(fd, LOCK_EX) == 0 && fstat(fd, &st) == 0 && st.st_nlink == 0) {
+            close(fd); /* swept away meanwhile */
+            fd = -1;
+            errno = EAGAIN;
+        }
     }
-    errno = EAGAIN;
-    return -1;
+    int saved = errno;
+    if (dir_fd >= 0) close(dir_fd); /* and with it the directory lock */
+    errno = saved;
+    return fd;
 }
 
 static int replace_file(file_sink *f, const void *bytes, size_t len, char *err) {
@@ -96,7 +104,7 @@ static int replace_file(file_sink *f, const void *bytes, size_t len, char *err) 
     const char *step = "cannot create a temporary file beside it";
     int rc = -1;
 
-    int fd = claim_temporary(tmp);
+    int fd = claim_temporary(f->dir, tmp);
     if (fd < 0) goto done;
     step = "cannot write the temporary file";
     if (write_all(fd, bytes, len) < 0) goto fail;
@@ -169,6 +177,9 @@ static void sweep_stale_temporaries(const file_sink *f) {
         log_debug("output file %s: cannot look for stale temporary files: %s", f->path, strerror(errno));
         return;
     }
+    /* Writers hold this lock shared from creating a temporary file to
+     * locking it (claim_temporary). */
+    (void)flock(dirfd(d), LOCK_EX);
     unsigned removed = 0;
     char names[SWEEP_NAMES] = "";
     size_t used = 0;
