@@ -26,7 +26,9 @@
  * sweeps the leftovers (see sweep_stale_temporaries). A writer holds an
  * flock on its temporary file while it works on it: the sweep of another
  * sink on the same path (a reload, `once -o`, a second process) leaves a
- * file alone while someone holds it, and a killed writer's lock is gone. */
+ * file alone while someone holds it, and a killed writer's lock is gone.
+ * The moment between creating the file and locking it is covered by a lock
+ * on the directory (claim_temporary). */
 
 /* What mkostemp() appends to the output file's name, and how many of its
  * characters it chooses (glibc: ASCII letters and digits). */
