@@ -109,10 +109,11 @@ def searches(es):
 
 
 def graph_body(d):
-    """The served graph's bytes with its window end blanked (two daemons end their windows a second apart)."""
+    """The served graph's bytes with its window end ("updated", "serverUpdateTime") blanked: two
+    daemons may end their windows a second apart."""
     status, _, body = d.request("GET", "/vizceral.json")
     assert status == 200, f"/vizceral.json answered {status}"
-    return re.sub(rb'"updated":\d+', b'"updated":0', body)
+    return re.sub(rb'"(updated|serverUpdateTime)":\d+', rb'"\1":0', body)
 
 
 def served(d):
