@@ -1,7 +1,7 @@
 /*
  * es_parse.c - one search answer, read while it streams in.
  *
- * yajl calls back for every token; the parser keeps a stack of the
+ * The JSON reader (jsonr.h) calls back for every token; the parser keeps a stack of the
  * containers it is in, each tagged with what that container is (the root,
  * _shards, the first shard failure, a composite bucket, its key, ...), so a
  * token is understood from the tag of its container and the key it sits
@@ -18,10 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <yajl/yajl_parse.h>
-
 #include "bounds.h"
 #include "es_query.h"
+#include "jsonr.h"
 #include "jsonw.h"
 #include "util.h"
 
@@ -35,7 +34,7 @@
 /* after_key is sent back verbatim and so cannot be cut; a keyword value is
  * at most 32766 bytes in Elasticsearch, six of them fit. */
 #define MAX_AFTER_KEY_BYTES (256u << 10)
-/* yajl keeps an unfinished token in memory until it ends. Bytes that pass
+/* The reader keeps an unfinished token in memory until it ends. Bytes that pass
  * without any token completing (one huge string) are refused past this. */
 #define MAX_TOKEN_BYTES (1u << 20)
 /* What a NOT_JSON reason quotes of the body (a proxy's HTML page). */
@@ -153,7 +152,7 @@ struct es_parser {
     row_emit_fn emit;
     void *ctx;
 
-    yajl_handle yajl;
+    jsonr *json;
     int status;
     size_t fed;        /* body bytes received */
     size_t last_token; /* offset in the body where the last token ended */
@@ -196,7 +195,7 @@ es_parser *es_parser_new(const flow_config *flow, row_emit_fn emit, void *ctx) {
 
 void es_parser_free(es_parser *p) {
     if (!p) return;
-    if (p->yajl) yajl_free(p->yajl);
+    jsonr_free(p->json);
     buf_free(&p->after);
     free(p);
 }
@@ -219,13 +218,13 @@ static int stop(es_parser *p, es_answer_kind kind, const char *reason) {
         p->failed = true;
         p->fail_kind = kind;
         snprintf(p->fail_reason, sizeof p->fail_reason, "%s", reason);
-        /* yajl's messages end in a newline; a reason is one line. */
+        /* A reason is one line. */
         for (char *c = p->fail_reason; *c; c++)
             if (*c == '\n') *c = ' ';
         size_t n = strlen(p->fail_reason);
         while (n > 0 && p->fail_reason[n - 1] == ' ') p->fail_reason[--n] = '\0';
     }
-    return 0; /* yajl: cancel the parse */
+    return 0; /* the reader: stop */
 }
 
 static frame *top(es_parser *p) {
@@ -248,7 +247,7 @@ static int lookup_key(const es_parser *p, place at, const char *s, size_t n) {
 /* Every token callback goes through here: it records where in the body the
  * token ended, for the MAX_TOKEN_BYTES check in es_parser_feed(). */
 static void token_seen(es_parser *p) {
-    p->last_token = p->fed + yajl_get_bytes_consumed(p->yajl);
+    p->last_token = jsonr_offset(p->json);
 }
 
 /* The number in a token's text; 0 for anything unusable. */
@@ -587,26 +586,23 @@ static int on_map_key(void *ctx, const unsigned char *key, size_t len) {
     return 1;
 }
 
-static const yajl_callbacks callbacks = {
-    .yajl_null = on_null,
-    .yajl_boolean = on_boolean,
-    .yajl_number = on_number,
-    .yajl_string = on_string,
-    .yajl_start_map = on_start_map,
-    .yajl_map_key = on_map_key,
-    .yajl_end_map = on_end_map,
-    .yajl_start_array = on_start_array,
-    .yajl_end_array = on_end_array,
+static const jsonr_callbacks callbacks = {
+    .on_null = on_null,
+    .on_boolean = on_boolean,
+    .on_number = on_number,
+    .on_string = on_string,
+    .on_start_map = on_start_map,
+    .on_map_key = on_map_key,
+    .on_end_map = on_end_map,
+    .on_start_array = on_start_array,
+    .on_end_array = on_end_array,
 };
 
 void es_parser_reset(es_parser *p, int http_status) {
-    /* yajl has no reset: a handle serves one document. */
-    if (p->yajl) yajl_free(p->yajl);
-    p->yajl = yajl_alloc(&callbacks, NULL, p);
-    if (!p->yajl) {
-        fprintf(stderr, "vizfeed: out of memory for the JSON parser\n");
-        abort();
-    }
+    if (p->json)
+        jsonr_reset(p->json);
+    else
+        p->json = jsonr_new(&callbacks, p);
     p->status = http_status;
     p->fed = p->last_token = 0;
     p->started = p->root_done = false;
@@ -649,13 +645,11 @@ int es_parser_feed(es_parser *p, const char *data, size_t len) {
             }
         }
     }
-    yajl_status st = yajl_parse(p->yajl, (const unsigned char *)data, len);
+    jsonr_status st = jsonr_feed(p->json, data, len);
     p->fed += len;
-    if (st == yajl_status_client_canceled) return -1;
-    if (st != yajl_status_ok) {
-        unsigned char *msg = yajl_get_error(p->yajl, 0, NULL, 0);
-        stop(p, ES_ANSWER_NOT_JSON, msg ? (const char *)msg : "invalid JSON");
-        if (msg) yajl_free_error(p->yajl, msg);
+    if (st == JSONR_STOPPED) return -1;
+    if (st != JSONR_OK) {
+        stop(p, ES_ANSWER_NOT_JSON, jsonr_error(p->json));
         return -1;
     }
     if (p->fed - p->last_token > MAX_TOKEN_BYTES) {
@@ -696,8 +690,9 @@ int es_parser_finish(es_parser *p, es_answer *out, char *err) {
             stop(p, ES_ANSWER_TRUNCATED, "");
         } else {
             /* A body that parsed so far but cannot be completed ended early. */
-            yajl_status st = yajl_complete_parse(p->yajl);
-            if (!p->failed && st != yajl_status_ok) stop(p, ES_ANSWER_TRUNCATED, "");
+            jsonr_status st = jsonr_finish(p->json);
+            if (!p->failed && st == JSONR_ERROR) stop(p, ES_ANSWER_NOT_JSON, jsonr_error(p->json));
+            if (!p->failed && st != JSONR_OK) stop(p, ES_ANSWER_TRUNCATED, "");
         }
     }
 

@@ -42,6 +42,21 @@ def es_parse():
             put("es_parse", bytes([selector, 7]) + body)  # fed in 7-byte chunks
 
 
+def jsonr():
+    """The reader against yajl: the same answers, whole and in 7- and 1-byte
+    chunks, and documents at the edges of the grammar."""
+    files = sorted(glob.glob(f"{ROOT}/tests/data/es/*.json") + glob.glob(f"{ROOT}/tests/es/fixtures/*.json"))
+    for path in files:
+        body = open(path, "rb").read()
+        put("jsonr", bytes([0]) + body)
+        put("jsonr", bytes([7]) + body)
+    for doc in [b'["\\u00e9\\ud83d\\ude00\\u0000", "\xc3\xa9", -0.5e+3, 0, true, false, null]',
+                b'{"a":{"b":[[],{}]}}', b"\v\f 12 ", b'"\\"\\\\\\/\\b\\f\\n\\r\\t"',
+                b"[01]", b"[1.]", b'["\xff"]', b"{} x", b'["\\q"]']:
+        put("jsonr", bytes([0]) + doc)
+        put("jsonr", bytes([1]) + doc)
+
+
 def ndjson():
     for path in sorted(glob.glob(f"{ROOT}/tests/cases/*/events.ndjson")):
         lines = open(path, "rb").read().splitlines(keepends=True)
@@ -125,6 +140,7 @@ def http():
 
 if __name__ == "__main__":
     es_parse()
+    jsonr()
     ndjson()
     config()
     cond()
