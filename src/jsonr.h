@@ -16,6 +16,8 @@
  * the top. Strings must be UTF-8 by yajl's rule (lead and continuation bytes
  * well formed; overlong forms not checked); \u escapes are decoded, a
  * surrogate pair into one character and a lone surrogate into U+FFFD.
+ * Anything but white space after the value is refused, also the start of a
+ * token the document never finishes ("[]\"", "{} 1"), which yajl lets pass.
  *
  * Calling sequence: jsonr_new(), then jsonr_feed() for each chunk, then
  * jsonr_finish(); jsonr_reset() starts the next document. A callback returns

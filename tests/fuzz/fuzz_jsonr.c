@@ -6,7 +6,9 @@
  * rest is the document. Both readers must accept or refuse it alike, and
  * when they accept it they must report the same tokens, except where the
  * reader chose otherwise on purpose (jsonr.h): strings with surrogate
- * escapes, and nesting past JSONR_MAX_DEPTH, where only the reader stops.
+ * escapes, nesting past JSONR_MAX_DEPTH, where only the reader stops, and
+ * bytes after the value that begin a token the document never finishes
+ * ("[]\"" or "{} 1"), which yajl lets pass and the reader refuses.
  */
 #include <string.h>
 
@@ -96,6 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(st == JSONR_OK || st == JSONR_ERROR || st == JSONR_PARTIAL);
     FUZZ_CHECK((st == JSONR_ERROR) == (jsonr_error(r)[0] != '\0'));
     bool too_deep = st == JSONR_ERROR && strstr(jsonr_error(r), "nested too deep");
+    bool trailing = st == JSONR_ERROR && strstr(jsonr_error(r), "nothing after the value");
 
     yajl_handle h = yajl_alloc(&yajl_side, NULL, &theirs);
     bool yajl_ok =
@@ -103,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     yajl_free(h);
 
     if (!too_deep) {
-        FUZZ_CHECK((st == JSONR_OK) == yajl_ok);
+        FUZZ_CHECK((st == JSONR_OK) == yajl_ok || (trailing && yajl_ok));
         if (yajl_ok && !has_surrogate_escape((const uint8_t *)doc, len))
             FUZZ_CHECK(mine.len == theirs.len && memcmp(mine.data, theirs.data, mine.len) == 0);
     }

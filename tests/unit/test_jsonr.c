@@ -239,6 +239,8 @@ static void errors_say_what_and_where(void **state) {
         {"[1.e5]", JSONR_ERROR, "a malformed number at byte 1"},
         {"[nulll]", JSONR_ERROR, "an invalid literal (not true, false or null) at byte 1"},
         {"{} x", JSONR_ERROR, "'x' where nothing after the value was expected at byte 3"},
+        {"[] \"", JSONR_ERROR, "'\"' where nothing after the value was expected at byte 3"},
+        {"{}1", JSONR_ERROR, "'1' where nothing after the value was expected at byte 2"},
         {"[\x01]", JSONR_ERROR, "byte 0x01 where a value or ']' was expected at byte 1"},
         {"{\"a\":[1,2]", JSONR_PARTIAL, ""},
         {"[12", JSONR_PARTIAL, ""},
