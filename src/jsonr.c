@@ -440,7 +440,7 @@ static const unsigned char *finish_pending(jsonr *r, const unsigned char *p, con
     if (kind == P_STRING) {
         q++; /* the closing quote */
         r->token_end = r->base + (size_t)(q - p);
-        *st = string_token(r, s, n, r->pend_at, r->st != S_VALUE && r->st != S_ARRAY_FIRST, false);
+        *st = string_token(r, s, n, r->pend_at, !value_allowed(r->st), false);
     } else {
         r->token_end = r->base + (size_t)(q - p);
         *st = scalar_token(r, kind, s, n, r->pend_at);
