@@ -12,6 +12,7 @@
 #define VIZ_MAX_TOPOLOGY          10000 /* topology entries */
 #define VIZ_MAX_CONDITION_DEPTH   16    /* nesting of not/all */
 #define VIZ_MAX_CONFIG_BYTES      (4u << 20)   /* a configuration file */
+#define VIZ_MAX_CA_FILE_BYTES     (16u << 20)  /* of elasticsearch.ca_file searched for a certificate at load */
 #define VIZ_MAX_LINE_BYTES        (1u << 20)   /* one NDJSON line; longer lines are counted and skipped */
 #define VIZ_MAX_FILE_EVENTS       4000000u     /* events one file flow keeps for its window */
 #define VIZ_MAX_EDGES             2000000u     /* distinct (from, to) pairs in one refresh */

@@ -1303,21 +1303,60 @@ done:
     return cfg;
 }
 
+/* Whether the file holds a PEM certificate: a line "-----BEGIN ...CERTIFICATE-----"
+ * (CERTIFICATE, TRUSTED CERTIFICATE, X509 CERTIFICATE), looked for in at most
+ * VIZ_MAX_CA_FILE_BYTES. Whether the certificates are good is the TLS library's
+ * to say at the first connection; this catches the usual mistakes at load: an
+ * empty file, a key, a DER file, the wrong path in a variable. Returns 1 or 0,
+ * -1 with errno when reading fails. */
+static int has_pem_certificate(int fd) {
+    static const char begin[] = "-----BEGIN ", end[] = "CERTIFICATE-----";
+    enum { CHUNK = 65536, KEEP = 128 }; /* KEEP: longer than any BEGIN line we accept */
+    char *chunk = xmalloc(CHUNK + KEEP);
+    size_t kept = 0, total = 0;
+    bool found = false;
+    ssize_t n = 0;
+    while (!found && total < VIZ_MAX_CA_FILE_BYTES && (n = read(fd, chunk + kept, CHUNK)) > 0) {
+        total += (size_t)n;
+        size_t len = kept + (size_t)n;
+        for (const char *at = chunk; !found && (at = memmem(at, len - (size_t)(at - chunk), begin, sizeof begin - 1));
+             at++) {
+            const char *eol = memchr(at, '\n', len - (size_t)(at - chunk));
+            size_t line = eol ? (size_t)(eol - at) : len - (size_t)(at - chunk);
+            while (line && (at[line - 1] == '\r' || at[line - 1] == ' ')) line--;
+            found = line >= sizeof begin - 1 + sizeof end - 1 && line < KEEP &&
+                    memcmp(at + line - (sizeof end - 1), end, sizeof end - 1) == 0;
+        }
+        kept = len < KEEP ? len : KEEP;
+        memmove(chunk, chunk + len - kept, kept);
+    }
+    int saved = errno;
+    free(chunk);
+    errno = saved;
+    return n < 0 ? -1 : found;
+}
+
 int cfg_check_files(const vizfeed_config *cfg, char *err) {
     const char *path = cfg->es.ca_file;
     if (str_empty(path)) return 0;
     char why[128] = "";
     struct stat st;
+    int pem;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) < 0)
-        snprintf(why, sizeof why, "%s", strerror(errno));
+        snprintf(why, sizeof why, "cannot be read: %s", strerror(errno));
     else if (!S_ISREG(st.st_mode))
-        snprintf(why, sizeof why, "%s", S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file");
+        snprintf(why, sizeof why, "cannot be read: %s",
+                 S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file");
+    else if ((pem = has_pem_certificate(fd)) < 0)
+        snprintf(why, sizeof why, "cannot be read: %s", strerror(errno));
+    else if (!pem)
+        snprintf(why, sizeof why, "holds no certificate (no -----BEGIN CERTIFICATE----- line)");
     if (fd >= 0) close(fd);
     if (!why[0]) return 0;
     char text[256];
-    return fail(err, "%s:%d:%d: elasticsearch.ca_file '%s' cannot be read: %s; expected a PEM file of CA certificates",
-                cfg->path, cfg->es.ca_file_line, cfg->es.ca_file_column, shown(path, text, sizeof text), why);
+    return fail(err, "%s:%d:%d: elasticsearch.ca_file '%s' %s; expected a PEM file of CA certificates", cfg->path,
+                cfg->es.ca_file_line, cfg->es.ca_file_column, shown(path, text, sizeof text), why);
 }
 
 /* ---- printing -------------------------------------------------------- */

@@ -14,8 +14,9 @@ The promise (SPEC §2 elasticsearch.ca_file and verify, es_client.c):
     and one log line names the host and the certificate problem;
   - verify: false serves the graph, and the daemon warns about it at every
     start and reload;
-  - a ca_file that cannot be read is a configuration error naming the file,
-    line and column (`check`, start, reload), not a TLS failure per refresh;
+  - a ca_file that cannot be read or holds no PEM certificate is a
+    configuration error naming the file, line and column (`check`, start,
+    reload), not a TLS failure per refresh;
   - a daemon fixed by adding ca_file and SIGHUP recovers.
 """
 import calendar
@@ -308,11 +309,37 @@ def certificate_problems(tap, tmp, certs):
 
 
 def unreadable_ca_file(tap, tmp, certs):
-    """(f) a ca_file that cannot be read is a configuration error with file, line and column."""
-    for label, path, why in (("missing ca_file", os.path.join(tmp, "no-such-ca.pem"), "No such file or directory"),
-                             ("ca_file is a directory", tmp, "it is a directory")):
+    """(f) a ca_file that cannot be read, or holds no PEM certificate (empty, a key, DER), is a
+    configuration error with file, line and column; a CA bundle with CRLF line ends is one."""
+    def written(name, data):
+        path = os.path.join(tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    with open(certs.ca, "rb") as f:
+        pem = f.read()
+    der = ssl.PEM_cert_to_DER_cert(pem.decode())
+    with open(certs.server[1], "rb") as f:
+        key = f.read()
+    none = "holds no certificate (no -----BEGIN CERTIFICATE----- line)"
+    crlf = written("ca-crlf.pem", b"# the test CA, written on Windows\r\n" + pem.replace(b"\n", b"\r\n"))
+    cfg = daemon_config(os.path.join(tmp, "crlf-ca.yml"), "https://127.0.0.1:9", f"  ca_file: {crlf}\n")
+    r = run(["check", "-c", cfg], timeout=10)
+    tap.check(r.returncode == 0, "a CA file with CRLF line ends and a comment before it passes `check`", r.stderr)
+    # vizfeed reads the file 64 KiB at a time: a BEGIN line cut by that boundary is still seen.
+    cut = written("ca-cut.pem", b"#" * (65536 - 6) + b"\n" + pem)
+    cfg = daemon_config(os.path.join(tmp, "cut-ca.yml"), "https://127.0.0.1:9", f"  ca_file: {cut}\n")
+    r = run(["check", "-c", cfg], timeout=10)
+    tap.check(r.returncode == 0, "a CA file whose BEGIN line straddles 64 KiB passes `check`", r.stderr)
+    for label, path, why in (("missing ca_file", os.path.join(tmp, "no-such-ca.pem"),
+                              "cannot be read: No such file or directory"),
+                             ("ca_file is a directory", tmp, "cannot be read: it is a directory"),
+                             ("empty ca_file", written("empty.pem", b""), none),
+                             ("ca_file holding a private key", written("key-only.pem", key), none),
+                             ("ca_file in DER", written("ca.der", der), none)):
         cfg = daemon_config(os.path.join(tmp, "bad-ca.yml"), "https://127.0.0.1:9", f"  ca_file: {path}\n")
-        want = f"{cfg}:{position(cfg, 'ca_file')}: elasticsearch.ca_file '{path}' cannot be read: {why}; " \
+        want = f"{cfg}:{position(cfg, 'ca_file')}: elasticsearch.ca_file '{path}' {why}; " \
                "expected a PEM file of CA certificates"
         r = run(["check", "-c", cfg], timeout=10)
         tap.check(r.returncode == 2 and r.stderr.strip().splitlines() == [f"vizfeed: {want}"] and not r.stdout,
