@@ -7,12 +7,14 @@
   - slow clients: a client that sends its headers one byte every 2 s (slow
     loris), one that connects and sends nothing, and a keep-alive connection
     left idle after an answer are all closed about HTTP_HEADERS_TIMEOUT_S
-    (30 s) after they started waiting, while other clients are answered
-    throughout;
+    (30 s) after they started waiting; one that asks for the graph 400 times
+    (pipelined) and never reads, so that megabytes of answers wait in the
+    server's socket, is closed about HTTP_CONNECTION_TIMEOUT_S (30 s) after
+    the last byte moved; other clients are answered throughout;
   - request headers larger than the 32 KiB per-connection buffer get an error
     status and a closed connection, and the daemon goes on.
 
-Bounded: about 40 s in all, every socket with a timeout.
+Bounded: about 40 s in all, every socket with a timeout or closed by the test.
 """
 import http.client
 import os
@@ -28,6 +30,8 @@ from vizlib import Daemon, Tap, write
 NOFILE = 400
 ALLOWED = NOFILE // 2  # src/http.c connections_allowed(): half, when under 2 x HTTP_RESERVED_FDS
 HEADERS_TIMEOUT = 30   # HTTP_HEADERS_TIMEOUT_S
+CONNECTION_TIMEOUT = 30  # HTTP_CONNECTION_TIMEOUT_S
+PIPELINED = 400        # requests of the client that never reads (the demo graph is ~110 kB)
 SLACK = 8              # the watchdog's 1 s period, and a slow machine
 
 
@@ -76,6 +80,21 @@ def closed_by_server(s, timeout):
         return False
     except OSError:
         return True
+
+
+def server_side(port, client_port):
+    """(state, bytes waiting to be sent) of the server's end of a connection, from /proc/net/tcp,
+    without touching the client's socket; None once the kernel has forgotten it."""
+    with open("/proc/net/tcp") as f:
+        for row in f.readlines()[1:]:
+            fields = row.split()
+            local, remote = fields[1].split(":")[1], fields[2].split(":")[1]
+            if int(local, 16) == port and int(remote, 16) == client_port:
+                return fields[3], int(fields[4].split(":")[0], 16)
+    return None
+
+
+ESTABLISHED = "01"
 
 
 def connection_limit(tap, d):
@@ -134,6 +153,20 @@ def slow_clients(tap, d):
         closed = closed_by_server(s, HEADERS_TIMEOUT + SLACK + 5)
         results[name] = (closed, time.time() - started)
 
+    def watch_unread(name, s, started):
+        """Looks at the server's end only: reading would take the answers."""
+        client_port, queued, end = s.getsockname()[1], 0, started + CONNECTION_TIMEOUT + SLACK + 5
+        while time.time() < end:
+            seen = server_side(d.port, client_port)
+            if seen is None or seen[0] != ESTABLISHED:
+                results[name] = (True, time.time() - started)
+                results["queued"] = queued
+                return
+            queued = max(queued, seen[1])
+            time.sleep(0.5)
+        results[name] = (False, time.time() - started)
+        results["queued"] = queued
+
     clients = {}
     started = time.time()
     clients["slow loris (a header byte every 2 s)"] = connect(d.port)
@@ -142,8 +175,14 @@ def slow_clients(tap, d):
     first = get(idle)
     tap.equal(first, "HTTP/1.1 200 OK", "the keep-alive connection is answered before it idles")
     clients["keep-alive, idle after its answer"] = idle
+    unread = "never reads its answers"
+    clients[unread] = socket.socket()
+    clients[unread].setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    clients[unread].connect(("127.0.0.1", d.port))
+    clients[unread].sendall(b"GET /vizceral.json HTTP/1.1\r\nHost: t\r\n\r\n" * PIPELINED)
     threads = [threading.Thread(target=loris, args=(clients["slow loris (a header byte every 2 s)"],), daemon=True)]
-    threads += [threading.Thread(target=watch, args=(n, s, started), daemon=True) for n, s in clients.items()]
+    threads += [threading.Thread(target=watch_unread if n == unread else watch, args=(n, s, started), daemon=True)
+                for n, s in clients.items()]
     for t in threads:
         t.start()
     answered, asked = 0, 0
@@ -155,10 +194,13 @@ def slow_clients(tap, d):
         t.join(5)
     for name, s in clients.items():
         closed, after = results.get(name, (False, None))
-        tap.check(closed and HEADERS_TIMEOUT - 2 <= after <= HEADERS_TIMEOUT + SLACK,
-                  f"{name}: closed by vizfeed after {after or 0:.1f} s (expected {HEADERS_TIMEOUT}-"
-                  f"{HEADERS_TIMEOUT + SLACK} s)")
+        limit = CONNECTION_TIMEOUT if name == unread else HEADERS_TIMEOUT
+        tap.check(closed and limit - 2 <= after <= limit + SLACK,
+                  f"{name}: closed by vizfeed after {after or 0:.1f} s (expected {limit}-{limit + SLACK} s)")
         s.close()
+    tap.check(results.get("queued", 0) > 1 << 20,
+              f"{unread}: its answers really waited, unsent, in the server's socket "
+              f"({results.get('queued', 0):,} bytes at most)")
     tap.check(answered == asked and asked >= HEADERS_TIMEOUT - 2,
               f"other clients are answered meanwhile ({answered} of {asked})")
 
