@@ -257,6 +257,18 @@ def file_counts(d):
     return m.get("vizfeed_output_file_writes_total", 0.0), m.get("vizfeed_output_file_errors_total", 0.0)
 
 
+def writes_after(d, before, timeout=5):
+    """vizfeed_output_file_writes_total of daemon d once it passes `before`, or as it is after
+    timeout seconds. The counter follows the rename that replaced the file by a moment, so a test
+    that saw the new file asks this rather than file_counts()."""
+    end = time.time() + timeout
+    while True:
+        writes = file_counts(d)[0]
+        if writes > before or time.time() >= end:
+            return writes
+        time.sleep(0.05)
+
+
 def wait(pred, timeout, what, d=None, every=0.05):
     """Polls pred() every `every` s for at most timeout seconds and returns its first true value;
     an exception from pred() counts as "not yet". The timeout's error names what was awaited,
