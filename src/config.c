@@ -53,6 +53,12 @@ enum {
     W_FIELD0 = 1u << 7, /* W_FIELD0 << EP_x for each endpoint part */
 };
 
+/* The page's directory when the configuration names none: meson's ui_dir
+ * option (the installed page, or ./dev's source ui/dist). */
+#ifndef VIZFEED_UI_DIR
+#define VIZFEED_UI_DIR "ui/dist"
+#endif
+
 static const char *const top_keys[] = {"listen", "cors_origin",   "ui_dir",   "auth",  "refresh", "output",
                                        "graph",  "elasticsearch", "topology", "flows", NULL};
 static const char *const auth_keys[] = {"username", "password", "bearer_token", NULL};
@@ -184,7 +190,7 @@ static vizfeed_config *config_with_defaults(const char *path) {
     cfg->path = xstrdup(path);
     cfg->listen = xstrdup("127.0.0.1:8080");
     cfg->cors_origin = xstrdup("*");
-    cfg->ui_dir = xstrdup("ui/dist");
+    cfg->ui_dir = xstrdup(VIZFEED_UI_DIR);
     cfg->auth.username = xstrdup("");
     cfg->auth.password = xstrdup("");
     cfg->auth.bearer_token = xstrdup("");

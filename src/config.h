@@ -132,7 +132,7 @@ typedef struct {
     char *path;          /* the file it was loaded from ("" for --demo) */
     char *listen;        /* default "127.0.0.1:8080" */
     char *cors_origin;   /* default "*" */
-    char *ui_dir;        /* default "ui/dist" */
+    char *ui_dir;        /* default VIZFEED_UI_DIR (meson option ui_dir) */
     auth_config auth;    /* default: none */
     int64_t interval_ms; /* default 10s */
     int64_t window_ms;   /* default 2m */

@@ -381,7 +381,7 @@ static void test_defaults(void **state) {
     vizfeed_config *cfg = load_text("flows:\n  - { name: d, type: demo }\n");
     assert_string_equal(cfg->listen, "127.0.0.1:8080");
     assert_string_equal(cfg->cors_origin, "*");
-    assert_string_equal(cfg->ui_dir, "ui/dist");
+    assert_string_equal(cfg->ui_dir, VIZFEED_UI_DIR); /* meson option ui_dir */
     assert_int_equal(cfg->interval_ms, 10000);
     assert_int_equal(cfg->window_ms, 120000);
     assert_int_equal(cfg->lag_ms, 15000);
