@@ -59,6 +59,12 @@ def run(tap, tmp):
         unit = f.read()
     tap.check(f"ExecStart={vizfeed} -c {prefix}/etc/vizfeed/vizfeed.yml" in unit, "the unit's ExecStart names the installed files",
               [line for line in unit.splitlines() if line.startswith("ExecStart")])
+    if shutil.which("systemd-analyze"):
+        # The unit's syntax, its ExecStart and its Documentation= man pages.
+        r = sh(["systemd-analyze", "verify", os.path.join(prefix, "lib/systemd/system/vizfeed.service")],
+               env={**os.environ, "MANPATH": os.path.join(prefix, "share", "man")})
+        tap.check(r.returncode == 0 and not r.stderr.strip(), "systemd-analyze verify finds nothing in the unit",
+                  r.stdout + r.stderr)
     tap.check("@" + "bindir@" not in unit and "@" + "sysconfdir@" not in unit, "no placeholder left in the unit")
 
     # The installed example configuration is valid, and names the installed page.
