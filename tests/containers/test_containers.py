@@ -73,6 +73,10 @@ class Env:
         self.containers, self.networks, self.compose_projects = [], [], []
         self.had_docker0 = os.path.exists("/sys/class/net/docker0")
         self.had_docker_rules = "DOCKER" in iptables_save()
+        # What dockerd makes outside its data and exec roots: its identity key,
+        # its plugin directory, and the directory of its managed containerd.
+        self.host_leftovers = [p for p in ("/etc/docker/key.json", "/run/docker", "/run/containerd")
+                               if not os.path.exists(p)]
 
     def run(self, args, timeout=300, check=False, **kw):
         r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=self.env, **kw)
@@ -133,6 +137,11 @@ class Env:
             if kept != rules.splitlines():
                 subprocess.run(["iptables-restore"], input="\n".join(kept) + "\n", text=True, capture_output=True)
         shutil.rmtree(self.work, ignore_errors=True)
+        for p in self.host_leftovers:
+            if os.path.isdir(p):
+                shutil.rmtree(p, ignore_errors=True)
+            elif os.path.exists(p):
+                os.unlink(p)
 
 
 def iptables_save():
@@ -406,6 +415,8 @@ def main():
         e.close()
         tap.check(not os.path.exists(work), "cleanup: the daemon's data and the temporary files are gone")
         tap.check(e.had_docker_rules or "DOCKER" not in iptables_save(), "cleanup: no Docker iptables rules left")
+        left = [p for p in e.host_leftovers if os.path.exists(p)]
+        tap.check(not left, "cleanup: nothing of dockerd left outside its directory", left)
         print(f"# ./dev containers took {time.time() - start:.0f} s", flush=True)
         tap.done()
 
