@@ -36,6 +36,17 @@ def sh(args, timeout=300, **kw):
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kw)
 
 
+def dpkg(args):
+    """dpkg ARGS, waiting up to 5 minutes while another apt or dpkg holds
+    its lock (a shared CI machine installs packages meanwhile)."""
+    deadline = time.time() + 300
+    while True:
+        r = sh(["dpkg", *args])
+        if r.returncode == 0 or "lock" not in r.stderr or time.time() > deadline:
+            return r
+        time.sleep(3)
+
+
 def traces():
     """Every path under WATCHED whose name mentions vizfeed."""
     r = sh(["find", *[d for d in WATCHED if os.path.isdir(d)], "-xdev", "-name", "*vizfeed*"])
@@ -70,7 +81,7 @@ def main():
         run(tap, tmp, before)
     finally:
         if installed():
-            sh(["dpkg", "-P", "vizfeed"])
+            dpkg(["-P", "vizfeed"])
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"# the package test took {time.time() - start:.0f} s", flush=True)
     tap.done()
@@ -102,7 +113,7 @@ def run(tap, tmp, before):
                  "/usr/share/doc/vizfeed/copyright"):
         tap.check(want in files, f"the package holds {want}")
 
-    r = sh(["dpkg", "-i", deb], timeout=300)
+    r = dpkg(["-i", deb])
     if not tap.check(r.returncode == 0, "dpkg -i", r.stdout[-3000:] + r.stderr[-3000:]):
         return
     conffiles = sh(["dpkg-query", "-W", "-f=${Conffiles}", "vizfeed"]).stdout
@@ -118,10 +129,16 @@ def run(tap, tmp, before):
     r = sh(["/usr/bin/vizfeed", "check", "-c", "/etc/vizfeed/vizfeed.yml"], env={**os.environ, "ES_PASSWORD": "x"})
     tap.check(r.returncode == 0 and "/usr/share/vizfeed/ui" in r.stdout,
               "vizfeed check accepts /etc/vizfeed/vizfeed.yml; ui_dir is the installed page", r.stdout + r.stderr)
-    r = sh(["man", "-P", "cat", "vizfeed"], env={**os.environ, "MANWIDTH": "80"})
-    tap.check(r.returncode == 0 and "vizfeed.yml(5)" in r.stdout, "man vizfeed answers", r.stderr)
-    r = sh(["man", "-P", "cat", "5", "vizfeed.yml"], env={**os.environ, "MANWIDTH": "80"})
-    tap.check(r.returncode == 0 and "flows" in r.stdout, "man 5 vizfeed.yml answers", r.stderr)
+    # Minimal images often tell dpkg to leave man pages out (path-exclude).
+    excluded = sh(["sh", "-c", "grep -hs '^path-exclude=*/usr/share/man' /etc/dpkg/dpkg.cfg.d/*"]).stdout.strip()
+    if excluded:
+        tap.count += 1
+        print(f"ok {tap.count} - man vizfeed answers # SKIP dpkg excludes man pages here ({excluded})", flush=True)
+    else:
+        r = sh(["man", "-P", "cat", "vizfeed"], env={**os.environ, "MANWIDTH": "80"})
+        tap.check(r.returncode == 0 and "vizfeed.yml(5)" in r.stdout, "man vizfeed answers", r.stderr)
+        r = sh(["man", "-P", "cat", "5", "vizfeed.yml"], env={**os.environ, "MANWIDTH": "80"})
+        tap.check(r.returncode == 0 and "flows" in r.stdout, "man 5 vizfeed.yml answers", r.stderr)
 
     # The installed daemon as the unit runs it (its user), from a directory without ui/.
     elsewhere = os.path.join(tmp, "elsewhere")
@@ -138,12 +155,12 @@ def run(tap, tmp, before):
         tap.check(len(graph.get("nodes", [])) >= 3, "and its demo graph")
         tap.equal(d.stop(), 0, "SIGTERM: exit 0")
 
-    r = sh(["dpkg", "-r", "vizfeed"])
+    r = dpkg(["-r", "vizfeed"])
     tap.check(r.returncode == 0 and not os.path.exists("/usr/bin/vizfeed") and os.path.exists("/etc/vizfeed/vizfeed.yml"),
               "dpkg -r removes the program and keeps the conffile", r.stdout + r.stderr)
     with open("/etc/vizfeed/vizfeed.env", "w") as f:  # what an administrator adds (the unit's secrets)
         f.write("ES_PASSWORD=x\n")
-    r = sh(["dpkg", "-P", "vizfeed"])
+    r = dpkg(["-P", "vizfeed"])
     tap.check(r.returncode == 0 and not installed(), "dpkg -P purges it", r.stdout + r.stderr)
     left = sorted(traces() - before)
     tap.check(not left, "nothing of vizfeed is left under " + ", ".join(WATCHED), "\n".join(left))
