@@ -311,8 +311,9 @@ def run_pair(tap, e):
     hardening = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
     feeder, page = f"{TAG}-feeder", f"{TAG}-page"
     e.containers += [feeder, page]
+    # The feeder also gets the page mounted where its default ui_dir points.
     e.docker("run", "-d", "--name", feeder, "--network", net, "--network-alias", "feeder", *hardening,
-             FEEDER_IMAGE, "--demo", "--listen", "0.0.0.0:8080", check=True)
+             "-v", f"{os.path.join(SRC, 'ui', 'dist')}:/srv/www:ro", FEEDER_IMAGE, "--demo", "--listen", "0.0.0.0:8080", check=True)
     e.docker("run", "-d", "--name", page, "--network", net, *hardening,
              "--tmpfs", "/run/page:uid=10001,gid=10001,mode=0755",
              "-e", "FEEDER_URL=http://feeder:8080/vizceral.json", "-e", f"PULL_INTERVAL={PULL_SECONDS}s",
@@ -340,6 +341,9 @@ def run_pair(tap, e):
 
     with open(os.path.join(SRC, "ui", "dist", "index.html"), "rb") as f:
         index = f.read()
+    status, headers, body = http_get(fip, 8080, "/")
+    tap.check(status == 200 and body == index, "feeder: a page mounted on /srv/www (the image's ui_dir) is served at /",
+              f"{status} {body[:200]!r}")
     status, headers, body = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(http_get(pip, 8080, "/")), 60,
                                      "the page container's /")
     tap.check(body == index and "text/html" in headers.get("content-type", ""), "page: / is ui/dist/index.html", headers)
