@@ -19,6 +19,10 @@
 #define VIZ_MAX_HOSTS_PER_SERVICE 1000         /* host sub-nodes listed under one service */
 #define VIZ_MAX_GRAPH_JSON        (512u << 20) /* bytes of one rendered graph */
 #define VIZ_MAX_NOTICE_LINK       2048         /* bytes of a filled-in notice link */
+/* One count of one event or bucket (an NDJSON count field, an Elasticsearch
+ * doc_count or sum): larger ones are clamped to it and counted, so that sums
+ * and rates stay finite and exact integers (below 2^53) and print as JSON. */
+#define VIZ_MAX_COUNT 1e15
 
 #define HTTP_MAX_CONNECTIONS      1024         /* concurrent client connections; more are closed at once */
 #define HTTP_CONNECTION_TIMEOUT_S 30           /* a connection that sends and receives nothing this long is closed */

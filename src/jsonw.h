@@ -48,8 +48,9 @@ bool jsonw_failed(const jsonw *w);
 /* Escapes s for JSON into out without quotes (used by logs and metrics).
  * Returns -1 when out's cap was reached. */
 int json_escape(buf *out, const char *s, size_t n);
-/* The text jsonw_rate() writes (4 significant digits, plain notation, "0"
- * for what is not a positive finite number); returns its length. */
+/* The text jsonw_rate() writes (4 significant digits, plain notation below
+ * 1e21 and "%.4g" above, "0" for what is not a positive finite number);
+ * returns its length. */
 size_t format_rate(double v, char *out, size_t n);
 /* Rounds v to `digits` significant digits. */
 double round_significant(double v, int digits);

@@ -255,6 +255,8 @@ void metrics_declare_all(void) {
         {"vizfeed_graph_connections", METRIC_GAUGE, "Connections in the last published graph, at every level."},
         {"vizfeed_graph_hidden_services", METRIC_GAUGE,
          "Services merged into an \"other\" node by graph.max_services in the last graph."},
+        {"vizfeed_graph_clamped_counts", METRIC_GAUGE,
+         "Counts over 1e15 (or infinite) in the last graph's window, clamped to 1e15."},
         {"vizfeed_source_events_total", METRIC_COUNTER, "Events (or aggregated documents) read, by flow."},
         {"vizfeed_source_malformed_lines_total", METRIC_COUNTER,
          "NDJSON lines that were not valid JSON objects, by flow (too long lines: vizfeed_events_dropped_total)."},
