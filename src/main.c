@@ -214,6 +214,12 @@ static vizfeed_config *load_config(const options *o, char *err) {
     if (o->listen) {
         free(cfg->listen);
         cfg->listen = xstrdup(o->listen);
+        cfg->listen_line = 0; /* its errors name --listen */
+    }
+    /* Only what listens checks where: `once` may run elsewhere than the daemon. */
+    if ((!o->command || str_eq(o->command, "check")) && cfg_check_listen(cfg, err) < 0) {
+        cfg_free(cfg);
+        return NULL;
     }
     if (o->record_dir) {
         free(cfg->record_dir);
