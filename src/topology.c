@@ -200,6 +200,14 @@ static void name_copy(char out[VIZ_NAME_MAX], const char *src) {
     name_append(out, &len, src, strlen(src));
 }
 
+/* value, or its first VIZ_NAME_MAX - 1 bytes copied into out when longer
+ * (NULL stays NULL). */
+static const char *cut_name(char out[VIZ_NAME_MAX], const char *value) {
+    if (!value || strnlen(value, VIZ_NAME_MAX) < VIZ_NAME_MAX) return value;
+    name_copy(out, value);
+    return out;
+}
+
 /* Highest \N a service template refers to (0 when none). */
 static int highest_group(const char *tmpl) {
     int high = 0;
@@ -667,12 +675,132 @@ static void regex_analyse(compiled_entry *c, const char *pattern) {
     free(tok);
 }
 
+/* The first back-reference (\1..\9 outside a bracket expression) of an
+ * extended regex, or 0. glibc takes them in EREs and can only match them by
+ * backtracking: /(a*)*\1!b/ took 10 s on one 250-byte name, over a minute at
+ * 400. Without them glibc's matcher is automaton-based, and its work is
+ * bounded by the pattern's size times the name's (VIZ_NAME_MAX bytes). */
+static int back_reference(const char *pattern) {
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '\\') {
+            if (p[1] >= '1' && p[1] <= '9') return p[1] - '0';
+            if (p[1]) p++;
+        } else if (*p == '[') {
+            /* A bracket expression: ']' first is a member, and [:class:],
+             * [=x=] and [.x.] hold a ']' of their own. A backslash is a
+             * member here, not an escape. */
+            p++;
+            if (*p == '^') p++;
+            if (*p == ']') p++;
+            while (*p && *p != ']') {
+                if (p[0] == '[' && (p[1] == ':' || p[1] == '=' || p[1] == '.')) {
+                    const char *close = strchr(p + 2, p[1]);
+                    while (close && close[1] != ']') close = strchr(close + 1, p[1]);
+                    if (!close) return 0; /* regcomp() refuses it */
+                    p = close + 2;
+                } else {
+                    p++;
+                }
+            }
+            if (!*p) return 0;
+        }
+    }
+    return 0;
+}
+
+/* How many elementary pieces pattern stands for once its counted
+ * repetitions are written out, as glibc's regcomp() writes them out:
+ * /((a?){100}){100}/ is 10000 and took 800 MB to compile, and
+ * /((a?){1000}){1000}/ crashed `vizfeed check`. The work of matching one
+ * name grows with it too. A recursive descent over the ERE, saturating at
+ * 1e18; what regcomp() would refuse is counted as written (it is refused
+ * there). *p advances past what was read. */
+static double expanded_alternatives(const char **p, int depth);
+
+static double expanded_piece(const char **p, int depth) {
+    double size;
+    const char *s = *p;
+    if (*s == '(') {
+        *p = s + 1;
+        size = expanded_alternatives(p, depth + 1);
+        if (**p == ')') (*p)++;
+    } else if (*s == '[') {
+        s++;
+        if (*s == '^') s++;
+        if (*s == ']') s++;
+        while (*s && *s != ']') s += s[0] == '[' && (s[1] == ':' || s[1] == '=' || s[1] == '.') && s[2] ? 2 : 1;
+        *p = *s ? s + 1 : s;
+        size = 1;
+    } else {
+        *p = s + (s[0] == '\\' && s[1] ? 2 : 1);
+        size = 1;
+    }
+    for (;;) { /* quantifiers, possibly several */
+        s = *p;
+        if (*s == '*' || *s == '+' || *s == '?') {
+            *p = s + 1;
+            size += 1;
+        } else if (*s == '{' && s[1] >= '0' && s[1] <= '9') {
+            char *end;
+            double low = strtod(s + 1, &end), high = low;
+            if (*end == ',') high = end[1] >= '0' && end[1] <= '9' ? strtod(end + 1, &end) : (end++, low);
+            const char *close = strchr(end, '}');
+            *p = close ? close + 1 : end;
+            size = size * (high > low ? high : low > 1 ? low : 1) + 1;
+        } else {
+            break;
+        }
+        if (size > 1e18) size = 1e18;
+    }
+    return size;
+}
+
+static double expanded_alternatives(const char **p, int depth) {
+    double size = 0;
+    while (**p && !(**p == ')' && depth > 0)) {
+        if (**p == '|') {
+            (*p)++;
+            size += 1;
+            continue;
+        }
+        size += expanded_piece(p, depth);
+        if (size > 1e18) size = 1e18;
+    }
+    return size;
+}
+
+static double regex_expanded_size(const char *pattern) {
+    double size = 0;
+    const char *p = pattern;
+    while (*p) {
+        size += expanded_alternatives(&p, 0);
+        if (*p == ')') p++; /* unbalanced: regcomp() refuses it */
+    }
+    return size;
+}
+
 static int compile_regex(compiled_entry *c, const char *match, int groups_needed, const char *where, char *err) {
     size_t len = strlen(match);
     char *pattern = xstrndup(match + 1, len - 2);
     int rc = -1;
     if (!*pattern) {
         fail(err, "%s: empty regex \"%s\"; expected /PATTERN/", where, match);
+        goto done;
+    }
+    int ref = back_reference(pattern);
+    if (ref) {
+        fail(err,
+             "%s: regex %s uses the back-reference \\%d, which is matched by backtracking and can take minutes on "
+             "one name; expected a regex without \\1..\\9 (the service may use them)",
+             where, match, ref);
+        goto done;
+    }
+    double size = regex_expanded_size(pattern);
+    if (size > VIZ_MAX_REGEX_SIZE) {
+        fail(err,
+             "%s: regex %s is too large: with its repetitions written out it has %.0f pieces; expected at most %d "
+             "(a smaller {n} or a * instead)",
+             where, match, size, VIZ_MAX_REGEX_SIZE);
         goto done;
     }
     /* Without captures to fill in, REG_NOSUB lets glibc take its faster path. */
@@ -1137,14 +1265,17 @@ resolve_result topology_resolve_memo(const topology *t, topology_memo *memo, con
     memset(from, 0, sizeof *from);
     memset(to, 0, sizeof *to);
 
-    const char *callee = value[EP_TO_SERVICE];
+    /* Names are cut before they are matched, as they are in the graph: a
+     * regex never sees more than VIZ_NAME_MAX - 1 bytes. */
+    char callee_cut[VIZ_NAME_MAX], caller_cut[VIZ_NAME_MAX];
+    const char *callee = cut_name(callee_cut, value[EP_TO_SERVICE]);
     if (str_empty(callee)) return RESOLVE_NO_CALLEE;
     lookup_memo(t, memo, callee, str_empty(value[EP_TO_REGION]), &r);
     name_copy(to->service, named_by_entry(&r) ? r.service : callee);
     resolve_region(to->region, value[EP_TO_REGION], r.region, g);
     name_copy(to->host, or_empty(value[EP_TO_HOST]));
 
-    const char *caller = value[EP_FROM_SERVICE];
+    const char *caller = cut_name(caller_cut, value[EP_FROM_SERVICE]);
     name_copy(from->host, or_empty(value[EP_FROM_HOST]));
     bool entry = str_empty(caller);
     if (!entry) {

@@ -772,6 +772,101 @@ static void bad_regex_reports_regerror(void **state) {
     assert_true(strlen(err) > strlen(prefix) + strlen("; expected a POSIX extended regular expression"));
 }
 
+/* Issue 18: /(a*)*\1!b/ took 0.2 s, 3.4 s, 10 s on one name of 100, 200,
+ * 250 bytes. A back-reference is refused where it is written; what only
+ * looks like one (in brackets, after an escaped backslash) is not. */
+static void back_references_are_refused(void **state) {
+    static const struct {
+        const char *match;
+        int ref; /* 0: accepted */
+    } cases[] = {
+        {"/(a*)*\\1!b/", 1}, {"/^(x)(y)\\2$/", 2}, {"/[a]\\3/", 3}, {"/[]\\]\\1/", 1},       {"/[[:alpha:]]\\9/", 9},
+        {"/[\\1]x/", 0},     {"/a\\\\1/", 0},      {"/[]\\1]/", 0}, {"/[[:digit:]\\1]/", 0}, {"/^web-([0-9]+)$/", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        topology_entry e = {.match = (char *)cases[i].match, .service = "", .region = "", .line = 12, .column = 14};
+        char err[ERR_LEN] = "";
+        topology *t = topology_new(&e, 1, FILE_NAME, err);
+        print_message("# case: %s\n", cases[i].match);
+        if (!cases[i].ref) {
+            if (!t) fail_msg("%s refused: %s", cases[i].match, err);
+            topology_free(t);
+            continue;
+        }
+        assert_null(t);
+        char want[300];
+        snprintf(want, sizeof want,
+                 FILE_NAME ":12:14: regex %s uses the back-reference \\%d, which is matched by backtracking and can "
+                           "take minutes on one name; expected a regex without \\1..\\9 (the service may use them)",
+                 cases[i].match, cases[i].ref);
+        assert_string_equal(err, want);
+    }
+}
+
+/* Counted repetitions are written out by regcomp(): /((a?){100}){100}/ took
+ * 800 MB to compile and /((a?){1000}){1000}/ crashed `vizfeed check`. */
+static void oversized_repetitions_are_refused(void **state) {
+    static const struct {
+        const char *match;
+        const char *pieces; /* NULL: accepted */
+    } cases[] = {
+        {"/((a?){1000}){1000}/", "2001001"},
+        {"/((a?){100}){100}/", "20101"},
+        {"/(a?){1000}/", "2001"},
+        {"/x{3000,}/", "3001"},
+        {"/(a?){999}/", NULL},
+        {"/^[a-z0-9]{1,63}(\\.[a-z0-9]{1,63})*$/", NULL},
+        {"/^web-([0-9]+)$/", NULL},
+        {"/a{,5}/", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        topology_entry e = {.match = (char *)cases[i].match, .service = "", .region = "", .line = 3, .column = 5};
+        char err[ERR_LEN] = "";
+        print_message("# case: %s\n", cases[i].match);
+        topology *t = topology_new(&e, 1, FILE_NAME, err);
+        if (!cases[i].pieces) {
+            if (!t) fail_msg("%s refused: %s", cases[i].match, err);
+            topology_free(t);
+            continue;
+        }
+        assert_null(t);
+        char want[300];
+        snprintf(want, sizeof want,
+                 FILE_NAME ":3:5: regex %s is too large: with its repetitions written out it has %s pieces; expected "
+                           "at most %d (a smaller {n} or a * instead)",
+                 cases[i].match, cases[i].pieces, VIZ_MAX_REGEX_SIZE);
+        assert_string_equal(err, want);
+    }
+}
+
+/* Issue 18: names longer than the name limit reached regexec() whole. They
+ * are cut first, as the graph cuts them: /^a+$/ matches 300 a's and a tail,
+ * since only the first VIZ_NAME_MAX - 1 bytes (all a's) are looked at. */
+static void names_are_cut_before_they_are_matched(void **state) {
+    topology_entry e[] = {{.match = "/^a+$/", .service = "only-a", .region = "r", .line = 1}};
+    topology *t = compile_ok(e, 1);
+    graph_config g = test_graph();
+    char name[400];
+    memset(name, 'a', 300);
+    strcpy(name + 300, "-and-a-tail");
+    const char *v[EP_COUNT] = {[EP_FROM_SERVICE] = name, [EP_TO_SERVICE] = name};
+    endpoint from, to;
+    assert_int_equal(topology_resolve(t, &g, v, &from, &to), RESOLVE_SELF_CALL);
+    assert_string_equal(to.service, "only-a");
+    assert_string_equal(to.region, "r");
+    assert_string_equal(from.service, "only-a");
+    /* Through the memo too, and a name of exactly the limit is not cut. */
+    topology_memo *memo = topology_memo_new(t);
+    assert_int_equal(topology_resolve_memo(t, memo, &g, v, &from, &to), RESOLVE_SELF_CALL);
+    assert_string_equal(to.service, "only-a");
+    name[VIZ_NAME_MAX - 2] = 'b';
+    name[VIZ_NAME_MAX - 1] = '\0';
+    assert_int_equal(topology_resolve_memo(t, memo, &g, v, &from, &to), RESOLVE_SELF_CALL);
+    assert_int_equal(strlen(to.service), VIZ_NAME_MAX - 1);
+    topology_memo_free(memo);
+    topology_free(t);
+}
+
 static void too_many_entries(void **state) {
     char err[ERR_LEN] = "";
     topology_entry e = {.match = "x", .service = "", .region = "", .line = 1};
@@ -831,6 +926,9 @@ int main(void) {
         cmocka_unit_test(long_names_cut_at_utf8_boundary),
         cmocka_unit_test(invalid_entries_are_reported_with_file_and_line),
         cmocka_unit_test(bad_regex_reports_regerror),
+        cmocka_unit_test(back_references_are_refused),
+        cmocka_unit_test(oversized_repetitions_are_refused),
+        cmocka_unit_test(names_are_cut_before_they_are_matched),
         cmocka_unit_test(too_many_entries),
         cmocka_unit_test(concurrent_resolution),
     };
