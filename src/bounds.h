@@ -7,12 +7,11 @@
 #ifndef VIZ_BOUNDS_H
 #define VIZ_BOUNDS_H
 
-#define VIZ_NAME_MAX       256   /* bytes of a service, region or host name (longer: cut at a UTF-8 boundary) */
-#define VIZ_MAX_FLOWS      64    /* flows in one configuration (a flow set is a 64-bit mask) */
-#define VIZ_MAX_TOPOLOGY   10000 /* topology entries */
-#define VIZ_MAX_REGEX_SIZE 2000  /* pieces of one topology regex with its {n} written out (compile memory, match time) \
-                                  */
-#define VIZ_MAX_CONDITION_DEPTH   16           /* nesting of not/all */
+#define VIZ_NAME_MAX              256   /* bytes of a service, region or host name (longer: cut at a UTF-8 boundary) */
+#define VIZ_MAX_FLOWS             64    /* flows in one configuration (a flow set is a 64-bit mask) */
+#define VIZ_MAX_TOPOLOGY          10000 /* topology entries */
+#define VIZ_MAX_REGEX_SIZE        2000  /* topology regex pieces, {n} written out */
+#define VIZ_MAX_CONDITION_DEPTH   16    /* nesting of not/all */
 #define VIZ_MAX_CONFIG_BYTES      (4u << 20)   /* a configuration file */
 #define VIZ_MAX_CA_FILE_BYTES     (16u << 20)  /* of elasticsearch.ca_file searched for a certificate at load */
 #define VIZ_MAX_LINE_BYTES        (1u << 20)   /* one NDJSON line; longer lines are counted and skipped */
