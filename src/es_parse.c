@@ -213,6 +213,28 @@ static size_t copy_cut(char *dst, size_t cap, const char *s, size_t n) {
     return n;
 }
 
+/* copy_cut() for a name from the answer: a NUL inside it (a "\u0000")
+ * becomes U+FFFD. Names are C strings, and ending the copy there merged
+ * "a\u0000b" with "a\u0000c" (and with "a") into one service. */
+static void copy_name(char *dst, size_t cap, const char *s, size_t n) {
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        if (s[i] == '\0') {
+            if (cap - 1 - out < 3) break;
+            memcpy(dst + out, "\xef\xbf\xbd", 3);
+            out += 3;
+            i++;
+            continue;
+        }
+        size_t run = strnlen(s + i, n - i);
+        size_t copied = copy_cut(dst + out, cap - out, s + i, run);
+        out += copied;
+        if (copied < run) break; /* full */
+        i += run;
+    }
+    dst[out] = '\0';
+}
+
 static int stop(es_parser *p, es_answer_kind kind, const char *reason) {
     if (!p->failed) {
         p->failed = true;
@@ -369,7 +391,7 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
         if (f->key >= 0 && f->key < EP_COUNT) {
             /* null is a missing_bucket: the event lacked the field. */
             p->row.present[f->key] = text != NULL;
-            if (text) copy_cut(p->row.value[f->key], sizeof p->row.value[f->key], text, n);
+            if (text) copy_name(p->row.value[f->key], sizeof p->row.value[f->key], text, n);
         }
         return 1;
     case AT_BUCKET:
