@@ -84,6 +84,10 @@ static size_t utf8_sequence(const unsigned char *s, size_t n) {
     return len;
 }
 
+size_t utf8_sequence_length(const unsigned char *s, size_t n) {
+    return n ? utf8_sequence(s, n) : 0;
+}
+
 int json_escape(buf *out, const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
     int rc = 0;
