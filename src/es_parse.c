@@ -272,7 +272,9 @@ static void token_seen(es_parser *p) {
     p->last_token = jsonr_offset(p->json);
 }
 
-/* The number in a token's text; 0 for anything unusable. */
+/* The number in a token's text; 0 for anything unusable. One past double's
+ * range (1e400) is infinite, not 0: the graph clamps it and counts that it
+ * did (graph.h), where 0 dropped the bucket's traffic without a word. */
 static double number_value(const char *s, size_t n) {
     /* Counts are plain integers: read them without strtod's generality. */
     if (n > 0 && n <= 15) {
@@ -284,7 +286,7 @@ static double number_value(const char *s, size_t n) {
     char tmp[64];
     copy_cut(tmp, sizeof tmp, s, n);
     double v = strtod(tmp, NULL);
-    return isfinite(v) ? v : 0;
+    return isnan(v) ? 0 : v;
 }
 
 /* An integer field (shard counts, max_buckets) as int64_t: clamped to

@@ -325,8 +325,14 @@ static uint64_t flow_bit(unsigned flow) {
  * (1e60 from a broken shipper, +Infinity) is clamped to it and counted:
  * left as is, sums became infinite and rates too long for the writer, and
  * the graph was served as invalid JSON. */
+/* Below this a count carries no traffic either: 5e-324 (a subnormal) gave a
+ * rate of 0 and a connection with empty metrics, which Vizceral's rules
+ * forbid. Over the longest window (366 days) a count of 1e-6 is still a
+ * rate of 3e-14, which the writer prints. */
+#define MIN_COUNT 1e-6
+
 static double clamp_count(graph_model *m, double v) {
-    if (!(v > 0)) return 0;
+    if (!(v >= MIN_COUNT)) return 0;
     if (v > VIZ_MAX_COUNT) {
         m->clamped++;
         return VIZ_MAX_COUNT;

@@ -18,9 +18,10 @@
  * reproducible output.
  *
  * Counts are clamped to [0, VIZ_MAX_COUNT] as they come in: a negative or
- * NaN count carries no traffic, a larger or infinite one is clamped and
- * counted (graph_stats.clamped, the root's metadata.clamped_counts), so that
- * no sum or rate can become infinite or too long to print as JSON.
+ * NaN count, or one below 1e-6, carries no traffic; a larger or infinite one
+ * is clamped and counted (graph_stats.clamped, the root's
+ * metadata.clamped_counts), so that no sum or rate can become infinite or
+ * too long to print as JSON.
  *
  * Ownership: the caller owns models, states and the output buf. Strings are
  * copied in. Errors: -1 with a reason in err (edge limit reached, output over

@@ -644,6 +644,7 @@ static void test_extreme_counts_are_clamped_and_render_valid_json(void **state) 
     add(m, "eu", "web", "eu", "b", NULL, 1e300, 0, 1e300, 0);
     add(m, "eu", "web", "eu", "c", NULL, INFINITY, 0, 0, 1);
     add(m, "us", NULL, "us", "d", NULL, DBL_MAX, 5e-324, 1e-310, 0);
+    add(m, "us", "d", "us", "tiny", NULL, 5e-324, 1e-7, 0, 0); /* no traffic: no connection with empty metrics */
     add(m, "us", "d", "us", "e", NULL, NAN, -1, -INFINITY, 0);
     add(m, "us", "d", "us", "d", NULL, 1e80, 0, 0, 0); /* a self-call, counted once */
     graph_stats stats;
@@ -654,6 +655,7 @@ static void test_extreme_counts_are_clamped_and_render_valid_json(void **state) 
     assert_not_contains(json, ":}");
     assert_not_contains(json, "nan");
     assert_not_contains(json, "inf");
+    assert_not_contains(json, "\"target\":\"tiny\"");
     /* 1e15 / 120 s = 8.333e12/s; the metadata keeps the clamped count. */
     assert_contains(json, "\"source\":\"web\",\"target\":\"a\",\"metrics\":{\"normal\":8333000000000},"
                           "\"class\":\"normal\",\"metadata\":{\"normal\":1e+15,\"warning\":0,\"danger\":0}}");
