@@ -10,7 +10,8 @@
 #define VIZ_NAME_MAX              256   /* bytes of a service, region or host name (longer: cut at a UTF-8 boundary) */
 #define VIZ_MAX_FLOWS             64    /* flows in one configuration (a flow set is a 64-bit mask) */
 #define VIZ_MAX_TOPOLOGY          10000 /* topology entries */
-#define VIZ_MAX_REGEX_SIZE        2000  /* topology regex pieces, {n} written out */
+#define VIZ_MAX_REGEX_SIZE        500   /* topology regex pieces, {n} written out */
+#define TOPOLOGY_REGEX_BUDGET_MS  5000  /* regexec() time per refresh; then regexes are skipped */
 #define VIZ_MAX_CONDITION_DEPTH   16    /* nesting of not/all */
 #define VIZ_MAX_CONFIG_BYTES      (4u << 20)   /* a configuration file */
 #define VIZ_MAX_CA_FILE_BYTES     (16u << 20)  /* of elasticsearch.ca_file searched for a certificate at load */

@@ -292,6 +292,16 @@ static void log_clamped(const refresh_result *res, bool *said) {
     *said = res->stats.clamped != 0;
 }
 
+/* A topology regex that ran out the refresh's regex time (topology.h): said
+ * when it starts, not at every refresh while it lasts. */
+static void log_regex_skipped(const refresh_result *res, bool *said) {
+    if (res->regex_skipped && !*said)
+        log_warn("topology regexes took more than %d ms in one refresh: %llu value(s) were resolved without them; "
+                 "look for a regex that is slow on these names (nested repetitions such as (a*)*)",
+                 TOPOLOGY_REGEX_BUDGET_MS, (unsigned long long)res->regex_skipped);
+    *said = res->regex_skipped != 0;
+}
+
 /* With -v, for the daemon and for `once` (./dev bench reads it). */
 static void log_refresh_done(const refresh_result *res, const snapshot *snap) {
     log_debug("refresh done in %.6fs (%.6fs CPU): %u regions, %u services, %u connections, %zu bytes (%zu gzip)",
@@ -331,8 +341,9 @@ static int run_once(const options *o) {
         log_plain("%s", err);
         goto done;
     }
-    bool said = false;
+    bool said = false, regex_said = false;
     log_clamped(&res, &said);
+    log_regex_skipped(&res, &regex_said);
     log_refresh_done(&res, snap);
     if (o->output) {
         file = sink_file_new(o->output, err);
@@ -479,6 +490,7 @@ typedef struct {
     failure_log flow_failure[VIZ_MAX_FLOWS];
     failure_log sink_failure[2];
     bool clamped_said; /* the clamped counts of the window were logged */
+    bool regex_said;   /* the regex time running out was logged */
 } daemon_state;
 
 static http_options http_options_of(const vizfeed_config *cfg) {
@@ -533,6 +545,8 @@ static void refresh_once(daemon_state *d) {
     metric_set("vizfeed_graph_hidden_services", "", res.stats.hidden);
     metric_set("vizfeed_graph_clamped_counts", "", (double)res.stats.clamped);
     log_clamped(&res, &d->clamped_said);
+    metric_add("vizfeed_topology_regex_skipped_total", "", (double)res.regex_skipped);
+    log_regex_skipped(&res, &d->regex_said);
     publish(d, snap);
     snapshot_unref(snap);
 }

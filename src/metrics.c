@@ -278,6 +278,8 @@ void metrics_declare_all(void) {
         {"vizfeed_graph_connections", METRIC_GAUGE, "Connections in the last published graph, at every level."},
         {"vizfeed_graph_hidden_services", METRIC_GAUGE,
          "Services merged into an \"other\" node by graph.max_services in the last graph."},
+        {"vizfeed_topology_regex_skipped_total", METRIC_COUNTER,
+         "Values resolved without some topology regex because the refresh's regex time (5 s) ran out."},
         {"vizfeed_graph_clamped_counts", METRIC_GAUGE,
          "Counts over 1e15 (or infinite) in the last graph's window, clamped to 1e15."},
         {"vizfeed_source_events_total", METRIC_COUNTER, "Events (or aggregated documents) read, by flow."},
