@@ -46,6 +46,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jsonw.h"
 #include "util.h"
 
 #define MAX_GROUPS 9 /* \1..\9 */
@@ -180,19 +181,54 @@ static bool looks_like_ip(const char *s) {
 /* ---- names ---- */
 
 /* Appends n bytes of src to out (holding *len bytes) without passing
- * VIZ_NAME_MAX-1 bytes; a cut never splits a UTF-8 sequence. Returns false
- * once the name is full so that callers stop appending. */
+ * VIZ_NAME_MAX-1 bytes; a cut never splits a UTF-8 sequence. A byte that is
+ * not UTF-8 (an overlong form, a surrogate, a stray continuation byte; yajl
+ * and jsonr let overlong forms through) becomes U+FFFD here, as the writer
+ * would show it: names that differ only there are then one node, where they
+ * used to be several nodes of the same displayed name in one region.
+ * Returns false once the name is full so that callers stop appending. */
 static bool name_append(char out[VIZ_NAME_MAX], size_t *len, const char *src, size_t n) {
     size_t room = VIZ_NAME_MAX - 1 - *len;
-    bool fits = n <= room;
-    if (!fits) {
-        n = room;
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--;
+    size_t i = 0;
+    bool fits = true;
+    while (i < n) {
+        size_t run = i; /* plain ASCII in one go */
+        while (run < n && (unsigned char)src[run] < 0x80) run++;
+        size_t take = run - i;
+        if (take > room) take = room, fits = false;
+        memcpy(out + *len, src + i, take);
+        *len += take;
+        room -= take;
+        i += take;
+        if (!fits || i == n) break;
+        size_t seq = utf8_sequence_length((const unsigned char *)src + i, n - i);
+        const char *piece = seq ? src + i : "\xef\xbf\xbd";
+        size_t plen = seq ? seq : 3;
+        if (plen > room) {
+            fits = false;
+            break;
+        }
+        memcpy(out + *len, piece, plen);
+        *len += plen;
+        room -= plen;
+        i += seq ? seq : 1;
     }
-    memcpy(out + *len, src, n);
-    *len += n;
     out[*len] = '\0';
     return fits;
+}
+
+/* Whether s is valid UTF-8 (ASCII passes at once). */
+static bool valid_utf8(const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t seq = utf8_sequence_length((const unsigned char *)s + i, n - i);
+        if (!seq) return false;
+        i += seq;
+    }
+    return true;
 }
 
 static void name_copy(char out[VIZ_NAME_MAX], const char *src) {
@@ -201,10 +237,13 @@ static void name_copy(char out[VIZ_NAME_MAX], const char *src) {
     name_append(out, &len, src, strlen(src));
 }
 
-/* value, or its first VIZ_NAME_MAX - 1 bytes copied into out when longer
- * (NULL stays NULL). */
+/* value, or what the graph shows of it copied into out: its first
+ * VIZ_NAME_MAX - 1 bytes, U+FFFD for bytes that are not UTF-8 (NULL stays
+ * NULL). */
 static const char *cut_name(char out[VIZ_NAME_MAX], const char *value) {
-    if (!value || strnlen(value, VIZ_NAME_MAX) < VIZ_NAME_MAX) return value;
+    if (!value) return value;
+    size_t n = strnlen(value, VIZ_NAME_MAX);
+    if (n < VIZ_NAME_MAX && valid_utf8(value, n)) return value;
     name_copy(out, value);
     return out;
 }

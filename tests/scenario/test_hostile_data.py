@@ -264,6 +264,18 @@ def nul_in_names(tap):
         names = sorted(n["name"] for n in region(graph, "default")["nodes"])
         tap.equal(names, ["a", "a\ufffdb", "a\ufffdc", "client"], "NUL in names: three services, NUL read as U+FFFD")
 
+        # Bytes that are not UTF-8 but pass the JSON readers (overlong forms):
+        # the graph shows each as U+FFFD, so these three names look alike and
+        # used to be three nodes of one displayed name in one region.
+        lines = b"".join(b'{"@timestamp":"%s","f":"client","t":"a%sb"}\n' % (TS.encode(), raw)
+                         for raw in (b"\xc0\x80", b"\xc1\x81", "\ufffd\ufffd".encode()))
+        with open(os.path.join(d, "events.ndjson"), "wb") as f:
+            f.write(lines)
+        r = run(["once", "-c", os.path.join(d, "vizfeed.yml"), "--at", AT])
+        names = [n["name"] for n in region(json.loads(r.stdout), "default")["nodes"]]
+        tap.check(sorted(names) == ["a\ufffd\ufffdb", "client"],
+                  "names alike once shown (overlong UTF-8) are one node, not several of one name", repr(names))
+
 
 def metrics_parse(tap):
     """Issue 18 item 8: a long flow name made /metrics unreadable."""

@@ -872,35 +872,38 @@ static void names_are_cut_before_they_are_matched(void **state) {
  * takes ~10 ms per 240-byte name for /^(a?){248}$/ with a capture to fill
  * (0.07 s for other names). A memo bounds the regex time of a refresh: past
  * its budget the remaining values are resolved without the regex, counted,
- * and the next refresh (a reset) starts afresh. The budget here is 1 ms, so
- * the first match uses it up whatever the machine's speed; no time is
- * asserted. */
+ * and the next refresh (a reset) starts afresh. No time is asserted: with a
+ * budget of 0 every regex is skipped, and with 1 ms some of 2000 distinct
+ * names (each a match of a few microseconds at the least) are. */
 static void a_refresh_bounds_its_regex_time(void **state) {
     topology_entry e[] = {{.match = "/^(a?){248}$/", .service = "slow-\\1", .region = "", .line = 1},
                           {.match = "web", .service = "named", .region = "", .line = 2}};
     topology *t = compile_ok(e, 2);
     graph_config g = test_graph();
     topology_memo *memo = topology_memo_new(t);
-    topology_memo_set_budget_ms(memo, 1);
     char name[300];
-    for (int round = 0; round < 2; round++) {
-        int renamed = 0;
-        for (int i = 0; i < 20; i++) {
-            memset(name, 'a', 220 + i);
-            name[220 + i] = '\0';
+    for (int budget = 0; budget <= 1; budget++) {
+        topology_memo_set_budget_ms(memo, budget);
+        int renamed = 0, n = budget ? 2000 : 20;
+        for (int i = 0; i < n; i++) {
+            memset(name, 'a', 200 + i % 40);
+            snprintf(name + 200 + i % 40, sizeof name - 240, "%c%c", 'a' + i / 40 % 26, 'a' + i / 1040);
             const char *v[EP_COUNT] = {[EP_TO_SERVICE] = name};
             endpoint from, to;
             assert_int_equal(topology_resolve_memo(t, memo, &g, v, &from, &to), RESOLVE_OK);
             if (strncmp(to.service, "slow-", 5) == 0)
                 renamed++;
             else
-                assert_string_equal(to.service, name); /* skipped: the name stays */
+                assert_string_equal(to.service, name); /* skipped (or no match): the name stays */
         }
-        /* The first value used the budget up; the other 19 went without the regex. */
-        assert_int_equal(renamed, 1);
-        assert_int_equal(topology_memo_skipped(memo), 19);
-        /* An exact name is found without a regex, also once the time is up;
-         * its entry comes after the regex, which is skipped (and counted). */
+        if (budget == 0) {
+            assert_int_equal(renamed, 0);
+            assert_int_equal(topology_memo_skipped(memo), n);
+        } else {
+            assert_true(renamed >= 1);
+            assert_true(topology_memo_skipped(memo) >= 1);
+        }
+        /* An exact name is found without a regex, also once the time is up. */
         const char *v[EP_COUNT] = {[EP_TO_SERVICE] = "web"};
         endpoint from, to;
         topology_resolve_memo(t, memo, &g, v, &from, &to);
@@ -909,6 +912,39 @@ static void a_refresh_bounds_its_regex_time(void **state) {
         assert_int_equal(topology_memo_skipped(memo), 0);
     }
     topology_memo_free(memo);
+    topology_free(t);
+}
+
+/* Names that differ only in bytes that are not UTF-8 are shown alike (each
+ * such byte as U+FFFD), so they are one name: several nodes of the same
+ * displayed name in one region broke the graph. Also on the way to a regex. */
+static void invalid_utf8_in_names_is_replaced_before_use(void **state) {
+    topology_entry e[] = {{.match = "/^x\xef\xbf\xbdy$/", .service = "replaced", .region = "", .line = 1}};
+    topology *t = compile_ok(e, 1);
+    graph_config g = test_graph();
+    static const char *const names[] = {"a\xc0\x80"
+                                        "b",
+                                        "a\xc1\x81"
+                                        "b",
+                                        "a\xef\xbf\xbd\xef\xbf\xbd"
+                                        "b"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *v[EP_COUNT] = {[EP_TO_SERVICE] = names[i], [EP_TO_HOST] = names[i], [EP_TO_REGION] = names[i]};
+        endpoint from, to;
+        assert_int_equal(topology_resolve(t, &g, v, &from, &to), RESOLVE_OK);
+        assert_string_equal(to.service, "a\xef\xbf\xbd\xef\xbf\xbd"
+                                        "b");
+        assert_string_equal(to.host, "a\xef\xbf\xbd\xef\xbf\xbd"
+                                     "b");
+        assert_string_equal(to.region, "a\xef\xbf\xbd\xef\xbf\xbd"
+                                       "b");
+    }
+    /* The regex sees the name as shown: U+FFFD for the stray byte. */
+    const char *v[EP_COUNT] = {[EP_TO_SERVICE] = "x\xff"
+                                                 "y"};
+    endpoint from, to;
+    topology_resolve(t, &g, v, &from, &to);
+    assert_string_equal(to.service, "replaced");
     topology_free(t);
 }
 
@@ -975,6 +1011,7 @@ int main(void) {
         cmocka_unit_test(oversized_repetitions_are_refused),
         cmocka_unit_test(names_are_cut_before_they_are_matched),
         cmocka_unit_test(a_refresh_bounds_its_regex_time),
+        cmocka_unit_test(invalid_utf8_in_names_is_replaced_before_use),
         cmocka_unit_test(too_many_entries),
         cmocka_unit_test(concurrent_resolution),
     };
