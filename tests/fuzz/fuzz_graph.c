@@ -9,16 +9,19 @@
  * writer on its own for any double.
  *
  * Input: a program of 11-byte steps. Byte 0 picks the kind of step:
- *   0..0x9f  an edge: byte 1 and 2 pick the caller and callee (region and
- *            service from a small pool, or the entry node), byte 3 the
- *            flow, bytes 4..10 three counts (below);
+ *   0..0x9f  an edge: byte 1 and 2 pick the caller's and callee's raw
+ *            values (region, service, host from a small pool, or the entry
+ *            node), resolved by topology_resolve() as a refresh does, byte 3
+ *            the flow, then three counts (below);
  *   0xa0..   a name for the pool taken from the next byte's count of raw
  *            bytes (NUL ends it, as in an endpoint's fixed buffer);
  * Counts: a count byte < 0xe0 picks a special value (0, 1, -1, NaN, ±Inf,
  * DBL_MAX, DBL_MIN, subnormals, 1e15 ± a little, 1e60, 1e300, small
  * integers); 0xe0 and up takes the next 8 bytes as the double's bits.
  * The graph is rendered twice with one state (maxVolume decays from the
- * first render), then every number used goes through jsonw alone.
+ * first render) and each rendering is also checked against two of
+ * Vizceral's rules (unique names per level, no connection inside a region
+ * without metrics); then every number used goes through jsonw alone.
  */
 #include <float.h>
 #include <math.h>
@@ -26,11 +29,13 @@
 #include <string.h>
 
 #include <yajl/yajl_parse.h>
+#include <yajl/yajl_tree.h>
 
 #include "bounds.h"
 #include "fuzz.h"
 #include "graph.h"
 #include "jsonw.h"
+#include "topology.h"
 #include "util.h"
 
 typedef struct {
@@ -86,6 +91,52 @@ static bool parses(const char *json, size_t n) {
     return ok;
 }
 
+static const char *string_at(yajl_val obj, const char *key) {
+    const char *path[] = {key, NULL};
+    yajl_val v = yajl_tree_get(obj, path, yajl_t_string);
+    return v ? YAJL_GET_STRING(v) : NULL;
+}
+
+static yajl_val array_at(yajl_val obj, const char *key) {
+    const char *path[] = {key, NULL};
+    return yajl_tree_get(obj, path, yajl_t_array);
+}
+
+/* Node names are unique within a level: two nodes of one displayed name
+ * (names that differed only in bytes the writer replaces) broke the graph. */
+static void check_unique_names(yajl_val nodes) {
+    size_t n = YAJL_GET_ARRAY(nodes)->len;
+    yajl_val *v = YAJL_GET_ARRAY(nodes)->values;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = i + 1; k < n; k++) {
+            const char *a = string_at(v[i], "name"), *b = string_at(v[k], "name");
+            FUZZ_CHECK(a && b && strcmp(a, b) != 0);
+        }
+}
+
+/* Vizceral's rules the renderer must keep whatever the numbers: names
+ * unique per level, and no connection inside a region without traffic
+ * (a subnormal count once gave one with empty metrics). */
+static void check_vizceral(const char *json) {
+    char why[128];
+    yajl_val root = yajl_tree_parse(json, why, sizeof why);
+    FUZZ_CHECK(root != NULL);
+    yajl_val regions = array_at(root, "nodes");
+    FUZZ_CHECK(regions != NULL);
+    check_unique_names(regions);
+    for (size_t i = 0; i < YAJL_GET_ARRAY(regions)->len; i++) {
+        yajl_val r = YAJL_GET_ARRAY(regions)->values[i];
+        yajl_val nodes = array_at(r, "nodes"), conns = array_at(r, "connections");
+        if (nodes) check_unique_names(nodes);
+        for (size_t k = 0; conns && k < YAJL_GET_ARRAY(conns)->len; k++) {
+            const char *path[] = {"metrics", NULL};
+            yajl_val m = yajl_tree_get(YAJL_GET_ARRAY(conns)->values[k], path, yajl_t_object);
+            FUZZ_CHECK(m != NULL && YAJL_GET_OBJECT(m)->len > 0);
+        }
+    }
+    yajl_tree_free(root);
+}
+
 #define POOL 8
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -129,25 +180,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             continue;
         }
         uint8_t a = next_byte(&r), b = next_byte(&r), flow = next_byte(&r) % 2;
-        endpoint from, to;
-        memset(&from, 0, sizeof from);
-        memset(&to, 0, sizeof to);
-        memcpy(from.region, pool[a % POOL], VIZ_NAME_MAX);
-        memcpy(from.service, pool[(a >> 3) % POOL], VIZ_NAME_MAX);
-        from.is_entry = a >= 0xc0;
-        memcpy(to.region, pool[b % POOL], VIZ_NAME_MAX);
-        memcpy(to.service, pool[(b >> 3) % POOL], VIZ_NAME_MAX);
-        if (b & 0x80) memcpy(to.host, pool[(b >> 4) % POOL], VIZ_NAME_MAX);
+        /* Raw values as a source hands them over, resolved as refresh.c does
+         * (no topology entries): names are made what the graph shows there. */
+        const char *value[EP_COUNT] = {NULL};
+        value[EP_FROM_REGION] = pool[a % POOL];
+        value[EP_FROM_SERVICE] = a >= 0xc0 ? NULL : pool[(a >> 3) % POOL];
+        value[EP_TO_REGION] = pool[b % POOL];
+        value[EP_TO_SERVICE] = pool[(b >> 3) % POOL];
+        value[EP_TO_HOST] = b & 0x80 ? pool[(b >> 4) % POOL] : NULL;
         double c[CLASS_COUNT];
         for (int k = 0; k < CLASS_COUNT; k++) {
             c[k] = next_count(&r);
             if (nused < sizeof used / sizeof used[0]) used[nused++] = c[k];
         }
+        endpoint from, to;
         char err[ERR_LEN];
-        if (op < 0x10)
-            graph_model_add_dropped(m, c[0], flow);
-        else
-            (void)graph_model_add(m, &from, &to, c, flow, err);
+        switch (topology_resolve(NULL, &g, value, &from, &to)) {
+        case RESOLVE_NO_CALLEE:
+            graph_model_add_dropped(m, c[0] + c[1] + c[2], flow);
+            break;
+        case RESOLVE_SELF_CALL:
+            graph_model_add_self_call(m, &to, c, flow);
+            break;
+        case RESOLVE_OK:
+            if (op < 0x10)
+                graph_model_add_dropped(m, c[0], flow);
+            else
+                (void)graph_model_add(m, &from, &to, c, flow, err);
+            break;
+        }
     }
 
     graph_state *st = graph_state_new();
@@ -164,6 +225,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int rc = graph_render(m, &g, st, &o, &out, &stats, err);
         FUZZ_CHECK(rc == 0);
         FUZZ_CHECK(parses(out.data, out.len));
+        check_vizceral(buf_cstr(&out));
         buf_free(&out);
     }
     graph_state_free(st);

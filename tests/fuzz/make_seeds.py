@@ -154,6 +154,9 @@ def graph():
     put("graph", bytes([0x05, 0, 0, 0, 5]) + edge(0x08, 0x12, 1, 1, 1, 1))  # dropped 1e60-ish, a plain edge
     put("graph", bytes([0xa0, 5]) + b"a\x00b\xff\xc0" + bytes([0xa0, 4]) + b"\x1b[2J"
         + edge(0x00, 0x09, 0, 25, 26, 27))  # raw bytes in names
+    # Two callees whose names differ only in bytes that are not UTF-8 (shown alike).
+    put("graph", bytes([0xa0, 4]) + b"a\xc0\x80b" + bytes([0xa0, 4]) + b"a\xc1\x81b"
+        + edge(0x08, 0x00, 0, 25, 0, 0) + edge(0x08, 0x08, 0, 26, 0, 0))
     for x in (1e21, 9.999e20, 1.7976931348623157e308, 5e-324, -0.0, 123456789.123):
         put("graph", edge(0x08, 0x11, 0, x, x, x))
 
