@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <float.h>
 #include <math.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1159,6 +1161,8 @@ static int parse_listen(parser *p, const yaml_node_t *root, vizfeed_config *cfg)
     char *listen;
     if (get_nonempty(p, n, "listen", "an address such as 127.0.0.1:8080", &listen) < 0) return -1;
     replace(&cfg->listen, listen);
+    cfg->listen_line = (int)n->start_mark.line + 1;
+    cfg->listen_column = (int)n->start_mark.column + 1;
     const char *colon = strrchr(cfg->listen, ':');
     bool ok = colon && colon[1] && strlen(colon + 1) <= 5;
     for (const char *q = colon ? colon + 1 : ""; ok && *q; q++) ok = isdigit((unsigned char)*q);
@@ -1166,6 +1170,16 @@ static int parse_listen(parser *p, const yaml_node_t *root, vizfeed_config *cfg)
         char text[80];
         return fail_at(p, n, "HOST:PORT such as 127.0.0.1:8080 or [::1]:8080, port 0 for any free port",
                        "listen address '%s' has no valid port", shown(cfg->listen, text, sizeof text));
+    }
+    /* As the HTTP server reads it: an IPv6 host in brackets, no other colon. */
+    bool bracketed = cfg->listen[0] == '[';
+    if (bracketed
+            ? colon == cfg->listen || colon[-1] != ']' || memchr(cfg->listen, ']', (size_t)(colon - cfg->listen - 1))
+            : memchr(cfg->listen, ':', (size_t)(colon - cfg->listen)) ||
+                  memchr(cfg->listen, ']', (size_t)(colon - cfg->listen))) {
+        char text[80];
+        return fail_at(p, n, "HOST:PORT such as 127.0.0.1:8080, an IPv6 address in brackets such as [::1]:8080",
+                       "listen address '%s' cannot be read", shown(cfg->listen, text, sizeof text));
     }
     return 0;
 }
@@ -1363,6 +1377,58 @@ int cfg_check_files(const vizfeed_config *cfg, char *err) {
     char text[256];
     return fail(err, "%s:%d:%d: elasticsearch.ca_file '%s' %s; expected a PEM file of CA certificates", cfg->path,
                 cfg->es.ca_file_line, cfg->es.ca_file_column, shown(path, text, sizeof text), why);
+}
+
+int cfg_check_listen(const vizfeed_config *cfg, char *err) {
+    const char *text = cfg->listen ? cfg->listen : "";
+    char where[300], shown_text[96], why[200] = "";
+    if (cfg->listen_line > 0)
+        snprintf(where, sizeof where, "%s:%d:%d: listen", cfg->path, cfg->listen_line, cfg->listen_column);
+    else
+        snprintf(where, sizeof where, "--listen");
+    shown(text, shown_text, sizeof shown_text);
+    /* The same reading as http.c's: a host, then the port after the last colon. */
+    char host[256] = "";
+    const char *port_text = NULL;
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (close && close[1] == ':' && (size_t)(close - text - 1) < sizeof host) {
+            memcpy(host, text + 1, (size_t)(close - text - 1));
+            host[close - text - 1] = '\0';
+            port_text = close + 2;
+        }
+    } else {
+        const char *colon = strrchr(text, ':');
+        if (colon && (size_t)(colon - text) < sizeof host && !memchr(text, ':', (size_t)(colon - text))) {
+            memcpy(host, text, (size_t)(colon - text));
+            host[colon - text] = '\0';
+            port_text = colon + 1;
+        }
+    }
+    char *end = NULL;
+    long port = port_text ? strtol(port_text, &end, 10) : -1;
+    if (!port_text || !*port_text || *end || !isdigit((unsigned char)*port_text) || port > 65535)
+        return fail(err,
+                    "%s address '%s' cannot be read; expected HOST:PORT such as 127.0.0.1:8080, [::1]:8080 or :8080",
+                    where, shown_text);
+    if (!host[0]) return 0; /* every interface */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0) {
+        snprintf(why, sizeof why, "cannot be resolved (%s)", gai_strerror(rc));
+    } else {
+        /* Port 0: only whether the address is one of this machine's. */
+        int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && bind(fd, res->ai_addr, res->ai_addrlen) < 0 && errno == EADDRNOTAVAIL)
+            snprintf(why, sizeof why, "is not an address of this machine (%s)", strerror(errno));
+        if (fd >= 0) close(fd);
+        freeaddrinfo(res);
+    }
+    if (!why[0]) return 0;
+    return fail(err,
+                "%s address '%s': the host %s; expected an address of this machine, a name that resolves to "
+                "one, or :PORT for every interface",
+                where, shown_text, why);
 }
 
 /* ---- printing -------------------------------------------------------- */

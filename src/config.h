@@ -129,8 +129,10 @@ typedef struct {
 } auth_config;
 
 typedef struct {
-    char *path;          /* the file it was loaded from ("" for --demo) */
-    char *listen;        /* default "127.0.0.1:8080" */
+    char *path;      /* the file it was loaded from ("" for --demo) */
+    char *listen;    /* default "127.0.0.1:8080" */
+    int listen_line; /* where listen is written, for cfg_check_listen(); 0: default or --listen */
+    int listen_column;
     char *cors_origin;   /* default "*" */
     char *ui_dir;        /* default VIZFEED_UI_DIR (meson option ui_dir) */
     auth_config auth;    /* default: none */
@@ -159,6 +161,16 @@ void cfg_free(vizfeed_config *cfg);
  * error at its place in the configuration instead of a TLS failure at every
  * refresh. Returns 0, or -1 with "FILE:LINE:COLUMN: ...; expected ..." in err. */
 int cfg_check_files(const vizfeed_config *cfg, char *err);
+
+/* Whether the daemon can listen where cfg->listen says: HOST:PORT, [V6]:PORT
+ * or :PORT as the HTTP server reads it, a host that resolves, and an address
+ * of this machine (a socket is bound to it on port 0, so a daemon already
+ * listening there is no obstacle). Run by `check`, the daemon's start and a
+ * reload, so that an unusable address is a configuration error (exit 2)
+ * rather than a daemon that exits 1 and is restarted forever. It may ask the
+ * resolver. Returns 0, or -1 with "FILE:LINE:COLUMN: ...; expected ..." in
+ * err ("--listen ..." when the address came from the command line). */
+int cfg_check_listen(const vizfeed_config *cfg, char *err);
 
 /* Prints the resolved configuration as YAML (presets expanded, defaults
  * filled in, secrets replaced by "********"), for `vizfeed check`. */

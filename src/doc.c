@@ -247,13 +247,22 @@ static int add_value(doc *d, doc_value_type type, const char *text, size_t len) 
         fv->offsets = xrealloc(fv->offsets, fv->cap * sizeof *fv->offsets);
     }
     size_t off = d->arena.len;
-    if (buf_append(&d->arena, text, len) < 0 || buf_putc(&d->arena, '\0') < 0) {
+    int rc = 0;
+    if (type == DOC_STRING && memchr(text, '\0', len)) {
+        /* A "\u0000" in a string becomes U+FFFD: values are read as C
+         * strings, and ending one there merged "a\u0000b" with "a\u0000c". */
+        for (size_t i = 0; i < len; i++)
+            rc |= text[i] ? buf_putc(&d->arena, text[i]) : buf_append(&d->arena, "\xef\xbf\xbd", 3);
+    } else {
+        rc = buf_append(&d->arena, text, len);
+    }
+    if (rc < 0 || buf_putc(&d->arena, '\0') < 0) {
         d->error = "document holds too much text";
         return 0;
     }
     doc_value *v = &fv->values[fv->n];
     v->type = type;
-    v->len = len;
+    v->len = d->arena.len - off - 1;
     v->text = NULL;
     v->number = type == DOC_NUMBER ? strtod(d->arena.data + off, NULL) : 0;
     fv->offsets[fv->n++] = off;

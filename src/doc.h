@@ -30,7 +30,8 @@ typedef enum { DOC_STRING, DOC_NUMBER, DOC_BOOL, DOC_NULL } doc_value_type;
 
 typedef struct {
     doc_value_type type;
-    const char *text; /* NUL-terminated; numbers keep their JSON text, booleans "true"/"false" */
+    const char *text; /* NUL-terminated (a NUL inside a string is U+FFFD); numbers keep their JSON text, booleans
+                         "true"/"false" */
     size_t len;
     double number; /* DOC_NUMBER */
 } doc_value;

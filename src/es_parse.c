@@ -213,6 +213,28 @@ static size_t copy_cut(char *dst, size_t cap, const char *s, size_t n) {
     return n;
 }
 
+/* copy_cut() for a name from the answer: a NUL inside it (a "\u0000")
+ * becomes U+FFFD. Names are C strings, and ending the copy there merged
+ * "a\u0000b" with "a\u0000c" (and with "a") into one service. */
+static void copy_name(char *dst, size_t cap, const char *s, size_t n) {
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        if (s[i] == '\0') {
+            if (cap - 1 - out < 3) break;
+            memcpy(dst + out, "\xef\xbf\xbd", 3);
+            out += 3;
+            i++;
+            continue;
+        }
+        size_t run = strnlen(s + i, n - i);
+        size_t copied = copy_cut(dst + out, cap - out, s + i, run);
+        out += copied;
+        if (copied < run) break; /* full */
+        i += run;
+    }
+    dst[out] = '\0';
+}
+
 static int stop(es_parser *p, es_answer_kind kind, const char *reason) {
     if (!p->failed) {
         p->failed = true;
@@ -250,7 +272,9 @@ static void token_seen(es_parser *p) {
     p->last_token = jsonr_offset(p->json);
 }
 
-/* The number in a token's text; 0 for anything unusable. */
+/* The number in a token's text; 0 for anything unusable. One past double's
+ * range (1e400) is infinite, not 0: the graph clamps it and counts that it
+ * did (graph.h), where 0 dropped the bucket's traffic without a word. */
 static double number_value(const char *s, size_t n) {
     /* Counts are plain integers: read them without strtod's generality. */
     if (n > 0 && n <= 15) {
@@ -262,7 +286,7 @@ static double number_value(const char *s, size_t n) {
     char tmp[64];
     copy_cut(tmp, sizeof tmp, s, n);
     double v = strtod(tmp, NULL);
-    return isfinite(v) ? v : 0;
+    return isnan(v) ? 0 : v;
 }
 
 /* An integer field (shard counts, max_buckets) as int64_t: clamped to
@@ -369,7 +393,7 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
         if (f->key >= 0 && f->key < EP_COUNT) {
             /* null is a missing_bucket: the event lacked the field. */
             p->row.present[f->key] = text != NULL;
-            if (text) copy_cut(p->row.value[f->key], sizeof p->row.value[f->key], text, n);
+            if (text) copy_name(p->row.value[f->key], sizeof p->row.value[f->key], text, n);
         }
         return 1;
     case AT_BUCKET:

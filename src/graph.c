@@ -285,6 +285,7 @@ struct graph_model {
     double dropped;
     uint64_t dropped_flows;
     double hosts_untracked;
+    uint64_t clamped; /* counts clamped to VIZ_MAX_COUNT */
     /* The id last interned at each endpoint position: sources emit rows
      * grouped by caller and region, so most names repeat the previous row's
      * and a strcmp replaces a hash and a probe. NO_ID when unset. */
@@ -320,11 +321,29 @@ static uint64_t flow_bit(unsigned flow) {
     return flow < VIZ_MAX_FLOWS ? (uint64_t)1 << flow : 0;
 }
 
-/* Counts that are negative, NaN or infinite carry no traffic. */
-static double sanitize(const double count[CLASS_COUNT], double out[CLASS_COUNT]) {
+/* Counts that are negative or NaN carry no traffic. One over VIZ_MAX_COUNT
+ * (1e60 from a broken shipper, +Infinity) is clamped to it and counted:
+ * left as is, sums became infinite and rates too long for the writer, and
+ * the graph was served as invalid JSON. */
+/* Below this a count carries no traffic either: 5e-324 (a subnormal) gave a
+ * rate of 0 and a connection with empty metrics, which Vizceral's rules
+ * forbid. Over the longest window (366 days) a count of 1e-6 is still a
+ * rate of 3e-14, which the writer prints. */
+#define MIN_COUNT 1e-6
+
+static double clamp_count(graph_model *m, double v) {
+    if (!(v >= MIN_COUNT)) return 0;
+    if (v > VIZ_MAX_COUNT) {
+        m->clamped++;
+        return VIZ_MAX_COUNT;
+    }
+    return v;
+}
+
+static double sanitize(graph_model *m, const double count[CLASS_COUNT], double out[CLASS_COUNT]) {
     double total = 0;
     for (int k = 0; k < CLASS_COUNT; k++) {
-        out[k] = isfinite(count[k]) && count[k] > 0 ? count[k] : 0;
+        out[k] = clamp_count(m, count[k]);
         total += out[k];
     }
     return total;
@@ -346,23 +365,24 @@ static void add_host(graph_model *m, uint32_t region, uint32_t service, const ch
 
 void graph_model_add_self_call(graph_model *m, const endpoint *ep, const double count[CLASS_COUNT], unsigned flow) {
     double c[CLASS_COUNT];
-    sanitize(count, c);
+    sanitize(m, count, c);
     uint32_t key[4] = {strtab_intern(&m->names, ep->region), strtab_intern(&m->names, ep->service), 0, 0};
     record *r = rectab_get(&m->self, key, VIZ_MAX_EDGES);
     if (r) record_add(r, c, flow_bit(flow));
 }
 
 void graph_model_add_dropped(graph_model *m, double count, unsigned flow) {
-    if (isfinite(count) && count > 0) m->dropped += count;
+    m->dropped += clamp_count(m, count);
     m->dropped_flows |= flow_bit(flow);
 }
 
 int graph_model_add(graph_model *m, const endpoint *from, const endpoint *to, const double count[CLASS_COUNT],
                     unsigned flow, char *err) {
     double c[CLASS_COUNT];
-    double total = sanitize(count, c);
+    double total = sanitize(m, count, c);
     if (to->service[0] == '\0') {
-        graph_model_add_dropped(m, total, flow);
+        m->dropped += total;
+        m->dropped_flows |= flow_bit(flow);
         return 0;
     }
     bool entry = is_entry_caller(from);
@@ -440,6 +460,7 @@ int graph_model_merge(graph_model *into, const graph_model *from, char *err) {
     into->dropped += from->dropped;
     into->dropped_flows |= from->dropped_flows;
     into->hosts_untracked += from->hosts_untracked;
+    into->clamped += from->clamped;
 done:
     free(map);
     return rc;
@@ -1611,6 +1632,10 @@ int graph_render(const graph_model *m, const graph_config *g, graph_state *st, c
     jsonw_double(w, c.window_s);
     jsonw_key(w, "dropped");
     jsonw_double(w, m->dropped);
+    if (m->clamped) {
+        jsonw_key(w, "clamped_counts");
+        jsonw_int(w, (int64_t)m->clamped);
+    }
     jsonw_object_end(w);
 
     jsonw_key(w, "nodes");
@@ -1691,6 +1716,7 @@ int graph_render(const graph_model *m, const graph_config *g, graph_state *st, c
     } else {
         commit_state(st, m, regions, nregions, o->window_end_ms);
         c.stats.regions = (unsigned)nregions;
+        c.stats.clamped = m->clamped;
         if (stats) *stats = c.stats;
     }
 

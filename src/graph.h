@@ -17,6 +17,12 @@
  * maximum volume per region. A fresh state gives `vizfeed once` its
  * reproducible output.
  *
+ * Counts are clamped to [0, VIZ_MAX_COUNT] as they come in: a negative or
+ * NaN count, or one below 1e-6, carries no traffic; a larger or infinite one
+ * is clamped and counted (graph_stats.clamped, the root's
+ * metadata.clamped_counts), so that no sum or rate can become infinite or
+ * too long to print as JSON.
+ *
  * Ownership: the caller owns models, states and the output buf. Strings are
  * copied in. Errors: -1 with a reason in err (edge limit reached, output over
  * its cap).
@@ -65,6 +71,7 @@ typedef struct {
     unsigned services;    /* service nodes over all regions (entry, other-region stand-ins excluded) */
     unsigned connections; /* over all levels */
     unsigned hidden;      /* services merged into `other` */
+    uint64_t clamped;     /* counts over VIZ_MAX_COUNT (or infinite) that were clamped to it */
 } graph_stats;
 
 graph_state *graph_state_new(void);

@@ -84,6 +84,10 @@ static size_t utf8_sequence(const unsigned char *s, size_t n) {
     return len;
 }
 
+size_t utf8_sequence_length(const unsigned char *s, size_t n) {
+    return n ? utf8_sequence(s, n) : 0;
+}
+
 int json_escape(buf *out, const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
     int rc = 0;
@@ -218,9 +222,24 @@ static int fixed_point(double r, int decimals, char *out, size_t n) {
     return snprintf(out, n, "%.*f", decimals, r);
 }
 
+/* Plain notation stops here: 1e21 has 22 digits, and a rate of 1e60 once
+ * overflowed the 64-byte buffer, leaving no number at all ("rate_in":,) and a
+ * graph no JSON parser accepts. Past it the rate is written in exponent
+ * notation, still a JSON number. */
+#define RATE_PLAIN_LIMIT 1e21
+/* Below half the last of the 17 decimals a rate prints as 0; checked first
+ * because round_significant() of a subnormal scales by an infinite power of
+ * ten and gives NaN. */
+#define RATE_ZERO_BELOW 5e-18
+
 size_t format_rate(double v, char *out, size_t n) {
-    if (!isfinite(v) || v <= 0) return (size_t)snprintf(out, n, "0");
+    if (!isfinite(v) || v < RATE_ZERO_BELOW) return (size_t)snprintf(out, n, "0");
     double r = round_significant(v, 4);
+    if (!isfinite(r)) r = v; /* DBL_MAX rounds up past the largest double */
+    if (r >= RATE_PLAIN_LIMIT) {
+        int len = snprintf(out, n, "%.4g", r);
+        return len > 0 && (size_t)len < n ? (size_t)len : 0;
+    }
     int decimals = 3 - (int)floor(log10(r));
     if (decimals < 0) decimals = 0;
     if (decimals > 17) decimals = 17;
@@ -238,6 +257,10 @@ void jsonw_rate(jsonw *w, double v) {
     char tmp[64];
     size_t n = format_rate(v, tmp, sizeof tmp);
     before_value(w);
+    if (n == 0) { /* cannot happen with a 64-byte buffer; never write a key without a value */
+        w->failed = true;
+        return;
+    }
     put(w, tmp, n);
 }
 

@@ -5,14 +5,32 @@
  * Only main.c and the daemon's long-running loops log; library modules return
  * errors to their caller instead. Thread-safe: each line is written with one
  * write(2) call, so lines of different threads never interleave.
+ *
+ * Messages carry text from outside (Elasticsearch's error reasons, file
+ * names, configuration values, request paths), so every message is escaped
+ * here, whatever the format, before it reaches stderr (log_escape): a line
+ * feed or carriage return becomes a space, so an event stays one line and no
+ * line can be forged; other control bytes (ESC first) become \xHH, C1
+ * controls, line separators and bidirectional or invisible marks \uHHHH, and
+ * bytes that are not UTF-8 \xHH, so nothing reaches a terminal that it would
+ * act on rather than show. The JSON format escapes the result for JSON.
  */
 #ifndef VIZ_LOG_H
 #define VIZ_LOG_H
+
+#include <stddef.h>
+
+#include "util.h"
 
 typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
 void log_setup(log_level min_level, int json);
 void log_msg(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "vizfeed: MESSAGE" on stderr, escaped as above: the error line of the
+ * commands (check, once, query) and of usage errors. */
+void log_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Appends s escaped for a log line (see above) to out. */
+void log_escape(buf *out, const char *s, size_t n);
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)

@@ -77,12 +77,13 @@ typedef struct {
 } options;
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
+    char message[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "vizfeed: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry 'vizfeed --help'.\n");
+    vsnprintf(message, sizeof message, fmt, ap); /* may quote an argument: escaped by log_plain() */
     va_end(ap);
+    log_plain("%s", message);
+    fputs("Try 'vizfeed --help'.\n", stderr);
     return EXIT_USAGE;
 }
 
@@ -213,6 +214,12 @@ static vizfeed_config *load_config(const options *o, char *err) {
     if (o->listen) {
         free(cfg->listen);
         cfg->listen = xstrdup(o->listen);
+        cfg->listen_line = 0; /* its errors name --listen */
+    }
+    /* Only what listens checks where: `once` may run elsewhere than the daemon. */
+    if ((!o->command || str_eq(o->command, "check")) && cfg_check_listen(cfg, err) < 0) {
+        cfg_free(cfg);
+        return NULL;
     }
     if (o->record_dir) {
         free(cfg->record_dir);
@@ -225,7 +232,7 @@ static int run_check(const options *o) {
     char err[ERR_LEN];
     vizfeed_config *cfg = load_config(o, err);
     if (!cfg) {
-        fprintf(stderr, "vizfeed: %s\n", err);
+        log_plain("%s", err);
         return EXIT_USAGE;
     }
     cfg_print(cfg, stdout);
@@ -241,7 +248,7 @@ static int window_end(const options *o, const vizfeed_config *cfg, int64_t *end_
         return 0;
     }
     if (parse_time_ms(o->at, end_ms, err) == 0) return 0;
-    fprintf(stderr, "vizfeed: --at: %s\n", err);
+    log_plain("--at: %s", err);
     return -1;
 }
 
@@ -249,7 +256,7 @@ static int run_query(const options *o) {
     char err[ERR_LEN];
     vizfeed_config *cfg = load_config(o, err);
     if (!cfg) {
-        fprintf(stderr, "vizfeed: %s\n", err);
+        log_plain("%s", err);
         return EXIT_USAGE;
     }
     int status = EXIT_USAGE;
@@ -258,12 +265,12 @@ static int run_query(const options *o) {
     buf_init(&out, VIZ_MAX_GRAPH_JSON);
     if (window_end(o, cfg, &end_ms) < 0) goto done;
     if (es_query_print(cfg, end_ms, &out) < 0) {
-        fprintf(stderr, "vizfeed: the requests are larger than %zu bytes\n", out.max);
+        log_plain("the requests are larger than %zu bytes", out.max);
         status = EXIT_RUNTIME;
         goto done;
     }
     if (out.len == 0) {
-        fprintf(stderr, "vizfeed: %s has no elasticsearch flow: nothing would be sent\n", cfg->path);
+        log_plain("%s has no elasticsearch flow: nothing would be sent", cfg->path);
         status = EXIT_RUNTIME;
         goto done;
     }
@@ -273,6 +280,26 @@ done:
     buf_free(&out);
     cfg_free(cfg);
     return status;
+}
+
+/* Counts over VIZ_MAX_COUNT are clamped by the graph (graph.h); said once
+ * when they appear, not at every refresh while they stay in the window. */
+static void log_clamped(const refresh_result *res, bool *said) {
+    if (res->stats.clamped && !*said)
+        log_warn("%llu count(s) in the window were over %g (or infinite) and were clamped to it: look for the "
+                 "source sending them; the graph's metadata.clamped_counts says how many while they last",
+                 (unsigned long long)res->stats.clamped, VIZ_MAX_COUNT);
+    *said = res->stats.clamped != 0;
+}
+
+/* A topology regex that ran out the refresh's regex time (topology.h): said
+ * when it starts, not at every refresh while it lasts. */
+static void log_regex_skipped(const refresh_result *res, bool *said) {
+    if (res->regex_skipped && !*said)
+        log_warn("topology regexes took more than %d ms in one refresh: %llu value(s) were resolved without them; "
+                 "look for a regex that is slow on these names (nested repetitions such as (a*)*)",
+                 TOPOLOGY_REGEX_BUDGET_MS, (unsigned long long)res->regex_skipped);
+    *said = res->regex_skipped != 0;
 }
 
 /* With -v, for the daemon and for `once` (./dev bench reads it). */
@@ -286,7 +313,7 @@ static int run_once(const options *o) {
     char err[ERR_LEN];
     vizfeed_config *cfg = load_config(o, err);
     if (!cfg) {
-        fprintf(stderr, "vizfeed: %s\n", err);
+        log_plain("%s", err);
         return EXIT_USAGE;
     }
     int64_t end_ms;
@@ -299,7 +326,7 @@ static int run_once(const options *o) {
     sink *file = NULL;
     refresher *r = refresher_new(cfg, NULL, err);
     if (!r) {
-        fprintf(stderr, "vizfeed: %s\n", err);
+        log_plain("%s", err);
         status = EXIT_USAGE; /* a source that cannot open: as the daemon says */
         goto done;
     }
@@ -307,23 +334,26 @@ static int run_once(const options *o) {
     snap = refresher_run(r, end_ms, &res, err);
     if (res.flows_failed) {
         for (size_t i = 0; i < cfg->nflows; i++)
-            if (res.flow_error[i]) fprintf(stderr, "vizfeed: flow '%s': %s\n", cfg->flows[i].name, res.flow_error[i]);
+            if (res.flow_error[i]) log_plain("flow '%s': %s", cfg->flows[i].name, res.flow_error[i]);
         goto done;
     }
     if (!snap) {
-        fprintf(stderr, "vizfeed: %s\n", err);
+        log_plain("%s", err);
         goto done;
     }
+    bool said = false, regex_said = false;
+    log_clamped(&res, &said);
+    log_regex_skipped(&res, &regex_said);
     log_refresh_done(&res, snap);
     if (o->output) {
         file = sink_file_new(o->output, err);
         if (!file || file->ops->publish(file, snap, err) < 0) {
-            fprintf(stderr, "vizfeed: %s\n", err);
+            log_plain("%s", err);
             goto done;
         }
     } else if (fwrite(snap->json, 1, snap->json_len, stdout) != snap->json_len || fputc('\n', stdout) == EOF ||
                fflush(stdout) != 0) {
-        fprintf(stderr, "vizfeed: writing the graph to standard output: %s\n", strerror(errno));
+        log_plain("writing the graph to standard output: %s", strerror(errno));
         goto done;
     }
     status = 0;
@@ -459,6 +489,8 @@ typedef struct {
     /* What each flow and each sink last failed with (refresher thread only). */
     failure_log flow_failure[VIZ_MAX_FLOWS];
     failure_log sink_failure[2];
+    bool clamped_said; /* the clamped counts of the window were logged */
+    bool regex_said;   /* the regex time running out was logged */
 } daemon_state;
 
 static http_options http_options_of(const vizfeed_config *cfg) {
@@ -511,6 +543,10 @@ static void refresh_once(daemon_state *d) {
     metric_set("vizfeed_graph_nodes", "", snap->nodes);
     metric_set("vizfeed_graph_connections", "", snap->connections);
     metric_set("vizfeed_graph_hidden_services", "", res.stats.hidden);
+    metric_set("vizfeed_graph_clamped_counts", "", (double)res.stats.clamped);
+    log_clamped(&res, &d->clamped_said);
+    metric_add("vizfeed_topology_regex_skipped_total", "", (double)res.regex_skipped);
+    log_regex_skipped(&res, &d->regex_said);
     publish(d, snap);
     snapshot_unref(snap);
 }

@@ -9,6 +9,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "jsonw.h"
+
 /* Bounds the registry: every label value vizfeed uses comes from a small
  * closed set (normalised HTTP paths, status codes, flow names), so reaching
  * this means a bug; further series are dropped rather than growing memory. */
@@ -165,18 +167,39 @@ static void put_help(buf *out, const char *help) {
     }
 }
 
+/* Bytes of a label value kept; a longer one is cut (at a character) and
+ * gets "~" and 8 hex digits of its hash, so two long flow names that share
+ * their start stay two series. A 2000-byte flow name once overflowed the
+ * callers' 1 KiB label buffers, lost its closing quote, and made the whole
+ * /metrics answer unreadable to Prometheus. */
+#define METRICS_MAX_LABEL_VALUE 128
+
 void metrics_label_escape(buf *out, const char *value) {
     if (!value) return;
-    for (const char *p = value; *p; p++) {
-        if (*p == '\\')
-            buf_puts(out, "\\\\");
-        else if (*p == '"')
-            buf_puts(out, "\\\"");
-        else if (*p == '\n')
-            buf_puts(out, "\\n");
-        else
-            buf_putc(out, *p);
+    size_t n = strlen(value), keep = n;
+    if (n > METRICS_MAX_LABEL_VALUE) {
+        keep = METRICS_MAX_LABEL_VALUE;
+        while (keep > 0 && ((unsigned char)value[keep] & 0xC0) == 0x80) keep--;
     }
+    for (size_t i = 0; i < keep;) {
+        unsigned char c = (unsigned char)value[i];
+        size_t len = c < 0x80 ? 1 : utf8_sequence_length((const unsigned char *)value + i, keep - i);
+        if (c == '\\')
+            buf_puts(out, "\\\\");
+        else if (c == '"')
+            buf_puts(out, "\\\"");
+        else if (c == '\n')
+            buf_puts(out, "\\n");
+        else if (len == 0 || c < 0x20 || c == 0x7f)
+            /* U+FFFD for a byte that is not UTF-8 (the format wants UTF-8)
+             * and for control characters, which it has no escape for: a raw
+             * carriage return ends the line for some parsers. */
+            buf_puts(out, "\xef\xbf\xbd");
+        else
+            buf_append(out, value + i, len);
+        i += len ? len : 1;
+    }
+    if (keep < n) buf_printf(out, "~%08x", (unsigned)hash_bytes(value, n, HASH_SEED));
 }
 
 static int compare_declarations(const void *a, const void *b) {
@@ -255,6 +278,10 @@ void metrics_declare_all(void) {
         {"vizfeed_graph_connections", METRIC_GAUGE, "Connections in the last published graph, at every level."},
         {"vizfeed_graph_hidden_services", METRIC_GAUGE,
          "Services merged into an \"other\" node by graph.max_services in the last graph."},
+        {"vizfeed_topology_regex_skipped_total", METRIC_COUNTER,
+         "Values resolved without some topology regex because the refresh's regex time (5 s) ran out."},
+        {"vizfeed_graph_clamped_counts", METRIC_GAUGE,
+         "Counts over 1e15 (or infinite) in the last graph's window, clamped to 1e15."},
         {"vizfeed_source_events_total", METRIC_COUNTER, "Events (or aggregated documents) read, by flow."},
         {"vizfeed_source_malformed_lines_total", METRIC_COUNTER,
          "NDJSON lines that were not valid JSON objects, by flow (too long lines: vizfeed_events_dropped_total)."},

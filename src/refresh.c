@@ -216,6 +216,7 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
         any_data = true;
     }
     /* Values of the next refresh may differ: memory follows one refresh. */
+    res->regex_skipped = topology_memo_skipped(r->memo);
     topology_memo_reset(r->memo);
     if (!any_data) {
         fail(err, "no flow has answered yet");

@@ -39,6 +39,7 @@ typedef struct {
     double seconds;     /* wall time of the whole refresh */
     double cpu_seconds; /* CPU time the refreshing thread used for it */
     graph_stats stats;
+    uint64_t regex_skipped; /* values resolved without some regex: the refresh's regex time ran out (topology.h) */
     /* Why each failed flow failed (NULL for flows that answered); the strings
      * belong to the refresher and stay valid until its next run. */
     const char *flow_error[VIZ_MAX_FLOWS];

@@ -44,7 +44,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "jsonw.h"
 #include "util.h"
 
 #define MAX_GROUPS 9 /* \1..\9 */
@@ -179,25 +181,71 @@ static bool looks_like_ip(const char *s) {
 /* ---- names ---- */
 
 /* Appends n bytes of src to out (holding *len bytes) without passing
- * VIZ_NAME_MAX-1 bytes; a cut never splits a UTF-8 sequence. Returns false
- * once the name is full so that callers stop appending. */
+ * VIZ_NAME_MAX-1 bytes; a cut never splits a UTF-8 sequence. A byte that is
+ * not UTF-8 (an overlong form, a surrogate, a stray continuation byte; yajl
+ * and jsonr let overlong forms through) becomes U+FFFD here, as the writer
+ * would show it: names that differ only there are then one node, where they
+ * used to be several nodes of the same displayed name in one region.
+ * Returns false once the name is full so that callers stop appending. */
 static bool name_append(char out[VIZ_NAME_MAX], size_t *len, const char *src, size_t n) {
     size_t room = VIZ_NAME_MAX - 1 - *len;
-    bool fits = n <= room;
-    if (!fits) {
-        n = room;
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--;
+    size_t i = 0;
+    bool fits = true;
+    while (i < n) {
+        size_t run = i; /* plain ASCII in one go */
+        while (run < n && (unsigned char)src[run] < 0x80) run++;
+        size_t take = run - i;
+        if (take > room) take = room, fits = false;
+        memcpy(out + *len, src + i, take);
+        *len += take;
+        room -= take;
+        i += take;
+        if (!fits || i == n) break;
+        size_t seq = utf8_sequence_length((const unsigned char *)src + i, n - i);
+        const char *piece = seq ? src + i : "\xef\xbf\xbd";
+        size_t plen = seq ? seq : 3;
+        if (plen > room) {
+            fits = false;
+            break;
+        }
+        memcpy(out + *len, piece, plen);
+        *len += plen;
+        room -= plen;
+        i += seq ? seq : 1;
     }
-    memcpy(out + *len, src, n);
-    *len += n;
     out[*len] = '\0';
     return fits;
+}
+
+/* Whether s is valid UTF-8 (ASCII passes at once). */
+static bool valid_utf8(const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t seq = utf8_sequence_length((const unsigned char *)s + i, n - i);
+        if (!seq) return false;
+        i += seq;
+    }
+    return true;
 }
 
 static void name_copy(char out[VIZ_NAME_MAX], const char *src) {
     size_t len = 0;
     out[0] = '\0';
     name_append(out, &len, src, strlen(src));
+}
+
+/* value, or what the graph shows of it copied into out: its first
+ * VIZ_NAME_MAX - 1 bytes, U+FFFD for bytes that are not UTF-8 (NULL stays
+ * NULL). */
+static const char *cut_name(char out[VIZ_NAME_MAX], const char *value) {
+    if (!value) return value;
+    size_t n = strnlen(value, VIZ_NAME_MAX);
+    if (n < VIZ_NAME_MAX && valid_utf8(value, n)) return value;
+    name_copy(out, value);
+    return out;
 }
 
 /* Highest \N a service template refers to (0 when none). */
@@ -667,12 +715,135 @@ static void regex_analyse(compiled_entry *c, const char *pattern) {
     free(tok);
 }
 
+/* The first back-reference (\1..\9 outside a bracket expression) of an
+ * extended regex, or 0. glibc takes them in EREs and can only match them by
+ * backtracking: /(a*)*\1!b/ took 10 s on one 250-byte name, over a minute at
+ * 400. Without them glibc's matcher is automaton-based, and its work is
+ * bounded by the pattern's size times the name's (VIZ_NAME_MAX bytes). */
+static int back_reference(const char *pattern) {
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '\\') {
+            if (p[1] >= '1' && p[1] <= '9') return p[1] - '0';
+            if (p[1]) p++;
+        } else if (*p == '[') {
+            /* A bracket expression: ']' first is a member, and [:class:],
+             * [=x=] and [.x.] hold a ']' of their own. A backslash is a
+             * member here, not an escape. */
+            p++;
+            if (*p == '^') p++;
+            if (*p == ']') p++;
+            while (*p && *p != ']') {
+                if (p[0] == '[' && (p[1] == ':' || p[1] == '=' || p[1] == '.')) {
+                    const char *close = strchr(p + 2, p[1]);
+                    while (close && close[1] != ']') close = strchr(close + 1, p[1]);
+                    if (!close) return 0; /* regcomp() refuses it */
+                    p = close + 2;
+                } else {
+                    p++;
+                }
+            }
+            if (!*p) return 0;
+        }
+    }
+    return 0;
+}
+
+/* How many elementary pieces pattern stands for once its counted
+ * repetitions are written out, as glibc's regcomp() writes them out. Both
+ * compiling and matching grow with it, and faster than linearly for nested
+ * repetitions: /((a?){100}){100}/ (10101) took 800 MB to compile,
+ * /((a?){1000}){1000}/ crashed `vizfeed check`, /((a*)*){600}b/ (1801) took
+ * 17 s to compile and /(a?){999}/ 1.8 s to match one name. At the limit
+ * (500) the worst we found took 0.7 s to compile and 0.07 s per name. A
+ * recursive descent over the ERE, saturating at 1e18; what regcomp() would
+ * refuse is counted as written (it is refused there). *p advances past what
+ * was read. */
+static double expanded_alternatives(const char **p, int depth);
+
+static double expanded_piece(const char **p, int depth) {
+    double size;
+    const char *s = *p;
+    if (*s == '(') {
+        *p = s + 1;
+        size = expanded_alternatives(p, depth + 1);
+        if (**p == ')') (*p)++;
+    } else if (*s == '[') {
+        s++;
+        if (*s == '^') s++;
+        if (*s == ']') s++;
+        while (*s && *s != ']') s += s[0] == '[' && (s[1] == ':' || s[1] == '=' || s[1] == '.') && s[2] ? 2 : 1;
+        *p = *s ? s + 1 : s;
+        size = 1;
+    } else {
+        *p = s + (s[0] == '\\' && s[1] ? 2 : 1);
+        size = 1;
+    }
+    for (;;) { /* quantifiers, possibly several */
+        s = *p;
+        if (*s == '*' || *s == '+' || *s == '?') {
+            *p = s + 1;
+            size += 1;
+        } else if (*s == '{' && s[1] >= '0' && s[1] <= '9') {
+            char *end;
+            double low = strtod(s + 1, &end), high = low;
+            if (*end == ',') high = end[1] >= '0' && end[1] <= '9' ? strtod(end + 1, &end) : (end++, low);
+            const char *close = strchr(end, '}');
+            *p = close ? close + 1 : end;
+            size = size * (high > low ? high : low > 1 ? low : 1) + 1;
+        } else {
+            break;
+        }
+        if (size > 1e18) size = 1e18;
+    }
+    return size;
+}
+
+static double expanded_alternatives(const char **p, int depth) {
+    double size = 0;
+    while (**p && !(**p == ')' && depth > 0)) {
+        if (**p == '|') {
+            (*p)++;
+            size += 1;
+            continue;
+        }
+        size += expanded_piece(p, depth);
+        if (size > 1e18) size = 1e18;
+    }
+    return size;
+}
+
+static double regex_expanded_size(const char *pattern) {
+    double size = 0;
+    const char *p = pattern;
+    while (*p) {
+        size += expanded_alternatives(&p, 0);
+        if (*p == ')') p++; /* unbalanced: regcomp() refuses it */
+    }
+    return size;
+}
+
 static int compile_regex(compiled_entry *c, const char *match, int groups_needed, const char *where, char *err) {
     size_t len = strlen(match);
     char *pattern = xstrndup(match + 1, len - 2);
     int rc = -1;
     if (!*pattern) {
         fail(err, "%s: empty regex \"%s\"; expected /PATTERN/", where, match);
+        goto done;
+    }
+    int ref = back_reference(pattern);
+    if (ref) {
+        fail(err,
+             "%s: regex %s uses the back-reference \\%d, which is matched by backtracking and can take minutes on "
+             "one name; expected a regex without \\1..\\9 (the service may use them)",
+             where, match, ref);
+        goto done;
+    }
+    double size = regex_expanded_size(pattern);
+    if (size > VIZ_MAX_REGEX_SIZE) {
+        fail(err,
+             "%s: regex %s is too large: with its repetitions written out it has %.0f pieces; expected at most %d "
+             "(a smaller {n} or a * instead)",
+             where, match, size, VIZ_MAX_REGEX_SIZE);
         goto done;
     }
     /* Without captures to fill in, REG_NOSUB lets glibc take its faster path. */
@@ -883,6 +1054,7 @@ typedef struct {
     bool matched;       /* some entry matched the value */
     bool has_service;   /* service[] was filled by an entry */
     bool costly;        /* a regex ran on the value (see lookup_memo) */
+    bool skipped;       /* a regex was not tried: the refresh's regex time ran out */
     const char *region; /* from the first matching entry that sets one, or NULL */
     char service[VIZ_NAME_MAX];
 } lookup_result;
@@ -895,7 +1067,11 @@ typedef struct {
  * that sets one, the region of the first that sets one (when need_region;
  * otherwise r->region is left to the caller to ignore), and whether any
  * entry matched. */
-static void lookup(const topology *t, const char *value, bool need_region, lookup_result *r) {
+static bool regex_time_left(const topology_memo *m);
+static void regex_time_add(topology_memo *m, int64_t started_ns);
+static int64_t now_ns(void);
+
+static void lookup(const topology *t, const char *value, bool need_region, lookup_result *r, topology_memo *memo) {
     ip_addr addr;
     regmatch_t m[MAX_GROUPS + 1];
     size_t group_end = 0;
@@ -906,6 +1082,7 @@ static void lookup(const topology *t, const char *value, bool need_region, looku
     r->matched = false;
     r->has_service = false;
     r->costly = false;
+    r->skipped = false;
     r->region = NULL;
     r->service[0] = '\0';
     if (!t) return;
@@ -935,8 +1112,15 @@ static void lookup(const topology *t, const char *value, bool need_region, looku
         if (quick == 1) {
             m[0] = (regmatch_t){.rm_so = 0, .rm_eo = (regoff_t)strlen(value)};
             m[1] = (regmatch_t){.rm_so = 0, .rm_eo = (regoff_t)group_end};
-        } else if (regexec(&c->re, value, want_service ? c->nmatch : 0, want_service ? m : NULL, 0) != 0) {
-            continue;
+        } else {
+            if (!regex_time_left(memo)) {
+                r->skipped = true;
+                continue;
+            }
+            int64_t started = memo ? now_ns() : 0;
+            int rc = regexec(&c->re, value, want_service ? c->nmatch : 0, want_service ? m : NULL, 0);
+            regex_time_add(memo, started);
+            if (rc != 0) continue;
         }
         if (i < first.any) first.any = i;
         if (want_service) {
@@ -993,11 +1177,30 @@ struct topology_memo {
     size_t n, entries_cap;
     memo_chunk *chunks; /* the values and services, newest first */
     size_t string_bytes;
+    /* The regex time of this refresh (see topology_memo_skipped()). */
+    int64_t regex_ns, budget_ns;
+    uint64_t skipped;
 };
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Without a memo (tests, `topology_resolve`) there is no budget. */
+static bool regex_time_left(const topology_memo *m) {
+    return !m || m->regex_ns < m->budget_ns;
+}
+
+static void regex_time_add(topology_memo *m, int64_t started_ns) {
+    if (m) m->regex_ns += now_ns() - started_ns;
+}
 
 topology_memo *topology_memo_new(const topology *t) {
     topology_memo *m = xcalloc(1, sizeof *m);
     m->t = t;
+    m->budget_ns = (int64_t)TOPOLOGY_REGEX_BUDGET_MS * 1000000;
     return m;
 }
 
@@ -1013,6 +1216,16 @@ void topology_memo_reset(topology_memo *m) {
     m->slots = NULL;
     m->entries = NULL;
     m->cap = m->n = m->entries_cap = m->string_bytes = 0;
+    m->regex_ns = 0;
+    m->skipped = 0;
+}
+
+uint64_t topology_memo_skipped(const topology_memo *m) {
+    return m ? m->skipped : 0;
+}
+
+void topology_memo_set_budget_ms(topology_memo *m, int64_t ms) {
+    m->budget_ns = ms * 1000000;
 }
 
 void topology_memo_free(topology_memo *m) {
@@ -1069,7 +1282,7 @@ static void memo_grow(topology_memo *m) {
 
 static void lookup_memo(const topology *t, topology_memo *m, const char *value, bool need_region, lookup_result *r) {
     if (!m) {
-        lookup(t, value, need_region, r);
+        lookup(t, value, need_region, r, NULL);
         return;
     }
     assert(m->t == t);
@@ -1086,7 +1299,12 @@ static void lookup_memo(const topology *t, topology_memo *m, const char *value, 
         if (e->service) memcpy(r->service, e->service, strlen(e->service) + 1);
         return;
     }
-    lookup(t, value, true, r);
+    lookup(t, value, true, r, m);
+    /* An answer some regex was not asked for is not remembered, and says so. */
+    if (r->skipped) {
+        m->skipped++;
+        return;
+    }
     /* Only what took a regex is remembered: an address found in the trie, a
      * name found in the exact-name table or turned away by every regex's
      * prefilter costs less to look up again than to keep (./dev bench: a
@@ -1137,14 +1355,17 @@ resolve_result topology_resolve_memo(const topology *t, topology_memo *memo, con
     memset(from, 0, sizeof *from);
     memset(to, 0, sizeof *to);
 
-    const char *callee = value[EP_TO_SERVICE];
+    /* Names are cut before they are matched, as they are in the graph: a
+     * regex never sees more than VIZ_NAME_MAX - 1 bytes. */
+    char callee_cut[VIZ_NAME_MAX], caller_cut[VIZ_NAME_MAX];
+    const char *callee = cut_name(callee_cut, value[EP_TO_SERVICE]);
     if (str_empty(callee)) return RESOLVE_NO_CALLEE;
     lookup_memo(t, memo, callee, str_empty(value[EP_TO_REGION]), &r);
     name_copy(to->service, named_by_entry(&r) ? r.service : callee);
     resolve_region(to->region, value[EP_TO_REGION], r.region, g);
     name_copy(to->host, or_empty(value[EP_TO_HOST]));
 
-    const char *caller = value[EP_FROM_SERVICE];
+    const char *caller = cut_name(caller_cut, value[EP_FROM_SERVICE]);
     name_copy(from->host, or_empty(value[EP_FROM_HOST]));
     bool entry = str_empty(caller);
     if (!entry) {

@@ -75,4 +75,13 @@ void topology_memo_free(topology_memo *m);
 resolve_result topology_resolve_memo(const topology *t, topology_memo *memo, const graph_config *g,
                                      const char *const value[EP_COUNT], endpoint *from, endpoint *to);
 
+/* A memo also bounds the time regexes take per refresh (between resets):
+ * after TOPOLOGY_REGEX_BUDGET_MS of regexec(), the rest of the refresh's
+ * values are resolved without the regexes that would need one (as if they
+ * did not match), so no pattern can hold a refresh for long; a size limit
+ * and refusing back-references (topology_new) keep one match short. This
+ * counts the values resolved so since the last reset. */
+uint64_t topology_memo_skipped(const topology_memo *m);
+void topology_memo_set_budget_ms(topology_memo *m, int64_t ms); /* tests */
+
 #endif

@@ -138,6 +138,29 @@ def http():
         put("http", s)
 
 
+def graph():
+    """Edge programs for fuzz_graph.c: counts at the edges of double."""
+    def edge(a, b, flow, *counts):
+        out = bytes([0x20, a, b, flow])
+        for c in counts:
+            if isinstance(c, float):
+                out += bytes([0xe0]) + struct.pack(">d", c)
+            else:
+                out += bytes([c])  # an index into the target's special values
+        return out
+    put("graph", edge(0x08, 0x11, 0, 13, 0, 0) + edge(0xc0, 0x08, 1, 14, 0, 14))  # 1e60, 1e300
+    put("graph", edge(0x08, 0x91, 0, 3, 4, 6) + edge(0x10, 0x19, 1, 8, 9, 7))  # NaN, Inf, DBL_MAX, subnormals
+    put("graph", edge(0x08, 0x11, 0, 10, 11, 12) + edge(0x08, 0x08, 0, 24, 0, 0))  # near 1e15, a self-call
+    put("graph", bytes([0x05, 0, 0, 0, 5]) + edge(0x08, 0x12, 1, 1, 1, 1))  # dropped 1e60-ish, a plain edge
+    put("graph", bytes([0xa0, 5]) + b"a\x00b\xff\xc0" + bytes([0xa0, 4]) + b"\x1b[2J"
+        + edge(0x00, 0x09, 0, 25, 26, 27))  # raw bytes in names
+    # Two callees whose names differ only in bytes that are not UTF-8 (shown alike).
+    put("graph", bytes([0xa0, 4]) + b"a\xc0\x80b" + bytes([0xa0, 4]) + b"a\xc1\x81b"
+        + edge(0x08, 0x00, 0, 25, 0, 0) + edge(0x08, 0x08, 0, 26, 0, 0))
+    for x in (1e21, 9.999e20, 1.7976931348623157e308, 5e-324, -0.0, 123456789.123):
+        put("graph", edge(0x08, 0x11, 0, x, x, x))
+
+
 if __name__ == "__main__":
     es_parse()
     jsonr()
@@ -145,3 +168,4 @@ if __name__ == "__main__":
     config()
     cond()
     http()
+    graph()

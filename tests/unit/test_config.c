@@ -850,6 +850,46 @@ static void test_flow_rules(void **state) {
     expect_error(big, "65 flows are configured; expected at most 64 flows");
 }
 
+/* Issue 18: `check` passed a listen address the daemon could not use, and
+ * the daemon then exited 1 at every start. cfg_check_listen() says so at the
+ * address's place in the file. */
+static void test_listen_must_be_usable(void **state) {
+    static const struct {
+        const char *listen;
+        const char *expected; /* NULL: usable */
+    } cases[] = {
+        {"127.0.0.1:0", NULL},
+        {":8080", NULL},
+        {"localhost:0", NULL},
+        {"no-such-host.invalid:8080", "listen address 'no-such-host.invalid:8080': the host cannot be resolved ("},
+        {"192.0.2.1:8080", "listen address '192.0.2.1:8080': the host is not an address of this machine"},
+        {"999.1.2.3:80", "listen address '999.1.2.3:80': the host cannot be resolved"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[256], err[ERR_LEN] = "";
+        snprintf(text, sizeof text, "# a comment\nlisten: \"%s\"\nflows:\n  - { name: d, type: demo }\n",
+                 cases[i].listen);
+        vizfeed_config *cfg = load_text(text);
+        int rc = cfg_check_listen(cfg, err);
+        if (!cases[i].expected) {
+            if (rc != 0) fail_msg("%s: unexpected error %s", cases[i].listen, err);
+        } else {
+            assert_int_equal(rc, -1);
+            if (!strstr(err, cases[i].expected) || !strstr(err, ".yml:2:9: listen address") ||
+                !strstr(err, "; expected "))
+                fail_msg("%s: error '%s' lacks '%s'", cases[i].listen, err, cases[i].expected);
+        }
+        /* From --listen: the error names the option, not the file. */
+        free(cfg->listen);
+        cfg->listen = strdup(cases[i].listen);
+        cfg->listen_line = 0;
+        err[0] = '\0';
+        assert_int_equal(cfg_check_listen(cfg, err), cases[i].expected ? -1 : 0);
+        if (cases[i].expected) assert_true(strncmp(err, "--listen address '", 18) == 0);
+        cfg_free(cfg);
+    }
+}
+
 static void test_file_errors(void **state) {
     char err[ERR_LEN] = "";
     assert_null(cfg_load("configs/does-not-exist.yml", err));
@@ -871,6 +911,7 @@ static void test_file_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_corpus),
+        cmocka_unit_test(test_listen_must_be_usable),
         cmocka_unit_test(test_good_corpus),
         cmocka_unit_test(test_every_preset_has_an_example),
         cmocka_unit_test(test_full_config_values),

@@ -142,6 +142,16 @@ static void test_escapes_and_unicode(void **state) {
     assert_string_equal(values(f, "service.name"), "s:k");
 }
 
+/* Issue 18: a "\u0000" inside a value ended it there (values are C
+ * strings), so distinct services merged. It is read as U+FFFD. */
+static void test_nul_in_strings(void **state) {
+    fixture *f = *state;
+    assert_int_equal(parse(f, "{\"service\":{\"name\":[\"a\\u0000b\",\"a\\u0000c\",\"\\u0000\",\"a\"]}}"), 0);
+    assert_string_equal(values(f, "service.name"), "s:a\xef\xbf\xbd"
+                                                   "b|s:a\xef\xbf\xbd"
+                                                   "c|s:\xef\xbf\xbd|s:a");
+}
+
 static void test_numbers_and_scalars(void **state) {
     fixture *f = *state;
     assert_int_equal(parse(f, "{\"span.destination.service.response_time.count\":[1.50,-0,1e3,12345678901234567890],"
@@ -259,6 +269,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_arrays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source_unwrapped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escapes_and_unicode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nul_in_strings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_numbers_and_scalars, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fields_not_in_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),

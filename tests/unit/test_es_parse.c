@@ -409,6 +409,40 @@ static void key_values(void **state) {
     outcome_free(&o);
 }
 
+/* Issue 18: "\u0000" inside a name ended it there, so "a\u0000b" and
+ * "a\u0000c" became one service "a". A NUL is read as U+FFFD; the names
+ * stay apart, also when the replacement meets the length cut. */
+static void nul_in_names_keeps_them_apart(void **state) {
+    outcome o;
+    parse_text(&doc_count_flow, 200,
+               "{\"_shards\":{},\"aggregations\":{\"edges\":{\"buckets\":["
+               "{\"key\":{\"to_service\":\"a\\u0000b\"},\"doc_count\":1},"
+               "{\"key\":{\"to_service\":\"a\\u0000c\",\"to_host\":\"\\u0000\"},\"doc_count\":2},"
+               "{\"key\":{\"to_service\":\"a\"},\"doc_count\":3}]}}}",
+               &o);
+    assert_int_equal(o.rc, 0);
+    assert_string_equal(buf_cstr(&o.rows.text), "-|-|-|a\xef\xbf\xbd"
+                                                "b|-|-|1/0/0\n"
+                                                "-|-|-|a\xef\xbf\xbd"
+                                                "c|-|\xef\xbf\xbd|2/0/0\n"
+                                                "-|-|-|a|-|-|3/0/0\n");
+    outcome_free(&o);
+    /* 2000 NULs: cut at the value cap, never mid-character. */
+    buf json;
+    buf_init(&json, 1u << 20);
+    buf_puts(&json, "{\"_shards\":{},\"aggregations\":{\"edges\":{\"buckets\":[{\"key\":{\"to_service\":\"x");
+    for (int i = 0; i < 2000; i++) buf_puts(&json, "\\u0000");
+    buf_puts(&json, "\"},\"doc_count\":1}]}}}");
+    parse_text(&doc_count_flow, 200, json.data, &o);
+    assert_int_equal(o.rc, 0);
+    const char *row = buf_cstr(&o.rows.text);
+    size_t value_len = strchr(row + 6, '|') - (row + 6);
+    assert_true(value_len <= 4 * 256 && value_len >= 4 * 256 - 3);
+    assert_int_equal((value_len - 1) % 3, 0); /* "x" + whole U+FFFDs */
+    outcome_free(&o);
+    buf_free(&json);
+}
+
 /* after_key goes back verbatim in value: escapes survive and numbers keep
  * every digit, in the order received. */
 static void after_key_round_trip(void **state) {
@@ -625,6 +659,7 @@ int main(void) {
         cmocka_unit_test(fixtures_whole_and_streamed),
         cmocka_unit_test(truncated_at_every_byte),
         cmocka_unit_test(key_values),
+        cmocka_unit_test(nul_in_names_keeps_them_apart),
         cmocka_unit_test(after_key_round_trip),
         cmocka_unit_test(hostile_bodies),
         cmocka_unit_test(huge_and_negative_counts),

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <math.h>
+#include <float.h>
 #include <unistd.h>
 
 /* Our headers first: cmocka defines a fail() macro that would clash with util.h's fail(). */
@@ -631,6 +633,47 @@ static void test_edge_limit(void **state) {
     graph_model_free(m);
 }
 
+/* Issue 18: a count of 1e60 made the renderer write "maxVolume":, and
+ * "rate_in":, (no number), and the daemon served it. Counts over
+ * VIZ_MAX_COUNT are clamped and counted; subnormal, negative and NaN ones
+ * carry nothing; the whole document stays valid JSON. */
+static void test_extreme_counts_are_clamped_and_render_valid_json(void **state) {
+    (void)state;
+    graph_model *m = graph_model_new();
+    add(m, "eu", "web", "eu", "a", NULL, 1e60, 0, 0, 0);
+    add(m, "eu", "web", "eu", "b", NULL, 1e300, 0, 1e300, 0);
+    add(m, "eu", "web", "eu", "c", NULL, INFINITY, 0, 0, 1);
+    add(m, "us", NULL, "us", "d", NULL, DBL_MAX, 5e-324, 1e-310, 0);
+    add(m, "us", "d", "us", "tiny", NULL, 5e-324, 1e-7, 0, 0); /* no traffic: no connection with empty metrics */
+    add(m, "us", "d", "us", "e", NULL, NAN, -1, -INFINITY, 0);
+    add(m, "us", "d", "us", "d", NULL, 1e80, 0, 0, 0); /* a self-call, counted once */
+    graph_stats stats;
+    char *json = render_with(m, NULL, T0, &stats);
+    assert_int_equal(stats.clamped, 6);
+    assert_contains(json, "\"clamped_counts\":6");
+    assert_not_contains(json, ":,");
+    assert_not_contains(json, ":}");
+    assert_not_contains(json, "nan");
+    assert_not_contains(json, "inf");
+    assert_not_contains(json, "\"target\":\"tiny\"");
+    /* 1e15 / 120 s = 8.333e12/s; the metadata keeps the clamped count. */
+    assert_contains(json, "\"source\":\"web\",\"target\":\"a\",\"metrics\":{\"normal\":8333000000000},"
+                          "\"class\":\"normal\",\"metadata\":{\"normal\":1e+15,\"warning\":0,\"danger\":0}}");
+    assert_valid(json);
+    free(json);
+    /* Clamped counts merged from several flows' models stay counted. */
+    graph_model *all = graph_model_new();
+    char err[ERR_LEN];
+    assert_int_equal(graph_model_merge(all, m, err), 0);
+    assert_int_equal(graph_model_merge(all, m, err), 0);
+    json = render_with(all, NULL, T0, &stats);
+    assert_int_equal(stats.clamped, 12);
+    assert_valid(json);
+    free(json);
+    graph_model_free(all);
+    graph_model_free(m);
+}
+
 static void test_speed(void **state) {
     (void)state;
     /* 100k edges over 10 regions x 1000 services, with hosts. */
@@ -682,6 +725,7 @@ int main(void) {
         cmocka_unit_test_setup(test_stats_and_empty, setup),
         cmocka_unit_test_setup(test_output_cap, setup),
         cmocka_unit_test_setup(test_edge_limit, setup),
+        cmocka_unit_test_setup(test_extreme_counts_are_clamped_and_render_valid_json, setup),
         cmocka_unit_test_setup(test_speed, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,5 @@
 /* Unit tests of the JSON writer: structure, escaping, numbers, limits. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,31 @@ static void rates_keep_four_significant_digits(void **state) {
         jsonw_init(&w, &b);
         jsonw_rate(&w, cases[i].v);
         assert_string_equal(buf_cstr(&b), cases[i].text);
+        buf_free(&b);
+    }
+}
+
+/* Issue 18: a rate of 1e60 once left no number at all ("rate_in":,), and a
+ * subnormal one went through NaN. Every double gives a JSON number. */
+static void rates_at_the_edges_of_double_are_json_numbers(void **state) {
+    struct {
+        double v;
+        const char *text;
+    } cases[] = {{1e20, "100000000000000000000"}, {2e21, "2e+21"},  {1.6667e59, "1.667e+59"}, {1e300, "1e+300"},
+                 {DBL_MAX, "1.798e+308"},         {5e-324, "0"},    {DBL_MIN, "0"},           {4e-18, "0"},
+                 {1e-17, "0.00000000000000001"},  {-INFINITY, "0"}, {-DBL_MAX, "0"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf b;
+        buf_init(&b, 1024);
+        jsonw w;
+        jsonw_init(&w, &b);
+        jsonw_array_begin(&w);
+        jsonw_rate(&w, cases[i].v);
+        jsonw_array_end(&w);
+        assert_false(jsonw_failed(&w));
+        char want[64];
+        snprintf(want, sizeof want, "[%s]", cases[i].text);
+        assert_string_equal(buf_cstr(&b), want);
         buf_free(&b);
     }
 }
@@ -170,6 +196,7 @@ int main(void) {
         cmocka_unit_test(rejects_overlong_and_surrogate_utf8),
         cmocka_unit_test(rates_keep_four_significant_digits),
         cmocka_unit_test(rates_and_integers_match_printf),
+        cmocka_unit_test(rates_at_the_edges_of_double_are_json_numbers),
         cmocka_unit_test(doubles_are_shortest_and_finite),
         cmocka_unit_test(failure_is_sticky_at_the_cap),
         cmocka_unit_test(nesting_beyond_the_limit_fails),

@@ -106,6 +106,61 @@ static void label_values_are_escaped(void **state) {
     buf_free(&b);
 }
 
+/* Issue 18: a 2000-byte flow name overflowed the callers' 1 KiB label
+ * buffers and the closing quote was lost: /metrics became unreadable. Label
+ * values are cut to 128 bytes plus a hash of the whole (two long names stay
+ * apart), and carry no control character or byte that is not UTF-8. */
+static void long_and_odd_label_values_stay_one_valid_label(void **state) {
+    char a[2001], b[2001];
+    memset(a, 'x', 2000);
+    a[2000] = '\0';
+    memcpy(b, a, sizeof b);
+    b[1999] = 'y';
+    buf la, lb;
+    buf_init(&la, 1024); /* the size refresh.c gives its flow label */
+    buf_init(&lb, 1024);
+    buf_puts(&la, "flow=\"");
+    metrics_label_escape(&la, a);
+    assert_int_equal(buf_putc(&la, '"'), 0);
+    buf_puts(&lb, "flow=\"");
+    metrics_label_escape(&lb, b);
+    buf_putc(&lb, '"');
+    assert_int_equal(la.len, 6 + 128 + 9 + 1);
+    assert_memory_equal(la.data + 6, a, 128);
+    assert_true(la.data[6 + 128] == '~');
+    assert_string_not_equal(buf_cstr(&la), buf_cstr(&lb));
+    buf_free(&lb);
+
+    /* Cut at a character: 127 x's then "é" (2 bytes) keeps the x's only. */
+    char c[300];
+    memset(c, 'x', 127);
+    strcpy(c + 127, "\xc3\xa9\xc3\xa9\xc3\xa9");
+    buf_reset(&la);
+    metrics_label_escape(&la, c);
+    assert_int_equal(la.len, 127 + 9);
+
+    buf_reset(&la);
+    metrics_label_escape(&la, "q\"\\\nz\t\r\x1b[31m\xff\x7f\xc3\xa9");
+    assert_string_equal(buf_cstr(&la),
+                        "q\\\"\\\\\\nz\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd[31m\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9");
+
+    metrics_declare("t_total", METRIC_COUNTER, "t");
+    buf_reset(&la);
+    buf_puts(&la, "flow=\"");
+    metrics_label_escape(&la, a);
+    buf_putc(&la, '"');
+    metric_add("t_total", buf_cstr(&la), 2);
+    buf out;
+    buf_init(&out, 1 << 20);
+    metrics_render(&out);
+    char want[300];
+    snprintf(want, sizeof want, "\nt_total{flow=\"%.128s~", a);
+    assert_non_null(strstr(buf_cstr(&out), want));
+    assert_non_null(strstr(buf_cstr(&out), "\"} 2\n"));
+    buf_free(&out);
+    buf_free(&la);
+}
+
 static void declare_all_declares_every_documented_metric(void **state) {
     metrics_declare_all();
     const char *names[] = {
@@ -210,6 +265,7 @@ int main(void) {
         cmocka_unit_test_setup(render_is_prometheus_text_sorted_by_name_then_labels, reset),
         cmocka_unit_test_setup(values_are_written_the_way_prometheus_reads_them, reset),
         cmocka_unit_test_setup(label_values_are_escaped, reset),
+        cmocka_unit_test_setup(long_and_odd_label_values_stay_one_valid_label, reset),
         cmocka_unit_test_setup(declare_all_declares_every_documented_metric, reset),
         cmocka_unit_test_setup(process_metrics_come_from_proc, reset),
         cmocka_unit_test_setup(updates_from_many_threads_are_all_counted, reset),
