@@ -133,6 +133,7 @@ typedef struct {
     char *listen;        /* default "127.0.0.1:8080" */
     char *cors_origin;   /* default "*" */
     char *ui_dir;        /* default "ui/dist" */
+    char *ui_settings;   /* JSON the page reads at /ui.json: {"allow_src":true|false|["origin",...]}; default true */
     auth_config auth;    /* default: none */
     int64_t interval_ms; /* default 10s */
     int64_t window_ms;   /* default 2m */
