@@ -54,7 +54,7 @@ enum {
 };
 
 static const char *const top_keys[] = {"listen", "cors_origin",   "ui_dir",   "auth",  "refresh", "output",
-                                       "graph",  "elasticsearch", "topology", "flows", "ui", NULL};
+                                       "graph",  "elasticsearch", "topology", "flows", "ui",      NULL};
 static const char *const ui_keys[] = {"allow_src", NULL};
 static const char *const auth_keys[] = {"username", "password", "bearer_token", NULL};
 static const char *const refresh_keys[] = {"interval", "window", "lag", NULL};
@@ -1180,8 +1180,7 @@ static int parse_src_origin(parser *p, const yaml_node_t *n, buf *json) {
     if (len && s[len - 1] == '/') s[--len] = '\0';
     const char *host = !strncmp(s, "http://", 7) ? s + 7 : !strncmp(s, "https://", 8) ? s + 8 : NULL;
     bool ok = host && *host && len <= 255;
-    for (const char *q = host ? host : ""; ok && *q; q++)
-        ok = isalnum((unsigned char)*q) || strchr(".-:[]_", *q);
+    for (const char *q = host ? host : ""; ok && *q; q++) ok = isalnum((unsigned char)*q) || strchr(".-:[]_", *q);
     if (!ok) {
         shown(s, text, sizeof text);
         free(s);

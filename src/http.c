@@ -92,8 +92,9 @@ struct http_server {
     char *cors_origin;
     char *ui_dir;  /* as configured; "" when no page is served */
     char *ui_real; /* its realpath once it exists, else NULL */
-    char *ui_settings; /* the page's settings, answered at /ui-settings.json */
     int64_t interval_ms;
+    /* The page's settings (ui.allow_src), answered at /ui-settings.json. */
+    char *ui_settings;
     auth_scheme auth;
     char *auth_credentials; /* what must follow the scheme: base64(user:password) or the token; NULL when open */
 

@@ -301,7 +301,7 @@
       }
       // Without one, the global view borrows the largest of its regions' (valid ones only).
       const borrowed = given === undefined && depth === 0 && Array.isArray(node.nodes)
-        ? Math.max(0, ...node.nodes.map((n) => (n && typeof n.maxVolume === 'number' && Number.isFinite(n.maxVolume) ? n.maxVolume : 0)))
+        ? node.nodes.reduce((m, n) => (n && typeof n.maxVolume === 'number' && Number.isFinite(n.maxVolume) && n.maxVolume > m ? n.maxVolume : m), 0)
         : 0;
       if (given === undefined && borrowed >= busiest) {
         // Vizceral's own choice is safe: keep it.
