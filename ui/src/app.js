@@ -290,12 +290,30 @@
         busiest = Math.max(busiest, connectionVolume(c));
       }
     }
+    if (Array.isArray(node.nodes)) {
+      for (const child of node.nodes) {
+        if (child && Array.isArray(child.connections)) makeDrawable(child, depth + 1, renames, fixes, ' in ' + (typeof child.name === 'string' ? child.name : '?'));
+        else if (child && typeof child === 'object') {
+          if (typeof child.name === 'string') child.name = rename(child.name);
+          if (reservedKey(child.class)) {
+            fixes.add('class "' + child.class + '" taken as normal');
+            child.class = 'normal';
+          }
+          if (child.renderer !== undefined && !(typeof child.renderer === 'string' && RENDERERS.has(child.renderer))) delete child.renderer;
+          if (child.maxVolume !== undefined && !(typeof child.maxVolume === 'number' && Number.isFinite(child.maxVolume) &&
+            child.maxVolume >= 0 && child.maxVolume <= MAX_RATE)) delete child.maxVolume;
+          if (Array.isArray(child.nodes)) makeDrawable(child, depth + 1, renames, fixes, '');
+        }
+      }
+    }
+    // After the children, whose maxVolume the global view may borrow.
     // Vizceral releases particles in proportion to volume / maxVolume, extrapolated beyond it:
     // a maxVolume far below the busiest connection (1e-300) or none at the root (which then
     // borrows the regions') makes it launch particles without end.
     if (busiest > 0) {
       const given = node.maxVolume;
-      const valid = typeof given === 'number' && Number.isFinite(given) && given > 0;
+      // Above MAX_RATE, Vizceral's own arithmetic (1.5 × maxVolume) can overflow to Infinity.
+      const valid = typeof given === 'number' && Number.isFinite(given) && given > 0 && given <= MAX_RATE;
       if (given !== undefined && (!valid || busiest / given > MAX_VOLUME_RATIO)) {
         fixes.add('maxVolume ' + String(given) + ' raised to the busiest connection (' + formatRate(busiest) + ' req/s)' + where);
       }
@@ -311,20 +329,6 @@
     } else if (node.maxVolume !== undefined && !(typeof node.maxVolume === 'number' && Number.isFinite(node.maxVolume) && node.maxVolume >= 0)) {
       fixes.add('maxVolume ' + String(node.maxVolume) + ' ignored' + where);
       node.maxVolume = 0;
-    }
-    if (Array.isArray(node.nodes)) {
-      for (const child of node.nodes) {
-        if (child && Array.isArray(child.connections)) makeDrawable(child, depth + 1, renames, fixes, ' in ' + (typeof child.name === 'string' ? child.name : '?'));
-        else if (child && typeof child === 'object') {
-          if (typeof child.name === 'string') child.name = rename(child.name);
-          if (reservedKey(child.class)) {
-            fixes.add('class "' + child.class + '" taken as normal');
-            child.class = 'normal';
-          }
-          if (child.renderer !== undefined && !(typeof child.renderer === 'string' && RENDERERS.has(child.renderer))) delete child.renderer;
-          if (Array.isArray(child.nodes)) makeDrawable(child, depth + 1, renames, fixes, '');
-        }
-      }
     }
   }
 
