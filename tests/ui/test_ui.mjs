@@ -745,8 +745,8 @@ async function srcPolicyTests(context, demo) {
       } else {
         await page.waitForFunction(() => /Not showing/.test(document.getElementById('banners').textContent), null, { timeout: 10_000 }).catch(() => {});
         await sleep(1500);
-        const s = await page.evaluate(() => ({ banner: document.getElementById('banners').textContent, polls: window.__vizfeed.polls, graph: window.__vizfeed.graph }));
-        check(s.banner.includes(`Not showing ${demo.base}`) && s.polls === 0 && s.graph === null,
+        const s = await page.evaluate(() => ({ banner: document.getElementById('banners').textContent, polls: window.__vizfeed.polls, graph: window.__vizfeed.graph !== null }));
+        check(s.banner.includes(`Not showing ${demo.base}`) && s.polls === 0 && s.graph === false,
           `ui.allow_src ${allow}: ?src= of another origin is refused, said in a banner, never fetched`, JSON.stringify(s));
         if (allow === 'false') await screenshot(page, 'src-refused.png');
       }
