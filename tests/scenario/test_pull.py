@@ -208,6 +208,7 @@ class LyingFeeder:
             for _ in range(300):
                 z.write(chunk)
         bomb = raw.getvalue()
+        truncated = gzip.compress(LyingFeeder.GOOD)[:-12]  # cut inside the stream, before its trailer
         feeder = self
         self.requests = []
 
@@ -229,6 +230,13 @@ class LyingFeeder:
                         self.wfile.write(bomb)
                     except OSError:
                         pass  # pull hung up at its limit, as it should
+                elif self.path == "/badgzip":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", str(len(truncated)))
+                    self.end_headers()
+                    self.wfile.write(truncated)
                 elif self.path == "/always304":
                     self.send_response(304)
                     self.send_header("ETag", '"x"')
@@ -313,6 +321,18 @@ def lying_feeders(tap, tmp):
             tap.check(not os.path.exists(out), "... and writes nothing")
             sent = [inm for path, inm in feeder.requests if path == "/always304"]
             tap.check(sent and all(inm is None for inm in sent), "pull never had an ETag to send", sent)
+        finally:
+            stop_pull(pull)
+
+        # A gzip stream cut before its end, with a Content-Length that matches what was sent.
+        out = os.path.join(tmp, "badgzip.json")
+        log_path = os.path.join(tmp, "pull-badgzip.log")
+        pull = start_pull(feeder.url("/badgzip"), out, log_path, interval="500ms")
+        try:
+            logged = wait(lambda: failure_lines(open(log_path).read()), 20)
+            text = open(log_path).read()
+            tap.check(logged, "a truncated gzip answer is a failure with its cause logged", text)
+            tap.check(not os.path.exists(out), "... and writes nothing")
         finally:
             stop_pull(pull)
     finally:
