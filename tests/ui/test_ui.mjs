@@ -750,7 +750,24 @@ async function srcPolicyTests(context, demo) {
         const s = await page.evaluate(() => ({ banner: document.getElementById('banners').textContent, polls: window.__vizfeed.polls, graph: window.__vizfeed.graph !== null }));
         check(s.banner.includes(`Not showing ${demo.base}`) && s.polls === 0 && s.graph === false,
           `ui.allow_src ${allow}: ?src= of another origin is refused, said in a banner, never fetched`, JSON.stringify(s));
-        if (allow === 'false') await screenshot(page, 'src-refused.png');
+        if (allow === 'false') {
+          await screenshot(page, 'src-refused.png');
+          // A reload of the configuration applies to the page's settings too.
+          const cfg = join(tmp, 'src-off.yml');
+          writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('allow_src: false', 'allow_src: true'));
+          daemon.child.kill('SIGHUP');
+          const until = Date.now() + 15_000;
+          let settings = null;
+          while (Date.now() < until) {
+            settings = await fetch(daemon.base + '/ui-settings.json').then((r) => r.json()).catch(() => null);
+            if (settings && settings.allow_src === true) break;
+            await sleep(200);
+          }
+          equal(settings, { allow_src: true }, 'ui.allow_src: a reload (SIGHUP) changes /ui-settings.json');
+          await page.reload();
+          await waitReady(page).then(() => check(true, 'ui.allow_src: after the reload the page shows the other origin\'s graph'),
+            () => check(false, 'ui.allow_src: after the reload the page shows the other origin\'s graph'));
+        }
       }
       await page.close();
     } finally {
