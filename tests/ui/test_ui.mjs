@@ -472,6 +472,11 @@ async function startFakeFeeder() {
     const path = new URL(req.url, 'http://x').pathname;
     if (path === '/vizceral.json') {
       fake.requests.push({ inm: req.headers['if-none-match'] || null });
+      if (fake.mode === 'html') {
+        res.writeHead(200, { 'Content-Type': 'text/html' });
+        res.end('<html><body>502 Bad Gateway</body></html>');
+        return;
+      }
       if (fake.mode === '304') {
         res.writeHead(304, { ETag: '"fake"' });
         res.end();
@@ -651,6 +656,30 @@ async function hostileFeedTests(context) {
       else check(text === '', `hostile numbers, ${what}: no banner (nothing was wrong)`, JSON.stringify(text));
       await Promise.race([page.close({ runBeforeUnload: false }), sleep(5000)]);
     }
+
+    // Entries Vizceral cannot read (null, no target, metrics that are not an object, a node
+    // without a name) beside good ones; then a proxy's HTML page answered with 200.
+    const broken = makeGraph([{ name: 'broken', services: ['a', 'b'] }]);
+    const region = broken.nodes[1];
+    region.connections.push(null, { source: 'INTERNET' }, { source: 'INTERNET', target: 'a', metrics: 5 });
+    region.nodes.push(null, { class: 'normal' });
+    fake.graph = broken;
+    page = await context.newPage();
+    watchPage(page, 'broken-entries');
+    await page.goto(`${fake.base}/?refresh=${REFRESH_S}#/broken`);
+    await waitView(page, ['broken']).then(() => check(true, 'broken entries: the region is drawn from its good entries'),
+      () => check(false, 'broken entries: the region is drawn from its good entries'));
+    const shownBroken = await drawn(page).catch(() => null);
+    equal(shownBroken && shownBroken.connections, ['INTERNET--a', 'INTERNET--b'], 'broken entries: the good connections are drawn');
+    const brokenBanner = await bannerText(page);
+    check(/3 connection\(s\)/.test(brokenBanner) && /2 node\(s\)/.test(brokenBanner), 'broken entries: a banner says what was dropped', brokenBanner);
+    fake.mode = 'html';
+    await page.waitForFunction(() => /not JSON/.test(document.getElementById('banners').textContent), null, { timeout: 10_000 })
+      .then(() => check(true, 'a 200 with an HTML page: the banner says the answer is not JSON'),
+        async () => check(false, 'a 200 with an HTML page: the banner says the answer is not JSON', await bannerText(page)));
+    const htmlState = await page.evaluate(() => ({ unreachable: window.__vizfeed.unreachable, banner: document.getElementById('banners').textContent }));
+    check(!htmlState.unreachable && !/Cannot reach/.test(htmlState.banner), 'a 200 with an HTML page: not called unreachable; the last graph stays', JSON.stringify(htmlState));
+    await page.close();
 
     // A 304 to a poll that sent no If-None-Match.
     fake.mode = '304';

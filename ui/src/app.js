@@ -258,9 +258,24 @@
       node.class = 'normal';
     }
     let busiest = 0;
+    if (Array.isArray(node.nodes)) {
+      const before = node.nodes.length;
+      node.nodes = node.nodes.filter((n) => n && typeof n === 'object' && typeof n.name === 'string');
+      if (node.nodes.length !== before) fixes.add((before - node.nodes.length) + ' node(s) without a name dropped' + where);
+    }
+    if (node.connections !== undefined && !Array.isArray(node.connections)) {
+      fixes.add('connections that are not a list dropped' + where);
+      delete node.connections;
+    }
     if (Array.isArray(node.connections)) {
+      // Vizceral reads source, target and metrics of every entry: anything else is dropped.
+      const kept = node.connections.filter((c) => c && typeof c === 'object' && typeof c.source === 'string' &&
+        typeof c.target === 'string' && (c.metrics === undefined || (c.metrics && typeof c.metrics === 'object')));
+      if (kept.length !== node.connections.length) {
+        fixes.add((node.connections.length - kept.length) + ' connection(s) without source, target or metrics dropped' + where);
+        node.connections = kept;
+      }
       for (const c of node.connections) {
-        if (!c || typeof c !== 'object') continue;
         if (typeof c.source === 'string') c.source = rename(c.source);
         if (typeof c.target === 'string') c.target = rename(c.target);
         if (reservedKey(c.class)) {
@@ -498,8 +513,17 @@
         return;
       }
       if (!response.ok) throw new Error('HTTP ' + response.status);
-      const graph = await response.json();
+      const text = await response.text();
+      // The feeder answered: a body that is not JSON (a proxy's page) is its fault, not a
+      // reachability problem.
       reachable();
+      let graph;
+      try {
+        graph = JSON.parse(text);
+      } catch (error) {
+        state.lastError = 'the answer is not JSON (' + String(error.message || error).slice(0, 120) + ')';
+        return;
+      }
       const problem = graphProblem(graph);
       if (problem) {
         state.lastError = 'unusable graph: ' + problem;
