@@ -211,6 +211,7 @@ class LyingFeeder:
         truncated = gzip.compress(LyingFeeder.GOOD)[:-12]  # cut inside the stream, before its trailer
         feeder = self
         self.requests = []
+        self.served_once = False
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -237,13 +238,19 @@ class LyingFeeder:
                     self.send_header("Content-Length", str(len(truncated)))
                     self.end_headers()
                     self.wfile.write(truncated)
+                elif self.path == "/once-then-304" and feeder.served_once:
+                    self.send_response(304)  # to every request, conditional or not: a broken cache
+                    self.send_header("ETag", '"v1"')
+                    self.end_headers()
                 elif self.path == "/always304":
                     self.send_response(304)
                     self.send_header("ETag", '"x"')
                     self.end_headers()
                 else:
+                    feeder.served_once = feeder.served_once or self.path == "/once-then-304"
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
+                    self.send_header("ETag", '"v1"')
                     self.send_header("Content-Length", str(len(LyingFeeder.GOOD)))
                     self.end_headers()
                     self.wfile.write(LyingFeeder.GOOD)
@@ -321,6 +328,23 @@ def lying_feeders(tap, tmp):
             tap.check(not os.path.exists(out), "... and writes nothing")
             sent = [inm for path, inm in feeder.requests if path == "/always304"]
             tap.check(sent and all(inm is None for inm in sent), "pull never had an ETag to send", sent)
+        finally:
+            stop_pull(pull)
+
+        # The file is removed while a cache on the way answers 304 to everything: pull asks
+        # again without a condition, and that 304 is an error, not "unchanged" (the file used to
+        # stay missing without a word).
+        out = os.path.join(tmp, "removed.json")
+        log_path = os.path.join(tmp, "pull-removed.log")
+        pull = start_pull(feeder.url("/once-then-304"), out, log_path, interval="300ms")
+        try:
+            tap.check(wait(lambda: os.path.exists(out), 20), "the first answer is written", open(log_path).read())
+            time.sleep(1)  # conditional polls, answered 304: unchanged, rightly
+            os.unlink(out)
+            logged = wait(lambda: "without If-None-Match" in open(log_path).read(), 20)
+            text = open(log_path).read()
+            tap.check(logged and "removed" in text,
+                      "file removed, every answer 304: the unconditional 304 is logged as a failure", text)
         finally:
             stop_pull(pull)
 
