@@ -62,7 +62,8 @@ enum {
 #endif
 
 static const char *const top_keys[] = {"listen", "cors_origin",   "ui_dir",   "auth",  "refresh", "output",
-                                       "graph",  "elasticsearch", "topology", "flows", NULL};
+                                       "graph",  "elasticsearch", "topology", "flows", "ui",      NULL};
+static const char *const ui_keys[] = {"allow_src", NULL};
 static const char *const auth_keys[] = {"username", "password", "bearer_token", NULL};
 static const char *const refresh_keys[] = {"interval", "window", "lag", NULL};
 static const char *const output_keys[] = {"file", NULL};
@@ -138,6 +139,7 @@ void cfg_free(vizfeed_config *cfg) {
     free(cfg->listen);
     free(cfg->cors_origin);
     free(cfg->ui_dir);
+    free(cfg->ui_settings);
     free(cfg->auth.username);
     free(cfg->auth.password);
     free(cfg->auth.bearer_token);
@@ -193,6 +195,7 @@ static vizfeed_config *config_with_defaults(const char *path) {
     cfg->listen = xstrdup("127.0.0.1:8080");
     cfg->cors_origin = xstrdup("*");
     cfg->ui_dir = xstrdup(VIZFEED_UI_DIR);
+    cfg->ui_settings = xstrdup("{\"allow_src\":true}");
     cfg->auth.username = xstrdup("");
     cfg->auth.password = xstrdup("");
     cfg->auth.bearer_token = xstrdup("");
@@ -1184,7 +1187,60 @@ static int parse_listen(parser *p, const yaml_node_t *root, vizfeed_config *cfg)
     return 0;
 }
 
+/* One origin of ui.allow_src: http(s)://host[:port], nothing after it but
+ * an optional "/". Characters that would need escaping in JSON or in a URL
+ * are refused rather than escaped: no real origin has them. */
+static int parse_src_origin(parser *p, const yaml_node_t *n, buf *json) {
+    static const char expected[] = "an origin such as https://feeder.example:8080";
+    char *s, text[120];
+    if (n->type != YAML_SCALAR_NODE || is_null(n))
+        return fail_at(p, n, expected, "ui.allow_src item is %s", kind_name(n));
+    if (get_string(p, n, "ui.allow_src item", &s) < 0) return -1;
+    size_t len = strlen(s);
+    if (len && s[len - 1] == '/') s[--len] = '\0';
+    const char *host = !strncmp(s, "http://", 7) ? s + 7 : !strncmp(s, "https://", 8) ? s + 8 : NULL;
+    bool ok = host && *host && len <= 255;
+    for (const char *q = host ? host : ""; ok && *q; q++) ok = isalnum((unsigned char)*q) || strchr(".-:[]_", *q);
+    if (!ok) {
+        shown(s, text, sizeof text);
+        free(s);
+        return fail_at(p, n, expected, "ui.allow_src item '%s' is not an http(s) origin (scheme, host, port only)",
+                       text);
+    }
+    buf_printf(json, "%s\"%s\"", json->len > 14 ? "," : "", s);
+    free(s);
+    return 0;
+}
+
+/* ui: { allow_src: true | false | [origins] }: which feeds other than its
+ * own the page may show through ?src=. Kept as the JSON the page fetches. */
+static int parse_ui(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+    const yaml_node_t *ui, *n;
+    if (get_section(p, get(p, root, "ui"), "ui", ui_keys, &ui) < 0) return -1;
+    if (!ui || !(n = get(p, ui, "allow_src")) || is_null(n)) return 0;
+    bool allow = true;
+    if (n->type != YAML_SEQUENCE_NODE) {
+        if (n->type != YAML_SCALAR_NODE)
+            return fail_at(p, n, "true, false or a list of origins", "ui.allow_src is %s", kind_name(n));
+        if (get_bool(p, n, "ui.allow_src", &allow) < 0) return -1;
+        replace(&cfg->ui_settings, xstrdup(allow ? "{\"allow_src\":true}" : "{\"allow_src\":false}"));
+        return 0;
+    }
+    buf json;
+    buf_init(&json, VIZ_MAX_CONFIG_BYTES);
+    buf_puts(&json, "{\"allow_src\":[");
+    for (size_t i = 0; i < sequence_size(n); i++)
+        if (parse_src_origin(p, sequence_item(p, n, i), &json) < 0) {
+            buf_free(&json);
+            return -1;
+        }
+    buf_puts(&json, "]}");
+    replace(&cfg->ui_settings, buf_take(&json, NULL));
+    return 0;
+}
+
 static int parse_root(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+
     const yaml_node_t *out;
     if (root->type != YAML_MAPPING_NODE)
         return fail_at(p, root, "a mapping of settings (listen, refresh, graph, elasticsearch, topology, flows)",
@@ -1196,7 +1252,8 @@ static int parse_root(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
         opt_string(p, root, "ui_dir", "ui_dir", &cfg->ui_dir) < 0 || parse_auth(p, root, cfg) < 0 ||
         parse_refresh(p, root, cfg) < 0 || get_section(p, get(p, root, "output"), "output", output_keys, &out) < 0 ||
         opt_string(p, out, "file", "output.file", &cfg->output_file) < 0 || parse_graph(p, root, cfg) < 0 ||
-        parse_elasticsearch(p, root, cfg) < 0 || parse_topology(p, root, cfg) < 0 || parse_flows(p, root, cfg) < 0)
+        parse_elasticsearch(p, root, cfg) < 0 || parse_topology(p, root, cfg) < 0 || parse_flows(p, root, cfg) < 0 ||
+        parse_ui(p, root, cfg) < 0)
         return -1;
     return 0;
 }
@@ -1636,6 +1693,8 @@ void cfg_print(const vizfeed_config *cfg, FILE *out) {
     print_key_string(out, "cors_origin: ", cfg->cors_origin);
     print_key_string(out, "ui_dir: ", cfg->ui_dir);
     print_auth(out, &cfg->auth);
+    /* The JSON is also YAML's flow form: {"allow_src":[...]}. */
+    fprintf(out, "ui: %s\n", cfg->ui_settings);
     fputs("refresh:\n  interval: ", out);
     print_duration(out, cfg->interval_ms);
     fputs("\n  window: ", out);

@@ -135,6 +135,8 @@ typedef struct {
     int listen_column;
     char *cors_origin;   /* default "*" */
     char *ui_dir;        /* default VIZFEED_UI_DIR (meson option ui_dir) */
+    char *ui_settings;   /* JSON the page reads at /ui-settings.json: {"allow_src":true|false|["origin",...]}; default
+                            true */
     auth_config auth;    /* default: none */
     int64_t interval_ms; /* default 10s */
     int64_t window_ms;   /* default 2m */

@@ -93,6 +93,8 @@ struct http_server {
     char *ui_dir;  /* as configured; "" when no page is served */
     char *ui_real; /* its realpath once it exists, else NULL */
     int64_t interval_ms;
+    /* The page's settings (ui.allow_src), answered at /ui-settings.json. */
+    char *ui_settings;
     auth_scheme auth;
     char *auth_credentials; /* what must follow the scheme: base64(user:password) or the token; NULL when open */
 
@@ -688,6 +690,12 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     if (strcmp(url, "/healthz") == 0) return answer_json(h, c, MHD_HTTP_OK, "/healthz", "status", "\"ok\"", NULL);
     if (strcmp(url, "/readyz") == 0) return serve_readiness(h, c);
     if (strcmp(url, "/metrics") == 0) return serve_metrics(h, c);
+    if (strcmp(url, "/ui-settings.json") == 0) {
+        pthread_mutex_lock(&h->lock);
+        struct MHD_Response *r = copied_response(h->ui_settings, strlen(h->ui_settings), "application/json");
+        pthread_mutex_unlock(&h->lock);
+        return queue_once(c, MHD_HTTP_OK, r, "/static"); /* a file of the page, as far as metrics go */
+    }
     return serve_static(h, c, url, nul);
 }
 
@@ -830,6 +838,7 @@ http_server *http_start(const http_options *o, char *err) {
     h->cors_origin = xstrdup(o->cors_origin ? o->cors_origin : "*");
     h->ui_dir = xstrdup(o->ui_dir ? o->ui_dir : "");
     h->ui_real = ui_real;
+    h->ui_settings = xstrdup(o->ui_settings ? o->ui_settings : "{}");
     h->interval_ms = o->interval_ms;
     h->auth_credentials = auth_credentials_of(o, &h->auth);
     h->starting = 1;
@@ -900,6 +909,8 @@ void http_update_options(http_server *h, const http_options *o) {
         h->ui_real = ui_real;
     }
     h->interval_ms = o->interval_ms;
+    free(h->ui_settings);
+    h->ui_settings = xstrdup(o->ui_settings ? o->ui_settings : "{}");
     h->auth = auth;
     char *old_credentials = h->auth_credentials;
     h->auth_credentials = credentials;
@@ -959,6 +970,7 @@ void http_stop(http_server *h) {
     free(h->cors_origin);
     free(h->ui_dir);
     free(h->ui_real);
+    free(h->ui_settings);
     auth_credentials_free(h->auth_credentials);
     free(h);
 }

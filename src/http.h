@@ -36,6 +36,7 @@ typedef struct {
     const char *auth_username;     /* Basic credentials of vizfeed's own endpoints ("" or NULL: none) */
     const char *auth_password;     /* secret */
     const char *auth_bearer_token; /* secret; instead of Basic ("" or NULL: none) */
+    const char *ui_settings;       /* JSON answered at /ui-settings.json for the page (NULL: "{}") */
 } http_options;
 
 typedef struct http_server http_server;

@@ -497,6 +497,7 @@ static http_options http_options_of(const vizfeed_config *cfg) {
     return (http_options){.listen = cfg->listen,
                           .cors_origin = cfg->cors_origin,
                           .ui_dir = cfg->ui_dir,
+                          .ui_settings = cfg->ui_settings,
                           .interval_ms = cfg->interval_ms,
                           .auth_username = cfg->auth.username,
                           .auth_password = cfg->auth.password,

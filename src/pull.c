@@ -18,6 +18,10 @@
 
 #define PULL_MAX_ETAG    256 /* bytes of an ETag we send back; a longer one is not used */
 #define PULL_BODY_SAMPLE 120 /* bytes of an error answer quoted in the log */
+/* Room kept for the next answer between polls. A larger buffer (a big graph,
+ * or an answer refused at PULL_MAX_BODY) is given back after its poll:
+ * otherwise one oversized answer would leave pull holding ~256 MB for good. */
+#define PULL_KEEP_BODY (8u << 20)
 
 typedef enum { POLL_REPLACED, POLL_UNCHANGED, POLL_FAILED, POLL_STOPPED } poll_outcome;
 
@@ -179,6 +183,7 @@ static poll_outcome poll_once(puller *p, char *err) {
     CURLcode result;
     poll_outcome outcome = transfer(p, &result);
     curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, NULL);
+    bool conditional = headers != NULL;
     curl_slist_free_all(headers);
     if (outcome == POLL_STOPPED) return outcome;
 
@@ -191,6 +196,13 @@ static poll_outcome poll_once(puller *p, char *err) {
     }
     long code = 0;
     curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code == 304 && !conditional) {
+        /* Nothing was asked conditionally, so "not modified" refers to
+         * nothing: a broken cache or proxy on the way. Taking it as
+         * "unchanged" would leave FILE missing or old without a word. */
+        fail(err, "HTTP 304 Not Modified to a request without If-None-Match");
+        return POLL_FAILED;
+    }
     if (code == 304) {
         /* Someone removed the file: it must come back even though the feeder
          * has nothing new, so ask again without a condition. */
@@ -214,6 +226,18 @@ static poll_outcome poll_once(puller *p, char *err) {
     memcpy(p->last_etag, p->etag, sizeof p->last_etag);
     log_debug("replaced %s: %zu bytes, ETag %s", p->o->output, p->body.len, p->last_etag[0] ? p->last_etag : "none");
     return POLL_REPLACED;
+}
+
+/* One poll, then the body's memory back to the system when it grew past
+ * PULL_KEEP_BODY (buf_free: glibc unmaps a block that large at once). */
+static poll_outcome poll_and_release(puller *p, char *err) {
+    poll_outcome outcome = poll_once(p, err);
+    if (p->body.cap > PULL_KEEP_BODY) {
+        size_t max = p->body.max;
+        buf_free(&p->body);
+        buf_init(&p->body, max);
+    }
+    return outcome;
 }
 
 /* Sleeps until the monotonic time due, or until *stop. */
@@ -278,7 +302,7 @@ int pull_run(const pull_options *o, volatile sig_atomic_t *stop, char *err) {
     char cause[ERR_LEN];
     while (!stopping(&p)) {
         int64_t started = monotonic_ms();
-        poll_outcome outcome = poll_once(&p, cause);
+        poll_outcome outcome = poll_and_release(&p, cause);
         if (outcome == POLL_STOPPED) break;
         int64_t due;
         if (outcome == POLL_FAILED) {

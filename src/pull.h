@@ -17,12 +17,16 @@
  *     object, at most PULL_MAX_BODY bytes once decoded. It replaces FILE
  *     atomically (temporary file, fsync, rename: sink_file_write()), so a
  *     reader sees the old copy or the new one, never a partial or empty file.
- *   - 304: FILE is current; nothing to do.
+ *   - 304 to a request that carried If-None-Match: FILE is current; nothing
+ *     to do. A 304 to a request without it (nothing to compare with: a
+ *     broken cache or proxy) is a failure like those below.
  *   - anything else (connection refused, timeout, another status such as the
  *     feeder's 503 before its first graph, an invalid or oversized body, a
  *     failed write): FILE is left as it was, one line with the cause is
  *     logged, and the next poll backs off (pull_backoff_ms()). The first
  *     success after failures logs one recovery line and restores the interval.
+ * A body larger than a few MB (or one refused as oversized) is freed after
+ * its poll, so that one huge answer does not stay in pull's memory.
  * pull_run() is a long-running loop like the daemon's refresher, so it logs
  * through log.h itself: failures at warn, recovery at info, each replacement
  * of FILE at debug.

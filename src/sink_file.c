@@ -11,15 +11,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
 
-/* The output file is replaced the way git's lockfile commits: write a
- * temporary file beside the target, make it durable, rename it over the
- * target (atomic within one file system), then make the rename durable by
- * syncing the directory. A reader therefore sees the old graph or the new
- * one, and a crash leaves one of them, never a truncated file.
+/* The output file is replaced by atomic_replace() (atomic_file.h): a
+ * temporary file beside the target, fsync, rename, fsync of the directory. A
+ * reader therefore sees the old graph or the new one, and a crash leaves one
+ * of them, never a truncated file.
  *
  * A writer killed between creating its temporary file and the rename leaves
  * that file behind, and every write picks a new name, so opening the sink
@@ -28,13 +28,11 @@
  * sink on the same path (a reload, `once -o`, a second process) leaves a
  * file alone while someone holds it, and a killed writer's lock is gone.
  * The moment between creating the file and locking it is covered by a lock
- * on the directory (claim_temporary). */
+ * on the directory (atomic_file.h describes the protocol). */
 
-/* What mkostemp() appends to the output file's name, and how many of its
- * characters it chooses (glibc: ASCII letters and digits). */
-#define TMP_SUFFIX  ".tmp.XXXXXX"
-#define TMP_PREFIX  ".tmp."
-#define TMP_RANDOM  6
+/* The names atomic_replace() gives its temporary files (atomic_file.h). */
+#define TMP_PREFIX  ATOMIC_TMP_INFIX
+#define TMP_RANDOM  ATOMIC_TMP_RANDOM
 #define SWEEP_NAMES 200 /* bytes of removed names quoted in the log line */
 
 typedef struct {
@@ -44,99 +42,11 @@ typedef struct {
     char last_etag[40]; /* ETag of the bytes last written, "" when none */
 } file_sink;
 
-static int write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int sync_directory(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    /* Some file systems cannot sync a directory; the rename still happened
-     * and there is nothing better to do. */
-    if (rc < 0 && saved == EINVAL) rc = 0;
-    errno = saved;
-    return rc;
-}
-
-/* Creates the temporary file (tmp ends in XXXXXX) and locks it, which marks
- * it as in use for sweeps (see sweep_stale_temporaries). The two steps run
- * under a shared lock on the directory, which a sweep holds exclusively, so
- * no sweep can find the file between them. Should a file system refuse
- * either lock, a swept file is noticed (no link left) and another name is
- * tried. Returns the descriptor, or -1 with errno. */
-static int claim_temporary(const char *dir, char *tmp) {
-    size_t len = strlen(tmp);
-    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) (void)flock(dir_fd, LOCK_SH);
-    int fd = -1;
-    for (int attempt = 0; attempt < 8 && fd < 0; attempt++) {
-        memcpy(tmp + len - 6, "XXXXXX", 6);
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) break;
-        struct stat st;
-        if (flock(fd, LOCK_EX) == 0 && fstat(fd, &st) == 0 && st.st_nlink == 0) {
-            close(fd); /* swept away meanwhile */
-            fd = -1;
-            errno = EAGAIN;
-        }
-    }
-    int saved = errno;
-    if (dir_fd >= 0) close(dir_fd); /* and with it the directory lock */
-    errno = saved;
-    return fd;
-}
-
 static int replace_file(file_sink *f, const void *bytes, size_t len, char *err) {
-    size_t path_len = strlen(f->path);
-    char *tmp = xmalloc(path_len + sizeof TMP_SUFFIX);
-    memcpy(tmp, f->path, path_len);
-    memcpy(tmp + path_len, TMP_SUFFIX, sizeof TMP_SUFFIX);
-    const char *step = "cannot create a temporary file beside it";
-    int rc = -1;
-
-    int fd = claim_temporary(f->dir, tmp);
-    if (fd < 0) goto done;
-    step = "cannot write the temporary file";
-    if (write_all(fd, bytes, len) < 0) goto fail;
-    step = "cannot sync the temporary file";
-    if (fsync(fd) < 0) goto fail;
-    /* mkstemp creates the file 0600; the graph is meant to be read by a web
-     * server that usually runs as another user. */
-    step = "cannot make the temporary file readable";
-    if (fchmod(fd, 0644) < 0) goto fail;
-    step = "cannot write the temporary file";
-    int close_rc = close(fd);
-    fd = -1;
-    if (close_rc < 0) goto fail;
-    step = "cannot rename the temporary file over it";
-    if (rename(tmp, f->path) < 0) goto fail;
-    /* From here on the new file is in place: nothing to unlink. */
-    step = "cannot sync its directory";
-    if (sync_directory(f->dir) < 0) goto done;
-    rc = 0;
-    goto done;
-
-fail:;
-    int saved = errno;
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    errno = saved;
-done:
-    if (rc < 0) fail(err, "output file %s: %s: %s", f->path, step, strerror(errno));
-    free(tmp);
-    return rc;
+    char why[ERR_LEN];
+    atomic_part part = {bytes, len};
+    if (atomic_replace(f->path, f->dir, &part, 1, why) < 0) return fail(err, "output file %s: %s", f->path, why);
+    return 0;
 }
 
 /* True for exactly `<base>.tmp.` followed by TMP_RANDOM letters or digits:
@@ -267,6 +177,14 @@ sink *sink_file_new(const char *path, char *err) {
         problem = "not a directory";
     if (problem) {
         fail(err, "output file %s: directory %s: %s", path, dir, problem);
+        free(dir);
+        return NULL;
+    }
+    /* A device, a FIFO, a directory or a link at the path is refused now,
+     * as it would be at every write (atomic_file.h says why). */
+    char why[ERR_LEN];
+    if (atomic_check_target(path, why) < 0) {
+        fail(err, "output file %s: %s", path, why);
         free(dir);
         return NULL;
     }

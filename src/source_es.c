@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "bounds.h"
 #include "es_client.h"
 #include "es_parse.h"
@@ -132,21 +133,14 @@ static int make_dirs(const char *path, char *err) {
     return 0;
 }
 
-/* Writes head then body to path through a temporary file and rename(2), so
- * a reader never sees half a file. */
-static int write_atomic(const char *path, const char *head, size_t head_len, const char *body, size_t body_len,
-                        char *err) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return fail(err, "cannot write %s: %s", tmp, strerror(errno));
-    bool ok = fwrite(head, 1, head_len, f) == head_len && fwrite(body, 1, body_len, f) == body_len;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return fail(err, "cannot write %s: %s", path, strerror(e));
-    }
+/* Writes head then body to path with the one atomic writer (temporary
+ * file, fsync, rename, directory fsync), so a reader never sees half a file
+ * and a crash keeps what was recorded. */
+static int write_atomic(const char *dir, const char *path, const char *head, size_t head_len, const char *body,
+                        size_t body_len, char *err) {
+    char why[ERR_LEN];
+    atomic_part parts[] = {{head, head_len}, {body, body_len}};
+    if (atomic_replace(path, dir, parts, 2, why) < 0) return fail(err, "cannot write %s: %s", path, why);
     return 0;
 }
 
@@ -179,13 +173,13 @@ static int record_page(source *s, unsigned page, const char *body, size_t body_l
     buf_append(&request, body, body_len);
     buf_puts(&request, "}\n");
     snprintf(path, sizeof path, "%s/%04u.request.json", dir, page);
-    int rc = write_atomic(path, request.data, request.len, "", 0, err);
+    int rc = write_atomic(dir, path, request.data, request.len, "", 0, err);
     buf_free(&request);
     if (rc < 0 || !resp) return rc;
     char head[32];
     int head_len = snprintf(head, sizeof head, "HTTP %d\n", resp->status);
     snprintf(path, sizeof path, "%s/%04u.response.json", dir, page);
-    return write_atomic(path, head, (size_t)head_len, answer->data ? answer->data : "", answer->len, err);
+    return write_atomic(dir, path, head, (size_t)head_len, answer->data ? answer->data : "", answer->len, err);
 }
 
 /* Continues the numbering of an earlier run into the same directory rather

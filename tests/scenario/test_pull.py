@@ -189,6 +189,217 @@ def stops_mid_backoff(tap, tmp):
             pull.wait()
 
 
+class LyingFeeder:
+    """A feeder that lies, on 127.0.0.1 at a port of its own: each path is one
+    lie. /oversized answers a gzip body that decodes to more than pull
+    accepts (300 MB of spaces in ~300 KB); /always304 answers 304 whether or
+    not the request was conditional; /good answers a small graph."""
+
+    GOOD = b'{"renderer":"global","name":"edge","nodes":[{"name":"INTERNET"}],"connections":[]}'
+
+    def __init__(self):
+        import gzip
+        import http.server
+        import io
+        chunk = b" " * (1 << 20)
+        raw = io.BytesIO()
+        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as z:
+            z.write(b"{")
+            for _ in range(300):
+                z.write(chunk)
+        bomb = raw.getvalue()
+        truncated = gzip.compress(LyingFeeder.GOOD)[:-12]  # cut inside the stream, before its trailer
+        feeder = self
+        self.requests = []
+        self.served_once = False
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                feeder.requests.append((self.path, self.headers.get("If-None-Match")))
+                if self.path == "/oversized":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", str(len(bomb)))
+                    self.end_headers()
+                    try:
+                        self.wfile.write(bomb)
+                    except OSError:
+                        pass  # pull hung up at its limit, as it should
+                elif self.path == "/badgzip":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", str(len(truncated)))
+                    self.end_headers()
+                    self.wfile.write(truncated)
+                elif self.path == "/once-then-304" and feeder.served_once:
+                    self.send_response(304)  # to every request, conditional or not: a broken cache
+                    self.send_header("ETag", '"v1"')
+                    self.end_headers()
+                elif self.path == "/always304":
+                    self.send_response(304)
+                    self.send_header("ETag", '"x"')
+                    self.end_headers()
+                else:
+                    feeder.served_once = feeder.served_once or self.path == "/once-then-304"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("ETag", '"v1"')
+                    self.send_header("Content-Length", str(len(LyingFeeder.GOOD)))
+                    self.end_headers()
+                    self.wfile.write(LyingFeeder.GOOD)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return None
+
+
+def start_pull(url, out, log_path, interval="1s"):
+    log = open(log_path, "w")
+    proc = subprocess.Popen([VIZFEED, "pull", url, "-o", out, "--interval", interval],
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    return proc
+
+
+def stop_pull(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def lying_feeders(tap, tmp):
+    """A feeder that lies: an oversized answer must not stay in pull's memory;
+    a 304 to an unconditional request is an error, logged, not "unchanged"."""
+    feeder = LyingFeeder()
+    try:
+        out = os.path.join(tmp, "big.json")
+        log_path = os.path.join(tmp, "pull-big.log")
+        pull = start_pull(feeder.url("/oversized"), out, log_path, interval="60s")
+        try:
+            refused = wait(lambda: "larger than" in open(log_path).read(), 60)
+            tap.check(refused, "an oversized answer is refused and logged", open(log_path).read())
+            # The buffer is given back right after the refused poll; allow the
+            # logging line to be written before it, then measure.
+            time.sleep(1)
+            kb = rss_kb(pull.pid) if pull.poll() is None else None
+            tap.check(kb is not None and kb < 64 * 1024,
+                      f"after an oversized answer pull holds {kb} KB (VmRSS), not the refused ~256 MB",
+                      open(log_path).read())
+            tap.check(not os.path.exists(out), "the oversized answer wrote no file")
+        finally:
+            stop_pull(pull)
+
+        out = os.path.join(tmp, "never304.json")
+        log_path = os.path.join(tmp, "pull-304.log")
+        pull = start_pull(feeder.url("/always304"), out, log_path, interval="500ms")
+        try:
+            logged = wait(lambda: "304" in open(log_path).read() and "If-None-Match" in open(log_path).read(), 20)
+            text = open(log_path).read()
+            tap.check(logged and failure_lines(text),
+                      "a 304 to a request without If-None-Match is logged as a failure", text)
+            tap.check(not os.path.exists(out), "... and writes nothing")
+            sent = [inm for path, inm in feeder.requests if path == "/always304"]
+            tap.check(sent and all(inm is None for inm in sent), "pull never had an ETag to send", sent)
+        finally:
+            stop_pull(pull)
+
+        # The file is removed while a cache on the way answers 304 to everything: pull asks
+        # again without a condition, and that 304 is an error, not "unchanged" (the file used to
+        # stay missing without a word).
+        out = os.path.join(tmp, "removed.json")
+        log_path = os.path.join(tmp, "pull-removed.log")
+        pull = start_pull(feeder.url("/once-then-304"), out, log_path, interval="300ms")
+        try:
+            tap.check(wait(lambda: os.path.exists(out), 20), "the first answer is written", open(log_path).read())
+            time.sleep(1)  # conditional polls, answered 304: unchanged, rightly
+            os.unlink(out)
+            logged = wait(lambda: "without If-None-Match" in open(log_path).read(), 20)
+            text = open(log_path).read()
+            tap.check(logged and "removed" in text,
+                      "file removed, every answer 304: the unconditional 304 is logged as a failure", text)
+        finally:
+            stop_pull(pull)
+
+        # A gzip stream cut before its end, with a Content-Length that matches what was sent.
+        out = os.path.join(tmp, "badgzip.json")
+        log_path = os.path.join(tmp, "pull-badgzip.log")
+        pull = start_pull(feeder.url("/badgzip"), out, log_path, interval="500ms")
+        try:
+            logged = wait(lambda: failure_lines(open(log_path).read()), 20)
+            text = open(log_path).read()
+            tap.check(logged, "a truncated gzip answer is a failure with its cause logged", text)
+            tap.check(not os.path.exists(out), "... and writes nothing")
+        finally:
+            stop_pull(pull)
+    finally:
+        feeder.close()
+
+
+def refuses_special_files(tap, tmp):
+    """-o naming a device, a FIFO, a directory or a symbolic link: refused with a
+    clear line and exit 1 (as a missing directory), and left exactly as it was."""
+    import stat as st
+    feeder = LyingFeeder()
+    try:
+        fifo = os.path.join(tmp, "fifo.json")
+        os.mkfifo(fifo)
+        link_target = write(os.path.join(tmp, "target.json"), "keep\n")
+        link = os.path.join(tmp, "link.json")
+        os.symlink(link_target, link)
+        directory = os.path.join(tmp, "a-directory")
+        os.makedirs(directory)
+        cases = [(fifo, st.S_ISFIFO, "FIFO"), (link, st.S_ISLNK, "symbolic link"),
+                 (directory, st.S_ISDIR, "directory")]
+        if os.geteuid() == 0:
+            # A node of /dev/null's device made here, so that a regression
+            # damages a file of this test, not the system's /dev/null.
+            device = os.path.join(tmp, "null.json")
+            os.mknod(device, 0o666 | st.S_IFCHR, os.makedev(1, 3))
+            cases.insert(0, (device, st.S_ISCHR, "character device"))
+        else:
+            tap.check(True, "# SKIP a device node needs root to make")
+        for path, kind, word in cases:
+            r = run(["pull", feeder.url("/good"), "-o", path, "--interval", "1s"], timeout=20)
+            tap.check(r.returncode == 1 and word in r.stderr and path in r.stderr,
+                      f"pull -o {word}: exit 1 with a line naming it", f"rc {r.returncode}: {r.stderr}")
+            tap.check(kind(os.lstat(path).st_mode), f"pull -o {word}: still a {word} afterwards")
+            r = run(["once", "--demo", "-o", path], timeout=60)
+            tap.check(r.returncode == 1 and word in r.stderr, f"once -o {word}: exit 1 with a line naming it",
+                      f"rc {r.returncode}: {r.stderr}")
+            tap.check(kind(os.lstat(path).st_mode), f"once -o {word}: still a {word} afterwards")
+        tap.equal(open(link_target).read(), "keep\n", "the link's target is untouched")
+    finally:
+        feeder.close()
+
+
 def usage_errors(tap, tmp):
     out = os.path.join(tmp, "x.json")
     cases = [
@@ -216,6 +427,8 @@ def main():
         tap.run(follow_and_survive, tmp)
         tap.run(stops_mid_backoff, tmp)
         tap.run(usage_errors, tmp)
+        tap.run(lying_feeders, tmp)
+        tap.run(refuses_special_files, tmp)
     tap.done()
 
 

@@ -50,9 +50,9 @@ def main():
     env.setdefault("VIZFEED_SCREENSHOTS", os.path.join(os.path.dirname(VIZFEED), "screenshots"))
     try:
         done = subprocess.run(["node", os.path.join(SRC, "tests", "ui", "test_ui.mjs")], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=240)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=420)
     except subprocess.TimeoutExpired as e:
-        fail("the browser tests finish within 240 s", (e.stdout or b"").decode("utf-8", "replace")
+        fail("the browser tests finish within 420 s", (e.stdout or b"").decode("utf-8", "replace")
              if isinstance(e.stdout, bytes) else (e.stdout or ""))
     out = done.stdout
     lines = out.splitlines()

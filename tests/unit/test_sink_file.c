@@ -238,6 +238,62 @@ static void make_file(const char *name) {
     fclose(f);
 }
 
+/* Only a regular file (or nothing) is ever replaced: a device node, a FIFO,
+ * a directory or a symbolic link at the path is refused, at open and at
+ * every write, and left exactly as it was. /dev/null is only opened, never
+ * written: before the fix this test must not turn it into a file. */
+static void special_files_are_refused_and_left_alone(void **state) {
+    char err[ERR_LEN] = "";
+    struct stat st;
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
+    sink *s = sink_file_new("/dev/null", err);
+    if (s) s->ops->close(s); /* closing writes nothing */
+    assert_null(s);
+    assert_non_null(strstr(err, "/dev/null"));
+    assert_non_null(strstr(err, "character device"));
+
+    assert_int_equal(mkfifo(path, 0600), 0);
+    s = sink_file_new(path, err);
+    if (s) {
+        (void)publish(s, "{\"v\":1}", err);
+        s->ops->close(s);
+    }
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    assert_null(s);
+    assert_non_null(strstr(err, "FIFO"));
+    unlink(path);
+
+    char p[256];
+    snprintf(p, sizeof p, "%s/elsewhere.json", dir);
+    make_file("elsewhere.json");
+    assert_int_equal(symlink(p, path), 0);
+    assert_null(sink_file_new(path, err));
+    assert_non_null(strstr(err, "symbolic link"));
+    unlink(path);
+
+    assert_int_equal(mkdir(path, 0755), 0);
+    assert_null(sink_file_new(path, err));
+    assert_non_null(strstr(err, "a directory"));
+    rmdir(path);
+
+    /* Something that appears at the path after the open is refused at the
+     * write, counted, and kept; nothing is left beside it. */
+    s = sink_file_new(path, err);
+    assert_non_null(s);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(publish(s, "{\"v\":2}", err), -1);
+    assert_non_null(strstr(err, "FIFO"));
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    assert_true(metric_get("vizfeed_output_file_errors_total", "") == 1);
+    assert_int_equal(count_dir_entries(), 2); /* the FIFO and elsewhere.json */
+    unlink(path);
+    assert_int_equal(publish(s, "{\"v\":3}", err), 0); /* and writes once it is gone */
+    s->ops->close(s);
+}
+
 static bool exists(const char *name) {
     char p[256];
     struct stat st;
@@ -385,6 +441,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(unwritable_directory_fails_clearly_and_keeps_the_old_file, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_write_removes_the_temporary_file_and_keeps_the_old_one, setup, teardown),
         cmocka_unit_test_setup_teardown(constructor_rejects_missing_directories, setup, teardown),
+        cmocka_unit_test_setup_teardown(special_files_are_refused_and_left_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(a_concurrent_reader_never_sees_a_partial_file, setup, teardown),
         cmocka_unit_test_setup_teardown(stale_temporaries_are_removed_and_look_alikes_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(an_open_does_not_remove_a_temporary_file_being_written, setup, teardown),

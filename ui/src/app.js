@@ -3,7 +3,11 @@
  *
  * Parameters (query string):
  *   ?src=URL       the graph to poll (default: vizceral.json beside this page). Another origin
- *                  works when the feeder sends CORS headers, as vizfeed does.
+ *                  works when the feeder sends CORS headers, as vizfeed does. A graph from another
+ *                  origin is always labelled with that origin (a banner), so a crafted link cannot
+ *                  pass another server's graph off as this one's; the server that serves the page
+ *                  may restrict or forbid ?src= (ui-settings.json beside the page, which vizfeed
+ *                  answers from its `ui.allow_src`; a static server without it allows any origin).
  *   ?refresh=SEC   the feeder's refresh interval (default 10, vizfeed's default). The page polls
  *                  every refresh/2 seconds, between 1 and 5 s: a 304 costs the feeder nothing,
  *                  and a new graph shows at most half an interval after it was built. Data
@@ -15,6 +19,18 @@
  * inserts notice titles and subtitles as HTML: the feeder escapes them, and the page puts them in
  * canonical escaped form once more (decode the five entities, escape again; a no-op on text that
  * was escaped properly) so that a feed given by ?src= cannot inject markup either.
+ *
+ * Polls send the browser's credentials to the page's own origin (credentials: 'same-origin'), so
+ * a page behind vizfeed's Basic auth reaches /vizceral.json; the graph URL is built without the
+ * user:password@ a page address may carry, which fetch refuses.
+ *
+ * Names from the data are never used as keys of plain objects here. Vizceral does use them as
+ * keys of plain objects (nodes, graphs, volumes by class, renderers, layouts), so a name such as
+ * "constructor" or "__proto__" would find Object.prototype's property there and break it for good.
+ * Before a graph reaches Vizceral such names are given an invisible mark (a leading U+200B,
+ * shown the same), classes and metric keys of that kind are dropped, and the numbers Vizceral
+ * divides by (maxVolume) are checked against the rates, since a tiny or missing one makes it
+ * launch particles without end and freezes the tab. Each correction is said in a banner.
  *
  * Tests read window.__vizfeed (a read-only view of the page's state).
  */
@@ -31,6 +47,8 @@
   const pollMs = clampNumber(refreshSeconds / 2, 1, 5) * 1000;
   const oldAfterMs = 3 * refreshSeconds * 1000;
   const source = resolveSource(params.get('src'));
+  // The origin of a graph that is not this server's own, or null.
+  const foreignOrigin = source && new URL(source).origin !== window.location.origin ? new URL(source).origin : null;
 
   const elements = {
     canvas: document.getElementById('canvas'),
@@ -57,6 +75,9 @@
     polls: 0,
     graphs: 0,              // graphs accepted (not counting 304s)
     search: { query: '', matches: [] },
+    srcRefused: null,       // why ?src= may not be shown here, or null
+    corrections: [],        // what the last graph needed before Vizceral could take it
+    renames: new Map(),     // name from the data -> the name Vizceral was given
   };
 
   /* ---------- text helpers ---------- */
@@ -88,11 +109,15 @@
     }
   }
 
+  /* The graph's URL, without user:password@ (fetch refuses URLs holding credentials; the
+     browser sends the ones it holds for this origin by itself). */
   function resolveSource(src) {
-    if (!src) return new URL('vizceral.json', window.location.href).href;
     try {
-      const url = new URL(src, window.location.href);
-      if (url.protocol === 'http:' || url.protocol === 'https:') return url.href;
+      const url = new URL(src || 'vizceral.json', window.location.href);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+      url.username = '';
+      url.password = '';
+      return url.href;
     } catch (e) { /* reported below */ }
     return null;
   }
@@ -162,6 +187,164 @@
     }
     if (graph.connections !== undefined && !Array.isArray(graph.connections)) return 'connections is not an array';
     return null;
+  }
+
+  /* ---------- names and numbers Vizceral can take ---------- */
+
+  const RENDERERS = new Set(['global', 'region', 'focused', 'focusedChild', 'dns']);
+  const MARK = '\u200b';
+  const MAX_RATE = 1e12;          // req/s; beyond it a rate is an error of the feed, not traffic
+  const MAX_VOLUME_RATIO = 100;   // a maxVolume this far below a level's busiest connection freezes particles
+
+  /* A string that names a property every plain object has ("constructor", "__proto__"...). */
+  function reservedKey(name) {
+    return typeof name === 'string' && (name === '__proto__' || Object.prototype.hasOwnProperty.call(Object.prototype, name));
+  }
+
+  function collectNames(node, depth, names) {
+    if (!node || typeof node !== 'object' || depth > 8) return;
+    if (Array.isArray(node.nodes)) {
+      for (const child of node.nodes) {
+        if (child && typeof child.name === 'string') names.add(child.name);
+        collectNames(child, depth + 1, names);
+      }
+    }
+  }
+
+  /* name -> safe name for every reserved name of the tree: a leading mark (more if that is
+     taken too), so that it reads the same and no two names merge. */
+  function renamesFor(graph) {
+    const names = new Set();
+    collectNames(graph, 0, names);
+    const renames = new Map();
+    for (const name of names) {
+      if (!reservedKey(name)) continue;
+      let safe = MARK + name;
+      while (names.has(safe)) safe = MARK + safe;
+      renames.set(name, safe);
+    }
+    return renames;
+  }
+
+  /* The name in the data of a name Vizceral was given (the hash shows the data's). */
+  function originalName(name) {
+    for (const [original, safe] of state.renames) if (safe === name) return original;
+    return name;
+  }
+
+  function safeName(name) {
+    return state.renames.get(name) || (reservedKey(name) ? MARK + name : name);
+  }
+
+  /* Total of the positive finite rates of a connection's metrics. */
+  function connectionVolume(c) {
+    return c && c.metrics && typeof c.metrics === 'object' ? metricsTotal(c.metrics) : 0;
+  }
+
+  /* Rewrites one level (and below) in place; notes what it changed in fixes. */
+  function makeDrawable(node, depth, renames, fixes, where) {
+    if (!node || typeof node !== 'object' || depth > 8) return;
+    const rename = (name) => (renames.has(name) ? renames.get(name) : name);
+    if (typeof node.name === 'string') node.name = rename(node.name);
+    if (typeof node.entryNode === 'string') node.entryNode = rename(node.entryNode);
+    if (typeof node.focusedNode === 'string') node.focusedNode = rename(node.focusedNode);
+    if (node.renderer !== undefined && !(typeof node.renderer === 'string' && RENDERERS.has(node.renderer))) {
+      fixes.add('renderer "' + String(node.renderer) + '" ignored');
+      delete node.renderer;
+    }
+    if (node.layout !== undefined && (typeof node.layout !== 'string' || reservedKey(node.layout))) delete node.layout;
+    if (reservedKey(node.class)) {
+      fixes.add('class "' + node.class + '" taken as normal');
+      node.class = 'normal';
+    }
+    let busiest = 0;
+    if (Array.isArray(node.nodes)) {
+      const before = node.nodes.length;
+      node.nodes = node.nodes.filter((n) => n && typeof n === 'object' && typeof n.name === 'string');
+      if (node.nodes.length !== before) fixes.add((before - node.nodes.length) + ' node(s) without a name dropped' + where);
+    }
+    if (node.connections !== undefined && !Array.isArray(node.connections)) {
+      fixes.add('connections that are not a list dropped' + where);
+      delete node.connections;
+    }
+    if (Array.isArray(node.connections)) {
+      // Vizceral reads source, target and metrics of every entry: anything else is dropped.
+      const kept = node.connections.filter((c) => c && typeof c === 'object' && typeof c.source === 'string' &&
+        typeof c.target === 'string' && (c.metrics === undefined || (c.metrics && typeof c.metrics === 'object')));
+      if (kept.length !== node.connections.length) {
+        fixes.add((node.connections.length - kept.length) + ' connection(s) without source, target or metrics dropped' + where);
+        node.connections = kept;
+      }
+      for (const c of node.connections) {
+        if (typeof c.source === 'string') c.source = rename(c.source);
+        if (typeof c.target === 'string') c.target = rename(c.target);
+        if (reservedKey(c.class)) {
+          fixes.add('class "' + c.class + '" taken as normal');
+          c.class = 'normal';
+        }
+        if (c.metrics && typeof c.metrics === 'object') {
+          const clean = {};
+          for (const key of Object.keys(c.metrics)) {
+            let v = c.metrics[key];
+            if (reservedKey(key)) {
+              fixes.add('metric "' + key + '" dropped');
+              continue;
+            }
+            if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+              fixes.add('a rate that is not a finite number ≥ 0 dropped' + where);
+              continue;
+            }
+            if (v > MAX_RATE) {
+              fixes.add('a rate above ' + MAX_RATE.toExponential() + ' req/s cut to it' + where);
+              v = MAX_RATE;
+            }
+            clean[key] = v;
+          }
+          c.metrics = clean;
+        }
+        busiest = Math.max(busiest, connectionVolume(c));
+      }
+    }
+    if (Array.isArray(node.nodes)) {
+      for (const child of node.nodes) {
+        if (child && Array.isArray(child.connections)) makeDrawable(child, depth + 1, renames, fixes, ' in ' + (typeof child.name === 'string' ? child.name : '?'));
+        else if (child && typeof child === 'object') {
+          if (typeof child.name === 'string') child.name = rename(child.name);
+          if (reservedKey(child.class)) {
+            fixes.add('class "' + child.class + '" taken as normal');
+            child.class = 'normal';
+          }
+          if (child.renderer !== undefined && !(typeof child.renderer === 'string' && RENDERERS.has(child.renderer))) delete child.renderer;
+          if (child.maxVolume !== undefined && !(typeof child.maxVolume === 'number' && Number.isFinite(child.maxVolume) &&
+            child.maxVolume >= 0 && child.maxVolume <= MAX_RATE)) delete child.maxVolume;
+          if (Array.isArray(child.nodes)) makeDrawable(child, depth + 1, renames, fixes, '');
+        }
+      }
+    }
+    // After the children, whose maxVolume the global view may borrow.
+    // Vizceral releases particles in proportion to volume / maxVolume, extrapolated beyond it:
+    // a maxVolume far below the busiest connection (1e-300) or none at the root (which then
+    // borrows the regions') makes it launch particles without end.
+    if (busiest > 0) {
+      const given = node.maxVolume;
+      // Above MAX_RATE, Vizceral's own arithmetic (1.5 × maxVolume) can overflow to Infinity.
+      const valid = typeof given === 'number' && Number.isFinite(given) && given > 0 && given <= MAX_RATE;
+      if (given !== undefined && (!valid || busiest / given > MAX_VOLUME_RATIO)) {
+        fixes.add('maxVolume ' + String(given) + ' raised to the busiest connection (' + formatRate(busiest) + ' req/s)' + where);
+      }
+      // Without one, the global view borrows the largest of its regions' (valid ones only).
+      const borrowed = given === undefined && depth === 0 && Array.isArray(node.nodes)
+        ? node.nodes.reduce((m, n) => (n && typeof n.maxVolume === 'number' && Number.isFinite(n.maxVolume) && n.maxVolume > m ? n.maxVolume : m), 0)
+        : 0;
+      if (given === undefined && borrowed >= busiest) {
+        // Vizceral's own choice is safe: keep it.
+      } else if (!valid || given < busiest) {
+        node.maxVolume = busiest;
+      }
+    } else if (node.maxVolume !== undefined && !(typeof node.maxVolume === 'number' && Number.isFinite(node.maxVolume) && node.maxVolume >= 0)) {
+      fixes.add('maxVolume ' + String(node.maxVolume) + ' ignored' + where);
+      node.maxVolume = 0;
+    }
   }
 
   function sanitizeNotices(notices) {
@@ -271,14 +454,14 @@
   let hashNavigation = false;
 
   function viewToHash(view) {
-    return '#/' + view.map((name) => encodeURIComponent(name)).join('/');
+    return '#/' + view.map((name) => encodeURIComponent(originalName(name))).join('/');
   }
 
   function hashToView(hash) {
     const path = hash.replace(/^#\/?/, '');
     if (path === '') return [];
     try {
-      return path.split('/').filter((part) => part !== '').map((part) => decodeURIComponent(part));
+      return path.split('/').filter((part) => part !== '').map((part) => safeName(decodeURIComponent(part)));
     } catch (e) {
       return [];
     }
@@ -299,15 +482,27 @@
   /* ---------- polling ---------- */
 
   async function poll() {
+    if (state.srcRefused) {
+      renderStatus();
+      return;
+    }
     state.polls++;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), FETCH_TIMEOUT_MS);
     try {
       const headers = {};
-      if (state.etag) headers['If-None-Match'] = state.etag;
+      const conditional = Boolean(state.etag);
+      if (conditional) headers['If-None-Match'] = state.etag;
       // A conditional header set by the page makes fetch bypass the HTTP cache, so a 304
-      // reaches us as a 304.
-      const response = await fetch(source, { headers, cache: 'no-store', signal: controller.signal, credentials: 'omit' });
+      // reaches us as a 304. The browser's credentials go to this origin only: the page behind
+      // vizfeed's auth needs them, another origin (?src=) gets none.
+      const response = await fetch(source, { headers, cache: 'no-store', signal: controller.signal, credentials: 'same-origin' });
+      if (response.status === 304 && !conditional) {
+        // Nothing was asked conditionally: a broken cache or proxy, not "unchanged".
+        reachable();
+        state.lastError = 'answered 304 Not Modified to a request without If-None-Match (a broken cache or proxy?)';
+        return;
+      }
       if (response.status === 304) {
         reachable();
         return;
@@ -318,14 +513,28 @@
         return;
       }
       if (!response.ok) throw new Error('HTTP ' + response.status);
-      const graph = await response.json();
+      const text = await response.text();
+      // The feeder answered: a body that is not JSON (a proxy's page) is its fault, not a
+      // reachability problem.
       reachable();
+      let graph;
+      try {
+        graph = JSON.parse(text);
+      } catch (error) {
+        state.lastError = 'the answer is not JSON (' + String(error.message || error).slice(0, 120) + ')';
+        return;
+      }
       const problem = graphProblem(graph);
       if (problem) {
         state.lastError = 'unusable graph: ' + problem;
         return;
       }
-      accept(graph, response.headers.get('ETag'));
+      try {
+        accept(graph, response.headers.get('ETag'));
+      } catch (error) {
+        // The feeder answered; the page could not use the answer. Not a reachability problem.
+        state.lastError = 'the page could not draw this graph: ' + String(error.message || error);
+      }
     } catch (error) {
       state.lastError = error.name === 'AbortError' ? 'no answer within ' + FETCH_TIMEOUT_MS / 1000 + ' s'
         : String(error.message || error);
@@ -344,10 +553,19 @@
   }
 
   function accept(graph, etag) {
+    const renames = renamesFor(graph);
+    const fixes = new Set();
+    makeDrawable(graph, 0, renames, fixes, ' at the top level');
     if (state.rootName === null) state.rootName = graph.name;
     // A new root name would make Vizceral build a new root graph behind the current view.
     graph.name = state.rootName;
     sanitizeTree(graph, 0);
+    state.renames = renames;
+    state.corrections = Array.from(fixes);
+    if (renames.size) {
+      state.corrections.unshift('names that are JavaScript built-ins (' + Array.from(renames.keys()).join(', ') +
+        ') carry an invisible mark');
+    }
 
     const first = state.graph === null;
     state.graph = graph;
@@ -390,6 +608,15 @@
 
     if (!source) {
       banners.push({ cls: 'danger', text: 'The ?src= parameter is not an http(s) URL.' });
+    }
+    if (state.srcRefused) {
+      banners.push({ cls: 'danger', text: state.srcRefused });
+    } else if (foreignOrigin) {
+      banners.push({ cls: 'foreign', text: 'Showing the graph of ' + foreignOrigin + ' (?src=), not of this server.' });
+    }
+    if (state.corrections.length) {
+      banners.push({ cls: 'warning', text: 'The graph needed corrections before it could be drawn: ' +
+        state.corrections.slice(0, 6).join('; ') + (state.corrections.length > 6 ? '; …' : '') + '.' });
     }
     if (typeof updated === 'number' && Number.isFinite(updated)) {
       const age = now - updated;
@@ -748,6 +975,9 @@
     get polls() { return state.polls; },
     get graphs() { return state.graphs; },
     get source() { return source; },
+    get foreignOrigin() { return foreignOrigin; },
+    get srcRefused() { return state.srcRefused; },
+    get corrections() { return state.corrections.slice(); },
     get pollMs() { return pollMs; },
     get viz() { return viz; },
   });
@@ -757,7 +987,42 @@
   viz.setView(hashToView(window.location.hash));
   viz.animate();
   setInterval(renderStatus, 1000);
-  if (source) {
+  /* What the server that serves this page allows for ?src= (vizfeed's ui.allow_src). A page
+     on a static server has no such file: any origin then, always labelled. */
+  async function loadSettings() {
+    try {
+      const url = new URL('ui-settings.json', window.location.href);
+      url.username = '';
+      url.password = '';
+      const response = await fetch(url.href, { cache: 'no-store', credentials: 'same-origin' });
+      if (response.status === 404) return { allow_src: true };
+      if (!response.ok) return { error: 'HTTP ' + response.status };
+      return await response.json();
+    } catch (e) {
+      return { error: String(e.message || e) };
+    }
+  }
+
+  function srcRefusal(settings) {
+    if (settings.error) return 'Not showing ' + foreignOrigin + ' (?src=): the page\'s settings could not be read (' + settings.error + ').';
+    const allow = settings.allow_src;
+    if (allow === true || allow === undefined) return null;
+    if (Array.isArray(allow)) {
+      const origins = allow.map((a) => { try { return new URL(a).origin; } catch (e) { return null; } });
+      if (origins.includes(foreignOrigin)) return null;
+      return 'Not showing ' + foreignOrigin + ' (?src=): this server shows only its own graph' +
+        (origins.length ? ' and those of ' + origins.filter(Boolean).join(', ') : '') + ' (ui.allow_src).';
+    }
+    return 'Not showing ' + foreignOrigin + ' (?src=): this server shows only its own graph (ui.allow_src: false).';
+  }
+
+  if (source && foreignOrigin) {
+    loadSettings().then((settings) => {
+      state.srcRefused = srcRefusal(settings);
+      if (state.srcRefused) elements.loading.textContent = 'no graph: ?src= is not allowed here';
+      poll();
+    });
+  } else if (source) {
     poll();
   } else {
     renderStatus();
