@@ -20,6 +20,14 @@
  * Every failure is one line naming the host and Elasticsearch's own error
  * type and reason, and counted in vizfeed_es_errors_total by kind.
  *
+ * A cluster (or a proxy) that lies about paging cannot hold a refresh: an
+ * after_key given twice in one collect, however the keys cycle (A, B, A...),
+ * fails it (kind unexpected; a set of the keys' 64-bit hashes, at most
+ * MAX_PAGES of them), as does a page with more buckets than were asked for;
+ * and whatever it does, the refresh's deadline (source_limits) cuts the
+ * collect, requests in flight included (kind deadline), and a stop request
+ * ends it within about a second.
+ *
  * With cfg->record_dir set, every request and its answer are written under
  * <record_dir>/<flow>/<refresh>/<page>.{request,response}.json, which
  * source_replay.c reads back through the same parser.
@@ -79,6 +87,16 @@ struct source {
     /* Recording. */
     char *record_dir; /* <record_dir>/<flow>, NULL when off */
     unsigned long record_refresh;
+
+    /* Limits of the collect (source_limits). */
+    int64_t deadline_ms;
+    int64_t budget_ms;
+    const atomic_bool *stop;
+    es_failure last_failure; /* of the last page that failed without an answer */
+
+    /* Hashes of the after_keys seen in this collect (open addressing, 0 = empty). */
+    uint64_t *seen;
+    size_t seen_size, seen_count;
 };
 
 /* State of one page while its answer streams in. */
@@ -206,8 +224,37 @@ static unsigned long last_recorded_refresh(const char *dir) {
 
 /* ---- open / close ---------------------------------------------------- */
 
+/* Adds an after_key to the keys seen in this collect; false when it was
+ * there already. A 64-bit hash stands for the key: two keys of one
+ * refresh's few thousand pages colliding is a one-in-10^11 chance, and it
+ * would cost that one refresh. */
+static bool seen_add(source *s, const char *key) {
+    uint64_t h = hash_bytes(key, strlen(key), HASH_SEED);
+    if (h == 0) h = 1;
+    if ((s->seen_count + 1) * 2 > s->seen_size) {
+        size_t size = s->seen_size ? s->seen_size * 2 : 256;
+        uint64_t *grown = xcalloc(size, sizeof *grown);
+        for (size_t i = 0; i < s->seen_size; i++) {
+            if (!s->seen[i]) continue;
+            size_t j = s->seen[i] & (size - 1);
+            while (grown[j]) j = (j + 1) & (size - 1);
+            grown[j] = s->seen[i];
+        }
+        free(s->seen);
+        s->seen = grown;
+        s->seen_size = size;
+    }
+    size_t j = h & (s->seen_size - 1);
+    for (; s->seen[j]; j = (j + 1) & (s->seen_size - 1))
+        if (s->seen[j] == h) return false;
+    s->seen[j] = h;
+    s->seen_count++;
+    return true;
+}
+
 static void es_close(source *s) {
     if (!s) return;
+    free(s->seen);
     es_client_free(s->client);
     es_parser_free(s->parser);
     free(s->path);
@@ -393,7 +440,8 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
     }
     if (rc < 0) {
         fail(err, "%s", why);
-        count_error(s, es_failure_name(resp.failure));
+        s->last_failure = resp.failure;
+        if (resp.failure != ES_FAIL_STOPPED) count_error(s, es_failure_name(resp.failure));
         goto done;
     }
     if (!pc.started) es_parser_reset(s->parser, resp.status);
@@ -418,9 +466,20 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
             add_degraded(s, text);
             count_error(s, "partial");
         }
+        if (answer.buckets > (uint64_t)params.page_size) {
+            /* Composite pages hold at most `size` buckets: a page that holds
+             * more is not Elasticsearch's, and paging on would count rows
+             * of unknown origin. */
+            fail(err, "%s answered %llu buckets to a page of %d; stopping the paging", resp.host,
+                 (unsigned long long)answer.buckets, params.page_size);
+            count_error(s, "unexpected");
+            goto done;
+        }
         if (answer.after_key && answer.buckets > 0) {
-            if (after && !strcmp(after, answer.after_key)) {
-                fail(err, "%s answered the same after_key twice; stopping the paging", resp.host);
+            if (!seen_add(s, answer.after_key)) {
+                fail(err,
+                     "%s answered an after_key it had already given in this refresh (page %u); stopping the paging",
+                     resp.host, page);
                 count_error(s, "unexpected");
                 goto done;
             }
@@ -507,6 +566,23 @@ static void detect_cluster(source *s) {
 
 /* ---- collect --------------------------------------------------------- */
 
+/* The one message of a collect the deadline cut at a page; counted unless
+ * fetch_page counted it already. */
+static void missed_deadline(source *s, bool count, unsigned page, const char *why, char *err) {
+    if (count) count_error(s, "deadline");
+    char budget[32];
+    format_duration(s->budget_ms, budget, sizeof budget);
+    fail(err, "missed the refresh deadline (%s) at page %u%s%s; its rows are left out", budget, page, *why ? ": " : "",
+         why);
+}
+
+static void es_limit(source *s, const source_limits *limits) {
+    s->deadline_ms = limits->deadline_ms;
+    s->budget_ms = limits->budget_ms;
+    s->stop = limits->stop;
+    es_client_set_limits(s->client, limits->deadline_ms, limits->stop);
+}
+
 static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
     s->degraded[0] = '\0';
     s->is_degraded = false;
@@ -518,14 +594,31 @@ static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn e
     char *after = NULL;
     int lowerings = 0, rc = -1;
     unsigned page = 0;
+    s->seen_count = 0;
+    if (s->seen) memset(s->seen, 0, s->seen_size * sizeof *s->seen);
     for (;;) {
         if (page >= MAX_PAGES) {
             fail(err, "more than %d pages in one refresh; stopping", MAX_PAGES);
             break;
         }
+        if (s->stop && atomic_load(s->stop)) {
+            fail(err, "stopped");
+            break;
+        }
+        if (s->deadline_ms > 0 && monotonic_ms() >= s->deadline_ms) {
+            missed_deadline(s, true, page + 1, "", err);
+            break;
+        }
         char *next = NULL;
+        s->last_failure = ES_FAIL_NONE;
         page_result r = fetch_page(s, start_ms, end_ms, after, page + 1, &lowerings, &next, err);
         page++;
+        if (r == PAGE_FAILED && s->last_failure == ES_FAIL_DEADLINE) {
+            /* Counted by fetch_page already; the message says how far it got. */
+            char why[ERR_LEN];
+            snprintf(why, sizeof why, "%s", err);
+            missed_deadline(s, false, page, why, err);
+        }
         if (r == PAGE_FAILED) break;
         if (r == PAGE_RETRY) continue;
         if (r == PAGE_DONE) {
@@ -561,4 +654,5 @@ const source_ops source_es_ops = {
     .stats = es_stats,
     .degraded = es_degraded,
     .close = es_close,
+    .limit = es_limit,
 };
