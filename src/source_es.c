@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yajl/yajl_tree.h>
 
 #include "bounds.h"
 #include "es_client.h"
@@ -250,6 +251,45 @@ static bool seen_add(source *s, const char *key) {
     s->seen[j] = h;
     s->seen_count++;
     return true;
+}
+
+/* Whether an after_key can be the next page's "after": an object with one
+ * scalar value per composite source the query has, and nothing else. Sent
+ * back otherwise, it would come back as a 400 (and a minute of back-off) at
+ * best, or page through something else at worst. */
+static bool after_key_fits(const source *s, const char *json, char *why, size_t why_len) {
+    char yerr[128] = "";
+    yajl_val root = yajl_tree_parse(json, yerr, sizeof yerr);
+    bool ok = false;
+    if (!root || !YAJL_IS_OBJECT(root)) {
+        snprintf(why, why_len, "is not an object");
+        goto done;
+    }
+    bool seen[EP_COUNT] = {false};
+    for (size_t k = 0; k < root->u.object.len; k++) {
+        const char *name = root->u.object.keys[k];
+        int i = 0;
+        while (i < EP_COUNT && (strcmp(name, es_source_names[i]) || str_empty(s->flow->fields[i]))) i++;
+        if (i == EP_COUNT || seen[i]) {
+            snprintf(why, why_len, "has a key the query has no source for: \"%.60s\"", name);
+            goto done;
+        }
+        yajl_val v = root->u.object.values[k];
+        if (YAJL_IS_OBJECT(v) || YAJL_IS_ARRAY(v)) {
+            snprintf(why, why_len, "has a value that is not a scalar at \"%s\"", name);
+            goto done;
+        }
+        seen[i] = true;
+    }
+    for (int i = 0; i < EP_COUNT; i++)
+        if (!str_empty(s->flow->fields[i]) && !seen[i]) {
+            snprintf(why, why_len, "lacks the source \"%s\"", es_source_names[i]);
+            goto done;
+        }
+    ok = true;
+done:
+    yajl_tree_free(root);
+    return ok;
 }
 
 static void es_close(source *s) {
@@ -476,6 +516,12 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
             goto done;
         }
         if (answer.after_key && answer.buckets > 0) {
+            char why_not[160];
+            if (!after_key_fits(s, answer.after_key, why_not, sizeof why_not)) {
+                fail(err, "%s answered an after_key that %s; stopping the paging", resp.host, why_not);
+                count_error(s, "unexpected");
+                goto done;
+            }
             if (!seen_add(s, answer.after_key)) {
                 fail(err,
                      "%s answered an after_key it had already given in this refresh (page %u); stopping the paging",

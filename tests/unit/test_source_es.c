@@ -461,6 +461,41 @@ static void test_stop_ends_the_wait(void **state) {
     source_es_ops.close(s);
 }
 
+/* after_keys a cluster or proxy should never give: each would be sent back
+ * as the next page's "after". Each ends the paging as kind unexpected. (An
+ * after_key that is an array or a scalar never reaches source_es: es_parse
+ * drops it, and the page is taken for the last one.) */
+static void test_after_key_of_the_wrong_shape(void **state) {
+    fixture *f = *state;
+    static const struct {
+        const char *after_key, *says;
+    } cases[] = {
+        {"{\"from_service\":\"b\",\"to_service\":\"x\",\"from_host\":\"h\"}",
+         "has a key the query has no source for: \"from_host\""},
+        {"{\"from_service\":\"b\",\"to_service\":\"x\",\"evil\":1}", "has a key the query has no source for: \"evil\""},
+        {"{\"from_service\":\"b\"}", "lacks the source \"to_service\""},
+        {"{\"from_service\":{\"nested\":1},\"to_service\":\"x\"}",
+         "has a value that is not a scalar at \"from_service\""},
+    };
+    static char bodies[4][1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(bodies[i], sizeof bodies[i],
+                 "{\"took\":1,\"timed_out\":false," SHARDS_OK
+                 ",\"aggregations\":{\"edges\":{\"after_key\":%s,\"buckets\":[" BUCKET("a", "b", 1, 0, 0) "]}}}",
+                 cases[i].after_key);
+        fake_push(f->server, (fake_answer){.status = 200, .body = bodies[i]});
+        source *s = open_es(f);
+        char err[ERR_LEN] = "";
+        int rc = source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err);
+        if (rc != -1 || !strstr(err, cases[i].says)) print_error("%s: %d %s\n", cases[i].after_key, rc, err);
+        assert_int_equal(rc, -1);
+        assert_non_null(strstr(err, cases[i].says));
+        assert_true(errors("unexpected") == (double)(i + 1));
+        source_es_ops.close(s);
+    }
+    assert_int_equal(fake_count(f->server), 4); /* none was sent back */
+}
+
 static void test_record_then_replay(void **state) {
     fixture *f = *state;
     char record[128];
@@ -592,6 +627,7 @@ int main(void) {
         TEST(test_truncated_answer),
         TEST(test_cycling_after_key),
         TEST(test_page_larger_than_asked),
+        TEST(test_after_key_of_the_wrong_shape),
         TEST(test_deadline_cuts_the_collect),
         TEST(test_stop_ends_the_wait),
         TEST(test_record_then_replay),
