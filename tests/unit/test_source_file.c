@@ -434,6 +434,28 @@ static void test_copytruncate_regrown(void **state) {
     assert_int_equal(stats(f).malformed, 0);
 }
 
+/* The path rotated to something that cannot be followed (a FIFO with no
+ * writer, which a blocking open would wait on for ever): the collect fails
+ * at once, saying so, and what was read stays; once a regular file is back
+ * it is read. */
+static void test_rotated_to_a_fifo(void **state) {
+    fixture *f = *state;
+    append(f->path, event(T0, "a", "b", "h", 200));
+    open_source(f);
+    assert_int_equal(collect(f, T0, T0 + MINUTE), 0);
+    char old[256];
+    snprintf(old, sizeof old, "%s.1", f->path);
+    assert_int_equal(rename(f->path, old), 0);
+    assert_int_equal(mkfifo(f->path, 0600), 0);
+    assert_int_equal(collect(f, T0, T0 + MINUTE), -1);
+    assert_non_null(strstr(f->err, "not a regular file"));
+    assert_int_equal(unlink(f->path), 0);
+    append(f->path, event(T0 + 1, "c", "b", "h", 200));
+    assert_int_equal(collect(f, T0, T0 + MINUTE), 0);
+    assert_true(total(f) == 2);
+    assert_non_null(find(f, "c", "b"));
+}
+
 static void test_bad_lines(void **state) {
     fixture *f = *state;
     append(f->path, "garbage\n[1,2]\n\n   \n{\"a\":\n");
@@ -643,6 +665,7 @@ int main(void) {
         TEST(test_rotation),
         TEST(test_truncation),
         TEST(test_copytruncate_regrown),
+        TEST(test_rotated_to_a_fifo),
         TEST(test_bad_lines),
         TEST(test_file_appears),
         TEST(test_open_errors),
