@@ -515,6 +515,17 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
             count_error(s, "unexpected");
             goto done;
         }
+        if (!answer.after_key && answer.buckets > 0) {
+            /* Elasticsearch and OpenSearch give every page that has buckets
+             * an after_key; only the empty page after the last has none.
+             * Without one (stripped by a proxy, or one that was not an
+             * object and that the parser could not keep) the next pages
+             * would be lost without a word. */
+            fail(err, "%s answered %zu buckets without an after_key object; stopping the paging", resp.host,
+                 answer.buckets);
+            count_error(s, "unexpected");
+            goto done;
+        }
         if (answer.after_key && answer.buckets > 0) {
             char why_not[160];
             if (!after_key_fits(s, answer.after_key, why_not, sizeof why_not)) {

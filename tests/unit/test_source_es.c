@@ -301,12 +301,13 @@ static void test_not_found(void **state) {
 static void test_partial_answer_is_degraded(void **state) {
     fixture *f = *state;
     fake_push(f->server,
-              (fake_answer){.status = 200,
-                            .body = "{\"took\":87,\"timed_out\":true,\"_shards\":{\"total\":12,\"successful\":9,"
-                                    "\"skipped\":0,\"failed\":3,\"failures\":[{\"shard\":2,\"index\":\"i\",\"node\":"
-                                    "\"n\",\"reason\":{\"type\":\"illegal_argument_exception\",\"reason\":\"Text "
-                                    "fields are not optimised\"}}]},\"aggregations\":{\"edges\":{\"buckets\":[" BUCKET(
-                                        "a", "b", 3, 0, 0) "]}}}"});
+              (fake_answer){
+                  .status = 200,
+                  .body = "{\"took\":87,\"timed_out\":true,\"_shards\":{\"total\":12,\"successful\":9,"
+                          "\"skipped\":0,\"failed\":3,\"failures\":[{\"shard\":2,\"index\":\"i\",\"node\":"
+                          "\"n\",\"reason\":{\"type\":\"illegal_argument_exception\",\"reason\":\"Text "
+                          "fields are not optimised\"}}]},\"aggregations\":{\"edges\":{\"after_key\":{\"from_service\":"
+                          "\"a\",\"to_service\":\"b\"},\"buckets\":[" BUCKET("a", "b", 3, 0, 0) "]}}}"});
     fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
     source *s = open_es(f);
     char err[ERR_LEN] = "";
@@ -462,9 +463,10 @@ static void test_stop_ends_the_wait(void **state) {
 }
 
 /* after_keys a cluster or proxy should never give: each would be sent back
- * as the next page's "after". Each ends the paging as kind unexpected. (An
- * after_key that is an array or a scalar never reaches source_es: es_parse
- * drops it, and the page is taken for the last one.) */
+ * as the next page's "after". Each ends the paging as kind unexpected. An
+ * after_key that is an array or a scalar never reaches source_es (es_parse
+ * drops it): a page with buckets and no after_key is refused instead of
+ * being taken for the last one. */
 static void test_after_key_of_the_wrong_shape(void **state) {
     fixture *f = *state;
     static const struct {
@@ -476,8 +478,10 @@ static void test_after_key_of_the_wrong_shape(void **state) {
         {"{\"from_service\":\"b\"}", "lacks the source \"to_service\""},
         {"{\"from_service\":{\"nested\":1},\"to_service\":\"x\"}",
          "has a value that is not a scalar at \"from_service\""},
+        {"[\"b\",\"x\"]", "answered 1 buckets without an after_key object"},
+        {"\"b\"", "answered 1 buckets without an after_key object"},
     };
-    static char bodies[4][1024];
+    static char bodies[6][1024];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(bodies[i], sizeof bodies[i],
                  "{\"took\":1,\"timed_out\":false," SHARDS_OK
@@ -493,7 +497,7 @@ static void test_after_key_of_the_wrong_shape(void **state) {
         assert_true(errors("unexpected") == (double)(i + 1));
         source_es_ops.close(s);
     }
-    assert_int_equal(fake_count(f->server), 4); /* none was sent back */
+    assert_int_equal(fake_count(f->server), 6); /* none was sent back */
 }
 
 static void test_record_then_replay(void **state) {
