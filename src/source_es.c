@@ -23,8 +23,9 @@
  * A cluster (or a proxy) that lies about paging cannot hold a refresh: an
  * after_key given twice in one collect, however the keys cycle (A, B, A...),
  * fails it (kind unexpected; a set of the keys' 64-bit hashes, at most
- * MAX_PAGES of them), as does a page with more buckets than were asked for;
- * and whatever it does, the refresh's deadline (source_limits) cuts the
+ * MAX_PAGES of them), as do an after_key that is not an object of the
+ * query's composite sources, a page with buckets but no after_key, and a
+ * page with more buckets than were asked for; and whatever it does, the refresh's deadline (source_limits) cuts the
  * collect, requests in flight included (kind deadline), and a stop request
  * ends it within about a second.
  *
