@@ -44,7 +44,7 @@ GOOD = ["good-0", "good-1", "good-2"]
 BAD = ["bad-0", "bad-1", "bad-2"]
 
 
-def config(tmp, name, url, timeout="5s", deadline="2s", interval="1s"):
+def config(tmp, name, url, timeout="5s", deadline="2s", interval="1s", page_size=5000):
     path = os.path.join(tmp, f"{name}.yml")
     deadline_line = f", deadline: {deadline}" if deadline else ""
     with open(path, "w") as f:
@@ -53,6 +53,7 @@ refresh: {{ interval: {interval}, window: 2m, lag: 0s{deadline_line} }}
 elasticsearch:
   hosts: [{url}]
   timeout: {timeout}
+  page_size: {page_size}
 flows:
   - name: good
     type: elasticsearch
@@ -169,6 +170,21 @@ def slow_answers(tap, tmp):
         es.stop()
 
 
+def pages_without_end(tap, tmp):
+    """A cluster that pages on, each page in time (one bucket a page, 10 pages, 0.5 s each, the
+    deadline 3 s): nothing repeats, only the deadline can end it."""
+    es = fake()
+    try:
+        es.load("filebeat-bad", docs("bad-region", [f"bad-{i}" for i in range(3, 9)]))
+        with Daemon(["-c", config(tmp, "endless", es.url, deadline="3s", page_size=1)]) as d:
+            before = wait(lambda: (lambda g: both_fresh(g) and g)(d.graph()), 30, "the first graph of both flows", d)
+            es.inject({"delay": 0.5, "always": True, "path": "filebeat-bad"})
+            bad_marked(tap, d, "pages without end", "deadline", "missed the refresh deadline (3s) at page", before)
+            published_while_bad(tap, d, "pages without end", seconds=12)
+    finally:
+        es.stop()
+
+
 def sigterm_mid_request(tap, tmp):
     """A minute of timeout and deadline: only the stop flag can end the wait early."""
     es = fake()
@@ -244,6 +260,7 @@ def main():
         tap.run(check_prints_deadline, tmp)
         tap.run(cycling_after_key, tmp)
         tap.run(slow_answers, tmp)
+        tap.run(pages_without_end, tmp)
         tap.run(sigterm_mid_request, tmp)
         tap.run(once, tmp)
     tap.done()
