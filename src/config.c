@@ -65,7 +65,7 @@ static const char *const top_keys[] = {"listen", "cors_origin",   "ui_dir",   "a
                                        "graph",  "elasticsearch", "topology", "flows", "ui",      NULL};
 static const char *const ui_keys[] = {"allow_src", NULL};
 static const char *const auth_keys[] = {"username", "password", "bearer_token", NULL};
-static const char *const refresh_keys[] = {"interval", "window", "lag", NULL};
+static const char *const refresh_keys[] = {"interval", "window", "lag", "deadline", NULL};
 static const char *const output_keys[] = {"file", NULL};
 static const char *const graph_keys[] = {"name",        "entry", "default_region", "max_services", "thresholds",
                                          "notice_link", NULL};
@@ -1107,7 +1107,14 @@ static int parse_refresh(parser *p, const yaml_node_t *root, vizfeed_config *cfg
     if ((n = get(p, r, "interval")) && get_duration(p, n, "refresh.interval", 1, &cfg->interval_ms) < 0) return -1;
     if ((n = get(p, r, "window")) && get_duration(p, n, "refresh.window", 1, &cfg->window_ms) < 0) return -1;
     if ((n = get(p, r, "lag")) && get_duration(p, n, "refresh.lag", 0, &cfg->lag_ms) < 0) return -1;
+    if ((n = get(p, r, "deadline")) && get_duration(p, n, "refresh.deadline", 1, &cfg->deadline_ms) < 0) return -1;
     return 0;
+}
+
+int64_t cfg_refresh_deadline_ms(const vizfeed_config *cfg) {
+    if (cfg->deadline_ms > 0) return cfg->deadline_ms;
+    int64_t es = cfg->es.timeout_ms + 1000;
+    return cfg->interval_ms > es ? cfg->interval_ms : es;
 }
 
 /* Credentials end up compared byte for byte with what a client sends in an
@@ -1701,6 +1708,8 @@ void cfg_print(const vizfeed_config *cfg, FILE *out) {
     print_duration(out, cfg->window_ms);
     fputs("\n  lag: ", out);
     print_duration(out, cfg->lag_ms);
+    fputs("\n  deadline: ", out);
+    print_duration(out, cfg_refresh_deadline_ms(cfg));
     fputs("\noutput:\n", out);
     print_key_string(out, "  file: ", cfg->output_file);
 

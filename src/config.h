@@ -141,6 +141,7 @@ typedef struct {
     int64_t interval_ms; /* default 10s */
     int64_t window_ms;   /* default 2m */
     int64_t lag_ms;      /* default 15s */
+    int64_t deadline_ms; /* refresh.deadline; 0 = derived, see cfg_refresh_deadline_ms() */
     char *output_file;   /* "" = no file output */
     graph_config graph;
     es_config es;
@@ -179,5 +180,10 @@ int cfg_check_listen(const vizfeed_config *cfg, char *err);
 void cfg_print(const vizfeed_config *cfg, FILE *out);
 
 const char *flow_type_name(flow_type t);
+
+/* How long one refresh may take a flow (refresh.deadline): as set, else the
+ * interval, or elasticsearch.timeout plus a second when that is longer, so
+ * that a first page gets its whole timeout. */
+int64_t cfg_refresh_deadline_ms(const vizfeed_config *cfg);
 
 #endif

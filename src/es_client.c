@@ -43,6 +43,8 @@ struct es_client {
     size_t current;      /* the host used last, tried first */
     char *authorization; /* "Authorization: ..." header line, NULL when none; secret */
     int64_t timeout_ms;
+    int64_t deadline_ms;     /* es_client_set_limits(); 0 = none */
+    const atomic_bool *stop; /* es_client_set_limits(); NULL = never */
     char curl_error[CURL_ERROR_SIZE];
 
     /* State of the request in flight. */
@@ -78,6 +80,10 @@ const char *es_failure_name(es_failure f) {
         return "cut";
     case ES_FAIL_TOO_LARGE:
         return "too_large";
+    case ES_FAIL_DEADLINE:
+        return "deadline";
+    case ES_FAIL_STOPPED:
+        return "stopped";
     case ES_FAIL_OTHER:
         break;
     }
@@ -213,6 +219,20 @@ done:
     return rc;
 }
 
+/* Called by libcurl while a transfer runs (at least once a second even when
+ * nothing moves, also while resolving and connecting): non-zero aborts it
+ * with CURLE_ABORTED_BY_CALLBACK. */
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    es_client *c = userp;
+    return c->stop && atomic_load(c->stop) ? 1 : 0;
+}
+
+void es_client_set_limits(es_client *c, int64_t deadline_ms, const atomic_bool *stop) {
+    c->deadline_ms = deadline_ms;
+    c->stop = stop;
+}
+
 es_client *es_client_new(const es_config *cfg, char *err) {
     pthread_once(&curl_once, init_curl);
     if (curl_init_result != CURLE_OK) {
@@ -261,6 +281,9 @@ es_client *es_client_new(const es_config *cfg, char *err) {
 #else
     curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, cfg->verify ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, cfg->verify ? 2L : 0L);
     if (!str_empty(cfg->ca_file)) curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
@@ -372,6 +395,8 @@ static es_failure classify(es_client *c, CURLcode rc) {
         return ES_FAIL_TLS;
     case CURLE_OPERATION_TIMEDOUT:
         return ES_FAIL_TIMEOUT;
+    case CURLE_ABORTED_BY_CALLBACK:
+        return ES_FAIL_STOPPED;
     case CURLE_WRITE_ERROR:
         return c->too_large ? ES_FAIL_TOO_LARGE : ES_FAIL_OTHER;
     case CURLE_PARTIAL_FILE:
@@ -400,6 +425,10 @@ static const char *failure_text(es_failure f) {
         return "connection closed before the answer was complete";
     case ES_FAIL_TOO_LARGE:
         return "answer too large";
+    case ES_FAIL_DEADLINE:
+        return "no complete answer before the refresh deadline";
+    case ES_FAIL_STOPPED:
+        return "stopped";
     default:
         return "request failed";
     }
@@ -442,6 +471,27 @@ static es_failure attempt(es_client *c, es_host *host, const char *method, const
     c->resp->status = 0;
     c->resp->retry_after_ms = -1;
     c->resp->bytes = 0;
+    /* The deadline shortens this attempt's timeout to the time left; the
+     * failure then says which of the two limits ended it. */
+    int64_t timeout_ms = c->timeout_ms;
+    bool deadline_first = false;
+    if (c->stop && atomic_load(c->stop)) {
+        buf_free(&url);
+        fail(err, "%s: stopped", host->shown);
+        return ES_FAIL_STOPPED;
+    }
+    if (c->deadline_ms > 0) {
+        int64_t left = c->deadline_ms - monotonic_ms();
+        if (left <= 0) {
+            buf_free(&url);
+            fail(err, "%s: %s", host->shown, failure_text(ES_FAIL_DEADLINE));
+            return ES_FAIL_DEADLINE;
+        }
+        if (left < timeout_ms) timeout_ms = left, deadline_first = true;
+    }
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : CONNECT_TIMEOUT_MS));
     curl_easy_setopt(h, CURLOPT_URL, buf_cstr(&url));
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -461,6 +511,7 @@ static es_failure attempt(es_client *c, es_host *host, const char *method, const
     buf_free(&url);
 
     es_failure f = classify(c, rc);
+    if (f == ES_FAIL_TIMEOUT && deadline_first) f = ES_FAIL_DEADLINE;
     if (f == ES_FAIL_NONE) {
         long code = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
@@ -478,6 +529,8 @@ static es_failure attempt(es_client *c, es_host *host, const char *method, const
     drop_measurements(detail);
     if (f == ES_FAIL_TOO_LARGE) {
         fail(err, "%s: answer larger than %u MiB", host->shown, ES_MAX_ANSWER >> 20);
+    } else if (f == ES_FAIL_DEADLINE || f == ES_FAIL_STOPPED) {
+        fail(err, "%s: %s", host->shown, failure_text(f));
     } else if (f == ES_FAIL_TIMEOUT) {
         char limit[32];
         format_duration(c->timeout_ms, limit, sizeof limit);

@@ -27,6 +27,8 @@
 #ifndef VIZ_ES_CLIENT_H
 #define VIZ_ES_CLIENT_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +45,8 @@ typedef enum {
     ES_FAIL_TIMEOUT,   /* no complete answer within es.timeout */
     ES_FAIL_CUT,       /* connection closed mid-answer */
     ES_FAIL_TOO_LARGE, /* answer over ES_MAX_ANSWER */
+    ES_FAIL_DEADLINE,  /* the deadline of es_client_set_limits() came first */
+    ES_FAIL_STOPPED,   /* the stop flag of es_client_set_limits() was set */
     ES_FAIL_OTHER,
 } es_failure;
 
@@ -69,6 +73,13 @@ void es_client_free(es_client *c);
  * traced back in Elasticsearch's logs. body may be NULL for GET. */
 int es_client_request(es_client *c, const char *method, const char *path, const char *body, size_t body_len,
                       const char *opaque_id, es_data_fn on_data, void *ctx, es_response *resp, char *err);
+/* Bounds the requests that follow: none lasts past deadline_ms (monotonic
+ * ms; 0 = no deadline), each one's timeout being shortened to the time left,
+ * and each gives up within about a second once *stop is set (libcurl's
+ * progress callback, called at least once a second even while nothing
+ * moves). A request so cut fails with ES_FAIL_DEADLINE or ES_FAIL_STOPPED
+ * and its host is not blamed. stop may be NULL. */
+void es_client_set_limits(es_client *c, int64_t deadline_ms, const atomic_bool *stop);
 /* GET / once: which product and major version answers (reference §3.5). */
 int es_client_detect(es_client *c, es_flavor *flavor, int *major, char *err);
 

@@ -532,6 +532,7 @@ static void refresh_once(daemon_state *d) {
     refresh_result res;
     int64_t end_ms = (now_ms() - cfg->lag_ms) / 1000 * 1000;
     snapshot *snap = refresher_run(d->current.refresher, end_ms, &res, err);
+    if (res.stopped) return; /* SIGTERM cut it short: nothing to say or publish */
     metric_add("vizfeed_refreshes_total", "", 1);
     metric_set("vizfeed_refresh_duration_seconds", "", res.seconds);
     metric_set("vizfeed_refresh_cpu_seconds", "", res.cpu_seconds);
@@ -690,6 +691,9 @@ done:
     if (thread_started) {
         pthread_mutex_lock(&d.lock);
         d.stopping = true;
+        /* A refresh in progress may be waiting on a cluster: it gives up
+         * within about a second instead of running to its deadline. */
+        refresher_stop(d.current.refresher);
         pthread_cond_signal(&d.wake);
         pthread_mutex_unlock(&d.lock);
         pthread_join(thread, NULL);

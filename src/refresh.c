@@ -1,5 +1,7 @@
 #include "refresh.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,7 @@ typedef struct {
     source_stats reported;    /* stats already added to /metrics */
     char *labels;             /* flow="NAME", escaped once for every metric of the flow */
     char error[ERR_LEN];
+    topology_memo *memo; /* its own while it runs in a thread of its own; NULL otherwise */
 } flow_state;
 
 struct refresher {
@@ -29,6 +32,8 @@ struct refresher {
     flow_state *flows;
     size_t nflows;
     int64_t last_success_mono_ms; /* last refresh in which every flow answered */
+    int64_t deadline_ms;          /* how long a refresh may take a flow (cfg_refresh_deadline_ms) */
+    atomic_bool stop;             /* refresher_stop() was called, from any thread */
 };
 
 refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, char *err) {
@@ -38,6 +43,8 @@ refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, cha
     if (!r->topo) goto fail;
     r->memo = topology_memo_new(r->topo);
     r->state = graph_state_new();
+    r->deadline_ms = cfg_refresh_deadline_ms(cfg);
+    atomic_init(&r->stop, false);
     r->flows = xcalloc(cfg->nflows, sizeof *r->flows);
     for (size_t i = 0; i < cfg->nflows; i++) {
         flow_state *f = &r->flows[i];
@@ -83,6 +90,7 @@ void refresher_free(refresher *r) {
         r->flows[i].ops->close(r->flows[i].src);
         free(r->flows[i].labels);
         graph_model_free(r->flows[i].model);
+        topology_memo_free(r->flows[i].memo);
     }
     free(r->flows);
     graph_state_free(r->state);
@@ -91,8 +99,13 @@ void refresher_free(refresher *r) {
     free(r);
 }
 
+void refresher_stop(refresher *r) {
+    if (r) atomic_store(&r->stop, true);
+}
+
 typedef struct {
     refresher *r;
+    topology_memo *memo;
     graph_model *model;
     unsigned flow;
     char *err;
@@ -102,7 +115,7 @@ typedef struct {
 static int add_row(void *ctxp, const raw_row *row) {
     collect_ctx *ctx = ctxp;
     endpoint from, to;
-    switch (topology_resolve_memo(ctx->r->topo, ctx->r->memo, &ctx->r->cfg->graph, row->value, &from, &to)) {
+    switch (topology_resolve_memo(ctx->r->topo, ctx->memo, &ctx->r->cfg->graph, row->value, &from, &to)) {
     case RESOLVE_NO_CALLEE:
         graph_model_add_dropped(
             ctx->model, row->count[CLASS_NORMAL] + row->count[CLASS_WARNING] + row->count[CLASS_DANGER], ctx->flow);
@@ -145,16 +158,21 @@ static void count_flow_failure(const flow_state *f) {
 }
 
 /* Runs one flow's source for the window; on success its model replaces the
- * flow's last good one. */
-static int refresh_flow(refresher *r, unsigned index, int64_t start_ms, int64_t end_ms) {
+ * flow's last good one. Touches only the flow's own state (and the
+ * thread-safe metrics), so flows may run in threads of their own. */
+static int refresh_flow(refresher *r, unsigned index, int64_t start_ms, int64_t end_ms, int64_t deadline_ms) {
     flow_state *f = &r->flows[index];
     graph_model *model = graph_model_new();
     /* The rows' own failure (the edge limit) gets a buffer of its own: a
      * source that stops because emit() refused would otherwise overwrite the
      * real reason with its "stopped by the consumer". */
     char row_error[ERR_LEN] = "";
-    collect_ctx ctx = {.r = r, .model = model, .flow = index, .err = row_error};
+    collect_ctx ctx = {.r = r, .memo = f->memo ? f->memo : r->memo, .model = model, .flow = index, .err = row_error};
     f->error[0] = '\0';
+    if (f->ops->limit) {
+        source_limits limits = {.deadline_ms = deadline_ms, .budget_ms = r->deadline_ms, .stop = &r->stop};
+        f->ops->limit(f->src, &limits);
+    }
     int rc = f->ops->collect(f->src, start_ms, end_ms, add_row, &ctx, f->error);
     report_source_stats(f);
     if (rc < 0) {
@@ -173,9 +191,34 @@ static int refresh_flow(refresher *r, unsigned index, int64_t start_ms, int64_t 
     return 0;
 }
 
+/* A flow that waits on the network runs in a thread of its own, so that the
+ * flows of one refresh wait for their clusters side by side: a refresh takes
+ * as long as its slowest flow, which its deadline bounds, instead of the sum
+ * of them, and a flow that hangs until the deadline delays the others' data
+ * by no more than that. Flows that only read local files run in the
+ * refresher's thread (their work is CPU, which threads would not shorten on
+ * a small machine, and ./dev bench measures it there). */
+typedef struct {
+    refresher *r;
+    unsigned index;
+    int64_t start_ms, end_ms, deadline_ms;
+    int rc;
+    double cpu_seconds;
+    pthread_t thread;
+    bool threaded;
+} flow_job;
+
+static void *flow_thread(void *arg) {
+    flow_job *job = arg;
+    double cpu = thread_cpu_seconds();
+    job->rc = refresh_flow(job->r, job->index, job->start_ms, job->end_ms, job->deadline_ms);
+    job->cpu_seconds = thread_cpu_seconds() - cpu;
+    return NULL;
+}
+
 snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res, char *err) {
     const vizfeed_config *cfg = r->cfg;
-    double started = monotonic_seconds(), cpu_started = thread_cpu_seconds();
+    double started = monotonic_seconds(), cpu_started = thread_cpu_seconds(), cpu_workers = 0;
     memset(res, 0, sizeof *res);
     int64_t start_ms = window_end_ms - cfg->window_ms;
 
@@ -185,10 +228,30 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
     buf json;
     buf_init(&json, VIZ_MAX_GRAPH_JSON);
 
+    flow_job *jobs = xcalloc(r->nflows ? r->nflows : 1, sizeof *jobs);
+    int64_t deadline_ms = monotonic_ms() + r->deadline_ms;
+    for (unsigned i = 0; i < r->nflows; i++) {
+        flow_state *f = &r->flows[i];
+        jobs[i] =
+            (flow_job){.r = r, .index = i, .start_ms = start_ms, .end_ms = window_end_ms, .deadline_ms = deadline_ms};
+        if (!f->ops->limit) continue;
+        if (!f->memo) f->memo = topology_memo_new(r->topo);
+        /* Without a thread (none to be had) the flow runs below, in turn. */
+        jobs[i].threaded = pthread_create(&jobs[i].thread, NULL, flow_thread, &jobs[i]) == 0;
+    }
+    for (unsigned i = 0; i < r->nflows; i++)
+        if (!jobs[i].threaded) jobs[i].rc = refresh_flow(r, i, start_ms, window_end_ms, deadline_ms);
+    for (unsigned i = 0; i < r->nflows; i++) {
+        if (!jobs[i].threaded) continue;
+        pthread_join(jobs[i].thread, NULL);
+        cpu_workers += jobs[i].cpu_seconds;
+    }
+    res->stopped = atomic_load(&r->stop);
+
     bool any_data = false;
     for (unsigned i = 0; i < r->nflows; i++) {
         flow_state *f = &r->flows[i];
-        if (refresh_flow(r, i, start_ms, window_end_ms) == 0) {
+        if (jobs[i].rc == 0) {
             res->flows_ok++;
         } else {
             res->flows_failed++;
@@ -218,6 +281,13 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
     /* Values of the next refresh may differ: memory follows one refresh. */
     res->regex_skipped = topology_memo_skipped(r->memo);
     topology_memo_reset(r->memo);
+    for (unsigned i = 0; i < r->nflows; i++) topology_memo_reset(r->flows[i].memo);
+    free(jobs);
+    if (res->stopped) {
+        /* The flows were cut short: what they have is not worth publishing. */
+        fail(err, "stopped");
+        goto done;
+    }
     if (!any_data) {
         fail(err, "no flow has answered yet");
         goto done;
@@ -237,7 +307,7 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
     }
 done:
     res->seconds = monotonic_seconds() - started;
-    res->cpu_seconds = thread_cpu_seconds() - cpu_started;
+    res->cpu_seconds = thread_cpu_seconds() - cpu_started + cpu_workers;
     buf_free(&json);
     free(infos);
     graph_model_free(all);

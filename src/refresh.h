@@ -14,6 +14,14 @@
  * REFRESH_STALE_AFTER times in a row, the regions it feeds are marked stale.
  * A failing flow never stops the others.
  *
+ * Time: a refresh gives every flow the same deadline, cfg_refresh_deadline_ms()
+ * after it starts. Flows whose sources wait on the network (those with a
+ * limit() op) run side by side, each in a thread of its own, and are cut at
+ * the deadline: a flow that misses it fails alone, as any failure, while the
+ * others are rendered and published when it is cut. refresher_stop() (from
+ * any thread, e.g. on SIGTERM) makes a refresh in progress return within
+ * about a second, with res->stopped set and no snapshot.
+ *
  * Errors: refresher_new() returns NULL with err (bad topology, a source that
  * cannot open). refresher_run() returns NULL with err only when nothing can
  * be rendered (no flow has ever answered, or rendering itself failed).
@@ -37,7 +45,8 @@ typedef struct {
     unsigned flows_ok;
     unsigned flows_failed;
     double seconds;     /* wall time of the whole refresh */
-    double cpu_seconds; /* CPU time the refreshing thread used for it */
+    double cpu_seconds; /* CPU time the refreshing threads used for it */
+    bool stopped;       /* refresher_stop() cut it short: no snapshot */
     graph_stats stats;
     uint64_t regex_skipped; /* values resolved without some regex: the refresh's regex time ran out (topology.h) */
     /* Why each failed flow failed (NULL for flows that answered); the strings
@@ -55,6 +64,9 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
  * (the decaying maxVolume) and the time of its last fully successful refresh,
  * so a reload neither makes particles jump nor resets readiness. */
 void refresher_take_over(refresher *r, refresher *old);
+/* Asks the refresh in progress, and every later one, to stop as soon as it
+ * can. Safe from any thread while another runs refresher_run(). */
+void refresher_stop(refresher *r);
 void refresher_free(refresher *r);
 
 #endif

@@ -17,10 +17,18 @@
  * Errors: open() returns NULL, collect() -1, both with a reason in err. A
  * collect() that fails leaves the source usable for the next refresh.
  * emit() returning non-zero stops the collection (collect() returns -1).
+ *
+ * Time: a source that waits on the network implements limit(); the refresher
+ * calls it before every collect() with the refresh's deadline and the
+ * process's stop flag. Such a collect() returns -1 with a reason by the
+ * deadline, and within about a second once *stop is set, wherever it is
+ * waiting. Sources that only read local files have no limit().
  */
 #ifndef VIZ_SOURCE_H
 #define VIZ_SOURCE_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -45,6 +53,12 @@ typedef struct {
 typedef struct source source;
 
 typedef struct {
+    int64_t deadline_ms;     /* monotonic ms by which collect() returns; 0 = none */
+    int64_t budget_ms;       /* refresh.deadline itself, for messages */
+    const atomic_bool *stop; /* set by another thread: give up as soon as possible; NULL = never */
+} source_limits;
+
+typedef struct {
     const char *type;
     source *(*open)(const flow_config *flow, const vizfeed_config *cfg, char *err);
     int (*collect)(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err);
@@ -54,6 +68,8 @@ typedef struct {
      * to the source and lives until the next collect. */
     const char *(*degraded)(const source *src);
     void (*close)(source *src);
+    /* Optional: bounds the next collect() in time (see the top). */
+    void (*limit)(source *src, const source_limits *limits);
 } source_ops;
 
 extern const source_ops source_file_ops;

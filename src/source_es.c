@@ -20,6 +20,15 @@
  * Every failure is one line naming the host and Elasticsearch's own error
  * type and reason, and counted in vizfeed_es_errors_total by kind.
  *
+ * A cluster (or a proxy) that lies about paging cannot hold a refresh: an
+ * after_key given twice in one collect, however the keys cycle (A, B, A...),
+ * fails it (kind unexpected; a set of the keys' 64-bit hashes, at most
+ * MAX_PAGES of them), as do an after_key that is not an object of the
+ * query's composite sources, a page with buckets but no after_key, and a
+ * page with more buckets than were asked for; and whatever it does, the refresh's deadline (source_limits) cuts the
+ * collect, requests in flight included (kind deadline), and a stop request
+ * ends it within about a second.
+ *
  * With cfg->record_dir set, every request and its answer are written under
  * <record_dir>/<flow>/<refresh>/<page>.{request,response}.json, which
  * source_replay.c reads back through the same parser.
@@ -31,6 +40,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yajl/yajl_tree.h>
 
 #include "atomic_file.h"
 #include "bounds.h"
@@ -80,6 +90,16 @@ struct source {
     /* Recording. */
     char *record_dir; /* <record_dir>/<flow>, NULL when off */
     unsigned long record_refresh;
+
+    /* Limits of the collect (source_limits). */
+    int64_t deadline_ms;
+    int64_t budget_ms;
+    const atomic_bool *stop;
+    es_failure last_failure; /* of the last page that failed without an answer */
+
+    /* Hashes of the after_keys seen in this collect (open addressing, 0 = empty). */
+    uint64_t *seen;
+    size_t seen_size, seen_count;
 };
 
 /* State of one page while its answer streams in. */
@@ -200,8 +220,76 @@ static unsigned long last_recorded_refresh(const char *dir) {
 
 /* ---- open / close ---------------------------------------------------- */
 
+/* Adds an after_key to the keys seen in this collect; false when it was
+ * there already. A 64-bit hash stands for the key: two keys of one
+ * refresh's few thousand pages colliding is a one-in-10^11 chance, and it
+ * would cost that one refresh. */
+static bool seen_add(source *s, const char *key) {
+    uint64_t h = hash_bytes(key, strlen(key), HASH_SEED);
+    if (h == 0) h = 1;
+    if ((s->seen_count + 1) * 2 > s->seen_size) {
+        size_t size = s->seen_size ? s->seen_size * 2 : 256;
+        uint64_t *grown = xcalloc(size, sizeof *grown);
+        for (size_t i = 0; i < s->seen_size; i++) {
+            if (!s->seen[i]) continue;
+            size_t j = s->seen[i] & (size - 1);
+            while (grown[j]) j = (j + 1) & (size - 1);
+            grown[j] = s->seen[i];
+        }
+        free(s->seen);
+        s->seen = grown;
+        s->seen_size = size;
+    }
+    size_t j = h & (s->seen_size - 1);
+    for (; s->seen[j]; j = (j + 1) & (s->seen_size - 1))
+        if (s->seen[j] == h) return false;
+    s->seen[j] = h;
+    s->seen_count++;
+    return true;
+}
+
+/* Whether an after_key can be the next page's "after": an object with one
+ * scalar value per composite source the query has, and nothing else. Sent
+ * back otherwise, it would come back as a 400 (and a minute of back-off) at
+ * best, or page through something else at worst. */
+static bool after_key_fits(const source *s, const char *json, char *why, size_t why_len) {
+    char yerr[128] = "";
+    yajl_val root = yajl_tree_parse(json, yerr, sizeof yerr);
+    bool ok = false;
+    if (!root || !YAJL_IS_OBJECT(root)) {
+        snprintf(why, why_len, "is not an object");
+        goto done;
+    }
+    bool seen[EP_COUNT] = {false};
+    for (size_t k = 0; k < root->u.object.len; k++) {
+        const char *name = root->u.object.keys[k];
+        int i = 0;
+        while (i < EP_COUNT && (strcmp(name, es_source_names[i]) || str_empty(s->flow->fields[i]))) i++;
+        if (i == EP_COUNT || seen[i]) {
+            snprintf(why, why_len, "has a key the query has no source for: \"%.60s\"", name);
+            goto done;
+        }
+        yajl_val v = root->u.object.values[k];
+        if (YAJL_IS_OBJECT(v) || YAJL_IS_ARRAY(v)) {
+            snprintf(why, why_len, "has a value that is not a scalar at \"%s\"", name);
+            goto done;
+        }
+        seen[i] = true;
+    }
+    for (int i = 0; i < EP_COUNT; i++)
+        if (!str_empty(s->flow->fields[i]) && !seen[i]) {
+            snprintf(why, why_len, "lacks the source \"%s\"", es_source_names[i]);
+            goto done;
+        }
+    ok = true;
+done:
+    yajl_tree_free(root);
+    return ok;
+}
+
 static void es_close(source *s) {
     if (!s) return;
+    free(s->seen);
     es_client_free(s->client);
     es_parser_free(s->parser);
     free(s->path);
@@ -387,7 +475,8 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
     }
     if (rc < 0) {
         fail(err, "%s", why);
-        count_error(s, es_failure_name(resp.failure));
+        s->last_failure = resp.failure;
+        if (resp.failure != ES_FAIL_STOPPED) count_error(s, es_failure_name(resp.failure));
         goto done;
     }
     if (!pc.started) es_parser_reset(s->parser, resp.status);
@@ -412,9 +501,37 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
             add_degraded(s, text);
             count_error(s, "partial");
         }
+        if (answer.buckets > (uint64_t)params.page_size) {
+            /* Composite pages hold at most `size` buckets: a page that holds
+             * more is not Elasticsearch's, and paging on would count rows
+             * of unknown origin. */
+            fail(err, "%s answered %llu buckets to a page of %d; stopping the paging", resp.host,
+                 (unsigned long long)answer.buckets, params.page_size);
+            count_error(s, "unexpected");
+            goto done;
+        }
+        if (!answer.after_key && answer.buckets > 0) {
+            /* Elasticsearch and OpenSearch give every page that has buckets
+             * an after_key; only the empty page after the last has none.
+             * Without one (stripped by a proxy, or one that was not an
+             * object and that the parser could not keep) the next pages
+             * would be lost without a word. */
+            fail(err, "%s answered %zu buckets without an after_key object; stopping the paging", resp.host,
+                 answer.buckets);
+            count_error(s, "unexpected");
+            goto done;
+        }
         if (answer.after_key && answer.buckets > 0) {
-            if (after && !strcmp(after, answer.after_key)) {
-                fail(err, "%s answered the same after_key twice; stopping the paging", resp.host);
+            char why_not[160];
+            if (!after_key_fits(s, answer.after_key, why_not, sizeof why_not)) {
+                fail(err, "%s answered an after_key that %s; stopping the paging", resp.host, why_not);
+                count_error(s, "unexpected");
+                goto done;
+            }
+            if (!seen_add(s, answer.after_key)) {
+                fail(err,
+                     "%s answered an after_key it had already given in this refresh (page %u); stopping the paging",
+                     resp.host, page);
                 count_error(s, "unexpected");
                 goto done;
             }
@@ -501,6 +618,23 @@ static void detect_cluster(source *s) {
 
 /* ---- collect --------------------------------------------------------- */
 
+/* The one message of a collect the deadline cut at a page; counted unless
+ * fetch_page counted it already. */
+static void missed_deadline(source *s, bool count, unsigned page, const char *why, char *err) {
+    if (count) count_error(s, "deadline");
+    char budget[32];
+    format_duration(s->budget_ms, budget, sizeof budget);
+    fail(err, "missed the refresh deadline (%s) at page %u%s%s; its rows are left out", budget, page, *why ? ": " : "",
+         why);
+}
+
+static void es_limit(source *s, const source_limits *limits) {
+    s->deadline_ms = limits->deadline_ms;
+    s->budget_ms = limits->budget_ms;
+    s->stop = limits->stop;
+    es_client_set_limits(s->client, limits->deadline_ms, limits->stop);
+}
+
 static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
     s->degraded[0] = '\0';
     s->is_degraded = false;
@@ -512,14 +646,31 @@ static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn e
     char *after = NULL;
     int lowerings = 0, rc = -1;
     unsigned page = 0;
+    s->seen_count = 0;
+    if (s->seen) memset(s->seen, 0, s->seen_size * sizeof *s->seen);
     for (;;) {
         if (page >= MAX_PAGES) {
             fail(err, "more than %d pages in one refresh; stopping", MAX_PAGES);
             break;
         }
+        if (s->stop && atomic_load(s->stop)) {
+            fail(err, "stopped");
+            break;
+        }
+        if (s->deadline_ms > 0 && monotonic_ms() >= s->deadline_ms) {
+            missed_deadline(s, true, page + 1, "", err);
+            break;
+        }
         char *next = NULL;
+        s->last_failure = ES_FAIL_NONE;
         page_result r = fetch_page(s, start_ms, end_ms, after, page + 1, &lowerings, &next, err);
         page++;
+        if (r == PAGE_FAILED && s->last_failure == ES_FAIL_DEADLINE) {
+            /* Counted by fetch_page already; the message says how far it got. */
+            char why[ERR_LEN];
+            snprintf(why, sizeof why, "%s", err);
+            missed_deadline(s, false, page, why, err);
+        }
         if (r == PAGE_FAILED) break;
         if (r == PAGE_RETRY) continue;
         if (r == PAGE_DONE) {
@@ -555,4 +706,5 @@ const source_ops source_es_ops = {
     .stats = es_stats,
     .degraded = es_degraded,
     .close = es_close,
+    .limit = es_limit,
 };

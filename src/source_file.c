@@ -7,8 +7,15 @@
  * line until its newline arrives. When the path names a new file (rotation by
  * rename), the old descriptor is read to its end first and the new file is
  * then read from its start; a file that shrank (truncation) is read again from
- * its start. A file truncated and regrown past the old offset between two
- * collects cannot be told from an append; its new head is missed.
+ * its start. Size alone cannot tell a file truncated and regrown to the old
+ * offset or past it between two collects (copytruncate with a busy writer)
+ * from an append, so the first HEAD_BYTES bytes read are kept, with the
+ * inode and device (Filebeat's fingerprint idea), and compared with the
+ * file's first bytes before each read: when they differ the file is new and
+ * is read from its start. The cost is one pread of at most HEAD_BYTES per
+ * collect. A rewrite whose first HEAD_BYTES bytes are the old ones, byte for
+ * byte, is still taken for an append (NDJSON events start with distinct
+ * timestamps, so this needs a rewrite of the same events).
  *
  * Each accepted event is kept in 24 bytes (timestamp, class, count and the id
  * of its endpoint tuple) in a ring of at most VIZ_MAX_FILE_EVENTS. The six
@@ -38,6 +45,9 @@
 #include "util.h"
 
 #define READ_CHUNK (256u << 10)
+/* The first bytes of the file kept to tell a rewritten file from a grown one:
+ * a kilobyte holds several events, hence several timestamps. */
+#define HEAD_BYTES 1024
 /* Endpoint values are cut to this many bytes when interned. It bounds the
  * memory of a tuple while staying above VIZ_NAME_MAX, so topology still sees
  * (and cuts) a long name exactly as it would from Elasticsearch. */
@@ -70,6 +80,8 @@ struct source {
     dev_t dev;
     ino_t ino;
     off_t offset;
+    char head[HEAD_BYTES]; /* the file's first bytes as read; head_len = min(offset, HEAD_BYTES) */
+    size_t head_len;
     char *chunk;
     buf partial;   /* a line whose newline has not arrived yet */
     bool skipping; /* inside an oversize line: drop bytes up to a newline */
@@ -385,6 +397,7 @@ static int open_file(source *s, char *err) {
     s->dev = st.st_dev;
     s->ino = st.st_ino;
     s->offset = 0;
+    s->head_len = 0;
     forget_partial(s);
     return 0;
 }
@@ -397,9 +410,31 @@ static int read_to_end(source *s, char *err) {
             return fail(err, "%s: read: %s", s->path, strerror(errno));
         }
         if (n == 0) return 0;
+        if (s->offset < HEAD_BYTES) {
+            size_t take = HEAD_BYTES - (size_t)s->offset < (size_t)n ? HEAD_BYTES - (size_t)s->offset : (size_t)n;
+            memcpy(s->head + s->offset, s->chunk, take);
+            s->head_len = (size_t)s->offset + take;
+        }
         s->offset += n;
         consume(s, s->chunk, (size_t)n);
     }
+}
+
+/* Whether the file's first bytes are no longer those read: it was truncated
+ * and written again, however far it has grown since. A read error counts as
+ * unchanged: the read that follows reports it. */
+static bool head_changed(source *s) {
+    if (s->head_len == 0) return false;
+    char now[HEAD_BYTES];
+    size_t got = 0;
+    while (got < s->head_len) {
+        ssize_t n = pread(s->fd, now + got, s->head_len - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return false;
+        if (n == 0) return true; /* shorter than what was read: truncated */
+        got += (size_t)n;
+    }
+    return memcmp(now, s->head, s->head_len) != 0;
 }
 
 static int follow(source *s, char *err) {
@@ -408,9 +443,10 @@ static int follow(source *s, char *err) {
         if (s->fd < 0) return 0;
     }
     struct stat st;
-    if (fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < s->offset) {
+    if (fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_size < s->offset || head_changed(s))) {
         if (lseek(s->fd, 0, SEEK_SET) < 0) return fail(err, "%s: seek: %s", s->path, strerror(errno));
         s->offset = 0;
+        s->head_len = 0;
         forget_partial(s);
         s->stats.rotations++;
     }

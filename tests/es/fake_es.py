@@ -1510,7 +1510,7 @@ def _html_502():
 
 
 CANNED_NAMES = {"too_many_buckets", "timed_out_partial", "shard_failures", "proxy_html_502", "empty", "truncated",
-                "not_found", "unauthorized", "forbidden", "bad_request", "429", "503"}
+                "not_found", "unauthorized", "forbidden", "bad_request", "429", "503", "cycling_after_key"}
 
 FORBIDDEN_BODY = {"error": {"root_cause": [{"type": "security_exception", "reason": "action [indices:data/read/search] is unauthorized for user [feeder] with effective roles [feeder_role] on indices [packetbeat-8.12.0], this action is granted by the index privileges [read,all]"}], "type": "security_exception", "reason": "action [indices:data/read/search] is unauthorized for user [feeder] with effective roles [feeder_role] on indices [packetbeat-8.12.0], this action is granted by the index privileges [read,all]"}, "status": 403}  # noqa: E501  reference §3.3 (CONSTRUCTED there)
 PARSING_BODY = '{"error":{"root_cause":[{"type":"parsing_exception","reason":"unknown query [termm] did you mean any of [term, terms]?","line":2,"col":11}],"type":"parsing_exception","reason":"unknown query [termm] did you mean any of [term, terms]?","line":2,"col":11,"caused_by":{"type":"named_object_not_found_exception","reason":"[2:11] unknown field [termm]"}},"status":400}'  # noqa: E501  reference §3.3 VERBATIM
@@ -2001,7 +2001,7 @@ def validate_fault(f):
     if not isinstance(f, dict):
         raise ValueError("a fault is a JSON object")
     known = {"status", "body", "named", "headers", "content_type", "delay", "cut_after", "close", "big", "always",
-             "path", "retry_after"}
+             "path", "retry_after", "trickle"}
     bad = set(f) - known
     if bad:
         raise ValueError(f"unknown fault keys {sorted(bad)}; known: {sorted(known)}")
@@ -2121,9 +2121,9 @@ class _Handler(BaseHTTPRequestHandler):
                 cut = "half"
             if fault.get("cut_after") is not None:
                 cut = int(fault["cut_after"])
-        self.send(ans, method == "HEAD", pretty, cut)
+        self.send(ans, method == "HEAD", pretty, cut, float(fault.get("trickle", 0)) if fault else 0)
 
-    def send(self, ans, head=False, pretty=False, cut=None):
+    def send(self, ans, head=False, pretty=False, cut=None, trickle=0):
         fake = self.server.fake
         body = ans.body
         if isinstance(body, (dict, list)):
@@ -2159,6 +2159,12 @@ class _Handler(BaseHTTPRequestHandler):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                return
+            if trickle:  # an answer that never seems to end: one byte every `trickle` seconds
+                for i in range(len(body)):
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(trickle)
                 return
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
@@ -2292,6 +2298,20 @@ class _Handler(BaseHTTPRequestHandler):
             if "filter_path" in query:
                 b = filter_path(b, query["filter_path"])
             return Answer(200, b)
+        if name == "cycling_after_key":
+            # A broken cluster or proxy: every page is the first one again (the same buckets),
+            # its composite after_key alternating between the keys of its first two buckets
+            # (A, B, A, B...), so paging never ends and only a set of the keys seen tells.
+            req = json.loads(raw or b"{}")
+            comp = ((req.get("aggs") or {}).get("edges") or {}).get("composite") or {}
+            after = comp.pop("after", None)
+            ans = self.route(method, path, query, json.dumps(req).encode())
+            for agg in (ans.body.get("aggregations") or {}).values() if isinstance(ans.body, dict) else ():
+                b = agg.get("buckets") if isinstance(agg, dict) else None
+                if b and len(b) >= 2:
+                    a_key, b_key = dict(b[0]["key"]), dict(b[1]["key"])
+                    agg["after_key"] = b_key if after == a_key else a_key
+            return ans
         if name == "proxy_html_502":
             return Answer(502, _html_502(), [], "text/html", es=False)
         if name == "empty":

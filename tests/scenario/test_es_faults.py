@@ -430,13 +430,17 @@ def hits_total_forms(tap, tmp):
             hits = {"max_score": None, "hits": []}
             if total is not None:
                 hits["total"] = total
-            body = {"took": 1, "timed_out": False,
-                    "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}, "hits": hits,
-                    "aggregations": {"edges": {"buckets": [
-                        {"key": {"from_service": "198.51.100.7", "to_service": service, "to_region": "es-region",
-                                 "to_host": service}, "doc_count": 12, "danger": {"doc_count": 0},
+            key = {"from_service": "198.51.100.7", "to_service": service, "to_region": "es-region",
+                   "to_host": service}
+            shards = {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
+            body = {"took": 1, "timed_out": False, "_shards": shards, "hits": hits,
+                    "aggregations": {"edges": {"after_key": key, "buckets": [
+                        {"key": key, "doc_count": 12, "danger": {"doc_count": 0},
                          "warning": {"doc_count": 0}}]}}}
-            f.es.inject([{"status": 200, "body": body}])
+            # As Elasticsearch pages: a page with buckets has an after_key; the empty page ends.
+            last = {"took": 1, "timed_out": False, "_shards": shards, "hits": hits,
+                    "aggregations": {"edges": {"buckets": []}}}
+            f.es.inject([{"status": 200, "body": body}, {"status": 200, "body": last}])
             try:
                 g = f.poll(lambda g, rs: find(region(g, "es-region").get("nodes"), service), 10,
                            f"{label} {name}: its service in the graph")

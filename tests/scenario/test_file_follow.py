@@ -1,5 +1,8 @@
 """A file flow follows its NDJSON file as it grows, through rotation and
-truncation; malformed lines are counted, never fatal."""
+truncation; malformed lines are counted, never fatal. copytruncate-style
+rewrites (the same inode truncated and written again between two reads, to
+less than, as much as and more than was read) are read whole from their
+start, without a fragment taken for a malformed line."""
 import json
 import os
 import tempfile
@@ -17,6 +20,60 @@ def rate(d, service):
     r = region(d.graph(), "default")
     c = connection(r, "INTERNET", service) if r else None
     return c["metrics"].get("normal", 0) if c else 0
+
+
+def rewrite_in_place(path, text):
+    """What logrotate's copytruncate and a busy writer do within one interval: the same inode,
+    truncated and written again, in one go."""
+    with open(path, "r+") as f:
+        f.truncate(0)
+        f.write(text)
+    return os.path.getsize(path)
+
+
+def malformed(d):
+    return d.metrics().get('vizfeed_source_malformed_lines_total{flow="follow"}', 0.0)
+
+
+def copytruncate_speeds(tap, tmp):
+    events = os.path.join(tmp, "copytruncate.ndjson")
+    size = os.path.getsize(write(events, event("aaa", 60)))
+    config = write(os.path.join(tmp, "copytruncate.yml"), f"""
+refresh: {{ interval: 500ms, window: 2m, lag: 0s }}
+flows:
+  - name: follow
+    type: file
+    path: {events}
+    to: {{ service: service.name }}
+""")
+    with Daemon(["-c", config]) as d:
+        # A window of 2 minutes, so that every event stays in it however slow the machine: rate = n / 120.
+        d.wait_for(lambda: rate(d, "aaa") == 0.5, what="aaa at 0.5/s")
+        # As many bytes as were read: 60 events of a name as long. Taken for "nothing new" before.
+        tap.equal(rewrite_in_place(events, event("bbb", 60)), size, "the rewrite is as long as what was read")
+        d.wait_for(lambda: rate(d, "bbb") == 0.5, what="bbb at 0.5/s after a rewrite to the same size")
+        tap.check(True, "copytruncate regrown to exactly the old offset: every new line read")
+        # More than was read: the old offset falls inside a line. Before: the head was skipped and
+        # the fragment at the old offset counted as malformed.
+        before = os.path.getsize(events)
+        tap.check(rewrite_in_place(events, event("dddd", 90)) > before, "the rewrite is longer than what was read")
+        d.wait_for(lambda: rate(d, "dddd") == 0.75, what="dddd at 0.75/s after a longer rewrite")
+        tap.check(True, "copytruncate regrown past the old offset: every new line read")
+        # Less than was read: plain truncation.
+        rewrite_in_place(events, event("ee", 30))
+        d.wait_for(lambda: rate(d, "ee") == 0.25, what="ee at 0.25/s after a shorter rewrite")
+        tap.check(True, "copytruncate regrown to less than the old offset: every new line read")
+        with open(events, "a") as f:
+            f.write(event("ee", 30))
+        d.wait_for(lambda: rate(d, "ee") == 0.5, what="ee at 0.5/s after an append")
+        time.sleep(1.5)  # three more refreshes: an append must not be read twice
+        tap.equal(rate(d, "ee"), 0.5, "an append is read once, not from the start")
+        os.rename(events, events + ".1")
+        write(events, event("ff", 60))
+        d.wait_for(lambda: rate(d, "ff") == 0.5, what="ff after a rename rotation")
+        tap.equal([rate(d, s) for s in ("aaa", "bbb", "dddd", "ee")], [0.5, 0.5, 0.75, 0.5],
+                  "rotation by rename still works; what was read before stays")
+        tap.equal(malformed(d), 0, "no fragment was taken for a malformed line")
 
 
 def main():
@@ -61,6 +118,7 @@ flows:
             tap.check('vizfeed_source_malformed_lines_total{flow="follow"} 1' in metrics,
                       "the malformed line is counted", [l for l in metrics.splitlines() if "malformed" in l])
             tap.check(d.proc.poll() is None, "still running")
+        tap.run(copytruncate_speeds, tmp)
     tap.done()
 
 

@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +61,7 @@ typedef struct {
     size_t nroot;
     fake_request requests[FAKE_MAX_REQUESTS];
     size_t nrequests;
-    volatile bool stopping;
+    atomic_bool stopping; /* read by the connection threads while they delay an answer */
 } fake_server;
 
 typedef struct {
@@ -125,7 +126,7 @@ static enum MHD_Result fake_handler(void *cls, struct MHD_Connection *conn, cons
         a = s->answers[s->next_answer++];
     pthread_mutex_unlock(&s->lock);
 
-    for (int waited = 0; waited < a.delay_ms && !s->stopping; waited += 10) usleep(10000);
+    for (int waited = 0; waited < a.delay_ms && !atomic_load(&s->stopping); waited += 10) usleep(10000);
 
     struct MHD_Response *resp;
     if (a.huge || a.cut) {
@@ -192,7 +193,7 @@ static size_t fake_count(fake_server *s) {
 
 static void fake_stop(fake_server *s) {
     if (!s) return;
-    s->stopping = true;
+    atomic_store(&s->stopping, true);
     MHD_stop_daemon(s->daemon);
     for (size_t i = 0; i < s->nrequests; i++) free(s->requests[i].body);
     pthread_mutex_destroy(&s->lock);

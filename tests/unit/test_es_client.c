@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "es_client.h"
 #include "util.h"
@@ -271,6 +272,104 @@ static void test_retry_after(void **state) {
     buf_free(&body);
 }
 
+/* The refresh's deadline shortens a request's timeout: the slow host's
+ * answer is not waited for past it, the failure is "deadline", not
+ * "timeout", and the host is not blamed (no other host is tried with the
+ * time that is gone, and the next request goes to it again). */
+static void test_deadline_is_not_the_hosts_fault(void **state) {
+    fixture *f = *state;
+    fake_server *slow = fake_start();
+    assert_non_null(slow);
+    fake_push(slow, (fake_answer){.status = 200, .body = "{}", .delay_ms = 2000});
+    char slow_url[64];
+    fake_url(slow, slow_url, sizeof slow_url);
+    f->hosts[0] = slow_url;
+    f->hosts[1] = f->url;
+    f->cfg.nhosts = 2;
+    char err[ERR_LEN];
+    es_client *c = es_client_new(&f->cfg, err);
+    buf body;
+    buf_init(&body, 1 << 20);
+    es_response resp;
+    es_client_set_limits(c, monotonic_ms() + 300, NULL);
+    assert_int_equal(es_client_request(c, "GET", "/", NULL, 0, "t", to_buf, &body, &resp, err), -1);
+    assert_int_equal(resp.failure, ES_FAIL_DEADLINE);
+    assert_string_equal(es_failure_name(resp.failure), "deadline");
+    assert_non_null(strstr(err, "no complete answer before the refresh deadline"));
+    assert_int_equal(fake_count(f->server), 0);
+    /* Past the deadline nothing is sent at all. */
+    assert_int_equal(es_client_request(c, "GET", "/", NULL, 0, "t", to_buf, &body, &resp, err), -1);
+    assert_int_equal(resp.failure, ES_FAIL_DEADLINE);
+    assert_int_equal(fake_count(slow), 1);
+    es_client_set_limits(c, 0, NULL);
+    assert_int_equal(es_client_request(c, "GET", "/", NULL, 0, "t", to_buf, &body, &resp, err), 0);
+    assert_string_equal(resp.host, slow_url);
+    es_client_free(c);
+    fake_stop(slow);
+    buf_free(&body);
+}
+
+static atomic_bool stop_flag;
+
+static void *raise_stop_flag(void *arg) {
+    (void)arg;
+    usleep(200000);
+    atomic_store(&stop_flag, true);
+    return NULL;
+}
+
+/* A stop request ends a request that would wait seconds for its answer
+ * (libcurl's progress callback runs at least once a second). */
+static void test_stop_ends_a_request(void **state) {
+    fixture *f = *state;
+    fake_push(f->server, (fake_answer){.status = 200, .body = "{}", .delay_ms = 4000});
+    f->cfg.timeout_ms = 60000;
+    char err[ERR_LEN];
+    es_client *c = es_client_new(&f->cfg, err);
+    buf body;
+    buf_init(&body, 1 << 20);
+    es_response resp;
+    atomic_init(&stop_flag, false);
+    es_client_set_limits(c, 0, &stop_flag);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, raise_stop_flag, NULL), 0);
+    int64_t t0 = monotonic_ms();
+    assert_int_equal(es_client_request(c, "GET", "/", NULL, 0, "t", to_buf, &body, &resp, err), -1);
+    int64_t took = monotonic_ms() - t0;
+    pthread_join(t, NULL);
+    assert_int_equal(resp.failure, ES_FAIL_STOPPED);
+    assert_true(took < 3500); /* the answer would have come after 4 s */
+    /* Still set: the next request is not even sent. */
+    assert_int_equal(es_client_request(c, "GET", "/", NULL, 0, "t", to_buf, &body, &resp, err), -1);
+    assert_int_equal(fake_count(f->server), 1);
+    es_client_free(c);
+    buf_free(&body);
+}
+
+/* Retry-After values no server should send: negative, a fraction, far too
+ * large. Only a whole number of seconds or an HTTP date is a delay; a huge
+ * one is capped (source_es caps it again to twice its longest back-off). */
+static void test_retry_after_out_of_range(void **state) {
+    fixture *f = *state;
+    const char *values[] = {"-5", "1.5", "+3", "99999999999999999999", "0"};
+    int64_t expect[] = {-1, -1, -1, (int64_t)999999999 * 1000, 0};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        fake_push(f->server, (fake_answer){.status = 429, .body = "{}", .retry_after = values[i]});
+    char err[ERR_LEN];
+    es_client *c = es_client_new(&f->cfg, err);
+    buf body;
+    buf_init(&body, 1 << 20);
+    es_response resp;
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        assert_int_equal(es_client_request(c, "GET", "/", NULL, 0, "t", to_buf, &body, &resp, err), 0);
+        if (resp.retry_after_ms != expect[i])
+            print_error("Retry-After: %s gave %lld\n", values[i], (long long)resp.retry_after_ms);
+        assert_true(resp.retry_after_ms == expect[i]);
+    }
+    es_client_free(c);
+    buf_free(&body);
+}
+
 static void test_cut_connection(void **state) {
     fixture *f = *state;
     fake_push(f->server, (fake_answer){.status = 200, .cut = true});
@@ -400,6 +499,9 @@ int main(void) {
         TEST(test_failover_to_second_host),
         TEST(test_slow_host_is_skipped),
         TEST(test_timeout),
+        TEST(test_deadline_is_not_the_hosts_fault),
+        TEST(test_stop_ends_a_request),
+        TEST(test_retry_after_out_of_range),
         TEST(test_answer_too_large),
         TEST(test_retry_after),
         TEST(test_cut_connection),

@@ -1,9 +1,12 @@
 /* Unit tests of the refresher: flows combine, a failing flow keeps its last
  * good part, goes stale after REFRESH_STALE_AFTER failures, and recovers. The
  * sources are scripted through the source vtable (no mocking framework). */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "refresh.h"
 
@@ -273,6 +276,96 @@ static void a_flow_that_never_answered_marks_every_region_stale(void **state) {
     free_config(cfg);
 }
 
+/* Sources that wait on the network (they have limit()): flow 0 hangs until
+ * its deadline or a stop request, flow 1 answers at once. */
+static source_limits hang_limits[NFLOWS];
+static atomic_bool answered;            /* flow 1 has emitted its row */
+static atomic_bool answered_before_cut; /* ... before flow 0 was cut */
+
+static void waiting_limit(source *src, const source_limits *limits) {
+    hang_limits[((scripted_source *)src)->index] = *limits;
+}
+
+static int waiting_collect(source *src, int64_t start, int64_t end, row_emit_fn emit, void *ctx, char *err) {
+    scripted_source *s = (scripted_source *)src;
+    source_limits *l = &hang_limits[s->index];
+    if (s->index == 1) {
+        int rc = scripted_collect(src, start, end, emit, ctx, err);
+        atomic_store(&answered, true);
+        return rc;
+    }
+    while (!(l->stop && atomic_load(l->stop)) && monotonic_ms() < l->deadline_ms) usleep(5000);
+    atomic_store(&answered_before_cut, atomic_load(&answered));
+    snprintf(err, ERR_LEN, "%s", l->stop && atomic_load(l->stop) ? "stopped" : "missed the deadline");
+    return -1;
+}
+
+static const source_ops waiting_ops = {.type = "waiting",
+                                       .open = scripted_open,
+                                       .collect = waiting_collect,
+                                       .close = scripted_close,
+                                       .limit = waiting_limit};
+
+static const source_ops *waiting_lookup(const flow_config *flow) {
+    return &waiting_ops;
+}
+
+/* Flows that wait run side by side: the one that hangs is cut at the
+ * refresh's deadline while the other has answered (in turn, flow 1 would
+ * only start once flow 0 was cut), and fails alone. */
+static void waiting_flows_run_side_by_side_until_the_deadline(void **state) {
+    reset_script();
+    vizfeed_config *cfg = make_config();
+    cfg->deadline_ms = 300;
+    char err[ERR_LEN];
+    refresher *r = refresher_new(cfg, waiting_lookup, err);
+    assert_non_null(r);
+    atomic_store(&answered, false);
+    atomic_store(&answered_before_cut, false);
+    refresh_result res;
+    int64_t before = monotonic_ms();
+    char *json = refresh(r, 1767225660000LL, &res, NULL);
+    assert_non_null(json);
+    assert_true(hang_limits[0].deadline_ms >= before + 300);
+    assert_int_equal(hang_limits[0].deadline_ms, hang_limits[1].deadline_ms);
+    assert_int_equal(hang_limits[0].budget_ms, 300);
+    assert_true(atomic_load(&answered_before_cut));
+    assert_int_equal(res.flows_ok, 1);
+    assert_int_equal(res.flows_failed, 1);
+    assert_string_equal(res.flow_error[0], "missed the deadline");
+    assert_non_null(strstr(json, "\"beta\""));
+    assert_false(res.stopped);
+    free(json);
+    refresher_free(r);
+    free_config(cfg);
+}
+
+static void *stop_later(void *p) {
+    usleep(100000);
+    refresher_stop(p);
+    return NULL;
+}
+
+/* refresher_stop() from another thread ends a refresh that would wait a
+ * minute, without a snapshot. */
+static void a_stop_request_ends_the_refresh(void **state) {
+    reset_script();
+    vizfeed_config *cfg = make_config();
+    cfg->deadline_ms = 60000;
+    char err[ERR_LEN];
+    refresher *r = refresher_new(cfg, waiting_lookup, err);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, stop_later, r), 0);
+    refresh_result res;
+    snapshot *snap = refresher_run(r, 1767225660000LL, &res, err);
+    pthread_join(t, NULL);
+    assert_null(snap);
+    assert_true(res.stopped);
+    assert_true(res.seconds < 30); /* not the minute of the deadline */
+    refresher_free(r);
+    free_config(cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(flows_combine_into_one_graph),
@@ -280,6 +373,8 @@ int main(void) {
         cmocka_unit_test(nothing_to_render_until_a_flow_answers),
         cmocka_unit_test(partial_answers_are_noticed_on_their_regions),
         cmocka_unit_test(a_flow_that_never_answered_marks_every_region_stale),
+        cmocka_unit_test(waiting_flows_run_side_by_side_until_the_deadline),
+        cmocka_unit_test(a_stop_request_ends_the_refresh),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -299,12 +301,13 @@ static void test_not_found(void **state) {
 static void test_partial_answer_is_degraded(void **state) {
     fixture *f = *state;
     fake_push(f->server,
-              (fake_answer){.status = 200,
-                            .body = "{\"took\":87,\"timed_out\":true,\"_shards\":{\"total\":12,\"successful\":9,"
-                                    "\"skipped\":0,\"failed\":3,\"failures\":[{\"shard\":2,\"index\":\"i\",\"node\":"
-                                    "\"n\",\"reason\":{\"type\":\"illegal_argument_exception\",\"reason\":\"Text "
-                                    "fields are not optimised\"}}]},\"aggregations\":{\"edges\":{\"buckets\":[" BUCKET(
-                                        "a", "b", 3, 0, 0) "]}}}"});
+              (fake_answer){
+                  .status = 200,
+                  .body = "{\"took\":87,\"timed_out\":true,\"_shards\":{\"total\":12,\"successful\":9,"
+                          "\"skipped\":0,\"failed\":3,\"failures\":[{\"shard\":2,\"index\":\"i\",\"node\":"
+                          "\"n\",\"reason\":{\"type\":\"illegal_argument_exception\",\"reason\":\"Text "
+                          "fields are not optimised\"}}]},\"aggregations\":{\"edges\":{\"after_key\":{\"from_service\":"
+                          "\"a\",\"to_service\":\"b\"},\"buckets\":[" BUCKET("a", "b", 3, 0, 0) "]}}}"});
     fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
     source *s = open_es(f);
     char err[ERR_LEN] = "";
@@ -363,6 +366,140 @@ static void test_truncated_answer(void **state) {
 
 /* What was recorded replays to the same rows, refresh by refresh, and the
  * last refresh repeats. */
+/* A cluster or proxy whose after_key cycles A, B, A: the third page repeats
+ * the first key and the paging stops there, not at the page limit; the same
+ * key twice in a row (A, A) is caught the same way. */
+static void test_cycling_after_key(void **state) {
+    fixture *f = *state;
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("A", BUCKET("a", "b", 1, 0, 0))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("B", BUCKET("a", "b", 1, 0, 0))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("A", BUCKET("a", "b", 1, 0, 0))});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_non_null(strstr(err, "an after_key it had already given in this refresh (page 3)"));
+    assert_int_equal(fake_count(f->server), 3);
+    assert_true(errors("unexpected") == 1);
+
+    /* The keys seen belong to one collect: the next one may page through A
+     * again. */
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("A", BUCKET("a", "b", 1, 0, 0))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    buf_reset(&f->rows);
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), 0);
+    assert_string_equal(buf_cstr(&f->rows), "a>b 1/0/0;");
+    source_es_ops.close(s);
+}
+
+/* A composite page holds at most the size asked for: one that holds more is
+ * refused rather than counted. */
+static void test_page_larger_than_asked(void **state) {
+    fixture *f = *state;
+    f->cfg->es.page_size = 1;
+    fake_push(f->server,
+              (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 1, 0, 0) "," BUCKET("b", "c", 1, 0, 0))});
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_non_null(strstr(err, "answered 2 buckets to a page of 1"));
+    assert_true(errors("unexpected") == 1);
+    source_es_ops.close(s);
+}
+
+/* The refresh's deadline cuts a page in flight (kind deadline, the request's
+ * own 5 s timeout never reached), and a collect that starts past it sends
+ * nothing. */
+static void test_deadline_cuts_the_collect(void **state) {
+    fixture *f = *state;
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE, .delay_ms = 2000});
+    source *s = open_es(f);
+    source_limits limits = {.deadline_ms = monotonic_ms() + 300, .budget_ms = 300};
+    source_es_ops.limit(s, &limits);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_non_null(strstr(err, "missed the refresh deadline (300ms) at page 1"));
+    assert_non_null(strstr(err, "no complete answer before the refresh deadline"));
+    assert_true(errors("deadline") == 1);
+    assert_true(errors("timeout") == 0);
+    size_t sent = fake_count(f->server);
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    assert_non_null(strstr(err, "missed the refresh deadline (300ms) at page 1"));
+    assert_int_equal(fake_count(f->server), sent);
+    assert_true(errors("deadline") == 2);
+    source_es_ops.close(s);
+}
+
+typedef struct {
+    atomic_bool *flag;
+    int after_ms;
+} later_arg;
+
+static void *set_later(void *p) {
+    later_arg *a = p;
+    usleep((useconds_t)a->after_ms * 1000);
+    atomic_store(a->flag, true);
+    return NULL;
+}
+
+/* A stop request ends a collect waiting on a slow answer, well before the
+ * answer or any timeout; it is not counted as an error. */
+static void test_stop_ends_the_wait(void **state) {
+    fixture *f = *state;
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE, .delay_ms = 2500});
+    source *s = open_es(f);
+    atomic_bool stop;
+    atomic_init(&stop, false);
+    source_limits limits = {.deadline_ms = monotonic_ms() + 60000, .budget_ms = 60000, .stop = &stop};
+    source_es_ops.limit(s, &limits);
+    later_arg arg = {&stop, 200};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, set_later, &arg), 0);
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
+    pthread_join(t, NULL);
+    assert_non_null(strstr(err, "stopped"));
+    assert_true(errors("deadline") == 0 && errors("timeout") == 0 && errors("stopped") == 0);
+    source_es_ops.close(s);
+}
+
+/* after_keys a cluster or proxy should never give: each would be sent back
+ * as the next page's "after". Each ends the paging as kind unexpected. An
+ * after_key that is an array or a scalar never reaches source_es (es_parse
+ * drops it): a page with buckets and no after_key is refused instead of
+ * being taken for the last one. */
+static void test_after_key_of_the_wrong_shape(void **state) {
+    fixture *f = *state;
+    static const struct {
+        const char *after_key, *says;
+    } cases[] = {
+        {"{\"from_service\":\"b\",\"to_service\":\"x\",\"from_host\":\"h\"}",
+         "has a key the query has no source for: \"from_host\""},
+        {"{\"from_service\":\"b\",\"to_service\":\"x\",\"evil\":1}", "has a key the query has no source for: \"evil\""},
+        {"{\"from_service\":\"b\"}", "lacks the source \"to_service\""},
+        {"{\"from_service\":{\"nested\":1},\"to_service\":\"x\"}",
+         "has a value that is not a scalar at \"from_service\""},
+        {"[\"b\",\"x\"]", "answered 1 buckets without an after_key object"},
+        {"\"b\"", "answered 1 buckets without an after_key object"},
+    };
+    static char bodies[6][1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(bodies[i], sizeof bodies[i],
+                 "{\"took\":1,\"timed_out\":false," SHARDS_OK
+                 ",\"aggregations\":{\"edges\":{\"after_key\":%s,\"buckets\":[" BUCKET("a", "b", 1, 0, 0) "]}}}",
+                 cases[i].after_key);
+        fake_push(f->server, (fake_answer){.status = 200, .body = bodies[i]});
+        source *s = open_es(f);
+        char err[ERR_LEN] = "";
+        int rc = source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err);
+        if (rc != -1 || !strstr(err, cases[i].says)) print_error("%s: %d %s\n", cases[i].after_key, rc, err);
+        assert_int_equal(rc, -1);
+        assert_non_null(strstr(err, cases[i].says));
+        assert_true(errors("unexpected") == (double)(i + 1));
+        source_es_ops.close(s);
+    }
+    assert_int_equal(fake_count(f->server), 6); /* none was sent back */
+}
+
 static void test_record_then_replay(void **state) {
     fixture *f = *state;
     char record[128];
@@ -492,6 +629,11 @@ int main(void) {
         TEST(test_proxy_page),
         TEST(test_transport_failure),
         TEST(test_truncated_answer),
+        TEST(test_cycling_after_key),
+        TEST(test_page_larger_than_asked),
+        TEST(test_after_key_of_the_wrong_shape),
+        TEST(test_deadline_cuts_the_collect),
+        TEST(test_stop_ends_the_wait),
         TEST(test_record_then_replay),
         TEST(test_replay_of_a_failure),
         TEST(test_replay_open_errors),

@@ -340,6 +340,122 @@ static void test_truncation(void **state) {
     assert_int_equal(stats(f).rotations, 1);
 }
 
+/* Rewrites the file in place, as logrotate's copytruncate and a writer that
+ * goes on do: the same inode, truncated, then the new lines. */
+static void rewrite_in_place(const char *path, const char *text) {
+    FILE *fp = fopen(path, "r+");
+    assert_non_null(fp);
+    assert_int_equal(ftruncate(fileno(fp), 0), 0);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static off_t file_size(const char *path) {
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+/* copytruncate at three speeds: between two collects the file is truncated
+ * and grows again to less than, exactly as much as, and more than what was
+ * read. Each time the new content is read whole from its start, no fragment
+ * is taken for a line, and an append afterwards is read once. Before the
+ * first bytes were compared, the "equal" case lost both new lines and the
+ * "more" case lost its head and counted a fragment as malformed. */
+static void test_copytruncate_regrown(void **state) {
+    fixture *f = *state;
+    char two_old[2048], line[1024];
+    snprintf(two_old, sizeof two_old, "%s", event(T0, "a", "b", "h1", 200));
+    strcat(two_old, event(T0 + 1, "a", "b", "h1", 200));
+    append(f->path, two_old);
+    open_source(f);
+    assert_int_equal(collect(f, T0, T0 + MINUTE), 0);
+    assert_true(total(f) == 2);
+    off_t old_size = file_size(f->path);
+
+    /* Less: one line of another edge. */
+    rewrite_in_place(f->path, event(T0 + 2, "c", "b", "h1", 200));
+    assert_true(file_size(f->path) < old_size);
+    assert_int_equal(collect(f, T0, T0 + MINUTE), 0);
+    assert_true(find(f, "c", "b")->count[CLASS_NORMAL] == 1);
+    assert_true(total(f) == 3);
+    assert_int_equal(stats(f).rotations, 1);
+
+    /* Equal: as many bytes as were read, in two lines of other edges ("x"
+     * and "y" as long as "a"; h2 as long as h1). */
+    append(f->path, event(T0 + 3, "c", "b", "h1", 200));
+    assert_int_equal(collect(f, T0, T0 + MINUTE), 0);
+    assert_true(total(f) == 4);
+    old_size = file_size(f->path);
+    char two_new[2048];
+    snprintf(two_new, sizeof two_new, "%s", event(T0 + 4, "x", "b", "h2", 200));
+    strcat(two_new, event(T0 + 5, "y", "b", "h2", 200));
+    rewrite_in_place(f->path, two_new);
+    assert_true(file_size(f->path) == old_size);
+    assert_int_equal(collect(f, T0, T0 + MINUTE), 0);
+    assert_non_null(find(f, "x", "b"));
+    assert_non_null(find(f, "y", "b"));
+    assert_true(total(f) == 6);
+    assert_int_equal(stats(f).rotations, 2);
+
+    /* More: three longer lines, the old offset falling inside the second. */
+    old_size = file_size(f->path);
+    char three[4096];
+    snprintf(three, sizeof three, "%s", event(T0 + 6, "first-caller", "b", "host-long", 200));
+    strcat(three, event(T0 + 7, "second-caller", "b", "host-long", 200));
+    strcat(three, event(T0 + 8, "third-caller", "b", "host-long", 200));
+    rewrite_in_place(f->path, three);
+    assert_true(file_size(f->path) > old_size);
+    assert_int_equal(collect(f, T0, T0 + MINUTE), 0);
+    assert_non_null(find(f, "first-caller", "b"));
+    assert_non_null(find(f, "second-caller", "b"));
+    assert_non_null(find(f, "third-caller", "b"));
+    assert_true(total(f) == 9);
+    assert_int_equal(stats(f).malformed, 0);
+    assert_int_equal(stats(f).rotations, 3);
+
+    /* An append is still an append: only the new line is read. */
+    snprintf(line, sizeof line, "%s", event(T0 + 9, "third-caller", "b", "host-long", 200));
+    append(f->path, line);
+    assert_int_equal(collect(f, T0, T0 + MINUTE), 0);
+    assert_true(find(f, "third-caller", "b")->count[CLASS_NORMAL] == 2);
+    assert_true(total(f) == 10);
+    assert_int_equal(stats(f).rotations, 3);
+    assert_int_equal(stats(f).events, 10);
+
+    /* Rotation by rename still works after all that. */
+    char old[256];
+    snprintf(old, sizeof old, "%s.1", f->path);
+    assert_int_equal(rename(f->path, old), 0);
+    append(f->path, event(T0 + 10, "z", "b", "h1", 200));
+    assert_int_equal(collect(f, T0, T0 + MINUTE), 0);
+    assert_true(total(f) == 11);
+    assert_int_equal(stats(f).rotations, 4);
+    assert_int_equal(stats(f).malformed, 0);
+}
+
+/* The path rotated to something that cannot be followed (a FIFO with no
+ * writer, which a blocking open would wait on for ever): the collect fails
+ * at once, saying so, and what was read stays; once a regular file is back
+ * it is read. */
+static void test_rotated_to_a_fifo(void **state) {
+    fixture *f = *state;
+    append(f->path, event(T0, "a", "b", "h", 200));
+    open_source(f);
+    assert_int_equal(collect(f, T0, T0 + MINUTE), 0);
+    char old[256];
+    snprintf(old, sizeof old, "%s.1", f->path);
+    assert_int_equal(rename(f->path, old), 0);
+    assert_int_equal(mkfifo(f->path, 0600), 0);
+    assert_int_equal(collect(f, T0, T0 + MINUTE), -1);
+    assert_non_null(strstr(f->err, "not a regular file"));
+    assert_int_equal(unlink(f->path), 0);
+    append(f->path, event(T0 + 1, "c", "b", "h", 200));
+    assert_int_equal(collect(f, T0, T0 + MINUTE), 0);
+    assert_true(total(f) == 2);
+    assert_non_null(find(f, "c", "b"));
+}
+
 static void test_bad_lines(void **state) {
     fixture *f = *state;
     append(f->path, "garbage\n[1,2]\n\n   \n{\"a\":\n");
@@ -548,6 +664,8 @@ int main(void) {
         TEST(test_partial_line),
         TEST(test_rotation),
         TEST(test_truncation),
+        TEST(test_copytruncate_regrown),
+        TEST(test_rotated_to_a_fifo),
         TEST(test_bad_lines),
         TEST(test_file_appears),
         TEST(test_open_errors),
