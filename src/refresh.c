@@ -281,7 +281,11 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
     /* Values of the next refresh may differ: memory follows one refresh. */
     res->regex_skipped = topology_memo_skipped(r->memo);
     topology_memo_reset(r->memo);
-    for (unsigned i = 0; i < r->nflows; i++) topology_memo_reset(r->flows[i].memo);
+    for (unsigned i = 0; i < r->nflows; i++) {
+        if (!r->flows[i].memo) continue;
+        res->regex_skipped += topology_memo_skipped(r->flows[i].memo);
+        topology_memo_reset(r->flows[i].memo);
+    }
     free(jobs);
     if (res->stopped) {
         /* The flows were cut short: what they have is not worth publishing. */

@@ -37,7 +37,8 @@ def recent():
 
 
 class StubElasticsearch:
-    """Answers every request with (status, body); records nothing."""
+    """Answers every request with (status, body), except that a composite
+    page asked for with "after" gets the empty last page; records nothing."""
 
     def __init__(self, status, body):
         self.status, self.body = status, body.encode() if isinstance(body, str) else body
@@ -46,14 +47,16 @@ class StubElasticsearch:
         class Handler(BaseHTTPRequestHandler):
             def answer(self):
                 n = int(self.headers.get("Content-Length") or 0)
-                if n:
-                    self.rfile.read(n)
+                request = self.rfile.read(n) if n else b""
+                body = stub.body
+                if stub.status == 200 and b'"after"' in request:
+                    body = b'{"_shards": {"total": 1, "failed": 0}, "aggregations": {"edges": {"buckets": []}}}'
                 self.send_response(stub.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("X-Elastic-Product", "Elasticsearch")
-                self.send_header("Content-Length", str(len(stub.body)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(stub.body)
+                self.wfile.write(body)
 
             do_GET = do_POST = answer
 
@@ -150,7 +153,8 @@ def extreme_counts(tap):
     # An Elasticsearch doc_count of 1e300, and one past double (1e400, read as infinity).
     body = json.dumps({"_shards": {"total": 1, "failed": 0}, "aggregations": {"edges": {"buckets": [
         {"key": {"from_service": "a", "to_service": "b"}, "doc_count": 1e300},
-        {"key": {"from_service": "a", "to_service": "c"}, "doc_count": 7}]}}}).replace("1e+300", "1e300")
+        {"key": {"from_service": "a", "to_service": "c"}, "doc_count": 7}],
+        "after_key": {"from_service": "a", "to_service": "d"}}}}).replace("1e+300", "1e300")
     body = body.replace('"doc_count": 7', '"doc_count": 7}, {"key": {"from_service": "a", "to_service": "d"}, '
                         '"doc_count": 1e400')
     es = StubElasticsearch(200, body)
