@@ -148,12 +148,8 @@ static void labels_and_types(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(accept_encoding),
-        cmocka_unit_test(if_none_match),
-        cmocka_unit_test(static_paths),
-        cmocka_unit_test(request_targets),
-        cmocka_unit_test(field_syntax),
-        cmocka_unit_test(framing_refusals),
+        cmocka_unit_test(accept_encoding),  cmocka_unit_test(if_none_match), cmocka_unit_test(static_paths),
+        cmocka_unit_test(request_targets),  cmocka_unit_test(field_syntax),  cmocka_unit_test(framing_refusals),
         cmocka_unit_test(labels_and_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
