@@ -132,9 +132,10 @@ int http_field_value_valid(const char *value, size_t n) {
 int http_host_valid(const char *value, size_t n) {
     size_t i = 0;
     if (n > 0 && value[0] == '[') {
-        /* IP-literal: hex digits, colons, dots, and IPvFuture's few more. */
+        /* IP-literal: IPv6 (with a zone such as %25eth0, RFC 6874) or
+         * IPvFuture: letters, digits, colons, dots and a few more. */
         for (i = 1; i < n && value[i] != ']'; i++)
-            if (!isxdigit((unsigned char)value[i]) && !strchr(":.vV-_~!$&'()*+,;=", value[i])) return 0;
+            if (!isalnum((unsigned char)value[i]) && !(value[i] && strchr(":.-_~%!$&'()*+,;=", value[i]))) return 0;
         if (i == n || i == 1) return 0;
         i++;
     } else {

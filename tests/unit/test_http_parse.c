@@ -96,6 +96,7 @@ static void field_syntax(void **state) {
     assert_true(http_host_valid("127.0.0.1:8080", 14));
     assert_true(http_host_valid("[::1]:80", 8));
     assert_true(http_host_valid("[::1]", 5));
+    assert_true(http_host_valid("[fe80::1%25eth0]:80", 19));
     assert_true(http_host_valid("xn--bcher-kva.example:", 22)); /* empty port is allowed */
     assert_false(http_host_valid("a b", 3));
     assert_false(http_host_valid("a/b", 3));
