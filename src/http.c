@@ -709,9 +709,9 @@ static enum MHD_Result note_field(void *cls, enum MHD_ValueKind kind, const char
 
 /* A request whose framing cannot be trusted gets its status and a
  * Connection: close, which makes MHD close the connection after the answer
- * instead of reading what follows as another request. */
-/* Returns 0 when the request may go on, 1 when it was answered, -1 when no
- * answer could be made (MHD then closes the connection). */
+ * instead of reading what follows as another request. Returns 0 when the
+ * request may go on, 1 when it was answered, -1 when no answer could be
+ * made (MHD then closes the connection). */
 static int refuse_request(http_server *h, struct MHD_Connection *c, const char *version, unsigned marks_set) {
     http_head head = {.host_valid = 1, .fields_valid = 1};
     head.http11 = strncmp(version, "HTTP/1.", 7) == 0 && version[7] >= '1' && version[7] <= '9';

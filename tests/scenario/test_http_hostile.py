@@ -250,8 +250,11 @@ def reload_applies_at_once(tap, tmp):
         new = {"Authorization": "Basic " + base64.b64encode(b"viewer:new-secret-2").decode()}
         with Daemon(["-c", config]) as d:
             d.wait_for(lambda: d.request("GET", "/vizceral.json", old)[0] == 200, what="a first graph")
+            t_inject = time.time()
             es.inject({"delay": 12, "always": True})
-            time.sleep(2.5)  # the refresh due every second is now waiting for the cluster
+            # A request sent after the fault is in place: the refresh is now waiting for the cluster.
+            d.wait_for(lambda: any(r["time"] > t_inject for r in es.requests), timeout=10,
+                       what="a request of the next refresh")
             refreshes = d.request("GET", "/metrics", old)[2]
             before = re.search(rb"(?m)^vizfeed_refreshes_total (\S+)", refreshes)[1]
             write(config, text.format(url=es.url, password="new-secret-2"))
