@@ -698,6 +698,10 @@ static enum MHD_Result note_field(void *cls, enum MHD_ValueKind kind, const char
     if (!http_field_name_valid(key, key_size) || !http_field_value_valid(value, value_size)) head->fields_valid = 0;
     if (strcasecmp(key, "Host") == 0) {
         head->host_count++;
+        /* A field value does not include the whitespace around it (RFC 9110
+         * §5.5); MHD drops what comes before it, not what follows. */
+        while (value_size > 0 && (value[value_size - 1] == ' ' || value[value_size - 1] == '\t')) value_size--;
+        while (value_size > 0 && (*value == ' ' || *value == '\t')) value++, value_size--;
         if (!http_host_valid(value, value_size)) head->host_valid = 0;
     } else if (strcasecmp(key, "Content-Length") == 0) {
         head->length_count++;

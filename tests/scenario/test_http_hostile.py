@@ -143,6 +143,17 @@ def methods_targets_versions(tap, d):
         ("absolute-form without a path", req(b"", target=b"http://t"), [404], False),
         ("OPTIONS *", req(b"", method=b"OPTIONS", target=b"*"), [204], False),
         ("HTTP/1.0 without Host", req(b"", host=b"", version=b"HTTP/1.0"), [200], True),
+        ("a Host with spaces and tabs around it", req(b"", host=b"Host: \t t:80 \t\r\n"), [200], False),
+        ("a lower-case host field", req(b"", host=b"hOsT: t\r\n"), [200], False),
+        ("an empty Host (an empty reg-name)", req(b"", host=b"Host:\r\n"), [200], False),
+        ("Upgrade: h2c and websocket are ignored", req(b"Connection: Upgrade\r\nUpgrade: h2c, websocket\r\n")
+         + req(b""), [200, 200], False),
+        ("the HTTP/2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", [505], True),
+        ("Expect: 100-continue on a POST", req(b"Content-Length: 5\r\nExpect: 100-continue\r\n", method=b"POST"),
+         [405], True),
+        ("Connection: keep-alive, close", req(b"Connection: keep-alive, close\r\n") + req(b""), [200], True),
+        ("a 5,000-byte method", req(b"", method=b"A" * 5000), [405], False),
+        ("an empty target", b"GET  HTTP/1.1\r\nHost: t\r\n\r\n", [400], True),
         ("HTTP/1.0 keep-alive, two requests", req(b"Connection: keep-alive\r\n", version=b"HTTP/1.0")
          + req(b"", version=b"HTTP/1.0"), [200, 200], True),
         ("HTTP/0.9 request line", b"GET /healthz\r\n\r\n", [400], True),
