@@ -154,6 +154,13 @@ def methods_targets_versions(tap, d):
         ("Connection: keep-alive, close", req(b"Connection: keep-alive, close\r\n") + req(b""), [200], True),
         ("a 5,000-byte method", req(b"", method=b"A" * 5000), [405], False),
         ("an empty target", b"GET  HTTP/1.1\r\nHost: t\r\n\r\n", [400], True),
+        # libmicrohttpd closes a request line with tabs at once, without an answer: nothing is served.
+        ("tabs in the request line", b"GET\t/healthz\tHTTP/1.1\r\nHost: t\r\n\r\n", [], True),
+        ("two spaces between the parts", b"GET  /healthz  HTTP/1.1\r\nHost: t\r\n\r\n", [404], False),
+        ("a control byte in the target", req(b"", target=b"/healthz\x01"), [404], False),
+        ("bad percent-encoding", req(b"", target=b"/%zz%4"), [404], False),
+        ("a fragment", req(b"", target=b"/healthz#x"), [404], False),
+        ("UTF-8 in the target", req(b"", target=b"/\xc3\xa9"), [404], False),
         ("HTTP/1.0 keep-alive, two requests", req(b"Connection: keep-alive\r\n", version=b"HTTP/1.0")
          + req(b"", version=b"HTTP/1.0"), [200, 200], True),
         ("HTTP/0.9 request line", b"GET /healthz\r\n\r\n", [400], True),
