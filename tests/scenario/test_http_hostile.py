@@ -12,7 +12,8 @@ headers, odd bytes, framing). Each case sends one request head, reads until the 
     without a word); headers over the connection buffer: 431 and close;
   - every byte 0x00-0xFF in a header value and in a header name;
   - methods, targets and versions: odd methods 405, absolute-form served, `*`, HTTP/1.0 with and
-    without keep-alive, HTTP/0.9 and HTTP/2.0 request lines, pipelining;
+    without keep-alive, HTTP/0.9 and HTTP/2.0 request lines, pipelining (2,000 requests in one
+    write, twice the connection buffer);
   - `/vizceral.json%00` and other encoded NULs: 404 on every route;
   - a FIFO (and a socket) in ui_dir: 404 at once, however many clients ask, other routes keep
     answering, SIGTERM stops the daemon;
@@ -178,6 +179,31 @@ def methods_targets_versions(tap, d):
         tap.check(ok, f"{what}: {expected}{' and close' if closes else ''}", f"{codes} closed={closed} {out[:200]!r}")
 
 
+def pipelining_beyond_the_buffer(tap, d):
+    """2,000 requests in one write (68 kB, twice the 32 KiB connection buffer), read as they come."""
+    n = 2000
+    data = req(b"") * (n - 1) + req(b"Connection: close\r\n")
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=20)
+    sender = threading.Thread(target=s.sendall, args=(data,))
+    sender.start()
+    out, closed = b"", False
+    try:
+        while True:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                closed = True
+                break
+            out += chunk
+    except socket.timeout:
+        pass
+    finally:
+        sender.join(20)
+        s.close()
+    answers = len(re.findall(rb"(?m)^HTTP/1\.1 200 ", out))
+    tap.check(answers == n and closed, f"{n} pipelined requests in one 68 kB write: {n} answers in order, then closed",
+              f"{answers} answers, closed={closed}")
+
+
 def encoded_nul(tap, d):
     for target in [b"/vizceral.json%00", b"/vizceral.json%00.html", b"/healthz%00", b"/metrics%00x",
                    b"/readyz%00", b"http://t/vizceral.json%00"]:
@@ -298,6 +324,7 @@ def main():
             tap.run(framing, d)
             tap.run(header_bytes, d)
             tap.run(methods_targets_versions, d)
+            tap.run(pipelining_beyond_the_buffer, d)
             tap.run(encoded_nul, d)
             tap.check(d.proc.poll() is None, "the daemon went through all of it")
         tap.run(special_files, tmp)
