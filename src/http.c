@@ -48,6 +48,8 @@
  * like any other input; how many were left out is said afterwards. */
 #define HTTP_MHD_MESSAGES_PER_MINUTE 20
 #define HTTP_LOG_WINDOW_MS           60000
+/* A static file is read and sent this much at a time. */
+#define HTTP_STATIC_BLOCK (64u << 10)
 
 #define ALLOWED_METHODS "GET, HEAD, OPTIONS"
 
@@ -482,6 +484,35 @@ static int open_static(const char *root, const char *url, struct stat *st, char 
     return fd;
 }
 
+/* A file of ui_dir being sent. It is read with pread() rather than handed
+ * to MHD as a descriptor (which it would send with sendfile()): when a file
+ * shrinks under a transfer, as when a page is redeployed with cp over the
+ * old files, sendfile() finds nothing more and MHD 0.9.75 then waits, so the
+ * client sat 30 s for the promised rest (test_http_hostile.py:
+ * file_cut_short). A short read ends the answer at once instead: MHD closes
+ * the connection, and the client sees a body shorter than its
+ * Content-Length. The copy costs nothing that matters for a page's files. */
+typedef struct {
+    int fd;
+    uint64_t size; /* what Content-Length promised: never more is sent, even if the file grew */
+} static_file;
+
+static ssize_t read_static(void *cls, uint64_t pos, char *out, size_t max) {
+    static_file *f = cls;
+    if (pos >= f->size) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (max > f->size - pos) max = (size_t)(f->size - pos);
+    ssize_t n;
+    do n = pread(f->fd, out, max, (off_t)pos);
+    while (n < 0 && errno == EINTR);
+    return n > 0 ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void close_static(void *cls) {
+    static_file *f = cls;
+    close(f->fd);
+    free(f);
+}
+
 /* Checks a configured ui_dir. A directory that does not exist (yet) is not
  * an error: a feeder-only container has no page, and a page built after
  * start-up is picked up by the first request that finds it. Returns 0 with
@@ -534,11 +565,13 @@ static enum MHD_Result serve_static(http_server *h, struct MHD_Connection *c, co
     struct stat st;
     int fd = open_static(root, url, &st, resolved);
     if (fd < 0) return answer_not_found(h, c);
-    /* MHD closes fd when the response is destroyed, and sends with
-     * sendfile() where it can. */
-    struct MHD_Response *r = MHD_create_response_from_fd((size_t)st.st_size, fd);
+    static_file *f = xmalloc(sizeof *f);
+    f->fd = fd;
+    f->size = (uint64_t)st.st_size;
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(f->size, HTTP_STATIC_BLOCK, read_static, f, close_static);
     if (!r) {
-        close(fd);
+        close_static(f);
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", http_content_type(resolved));

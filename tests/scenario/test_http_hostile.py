@@ -16,7 +16,8 @@ headers, odd bytes, framing). Each case sends one request head, reads until the 
     write, twice the connection buffer);
   - `/vizceral.json%00` and other encoded NULs: 404 on every route;
   - a FIFO (and a socket) in ui_dir: 404 at once, however many clients ask, other routes keep
-    answering, SIGTERM stops the daemon;
+    answering, SIGTERM stops the daemon; a file truncated while a slow client downloads it: the
+    connection closed at once (it was held 30 s);
   - the page's Content-Security-Policy as a header on the static files, the <meta> policy of
     ui/src/index.html plus frame-ancestors 'none', and X-Frame-Options: DENY;
   - a reload of `auth` applies when "configuration reloaded" is logged, while a refresh against a
@@ -254,6 +255,48 @@ def special_files(tap, tmp):
         sock.close()
 
 
+def file_cut_short(tap, tmp):
+    """A file of ui_dir truncated while a slow client downloads it (a page redeployed with cp)."""
+    ui = os.path.join(tmp, "ui-cut")
+    os.makedirs(ui)
+    big = os.path.join(ui, "big.js")
+    with open(big, "wb") as f:
+        f.write(os.urandom(1 << 20) * 20)
+    config = write(os.path.join(tmp, "cut.yml"),
+                   f"refresh: {{ interval: 1h }}\nui_dir: {ui}\nflows:\n  - {{ name: demo, type: demo }}\n")
+    with Daemon(["-c", config]) as d:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # the server's sends wait for this reader
+        s.settimeout(45)
+        s.connect(("127.0.0.1", d.port))
+        s.sendall(req(b"", target=b"/big.js"))
+        got = b""
+        while len(got) < (1 << 20):
+            got += s.recv(65536)
+        os.truncate(big, 0)
+        t0, end = time.time(), "timeout"
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    end = "closed"
+                    break
+                got += chunk
+        except ConnectionResetError:
+            end = "reset"
+        except socket.timeout:
+            pass
+        waited = time.time() - t0
+        s.close()
+        length = int(re.search(rb"(?i)content-length: *(\d+)", got)[1])
+        body = len(got.partition(b"\r\n\r\n")[2])
+        tap.check(end in ("closed", "reset") and waited < 15 and body < length,
+                  "a file truncated while it is sent: the connection is closed at once, the body short of its "
+                  "Content-Length (not held 30 s)", f"{end} after {waited:.1f} s, {body} of {length} bytes")
+        codes, _, _ = exchange(d.port, req(b"Connection: close\r\n"))
+        tap.check(codes == [200], "other clients are answered", codes)
+
+
 def page_policy(tap, tmp):
     ui = os.path.join(tmp, "ui-policy")
     os.makedirs(ui)
@@ -328,6 +371,7 @@ def main():
             tap.run(encoded_nul, d)
             tap.check(d.proc.poll() is None, "the daemon went through all of it")
         tap.run(special_files, tmp)
+        tap.run(file_cut_short, tmp)
         tap.run(page_policy, tmp)
         tap.run(reload_applies_at_once, tmp)
     tap.done()
