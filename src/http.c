@@ -104,8 +104,7 @@ struct http_server {
     pthread_mutex_t lock; /* guards everything below */
     graph_responses graph;
     char *cors_origin;
-    char *ui_dir;  /* as configured; "" when no page is served */
-    char *ui_real; /* its realpath once it exists, else NULL */
+    char *ui_dir; /* as configured; "" when no page is served */
     int64_t interval_ms;
     auth_scheme auth;
     char *auth_credentials; /* what must follow the scheme: base64(user:password) or the token; NULL when open */
@@ -536,21 +535,18 @@ static int resolve_ui_dir(const char *dir, char **real, char *err) {
 static enum MHD_Result serve_static(http_server *h, struct MHD_Connection *c, const char *url, int url_had_nul) {
     char root[PATH_MAX], configured[PATH_MAX];
     pthread_mutex_lock(&h->lock);
-    int have_root = h->ui_real != NULL;
-    snprintf(root, sizeof root, "%s", have_root ? h->ui_real : "");
     snprintf(configured, sizeof configured, "%s", h->ui_dir);
     pthread_mutex_unlock(&h->lock);
-    if (!have_root && configured[0]) {
-        char scratch[ERR_LEN], *real;
-        if (resolve_ui_dir(configured, &real, scratch) == 0 && real) {
-            snprintf(root, sizeof root, "%s", real);
-            have_root = 1;
-            pthread_mutex_lock(&h->lock);
-            if (!h->ui_real && strcmp(h->ui_dir, configured) == 0) h->ui_real = real, real = NULL;
-            pthread_mutex_unlock(&h->lock);
-            free(real);
-        }
-    }
+    /* Resolved at every request, not once: a page deployed by swapping a
+     * symbolic link (ui_dir -> releases/2) is served from the new release
+     * at once, and one built after start-up is found when it appears. Kept
+     * once, the old release was served until a reload, and nothing at all
+     * once it was deleted (test_http_hostile.py: page_redeployed). A few
+     * system calls per file of the page. */
+    char scratch[ERR_LEN], *real = NULL;
+    int have_root = configured[0] && resolve_ui_dir(configured, &real, scratch) == 0 && real;
+    snprintf(root, sizeof root, "%s", have_root ? real : "");
+    free(real);
     if (!have_root) {
         char reason[PATH_MAX + 64];
         if (configured[0])
@@ -948,8 +944,9 @@ static struct MHD_Daemon *start_daemon(http_server *h, const listen_address *a) 
 http_server *http_start(const http_options *o, char *err) {
     listen_address address;
     if (parse_listen(o->listen, &address, err) < 0) return NULL;
-    char *ui_real = NULL;
+    char *ui_real = NULL; /* only checked here: requests resolve it again */
     if (!str_empty(o->ui_dir) && resolve_ui_dir(o->ui_dir, &ui_real, err) < 0) return NULL;
+    free(ui_real);
 
     http_server *h = xcalloc(1, sizeof *h);
     h->sink.ops = &http_sink_ops;
@@ -965,7 +962,6 @@ http_server *http_start(const http_options *o, char *err) {
     h->refusals_logged_ms = h->log_window_ms = monotonic_ms() - HTTP_LOG_WINDOW_MS;
     h->cors_origin = xstrdup(o->cors_origin ? o->cors_origin : "*");
     h->ui_dir = xstrdup(o->ui_dir ? o->ui_dir : "");
-    h->ui_real = ui_real;
     h->interval_ms = o->interval_ms;
     h->auth_credentials = auth_credentials_of(o, &h->auth);
     h->starting = 1;
@@ -1011,6 +1007,7 @@ void http_update_options(http_server *h, const http_options *o) {
     char scratch[ERR_LEN];
     char *ui_real = NULL;
     int ui_ok = str_empty(o->ui_dir) || resolve_ui_dir(o->ui_dir, &ui_real, scratch) == 0;
+    free(ui_real);
     char *cors = xstrdup(o->cors_origin ? o->cors_origin : "*");
     auth_scheme auth;
     char *credentials = auth_credentials_of(o, &auth);
@@ -1032,8 +1029,6 @@ void http_update_options(http_server *h, const http_options *o) {
     if (ui_ok) {
         free(h->ui_dir);
         h->ui_dir = xstrdup(o->ui_dir ? o->ui_dir : "");
-        free(h->ui_real);
-        h->ui_real = ui_real;
     }
     h->interval_ms = o->interval_ms;
     h->auth = auth;
@@ -1094,7 +1089,6 @@ void http_stop(http_server *h) {
     pthread_cond_destroy(&h->watchdog_wake);
     free(h->cors_origin);
     free(h->ui_dir);
-    free(h->ui_real);
     auth_credentials_free(h->auth_credentials);
     free(h);
 }

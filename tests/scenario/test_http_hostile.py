@@ -17,7 +17,8 @@ headers, odd bytes, framing). Each case sends one request head, reads until the 
   - `/vizceral.json%00` and other encoded NULs: 404 on every route;
   - a FIFO (and a socket) in ui_dir: 404 at once, however many clients ask, other routes keep
     answering, SIGTERM stops the daemon; a file truncated while a slow client downloads it: the
-    connection closed at once (it was held 30 s);
+    connection closed at once (it was held 30 s); ui_dir a symbolic link swapped to a new release:
+    served from the new one at once, also after the old one is deleted;
   - the page's Content-Security-Policy as a header on the static files, the <meta> policy of
     ui/src/index.html plus frame-ancestors 'none', and X-Frame-Options: DENY;
   - a reload of `auth` applies when "configuration reloaded" is logged, while a refresh against a
@@ -28,6 +29,7 @@ Bounded: every socket has a timeout; about 40 s in all.
 import base64
 import os
 import re
+import shutil
 import signal
 import socket
 import tempfile
@@ -297,6 +299,28 @@ def file_cut_short(tap, tmp):
         tap.check(codes == [200], "other clients are answered", codes)
 
 
+def page_redeployed(tap, tmp):
+    """ui_dir is a symbolic link swapped to a new release, the old one then deleted (a common deploy)."""
+    base = os.path.join(tmp, "ui-releases")
+    for release in ["r1", "r2"]:
+        os.makedirs(os.path.join(base, release))
+        write(os.path.join(base, release, "index.html"), f"<!doctype html><title>{release}</title>\n")
+    current = os.path.join(base, "current")
+    os.symlink("r1", current)
+    config = write(os.path.join(tmp, "releases.yml"),
+                   f"refresh: {{ interval: 1h }}\nui_dir: {current}\nflows:\n  - {{ name: demo, type: demo }}\n")
+    with Daemon(["-c", config]) as d:
+        tap.check(b"r1" in d.request("GET", "/")[2], "the first release is served")
+        os.symlink("r2", current + ".new")
+        os.replace(current + ".new", current)  # rename(2): the swap is atomic
+        status, _, body = d.request("GET", "/")
+        tap.check(status == 200 and b"r2" in body, "after the link is swapped, the new release at once", body[:80])
+        shutil.rmtree(os.path.join(base, "r1"))
+        status, _, body = d.request("GET", "/index.html")
+        tap.check(status == 200 and b"r2" in body, "after the old release is deleted, still the new one",
+                  f"{status} {body[:80]!r}")
+
+
 def page_policy(tap, tmp):
     ui = os.path.join(tmp, "ui-policy")
     os.makedirs(ui)
@@ -372,6 +396,7 @@ def main():
             tap.check(d.proc.poll() is None, "the daemon went through all of it")
         tap.run(special_files, tmp)
         tap.run(file_cut_short, tmp)
+        tap.run(page_redeployed, tmp)
         tap.run(page_policy, tmp)
         tap.run(reload_applies_at_once, tmp)
     tap.done()
