@@ -30,6 +30,7 @@
 #define HTTP_CONNECTION_TIMEOUT_S 30           /* a connection that sends and receives nothing this long is closed */
 #define HTTP_HEADERS_TIMEOUT_S    30           /* request line + headers due this long after connecting or answering */
 #define HTTP_CONNECTION_MEMORY    (32u << 10)  /* per-connection buffer: bounds request line + headers */
+#define HTTP_MAX_URI              (8u << 10)   /* request target; longer ones get 414 (nginx's default is 8 KiB too) */
 #define PULL_MAX_BODY             (256u << 20) /* decoded bytes of one answer `vizfeed pull` accepts */
 #define HTTP_MAX_STATIC_FILE      (64u << 20)  /* a file served from ui_dir */
 

@@ -48,8 +48,22 @@
  * like any other input; how many were left out is said afterwards. */
 #define HTTP_MHD_MESSAGES_PER_MINUTE 20
 #define HTTP_LOG_WINDOW_MS           60000
+/* A static file is read and sent this much at a time. */
+#define HTTP_STATIC_BLOCK (64u << 10)
 
 #define ALLOWED_METHODS "GET, HEAD, OPTIONS"
+
+/* The page's security policy, sent as a header with every file of ui_dir:
+ * the same policy ui/src/index.html states in its <meta> tag (scripts from
+ * this origin only; Vizceral's blob: workers and data: images; a feed on
+ * another origin through ?src=), plus what a <meta> tag cannot say: no
+ * other site may frame the page (frame-ancestors; X-Frame-Options for older
+ * browsers), so a crafted link cannot show it under someone else's
+ * clickjacking overlay. test_http_hostile.py checks it against the <meta>. */
+#define PAGE_SECURITY_POLICY                                                                                           \
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "                  \
+    "worker-src blob: data:; connect-src 'self' http: https:; object-src 'none'; base-uri 'none'; "                    \
+    "form-action 'none'; frame-ancestors 'none'"
 
 typedef enum { AUTH_NONE, AUTH_BASIC, AUTH_BEARER } auth_scheme;
 
@@ -90,8 +104,7 @@ struct http_server {
     pthread_mutex_t lock; /* guards everything below */
     graph_responses graph;
     char *cors_origin;
-    char *ui_dir;  /* as configured; "" when no page is served */
-    char *ui_real; /* its realpath once it exists, else NULL */
+    char *ui_dir; /* as configured; "" when no page is served */
     int64_t interval_ms;
     /* The page's settings (ui.allow_src), answered at /ui-settings.json. */
     char *ui_settings;
@@ -120,10 +133,18 @@ struct http_server {
 /* The access handler is called at least twice per request: once when the
  * headers are in, then once per chunk of body, then once more. MHD keeps a
  * connection alive only when the answer comes after the first call, so the
- * per-request state just records which call this is, and whether the raw
- * URI held an encoded NUL that MHD's decoding would silently cut the path
- * at. Static markers need no allocation and no completion callback. */
-static char first_call, first_call_nul, later_call, later_call_nul;
+ * per-request state just records which call this is, and what the raw
+ * request target showed before MHD decoded it: an encoded NUL that the
+ * decoding would silently cut the path at, or a target over HTTP_MAX_URI.
+ * *con_cls points at marks[flags]: static markers need no allocation and no
+ * completion callback. */
+enum { MARK_LATER = 1, MARK_NUL = 2, MARK_URI_TOO_LONG = 4 };
+static char marks[8];
+
+static unsigned request_marks(void *con_cls) {
+    char *m = con_cls;
+    return m >= marks && m < marks + sizeof marks ? (unsigned)(m - marks) : 0;
+}
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -444,8 +465,17 @@ static int open_static(const char *root, const char *url, struct stat *st, char 
     if (S_ISDIR(st->st_mode)) {
         if ((size_t)snprintf(candidate, sizeof candidate, "%s/index.html", resolved) >= sizeof candidate) return -1;
         if (!realpath(candidate, resolved) || !http_path_inside(resolved, root)) return -1;
+        if (stat(resolved, st) < 0) return -1;
     }
-    int fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* Only regular files are opened. Opening a FIFO for reading blocks
+     * until a writer comes, which held an HTTP thread, and with it every
+     * connection it served and the shutdown, for good; a device may do
+     * anything when opened. The file can still be swapped for one between
+     * this look and the open, so the open never blocks either (O_NONBLOCK,
+     * which changes nothing for a regular file), and what was opened is
+     * checked again. */
+    if (!S_ISREG(st->st_mode)) return -1;
+    int fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return -1;
     /* Check what was opened, not what was looked at before. */
     if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || st->st_size > (off_t)HTTP_MAX_STATIC_FILE) {
@@ -453,6 +483,35 @@ static int open_static(const char *root, const char *url, struct stat *st, char 
         return -1;
     }
     return fd;
+}
+
+/* A file of ui_dir being sent. It is read with pread() rather than handed
+ * to MHD as a descriptor (which it would send with sendfile()): when a file
+ * shrinks under a transfer, as when a page is redeployed with cp over the
+ * old files, sendfile() finds nothing more and MHD 0.9.75 then waits, so the
+ * client sat 30 s for the promised rest (test_http_hostile.py:
+ * file_cut_short). A short read ends the answer at once instead: MHD closes
+ * the connection, and the client sees a body shorter than its
+ * Content-Length. The copy costs nothing that matters for a page's files. */
+typedef struct {
+    int fd;
+    uint64_t size; /* what Content-Length promised: never more is sent, even if the file grew */
+} static_file;
+
+static ssize_t read_static(void *cls, uint64_t pos, char *out, size_t max) {
+    static_file *f = cls;
+    if (pos >= f->size) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (max > f->size - pos) max = (size_t)(f->size - pos);
+    ssize_t n;
+    do n = pread(f->fd, out, max, (off_t)pos);
+    while (n < 0 && errno == EINTR);
+    return n > 0 ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void close_static(void *cls) {
+    static_file *f = cls;
+    close(f->fd);
+    free(f);
 }
 
 /* Checks a configured ui_dir. A directory that does not exist (yet) is not
@@ -478,21 +537,18 @@ static int resolve_ui_dir(const char *dir, char **real, char *err) {
 static enum MHD_Result serve_static(http_server *h, struct MHD_Connection *c, const char *url, int url_had_nul) {
     char root[PATH_MAX], configured[PATH_MAX];
     pthread_mutex_lock(&h->lock);
-    int have_root = h->ui_real != NULL;
-    snprintf(root, sizeof root, "%s", have_root ? h->ui_real : "");
     snprintf(configured, sizeof configured, "%s", h->ui_dir);
     pthread_mutex_unlock(&h->lock);
-    if (!have_root && configured[0]) {
-        char scratch[ERR_LEN], *real;
-        if (resolve_ui_dir(configured, &real, scratch) == 0 && real) {
-            snprintf(root, sizeof root, "%s", real);
-            have_root = 1;
-            pthread_mutex_lock(&h->lock);
-            if (!h->ui_real && strcmp(h->ui_dir, configured) == 0) h->ui_real = real, real = NULL;
-            pthread_mutex_unlock(&h->lock);
-            free(real);
-        }
-    }
+    /* Resolved at every request, not once: a page deployed by swapping a
+     * symbolic link (ui_dir -> releases/2) is served from the new release
+     * at once, and one built after start-up is found when it appears. Kept
+     * once, the old release was served until a reload, and nothing at all
+     * once it was deleted (test_http_hostile.py: page_redeployed). A few
+     * system calls per file of the page. */
+    char scratch[ERR_LEN], *real = NULL;
+    int have_root = configured[0] && resolve_ui_dir(configured, &real, scratch) == 0 && real;
+    snprintf(root, sizeof root, "%s", have_root ? real : "");
+    free(real);
     if (!have_root) {
         char reason[PATH_MAX + 64];
         if (configured[0])
@@ -507,16 +563,20 @@ static enum MHD_Result serve_static(http_server *h, struct MHD_Connection *c, co
     struct stat st;
     int fd = open_static(root, url, &st, resolved);
     if (fd < 0) return answer_not_found(h, c);
-    /* MHD closes fd when the response is destroyed, and sends with
-     * sendfile() where it can. */
-    struct MHD_Response *r = MHD_create_response_from_fd((size_t)st.st_size, fd);
+    static_file *f = xmalloc(sizeof *f);
+    f->fd = fd;
+    f->size = (uint64_t)st.st_size;
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(f->size, HTTP_STATIC_BLOCK, read_static, f, close_static);
     if (!r) {
-        close(fd);
+        close_static(f);
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", http_content_type(resolved));
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Content-Security-Policy", PAGE_SECURITY_POLICY);
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
     add_cors(h, r);
     return queue_once(c, MHD_HTTP_OK, r, "/static");
 }
@@ -659,23 +719,79 @@ static int request_has_body(struct MHD_Connection *c) {
     return *length != '\0';
 }
 
+/* Gathers what http_head_refusal() decides on from every header field:
+ * MHD's lookups return the first of each name only, which is how a second
+ * Content-Length slipped through as the start of another request. */
+static enum MHD_Result note_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                  const char *value, size_t value_size) {
+    http_head *head = cls;
+    (void)kind;
+    if (!http_field_name_valid(key, key_size) || !http_field_value_valid(value, value_size)) head->fields_valid = 0;
+    if (strcasecmp(key, "Host") == 0) {
+        head->host_count++;
+        /* A field value does not include the whitespace around it (RFC 9110
+         * §5.5); MHD drops what comes before it, not what follows. */
+        while (value_size > 0 && (value[value_size - 1] == ' ' || value[value_size - 1] == '\t')) value_size--;
+        while (value_size > 0 && (*value == ' ' || *value == '\t')) value++, value_size--;
+        if (!http_host_valid(value, value_size)) head->host_valid = 0;
+    } else if (strcasecmp(key, "Content-Length") == 0) {
+        head->length_count++;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        head->transfer_count++;
+    }
+    return MHD_YES;
+}
+
+/* A request whose framing cannot be trusted gets its status and a
+ * Connection: close, which makes MHD close the connection after the answer
+ * instead of reading what follows as another request. Returns 0 when the
+ * request may go on, 1 when it was answered, -1 when no answer could be
+ * made (MHD then closes the connection). */
+static int refuse_request(http_server *h, struct MHD_Connection *c, const char *version, unsigned marks_set) {
+    http_head head = {.host_valid = 1, .fields_valid = 1};
+    head.http11 = strncmp(version, "HTTP/1.", 7) == 0 && version[7] >= '1' && version[7] <= '9';
+    head.uri_too_long = (marks_set & MARK_URI_TOO_LONG) != 0;
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, note_field, &head);
+    const char *reason;
+    unsigned code = http_head_refusal(&head, &reason);
+    if (code == 0) return 0;
+    buf body;
+    buf_init(&body, 512);
+    buf_puts(&body, "{\"error\":\"bad request\",\"reason\":\"");
+    json_escape(&body, reason, strlen(reason));
+    buf_puts(&body, "\"}\n");
+    struct MHD_Response *r = copied_response(buf_cstr(&body), body.len, "application/json");
+    buf_free(&body);
+    if (!r) return -1;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    add_cors(h, r);
+    return queue_once(c, code, r, "/other") == MHD_YES ? 1 : -1;
+}
+
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                       const char *version, const char *upload_data, size_t *upload_data_size,
                                       void **con_cls) {
     http_server *h = cls;
-    int nul = *con_cls == &first_call_nul || *con_cls == &later_call_nul;
-    if (*con_cls != &later_call && *con_cls != &later_call_nul) {
+    unsigned m = request_marks(*con_cls);
+    if (!(m & MARK_LATER)) {
         await_headers(c, ANSWERING);
+        int refused = refuse_request(h, c, version, m);
+        if (refused != 0) return refused > 0 ? MHD_YES : MHD_NO;
         /* No route takes a body: a request that announces one is answered
          * now, before MHD reads it, and its connection is closed. Request
          * size stays bounded by the connection memory limit. */
         if (!request_has_body(c)) {
-            *con_cls = nul ? &later_call_nul : &later_call;
+            *con_cls = &marks[m | MARK_LATER];
             return MHD_YES;
         }
     } else if (*upload_data_size != 0) {
         return MHD_NO; /* a body nobody announced */
     }
+    url = http_target_path(url);
+    int nul = (m & MARK_NUL) != 0;
+    /* "%00" decodes to a NUL that cuts the path, so "/vizceral.json%00"
+     * would be taken for "/vizceral.json": no route has such a name. */
+    if (nul) return answer_not_found(h, c);
 
     int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0) return serve_preflight(h, c, http_metrics_path(url));
@@ -700,9 +816,25 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
 }
 
 /* Sees the raw request target before MHD decodes it; its return value
- * becomes the request's *con_cls. */
+ * becomes the request's *con_cls.
+ *
+ * It also ends the target at its '?'. No route reads query arguments (the
+ * page's ?src= is read by the page itself), and libmicrohttpd 0.9.75 spends
+ * its per-connection memory on every argument it parses: a few hundred of
+ * them left no room for the headers, and the request was then neither
+ * answered nor closed until the connection timed out. MHD hands this
+ * callback its own buffer (it calls it "before we modify URI *or* args")
+ * and finds the arguments at the same '?', so a NUL right after it leaves
+ * an empty query. test_http_hostile.py: framing (3,000 query arguments) checks
+ * that this still holds with the installed library. */
 static void *inspect_raw_uri(void *cls, const char *uri, struct MHD_Connection *c) {
-    return http_uri_has_nul(uri) ? &first_call_nul : &first_call;
+    (void)cls, (void)c;
+    unsigned m = 0;
+    if (http_uri_has_nul(uri)) m |= MARK_NUL;
+    if (strlen(uri) > HTTP_MAX_URI) m |= MARK_URI_TOO_LONG;
+    char *query = (char *)http_uri_query(uri);
+    if (query) *query = '\0';
+    return &marks[m];
 }
 
 __attribute__((format(printf, 2, 0))) static void log_from_mhd(void *cls, const char *fmt, va_list ap) {
@@ -820,8 +952,9 @@ static struct MHD_Daemon *start_daemon(http_server *h, const listen_address *a) 
 http_server *http_start(const http_options *o, char *err) {
     listen_address address;
     if (parse_listen(o->listen, &address, err) < 0) return NULL;
-    char *ui_real = NULL;
+    char *ui_real = NULL; /* only checked here: requests resolve it again */
     if (!str_empty(o->ui_dir) && resolve_ui_dir(o->ui_dir, &ui_real, err) < 0) return NULL;
+    free(ui_real);
 
     http_server *h = xcalloc(1, sizeof *h);
     h->sink.ops = &http_sink_ops;
@@ -837,7 +970,6 @@ http_server *http_start(const http_options *o, char *err) {
     h->refusals_logged_ms = h->log_window_ms = monotonic_ms() - HTTP_LOG_WINDOW_MS;
     h->cors_origin = xstrdup(o->cors_origin ? o->cors_origin : "*");
     h->ui_dir = xstrdup(o->ui_dir ? o->ui_dir : "");
-    h->ui_real = ui_real;
     h->ui_settings = xstrdup(o->ui_settings ? o->ui_settings : "{}");
     h->interval_ms = o->interval_ms;
     h->auth_credentials = auth_credentials_of(o, &h->auth);
@@ -884,6 +1016,7 @@ void http_update_options(http_server *h, const http_options *o) {
     char scratch[ERR_LEN];
     char *ui_real = NULL;
     int ui_ok = str_empty(o->ui_dir) || resolve_ui_dir(o->ui_dir, &ui_real, scratch) == 0;
+    free(ui_real);
     char *cors = xstrdup(o->cors_origin ? o->cors_origin : "*");
     auth_scheme auth;
     char *credentials = auth_credentials_of(o, &auth);
@@ -905,8 +1038,6 @@ void http_update_options(http_server *h, const http_options *o) {
     if (ui_ok) {
         free(h->ui_dir);
         h->ui_dir = xstrdup(o->ui_dir ? o->ui_dir : "");
-        free(h->ui_real);
-        h->ui_real = ui_real;
     }
     h->interval_ms = o->interval_ms;
     free(h->ui_settings);
@@ -969,7 +1100,6 @@ void http_stop(http_server *h) {
     pthread_cond_destroy(&h->watchdog_wake);
     free(h->cors_origin);
     free(h->ui_dir);
-    free(h->ui_real);
     free(h->ui_settings);
     auth_credentials_free(h->auth_credentials);
     free(h);

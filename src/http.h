@@ -13,6 +13,15 @@
  * a refresh. Connections, request size and idle time are bounded by the
  * HTTP_* limits of bounds.h.
  *
+ * Requests whose framing cannot be trusted (two Content-Length headers,
+ * Transfer-Encoding with Content-Length, HTTP/1.1 without one valid Host,
+ * control bytes in a header) get 400 and a closed connection; a target over
+ * HTTP_MAX_URI gets 414. Only regular files of ui_dir are opened, never
+ * blocking, and they carry the page's Content-Security-Policy.
+ *
+ * http_update_options() takes effect for the next request, whatever the
+ * refresher is doing: main.c calls it when a reload is logged.
+ *
  * Authentication: with auth_username/auth_password (Basic) or
  * auth_bearer_token (Bearer) set, every request but GET /healthz and CORS
  * preflights must carry a matching Authorization header, else it gets a 401

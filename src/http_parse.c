@@ -96,6 +96,95 @@ int http_uri_has_nul(const char *uri) {
     return 0;
 }
 
+const char *http_target_path(const char *target) {
+    size_t scheme = strncasecmp(target, "http://", 7) == 0 ? 7 : strncasecmp(target, "https://", 8) == 0 ? 8 : 0;
+    if (!scheme) return target;
+    const char *path = strchr(target + scheme, '/');
+    return path ? path : "/";
+}
+
+const char *http_uri_query(const char *uri) {
+    const char *q = strchr(uri, '?');
+    return q ? q + 1 : NULL;
+}
+
+/* tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" /
+ * "_" / "`" / "|" / "~" / DIGIT / ALPHA (RFC 9110 §5.6.2). */
+static int is_tchar(unsigned char ch) {
+    return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+int http_field_name_valid(const char *name, size_t n) {
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)name[i])) return 0;
+    return 1;
+}
+
+int http_field_value_valid(const char *value, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)value[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 0;
+    }
+    return 1;
+}
+
+int http_host_valid(const char *value, size_t n) {
+    size_t i = 0;
+    if (n > 0 && value[0] == '[') {
+        /* IP-literal: IPv6 (with a zone such as %25eth0, RFC 6874) or
+         * IPvFuture: letters, digits, colons, dots and a few more. */
+        for (i = 1; i < n && value[i] != ']'; i++)
+            if (!isalnum((unsigned char)value[i]) && !(value[i] && strchr(":.-_~%!$&'()*+,;=", value[i]))) return 0;
+        if (i == n || i == 1) return 0;
+        i++;
+    } else {
+        /* reg-name: unreserved / pct-encoded / sub-delims. */
+        for (; i < n && value[i] != ':'; i++) {
+            unsigned char ch = (unsigned char)value[i];
+            if (!isalnum(ch) && !(ch && strchr("-._~%!$&'()*+,;=", ch))) return 0;
+        }
+    }
+    if (i == n) return 1;
+    if (value[i] != ':') return 0;
+    for (i++; i < n; i++)
+        if (!isdigit((unsigned char)value[i])) return 0;
+    return 1;
+}
+
+unsigned http_head_refusal(const http_head *h, const char **reason) {
+    if (h->uri_too_long) {
+        *reason = "the request target is too long";
+        return 414;
+    }
+    if (!h->fields_valid) {
+        *reason = "a header field has an invalid name or a control byte in its value";
+        return 400;
+    }
+    if (h->length_count > 1) {
+        *reason = "more than one Content-Length header";
+        return 400;
+    }
+    if (h->transfer_count > 1 || (h->transfer_count && h->length_count)) {
+        *reason = "Transfer-Encoding repeated or with Content-Length";
+        return 400;
+    }
+    if (h->host_count > 1) {
+        *reason = "more than one Host header";
+        return 400;
+    }
+    if (h->http11 && h->host_count == 0) {
+        *reason = "an HTTP/1.1 request without a Host header";
+        return 400;
+    }
+    if (!h->host_valid) {
+        *reason = "an invalid Host header";
+        return 400;
+    }
+    *reason = NULL;
+    return 0;
+}
+
 const char *http_content_type(const char *path) {
     static const struct {
         const char *ext, *type;

@@ -24,6 +24,43 @@ int http_path_inside(const char *resolved, const char *root);
 /* Whether the raw request target's path (before any '?') holds "%00", an
  * encoded NUL that MHD's decoding would silently cut the path at. */
 int http_uri_has_nul(const char *uri);
+/* The path a request target names: the target itself in origin form
+ * ("/path"), the path part of an absolute-form target ("http://host/path",
+ * which RFC 9112 §3.2.2 says a server must accept; "/" when it has none),
+ * else the target unchanged (which then matches no route). A pointer into
+ * target or to a static "/". */
+const char *http_target_path(const char *target);
+/* Where the query of a raw request target starts (the byte after its
+ * '?'), or NULL when it has none. */
+const char *http_uri_query(const char *uri);
+/* Whether a field name is an RFC 9110 token (n bytes, not NUL-terminated). */
+int http_field_name_valid(const char *name, size_t n);
+/* Whether a field value of n bytes holds only what RFC 9110 §5.5 allows:
+ * visible bytes, obs-text (0x80-0xFF), spaces and tabs; no NUL, CR, LF or
+ * other control byte. */
+int http_field_value_valid(const char *value, size_t n);
+/* Whether a Host value is uri-host [":" port] (RFC 9112 §3.2, RFC 3986):
+ * a reg-name or IPv4 address (empty allowed), or an IP literal in brackets,
+ * then optionally a colon and digits. */
+int http_host_valid(const char *value, size_t n);
+
+/* What a request's head says about its framing, gathered by http.c from
+ * every header field (not only the first of each name). */
+typedef struct {
+    int http11;              /* HTTP/1.1 (or a later 1.x): Host is required */
+    unsigned host_count;     /* Host fields */
+    int host_valid;          /* every Host value passes http_host_valid() */
+    unsigned length_count;   /* Content-Length fields */
+    unsigned transfer_count; /* Transfer-Encoding fields */
+    int fields_valid;        /* every name a token, every value clean */
+    int uri_too_long;        /* the request target was over HTTP_MAX_URI */
+} http_head;
+
+/* Whether a request may be answered at all: 0 if so, else the status it
+ * gets (400, 414), with the reason in *reason (a static string). Such a
+ * request is answered and its connection closed: after a framing error
+ * nothing that follows on the connection can be trusted to be a request. */
+unsigned http_head_refusal(const http_head *h, const char **reason);
 /* The Content-Type for a file name, by its extension. */
 const char *http_content_type(const char *path);
 /* The path label of vizfeed_http_requests_total for a URL: one of a closed

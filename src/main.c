@@ -623,6 +623,13 @@ static void reload(daemon_state *d, const options *o) {
         log_warn("reload: the listen address changed to %s; it takes effect after a restart", g.cfg->listen);
     generation_free(&d->pending); /* two reloads before the refresher woke up: the newer wins */
     d->pending = g;
+    /* What the HTTP side uses (credentials, CORS origin, ui_dir) applies
+     * now, not when the refresher is done with a refresh that a slow
+     * cluster can stretch for minutes: a revoked password must stop working
+     * when the reload is logged. Under the lock, so that an older
+     * configuration being adopted cannot overwrite it. */
+    http_options ho = http_options_of(d->pending.cfg);
+    http_update_options(d->http, &ho);
     pthread_cond_signal(&d->wake);
     pthread_mutex_unlock(&d->lock);
     metric_add("vizfeed_config_reloads_total", "result=\"success\"", 1);

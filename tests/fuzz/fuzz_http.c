@@ -5,11 +5,16 @@
  *
  * Input: up to five NUL- or newline-separated parts: Accept-Encoding,
  * If-None-Match, the ETag it is compared with, the URL, and a root for the
- * inside-check. Besides not crashing, the answers keep their promises: a
+ * inside-check. The raw bytes (NULs included) are also taken as a header
+ * field name, a value and a Host value, and the URL as a request target.
+ * Besides not crashing, the answers keep their promises: a
  * path accepted as safe has no "/." segment and no backslash and starts
  * with '/'; "*" matches every ETag; a tag always matches itself; a path
  * inside a root starts with it; the Content-Type and metrics label are
- * among the known ones.
+ * among the known ones; an accepted header value has no control byte, an
+ * accepted name only token bytes, an accepted Host no space, slash or '@';
+ * the path of a target is a suffix of it or "/"; a head with two
+ * Content-Length fields is always refused.
  */
 #include <string.h>
 
@@ -53,6 +58,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (strstr(url, "%00") && !strchr(url, '?')) FUZZ_CHECK(http_uri_has_nul(url));
 
     if (http_path_inside(url, root)) FUZZ_CHECK(strncmp(url, root, strlen(root)) == 0);
+
+    const char *raw = (const char *)data;
+    if (http_field_value_valid(raw, size))
+        for (size_t i = 0; i < size; i++) FUZZ_CHECK((unsigned char)raw[i] >= 0x20 || raw[i] == '\t');
+    if (http_field_name_valid(raw, size))
+        for (size_t i = 0; i < size; i++) FUZZ_CHECK(raw[i] > 0x20 && raw[i] < 0x7f && raw[i] != ':');
+    if (http_host_valid(raw, size))
+        FUZZ_CHECK(!memchr(raw, ' ', size) && !memchr(raw, '/', size) && !memchr(raw, '@', size));
+    const char *path = http_target_path(url);
+    FUZZ_CHECK(strcmp(path, "/") == 0 || (path >= url && path <= url + strlen(url)));
+    const char *query = http_uri_query(url);
+    if (query) FUZZ_CHECK(query > url && query[-1] == '?');
+    http_head head = {.http11 = size > 0 && data[0] & 1,
+                      .host_count = size > 1 ? data[1] % 3 : 1,
+                      .host_valid = 1,
+                      .fields_valid = 1,
+                      .length_count = size > 2 ? data[2] % 3 : 0};
+    const char *reason;
+    unsigned code = http_head_refusal(&head, &reason);
+    FUZZ_CHECK(code == 0 || ((code == 400 || code == 414) && reason && reason[0]));
+    if (head.length_count > 1) FUZZ_CHECK(code == 400);
 
     const char *type = http_content_type(url);
     FUZZ_CHECK(type && type[0]);

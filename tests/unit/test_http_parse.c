@@ -64,6 +64,81 @@ static void static_paths(void **state) {
     assert_false(http_uri_has_nul("/a%0"));
 }
 
+static void request_targets(void **state) {
+    assert_string_equal(http_target_path("/vizceral.json"), "/vizceral.json");
+    assert_string_equal(http_target_path("http://h:8080/vizceral.json"), "/vizceral.json");
+    assert_string_equal(http_target_path("HTTPS://h/a/b"), "/a/b");
+    assert_string_equal(http_target_path("http://h"), "/");
+    assert_string_equal(http_target_path("ftp://h/x"), "ftp://h/x");
+    assert_string_equal(http_target_path("*"), "*");
+    assert_null(http_uri_query("/a"));
+    assert_string_equal(http_uri_query("/a?b&c"), "b&c");
+    assert_string_equal(http_uri_query("/a?"), "");
+}
+
+static void field_syntax(void **state) {
+    assert_true(http_field_name_valid("Content-Length", 14));
+    assert_true(http_field_name_valid("x!#$%&'*+-.^_`|~9", 17));
+    assert_false(http_field_name_valid("", 0));
+    assert_false(http_field_name_valid("Bad Name", 8));
+    assert_false(http_field_name_valid("a:b", 3));
+    assert_false(http_field_name_valid("\xc3\xa9", 2));
+    assert_true(http_field_value_valid("", 0));
+    assert_true(http_field_value_valid("a b\tc \x80\xff~", 9));
+    assert_false(http_field_value_valid("a\x01b", 3));
+    assert_false(http_field_value_valid("a\rb", 3));
+    assert_false(http_field_value_valid("a\nb", 3));
+    assert_false(http_field_value_valid("a\x7f", 2));
+    assert_false(http_field_value_valid("a\0b", 3)); /* a NUL within the given length */
+
+    assert_true(http_host_valid("", 0));
+    assert_true(http_host_valid("example.com", 11));
+    assert_true(http_host_valid("127.0.0.1:8080", 14));
+    assert_true(http_host_valid("[::1]:80", 8));
+    assert_true(http_host_valid("[::1]", 5));
+    assert_true(http_host_valid("[fe80::1%25eth0]:80", 19));
+    assert_true(http_host_valid("xn--bcher-kva.example:", 22)); /* empty port is allowed */
+    assert_false(http_host_valid("a b", 3));
+    assert_false(http_host_valid("a/b", 3));
+    assert_false(http_host_valid("a:8o", 4));
+    assert_false(http_host_valid("[::1", 4));
+    assert_false(http_host_valid("[]", 2));
+    assert_false(http_host_valid("[::1]x", 6));
+    assert_false(http_host_valid("user@host", 9));
+    assert_false(http_host_valid("h\xc3\xa9", 3));
+}
+
+static void framing_refusals(void **state) {
+    const char *reason;
+    http_head ok = {.http11 = 1, .host_count = 1, .host_valid = 1, .fields_valid = 1};
+    assert_int_equal(http_head_refusal(&ok, &reason), 0);
+    assert_null(reason);
+
+    http_head h = ok;
+    h.host_count = 0;
+    assert_int_equal(http_head_refusal(&h, &reason), 400);
+    assert_non_null(strstr(reason, "Host"));
+    h.http11 = 0; /* HTTP/1.0 needs no Host */
+    assert_int_equal(http_head_refusal(&h, &reason), 0);
+    h = ok, h.host_count = 2;
+    assert_int_equal(http_head_refusal(&h, &reason), 400);
+    h = ok, h.host_valid = 0;
+    assert_int_equal(http_head_refusal(&h, &reason), 400);
+    h = ok, h.length_count = 1;
+    assert_int_equal(http_head_refusal(&h, &reason), 0);
+    h.length_count = 2;
+    assert_int_equal(http_head_refusal(&h, &reason), 400);
+    assert_non_null(strstr(reason, "Content-Length"));
+    h = ok, h.length_count = 1, h.transfer_count = 1;
+    assert_int_equal(http_head_refusal(&h, &reason), 400);
+    h = ok, h.transfer_count = 2;
+    assert_int_equal(http_head_refusal(&h, &reason), 400);
+    h = ok, h.fields_valid = 0;
+    assert_int_equal(http_head_refusal(&h, &reason), 400);
+    h = ok, h.uri_too_long = 1, h.host_count = 2; /* the size is said first */
+    assert_int_equal(http_head_refusal(&h, &reason), 414);
+}
+
 static void labels_and_types(void **state) {
     assert_string_equal(http_content_type("/srv/ui/index.html"), "text/html; charset=utf-8");
     assert_string_equal(http_content_type("/srv/ui/app.JS"), "text/javascript; charset=utf-8");
@@ -74,9 +149,8 @@ static void labels_and_types(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(accept_encoding),
-        cmocka_unit_test(if_none_match),
-        cmocka_unit_test(static_paths),
+        cmocka_unit_test(accept_encoding),  cmocka_unit_test(if_none_match), cmocka_unit_test(static_paths),
+        cmocka_unit_test(request_targets),  cmocka_unit_test(field_syntax),  cmocka_unit_test(framing_refusals),
         cmocka_unit_test(labels_and_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
