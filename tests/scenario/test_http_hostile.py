@@ -144,7 +144,8 @@ def methods_targets_versions(tap, d):
         ("TRACE", req(b"", method=b"TRACE"), [405], False),
         ("absolute-form target", req(b"", target=b"http://t/healthz"), [200], False),
         ("absolute-form, another host", req(b"", target=b"HTTP://other:1/healthz"), [200], False),
-        ("absolute-form without a path", req(b"", target=b"http://t"), [404], False),
+        # An absolute-form target without a path asks for "/" (RFC 9112 §3.2.2): the same answer as "/".
+        ("absolute-form without a path", req(b"", target=b"http://t"), exchange(p, req(b"", target=b"/"))[0], False),
         ("OPTIONS *", req(b"", method=b"OPTIONS", target=b"*"), [204], False),
         ("HTTP/1.0 without Host", req(b"", host=b"", version=b"HTTP/1.0"), [200], True),
         ("a Host with spaces and tabs around it", req(b"", host=b"Host: \t t:80 \t\r\n"), [200], False),
