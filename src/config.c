@@ -51,6 +51,8 @@ enum {
     W_DANGER_LABEL = 1u << 5,
     W_WARNING_LABEL = 1u << 6,
     W_FIELD0 = 1u << 7, /* W_FIELD0 << EP_x for each endpoint part */
+    W_DANGER_COUNT = 1u << 13,
+    W_LATENCY = 1u << 14,
 };
 
 /* The page's directory when the configuration names none: meson's ui_dir
@@ -71,24 +73,26 @@ static const char *const es_keys[] = {"hosts",   "cloud_id", "username", "passwo
                                       "ca_file", "verify",   "timeout",  "page_size", NULL};
 static const char *const topology_keys[] = {"match", "service", "region", NULL};
 static const char *const flow_keys[] = {
-    "name", "type",    "index",  "path",  "seed",      "preset",       "where",         "from",
-    "to",   "warning", "danger", "count", "timestamp", "danger_label", "warning_label", NULL};
-static const char *const es_flow_keys[] = {"name",      "type",         "index",         "preset", "where",
-                                           "from",      "to",           "warning",       "danger", "count",
-                                           "timestamp", "danger_label", "warning_label", NULL};
-static const char *const file_flow_keys[] = {"name",      "type",         "path",          "preset", "where",
-                                             "from",      "to",           "warning",       "danger", "count",
-                                             "timestamp", "danger_label", "warning_label", NULL};
+    "name",    "type",   "index", "path",      "seed",         "preset",        "where",        "from",    "to",
+    "warning", "danger", "count", "timestamp", "danger_label", "warning_label", "danger_count", "latency", NULL};
+static const char *const es_flow_keys[] = {
+    "name",   "type",  "index",     "preset",       "where",         "from",         "to",      "warning",
+    "danger", "count", "timestamp", "danger_label", "warning_label", "danger_count", "latency", NULL};
+static const char *const file_flow_keys[] = {
+    "name",   "type",  "path",      "preset",       "where",         "from",         "to",      "warning",
+    "danger", "count", "timestamp", "danger_label", "warning_label", "danger_count", "latency", NULL};
 /* A replay flow is an elasticsearch flow copied with its type changed and a
  * path added, so it takes the same keys; index is allowed (ignored when
  * replaying, but `vizfeed query` still prints the flow's request). */
-static const char *const replay_flow_keys[] = {"name",  "type",      "path",         "index",         "preset",
-                                               "where", "from",      "to",           "warning",       "danger",
-                                               "count", "timestamp", "danger_label", "warning_label", NULL};
+static const char *const replay_flow_keys[] = {
+    "name",   "type",  "path",      "index",        "preset",        "where",        "from",    "to", "warning",
+    "danger", "count", "timestamp", "danger_label", "warning_label", "danger_count", "latency", NULL};
 static const char *const demo_flow_keys[] = {"name", "type", "seed", "danger_label", "warning_label", NULL};
-static const char *const preset_keys[] = {"where", "from",      "to",           "warning",       "danger",
-                                          "count", "timestamp", "danger_label", "warning_label", NULL};
+static const char *const preset_keys[] = {"where",         "from",         "to",        "warning",
+                                          "danger",        "count",        "timestamp", "danger_label",
+                                          "warning_label", "danger_count", "latency",   NULL};
 static const char *const endpoint_keys[] = {"service", "region", "host", NULL};
+static const char *const latency_keys[] = {"field", "sum", "count", "unit", NULL};
 static const char *const condition_keys[] = {"field", "equals", "in",     "gte", "gt",  "lte",
                                              "lt",    "exists", "prefix", "not", "all", NULL};
 static const char *const flow_type_names[] = {"elasticsearch", "file", "demo", "replay"};
@@ -128,6 +132,10 @@ static void free_flow(flow_config *f) {
     free(f->timestamp_field);
     free(f->danger_label);
     free(f->warning_label);
+    free(f->danger_count_field);
+    free(f->latency_field);
+    free(f->latency_sum_field);
+    free(f->latency_count_field);
 }
 
 void cfg_free(vizfeed_config *cfg) {
@@ -183,6 +191,10 @@ static void fill_flow_defaults(flow_config *f) {
     default_string(&f->timestamp_field, "@timestamp");
     default_string(&f->danger_label, "errors");
     default_string(&f->warning_label, "warnings");
+    default_string(&f->danger_count_field, "");
+    default_string(&f->latency_field, "");
+    default_string(&f->latency_sum_field, "");
+    default_string(&f->latency_count_field, "");
 }
 
 static vizfeed_config *config_with_defaults(const char *path) {
@@ -742,6 +754,41 @@ static int parse_endpoint(parser *p, const yaml_node_t *n, const char *side, int
     return 0;
 }
 
+/* latency: { field: F, unit: U } or { sum: F, count: F, unit: U }. */
+static int parse_latency(parser *p, const yaml_node_t *n, flow_config *f, unsigned *written) {
+    static const struct {
+        const char *name;
+        double ms;
+    } units[] = {{"ns", 1e-6}, {"us", 1e-3}, {"ms", 1}, {"s", 1000}};
+    const yaml_node_t *map, *v;
+    if (!n) return 0;
+    if (get_section(p, n, "latency", latency_keys, &map) < 0) return -1;
+    *written |= W_LATENCY;
+    replace(&f->latency_field, NULL);
+    replace(&f->latency_sum_field, NULL);
+    replace(&f->latency_count_field, NULL);
+    if (!map) return 0; /* latency: null turns a preset's latency off */
+    if (opt_string(p, map, "field", "latency.field", &f->latency_field) < 0 ||
+        opt_string(p, map, "sum", "latency.sum", &f->latency_sum_field) < 0 ||
+        opt_string(p, map, "count", "latency.count", &f->latency_count_field) < 0)
+        return -1;
+    bool one = f->latency_field && *f->latency_field;
+    bool pair = f->latency_sum_field && *f->latency_sum_field && f->latency_count_field && *f->latency_count_field;
+    bool half = (f->latency_sum_field && *f->latency_sum_field) != (f->latency_count_field && *f->latency_count_field);
+    if (one == pair || half)
+        return fail_at(p, n, "either field: DURATION_FIELD or both sum: FIELD and count: FIELD", "latency names %s",
+                       one ? "a field and a sum/count pair" : "no complete duration field");
+    if (!(v = get(p, map, "unit"))) return fail_at(p, n, "unit: ns, us, ms or s", "latency has no unit");
+    char *unit;
+    if (get_string(p, v, "latency.unit", &unit) < 0) return -1;
+    f->latency_unit_ms = 0;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(unit, units[i].name)) f->latency_unit_ms = units[i].ms;
+    free(unit);
+    if (f->latency_unit_ms == 0) return fail_at(p, v, "one of ns, us, ms, s", "unknown latency unit");
+    return 0;
+}
+
 /* The keys a preset may fill: what to count and how to name and class it. */
 static int parse_traffic(parser *p, const yaml_node_t *map, flow_config *f, unsigned *written) {
     static const struct {
@@ -762,6 +809,7 @@ static int parse_traffic(parser *p, const yaml_node_t *map, flow_config *f, unsi
         {"timestamp", W_TIMESTAMP, offsetof(flow_config, timestamp_field)},
         {"danger_label", W_DANGER_LABEL, offsetof(flow_config, danger_label)},
         {"warning_label", W_WARNING_LABEL, offsetof(flow_config, warning_label)},
+        {"danger_count", W_DANGER_COUNT, offsetof(flow_config, danger_count_field)},
     };
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         const yaml_node_t *n = get(p, map, lists[i].key);
@@ -774,6 +822,7 @@ static int parse_traffic(parser *p, const yaml_node_t *map, flow_config *f, unsi
         if (rc < 0) return -1;
         if (rc) *written |= strings[i].bit;
     }
+    if (parse_latency(p, get(p, map, "latency"), f, written) < 0) return -1;
     if (parse_endpoint(p, get(p, map, "from"), "from", EP_FROM_SERVICE, f, written) < 0) return -1;
     return parse_endpoint(p, get(p, map, "to"), "to", EP_TO_SERVICE, f, written);
 }
@@ -817,6 +866,13 @@ static int apply_preset(parser *p, const flow_preset *preset, flow_config *f, un
     if (filled & W_TIMESTAMP) take_string(&f->timestamp_field, &from_preset.timestamp_field);
     if (filled & W_DANGER_LABEL) take_string(&f->danger_label, &from_preset.danger_label);
     if (filled & W_WARNING_LABEL) take_string(&f->warning_label, &from_preset.warning_label);
+    if (filled & W_DANGER_COUNT) take_string(&f->danger_count_field, &from_preset.danger_count_field);
+    if (filled & W_LATENCY) {
+        take_string(&f->latency_field, &from_preset.latency_field);
+        take_string(&f->latency_sum_field, &from_preset.latency_sum_field);
+        take_string(&f->latency_count_field, &from_preset.latency_count_field);
+        f->latency_unit_ms = from_preset.latency_unit_ms;
+    }
     for (int i = 0; i < EP_COUNT; i++)
         if (filled & (W_FIELD0 << i)) take_string(&f->fields[i], &from_preset.fields[i]);
     rc = 0;
@@ -892,8 +948,18 @@ static int parse_flow(parser *p, const yaml_node_t *n, size_t index, const vizfe
                            shown(f->preset, text, sizeof text));
         }
         if (apply_preset(p, preset, f, written) < 0) return -1;
+        /* Where the data lives, Beats index and Elastic Agent data stream. */
+        if ((f->type == FLOW_ELASTICSEARCH || f->type == FLOW_REPLAY) && (!f->index || !*f->index) && preset->index)
+            replace(&f->index, xstrdup(preset->index));
     }
     fill_flow_defaults(f);
+    if (*f->danger_count_field && !*f->count_field)
+        return fail_at(p, (v = get(p, n, "danger_count")) ? v : n, "count: the field of all calls, beside danger_count",
+                       "%s counts failures from a field (danger_count) but no count field", label);
+    if (*f->danger_count_field && (f->danger.n > 0 || f->warning.n > 0))
+        return fail_at(p, (v = get(p, n, "danger_count")) ? v : n, "either danger_count or warning/danger conditions",
+                       "%s counts failures from a field (danger_count) and also has warning or danger conditions",
+                       label);
 
     if (f->type == FLOW_DEMO) return 0;
     if (f->type == FLOW_ELASTICSEARCH) {
@@ -1540,6 +1606,24 @@ static void print_flow(FILE *out, const flow_config *f) {
         print_conditions(out, "danger", &f->danger);
         print_key_string(out, "    count: ", f->count_field);
         print_key_string(out, "    timestamp: ", f->timestamp_field);
+        if (*f->danger_count_field) print_key_string(out, "    danger_count: ", f->danger_count_field);
+        if (*f->latency_field || *f->latency_sum_field) {
+            fputs("    latency: { ", out);
+            if (*f->latency_field) {
+                fputs("field: ", out);
+                print_string(out, f->latency_field);
+            } else {
+                fputs("sum: ", out);
+                print_string(out, f->latency_sum_field);
+                fputs(", count: ", out);
+                print_string(out, f->latency_count_field);
+            }
+            fprintf(out, ", unit: %s }\n",
+                    f->latency_unit_ms < 1e-3   ? "ns"
+                    : f->latency_unit_ms < 1    ? "us"
+                    : f->latency_unit_ms < 1000 ? "ms"
+                                                : "s");
+        }
     }
     print_key_string(out, "    warning_label: ", f->warning_label);
     print_key_string(out, "    danger_label: ", f->danger_label);

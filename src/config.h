@@ -82,6 +82,19 @@ typedef struct {
     char *timestamp_field;  /* default "@timestamp" */
     char *danger_label;     /* what danger means, for notices: "5xx", "down"... default "errors" */
     char *warning_label;    /* default "warnings" */
+    /* "" = classes come from the conditions; else the danger class of an
+     * event counts this field (its failed calls) and the rest of its count
+     * is normal: pre-aggregated metrics that carry both totals in one
+     * document (otel-servicegraph). Excludes warning and danger conditions. */
+    char *danger_count_field;
+    /* Latency (flow key `latency`): either one duration per event
+     * (latency_field) or a pre-aggregated sum and the number of calls it
+     * covers (latency_sum_field, latency_count_field); all "" = none.
+     * latency_unit_ms converts the field's unit to milliseconds. */
+    char *latency_field;
+    char *latency_sum_field;
+    char *latency_count_field;
+    double latency_unit_ms;
 } flow_config;
 
 typedef struct {

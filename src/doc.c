@@ -166,6 +166,10 @@ doc_schema *doc_schema_new(const flow_config *flow) {
     for (int i = 0; i < EP_COUNT; i++) add_name(&l, flow->fields[i]);
     add_name(&l, flow->count_field);
     add_name(&l, flow->timestamp_field);
+    add_name(&l, flow->danger_count_field);
+    add_name(&l, flow->latency_field);
+    add_name(&l, flow->latency_sum_field);
+    add_name(&l, flow->latency_count_field);
     cond_fields(&flow->where, add_name, &l);
     cond_fields(&flow->warning, add_name, &l);
     cond_fields(&flow->danger, add_name, &l);

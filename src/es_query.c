@@ -116,6 +116,23 @@ static void write_sub_aggs(jsonw *w, const flow_config *flow) {
     if (flow->danger.n == 0 && flow->warning.n == 0 && !sum) return;
     jsonw_key(w, "aggs");
     jsonw_object_begin(w);
+    if (!str_empty(flow->danger_count_field)) {
+        /* danger_count: the danger class is the failed calls the documents
+         * carry; read back exactly as a danger filter's count sum. */
+        begin_filter_agg(w, "danger");
+        jsonw_object_begin(w);
+        jsonw_key(w, "exists");
+        jsonw_object_begin(w);
+        jsonw_key(w, "field");
+        jsonw_string(w, flow->danger_count_field);
+        jsonw_object_end(w);
+        jsonw_object_end(w);
+        jsonw_key(w, "aggs");
+        jsonw_object_begin(w);
+        write_count_sum(w, flow->danger_count_field);
+        jsonw_object_end(w);
+        jsonw_object_end(w);
+    }
     if (flow->danger.n > 0) {
         begin_filter_agg(w, "danger");
         cond_any_to_es(&flow->danger, w);

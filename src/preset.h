@@ -22,6 +22,10 @@
 typedef struct {
     const char *name; /* e.g. "nginx-access" */
     const char *yaml; /* a YAML mapping of flow keys */
+    /* The index pattern(s) an elasticsearch or replay flow reads when it
+     * writes no `index`: where Beats (or APM Server, EDOT) write this data
+     * and where the Elastic Agent integration's data stream is. */
+    const char *index;
 } flow_preset;
 
 /* NULL when no preset has that name. */

@@ -248,14 +248,18 @@ static bool event_time(const source *s, int64_t *ts) {
     return false;
 }
 
-static double event_count(const source *s) {
-    if (str_empty(s->flow->count_field)) return 1;
+static double field_sum(const source *s, const char *field) {
     const doc_value *v;
-    size_t n = doc_get(s->doc, s->flow->count_field, &v);
+    size_t n = doc_get(s->doc, field, &v);
     double sum = 0, x;
     for (size_t i = 0; i < n; i++)
         if (value_number(&v[i], &x)) sum += x;
     return sum;
+}
+
+static double event_count(const source *s) {
+    if (str_empty(s->flow->count_field)) return 1;
+    return field_sum(s, s->flow->count_field);
 }
 
 /* Cuts n bytes of s to at most max without splitting a UTF-8 sequence. */
@@ -316,6 +320,16 @@ static void handle_line(source *s, const char *line, size_t len) {
         return;
     }
     e.tuple = (uint32_t)id;
+    if (!str_empty(flow->danger_count_field)) {
+        /* One document holds the calls and the failed calls among them
+         * (danger_count): as the Elasticsearch source's danger sum, the
+         * failed part is danger and the rest normal. */
+        event failed = e;
+        failed.class = CLASS_DANGER;
+        failed.count = field_sum(s, flow->danger_count_field);
+        e.count -= failed.count;
+        if (failed.count != 0 && (id = tuple_intern(s)) >= 0) events_push(s, &failed);
+    }
     events_push(s, &e);
 }
 

@@ -606,6 +606,8 @@ def coerce_index(v, t, field):
         ms = parse_date(v)
         if ms is None and re.fullmatch(r"-?\d+", v):
             ms = int(v)
+        if ms is None and re.fullmatch(r"\d+\.\d+", v):
+            ms = int(v.split(".")[0])  # epoch_millis with a fraction, as the OTel exporter writes it
         if ms is None:
             raise LoadError(f"failed to parse field [{field}] of type [date]: failed to parse date field [{v}] "
                             "with format [strict_date_optional_time||epoch_millis]")
