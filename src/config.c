@@ -68,7 +68,8 @@ static const char *const refresh_keys[] = {"interval", "window", "lag", NULL};
 static const char *const output_keys[] = {"file", NULL};
 static const char *const graph_keys[] = {"name",        "entry", "default_region", "max_services", "thresholds",
                                          "notice_link", NULL};
-static const char *const threshold_keys[] = {"warning", "danger", "min_rate", NULL};
+static const char *const threshold_keys[] = {"warning",         "danger",         "min_rate",
+                                             "latency_warning", "latency_danger", NULL};
 static const char *const es_keys[] = {"hosts",   "cloud_id", "username", "password",  "api_key", "bearer_token",
                                       "ca_file", "verify",   "timeout",  "page_size", NULL};
 static const char *const topology_keys[] = {"match", "service", "region", NULL};
@@ -1150,6 +1151,15 @@ static int parse_graph(parser *p, const yaml_node_t *root, vizfeed_config *cfg) 
     if ((n = get(p, t, "danger")) && get_double(p, n, "graph.thresholds.danger", 0, 1, &gc->danger) < 0) return -1;
     if ((n = get(p, t, "min_rate")) && get_double(p, n, "graph.thresholds.min_rate", 0, 1e12, &gc->min_rate) < 0)
         return -1;
+    if ((n = get(p, t, "latency_warning")) &&
+        get_duration(p, n, "graph.thresholds.latency_warning", 1, &gc->latency_warning_ms) < 0)
+        return -1;
+    if ((n = get(p, t, "latency_danger")) &&
+        get_duration(p, n, "graph.thresholds.latency_danger", 1, &gc->latency_danger_ms) < 0)
+        return -1;
+    if (gc->latency_warning_ms && gc->latency_danger_ms && gc->latency_warning_ms > gc->latency_danger_ms)
+        return fail_at(p, get(p, t, "latency_danger"), "latency_warning <= latency_danger",
+                       "graph.thresholds.latency_warning is above graph.thresholds.latency_danger");
     if (gc->warning > gc->danger) {
         n = get(p, t, "danger") ? get(p, t, "danger") : get(p, t, "warning");
         return fail_at(p, n, "0 <= warning <= danger <= 1",
@@ -1675,6 +1685,8 @@ void cfg_print(const vizfeed_config *cfg, FILE *out) {
     fputs("\n    min_rate: ", out);
     print_number(out, g->min_rate);
     fputc('\n', out);
+    if (g->latency_warning_ms) fprintf(out, "    latency_warning: %lldms\n", (long long)g->latency_warning_ms);
+    if (g->latency_danger_ms) fprintf(out, "    latency_danger: %lldms\n", (long long)g->latency_danger_ms);
     print_key_string(out, "  notice_link: ", g->notice_link);
 
     const es_config *es = &cfg->es;

@@ -112,7 +112,11 @@ typedef struct {
     int max_services;     /* per region, default 100 */
     double warning;       /* error share thresholds, default 0.03 and 0.10 */
     double danger;
-    double min_rate;   /* requests/s below which nothing is coloured, default 0.1 */
+    double min_rate; /* requests/s below which nothing is coloured, default 0.1 */
+    /* Average latency (ms) from which a connection that its error share does
+     * not colour is warning / danger; 0 = off (the default). */
+    int64_t latency_warning_ms;
+    int64_t latency_danger_ms;
     char *notice_link; /* "" = no links */
 } graph_config;
 

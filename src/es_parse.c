@@ -61,11 +61,14 @@ typedef enum {
     AT_COUNT,         /* bucket.count (a sum: "value") */
     AT_DANGER_COUNT,  /* bucket.danger.count */
     AT_WARNING_COUNT, /* bucket.warning.count */
-    AT_ERROR,         /* error, when an object */
-    AT_ROOT_CAUSES,   /* error.root_cause */
-    AT_ROOT_CAUSE,    /* error.root_cause[0] */
-    AT_CAUSED_BY,     /* error.caused_by */
-    AT_ERROR_DEEP,    /* anything else under error: scanned for too_many_buckets */
+    AT_LAT_SUM,       /* bucket.lat_sum, lat_n, lat_max: latency (es_query.c) */
+    AT_LAT_N,
+    AT_LAT_MAX,
+    AT_ERROR,       /* error, when an object */
+    AT_ROOT_CAUSES, /* error.root_cause */
+    AT_ROOT_CAUSE,  /* error.root_cause[0] */
+    AT_CAUSED_BY,   /* error.caused_by */
+    AT_ERROR_DEEP,  /* anything else under error: scanned for too_many_buckets */
 } place;
 
 /* The keys the parser acts on. In AT_KEY the key is a source index instead. */
@@ -92,6 +95,9 @@ typedef enum {
     K_ROOT_CAUSE,
     K_CAUSED_BY,
     K_MAX_BUCKETS,
+    K_LAT_SUM,
+    K_LAT_N,
+    K_LAT_MAX,
 } key_id;
 
 #define KEY(name, id)                                                                                                  \
@@ -122,6 +128,9 @@ static const struct {
     KEY("root_cause", K_ROOT_CAUSE),
     KEY("caused_by", K_CAUSED_BY),
     KEY("max_buckets", K_MAX_BUCKETS),
+    KEY("lat_sum", K_LAT_SUM),
+    KEY("lat_n", K_LAT_N),
+    KEY("lat_max", K_LAT_MAX),
 };
 
 typedef struct {
@@ -137,6 +146,8 @@ typedef struct {
     bool present[EP_COUNT];
     double doc_count, danger_docs, warning_docs;
     double sum, danger_sum, warning_sum;
+    double lat_sum, lat_n, lat_max;
+    bool has_lat_max;
 } bucket;
 
 /* An error cause: a type and a reason, cut to what es_answer holds. */
@@ -391,6 +402,20 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
             if (f->at == AT_WARNING_COUNT) p->row.warning_sum = v;
         }
         return 1;
+    case AT_LAT_SUM:
+    case AT_LAT_N:
+    case AT_LAT_MAX:
+        /* max over no value is null: no maximum then. */
+        if (is_number && f->key == K_VALUE) {
+            double v = number_value(text, n);
+            if (f->at == AT_LAT_SUM) p->row.lat_sum = v;
+            if (f->at == AT_LAT_N) p->row.lat_n = v;
+            if (f->at == AT_LAT_MAX) {
+                p->row.lat_max = v;
+                p->row.has_lat_max = true;
+            }
+        }
+        return 1;
     default:
         if (in_error(f->at) && (is_string || is_number)) error_scalar(p, f->at, f->key, text, n, is_string);
         return 1;
@@ -447,6 +472,9 @@ static place child_place(es_parser *p, bool is_map) {
         if (key == K_DANGER) return AT_DANGER;
         if (key == K_WARNING) return AT_WARNING;
         if (key == K_COUNT) return AT_COUNT;
+        if (key == K_LAT_SUM) return AT_LAT_SUM;
+        if (key == K_LAT_N) return AT_LAT_N;
+        if (key == K_LAT_MAX) return AT_LAT_MAX;
         return AT_IGNORED;
     case AT_DANGER:
         return is_map && key == K_COUNT ? AT_DANGER_COUNT : AT_IGNORED;
@@ -501,6 +529,8 @@ static int open_container(es_parser *p, bool is_map) {
         memset(p->row.present, 0, sizeof p->row.present);
         p->row.doc_count = p->row.danger_docs = p->row.warning_docs = 0;
         p->row.sum = p->row.danger_sum = p->row.warning_sum = 0;
+        p->row.lat_sum = p->row.lat_n = p->row.lat_max = 0;
+        p->row.has_lat_max = false;
         break;
     default:
         break;
@@ -528,6 +558,17 @@ static int emit_bucket(es_parser *p) {
     row.count[CLASS_NORMAL] = normal > 0 ? normal : 0;
     row.count[CLASS_WARNING] = warning > 0 ? warning : 0;
     row.count[CLASS_DANGER] = danger > 0 ? danger : 0;
+    /* Durations in the flow's unit; the graph works in milliseconds. */
+    double unit = p->flow->latency_unit_ms;
+    row.lat = (latency){0};
+    if (b->lat_n > 0) {
+        row.lat.sum_ms = b->lat_sum * unit;
+        row.lat.n = b->lat_n;
+        if (b->has_lat_max) {
+            row.lat.max_ms = b->lat_max * unit;
+            row.lat.max_n = b->lat_n;
+        }
+    }
     if (p->emit(p->ctx, &row) != 0) {
         p->stopped = true;
         return stop(p, ES_ANSWER_OK, "the row receiver stopped the page");

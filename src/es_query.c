@@ -111,9 +111,40 @@ static void end_filter_agg(jsonw *w, const flow_config *flow) {
 /* The sub-aggregations that split a bucket into classes. An empty condition
  * list gets no sub-aggregation at all (its class is then 0): it would match
  * nothing anyway, and every sub-aggregation costs per bucket. */
+/* "NAME":{"KIND":{"field":F}} */
+static void write_metric_agg(jsonw *w, const char *name, const char *kind, const char *field) {
+    jsonw_key(w, name);
+    jsonw_object_begin(w);
+    jsonw_key(w, kind);
+    jsonw_object_begin(w);
+    jsonw_key(w, "field");
+    jsonw_string(w, field);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+}
+
+/* Latency is summed and counted by Elasticsearch per bucket (never read from
+ * documents): a duration field gets sum, value_count and max; a
+ * pre-aggregated sum and count get two sums. */
+static void write_latency_aggs(jsonw *w, const flow_config *flow) {
+    if (!str_empty(flow->latency_field)) {
+        write_metric_agg(w, "lat_sum", "sum", flow->latency_field);
+        write_metric_agg(w, "lat_n", "value_count", flow->latency_field);
+        write_metric_agg(w, "lat_max", "max", flow->latency_field);
+    } else if (!str_empty(flow->latency_sum_field) && !str_empty(flow->latency_count_field)) {
+        write_metric_agg(w, "lat_sum", "sum", flow->latency_sum_field);
+        write_metric_agg(w, "lat_n", "sum", flow->latency_count_field);
+    }
+}
+
+static bool has_latency(const flow_config *flow) {
+    return !str_empty(flow->latency_field) ||
+           (!str_empty(flow->latency_sum_field) && !str_empty(flow->latency_count_field));
+}
+
 static void write_sub_aggs(jsonw *w, const flow_config *flow) {
     bool sum = !str_empty(flow->count_field);
-    if (flow->danger.n == 0 && flow->warning.n == 0 && !sum) return;
+    if (flow->danger.n == 0 && flow->warning.n == 0 && !sum && !has_latency(flow)) return;
     jsonw_key(w, "aggs");
     jsonw_object_begin(w);
     if (!str_empty(flow->danger_count_field)) {
@@ -161,6 +192,7 @@ static void write_sub_aggs(jsonw *w, const flow_config *flow) {
         end_filter_agg(w, flow);
     }
     if (sum) write_count_sum(w, flow->count_field);
+    write_latency_aggs(w, flow);
     jsonw_object_end(w);
 }
 

@@ -1112,7 +1112,7 @@ def parse_aggs(aggs, ctx, pos, parent=None):
                 raise ctx.parsing(vpos, f"Unknown aggregation type [{k}]{did_you_mean(k, AGG_NAMES_KNOWN)}",
                                   caused_by=cause("named_object_not_found_exception",
                                                   f"[{line}:{col}] unknown field [{k}]"))
-            if k not in ("composite", "filter", "sum"):
+            if k not in ("composite", "filter", "sum", "max", "value_count"):
                 raise not_implemented(f"aggregation [{k}]")
             kind, body = k, v
         if kind is None:
@@ -1132,10 +1132,11 @@ def parse_aggs(aggs, ctx, pos, parent=None):
         elif kind == "filter":
             parsed = parse_query(body, ctx, bpos) if body != {} else ("match_all",)
         else:
+            # max and value_count (latency) take the same body as sum here
             parsed = parse_sum(body, ctx, bpos)
             if sub_parsed:
                 raise EsError(400, error_body("aggregation_initialization_exception",
-                                              f"Aggregator [{name}] of type [sum] cannot accept sub-aggregations",
+                                              f"Aggregator [{name}] of type [{kind}] cannot accept sub-aggregations",
                                               400))
         out.append((name, kind, parsed, sub_parsed))
     return out
@@ -1339,6 +1340,21 @@ def run_aggs(aggs, docs, now_ms, bk, typed_keys, after_check=True):
                 elif missing is not None:
                     total += float(missing)
             out[key] = {"value": float(total)}
+        elif kind in ("max", "value_count"):
+            # Elasticsearch: max over no value is null; value_count counts values (an array counts each).
+            field = spec["field"]
+            vals = []
+            for index, f in docs:
+                t = index.mapping.get(field)
+                if kind == "max" and t is not None and t not in NUMERIC and t not in ("date", "boolean"):
+                    raise ShardFailure(cause("illegal_argument_exception",
+                                             f"Field [{field}] of type [{t}] is not supported for aggregation [max]"),
+                                       400)
+                vals += f.get(field) or []
+            if kind == "max":
+                out[key] = {"value": max(float(v) for v in vals) if vals else None}
+            else:
+                out[key] = {"value": len(vals)}
         elif kind == "filter":
             sel = []
             preds = {}
