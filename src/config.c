@@ -776,17 +776,25 @@ static int parse_latency(parser *p, const yaml_node_t *n, flow_config *f, unsign
     bool one = f->latency_field && *f->latency_field;
     bool pair = f->latency_sum_field && *f->latency_sum_field && f->latency_count_field && *f->latency_count_field;
     bool half = (f->latency_sum_field && *f->latency_sum_field) != (f->latency_count_field && *f->latency_count_field);
-    if (one == pair || half)
+    if (half)
+        return fail_at(p, n, "both sum: FIELD and count: FIELD (or field: DURATION_FIELD alone)",
+                       "latency has a sum without a count or a count without a sum");
+    if (one == pair)
         return fail_at(p, n, "either field: DURATION_FIELD or both sum: FIELD and count: FIELD", "latency names %s",
-                       one ? "a field and a sum/count pair" : "no complete duration field");
+                       one ? "a field and a sum/count pair" : "no duration field");
     if (!(v = get(p, map, "unit"))) return fail_at(p, n, "unit: ns, us, ms or s", "latency has no unit");
     char *unit;
     if (get_string(p, v, "latency.unit", &unit) < 0) return -1;
     f->latency_unit_ms = 0;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (!strcmp(unit, units[i].name)) f->latency_unit_ms = units[i].ms;
+    if (f->latency_unit_ms == 0) {
+        char text[64];
+        fail_at(p, v, "one of ns, us, ms, s", "unknown latency unit '%s'", shown(unit, text, sizeof text));
+        free(unit);
+        return -1;
+    }
     free(unit);
-    if (f->latency_unit_ms == 0) return fail_at(p, v, "one of ns, us, ms, s", "unknown latency unit");
     return 0;
 }
 
