@@ -1824,6 +1824,48 @@ def _bool_param(q, name, default):
 _TIME_RE = re.compile(r"(-1|0|\d+(\.\d+)?(nanos|micros|ms|s|m|h|d))$")
 
 
+# Data streams are not modelled as such: an index named like one (logs-, metrics-,
+# traces- or synthetics-, then a dataset and a namespace) is reported by
+# GET /_resolve/index as a data stream with one hidden backing index, which is
+# what vizfeed init needs to tell the two apart.
+_DATA_STREAM = re.compile(r"(logs|metrics|traces|synthetics)-[^-]+(-[^-]+)+$")
+
+
+def resolve_index(fake, pattern):
+    """GET /_resolve/index/<pattern>: {"indices": [...], "aliases": [], "data_streams": [...]}."""
+    with fake.lock:
+        names = fake.resolve(pattern, True, True)
+    indices, streams = [], []
+    for n in names:
+        if _DATA_STREAM.match(n):
+            backing = f".ds-{n}-2024.01.15-000001"
+            streams.append({"name": n, "backing_indices": [backing], "timestamp_field": "@timestamp"})
+            indices.append({"name": backing, "attributes": ["hidden", "open"], "data_stream": n})
+        else:
+            indices.append({"name": n, "attributes": ["open"]})
+    return {"indices": indices, "aliases": [], "data_streams": streams}
+
+
+def field_caps(fake, pattern, query):
+    """GET /<pattern>/_field_caps?fields=a,b*: the mapped fields of the matching indices and their types."""
+    for k in query:
+        if k not in ("fields", "ignore_unavailable", "allow_no_indices", "expand_wildcards"):
+            raise not_implemented(f"_field_caps URL parameter [{k}]")
+    if "fields" not in query:
+        raise es_error("illegal_argument_exception", "specified fields can't be null or empty")
+    wanted = query["fields"].split(",")
+    with fake.lock:
+        names = fake.resolve(pattern, _bool_param(query, "ignore_unavailable", False),
+                             _bool_param(query, "allow_no_indices", True))
+        fields = {}
+        for n in names:
+            for f, t in fake.indices[n].mapping.items():
+                if any(_seg_match(w, f) if "*" in w else w == f for w in wanted):
+                    fields.setdefault(f, {}).setdefault(t, {"type": t, "metadata_field": False, "searchable": True,
+                                                            "aggregatable": t != "text"})
+    return {"indices": names, "fields": fields}
+
+
 def search(fake, pattern, query, raw_body, uri_path):
     """Runs one search; returns (status 200, body dict) or raises EsError."""
     t0 = time.monotonic()
@@ -2247,6 +2289,15 @@ class _Handler(BaseHTTPRequestHandler):
             if method in ("GET", "HEAD"):
                 return Answer(200, fake.banner())
             return self.bad_method(path, method, ["GET", "HEAD"])
+        # `vizfeed init`'s discovery requests (resolve_index, field_caps below).
+        if len(segs) == 3 and segs[:2] == ["_resolve", "index"]:
+            if method != "GET":
+                return self.bad_method(path, method, ["GET"])
+            return Answer(200, resolve_index(fake, segs[2]))
+        if segs[-1] == "_field_caps" and len(segs) <= 2:
+            if method not in ("GET", "POST"):
+                return self.bad_method(path, method, ["GET", "POST"])
+            return Answer(200, field_caps(fake, segs[0] if len(segs) == 2 else "", query))
         if segs[-1] == "_search" and len(segs) <= 2:
             if method not in ("GET", "POST"):
                 return self.bad_method(path, method, ["GET", "POST"])
