@@ -52,6 +52,7 @@ enum {
     W_WARNING_LABEL = 1u << 6,
     W_FIELD0 = 1u << 7, /* W_FIELD0 << EP_x for each endpoint part */
     W_DANGER_COUNT = 1u << 13,
+    W_COUNT_MISSING = 1u << 15,
     W_LATENCY = 1u << 14,
 };
 
@@ -74,24 +75,28 @@ static const char *const es_keys[] = {"hosts",   "cloud_id", "username", "passwo
                                       "ca_file", "verify",   "timeout",  "page_size", NULL};
 static const char *const topology_keys[] = {"match", "service", "region", NULL};
 static const char *const flow_keys[] = {
-    "name",    "type",   "index", "path",      "seed",         "preset",        "where",        "from",    "to",
-    "warning", "danger", "count", "timestamp", "danger_label", "warning_label", "danger_count", "latency", NULL};
+    "name",          "type",         "index",   "path",          "seed",  "preset",    "where",
+    "from",          "to",           "warning", "danger",        "count", "timestamp", "danger_label",
+    "warning_label", "danger_count", "latency", "count_missing", NULL};
 static const char *const es_flow_keys[] = {
-    "name",   "type",  "index",     "preset",       "where",         "from",         "to",      "warning",
-    "danger", "count", "timestamp", "danger_label", "warning_label", "danger_count", "latency", NULL};
+    "name",    "type",          "index", "preset",    "where",        "from",          "to",
+    "warning", "danger",        "count", "timestamp", "danger_label", "warning_label", "danger_count",
+    "latency", "count_missing", NULL};
 static const char *const file_flow_keys[] = {
-    "name",   "type",  "path",      "preset",       "where",         "from",         "to",      "warning",
-    "danger", "count", "timestamp", "danger_label", "warning_label", "danger_count", "latency", NULL};
+    "name",    "type",          "path",  "preset",    "where",        "from",          "to",
+    "warning", "danger",        "count", "timestamp", "danger_label", "warning_label", "danger_count",
+    "latency", "count_missing", NULL};
 /* A replay flow is an elasticsearch flow copied with its type changed and a
  * path added, so it takes the same keys; index is allowed (ignored when
  * replaying, but `vizfeed query` still prints the flow's request). */
 static const char *const replay_flow_keys[] = {
-    "name",   "type",  "path",      "index",        "preset",        "where",        "from",    "to", "warning",
-    "danger", "count", "timestamp", "danger_label", "warning_label", "danger_count", "latency", NULL};
+    "name",         "type",    "path",          "index", "preset",    "where",        "from",
+    "to",           "warning", "danger",        "count", "timestamp", "danger_label", "warning_label",
+    "danger_count", "latency", "count_missing", NULL};
 static const char *const demo_flow_keys[] = {"name", "type", "seed", "danger_label", "warning_label", NULL};
-static const char *const preset_keys[] = {"where",         "from",         "to",        "warning",
-                                          "danger",        "count",        "timestamp", "danger_label",
-                                          "warning_label", "danger_count", "latency",   NULL};
+static const char *const preset_keys[] = {
+    "where",        "from",          "to",           "warning", "danger",        "count", "timestamp",
+    "danger_label", "warning_label", "danger_count", "latency", "count_missing", NULL};
 static const char *const endpoint_keys[] = {"service", "region", "host", NULL};
 static const char *const latency_keys[] = {"field", "sum", "count", "unit", NULL};
 static const char *const condition_keys[] = {"field", "equals", "in",     "gte", "gt",  "lte",
@@ -832,6 +837,12 @@ static int parse_traffic(parser *p, const yaml_node_t *map, flow_config *f, unsi
         if (rc) *written |= strings[i].bit;
     }
     if (parse_latency(p, get(p, map, "latency"), f, written) < 0) return -1;
+    const yaml_node_t *cm = get(p, map, "count_missing");
+    if (cm) {
+        if (get_double(p, cm, "count_missing", 0, 1e15, &f->count_missing) < 0) return -1;
+        f->has_count_missing = true;
+        *written |= W_COUNT_MISSING;
+    }
     if (parse_endpoint(p, get(p, map, "from"), "from", EP_FROM_SERVICE, f, written) < 0) return -1;
     return parse_endpoint(p, get(p, map, "to"), "to", EP_TO_SERVICE, f, written);
 }
@@ -876,6 +887,10 @@ static int apply_preset(parser *p, const flow_preset *preset, flow_config *f, un
     if (filled & W_DANGER_LABEL) take_string(&f->danger_label, &from_preset.danger_label);
     if (filled & W_WARNING_LABEL) take_string(&f->warning_label, &from_preset.warning_label);
     if (filled & W_DANGER_COUNT) take_string(&f->danger_count_field, &from_preset.danger_count_field);
+    if (filled & W_COUNT_MISSING) {
+        f->count_missing = from_preset.count_missing;
+        f->has_count_missing = from_preset.has_count_missing;
+    }
     if (filled & W_LATENCY) {
         take_string(&f->latency_field, &from_preset.latency_field);
         take_string(&f->latency_sum_field, &from_preset.latency_sum_field);
@@ -1625,6 +1640,11 @@ static void print_flow(FILE *out, const flow_config *f) {
         print_key_string(out, "    count: ", f->count_field);
         print_key_string(out, "    timestamp: ", f->timestamp_field);
         if (*f->danger_count_field) print_key_string(out, "    danger_count: ", f->danger_count_field);
+        if (f->has_count_missing) {
+            fputs("    count_missing: ", out);
+            print_number(out, f->count_missing);
+            fputc('\n', out);
+        }
         if (*f->latency_field || *f->latency_sum_field) {
             fputs("    latency: { ", out);
             if (*f->latency_field) {

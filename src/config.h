@@ -87,6 +87,12 @@ typedef struct {
      * is normal: pre-aggregated metrics that carry both totals in one
      * document (otel-servicegraph). Excludes warning and danger conditions. */
     char *danger_count_field;
+    /* What a document without the count field counts (flow key
+     * count_missing): the representative count of a span is 1 where the
+     * data does not carry it. Without the key such a document counts 0, as
+     * a sum aggregation has it. */
+    double count_missing;
+    bool has_count_missing;
     /* Latency (flow key `latency`): either one duration per event
      * (latency_field) or a pre-aggregated sum and the number of calls it
      * covers (latency_sum_field, latency_count_field); all "" = none.

@@ -77,16 +77,25 @@ static void write_range(jsonw *w, const char *field, int64_t start_ms, int64_t e
     jsonw_object_end(w);
 }
 
-/* "count":{"sum":{"field":F}} */
-static void write_count_sum(jsonw *w, const char *field) {
+/* "count":{"sum":{"field":F}}, with "missing":M when the flow says what a
+ * document without F counts (count_missing). */
+static void write_count_sum_missing(jsonw *w, const char *field, const flow_config *flow) {
     jsonw_key(w, "count");
     jsonw_object_begin(w);
     jsonw_key(w, "sum");
     jsonw_object_begin(w);
     jsonw_key(w, "field");
     jsonw_string(w, field);
+    if (flow && flow->has_count_missing && !strcmp(field, flow->count_field)) {
+        jsonw_key(w, "missing");
+        jsonw_double(w, flow->count_missing);
+    }
     jsonw_object_end(w);
     jsonw_object_end(w);
+}
+
+static void write_count_sum(jsonw *w, const char *field) {
+    write_count_sum_missing(w, field, NULL);
 }
 
 /* A single-bucket filter sub-aggregation, with the flow's count sum inside
@@ -102,7 +111,7 @@ static void end_filter_agg(jsonw *w, const flow_config *flow) {
     if (!str_empty(flow->count_field)) {
         jsonw_key(w, "aggs");
         jsonw_object_begin(w);
-        write_count_sum(w, flow->count_field);
+        write_count_sum_missing(w, flow->count_field, flow);
         jsonw_object_end(w);
     }
     jsonw_object_end(w);
@@ -191,7 +200,7 @@ static void write_sub_aggs(jsonw *w, const flow_config *flow) {
         }
         end_filter_agg(w, flow);
     }
-    if (sum) write_count_sum(w, flow->count_field);
+    if (sum) write_count_sum_missing(w, flow->count_field, flow);
     write_latency_aggs(w, flow);
     jsonw_object_end(w);
 }

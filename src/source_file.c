@@ -293,6 +293,14 @@ static latency event_latency(const source *s) {
 
 static double event_count(const source *s) {
     if (str_empty(s->flow->count_field)) return 1;
+    if (s->flow->has_count_missing) {
+        /* Like "missing" in a sum aggregation: a document with no value. */
+        const doc_value *v;
+        size_t n = doc_get(s->doc, s->flow->count_field, &v);
+        bool any = false;
+        for (size_t i = 0; i < n && !any; i++) any = v[i].type != DOC_NULL;
+        if (!any) return s->flow->count_missing;
+    }
     return field_sum(s, s->flow->count_field);
 }
 
