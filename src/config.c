@@ -133,7 +133,10 @@ static void free_flow(flow_config *f) {
     free_conditions(&f->where);
     free_conditions(&f->warning);
     free_conditions(&f->danger);
-    for (int i = 0; i < EP_COUNT; i++) free(f->fields[i]);
+    for (int i = 0; i < EP_COUNT; i++) {
+        free(f->fields[i]);
+        for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) free(f->alt_fields[i][k]);
+    }
     free(f->count_field);
     free(f->timestamp_field);
     free(f->danger_label);
@@ -192,7 +195,10 @@ static void fill_flow_defaults(flow_config *f) {
     default_string(&f->preset, "");
     default_string(&f->index, "");
     default_string(&f->path, "");
-    for (int i = 0; i < EP_COUNT; i++) default_string(&f->fields[i], "");
+    for (int i = 0; i < EP_COUNT; i++) {
+        default_string(&f->fields[i], "");
+        for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) default_string(&f->alt_fields[i][k], "");
+    }
     default_string(&f->count_field, "");
     default_string(&f->timestamp_field, "@timestamp");
     default_string(&f->danger_label, "errors");
@@ -753,6 +759,26 @@ static int parse_endpoint(parser *p, const yaml_node_t *n, const char *side, int
     for (int i = 0; map && i < 3; i++) {
         char what[32];
         snprintf(what, sizeof what, "%s.%s", side, endpoint_keys[i]);
+        const yaml_node_t *list = get(p, map, endpoint_keys[i]);
+        if (list)
+            for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) replace(&f->alt_fields[base + i][k], NULL);
+        if (list && list->type == YAML_SEQUENCE_NODE) {
+            /* [a, b, c]: the first of these fields that the event has. */
+            size_t count = sequence_size(list);
+            if (count == 0 || count > 1 + FLOW_MAX_FIELD_ALTS) {
+                char expected[96];
+                snprintf(expected, sizeof expected, "a field, or a list of 1 to %d fields tried in order",
+                         1 + FLOW_MAX_FIELD_ALTS);
+                return fail_at(p, list, expected, "%s lists %zu fields", what, count);
+            }
+            for (size_t k = 0; k < count; k++) {
+                char *name;
+                if (get_nonempty(p, sequence_item(p, list, k), what, "a field name", &name) < 0) return -1;
+                replace(k == 0 ? &f->fields[base + i] : &f->alt_fields[base + i][k - 1], name);
+            }
+            *written |= W_FIELD0 << (base + i);
+            continue;
+        }
         int rc = opt_string(p, map, endpoint_keys[i], what, &f->fields[base + i]);
         if (rc < 0) return -1;
         if (rc) *written |= W_FIELD0 << (base + i);
@@ -897,8 +923,11 @@ static int apply_preset(parser *p, const flow_preset *preset, flow_config *f, un
         take_string(&f->latency_count_field, &from_preset.latency_count_field);
         f->latency_unit_ms = from_preset.latency_unit_ms;
     }
-    for (int i = 0; i < EP_COUNT; i++)
-        if (filled & (W_FIELD0 << i)) take_string(&f->fields[i], &from_preset.fields[i]);
+    for (int i = 0; i < EP_COUNT; i++) {
+        if (!(filled & (W_FIELD0 << i))) continue;
+        take_string(&f->fields[i], &from_preset.fields[i]);
+        for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) take_string(&f->alt_fields[i][k], &from_preset.alt_fields[i][k]);
+    }
     rc = 0;
 done:
     free_flow(&from_preset);
@@ -1612,13 +1641,28 @@ static void print_key_string(FILE *out, const char *indent_key, const char *valu
     fputc('\n', out);
 }
 
+/* A part's field, or [first, alternatives...] when it has alternatives. */
+static void print_part(FILE *out, const flow_config *f, int part) {
+    if (!f->alt_fields[part][0] || !*f->alt_fields[part][0]) {
+        print_string(out, f->fields[part]);
+        return;
+    }
+    fputc('[', out);
+    print_string(out, f->fields[part]);
+    for (int k = 0; k < FLOW_MAX_FIELD_ALTS && *f->alt_fields[part][k]; k++) {
+        fputs(", ", out);
+        print_string(out, f->alt_fields[part][k]);
+    }
+    fputc(']', out);
+}
+
 static void print_endpoint(FILE *out, const char *side, const flow_config *f, int base) {
     fprintf(out, "    %s: {service: ", side);
-    print_string(out, f->fields[base]);
+    print_part(out, f, base);
     fputs(", region: ", out);
-    print_string(out, f->fields[base + 1]);
+    print_part(out, f, base + 1);
     fputs(", host: ", out);
-    print_string(out, f->fields[base + 2]);
+    print_part(out, f, base + 2);
     fputs("}\n", out);
 }
 

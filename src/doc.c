@@ -164,6 +164,8 @@ static void add_name(void *ctx, const char *field) {
 doc_schema *doc_schema_new(const flow_config *flow) {
     name_list l = {0};
     for (int i = 0; i < EP_COUNT; i++) add_name(&l, flow->fields[i]);
+    for (int i = 0; i < EP_COUNT; i++)
+        for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) add_name(&l, flow->alt_fields[i][k]);
     add_name(&l, flow->count_field);
     add_name(&l, flow->timestamp_field);
     add_name(&l, flow->danger_count_field);

@@ -98,6 +98,7 @@ typedef enum {
     K_LAT_SUM,
     K_LAT_N,
     K_LAT_MAX,
+    K_ALT_BASE = 1000, /* AT_KEY: K_ALT_BASE + part * FLOW_MAX_FIELD_ALTS + k */
 } key_id;
 
 #define KEY(name, id)                                                                                                  \
@@ -144,6 +145,8 @@ typedef struct {
 typedef struct {
     char value[EP_COUNT][MAX_VALUE_BYTES + 1];
     bool present[EP_COUNT];
+    char alt_value[EP_COUNT][FLOW_MAX_FIELD_ALTS][MAX_VALUE_BYTES + 1];
+    bool alt_present[EP_COUNT][FLOW_MAX_FIELD_ALTS];
     double doc_count, danger_docs, warning_docs;
     double sum, danger_sum, warning_sum;
     double lat_sum, lat_n, lat_max;
@@ -247,6 +250,13 @@ static int lookup_key(const es_parser *p, place at, const char *s, size_t n) {
         for (int i = 0; i < EP_COUNT; i++)
             if (p->source_len[i] == n && es_source_names[i][0] == s[0] && memcmp(es_source_names[i], s, n) == 0)
                 return i;
+        /* "<source>_altK": a part's K-th other field (es_query.c). */
+        for (int i = 0; i < EP_COUNT; i++) {
+            size_t m = p->source_len[i];
+            if (n == m + 5 && memcmp(es_source_names[i], s, m) == 0 && memcmp(s + m, "_alt", 4) == 0 &&
+                s[m + 4] >= '1' && s[m + 4] < '1' + FLOW_MAX_FIELD_ALTS)
+                return K_ALT_BASE + i * FLOW_MAX_FIELD_ALTS + (s[m + 4] - '1');
+        }
         return K_OTHER;
     }
     for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++)
@@ -381,6 +391,10 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
             /* null is a missing_bucket: the event lacked the field. */
             p->row.present[f->key] = text != NULL;
             if (text) copy_cut(p->row.value[f->key], sizeof p->row.value[f->key], text, n);
+        } else if (f->key >= K_ALT_BASE && f->key < K_ALT_BASE + EP_COUNT * FLOW_MAX_FIELD_ALTS) {
+            int part = (f->key - K_ALT_BASE) / FLOW_MAX_FIELD_ALTS, k = (f->key - K_ALT_BASE) % FLOW_MAX_FIELD_ALTS;
+            p->row.alt_present[part][k] = text != NULL;
+            if (text) copy_cut(p->row.alt_value[part][k], sizeof p->row.alt_value[part][k], text, n);
         }
         return 1;
     case AT_BUCKET:
@@ -527,6 +541,7 @@ static int open_container(es_parser *p, bool is_map) {
         break;
     case AT_BUCKET:
         memset(p->row.present, 0, sizeof p->row.present);
+        memset(p->row.alt_present, 0, sizeof p->row.alt_present);
         p->row.doc_count = p->row.danger_docs = p->row.warning_docs = 0;
         p->row.sum = p->row.danger_sum = p->row.warning_sum = 0;
         p->row.lat_sum = p->row.lat_n = p->row.lat_max = 0;
@@ -550,7 +565,12 @@ static int emit_bucket(es_parser *p) {
     if (p->status != 200) return 1;
     const bucket *b = &p->row;
     raw_row row;
-    for (int i = 0; i < EP_COUNT; i++) row.value[i] = b->present[i] ? b->value[i] : NULL;
+    for (int i = 0; i < EP_COUNT; i++) {
+        row.value[i] = b->present[i] ? b->value[i] : NULL;
+        /* The first of the part's other fields that the bucket has. */
+        for (int k = 0; !row.value[i] && k < FLOW_MAX_FIELD_ALTS; k++)
+            if (b->alt_present[i][k]) row.value[i] = b->alt_value[i][k];
+    }
     double total = p->sums ? b->sum : b->doc_count;
     double danger = p->sums ? b->danger_sum : b->danger_docs;
     double warning = p->sums ? b->warning_sum : b->warning_docs;

@@ -205,22 +205,35 @@ static void write_sub_aggs(jsonw *w, const flow_config *flow) {
     jsonw_object_end(w);
 }
 
+static void write_terms_source(jsonw *w, const char *name, const char *field) {
+    jsonw_object_begin(w);
+    jsonw_key(w, name);
+    jsonw_object_begin(w);
+    jsonw_key(w, "terms");
+    jsonw_object_begin(w);
+    jsonw_key(w, "field");
+    jsonw_string(w, field);
+    jsonw_key(w, "missing_bucket");
+    jsonw_bool(w, true);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+}
+
 static void write_sources(jsonw *w, const flow_config *flow) {
     jsonw_array_begin(w);
     for (int i = 0; i < EP_COUNT; i++) {
         if (str_empty(flow->fields[i])) continue;
-        jsonw_object_begin(w);
-        jsonw_key(w, es_source_names[i]);
-        jsonw_object_begin(w);
-        jsonw_key(w, "terms");
-        jsonw_object_begin(w);
-        jsonw_key(w, "field");
-        jsonw_string(w, flow->fields[i]);
-        jsonw_key(w, "missing_bucket");
-        jsonw_bool(w, true);
-        jsonw_object_end(w);
-        jsonw_object_end(w);
-        jsonw_object_end(w);
+        write_terms_source(w, es_source_names[i], flow->fields[i]);
+    }
+    /* A part's other fields get sources of their own ("to_service_alt1"...);
+     * es_parse.c takes the first present one, as the file source does. */
+    for (int i = 0; i < EP_COUNT; i++) {
+        for (int k = 0; k < FLOW_MAX_FIELD_ALTS && !str_empty(flow->alt_fields[i][k]); k++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s_alt%d", es_source_names[i], k + 1);
+            write_terms_source(w, name, flow->alt_fields[i][k]);
+        }
     }
     jsonw_array_end(w);
 }

@@ -122,18 +122,21 @@ static const flow_preset presets[] = {
      * passthrough objects, so a file of the raw documents and the cluster
      * answer alike. The short passthrough names (service.name) exist only in
      * Elasticsearch. Exit spans only: a client or producer span names its
-     * caller (its own service) and callee (the elasticapm processor's
-     * service.target.name, from peer.service, db, messaging, rpc or
-     * host:port). kind and status.code are listed in each spelling the
-     * exporter, Elasticsearch's tests and OTLP JSON use. A span counts as
-     * many calls as its representative count (sampling weight, set by the
-     * enrichment), 1 where the span does not carry one. */
+     * caller (its own service) and callee: the elasticapm processor's
+     * service.target.name (itself from peer.service, db, messaging, rpc or
+     * host:port), else span.destination.service.resource, else the plain
+     * attributes peer.service and server.address of an unenriched span. kind and status.code are listed in each
+     * spelling the exporter, Elasticsearch's tests and OTLP JSON use. A span counts as many calls as its representative
+     * count (sampling weight, set by the enrichment), 1 where the span does not carry one. */
     {"otel-spans",
      "where:\n"
      "  - { field: kind, in: [Client, CLIENT, client, SPAN_KIND_CLIENT,"
      " Producer, PRODUCER, producer, SPAN_KIND_PRODUCER] }\n"
      "from: { service: resource.attributes.service.name, region: resource.attributes.cloud.region }\n"
-     "to: { service: attributes.service.target.name, region: resource.attributes.cloud.region }\n"
+     "to:\n"
+     "  service: [attributes.service.target.name, attributes.span.destination.service.resource,"
+     " attributes.peer.service, attributes.server.address]\n"
+     "  region: resource.attributes.cloud.region\n"
      "count: attributes.span.representative_count\n"
      "count_missing: 1\n"
      "latency: { field: duration, unit: ns }\n"

@@ -320,6 +320,12 @@ static void build_key(source *s) {
         size_t n = str_empty(field) ? 0 : doc_get(s->doc, field, &v);
         size_t j = 0;
         while (j < n && v[j].type == DOC_NULL) j++;
+        /* The part's other fields, in order, while none has given a value. */
+        for (int k = 0; j == n && k < FLOW_MAX_FIELD_ALTS && !str_empty(s->flow->alt_fields[i][k]); k++) {
+            n = doc_get(s->doc, s->flow->alt_fields[i][k], &v);
+            j = 0;
+            while (j < n && v[j].type == DOC_NULL) j++;
+        }
         if (j == n) {
             buf_putc(&s->key, 0);
             continue;
