@@ -3,7 +3,7 @@
 A flow that names a preset and no index reads the preset's default index
 patterns (docs/PRESETS.md): the Beats (or APM Server) indices and the Elastic
 Agent integration's data streams. The test Elasticsearch holds the same
-documents of tests/cases/preset-nginx-access and preset-apm-service-destination
+documents of every Beats/APM preset's graph case (tests/cases/preset-*)
 twice, once in a Beats index and once in the Agent's data stream, plus a copy
 in an index no preset reads; the graph must count each event exactly twice,
 i.e. twice the file flow's counts of the same documents.
@@ -26,6 +26,11 @@ LAYOUTS = {
     "nginx-access": ("preset-nginx-access", "filebeat-8.5.0-2022.12.09", "logs-nginx.access-default"),
     "apm-service-destination": ("preset-apm-service-destination", "apm-7.17.15-metric-000001",
                                 "metrics-apm.service_destination.1m-default"),
+    "apache-access": ("preset-apache-access", "filebeat-7.17.15-2023.01.01", "logs-apache.access-default"),
+    "packetbeat-http": ("preset-packetbeat-http", "packetbeat-8.5.0-2022.02.03", "logs-network_traffic.http-default"),
+    "packetbeat-flow": ("preset-packetbeat-flow", "packetbeat-8.5.0-2022.02.03", "logs-network_traffic.flow-default"),
+    "apm-transaction": ("preset-apm-transaction", "apm-7.17.15-transaction-000001", "traces-apm-default"),
+    "heartbeat": ("preset-heartbeat", "heartbeat-8.5.0-2023.05.10", "synthetics-http-default"),
 }
 
 
