@@ -10,10 +10,17 @@
  *   - composite sources, in EP_* order, one per endpoint field the flow reads,
  *     named by es_source_names[], terms on the field, missing_bucket: true
  *     (a missing field must not hide the event: the file source keeps it too);
+ *     then one per alternative field of a part ("to_service_alt1", ...),
+ *     of which the parser takes the first present when the part's own is null;
  *   - sub-aggregations: "danger": filter(any danger condition), "warning":
  *     filter(any warning condition and not any danger condition, since
  *     danger wins), each with a "count" sum when the flow sums a count
- *     field, plus a top-level "count" sum. Normal = total - warning - danger.
+ *     field (with "missing" when the flow has count_missing), plus a
+ *     top-level "count" sum. Normal = total - warning - danger. With
+ *     danger_count, "danger" is a filter on that field's existence with its
+ *     sum as "count". With a latency: "lat_sum"/"lat_n"/"lat_max" (sum,
+ *     value_count, max of the duration field) or "lat_sum"/"lat_n" (sums of
+ *     the pre-aggregated sum and count fields).
  *   - "after": the previous page's after_key, copied verbatim.
  * Path: /<index>/_search?filter_path=...&ignore_unavailable=true&allow_no_indices=true
  * where filter_path keeps took, timed_out, _shards, hits.total and the edges

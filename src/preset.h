@@ -4,7 +4,8 @@
  * `preset: nginx-access` instead of spelling out its conditions and fields.
  *
  * A preset is written as the YAML of the flow keys it fills in (where, from,
- * to, warning, danger, count, timestamp, danger_label, warning_label), in the
+ * to, warning, danger, count, count_missing, danger_count, latency,
+ * timestamp, danger_label, warning_label), in the
  * very syntax a user would write. config.c parses that text with the same
  * code as the user's flow and then fills in every key the user did not
  * write; so a preset can never mean something a configuration could not say,
