@@ -553,6 +553,9 @@ def _broken_graphs():
         ("connection into entry", lambda g: _region(g, "eu")["connections"].insert(1, {"source": "api", "target": "INTERNET", "metrics": {"normal": 1}, "class": "normal"})),
         ("entry node coloured", lambda g: g["nodes"][0].update(**{"class": "danger"})),
         ("metadata count infinite", lambda g: _conn(g, "eu", "us")["metadata"].update(normal=float("inf"))),
+        ("latency not {avg, max}", lambda g: _conn(g, "eu", "us")["metadata"].update(latency_ms=12)),
+        ("latency max below avg", lambda g: _conn(g, "eu", "us")["metadata"].update(latency_ms={"avg": 10, "max": 5})),
+        ("latency negative", lambda g: _conn(g, "eu", "us")["metadata"].update(latency_ms={"avg": -1})),
     ]
 
 
@@ -579,7 +582,13 @@ def self_test():
     c.pop("notices")
     if not validate(g, (0.03, 0.10, 0.1)):
         failures.append("not caught: class inconsistent with thresholds")
-    n = len(_broken_graphs()) + 4
+    # Latency thresholds (ms): a normal connection whose average reaches one must be coloured.
+    g = copy.deepcopy(good)
+    slow = _conn(_region(g, "eu"), "INTERNET", "web")
+    slow["metadata"] = dict(slow.get("metadata") or {}, latency_ms={"avg": 900, "max": 1500})
+    if validate(g, (0.03, 0.10, 0.1)) or not validate(g, (0.03, 0.10, 0.1, None, 500)):
+        failures.append("latency: a well-formed latency_ms rejected, or a danger latency not required")
+    n = len(_broken_graphs()) + 5
     for f in failures:
         print("self-test: " + f)
     print("self-test: %d checks, %d failed" % (n, len(failures)))
