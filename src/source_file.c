@@ -253,7 +253,14 @@ static bool event_time(const source *s, int64_t *ts) {
             *ts = (int64_t)floor(v[i].number);
             return true;
         }
-        return v[i].type == DOC_STRING && parse_time_ms(v[i].text, ts, NULL) == 0;
+        if (v[i].type != DOC_STRING) return false;
+        if (parse_time_ms(v[i].text, ts, NULL) == 0) return true;
+        /* A date-time without a zone ("2024-01-15T10:30:00", as in
+         * Elasticsearch's own OpenTelemetry tests) is UTC to Elasticsearch's
+         * date parser; read it the same way. */
+        char utc[64];
+        return v[i].len + 2 <= sizeof utc && v[i].len > 10 && (v[i].text[10] == 'T' || v[i].text[10] == ' ') &&
+               snprintf(utc, sizeof utc, "%sZ", v[i].text) > 0 && parse_time_ms(utc, ts, NULL) == 0;
     }
     return false;
 }

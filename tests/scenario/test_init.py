@@ -42,7 +42,10 @@ def ms_of(ts):
     if ts.replace(".", "", 1).isdigit():
         return int(ts.split(".")[0])
     import datetime
-    return int(datetime.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
+    t = datetime.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    if t.tzinfo is None:  # no zone: UTC, as Elasticsearch reads it
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return int(t.timestamp() * 1000)
 
 
 def get(d, path):
