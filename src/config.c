@@ -53,6 +53,9 @@ enum {
     W_DANGER_LABEL = 1u << 5,
     W_WARNING_LABEL = 1u << 6,
     W_FIELD0 = 1u << 7, /* W_FIELD0 << EP_x for each endpoint part */
+    W_DANGER_COUNT = 1u << 13,
+    W_COUNT_MISSING = 1u << 15,
+    W_LATENCY = 1u << 14,
 };
 
 /* The page's directory when the configuration names none: meson's ui_dir
@@ -69,29 +72,36 @@ static const char *const refresh_keys[] = {"interval", "window", "lag", "deadlin
 static const char *const output_keys[] = {"file", NULL};
 static const char *const graph_keys[] = {"name",        "entry", "default_region", "max_services", "thresholds",
                                          "notice_link", NULL};
-static const char *const threshold_keys[] = {"warning", "danger", "min_rate", NULL};
+static const char *const threshold_keys[] = {"warning",         "danger",         "min_rate",
+                                             "latency_warning", "latency_danger", NULL};
 static const char *const es_keys[] = {"hosts",   "cloud_id", "username", "password",  "api_key", "bearer_token",
                                       "ca_file", "verify",   "timeout",  "page_size", NULL};
 static const char *const topology_keys[] = {"match", "service", "region", NULL};
 static const char *const flow_keys[] = {
-    "name", "type",    "index",  "path",  "seed",      "preset",       "where",         "from",
-    "to",   "warning", "danger", "count", "timestamp", "danger_label", "warning_label", NULL};
-static const char *const es_flow_keys[] = {"name",      "type",         "index",         "preset", "where",
-                                           "from",      "to",           "warning",       "danger", "count",
-                                           "timestamp", "danger_label", "warning_label", NULL};
-static const char *const file_flow_keys[] = {"name",      "type",         "path",          "preset", "where",
-                                             "from",      "to",           "warning",       "danger", "count",
-                                             "timestamp", "danger_label", "warning_label", NULL};
+    "name",          "type",         "index",   "path",          "seed",  "preset",    "where",
+    "from",          "to",           "warning", "danger",        "count", "timestamp", "danger_label",
+    "warning_label", "danger_count", "latency", "count_missing", NULL};
+static const char *const es_flow_keys[] = {
+    "name",    "type",          "index", "preset",    "where",        "from",          "to",
+    "warning", "danger",        "count", "timestamp", "danger_label", "warning_label", "danger_count",
+    "latency", "count_missing", NULL};
+static const char *const file_flow_keys[] = {
+    "name",    "type",          "path",  "preset",    "where",        "from",          "to",
+    "warning", "danger",        "count", "timestamp", "danger_label", "warning_label", "danger_count",
+    "latency", "count_missing", NULL};
 /* A replay flow is an elasticsearch flow copied with its type changed and a
  * path added, so it takes the same keys; index is allowed (ignored when
  * replaying, but `vizfeed query` still prints the flow's request). */
-static const char *const replay_flow_keys[] = {"name",  "type",      "path",         "index",         "preset",
-                                               "where", "from",      "to",           "warning",       "danger",
-                                               "count", "timestamp", "danger_label", "warning_label", NULL};
+static const char *const replay_flow_keys[] = {
+    "name",         "type",    "path",          "index", "preset",    "where",        "from",
+    "to",           "warning", "danger",        "count", "timestamp", "danger_label", "warning_label",
+    "danger_count", "latency", "count_missing", NULL};
 static const char *const demo_flow_keys[] = {"name", "type", "seed", "danger_label", "warning_label", NULL};
-static const char *const preset_keys[] = {"where", "from",      "to",           "warning",       "danger",
-                                          "count", "timestamp", "danger_label", "warning_label", NULL};
+static const char *const preset_keys[] = {
+    "where",        "from",          "to",           "warning", "danger",        "count", "timestamp",
+    "danger_label", "warning_label", "danger_count", "latency", "count_missing", NULL};
 static const char *const endpoint_keys[] = {"service", "region", "host", NULL};
+static const char *const latency_keys[] = {"field", "sum", "count", "unit", NULL};
 static const char *const condition_keys[] = {"field", "equals", "in",     "gte", "gt",  "lte",
                                              "lt",    "exists", "prefix", "not", "all", NULL};
 static const char *const flow_type_names[] = {"elasticsearch", "file", "demo", "replay"};
@@ -126,11 +136,18 @@ static void free_flow(flow_config *f) {
     free_conditions(&f->where);
     free_conditions(&f->warning);
     free_conditions(&f->danger);
-    for (int i = 0; i < EP_COUNT; i++) free(f->fields[i]);
+    for (int i = 0; i < EP_COUNT; i++) {
+        free(f->fields[i]);
+        for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) free(f->alt_fields[i][k]);
+    }
     free(f->count_field);
     free(f->timestamp_field);
     free(f->danger_label);
     free(f->warning_label);
+    free(f->danger_count_field);
+    free(f->latency_field);
+    free(f->latency_sum_field);
+    free(f->latency_count_field);
 }
 
 void cfg_free(vizfeed_config *cfg) {
@@ -182,11 +199,18 @@ static void fill_flow_defaults(flow_config *f) {
     default_string(&f->preset, "");
     default_string(&f->index, "");
     default_string(&f->path, "");
-    for (int i = 0; i < EP_COUNT; i++) default_string(&f->fields[i], "");
+    for (int i = 0; i < EP_COUNT; i++) {
+        default_string(&f->fields[i], "");
+        for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) default_string(&f->alt_fields[i][k], "");
+    }
     default_string(&f->count_field, "");
     default_string(&f->timestamp_field, "@timestamp");
     default_string(&f->danger_label, "errors");
     default_string(&f->warning_label, "warnings");
+    default_string(&f->danger_count_field, "");
+    default_string(&f->latency_field, "");
+    default_string(&f->latency_sum_field, "");
+    default_string(&f->latency_count_field, "");
 }
 
 static vizfeed_config *config_with_defaults(const char *path) {
@@ -740,10 +764,73 @@ static int parse_endpoint(parser *p, const yaml_node_t *n, const char *side, int
     for (int i = 0; map && i < 3; i++) {
         char what[32];
         snprintf(what, sizeof what, "%s.%s", side, endpoint_keys[i]);
+        const yaml_node_t *list = get(p, map, endpoint_keys[i]);
+        if (list)
+            for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) replace(&f->alt_fields[base + i][k], NULL);
+        if (list && list->type == YAML_SEQUENCE_NODE) {
+            /* [a, b, c]: the first of these fields that the event has. */
+            size_t count = sequence_size(list);
+            if (count == 0 || count > 1 + FLOW_MAX_FIELD_ALTS) {
+                char expected[96];
+                snprintf(expected, sizeof expected, "a field, or a list of 1 to %d fields tried in order",
+                         1 + FLOW_MAX_FIELD_ALTS);
+                return fail_at(p, list, expected, "%s lists %zu fields", what, count);
+            }
+            for (size_t k = 0; k < count; k++) {
+                char *name;
+                if (get_nonempty(p, sequence_item(p, list, k), what, "a field name", &name) < 0) return -1;
+                replace(k == 0 ? &f->fields[base + i] : &f->alt_fields[base + i][k - 1], name);
+            }
+            *written |= W_FIELD0 << (base + i);
+            continue;
+        }
         int rc = opt_string(p, map, endpoint_keys[i], what, &f->fields[base + i]);
         if (rc < 0) return -1;
         if (rc) *written |= W_FIELD0 << (base + i);
     }
+    return 0;
+}
+
+/* latency: { field: F, unit: U } or { sum: F, count: F, unit: U }. */
+static int parse_latency(parser *p, const yaml_node_t *n, flow_config *f, unsigned *written) {
+    static const struct {
+        const char *name;
+        double ms;
+    } units[] = {{"ns", 1e-6}, {"us", 1e-3}, {"ms", 1}, {"s", 1000}};
+    const yaml_node_t *map, *v;
+    if (!n) return 0;
+    if (get_section(p, n, "latency", latency_keys, &map) < 0) return -1;
+    *written |= W_LATENCY;
+    replace(&f->latency_field, NULL);
+    replace(&f->latency_sum_field, NULL);
+    replace(&f->latency_count_field, NULL);
+    if (!map) return 0; /* latency: null turns a preset's latency off */
+    if (opt_string(p, map, "field", "latency.field", &f->latency_field) < 0 ||
+        opt_string(p, map, "sum", "latency.sum", &f->latency_sum_field) < 0 ||
+        opt_string(p, map, "count", "latency.count", &f->latency_count_field) < 0)
+        return -1;
+    bool one = f->latency_field && *f->latency_field;
+    bool pair = f->latency_sum_field && *f->latency_sum_field && f->latency_count_field && *f->latency_count_field;
+    bool half = (f->latency_sum_field && *f->latency_sum_field) != (f->latency_count_field && *f->latency_count_field);
+    if (half)
+        return fail_at(p, n, "both sum: FIELD and count: FIELD (or field: DURATION_FIELD alone)",
+                       "latency has a sum without a count or a count without a sum");
+    if (one == pair)
+        return fail_at(p, n, "either field: DURATION_FIELD or both sum: FIELD and count: FIELD", "latency names %s",
+                       one ? "a field and a sum/count pair" : "no duration field");
+    if (!(v = get(p, map, "unit"))) return fail_at(p, n, "unit: ns, us, ms or s", "latency has no unit");
+    char *unit;
+    if (get_string(p, v, "latency.unit", &unit) < 0) return -1;
+    f->latency_unit_ms = 0;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(unit, units[i].name)) f->latency_unit_ms = units[i].ms;
+    if (f->latency_unit_ms == 0) {
+        char text[64];
+        fail_at(p, v, "one of ns, us, ms, s", "unknown latency unit '%s'", shown(unit, text, sizeof text));
+        free(unit);
+        return -1;
+    }
+    free(unit);
     return 0;
 }
 
@@ -767,6 +854,7 @@ static int parse_traffic(parser *p, const yaml_node_t *map, flow_config *f, unsi
         {"timestamp", W_TIMESTAMP, offsetof(flow_config, timestamp_field)},
         {"danger_label", W_DANGER_LABEL, offsetof(flow_config, danger_label)},
         {"warning_label", W_WARNING_LABEL, offsetof(flow_config, warning_label)},
+        {"danger_count", W_DANGER_COUNT, offsetof(flow_config, danger_count_field)},
     };
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         const yaml_node_t *n = get(p, map, lists[i].key);
@@ -778,6 +866,13 @@ static int parse_traffic(parser *p, const yaml_node_t *map, flow_config *f, unsi
         int rc = opt_string(p, map, strings[i].key, strings[i].key, (char **)((char *)f + strings[i].offset));
         if (rc < 0) return -1;
         if (rc) *written |= strings[i].bit;
+    }
+    if (parse_latency(p, get(p, map, "latency"), f, written) < 0) return -1;
+    const yaml_node_t *cm = get(p, map, "count_missing");
+    if (cm) {
+        if (get_double(p, cm, "count_missing", 0, 1e15, &f->count_missing) < 0) return -1;
+        f->has_count_missing = true;
+        *written |= W_COUNT_MISSING;
     }
     if (parse_endpoint(p, get(p, map, "from"), "from", EP_FROM_SERVICE, f, written) < 0) return -1;
     return parse_endpoint(p, get(p, map, "to"), "to", EP_TO_SERVICE, f, written);
@@ -822,8 +917,22 @@ static int apply_preset(parser *p, const flow_preset *preset, flow_config *f, un
     if (filled & W_TIMESTAMP) take_string(&f->timestamp_field, &from_preset.timestamp_field);
     if (filled & W_DANGER_LABEL) take_string(&f->danger_label, &from_preset.danger_label);
     if (filled & W_WARNING_LABEL) take_string(&f->warning_label, &from_preset.warning_label);
-    for (int i = 0; i < EP_COUNT; i++)
-        if (filled & (W_FIELD0 << i)) take_string(&f->fields[i], &from_preset.fields[i]);
+    if (filled & W_DANGER_COUNT) take_string(&f->danger_count_field, &from_preset.danger_count_field);
+    if (filled & W_COUNT_MISSING) {
+        f->count_missing = from_preset.count_missing;
+        f->has_count_missing = from_preset.has_count_missing;
+    }
+    if (filled & W_LATENCY) {
+        take_string(&f->latency_field, &from_preset.latency_field);
+        take_string(&f->latency_sum_field, &from_preset.latency_sum_field);
+        take_string(&f->latency_count_field, &from_preset.latency_count_field);
+        f->latency_unit_ms = from_preset.latency_unit_ms;
+    }
+    for (int i = 0; i < EP_COUNT; i++) {
+        if (!(filled & (W_FIELD0 << i))) continue;
+        take_string(&f->fields[i], &from_preset.fields[i]);
+        for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) take_string(&f->alt_fields[i][k], &from_preset.alt_fields[i][k]);
+    }
     rc = 0;
 done:
     free_flow(&from_preset);
@@ -897,8 +1006,18 @@ static int parse_flow(parser *p, const yaml_node_t *n, size_t index, const vizfe
                            shown(f->preset, text, sizeof text));
         }
         if (apply_preset(p, preset, f, written) < 0) return -1;
+        /* Where the data lives, Beats index and Elastic Agent data stream. */
+        if ((f->type == FLOW_ELASTICSEARCH || f->type == FLOW_REPLAY) && (!f->index || !*f->index) && preset->index)
+            replace(&f->index, xstrdup(preset->index));
     }
     fill_flow_defaults(f);
+    if (*f->danger_count_field && !*f->count_field)
+        return fail_at(p, (v = get(p, n, "danger_count")) ? v : n, "count: the field of all calls, beside danger_count",
+                       "%s counts failures from a field (danger_count) but no count field", label);
+    if (*f->danger_count_field && (f->danger.n > 0 || f->warning.n > 0))
+        return fail_at(p, (v = get(p, n, "danger_count")) ? v : n, "either danger_count or warning/danger conditions",
+                       "%s counts failures from a field (danger_count) and also has warning or danger conditions",
+                       label);
 
     if (f->type == FLOW_DEMO) return 0;
     if (f->type == FLOW_ELASTICSEARCH) {
@@ -1089,6 +1208,15 @@ static int parse_graph(parser *p, const yaml_node_t *root, vizfeed_config *cfg) 
     if ((n = get(p, t, "danger")) && get_double(p, n, "graph.thresholds.danger", 0, 1, &gc->danger) < 0) return -1;
     if ((n = get(p, t, "min_rate")) && get_double(p, n, "graph.thresholds.min_rate", 0, 1e12, &gc->min_rate) < 0)
         return -1;
+    if ((n = get(p, t, "latency_warning")) &&
+        get_duration(p, n, "graph.thresholds.latency_warning", 1, &gc->latency_warning_ms) < 0)
+        return -1;
+    if ((n = get(p, t, "latency_danger")) &&
+        get_duration(p, n, "graph.thresholds.latency_danger", 1, &gc->latency_danger_ms) < 0)
+        return -1;
+    if (gc->latency_warning_ms && gc->latency_danger_ms && gc->latency_warning_ms > gc->latency_danger_ms)
+        return fail_at(p, get(p, t, "latency_danger"), "latency_warning <= latency_danger",
+                       "graph.thresholds.latency_warning is above graph.thresholds.latency_danger");
     if (gc->warning > gc->danger) {
         n = get(p, t, "danger") ? get(p, t, "danger") : get(p, t, "warning");
         return fail_at(p, n, "0 <= warning <= danger <= 1",
@@ -1643,13 +1771,28 @@ static void print_key_string(FILE *out, const char *indent_key, const char *valu
     fputc('\n', out);
 }
 
+/* A part's field, or [first, alternatives...] when it has alternatives. */
+static void print_part(FILE *out, const flow_config *f, int part) {
+    if (!f->alt_fields[part][0] || !*f->alt_fields[part][0]) {
+        print_string(out, f->fields[part]);
+        return;
+    }
+    fputc('[', out);
+    print_string(out, f->fields[part]);
+    for (int k = 0; k < FLOW_MAX_FIELD_ALTS && *f->alt_fields[part][k]; k++) {
+        fputs(", ", out);
+        print_string(out, f->alt_fields[part][k]);
+    }
+    fputc(']', out);
+}
+
 static void print_endpoint(FILE *out, const char *side, const flow_config *f, int base) {
     fprintf(out, "    %s: {service: ", side);
-    print_string(out, f->fields[base]);
+    print_part(out, f, base);
     fputs(", region: ", out);
-    print_string(out, f->fields[base + 1]);
+    print_part(out, f, base + 1);
     fputs(", host: ", out);
-    print_string(out, f->fields[base + 2]);
+    print_part(out, f, base + 2);
     fputs("}\n", out);
 }
 
@@ -1670,6 +1813,29 @@ static void print_flow(FILE *out, const flow_config *f) {
         print_conditions(out, "danger", &f->danger);
         print_key_string(out, "    count: ", f->count_field);
         print_key_string(out, "    timestamp: ", f->timestamp_field);
+        if (*f->danger_count_field) print_key_string(out, "    danger_count: ", f->danger_count_field);
+        if (f->has_count_missing) {
+            fputs("    count_missing: ", out);
+            print_number(out, f->count_missing);
+            fputc('\n', out);
+        }
+        if (*f->latency_field || *f->latency_sum_field) {
+            fputs("    latency: { ", out);
+            if (*f->latency_field) {
+                fputs("field: ", out);
+                print_string(out, f->latency_field);
+            } else {
+                fputs("sum: ", out);
+                print_string(out, f->latency_sum_field);
+                fputs(", count: ", out);
+                print_string(out, f->latency_count_field);
+            }
+            fprintf(out, ", unit: %s }\n",
+                    f->latency_unit_ms < 1e-3   ? "ns"
+                    : f->latency_unit_ms < 1    ? "us"
+                    : f->latency_unit_ms < 1000 ? "ms"
+                                                : "s");
+        }
     }
     print_key_string(out, "    warning_label: ", f->warning_label);
     print_key_string(out, "    danger_label: ", f->danger_label);
@@ -1725,6 +1891,8 @@ void cfg_print(const vizfeed_config *cfg, FILE *out) {
     fputs("\n    min_rate: ", out);
     print_number(out, g->min_rate);
     fputc('\n', out);
+    if (g->latency_warning_ms) fprintf(out, "    latency_warning: %lldms\n", (long long)g->latency_warning_ms);
+    if (g->latency_danger_ms) fprintf(out, "    latency_danger: %lldms\n", (long long)g->latency_danger_ms);
     print_key_string(out, "  notice_link: ", g->notice_link);
 
     const es_config *es = &cfg->es;

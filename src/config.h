@@ -25,6 +25,11 @@
 /* The six endpoint fields of a flow, in this order everywhere (raw rows too). */
 enum { EP_FROM_SERVICE, EP_FROM_REGION, EP_FROM_HOST, EP_TO_SERVICE, EP_TO_REGION, EP_TO_HOST, EP_COUNT };
 
+/* An endpoint part may name a list of fields, the first present one giving
+ * the value (`to: { service: [a, b, c] }`): the first is fields[], the rest
+ * alt_fields[] ("" when unused). */
+#define FLOW_MAX_FIELD_ALTS 3
+
 /* Traffic classes, in this order in every count[3] array. */
 enum { CLASS_NORMAL, CLASS_WARNING, CLASS_DANGER, CLASS_COUNT };
 
@@ -70,18 +75,38 @@ typedef enum { FLOW_ELASTICSEARCH, FLOW_FILE, FLOW_DEMO, FLOW_REPLAY } flow_type
 typedef struct {
     char *name;
     flow_type type;
-    char *preset;           /* "" when none */
-    char *index;            /* elasticsearch: index pattern(s), comma separated */
-    char *path;             /* file: NDJSON path */
-    uint64_t seed;          /* demo: generator seed (default 1) */
-    condition_list where;   /* all must hold */
-    condition_list warning; /* any makes an event "warning" */
-    condition_list danger;  /* any makes it "danger" (danger wins) */
-    char *fields[EP_COUNT]; /* document field per endpoint part; "" = not read */
-    char *count_field;      /* "" = one per event; else a numeric field summed */
-    char *timestamp_field;  /* default "@timestamp" */
-    char *danger_label;     /* what danger means, for notices: "5xx", "down"... default "errors" */
-    char *warning_label;    /* default "warnings" */
+    char *preset;                                    /* "" when none */
+    char *index;                                     /* elasticsearch: index pattern(s), comma separated */
+    char *path;                                      /* file: NDJSON path */
+    uint64_t seed;                                   /* demo: generator seed (default 1) */
+    condition_list where;                            /* all must hold */
+    condition_list warning;                          /* any makes an event "warning" */
+    condition_list danger;                           /* any makes it "danger" (danger wins) */
+    char *fields[EP_COUNT];                          /* document field per endpoint part; "" = not read */
+    char *alt_fields[EP_COUNT][FLOW_MAX_FIELD_ALTS]; /* tried in order when fields[] is absent; "" = none */
+    char *count_field;                               /* "" = one per event; else a numeric field summed */
+    char *timestamp_field;                           /* default "@timestamp" */
+    char *danger_label;  /* what danger means, for notices: "5xx", "down"... default "errors" */
+    char *warning_label; /* default "warnings" */
+    /* "" = classes come from the conditions; else the danger class of an
+     * event counts this field (its failed calls) and the rest of its count
+     * is normal: pre-aggregated metrics that carry both totals in one
+     * document (otel-servicegraph). Excludes warning and danger conditions. */
+    char *danger_count_field;
+    /* What a document without the count field counts (flow key
+     * count_missing): the representative count of a span is 1 where the
+     * data does not carry it. Without the key such a document counts 0, as
+     * a sum aggregation has it. */
+    double count_missing;
+    bool has_count_missing;
+    /* Latency (flow key `latency`): either one duration per event
+     * (latency_field) or a pre-aggregated sum and the number of calls it
+     * covers (latency_sum_field, latency_count_field); all "" = none.
+     * latency_unit_ms converts the field's unit to milliseconds. */
+    char *latency_field;
+    char *latency_sum_field;
+    char *latency_count_field;
+    double latency_unit_ms;
 } flow_config;
 
 typedef struct {
@@ -99,7 +124,11 @@ typedef struct {
     int max_services;     /* per region, default 100 */
     double warning;       /* error share thresholds, default 0.03 and 0.10 */
     double danger;
-    double min_rate;   /* requests/s below which nothing is coloured, default 0.1 */
+    double min_rate; /* requests/s below which nothing is coloured, default 0.1 */
+    /* Average latency (ms) from which a connection that its error share does
+     * not colour is warning / danger; 0 = off (the default). */
+    int64_t latency_warning_ms;
+    int64_t latency_danger_ms;
     char *notice_link; /* "" = no links */
 } graph_config;
 

@@ -164,8 +164,14 @@ static void add_name(void *ctx, const char *field) {
 doc_schema *doc_schema_new(const flow_config *flow) {
     name_list l = {0};
     for (int i = 0; i < EP_COUNT; i++) add_name(&l, flow->fields[i]);
+    for (int i = 0; i < EP_COUNT; i++)
+        for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) add_name(&l, flow->alt_fields[i][k]);
     add_name(&l, flow->count_field);
     add_name(&l, flow->timestamp_field);
+    add_name(&l, flow->danger_count_field);
+    add_name(&l, flow->latency_field);
+    add_name(&l, flow->latency_sum_field);
+    add_name(&l, flow->latency_count_field);
     cond_fields(&flow->where, add_name, &l);
     cond_fields(&flow->warning, add_name, &l);
     cond_fields(&flow->danger, add_name, &l);

@@ -61,11 +61,14 @@ typedef enum {
     AT_COUNT,         /* bucket.count (a sum: "value") */
     AT_DANGER_COUNT,  /* bucket.danger.count */
     AT_WARNING_COUNT, /* bucket.warning.count */
-    AT_ERROR,         /* error, when an object */
-    AT_ROOT_CAUSES,   /* error.root_cause */
-    AT_ROOT_CAUSE,    /* error.root_cause[0] */
-    AT_CAUSED_BY,     /* error.caused_by */
-    AT_ERROR_DEEP,    /* anything else under error: scanned for too_many_buckets */
+    AT_LAT_SUM,       /* bucket.lat_sum, lat_n, lat_max: latency (es_query.c) */
+    AT_LAT_N,
+    AT_LAT_MAX,
+    AT_ERROR,       /* error, when an object */
+    AT_ROOT_CAUSES, /* error.root_cause */
+    AT_ROOT_CAUSE,  /* error.root_cause[0] */
+    AT_CAUSED_BY,   /* error.caused_by */
+    AT_ERROR_DEEP,  /* anything else under error: scanned for too_many_buckets */
 } place;
 
 /* The keys the parser acts on. In AT_KEY the key is a source index instead. */
@@ -92,6 +95,10 @@ typedef enum {
     K_ROOT_CAUSE,
     K_CAUSED_BY,
     K_MAX_BUCKETS,
+    K_LAT_SUM,
+    K_LAT_N,
+    K_LAT_MAX,
+    K_ALT_BASE = 1000, /* AT_KEY: K_ALT_BASE + part * FLOW_MAX_FIELD_ALTS + k */
 } key_id;
 
 #define KEY(name, id)                                                                                                  \
@@ -122,6 +129,9 @@ static const struct {
     KEY("root_cause", K_ROOT_CAUSE),
     KEY("caused_by", K_CAUSED_BY),
     KEY("max_buckets", K_MAX_BUCKETS),
+    KEY("lat_sum", K_LAT_SUM),
+    KEY("lat_n", K_LAT_N),
+    KEY("lat_max", K_LAT_MAX),
 };
 
 typedef struct {
@@ -135,8 +145,12 @@ typedef struct {
 typedef struct {
     char value[EP_COUNT][MAX_VALUE_BYTES + 1];
     bool present[EP_COUNT];
+    char alt_value[EP_COUNT][FLOW_MAX_FIELD_ALTS][MAX_VALUE_BYTES + 1];
+    bool alt_present[EP_COUNT][FLOW_MAX_FIELD_ALTS];
     double doc_count, danger_docs, warning_docs;
     double sum, danger_sum, warning_sum;
+    double lat_sum, lat_n, lat_max;
+    bool has_lat_max;
 } bucket;
 
 /* An error cause: a type and a reason, cut to what es_answer holds. */
@@ -258,6 +272,13 @@ static int lookup_key(const es_parser *p, place at, const char *s, size_t n) {
         for (int i = 0; i < EP_COUNT; i++)
             if (p->source_len[i] == n && es_source_names[i][0] == s[0] && memcmp(es_source_names[i], s, n) == 0)
                 return i;
+        /* "<source>_altK": a part's K-th other field (es_query.c). */
+        for (int i = 0; i < EP_COUNT; i++) {
+            size_t m = p->source_len[i];
+            if (n == m + 5 && memcmp(es_source_names[i], s, m) == 0 && memcmp(s + m, "_alt", 4) == 0 &&
+                s[m + 4] >= '1' && s[m + 4] < '1' + FLOW_MAX_FIELD_ALTS)
+                return K_ALT_BASE + i * FLOW_MAX_FIELD_ALTS + (s[m + 4] - '1');
+        }
         return K_OTHER;
     }
     for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++)
@@ -394,6 +415,10 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
             /* null is a missing_bucket: the event lacked the field. */
             p->row.present[f->key] = text != NULL;
             if (text) copy_name(p->row.value[f->key], sizeof p->row.value[f->key], text, n);
+        } else if (f->key >= K_ALT_BASE && f->key < K_ALT_BASE + EP_COUNT * FLOW_MAX_FIELD_ALTS) {
+            int part = (f->key - K_ALT_BASE) / FLOW_MAX_FIELD_ALTS, k = (f->key - K_ALT_BASE) % FLOW_MAX_FIELD_ALTS;
+            p->row.alt_present[part][k] = text != NULL;
+            if (text) copy_name(p->row.alt_value[part][k], sizeof p->row.alt_value[part][k], text, n);
         }
         return 1;
     case AT_BUCKET:
@@ -413,6 +438,20 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
             if (f->at == AT_COUNT) p->row.sum = v;
             if (f->at == AT_DANGER_COUNT) p->row.danger_sum = v;
             if (f->at == AT_WARNING_COUNT) p->row.warning_sum = v;
+        }
+        return 1;
+    case AT_LAT_SUM:
+    case AT_LAT_N:
+    case AT_LAT_MAX:
+        /* max over no value is null: no maximum then. */
+        if (is_number && f->key == K_VALUE) {
+            double v = number_value(text, n);
+            if (f->at == AT_LAT_SUM) p->row.lat_sum = v;
+            if (f->at == AT_LAT_N) p->row.lat_n = v;
+            if (f->at == AT_LAT_MAX) {
+                p->row.lat_max = v;
+                p->row.has_lat_max = true;
+            }
         }
         return 1;
     default:
@@ -471,6 +510,9 @@ static place child_place(es_parser *p, bool is_map) {
         if (key == K_DANGER) return AT_DANGER;
         if (key == K_WARNING) return AT_WARNING;
         if (key == K_COUNT) return AT_COUNT;
+        if (key == K_LAT_SUM) return AT_LAT_SUM;
+        if (key == K_LAT_N) return AT_LAT_N;
+        if (key == K_LAT_MAX) return AT_LAT_MAX;
         return AT_IGNORED;
     case AT_DANGER:
         return is_map && key == K_COUNT ? AT_DANGER_COUNT : AT_IGNORED;
@@ -523,8 +565,11 @@ static int open_container(es_parser *p, bool is_map) {
         break;
     case AT_BUCKET:
         memset(p->row.present, 0, sizeof p->row.present);
+        memset(p->row.alt_present, 0, sizeof p->row.alt_present);
         p->row.doc_count = p->row.danger_docs = p->row.warning_docs = 0;
         p->row.sum = p->row.danger_sum = p->row.warning_sum = 0;
+        p->row.lat_sum = p->row.lat_n = p->row.lat_max = 0;
+        p->row.has_lat_max = false;
         break;
     default:
         break;
@@ -544,7 +589,12 @@ static int emit_bucket(es_parser *p) {
     if (p->status != 200) return 1;
     const bucket *b = &p->row;
     raw_row row;
-    for (int i = 0; i < EP_COUNT; i++) row.value[i] = b->present[i] ? b->value[i] : NULL;
+    for (int i = 0; i < EP_COUNT; i++) {
+        row.value[i] = b->present[i] ? b->value[i] : NULL;
+        /* The first of the part's other fields that the bucket has. */
+        for (int k = 0; !row.value[i] && k < FLOW_MAX_FIELD_ALTS; k++)
+            if (b->alt_present[i][k]) row.value[i] = b->alt_value[i][k];
+    }
     double total = p->sums ? b->sum : b->doc_count;
     double danger = p->sums ? b->danger_sum : b->danger_docs;
     double warning = p->sums ? b->warning_sum : b->warning_docs;
@@ -552,6 +602,17 @@ static int emit_bucket(es_parser *p) {
     row.count[CLASS_NORMAL] = normal > 0 ? normal : 0;
     row.count[CLASS_WARNING] = warning > 0 ? warning : 0;
     row.count[CLASS_DANGER] = danger > 0 ? danger : 0;
+    /* Durations in the flow's unit; the graph works in milliseconds. */
+    double unit = p->flow->latency_unit_ms;
+    row.lat = (latency){0};
+    if (b->lat_n > 0) {
+        row.lat.sum_ms = b->lat_sum * unit;
+        row.lat.n = b->lat_n;
+        if (b->has_lat_max) {
+            row.lat.max_ms = b->lat_max * unit;
+            row.lat.max_n = b->lat_n;
+        }
+    }
     if (p->emit(p->ctx, &row) != 0) {
         p->stopped = true;
         return stop(p, ES_ANSWER_OK, "the row receiver stopped the page");

@@ -9,7 +9,9 @@
  * as soon as it is complete: key values by es_source_names (null or absent ->
  * NULL), count[] from doc_count (or the "count" sums when the flow sums a
  * count field), danger and warning from their filter sub-aggregations,
- * normal = total - warning - danger.
+ * normal = total - warning - danger; a part whose own source is null takes
+ * its first non-null "_altK" source; lat_sum/lat_n/lat_max become the row's
+ * latency in milliseconds (latency.h).
  *
  * Every shape of reference §3 is understood: hits.total as an object, an
  * integer, -1 or absent; no aggregations at all (no index matched, or

@@ -77,16 +77,25 @@ static void write_range(jsonw *w, const char *field, int64_t start_ms, int64_t e
     jsonw_object_end(w);
 }
 
-/* "count":{"sum":{"field":F}} */
-static void write_count_sum(jsonw *w, const char *field) {
+/* "count":{"sum":{"field":F}}, with "missing":M when the flow says what a
+ * document without F counts (count_missing). */
+static void write_count_sum_missing(jsonw *w, const char *field, const flow_config *flow) {
     jsonw_key(w, "count");
     jsonw_object_begin(w);
     jsonw_key(w, "sum");
     jsonw_object_begin(w);
     jsonw_key(w, "field");
     jsonw_string(w, field);
+    if (flow && flow->has_count_missing && !strcmp(field, flow->count_field)) {
+        jsonw_key(w, "missing");
+        jsonw_double(w, flow->count_missing);
+    }
     jsonw_object_end(w);
     jsonw_object_end(w);
+}
+
+static void write_count_sum(jsonw *w, const char *field) {
+    write_count_sum_missing(w, field, NULL);
 }
 
 /* A single-bucket filter sub-aggregation, with the flow's count sum inside
@@ -102,7 +111,7 @@ static void end_filter_agg(jsonw *w, const flow_config *flow) {
     if (!str_empty(flow->count_field)) {
         jsonw_key(w, "aggs");
         jsonw_object_begin(w);
-        write_count_sum(w, flow->count_field);
+        write_count_sum_missing(w, flow->count_field, flow);
         jsonw_object_end(w);
     }
     jsonw_object_end(w);
@@ -111,11 +120,59 @@ static void end_filter_agg(jsonw *w, const flow_config *flow) {
 /* The sub-aggregations that split a bucket into classes. An empty condition
  * list gets no sub-aggregation at all (its class is then 0): it would match
  * nothing anyway, and every sub-aggregation costs per bucket. */
+/* "NAME":{"KIND":{"field":F}} */
+static void write_metric_agg(jsonw *w, const char *name, const char *kind, const char *field) {
+    jsonw_key(w, name);
+    jsonw_object_begin(w);
+    jsonw_key(w, kind);
+    jsonw_object_begin(w);
+    jsonw_key(w, "field");
+    jsonw_string(w, field);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+}
+
+/* Latency is summed and counted by Elasticsearch per bucket (never read from
+ * documents): a duration field gets sum, value_count and max; a
+ * pre-aggregated sum and count get two sums. */
+static void write_latency_aggs(jsonw *w, const flow_config *flow) {
+    if (!str_empty(flow->latency_field)) {
+        write_metric_agg(w, "lat_sum", "sum", flow->latency_field);
+        write_metric_agg(w, "lat_n", "value_count", flow->latency_field);
+        write_metric_agg(w, "lat_max", "max", flow->latency_field);
+    } else if (!str_empty(flow->latency_sum_field) && !str_empty(flow->latency_count_field)) {
+        write_metric_agg(w, "lat_sum", "sum", flow->latency_sum_field);
+        write_metric_agg(w, "lat_n", "sum", flow->latency_count_field);
+    }
+}
+
+static bool has_latency(const flow_config *flow) {
+    return !str_empty(flow->latency_field) ||
+           (!str_empty(flow->latency_sum_field) && !str_empty(flow->latency_count_field));
+}
+
 static void write_sub_aggs(jsonw *w, const flow_config *flow) {
     bool sum = !str_empty(flow->count_field);
-    if (flow->danger.n == 0 && flow->warning.n == 0 && !sum) return;
+    if (flow->danger.n == 0 && flow->warning.n == 0 && !sum && !has_latency(flow)) return;
     jsonw_key(w, "aggs");
     jsonw_object_begin(w);
+    if (!str_empty(flow->danger_count_field)) {
+        /* danger_count: the danger class is the failed calls the documents
+         * carry; read back exactly as a danger filter's count sum. */
+        begin_filter_agg(w, "danger");
+        jsonw_object_begin(w);
+        jsonw_key(w, "exists");
+        jsonw_object_begin(w);
+        jsonw_key(w, "field");
+        jsonw_string(w, flow->danger_count_field);
+        jsonw_object_end(w);
+        jsonw_object_end(w);
+        jsonw_key(w, "aggs");
+        jsonw_object_begin(w);
+        write_count_sum(w, flow->danger_count_field);
+        jsonw_object_end(w);
+        jsonw_object_end(w);
+    }
     if (flow->danger.n > 0) {
         begin_filter_agg(w, "danger");
         cond_any_to_es(&flow->danger, w);
@@ -143,27 +200,49 @@ static void write_sub_aggs(jsonw *w, const flow_config *flow) {
         }
         end_filter_agg(w, flow);
     }
-    if (sum) write_count_sum(w, flow->count_field);
+    if (sum) write_count_sum_missing(w, flow->count_field, flow);
+    write_latency_aggs(w, flow);
     jsonw_object_end(w);
 }
 
-static void write_sources(jsonw *w, const flow_config *flow) {
-    jsonw_array_begin(w);
+static void write_terms_source(jsonw *w, const char *name, const char *field) {
+    jsonw_object_begin(w);
+    jsonw_key(w, name);
+    jsonw_object_begin(w);
+    jsonw_key(w, "terms");
+    jsonw_object_begin(w);
+    jsonw_key(w, "field");
+    jsonw_string(w, field);
+    jsonw_key(w, "missing_bucket");
+    jsonw_bool(w, true);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+}
+
+int es_query_sources(const flow_config *flow, es_source out[ES_MAX_SOURCES]) {
+    int n = 0;
     for (int i = 0; i < EP_COUNT; i++) {
         if (str_empty(flow->fields[i])) continue;
-        jsonw_object_begin(w);
-        jsonw_key(w, es_source_names[i]);
-        jsonw_object_begin(w);
-        jsonw_key(w, "terms");
-        jsonw_object_begin(w);
-        jsonw_key(w, "field");
-        jsonw_string(w, flow->fields[i]);
-        jsonw_key(w, "missing_bucket");
-        jsonw_bool(w, true);
-        jsonw_object_end(w);
-        jsonw_object_end(w);
-        jsonw_object_end(w);
+        snprintf(out[n].name, sizeof out[n].name, "%s", es_source_names[i]);
+        out[n++].field = flow->fields[i];
     }
+    /* A part's other fields get sources of their own ("to_service_alt1"...);
+     * es_parse.c takes the first present one, as the file source does. */
+    for (int i = 0; i < EP_COUNT; i++) {
+        for (int k = 0; k < FLOW_MAX_FIELD_ALTS && !str_empty(flow->alt_fields[i][k]); k++) {
+            snprintf(out[n].name, sizeof out[n].name, "%s_alt%d", es_source_names[i], k + 1);
+            out[n++].field = flow->alt_fields[i][k];
+        }
+    }
+    return n;
+}
+
+static void write_sources(jsonw *w, const flow_config *flow) {
+    es_source sources[ES_MAX_SOURCES];
+    int n = es_query_sources(flow, sources);
+    jsonw_array_begin(w);
+    for (int i = 0; i < n; i++) write_terms_source(w, sources[i].name, sources[i].field);
     jsonw_array_end(w);
 }
 

@@ -10,10 +10,17 @@
  *   - composite sources, in EP_* order, one per endpoint field the flow reads,
  *     named by es_source_names[], terms on the field, missing_bucket: true
  *     (a missing field must not hide the event: the file source keeps it too);
+ *     then one per alternative field of a part ("to_service_alt1", ...),
+ *     of which the parser takes the first present when the part's own is null;
  *   - sub-aggregations: "danger": filter(any danger condition), "warning":
  *     filter(any warning condition and not any danger condition, since
  *     danger wins), each with a "count" sum when the flow sums a count
- *     field, plus a top-level "count" sum. Normal = total - warning - danger.
+ *     field (with "missing" when the flow has count_missing), plus a
+ *     top-level "count" sum. Normal = total - warning - danger. With
+ *     danger_count, "danger" is a filter on that field's existence with its
+ *     sum as "count". With a latency: "lat_sum"/"lat_n"/"lat_max" (sum,
+ *     value_count, max of the duration field) or "lat_sum"/"lat_n" (sums of
+ *     the pre-aggregated sum and count fields).
  *   - "after": the previous page's after_key, copied verbatim.
  * Path: /<index>/_search?filter_path=...&ignore_unavailable=true&allow_no_indices=true
  * where filter_path keeps took, timed_out, _shards, hits.total and the edges
@@ -34,6 +41,17 @@
 
 /* Composite source names per endpoint part: "from_service", "from_region", ... */
 extern const char *const es_source_names[EP_COUNT];
+
+/* The composite sources of a flow's query, in the order they are sent: one
+ * per endpoint part that has a field, named es_source_names[part], then one
+ * per alternative field, named "<part's name>_altK" (K from 1). The answer's
+ * after_key has exactly these keys. */
+#define ES_MAX_SOURCES (EP_COUNT * (1 + FLOW_MAX_FIELD_ALTS))
+typedef struct {
+    char name[32];
+    const char *field; /* the flow's, borrowed */
+} es_source;
+int es_query_sources(const flow_config *flow, es_source out[ES_MAX_SOURCES]); /* returns how many */
 
 typedef struct {
     const flow_config *flow;

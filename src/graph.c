@@ -173,6 +173,7 @@ typedef struct {
     uint32_t key[4];
     uint64_t flows;
     double count[CLASS_COUNT];
+    latency lat; /* edges only */
 } record;
 
 /* Records sit in a dense array in the order they were made; the open-
@@ -378,6 +379,11 @@ void graph_model_add_dropped(graph_model *m, double count, unsigned flow) {
 
 int graph_model_add(graph_model *m, const endpoint *from, const endpoint *to, const double count[CLASS_COUNT],
                     unsigned flow, char *err) {
+    return graph_model_add_lat(m, from, to, count, NULL, flow, err);
+}
+
+int graph_model_add_lat(graph_model *m, const endpoint *from, const endpoint *to, const double count[CLASS_COUNT],
+                        const latency *lat, unsigned flow, char *err) {
     double c[CLASS_COUNT];
     double total = sanitize(m, count, c);
     if (to->service[0] == '\0') {
@@ -414,6 +420,7 @@ int graph_model_add(graph_model *m, const endpoint *from, const endpoint *to, co
     record *e = rectab_get(&m->edges, key, VIZ_MAX_EDGES);
     if (!e) return fail(err, "more than %u distinct edges in one window", VIZ_MAX_EDGES);
     record_add(e, c, flow_bit(flow));
+    latency_add(&e->lat, lat);
     if (to->host[0]) add_host(m, key[2], key[3], to->host, c, flow_bit(flow));
     return 0;
 }
@@ -437,6 +444,7 @@ static int merge_table(rectab *into, const rectab *from, const uint32_t *map, un
             continue;
         }
         record_add(dst, src->count, src->flows);
+        latency_add(&dst->lat, &src->lat);
     }
     return 0;
 }
@@ -523,6 +531,7 @@ typedef struct {
     uint8_t src_kind, dst_kind;
     uint64_t flows;
     double count[CLASS_COUNT];
+    latency lat;
 } item;
 
 /* A node of a region view while it is being built. */
@@ -535,6 +544,7 @@ typedef struct {
     uint32_t final; /* index after merging into other */
     double activity;
     double in[CLASS_COUNT], out[CLASS_COUNT];
+    latency lat_in; /* of its incoming connections */
     uint64_t in_flows;
     double self[CLASS_COUNT];
     bool has_self;
@@ -548,6 +558,7 @@ typedef struct {
     uint32_t seq;
     uint64_t flows;
     double count[CLASS_COUNT];
+    latency lat;
 } conn;
 
 /* A root-level region under construction. */
@@ -557,6 +568,7 @@ typedef struct {
     bool owned;
     size_t item_begin, item_end;
     double ingress[CLASS_COUNT];
+    latency ingress_lat;
     uint64_t ingress_flows;
     double into[CLASS_COUNT]; /* all calls into its services */
     uint64_t into_flows;
@@ -765,10 +777,33 @@ static void write_counts(render_ctx *c, const double n[CLASS_COUNT]) {
 }
 
 /* A connection; the caller has put its query into c->query. */
+/* The class by average latency (graph.thresholds.latency_*), for a
+ * connection its error share leaves normal; min_rate applies as to errors. */
+static int classify_latency(const render_ctx *c, const double n[CLASS_COUNT], const latency *lat, double *avg) {
+    const graph_config *g = c->g;
+    if (!g->latency_warning_ms && !g->latency_danger_ms) return 0;
+    if (!latency_avg(lat, avg) || !(sum3(n) > 0) || sum3(n) / c->window_s < g->min_rate) return 0;
+    if (g->latency_danger_ms && *avg >= (double)g->latency_danger_ms) return 2;
+    if (g->latency_warning_ms && *avg >= (double)g->latency_warning_ms) return 1;
+    return 0;
+}
+
+static void write_latency_notice(render_ctx *c, int cls, double avg, const notice_subject *ns) {
+    char text[32];
+    latency_format(avg, text, sizeof text);
+    buf_reset(&c->text);
+    buf_printf(&c->text, "avg %s over %s", text, c->window_text);
+    char *title = xstrdup(buf_cstr(&c->text));
+    write_notice(c, cls, title, ns->subtitle, fill_link(c, ns));
+    free(title);
+}
+
 static void write_connection(render_ctx *c, const char *source, const char *target, const double n[CLASS_COUNT],
-                             uint64_t flows, const notice_subject *ns) {
+                             const latency *lat, uint64_t flows, const notice_subject *ns) {
     jsonw *w = &c->w;
     int cls = classify(c, n);
+    double avg = 0;
+    int lat_cls = cls ? 0 : classify_latency(c, n, lat, &avg);
     jsonw_object_begin(w);
     jsonw_key(w, "source");
     jsonw_string(w, source);
@@ -776,16 +811,22 @@ static void write_connection(render_ctx *c, const char *source, const char *targ
     jsonw_string(w, target);
     write_metrics(c, n);
     jsonw_key(w, "class");
-    jsonw_string(w, class_names[cls]);
+    jsonw_string(w, class_names[cls ? cls : lat_cls]);
     if (cls) {
         jsonw_key(w, "notices");
         jsonw_array_begin(w);
         write_class_notice(c, cls, n, flows, ns);
         jsonw_array_end(w);
+    } else if (lat_cls) {
+        jsonw_key(w, "notices");
+        jsonw_array_begin(w);
+        write_latency_notice(c, lat_cls, avg, ns);
+        jsonw_array_end(w);
     }
     jsonw_key(w, "metadata");
     jsonw_object_begin(w);
     write_counts(c, n);
+    latency_write(w, lat);
     jsonw_object_end(w);
     jsonw_object_end(w);
     c->stats.connections++;
@@ -1040,6 +1081,7 @@ static void build_view(render_ctx *c, const region *r, const item *items, view *
         cn->seq = (uint32_t)v->nconns++;
         cn->flows = it->flows;
         memcpy(cn->count, it->count, sizeof cn->count);
+        cn->lat = it->lat;
     }
 
     /* Self-calls of the region's services (merged ones go to other). */
@@ -1100,6 +1142,7 @@ static void build_view(render_ctx *c, const region *r, const item *items, view *
     for (size_t i = 0; i < v->nconns; i++) {
         if (out && v->conns[out - 1].src == v->conns[i].src && v->conns[out - 1].dst == v->conns[i].dst) {
             for (int k = 0; k < CLASS_COUNT; k++) v->conns[out - 1].count[k] += v->conns[i].count[k];
+            latency_add(&v->conns[out - 1].lat, &v->conns[i].lat);
             v->conns[out - 1].flows |= v->conns[i].flows;
         } else {
             v->conns[out++] = v->conns[i];
@@ -1113,6 +1156,7 @@ static void build_view(render_ctx *c, const region *r, const item *items, view *
             s->out[k] += cn->count[k];
             d->in[k] += cn->count[k];
         }
+        latency_add(&d->lat_in, &cn->lat);
         d->in_flows |= cn->flows;
         s->connected = d->connected = true;
         double rate = sum3(cn->count) / c->window_s;
@@ -1215,6 +1259,7 @@ static void write_view_node(render_ctx *c, const region *r, const vnode *v) {
     jsonw_rate(w, sum3(v->out) / c->window_s);
     jsonw_key(w, "error_share");
     jsonw_rate(w, sum3(v->in) > 0 ? v->in[CLASS_DANGER] / sum3(v->in) : 0);
+    latency_write(w, &v->lat_in);
     if (v->has_self && sum3(v->self) > 0) {
         jsonw_key(w, "self_call_rate");
         jsonw_rate(w, sum3(v->self) / c->window_s);
@@ -1405,7 +1450,7 @@ static void write_region(render_ctx *c, region *r, const item *items, const grap
         buf_printf(&c->text, "from %s to %s", data_name(c, s), data_name(c, d));
         char *subtitle = xstrdup(buf_cstr(&c->text));
         notice_subject ns = {data_name(c, s), data_name(c, d), str_of(&c->m->names, r->id), subtitle};
-        write_connection(c, s->name, d->name, cn->count, cn->flows, &ns);
+        write_connection(c, s->name, d->name, cn->count, &cn->lat, cn->flows, &ns);
         free(subtitle);
     }
     jsonw_array_end(w);
@@ -1423,6 +1468,7 @@ typedef struct {
     uint32_t seq;
     uint64_t flows;
     double count[CLASS_COUNT];
+    latency lat;
 } root_conn;
 
 static int root_conn_cmp(const void *a, const void *b) {
@@ -1554,10 +1600,11 @@ int graph_render(const graph_model *m, const graph_config *g, graph_state *st, c
         for (int k = 0; k < CLASS_COUNT; k++) to->into[k] += e->count[k];
         to->into_flows |= e->flows;
         to->flows |= e->flows;
-        item it = {.flows = e->flows};
+        item it = {.flows = e->flows, .lat = e->lat};
         memcpy(it.count, e->count, sizeof it.count);
         if (e->key[1] == ENTRY_ID) {
             for (int k = 0; k < CLASS_COUNT; k++) to->ingress[k] += e->count[k];
+            latency_add(&to->ingress_lat, &e->lat);
             to->ingress_flows |= e->flows;
             it.src_kind = NODE_ENTRY, it.src = NO_ID;
             it.dst_kind = NODE_SERVICE, it.dst = e->key[3];
@@ -1581,6 +1628,7 @@ int graph_render(const graph_model *m, const graph_config *g, graph_state *st, c
             rc->seq = (uint32_t)ncross++;
             rc->flows = e->flows;
             memcpy(rc->count, e->count, sizeof rc->count);
+            rc->lat = e->lat;
         }
     }
     free(fill);
@@ -1668,6 +1716,7 @@ int graph_render(const graph_model *m, const graph_config *g, graph_state *st, c
     for (size_t i = 0; i < ncross; i++) {
         if (nout && cross[nout - 1].src == cross[i].src && cross[nout - 1].dst == cross[i].dst) {
             for (int k = 0; k < CLASS_COUNT; k++) cross[nout - 1].count[k] += cross[i].count[k];
+            latency_add(&cross[nout - 1].lat, &cross[i].lat);
             cross[nout - 1].flows |= cross[i].flows;
         } else {
             cross[nout++] = cross[i];
@@ -1701,7 +1750,7 @@ int graph_render(const graph_model *m, const graph_config *g, graph_state *st, c
         buf_printf(&c.text, "from %s to %s", e->from_data, e->to_data);
         char *subtitle = xstrdup(buf_cstr(&c.text));
         notice_subject ns = {e->from_data, e->to_data, e->to_data, subtitle};
-        write_connection(&c, e->source, e->target, n, flows, &ns);
+        write_connection(&c, e->source, e->target, n, e->cross ? &e->cross->lat : &e->to->ingress_lat, flows, &ns);
         free(subtitle);
     }
     free(edges);

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "latency.h"
 #include "topology.h"
 #include "util.h"
 
@@ -44,6 +45,10 @@ void graph_model_free(graph_model *m);
 /* flow is the flow's index in the configuration (< VIZ_MAX_FLOWS). */
 int graph_model_add(graph_model *m, const endpoint *from, const endpoint *to, const double count[CLASS_COUNT],
                     unsigned flow, char *err);
+/* graph_model_add() with the calls' latency (NULL or all zero: none); the
+ * edge's and the callee's metadata.latency_ms then show it (latency.h). */
+int graph_model_add_lat(graph_model *m, const endpoint *from, const endpoint *to, const double count[CLASS_COUNT],
+                        const latency *lat, unsigned flow, char *err);
 /* A call from a service to itself: not an edge, counted in the node's metadata. */
 void graph_model_add_self_call(graph_model *m, const endpoint *ep, const double count[CLASS_COUNT], unsigned flow);
 /* Events dropped because the callee had no service. */

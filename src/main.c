@@ -28,6 +28,7 @@
 #include "refresh.h"
 #include "sink.h"
 #include "topology.h"
+#include "init.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE   2
@@ -38,6 +39,7 @@ static const char usage_text[] =
     "       vizfeed check [-c FILE]\n"
     "       vizfeed query [-c FILE] [--at TIME]\n"
     "       vizfeed pull URL -o FILE [--interval 10s]\n"
+    "       vizfeed init --es URL [auth options] [--at TIME]   (see vizfeed init --help)\n"
     "       vizfeed --help | --version\n"
     "\n"
     "Turns Elastic Beats and APM traffic into a live Netflix Vizceral graph.\n"
@@ -47,6 +49,7 @@ static const char usage_text[] =
     "  check         validate the configuration; print the resolved flows\n"
     "  query         print the Elasticsearch requests a refresh would send\n"
     "  pull          keep FILE an atomically replaced copy of URL (a feeder's graph)\n"
+    "  init          print a starting configuration for what a cluster holds\n"
     "\n"
     "  -c, --config FILE    configuration file (default ./vizfeed.yml)\n"
     "      --listen ADDR    HTTP address, overrides `listen` (port 0 = any free port)\n"
@@ -714,6 +717,8 @@ done:
 }
 
 int main(int argc, char **argv) {
+    /* init has options of its own (the cluster and its credentials). */
+    if (argc > 1 && str_eq(argv[1], "init")) return init_main(argc - 1, argv + 1);
     options o;
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0) return rc;

@@ -4,7 +4,8 @@
  * `preset: nginx-access` instead of spelling out its conditions and fields.
  *
  * A preset is written as the YAML of the flow keys it fills in (where, from,
- * to, warning, danger, count, timestamp, danger_label, warning_label), in the
+ * to, warning, danger, count, count_missing, danger_count, latency,
+ * timestamp, danger_label, warning_label), in the
  * very syntax a user would write. config.c parses that text with the same
  * code as the user's flow and then fills in every key the user did not
  * write; so a preset can never mean something a configuration could not say,
@@ -22,6 +23,10 @@
 typedef struct {
     const char *name; /* e.g. "nginx-access" */
     const char *yaml; /* a YAML mapping of flow keys */
+    /* The index pattern(s) an elasticsearch or replay flow reads when it
+     * writes no `index`: where Beats (or APM Server, EDOT) write this data
+     * and where the Elastic Agent integration's data stream is. */
+    const char *index;
 } flow_preset;
 
 /* NULL when no preset has that name. */

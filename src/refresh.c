@@ -126,7 +126,7 @@ static int add_row(void *ctxp, const raw_row *row) {
     case RESOLVE_OK:
         break;
     }
-    return graph_model_add(ctx->model, &from, &to, row->count, ctx->flow, ctx->err);
+    return graph_model_add_lat(ctx->model, &from, &to, row->count, &row->lat, ctx->flow, ctx->err);
 }
 
 /* Adds what a source counted since the last refresh to /metrics. */

@@ -32,10 +32,12 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "latency.h"
 
 typedef struct {
     const char *value[EP_COUNT];
     double count[CLASS_COUNT]; /* events (or summed count field) per class */
+    latency lat;               /* all zero when the flow reads no latency */
 } raw_row;
 
 typedef int (*row_emit_fn)(void *ctx, const raw_row *row);

@@ -260,12 +260,14 @@ static bool after_key_fits(const source *s, const char *json, char *why, size_t 
         snprintf(why, why_len, "is not an object");
         goto done;
     }
-    bool seen[EP_COUNT] = {false};
+    es_source sources[ES_MAX_SOURCES];
+    int nsources = es_query_sources(s->flow, sources);
+    bool seen[ES_MAX_SOURCES] = {false};
     for (size_t k = 0; k < root->u.object.len; k++) {
         const char *name = root->u.object.keys[k];
         int i = 0;
-        while (i < EP_COUNT && (strcmp(name, es_source_names[i]) || str_empty(s->flow->fields[i]))) i++;
-        if (i == EP_COUNT || seen[i]) {
+        while (i < nsources && strcmp(name, sources[i].name)) i++;
+        if (i == nsources || seen[i]) {
             snprintf(why, why_len, "has a key the query has no source for: \"%.60s\"", name);
             goto done;
         }
@@ -276,9 +278,9 @@ static bool after_key_fits(const source *s, const char *json, char *why, size_t 
         }
         seen[i] = true;
     }
-    for (int i = 0; i < EP_COUNT; i++)
-        if (!str_empty(s->flow->fields[i]) && !seen[i]) {
-            snprintf(why, why_len, "lacks the source \"%s\"", es_source_names[i]);
+    for (int i = 0; i < nsources; i++)
+        if (!seen[i]) {
+            snprintf(why, why_len, "lacks the source \"%s\"", sources[i].name);
             goto done;
         }
     ok = true;

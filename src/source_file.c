@@ -91,6 +91,10 @@ struct source {
 
     event *events; /* ring */
     size_t events_cap, events_head, events_len;
+    /* Each event's latency, a ring beside events (same indices); NULL when
+     * the flow reads no latency, so such flows keep 24 bytes an event. */
+    latency *lats;
+    bool has_latency;
 
     tuple *tuples;
     size_t ntuples, tuples_cap, live_tuples;
@@ -100,6 +104,7 @@ struct source {
     buf key; /* the key being built for the current event */
 
     double (*sums)[CLASS_COUNT]; /* per tuple, during collect() */
+    latency *tuple_lats;         /* per tuple, during collect(), when has_latency */
     uint8_t *touched;
     uint32_t *order;
     size_t sums_cap;
@@ -204,7 +209,7 @@ static void tuple_values(const source *s, uint32_t id, const char *values[EP_COU
 
 /* ---- events ---------------------------------------------------------- */
 
-static void events_push(source *s, const event *e) {
+static void events_push(source *s, const event *e, const latency *lat) {
     if (s->events_len == s->events_cap) {
         if (s->events_cap == VIZ_MAX_FILE_EVENTS) {
             /* Full: the oldest event makes room. */
@@ -216,12 +221,16 @@ static void events_push(source *s, const event *e) {
             size_t cap = s->events_cap ? s->events_cap * 2 : 4096;
             if (cap > VIZ_MAX_FILE_EVENTS) cap = VIZ_MAX_FILE_EVENTS;
             event *grown = xmalloc(cap * sizeof *grown);
+            latency *lats = s->has_latency ? xmalloc(cap * sizeof *lats) : NULL;
             for (size_t i = 0, j = s->events_head; i < s->events_len; i++) {
                 grown[i] = s->events[j];
+                if (lats) lats[i] = s->lats[j];
                 if (++j == s->events_cap) j = 0;
             }
             free(s->events);
+            free(s->lats);
             s->events = grown;
+            s->lats = lats;
             s->events_cap = cap;
             s->events_head = 0;
         }
@@ -229,6 +238,7 @@ static void events_push(source *s, const event *e) {
     size_t tail = s->events_head + s->events_len;
     if (tail >= s->events_cap) tail -= s->events_cap;
     s->events[tail] = *e;
+    if (s->lats) s->lats[tail] = lat ? *lat : (latency){0};
     s->events_len++;
 }
 
@@ -255,19 +265,62 @@ static bool event_time(const source *s, int64_t *ts) {
             *ts = (int64_t)floor(v[i].number);
             return true;
         }
-        return v[i].type == DOC_STRING && parse_time_ms(v[i].text, ts, NULL) == 0;
+        if (v[i].type != DOC_STRING) return false;
+        if (parse_time_ms(v[i].text, ts, NULL) == 0) return true;
+        /* A date-time without a zone ("2024-01-15T10:30:00", as in
+         * Elasticsearch's own OpenTelemetry tests) is UTC to Elasticsearch's
+         * date parser; read it the same way. */
+        char utc[64];
+        return v[i].len + 2 <= sizeof utc && v[i].len > 10 && (v[i].text[10] == 'T' || v[i].text[10] == ' ') &&
+               snprintf(utc, sizeof utc, "%sZ", v[i].text) > 0 && parse_time_ms(utc, ts, NULL) == 0;
     }
     return false;
 }
 
-static double event_count(const source *s) {
-    if (str_empty(s->flow->count_field)) return 1;
+static double field_sum(const source *s, const char *field) {
     const doc_value *v;
-    size_t n = doc_get(s->doc, s->flow->count_field, &v);
+    size_t n = doc_get(s->doc, field, &v);
     double sum = 0, x;
     for (size_t i = 0; i < n; i++)
         if (value_number(&v[i], &x)) sum += x;
     return sum;
+}
+
+/* The event's latency as Elasticsearch's sub-aggregations would see it:
+ * the duration field's numeric values (sum, how many, the largest), or the
+ * pre-aggregated sum and count fields; in milliseconds. */
+static latency event_latency(const source *s) {
+    const flow_config *f = s->flow;
+    latency l = {0};
+    if (!str_empty(f->latency_field)) {
+        const doc_value *v;
+        size_t n = doc_get(s->doc, f->latency_field, &v);
+        double x;
+        for (size_t i = 0; i < n; i++) {
+            if (!value_number(&v[i], &x)) continue;
+            l.sum_ms += x * f->latency_unit_ms;
+            if (l.n == 0 || x * f->latency_unit_ms > l.max_ms) l.max_ms = x * f->latency_unit_ms;
+            l.n++;
+        }
+        l.max_n = l.n;
+    } else if (!str_empty(f->latency_sum_field) && !str_empty(f->latency_count_field)) {
+        l.sum_ms = field_sum(s, f->latency_sum_field) * f->latency_unit_ms;
+        l.n = field_sum(s, f->latency_count_field);
+    }
+    return l;
+}
+
+static double event_count(const source *s) {
+    if (str_empty(s->flow->count_field)) return 1;
+    if (s->flow->has_count_missing) {
+        /* Like "missing" in a sum aggregation: a document with no value. */
+        const doc_value *v;
+        size_t n = doc_get(s->doc, s->flow->count_field, &v);
+        bool any = false;
+        for (size_t i = 0; i < n && !any; i++) any = v[i].type != DOC_NULL;
+        if (!any) return s->flow->count_missing;
+    }
+    return field_sum(s, s->flow->count_field);
 }
 
 /* Cuts n bytes of s to at most max without splitting a UTF-8 sequence. */
@@ -286,6 +339,12 @@ static void build_key(source *s) {
         size_t n = str_empty(field) ? 0 : doc_get(s->doc, field, &v);
         size_t j = 0;
         while (j < n && v[j].type == DOC_NULL) j++;
+        /* The part's other fields, in order, while none has given a value. */
+        for (int k = 0; j == n && k < FLOW_MAX_FIELD_ALTS && !str_empty(s->flow->alt_fields[i][k]); k++) {
+            n = doc_get(s->doc, s->flow->alt_fields[i][k], &v);
+            j = 0;
+            while (j < n && v[j].type == DOC_NULL) j++;
+        }
         if (j == n) {
             buf_putc(&s->key, 0);
             continue;
@@ -328,7 +387,18 @@ static void handle_line(source *s, const char *line, size_t len) {
         return;
     }
     e.tuple = (uint32_t)id;
-    events_push(s, &e);
+    if (!str_empty(flow->danger_count_field)) {
+        /* One document holds the calls and the failed calls among them
+         * (danger_count): as the Elasticsearch source's danger sum, the
+         * failed part is danger and the rest normal. */
+        event failed = e;
+        failed.class = CLASS_DANGER;
+        failed.count = field_sum(s, flow->danger_count_field);
+        e.count -= failed.count;
+        if (failed.count != 0 && (id = tuple_intern(s)) >= 0) events_push(s, &failed, NULL);
+    }
+    latency lat = s->has_latency ? event_latency(s) : (latency){0};
+    events_push(s, &e, &lat);
 }
 
 /* Splits bytes into lines; a line may span reads and stays in s->partial
@@ -498,6 +568,8 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
 
     source *s = xcalloc(1, sizeof *s);
     s->flow = flow;
+    s->has_latency = !str_empty(flow->latency_field) ||
+                     (!str_empty(flow->latency_sum_field) && !str_empty(flow->latency_count_field));
     s->path = xstrdup(flow->path);
     s->fd = -1;
     s->floor = INT64_MIN;
@@ -526,6 +598,7 @@ static int file_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn
     if (s->sums_cap < s->ntuples) {
         s->sums_cap = s->ntuples;
         s->sums = xrealloc(s->sums, s->sums_cap * sizeof *s->sums);
+        if (s->has_latency) s->tuple_lats = xrealloc(s->tuple_lats, s->sums_cap * sizeof *s->tuple_lats);
         s->order = xrealloc(s->order, s->sums_cap * sizeof *s->order);
         free(s->touched);
         s->touched = xcalloc(s->sums_cap, sizeof *s->touched);
@@ -535,6 +608,7 @@ static int file_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn
     size_t kept = 0, norder = 0;
     for (size_t i = 0, j = s->events_head; i < s->events_len; i++) {
         event e = s->events[j];
+        latency lat = s->lats ? s->lats[j] : (latency){0};
         if (++j == s->events_cap) j = 0;
         if (e.ts < start_ms) {
             tuple_release(s, e.tuple);
@@ -543,13 +617,16 @@ static int file_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn
         size_t to = s->events_head + kept++;
         if (to >= s->events_cap) to -= s->events_cap;
         s->events[to] = e;
+        if (s->lats) s->lats[to] = lat;
         if (e.ts >= end_ms) continue;
         if (!s->touched[e.tuple]) {
             s->touched[e.tuple] = 1;
             s->order[norder++] = e.tuple;
             memset(s->sums[e.tuple], 0, sizeof s->sums[e.tuple]);
+            if (s->tuple_lats) s->tuple_lats[e.tuple] = (latency){0};
         }
         s->sums[e.tuple][e.class] += e.count;
+        if (s->tuple_lats) latency_add(&s->tuple_lats[e.tuple], &lat);
     }
     s->events_len = kept;
 
@@ -561,6 +638,7 @@ static int file_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn
         raw_row row;
         tuple_values(s, id, row.value);
         memcpy(row.count, s->sums[id], sizeof row.count);
+        row.lat = s->tuple_lats ? s->tuple_lats[id] : (latency){0};
         if (emit(ctx, &row) != 0) rc = fail(err, "flow %s: collection stopped by its consumer", s->flow->name);
     }
 
@@ -585,6 +663,8 @@ static void file_close(source *s) {
     free(s->tuples);
     free(s->index);
     free(s->sums);
+    free(s->lats);
+    free(s->tuple_lats);
     free(s->touched);
     free(s->order);
     free(s->path);

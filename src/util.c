@@ -198,11 +198,20 @@ static int digits(const char *p, int n, int *out) {
 int parse_time_ms(const char *s, int64_t *ms, char *err) {
     if (str_empty(s)) return fail(err, "expected a time (RFC 3339 or epoch milliseconds), got an empty value");
     size_t len = strlen(s);
-    bool all_digits = true;
-    for (size_t i = 0; i < len; i++)
-        if (!isdigit((unsigned char)s[i])) all_digits = false;
+    /* Epoch milliseconds may carry a fraction: the OpenTelemetry exporter
+     * writes @timestamp as "1705314600000.0" (reference
+     * otel-in-elasticsearch.md §2), which Elasticsearch's epoch_millis
+     * accepts; the fraction is dropped, as Elasticsearch rounds down too. */
+    size_t int_len = 0;
+    while (int_len < len && isdigit((unsigned char)s[int_len])) int_len++;
+    bool all_digits = int_len == len;
+    if (int_len > 0 && int_len + 1 < len && s[int_len] == '.') {
+        all_digits = true;
+        for (size_t i = int_len + 1; i < len; i++)
+            if (!isdigit((unsigned char)s[i])) all_digits = false;
+    }
     if (all_digits) {
-        if (len > 15) return fail(err, "epoch milliseconds '%s' out of range", s);
+        if (int_len > 15) return fail(err, "epoch milliseconds '%s' out of range", s);
         *ms = strtoll(s, NULL, 10);
         return 0;
     }

@@ -58,7 +58,8 @@ int parse_duration_ms(const char *s, int64_t *ms, char *err);
 /* Formats ms the shortest way: 120000 -> "2m", 90000 -> "1m30s". */
 void format_duration(int64_t ms, char *out, size_t outlen);
 /* RFC 3339 ("2026-01-01T00:00:00Z", fractions and offsets allowed) or epoch
- * milliseconds ("1767225600000") -> epoch ms. Returns 0 or -1. */
+ * milliseconds ("1767225600000", also with a fraction: "1767225600000.5",
+ * rounded down) -> epoch ms. Returns 0 or -1. */
 int parse_time_ms(const char *s, int64_t *ms, char *err);
 /* Epoch ms -> "2026-01-01T00:00:00.000Z". out must hold 32 bytes. */
 void format_time_ms(int64_t ms, char *out, size_t outlen);

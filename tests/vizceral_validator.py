@@ -179,6 +179,7 @@ class _Checker:
                 for k in CLASSES:
                     if k in meta and (not _finite(meta[k]) or meta[k] < 0):
                         self.err(w, "metadata.%s is not a finite count >= 0" % k)
+                self.latency_check(w, meta)
                 self.threshold_check(w, cls, meta)
             keys.append((_byte_key(src), _byte_key(dst)))
         if len(set(keys)) != len(keys):
@@ -195,14 +196,36 @@ class _Checker:
         n = [counts.get(k, 0) for k in CLASSES]
         if not all(_finite(x) for x in n) or not window_s:
             return
-        warning, danger, min_rate = self.thresholds
+        warning, danger, min_rate = self.thresholds[:3]
         total = sum(n)
         want = "normal"
         if total > 0 and n[2] > 0 and total / window_s >= min_rate:
             share = n[2] / total
             want = "danger" if share >= danger else "warning" if share >= warning else "normal"
+        # Latency thresholds (ms, None = off) colour what the error share leaves normal.
+        lat_warning, lat_danger = (tuple(self.thresholds[3:5]) + (None, None))[:2]
+        lat = counts.get("latency_ms")
+        if want == "normal" and isinstance(lat, dict) and _finite(lat.get("avg")) and total > 0 and \
+                total / window_s >= min_rate:
+            if lat_danger is not None and lat["avg"] >= lat_danger:
+                want = "danger"
+            elif lat_warning is not None and lat["avg"] >= lat_warning:
+                want = "warning"
         if cls != want:
             self.err(where, "class %s but the counts %r give %s" % (cls, n, want))
+
+    def latency_check(self, where, meta):
+        """metadata.latency_ms, when present: {"avg": ms >= 0, "max": ms >= avg (optional)}."""
+        if "latency_ms" not in meta:
+            return
+        lat = meta["latency_ms"]
+        if not isinstance(lat, dict) or set(lat) - {"avg", "max"} or "avg" not in lat:
+            self.err(where, "metadata.latency_ms is not {avg, max}")
+            return
+        if not _finite(lat["avg"]) or lat["avg"] < 0:
+            self.err(where, "metadata.latency_ms.avg is not a finite duration >= 0")
+        if "max" in lat and (not _finite(lat["max"]) or lat["max"] < lat["avg"] - 0.001):
+            self.err(where, "metadata.latency_ms.max is below the average or not finite")
 
     def connected(self, where, nodes, conns, exempt=()):
         used = set()
@@ -530,6 +553,9 @@ def _broken_graphs():
         ("connection into entry", lambda g: _region(g, "eu")["connections"].insert(1, {"source": "api", "target": "INTERNET", "metrics": {"normal": 1}, "class": "normal"})),
         ("entry node coloured", lambda g: g["nodes"][0].update(**{"class": "danger"})),
         ("metadata count infinite", lambda g: _conn(g, "eu", "us")["metadata"].update(normal=float("inf"))),
+        ("latency not {avg, max}", lambda g: _conn(g, "eu", "us")["metadata"].update(latency_ms=12)),
+        ("latency max below avg", lambda g: _conn(g, "eu", "us")["metadata"].update(latency_ms={"avg": 10, "max": 5})),
+        ("latency negative", lambda g: _conn(g, "eu", "us")["metadata"].update(latency_ms={"avg": -1})),
     ]
 
 
@@ -556,7 +582,13 @@ def self_test():
     c.pop("notices")
     if not validate(g, (0.03, 0.10, 0.1)):
         failures.append("not caught: class inconsistent with thresholds")
-    n = len(_broken_graphs()) + 4
+    # Latency thresholds (ms): a normal connection whose average reaches one must be coloured.
+    g = copy.deepcopy(good)
+    slow = _conn(_region(g, "eu"), "INTERNET", "web")
+    slow["metadata"] = dict(slow.get("metadata") or {}, latency_ms={"avg": 900, "max": 1500})
+    if validate(g, (0.03, 0.10, 0.1)) or not validate(g, (0.03, 0.10, 0.1, None, 500)):
+        failures.append("latency: a well-formed latency_ms rejected, or a danger latency not required")
+    n = len(_broken_graphs()) + 5
     for f in failures:
         print("self-test: " + f)
     print("self-test: %d checks, %d failed" % (n, len(failures)))

@@ -606,6 +606,8 @@ def coerce_index(v, t, field):
         ms = parse_date(v)
         if ms is None and re.fullmatch(r"-?\d+", v):
             ms = int(v)
+        if ms is None and re.fullmatch(r"\d+\.\d+", v):
+            ms = int(v.split(".")[0])  # epoch_millis with a fraction, as the OTel exporter writes it
         if ms is None:
             raise LoadError(f"failed to parse field [{field}] of type [date]: failed to parse date field [{v}] "
                             "with format [strict_date_optional_time||epoch_millis]")
@@ -1110,7 +1112,7 @@ def parse_aggs(aggs, ctx, pos, parent=None):
                 raise ctx.parsing(vpos, f"Unknown aggregation type [{k}]{did_you_mean(k, AGG_NAMES_KNOWN)}",
                                   caused_by=cause("named_object_not_found_exception",
                                                   f"[{line}:{col}] unknown field [{k}]"))
-            if k not in ("composite", "filter", "sum"):
+            if k not in ("composite", "filter", "sum", "max", "value_count"):
                 raise not_implemented(f"aggregation [{k}]")
             kind, body = k, v
         if kind is None:
@@ -1130,10 +1132,11 @@ def parse_aggs(aggs, ctx, pos, parent=None):
         elif kind == "filter":
             parsed = parse_query(body, ctx, bpos) if body != {} else ("match_all",)
         else:
+            # max and value_count (latency) take the same body as sum here
             parsed = parse_sum(body, ctx, bpos)
             if sub_parsed:
                 raise EsError(400, error_body("aggregation_initialization_exception",
-                                              f"Aggregator [{name}] of type [sum] cannot accept sub-aggregations",
+                                              f"Aggregator [{name}] of type [{kind}] cannot accept sub-aggregations",
                                               400))
         out.append((name, kind, parsed, sub_parsed))
     return out
@@ -1337,6 +1340,21 @@ def run_aggs(aggs, docs, now_ms, bk, typed_keys, after_check=True):
                 elif missing is not None:
                     total += float(missing)
             out[key] = {"value": float(total)}
+        elif kind in ("max", "value_count"):
+            # Elasticsearch: max over no value is null; value_count counts values (an array counts each).
+            field = spec["field"]
+            vals = []
+            for index, f in docs:
+                t = index.mapping.get(field)
+                if kind == "max" and t is not None and t not in NUMERIC and t not in ("date", "boolean"):
+                    raise ShardFailure(cause("illegal_argument_exception",
+                                             f"Field [{field}] of type [{t}] is not supported for aggregation [max]"),
+                                       400)
+                vals += f.get(field) or []
+            if kind == "max":
+                out[key] = {"value": max(float(v) for v in vals) if vals else None}
+            else:
+                out[key] = {"value": len(vals)}
         elif kind == "filter":
             sel = []
             preds = {}
@@ -1806,6 +1824,48 @@ def _bool_param(q, name, default):
 _TIME_RE = re.compile(r"(-1|0|\d+(\.\d+)?(nanos|micros|ms|s|m|h|d))$")
 
 
+# Data streams are not modelled as such: an index named like one (logs-, metrics-,
+# traces- or synthetics-, then a dataset and a namespace) is reported by
+# GET /_resolve/index as a data stream with one hidden backing index, which is
+# what vizfeed init needs to tell the two apart.
+_DATA_STREAM = re.compile(r"(logs|metrics|traces|synthetics)-[^-]+(-[^-]+)+$")
+
+
+def resolve_index(fake, pattern):
+    """GET /_resolve/index/<pattern>: {"indices": [...], "aliases": [], "data_streams": [...]}."""
+    with fake.lock:
+        names = fake.resolve(pattern, True, True)
+    indices, streams = [], []
+    for n in names:
+        if _DATA_STREAM.match(n):
+            backing = f".ds-{n}-2024.01.15-000001"
+            streams.append({"name": n, "backing_indices": [backing], "timestamp_field": "@timestamp"})
+            indices.append({"name": backing, "attributes": ["hidden", "open"], "data_stream": n})
+        else:
+            indices.append({"name": n, "attributes": ["open"]})
+    return {"indices": indices, "aliases": [], "data_streams": streams}
+
+
+def field_caps(fake, pattern, query):
+    """GET /<pattern>/_field_caps?fields=a,b*: the mapped fields of the matching indices and their types."""
+    for k in query:
+        if k not in ("fields", "ignore_unavailable", "allow_no_indices", "expand_wildcards"):
+            raise not_implemented(f"_field_caps URL parameter [{k}]")
+    if "fields" not in query:
+        raise es_error("illegal_argument_exception", "specified fields can't be null or empty")
+    wanted = query["fields"].split(",")
+    with fake.lock:
+        names = fake.resolve(pattern, _bool_param(query, "ignore_unavailable", False),
+                             _bool_param(query, "allow_no_indices", True))
+        fields = {}
+        for n in names:
+            for f, t in fake.indices[n].mapping.items():
+                if any(_seg_match(w, f) if "*" in w else w == f for w in wanted):
+                    fields.setdefault(f, {}).setdefault(t, {"type": t, "metadata_field": False, "searchable": True,
+                                                            "aggregatable": t != "text"})
+    return {"indices": names, "fields": fields}
+
+
 def search(fake, pattern, query, raw_body, uri_path):
     """Runs one search; returns (status 200, body dict) or raises EsError."""
     t0 = time.monotonic()
@@ -2235,6 +2295,15 @@ class _Handler(BaseHTTPRequestHandler):
             if method in ("GET", "HEAD"):
                 return Answer(200, fake.banner())
             return self.bad_method(path, method, ["GET", "HEAD"])
+        # `vizfeed init`'s discovery requests (resolve_index, field_caps below).
+        if len(segs) == 3 and segs[:2] == ["_resolve", "index"]:
+            if method != "GET":
+                return self.bad_method(path, method, ["GET"])
+            return Answer(200, resolve_index(fake, segs[2]))
+        if segs[-1] == "_field_caps" and len(segs) <= 2:
+            if method not in ("GET", "POST"):
+                return self.bad_method(path, method, ["GET", "POST"])
+            return Answer(200, field_caps(fake, segs[0] if len(segs) == 2 else "", query))
         if segs[-1] == "_search" and len(segs) <= 2:
             if method not in ("GET", "POST"):
                 return self.bad_method(path, method, ["GET", "POST"])

@@ -240,6 +240,36 @@ def t_sums_filters(tap):
         tap.check(st == 400 and b["error"]["type"] == "aggregation_initialization_exception", "sum cannot take sub-aggs", b)
 
 
+def t_latency_and_discovery(tap):
+    """What issue 17 added: max and value_count, epoch ms with a fraction, _resolve/index, _field_caps."""
+    with FakeElasticsearch() as es:
+        es.load("traces-generic.otel-default", [
+            {"@timestamp": "1705314600000.0", "svc": "a", "d": [3, 9]},
+            {"@timestamp": "2024-01-15T10:31:00Z", "svc": "a", "d": 6},
+            {"@timestamp": "1705314700000.654", "svc": "b"},
+        ], {"@timestamp": "date", "d": "long"})
+        es.load("myapp", [{"svc": "x"}])
+        subs = {"s": {"sum": {"field": "d"}}, "n": {"value_count": {"field": "d"}}, "m": {"max": {"field": "d"}}}
+        st, _, raw = req(es, "POST", "/traces-*/_search", composite([terms("svc", "svc")], subs=subs), raw=True)
+        a, b = json.loads(raw)["aggregations"]["e"]["buckets"]
+        tap.check(st == 200 and a["s"] == {"value": 18.0} and a["n"] == {"value": 3} and a["m"] == {"value": 9.0}
+                  and b["n"] == {"value": 0} and b["m"] == {"value": None},
+                  "max and value_count: arrays count each value; max over nothing is null", raw[:400])
+        st, _, body = search(es, "traces-*", {"size": 0, "track_total_hits": True, "query": {"range": {
+            "@timestamp": {"gte": 1705314600000, "lt": 1705314700001, "format": "epoch_millis"}}}})
+        tap.check(st == 200 and body["hits"]["total"]["value"] == 3,
+                  "dates written as epoch milliseconds with a fraction are dates (rounded down)", body)
+        st, _, body = req(es, "GET", "/_resolve/index/*")
+        tap.check(st == 200 and [d["name"] for d in body["data_streams"]] == ["traces-generic.otel-default"]
+                  and {i["name"] for i in body["indices"]} == {"myapp", ".ds-traces-generic.otel-default-2024.01.15-000001"},
+                  "_resolve/index: a data-stream name is a data stream with a hidden backing index", body)
+        st, _, body = req(es, "GET", "/traces-*,myapp/_field_caps?fields=d,svc,nope&ignore_unavailable=true")
+        tap.check(st == 200 and set(body["fields"]) == {"d", "svc"} and body["fields"]["d"]["long"]["aggregatable"],
+                  "_field_caps: the mapped fields asked for, by type", body)
+        st, _, body = req(es, "GET", "/myapp/_field_caps")
+        tap.check(st == 400, "_field_caps without fields is refused", body)
+
+
 def t_filter_path(tap):
     req_body = fixture("composite_request.json")
     page1 = fixture("composite_page1.json")
@@ -730,7 +760,8 @@ def tls_checks(tap, certs):
 
 def main():
     tap = Tap()
-    for fn in (t_banner, t_cond_cases, t_composite_order, t_paging, t_sums_filters, t_filter_path, t_errors,
+    for fn in (t_banner, t_cond_cases, t_composite_order, t_paging, t_sums_filters, t_latency_and_discovery,
+               t_filter_path, t_errors,
                t_too_many_buckets, t_auth, t_patterns, t_query_dates, t_faults, t_gzip, t_subprocess, t_tls):
         tap.run(fn)
     tap.done()

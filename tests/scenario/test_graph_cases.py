@@ -24,7 +24,10 @@ flow's. The elasticsearch variant of config.yml is made by a line-based rewrite
 Lines of events.ndjson that are blank or not a JSON object are not loaded (an
 Elasticsearch could not hold them); every other line must be accepted (a
 document the fake refuses, as Elasticsearch would, fails the case: its data
-could never be in Elasticsearch), and the flow must have searched.
+could never be in Elasticsearch), and the flow must have searched. case.json's
+optional "mappings" ({dotted field: type}) are the index's explicit mappings,
+as an index template would set them (the OpenTelemetry @timestamp is a date
+even when written as "1705314600000.0").
 """
 import json
 import os
@@ -91,7 +94,7 @@ def check_through_elasticsearch(tap, name, d, case, file_output):
         refused = []
         for doc in events_of(os.path.join(d, "events.ndjson")):
             try:
-                es.load(f"case-{name}", [doc])
+                es.load(f"case-{name}", [doc], case.get("mappings"))
             except LoadError as e:
                 refused.append(f"{e}: {json.dumps(doc)[:300]}")
         tap.check(not refused, f"{name}: Elasticsearch accepts every event", "\n".join(refused))

@@ -157,10 +157,11 @@ class Daemon:
         self.stop()
 
 
-def validate(graph, warning=None, danger=None, min_rate=None):
+def validate(graph, warning=None, danger=None, min_rate=None, latency_warning=None, latency_danger=None):
     """Every SPEC §5 rule the validator knows; returns a list of violations.
-    With the configuration's thresholds it also checks every class."""
-    thresholds = (warning, danger, min_rate) if warning is not None else None
+    With the configuration's thresholds it also checks every class (latency
+    thresholds in ms, None when off)."""
+    thresholds = (warning, danger, min_rate, latency_warning, latency_danger) if warning is not None else None
     return vizceral_validator.validate(graph, thresholds)
 
 

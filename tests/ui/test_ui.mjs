@@ -753,6 +753,81 @@ async function authTests(chromium) {
   }
 }
 
+/* ---------- latency (issue 17) ---------- */
+
+async function latencyTests(browser) {
+  // OpenTelemetry client spans with durations, inside the window for this whole part:
+  // frontend -> checkout 50 ms, checkout -> payments 800 ms (max 1200), checkout -> orders 2 ms.
+  const now = Date.now();
+  const edges = [['frontend', 'checkout', [50, 50, 50, 50]], ['checkout', 'payments', [600, 600, 800, 1200]],
+    ['checkout', 'orders', [2, 2, 2, 2]]];
+  const lines = [];
+  for (let i = 0; i < 200; i++) {
+    for (const [from, to, ms] of edges) {
+      lines.push(JSON.stringify({ '@timestamp': String(now - 60_000 + i * 200) + '.0', kind: 'Client', duration: ms[i % 4] * 1e6,
+        status: {}, attributes: { 'service.target.name': to }, resource: { attributes: { 'service.name': from, 'cloud.region': 'eu' } } }));
+    }
+  }
+  writeFileSync(join(tmp, 'spans.ndjson'), lines.join('\n') + '\n');
+  const daemon = await startVizfeed('latency', [
+    `ui_dir: ${JSON.stringify(DIST)}`,
+    'refresh: { interval: 2s, window: 5m, lag: 0s }',
+    'flows:',
+    `  - { name: spans, type: file, path: ${JSON.stringify(join(tmp, 'spans.ndjson'))}, preset: otel-spans }`,
+    '',
+  ].join('\n'));
+  try {
+    const page = await browser.newPage();
+    watchPage(page, 'latency');
+    await page.goto(`${daemon.base}/?refresh=${REFRESH_S}#/eu`);
+    await waitReady(page);
+    await waitView(page, ['eu']);
+    const json = (await page.evaluate(() => window.__vizfeed.graph)).nodes.find((n) => n.name === 'eu');
+    const pay = json.connections.find((c) => c.source === 'checkout' && c.target === 'payments');
+    equal(pay.metadata.latency_ms, { avg: 800, max: 1200 }, 'latency: the feed carries checkout -> payments avg 800 ms, max 1200 ms');
+    await page.evaluate(() => {
+      const viz = window.__vizfeed.viz;
+      viz.setHighlightedConnection(viz.currentGraph.connections['checkout--payments']);
+    });
+    await page.waitForFunction(() => window.__vizfeed.highlighted && window.__vizfeed.highlighted.type === 'connection', null, { timeout: 5000 });
+    const fields = await page.evaluate(() => {
+      const out = {};
+      for (const dd of document.querySelectorAll('#details dd[data-field]')) out[dd.dataset.field] = { value: Number(dd.dataset.value), text: dd.textContent };
+      return out;
+    });
+    equal([fields.latency_avg && fields.latency_avg.text, fields.latency_max && fields.latency_max.text], ['800 ms', '1.2 s'],
+      'latency: the connection panel shows avg 800 ms and max 1.2 s');
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => window.__vizfeed.highlighted === null, null, { timeout: 5000 });
+    await page.evaluate(() => {
+      const viz = window.__vizfeed.viz;
+      viz.setHighlightedNode(viz.currentGraph.nodes.checkout);
+    });
+    await page.waitForFunction(() => window.__vizfeed.highlighted && window.__vizfeed.highlighted.type === 'node', null, { timeout: 5000 });
+    const node = await page.evaluate(() => ({
+      avg: (document.querySelector('#details [data-field="latency_avg"]') || {}).textContent,
+      cells: Array.from(document.querySelectorAll('#details td.latency')).map((td) => td.textContent),
+    }));
+    equal(node.avg, '50 ms', 'latency: the service panel shows its incoming latency');
+    equal(node.cells.slice().sort(), ['2 ms', '50 ms', '800 ms'], 'latency: the callers and callees lists show each edge\'s average');
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => window.__vizfeed.highlighted === null, null, { timeout: 5000 });
+    // The latency companion of the minimum-traffic filter.
+    await page.selectOption('#latency-filter', '500');
+    await sleep(500);
+    equal((await drawn(page)).connections, ['checkout--payments'], 'latency filter >= 500 ms: only the slow connection is drawn');
+    await page.selectOption('#latency-filter', '100');
+    await sleep(500);
+    equal((await drawn(page)).connections, ['checkout--payments'], 'latency filter >= 100 ms: 50 ms and 2 ms are hidden');
+    await page.selectOption('#latency-filter', '-1');
+    await sleep(500);
+    equal((await drawn(page)).connections.length, json.connections.length, 'latency filter "all": every connection again');
+    await page.close();
+  } finally {
+    await stopProcess(daemon.child);
+  }
+}
+
 async function srcPolicyTests(context, demo) {
   // A vizfeed that allows no ?src=, one that allows only the demo feeder's origin.
   const other = `${demo.base}/vizceral.json`;
@@ -842,7 +917,7 @@ async function main() {
     await hostileTests(context);
     // A group that throws (a page that broke) fails alone; the others still run.
     for (const [name, group] of [['built-in names', () => builtinNameTests(context)], ['hostile feed', () => hostileFeedTests(context)],
-      ['?src= policy', () => srcPolicyTests(context, demo)]]) {
+      ['?src= policy', () => srcPolicyTests(context, demo)], ['latency', () => latencyTests(context)]]) {
       await group().catch((error) => check(false, `${name}: the group ran to its end`, error.stack || String(error)));
     }
     await unreachableTests(page, demo);

@@ -87,7 +87,10 @@ static void times_parse_rfc3339_and_epoch_ms(void **state) {
               {"1767225600000", 1767225600000LL},
               {"2026-01-01", 1767225600000LL},
               {"1970-01-01T00:00:00Z", 0},
-              {"2024-02-29T12:00:00.123456789Z", 1709208000123LL}};
+              {"2024-02-29T12:00:00.123456789Z", 1709208000123LL},
+              /* the OpenTelemetry exporter's @timestamp */
+              {"1705314600000.0", 1705314600000LL},
+              {"1721314113467.654123", 1721314113467LL}};
     char err[ERR_LEN];
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int64_t ms = -1;
@@ -99,7 +102,11 @@ static void times_parse_rfc3339_and_epoch_ms(void **state) {
                          "2026-13-01T00:00:00Z",
                          "2026-01-01T00:00:00",
                          "2026-01-01T25:00:00Z",
-                         "2026-01-01T00:00:00Zjunk"};
+                         "2026-01-01T00:00:00Zjunk",
+                         "1705314600000.",
+                         ".5",
+                         "1705314600000.0.0",
+                         "1705314600000.5x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms;
         assert_int_equal(parse_time_ms(bad[i], &ms, err), -1);

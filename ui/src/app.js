@@ -38,6 +38,7 @@
 
 (function () {
   const FILTER_NAME = 'rps';
+  const LATENCY_FILTER_NAME = 'latency';
   const MAX_ROWS = 40;               // rows per table in the details panel
   const FETCH_TIMEOUT_MS = 8000;
   const MAX_LAG_ESTIMATE_MS = 5 * 60 * 1000;
@@ -56,6 +57,7 @@
     search: document.getElementById('search'),
     matches: document.getElementById('matches'),
     filter: document.getElementById('filter'),
+    latencyFilter: document.getElementById('latency-filter'),
     freshness: document.getElementById('freshness'),
     banners: document.getElementById('banners'),
     loading: document.getElementById('loading'),
@@ -168,6 +170,36 @@
   function errorShare(metrics) {
     const total = metricsTotal(metrics);
     return total > 0 ? metricValue(metrics, 'danger') / total : 0;
+  }
+
+  /* metadata.latency_ms.avg / .max in ms, or null when the feeder sent none. */
+  function latencyOf(metadata, key) {
+    const lat = metadata && typeof metadata === 'object' ? metadata.latency_ms : null;
+    const v = lat && typeof lat === 'object' ? lat[key || 'avg'] : null;
+    return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null;
+  }
+
+  function formatLatency(ms) {
+    if (ms === null) return '–';
+    if (ms >= 1000) return String(Number((ms / 1000).toPrecision(3))) + ' s';
+    return String(Number(ms.toPrecision(3))) + ' ms';
+  }
+
+  /* Both connection filters: minimum traffic and minimum average latency (a
+     connection without latency data is hidden once a latency minimum is chosen). */
+  function connectionFilters() {
+    return [{
+      name: FILTER_NAME,
+      type: 'connection',
+      passes: (connection, value) => connection.volumeTotal >= value,
+      value: Number(elements.filter.value),
+    }, {
+      name: LATENCY_FILTER_NAME,
+      type: 'connection',
+      passes: (connection, value) => value < 0 || (latencyOf(connection.metadata) !== null &&
+        latencyOf(connection.metadata) >= value),
+      value: Number(elements.latencyFilter.value),
+    }];
   }
 
   function knownClass(name) {
@@ -405,12 +437,7 @@
 
   const viz = new Vizceral.default(elements.canvas);
   viz.setOptions({ showLabels: true, allowDraggingOfNodes: false });
-  viz.setFilters([{
-    name: FILTER_NAME,
-    type: 'connection',
-    passes: (connection, value) => connection.volumeTotal >= value,
-    value: Number(elements.filter.value),
-  }]);
+  viz.setFilters(connectionFilters());
 
   viz.on('viewChanged', (event) => {
     const view = Array.isArray(event.view) ? event.view.slice() : [];
@@ -706,12 +733,12 @@
   });
 
   elements.filter.addEventListener('change', () => {
-    viz.setFilters([{
-      name: FILTER_NAME,
-      type: 'connection',
-      passes: (connection, value) => connection.volumeTotal >= value,
-      value: Number(elements.filter.value),
-    }]);
+    viz.setFilters(connectionFilters());
+    applySearch();
+  });
+
+  elements.latencyFilter.addEventListener('change', () => {
+    viz.setFilters(connectionFilters());
     applySearch();
   });
 
@@ -788,15 +815,21 @@
       return frag;
     }
     rows.sort((a, b) => b.rate - a.rate || (a.name < b.name ? -1 : 1));
+    // A latency column only when some row has one (flows that read a duration).
+    const withLatency = rows.some((row) => typeof row.latency === 'number');
     const table = element('table');
     const head = element('tr');
     head.append(element('td', 'more', 'name'), element('td', 'num more', 'req/s'), element('td', 'num more', 'errors'));
+    if (withLatency) head.append(element('td', 'num more', 'avg'));
     table.append(head);
     for (const row of rows.slice(0, MAX_ROWS)) {
       const tr = element('tr');
       tr.append(element('td', 'name' + (row.cls ? ' class-' + knownClass(row.cls) : ''), row.name),
         element('td', 'num', formatRate(row.rate)),
         element('td', 'num', formatShare(row.share)));
+      if (withLatency) {
+        tr.append(element('td', 'num latency', formatLatency(typeof row.latency === 'number' ? row.latency : null)));
+      }
       table.append(tr);
     }
     frag.append(table);
@@ -808,7 +841,8 @@
     const rows = [];
     for (const c of connectionsOf(level)) {
       if ((direction === 'in' ? c.target : c.source) !== name) continue;
-      rows.push({ name: direction === 'in' ? c.source : c.target, rate: metricsTotal(c.metrics), share: errorShare(c.metrics), cls: c.class });
+      rows.push({ name: direction === 'in' ? c.source : c.target, rate: metricsTotal(c.metrics), share: errorShare(c.metrics), cls: c.class,
+        latency: latencyOf(c.metadata) });
     }
     return rows;
   }
@@ -840,6 +874,11 @@
       ['requests out', formatRate(rateOut) + ' /s', 'rate_out', rateOut],
       ['error share (in)', formatShare(share), 'error_share', share, 'class-' + knownClass(node.class)],
     ];
+    if (latencyOf(metadata) !== null) {
+      const max = latencyOf(metadata, 'max');
+      rows.push(['latency in (avg)', formatLatency(latencyOf(metadata)), 'latency_avg', latencyOf(metadata)]);
+      if (max !== null) rows.push(['latency in (max)', formatLatency(max), 'latency_max', max]);
+    }
     if (metadata.owner) rows.push(['owner', metadata.owner]);
     if (typeof metadata.self_calls === 'number') rows.push(['calls to itself', String(metadata.self_calls)]);
     frag.append(facts(rows));
@@ -869,6 +908,10 @@
     if (['normal', 'warning', 'danger'].some((k) => typeof m[k] === 'number')) {
       const counts = ['normal', 'warning', 'danger'].map((k) => numberOr(m[k], 0));
       rows.push(['requests in window' + (window ? ' (' + window + ' s)' : ''), counts.join(' / ')]);
+    }
+    if (latencyOf(m) !== null) {
+      rows.push(['latency (avg)', formatLatency(latencyOf(m)), 'latency_avg', latencyOf(m)]);
+      if (latencyOf(m, 'max') !== null) rows.push(['latency (max)', formatLatency(latencyOf(m, 'max')), 'latency_max', latencyOf(m, 'max')]);
     }
     frag.append(facts(rows));
     frag.append(noticeList(c.notices));
@@ -901,7 +944,7 @@
       const rate = sumRows(incoming);
       const danger = connectionsOf(region).filter((c) => c.target === s.name)
         .reduce((sum, c) => sum + metricValue(c.metrics, 'danger'), 0);
-      return { name: s.name, rate, share: rate > 0 ? danger / rate : 0, cls: s.class };
+      return { name: s.name, rate, share: rate > 0 ? danger / rate : 0, cls: s.class, latency: latencyOf(s.metadata) };
     });
     frag.append(rateTable('Services by requests in', busiest, 'none'));
     return frag;
