@@ -316,6 +316,24 @@ static const char *status_kind(int status) {
     return status >= 500 ? "server_error" : "bad_request";
 }
 
+/* The field Elasticsearch and OpenSearch name when a terms source or an
+ * exists/term query needs doc values of a `text` field: "Text fields are not
+ * optimised for operations that require per-document field data ... set
+ * fielddata=true on [FIELD] ...", the same words in ES 7-9 and OpenSearch 2
+ * (seen on OpenSearch 2.19.6, tests/scenario/test_engine.py). */
+static bool text_field(const char *reason, char *field, size_t size) {
+    static const char marker[] = "fielddata=true on [";
+    if (!strstr(reason, "Text fields are not optimised")) return false;
+    const char *at = strstr(reason, marker);
+    if (!at) return false;
+    at += sizeof marker - 1;
+    const char *end = strchr(at, ']');
+    if (!end || end == at || (size_t)(end - at) >= size) return false;
+    memcpy(field, at, (size_t)(end - at));
+    field[end - at] = '\0';
+    return true;
+}
+
 /* 429 and 5xx: the cluster is busy or partly down, not wrong. */
 static bool busy_status(int status) {
     return status == 429 || status >= 500;
@@ -452,11 +470,23 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
         result = PAGE_RETRY;
         goto done;
     }
-    case ES_ANSWER_ERROR:
-        fail(err, "%s answered %d %s: %s", resp.host, resp.status, answer.error_type[0] ? answer.error_type : "error",
-             answer.error_reason);
+    case ES_ANSWER_ERROR: {
+        char field[128];
+        if (text_field(answer.error_reason, field, sizeof field)) {
+            /* The flow names a field the index maps as text: a mistake in the
+             * configuration that no retry can cure, so it is said as one. */
+            fail(err,
+                 "configuration: field '%s' is of type text in '%s', and a text field cannot be aggregated: "
+                 "use its keyword sub-field ('%s.keyword', where the index has one) in the flow's from/to/where, "
+                 "or map '%s' as keyword (%s answered %d)",
+                 field, s->flow->index, field, field, resp.host, resp.status);
+        } else {
+            fail(err, "%s answered %d %s: %s", resp.host, resp.status,
+                 answer.error_type[0] ? answer.error_type : "error", answer.error_reason);
+        }
         count_error(s, status_kind(resp.status));
         break;
+    }
     case ES_ANSWER_NOT_JSON: {
         char text[SHOWN_TEXT + 1];
         visible_text(pc.snippet, text, SHOWN_TEXT);

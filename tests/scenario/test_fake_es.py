@@ -349,8 +349,11 @@ def t_too_many_buckets(tap):
         with FakeElasticsearch(flavor=flavor) as es:
             es.load("dois_v1", [{"a": "x"}])
             st, _, b = search(es, "dois_v1", composite([terms("a", "a")], size=es.max_buckets + 1))
+            # OpenSearch 2.19.6 repeats the shard's failure as caused_by (seen by test_engine.py)
+            caused = b["error"].pop("caused_by", None) if flavor == "opensearch2" else None
             tap.check(st == status and shape(without(b["error"], "root_cause", "failed_shards")) ==
                       shape(without(ref["error"], "root_cause", "failed_shards"))
+                      and (flavor != "opensearch2" or caused == b["error"]["root_cause"][0])
                       and b["error"]["root_cause"][0]["type"] == "too_many_buckets_exception"
                       and b["error"]["failed_shards"][0]["reason"]["max_buckets"] == es.max_buckets
                       and b["status"] == status,
