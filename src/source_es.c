@@ -36,6 +36,7 @@
 #include "es_client.h"
 #include "es_parse.h"
 #include "es_query.h"
+#include "log.h"
 #include "metrics.h"
 #include "source.h"
 #include "util.h"
@@ -75,6 +76,7 @@ struct source {
     source_stats stats;
     char degraded[DEGRADED_LEN];
     bool is_degraded;
+    bool was_degraded; /* the last complete refresh was degraded: said once, and once when it ends */
 
     /* Recording. */
     char *record_dir; /* <record_dir>/<flow>, NULL when off */
@@ -436,6 +438,13 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
             add_degraded(s, text);
             count_error(s, "partial");
         }
+        if (es_answer_shards_missing(&answer) > 0) {
+            char text[120];
+            snprintf(text, sizeof text, "%lld of %lld shards unavailable", (long long)es_answer_shards_missing(&answer),
+                     (long long)answer.shards_total);
+            add_degraded(s, text);
+            count_error(s, "partial");
+        }
         if (answer.after_key && answer.buckets > 0) {
             if (after && !strcmp(after, answer.after_key)) {
                 fail(err, "%s answered the same after_key twice; stopping the paging", resp.host);
@@ -570,6 +579,13 @@ static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn e
         s->backoff_ms = 0;
         s->backoff_till = 0;
         if (!s->detected) detect_cluster(s);
+        /* A partial answer is not a failure (the graph shows it as a notice), but the operator
+         * reading the log learns when it starts and ends, not at every refresh. */
+        if (s->is_degraded && !s->was_degraded)
+            log_warn("flow '%s': partial answers from Elasticsearch: %s", s->flow->name, s->degraded);
+        else if (!s->is_degraded && s->was_degraded)
+            log_info("flow '%s': complete answers from Elasticsearch again", s->flow->name);
+        s->was_degraded = s->is_degraded;
     }
     s->emit = NULL;
     s->emit_ctx = NULL;

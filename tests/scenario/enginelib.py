@@ -163,6 +163,7 @@ class Recorder:
 
     def __init__(self, target_port):
         self.exchanges = []
+        self.delay = 0.0  # seconds each search waits before it is forwarded (a slow cluster)
         self.lock = threading.Lock()
         rec = self
 
@@ -180,6 +181,8 @@ class Recorder:
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("host", "content-length", "content-encoding", "accept-encoding",
                                                 "connection")}
+                if rec.delay and self.path.split("?")[0].endswith("/_search"):
+                    time.sleep(rec.delay)
                 conn = http.client.HTTPConnection("127.0.0.1", target_port, timeout=120)
                 try:
                     conn.request(self.command, self.path, body=body or None, headers=headers)
