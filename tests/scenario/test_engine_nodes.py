@@ -17,7 +17,7 @@ import json
 import tempfile
 import time
 
-from enginelib import Engine, Recorder
+from enginelib import Engine, Recorder, skip_unless_runnable
 from vizlib import Daemon, Tap
 
 WINDOW_S = 1800
@@ -150,6 +150,7 @@ def node_loss(tap, eng, d, rec, label, during_refresh):
 
 
 def main():
+    skip_unless_runnable()
     tap = Tap()
     with tempfile.TemporaryDirectory() as tmp, Engine(nodes=3) as eng:
         tap.check(True, f"a 3-node engine is up at {eng.url}")
