@@ -50,7 +50,8 @@ typedef struct {
     int64_t shards_total, shards_failed;
     /* _shards.successful and .skipped, when the answer has them (has_successful): a shard with no
      * copy left (its node gone, no replica) is in total but neither failed nor successful in
-     * OpenSearch's and Elasticsearch's answers, so failed alone does not tell a partial answer. */
+     * OpenSearch 2.19's answers (Elasticsearch 8.19 counts it failed), so failed alone does not
+     * tell a partial answer. */
     bool has_successful;
     int64_t shards_successful, shards_skipped;
     char shard_reason[256]; /* first shard failure's reason, "" when none */

@@ -322,7 +322,8 @@ static const char *status_kind(int status) {
  * exists/term query needs doc values of a `text` field: "Text fields are not
  * optimised for operations that require per-document field data ... set
  * fielddata=true on [FIELD] ...", the same words in ES 7-9 and OpenSearch 2
- * (seen on OpenSearch 2.19.6, tests/scenario/test_engine.py). */
+ * (seen on OpenSearch 2.19.6 and Elasticsearch 8.19.21 and 9.5.3, which put
+ * "Fielddata is disabled on [FIELD] in [INDEX]. " before it: test_engine.py). */
 static bool text_field(const char *reason, char *field, size_t size) {
     static const char marker[] = "fielddata=true on [";
     if (!strstr(reason, "Text fields are not optimised")) return false;
