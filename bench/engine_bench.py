@@ -12,7 +12,7 @@ buckets), then runs `vizfeed once` per preset through a recording proxy and prin
 preset: the composite pages, the engine's `took` summed over them, the bytes of its answers on
 the wire, and vizfeed's wall-clock time for the refresh. Loading is bounded by --load-seconds
 (what was loaded by then is what is measured, and said). Writes the table between the
-"engine-bench:begin/end" markers of docs/PERFORMANCE.md.
+"engine-bench:begin/end" markers of docs/PERFORMANCE.md (":elasticsearch" after them for that engine).
 """
 import argparse
 import http.client
@@ -180,7 +180,8 @@ def main():
     if a.write:
         with open(a.write) as f:
             doc = f.read()
-        begin, end = "<!-- engine-bench:begin -->", "<!-- engine-bench:end -->"
+        suffix = "" if a.engine == "opensearch" else f":{a.engine}"
+        begin, end = f"<!-- engine-bench:begin{suffix} -->", f"<!-- engine-bench:end{suffix} -->"
         if begin in doc:
             doc = doc[:doc.index(begin) + len(begin)] + "\n" + text + "\n" + doc[doc.index(end):]
             with open(a.write, "w") as f:
