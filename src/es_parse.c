@@ -80,6 +80,8 @@ typedef enum {
     K_ERROR,
     K_TOTAL,
     K_FAILED,
+    K_SUCCESSFUL,
+    K_SKIPPED,
     K_FAILURES,
     K_REASON,
     K_TYPE,
@@ -114,6 +116,8 @@ static const struct {
     KEY("error", K_ERROR),
     KEY("total", K_TOTAL),
     KEY("failed", K_FAILED),
+    KEY("successful", K_SUCCESSFUL),
+    KEY("skipped", K_SKIPPED),
     KEY("failures", K_FAILURES),
     KEY("reason", K_REASON),
     KEY("type", K_TYPE),
@@ -399,6 +403,11 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
     case AT_SHARDS:
         if (is_number && f->key == K_TOTAL) p->answer.shards_total = count_value(text, n);
         if (is_number && f->key == K_FAILED) p->answer.shards_failed = count_value(text, n);
+        if (is_number && f->key == K_SUCCESSFUL) {
+            p->answer.shards_successful = count_value(text, n);
+            p->answer.has_successful = true;
+        }
+        if (is_number && f->key == K_SKIPPED) p->answer.shards_skipped = count_value(text, n);
         return 1;
     case AT_FAILURE_REASON:
         /* The reason's text says more than its type; the type stands in
@@ -827,4 +836,10 @@ int es_parser_finish(es_parser *p, es_answer *out, char *err) {
     *out = *a;
     a->after_key = NULL;
     return rc;
+}
+
+int64_t es_answer_shards_missing(const es_answer *a) {
+    if (!a->has_successful) return 0;
+    int64_t missing = a->shards_total - a->shards_successful - a->shards_skipped - a->shards_failed;
+    return missing > 0 ? missing : 0;
 }

@@ -50,6 +50,12 @@ typedef struct {
     int status; /* HTTP status the parser was reset with */
     bool timed_out;
     int64_t shards_total, shards_failed;
+    /* _shards.successful and .skipped, when the answer has them (has_successful): a shard with no
+     * copy left (its node gone, no replica) is in total but neither failed nor successful in
+     * OpenSearch 2.19's answers (Elasticsearch 8.19 counts it failed), so failed alone does not
+     * tell a partial answer. */
+    bool has_successful;
+    int64_t shards_successful, shards_skipped;
     char shard_reason[256]; /* first shard failure's reason, "" when none */
     bool has_aggregations;
     size_t buckets;       /* buckets in this page */
@@ -66,6 +72,10 @@ void es_parser_reset(es_parser *p, int http_status);
 /* Returns 0, or -1 once the body is known to be unusable (later feeds are ignored). */
 int es_parser_feed(es_parser *p, const char *data, size_t len);
 int es_parser_finish(es_parser *p, es_answer *out, char *err);
+
+/* Shards of an ES_ANSWER_OK answer that neither answered, were skipped nor are counted as
+ * failed: unavailable ones (0 when the answer does not say). */
+int64_t es_answer_shards_missing(const es_answer *a);
 void es_parser_free(es_parser *p);
 
 #endif

@@ -47,6 +47,7 @@
 #include "es_client.h"
 #include "es_parse.h"
 #include "es_query.h"
+#include "log.h"
 #include "metrics.h"
 #include "source.h"
 #include "util.h"
@@ -86,6 +87,7 @@ struct source {
     source_stats stats;
     char degraded[DEGRADED_LEN];
     bool is_degraded;
+    bool was_degraded; /* the last complete refresh was degraded: said once, and once when it ends */
 
     /* Recording. */
     char *record_dir; /* <record_dir>/<flow>, NULL when off */
@@ -400,6 +402,25 @@ static const char *status_kind(int status) {
     return status >= 500 ? "server_error" : "bad_request";
 }
 
+/* The field Elasticsearch and OpenSearch name when a terms source or an
+ * exists/term query needs doc values of a `text` field: "Text fields are not
+ * optimised for operations that require per-document field data ... set
+ * fielddata=true on [FIELD] ...", the same words in ES 7-9 and OpenSearch 2
+ * (seen on OpenSearch 2.19.6 and Elasticsearch 8.19.21 and 9.5.3, which put
+ * "Fielddata is disabled on [FIELD] in [INDEX]. " before it: test_engine.py). */
+static bool text_field(const char *reason, char *field, size_t size) {
+    static const char marker[] = "fielddata=true on [";
+    if (!strstr(reason, "Text fields are not optimised")) return false;
+    const char *at = strstr(reason, marker);
+    if (!at) return false;
+    at += sizeof marker - 1;
+    const char *end = strchr(at, ']');
+    if (!end || end == at || (size_t)(end - at) >= size) return false;
+    memcpy(field, at, (size_t)(end - at));
+    field[end - at] = '\0';
+    return true;
+}
+
 /* 429 and 5xx: the cluster is busy or partly down, not wrong. */
 static bool busy_status(int status) {
     return status == 429 || status >= 500;
@@ -523,6 +544,13 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
             count_error(s, "unexpected");
             goto done;
         }
+        if (es_answer_shards_missing(&answer) > 0) {
+            char text[120];
+            snprintf(text, sizeof text, "%lld of %lld shards unavailable", (long long)es_answer_shards_missing(&answer),
+                     (long long)answer.shards_total);
+            add_degraded(s, text);
+            count_error(s, "partial");
+        }
         if (answer.after_key && answer.buckets > 0) {
             char why_not[160];
             if (!after_key_fits(s, answer.after_key, why_not, sizeof why_not)) {
@@ -565,11 +593,23 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
         result = PAGE_RETRY;
         goto done;
     }
-    case ES_ANSWER_ERROR:
-        fail(err, "%s answered %d %s: %s", resp.host, resp.status, answer.error_type[0] ? answer.error_type : "error",
-             answer.error_reason);
+    case ES_ANSWER_ERROR: {
+        char field[128];
+        if (text_field(answer.error_reason, field, sizeof field)) {
+            /* The flow names a field the index maps as text: a mistake in the
+             * configuration that no retry can cure, so it is said as one. */
+            fail(err,
+                 "configuration: field '%s' is of type text in '%s', and a text field cannot be aggregated: "
+                 "use its keyword sub-field ('%s.keyword', where the index has one) in the flow's from/to/where, "
+                 "or map '%s' as keyword (%s answered %d)",
+                 field, s->flow->index, field, field, resp.host, resp.status);
+        } else {
+            fail(err, "%s answered %d %s: %s", resp.host, resp.status,
+                 answer.error_type[0] ? answer.error_type : "error", answer.error_reason);
+        }
         count_error(s, status_kind(resp.status));
         break;
+    }
     case ES_ANSWER_NOT_JSON: {
         char text[SHOWN_TEXT + 1];
         visible_text(pc.snippet, text, SHOWN_TEXT);
@@ -687,6 +727,13 @@ static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn e
         s->backoff_ms = 0;
         s->backoff_till = 0;
         if (!s->detected) detect_cluster(s);
+        /* A partial answer is not a failure (the graph shows it as a notice), but the operator
+         * reading the log learns when it starts and ends, not at every refresh. */
+        if (s->is_degraded && !s->was_degraded)
+            log_warn("flow '%s': partial answers from Elasticsearch: %s", s->flow->name, s->degraded);
+        else if (!s->is_degraded && s->was_degraded)
+            log_info("flow '%s': complete answers from Elasticsearch again", s->flow->name);
+        s->was_degraded = s->is_degraded;
     }
     s->emit = NULL;
     s->emit_ctx = NULL;

@@ -210,6 +210,12 @@ static int replay_page(source *s, const char *dir, const char *request_name, cha
                      (long long)answer.shards_total, answer.shard_reason[0] ? ": " : "", answer.shard_reason);
             add_degraded(s, text);
         }
+        if (es_answer_shards_missing(&answer) > 0) {
+            char text[120];
+            snprintf(text, sizeof text, "%lld of %lld shards unavailable", (long long)es_answer_shards_missing(&answer),
+                     (long long)answer.shards_total);
+            add_degraded(s, text);
+        }
         rc = 0;
         break;
     case ES_ANSWER_TOO_MANY_BUCKETS:

@@ -19,6 +19,7 @@ import collections
 import datetime
 import decimal
 import gzip
+import ipaddress
 import json
 import math
 import re
@@ -47,18 +48,21 @@ FLAVORS = {
         "number": "8.11.1", "lucene": "9.8.0", "wire": "7.17.0", "index": "7.0.0",
         "build_hash": "6f9ff581fbcde658e6f69d6ce03050f060d1fd0c", "build_date": "2023-11-11T10:05:59.421038163Z",
         "distribution": None, "product_header": True, "max_buckets": 65536, "tmb_status": 400,
+        "fielddata_prefix": True, "spe_caused_by": "java",
         "tmb_reduce_old_message": False, "doc_type": False, "auth401": "es8", "compat_major": 8,
     },
     "es9": {
         "number": "9.0.3", "lucene": "10.1.0", "wire": "8.18.0", "index": "8.0.0",
         "build_hash": "cc7302afc8499e83262ba2ceaa96451681f0609d", "build_date": "2025-06-18T22:09:56.772581489Z",
         "distribution": None, "product_header": True, "max_buckets": 65536, "tmb_status": 400,
+        "fielddata_prefix": True, "spe_caused_by": "java",
         "tmb_reduce_old_message": False, "doc_type": False, "auth401": "es8", "compat_major": 9,
     },
     "opensearch2": {
         "number": "2.11.0", "lucene": "9.7.0", "wire": "7.10.0", "index": "7.0.0",
         "build_hash": "4dcad6dd1fd45b6bd91f041a041829c8687278fa", "build_date": "2023-10-13T02:55:55.511945994Z",
         "distribution": "opensearch", "product_header": False, "max_buckets": 65535, "tmb_status": 503,
+        "spe_caused_by": "always",
         "tmb_reduce_old_message": True, "doc_type": False, "auth401": "opensearch", "compat_major": None,
     },
 }
@@ -135,10 +139,11 @@ class ShardFailure(Exception):
     """A failure that real Elasticsearch raises on each shard (bad value for a field type,
     too many buckets at aggregator creation): becomes search_phase_execution_exception."""
 
-    def __init__(self, reason, status):
+    def __init__(self, reason, status, inner=None):
         super().__init__(reason.get("reason"))
         self.reason = reason
         self.status = status
+        self.inner = inner  # the cause's own cause, shown in the top-level caused_by (opensearch2)
 
 
 def cause(type_, reason, **meta):
@@ -612,7 +617,17 @@ def coerce_index(v, t, field):
             raise LoadError(f"failed to parse field [{field}] of type [date]: failed to parse date field [{v}] "
                             "with format [strict_date_optional_time||epoch_millis]")
         return ms
-    # keyword / ip / constant_keyword / wildcard
+    if t == "ip":
+        # Stored as 16 bytes and shown in the canonical form: "::ffff:10.0.0.1" comes back as
+        # "10.0.0.1", "2001:DB8::0:1" as "2001:db8::1".
+        try:
+            a = ipaddress.ip_address(v if isinstance(v, str) else java_number_text(v))
+        except ValueError:
+            raise LoadError(f"failed to parse field [{field}] of type [ip]: '{v}' is not an IP string literal.")
+        if a.version == 6 and a.ipv4_mapped:
+            a = a.ipv4_mapped
+        return str(a)
+    # keyword / constant_keyword / wildcard
     if isinstance(v, str):
         return v
     return java_number_text(v)
@@ -1264,7 +1279,11 @@ class Bucketer:
 
 
 def _cmp_key(v, t):
-    """Sort rank within one source: numbers numerically, strings bytewise (= code point order)."""
+    """Sort rank within one source: numbers numerically, strings bytewise (= code point order),
+    ip addresses by their 16 bytes, IPv4 as IPv4-mapped IPv6, so that "::1" comes before
+    "10.0.0.1" (seen on OpenSearch 2.19.6, tests/scenario/test_engine.py)."""
+    if t == "ip" and isinstance(v, str):
+        return (1, _ip_bytes(v))
     if isinstance(v, bool):
         return (0, int(v))
     if isinstance(v, (int, float)):
@@ -1272,12 +1291,20 @@ def _cmp_key(v, t):
     return (1, v)
 
 
-def _src_sort(v, src):
+def _ip_bytes(v):
+    try:
+        a = ipaddress.ip_address(v)
+    except ValueError:
+        return v.encode()
+    return (ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + a.packed) if a.version == 4 else a).packed
+
+
+def _src_sort(v, src, t=None):
     nulls_first = src["missing_order"] == "first" or (src["missing_order"] == "default" and src["order"] == "asc")
     desc = src["order"] == "desc"
     if v is None:
         return (0 if nulls_first else 2,)
-    k = _cmp_key(v, None)
+    k = _cmp_key(v, t)
     if desc:
         k = (-k[0],) + ((-k[1],) if k[0] == 0 else (_Rev(k[1]),))
     return (1, k)
@@ -1394,14 +1421,16 @@ def run_composite(spec, subs, docs, now_ms, bk, typed_keys):
         for c in combos:
             groups.setdefault(c, []).append((index, f))
 
+    types = {}
+    for index, _ in docs:
+        for s in sources:
+            if types.get(s["name"]) is None:
+                types[s["name"]] = index.mapping.get(s["field"])
+
     def sortkey(k):
-        return tuple(_src_sort(v, s) for v, s in zip(k, sources))
+        return tuple(_src_sort(v, s, types.get(s["name"])) for v, s in zip(k, sources))
     keys = sorted(groups, key=sortkey)
     if spec["after"] is not None:
-        types = {}
-        for index, _ in docs:
-            for s in sources:
-                types.setdefault(s["name"], index.mapping.get(s["field"]))
         after = tuple(_after_value(spec["after"][s["name"]], types.get(s["name"])) for s in sources)
         ak = sortkey(after)
         keys = [k for k in keys if sortkey(k) > ak]
@@ -1419,9 +1448,26 @@ def run_composite(spec, subs, docs, now_ms, bk, typed_keys):
     return res
 
 
-def check_aggs(aggs, index, now_ms):
-    """What each shard checks when it creates the aggregators (field types, filter queries)."""
+def check_aggs(aggs, index, now_ms, fielddata_prefix=False):
+    """What each shard checks when it creates the aggregators (field types, filter queries).
+    fielddata_prefix: the flavor names field and index before a text field's refusal."""
     for name, kind, spec, subs in aggs:
+        if kind == "composite":
+            # A terms source needs doc values, which a text field has not (fielddata is off): the
+            # words of OpenSearch 2.19.6 and Elasticsearch 7-9, as the engine test saw them.
+            for src in spec["sources"]:
+                if index.mapping.get(src["field"]) == "text":
+                    # Elasticsearch 8.19 and 9.5 say first which field of which index
+                    prefix = (f"Fielddata is disabled on [{src['field']}] in [{index.name}]. "
+                              if fielddata_prefix else "")
+                    failure = ShardFailure(cause(
+                        "illegal_argument_exception",
+                        prefix + "Text fields are not optimised for operations that require per-document field data like "
+                        "aggregations and sorting, so these operations are disabled by default. Please use a keyword "
+                        f"field instead. Alternatively, set fielddata=true on [{src['field']}] in order to load field "
+                        "data by uninverting the inverted index. Note that this can use significant memory."), 400)
+                    failure.inner = dict(failure.reason)
+                    raise failure
         if kind == "sum":
             t = index.mapping.get(spec["field"])
             if t is not None and t not in NUMERIC and t not in ("date", "boolean"):
@@ -1430,7 +1476,7 @@ def check_aggs(aggs, index, now_ms):
                                          "[sum]"), 400)
         elif kind == "filter":
             bind_query(spec, index, now_ms)
-        check_aggs(subs, index, now_ms)
+        check_aggs(subs, index, now_ms, fielddata_prefix)
 
 
 def composite_sizes(aggs):
@@ -1982,7 +2028,7 @@ def search(fake, pattern, query, raw_body, uri_path):
                         raise fake.tmb_shard(s)
                 pred = bind_query(q, idx, now_ms)
                 mine = [(idx, d) for d in idx.docs if pred(d[2])]
-                check_aggs(aggs, idx, now_ms)
+                check_aggs(aggs, idx, now_ms, fake.fl.get("fielddata_prefix", False))
                 matched.extend(mine)
             except ShardFailure as sf:
                 failures.append((idx, sf))
@@ -1999,6 +2045,13 @@ def search(fake, pattern, query, raw_body, uri_path):
                           "failed_shards": [{"shard": 0, "index": i.name, "node": NODE_ID, "reason": sf.reason}
                                             for i, sf in failures]},
                 "status": first.status}
+        # The first shard's failure again as the cause of the whole, as the engine test saw:
+        # OpenSearch 2.19.6 always; Elasticsearch 8.19/9.5 only when that failure is a plain Java
+        # exception (a text field's IllegalArgumentException), not for too_many_buckets; the
+        # Elasticsearch 7 answer of the reference has none.
+        how = fake.fl.get("spe_caused_by")
+        if how == "always" or (how == "java" and first.inner):
+            body["error"]["caused_by"] = dict(first.reason, **({"caused_by": first.inner} if first.inner else {}))
         raise EsError(first.status, body)
     bk = Bucketer(fake.max_buckets)
     aggregations = run_aggs(aggs, [(i, d[2]) for i, d in matched], now_ms, bk, typed_keys) if indices else None

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""engine_bench.py - vizfeed against a real engine at about 100k edges per preset.
+
+    ./dev bench --engine opensearch [--docs 10000000] [--edges 100000]
+    bench/engine_bench.py --vizfeed build/vizfeed --engine opensearch|elasticsearch|elasticsearch9 ...
+
+Starts the engine once (`./dev engine`, tests/engine/README.md), puts the ECS templates of
+tests/engine/templates.json, bulk-loads --docs generated documents spread over the seven
+presets, each into the data stream or index the real product writes, with --edges distinct
+edges per preset (so each preset's composite aggregation pages through about that many
+buckets), then runs `vizfeed once` per preset through a recording proxy and prints, per
+preset: the composite pages, the engine's `took` summed over them, the bytes of its answers on
+the wire, and vizfeed's wall-clock time for the refresh. Loading is bounded by --load-seconds
+(what was loaded by then is what is measured, and said). Writes the table between the
+"engine-bench:begin/end" markers of docs/PERFORMANCE.md (":elasticsearch" after them for that engine).
+"""
+import argparse
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "scenario"))
+os.environ.setdefault("VIZFEED_SRC", ROOT)
+from enginelib import Engine, Recorder  # noqa: E402
+
+AT = "2026-01-01T01:00:00Z"
+START_S = 1767225600  # 2026-01-01T00:00:00Z: the documents fill the hour before AT
+
+
+def ts(i, n):
+    s = START_S + (i * 3599) // max(n, 1)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + f".{i % 1000:03d}Z"
+
+
+def ip(k):
+    return f"10.{(k >> 16) & 255}.{(k >> 8) & 255}.{k & 255}"
+
+
+# preset -> (target, data stream?, index pattern, document maker (i, edge) -> JSON text)
+def presets():
+    return {
+        "nginx-access": ("logs-nginx.access-bench", True, "logs-nginx.access-*", lambda i, e, n: (
+            f'{{"@timestamp":"{ts(i, n)}","event":{{"dataset":"nginx.access"}},"source":{{"ip":"{ip(e // 100)}"}},'
+            f'"host":{{"name":"web-{e % 100}"}},"cloud":{{"region":"r{e % 3}"}},'
+            f'"http":{{"response":{{"status_code":{500 if i % 17 == 0 else 200}}}}}}}')),
+        "apache-access": ("logs-apache.access-bench", True, "logs-apache.access-*", lambda i, e, n: (
+            f'{{"@timestamp":"{ts(i, n)}","event":{{"dataset":"apache.access"}},"source":{{"ip":"{ip(e // 100)}"}},'
+            f'"host":{{"name":"app-{e % 100}"}},"cloud":{{"region":"r{e % 3}"}},'
+            f'"http":{{"response":{{"status_code":{404 if i % 13 == 0 else 200}}}}}}}')),
+        "packetbeat-http": ("logs-network_traffic.http-bench", True, "logs-network_traffic.http-*", lambda i, e, n: (
+            f'{{"@timestamp":"{ts(i, n)}","type":"http","source":{{"ip":"{ip(e // 200)}"}},'
+            f'"destination":{{"ip":"{ip(100000 + e % 200)}"}},"http":{{"response":{{"status_code":200}}}}}}')),
+        "packetbeat-flow": ("logs-network_traffic.flow-bench", True, "logs-network_traffic.flow-*", lambda i, e, n: (
+            f'{{"@timestamp":"{ts(i, n)}","type":"flow","flow":{{"final":true}},"source":{{"ip":"{ip(e // 200)}"}},'
+            f'"destination":{{"ip":"{ip(100000 + e % 200)}"}}}}')),
+        "apm-service-destination": ("metrics-apm.service_destination.1m-bench", True, "metrics-apm.service_destination*",
+                                    lambda i, e, n: (
+            f'{{"@timestamp":"{ts(i, n)}","metricset":{{"name":"service_destination","interval":"1m"}},'
+            f'"service":{{"name":"svc-{e // 100}"}},"cloud":{{"region":"r{e % 3}"}},'
+            f'"span":{{"destination":{{"service":{{"resource":"db-{e % 100}:5432",'
+            f'"response_time":{{"count":{1 + i % 5},"sum":{{"us":1000}}}}}}}}}},'
+            f'"event":{{"outcome":"{"failure" if i % 29 == 0 else "success"}"}}}}')),
+        "apm-transaction": ("traces-apm-bench", True, "traces-apm*", lambda i, e, n: (
+            f'{{"@timestamp":"{ts(i, n)}","processor":{{"event":"transaction"}},"service":{{"name":"svc-{e // 100}",'
+            f'"node":{{"name":"pod-{e % 100}"}}}},"cloud":{{"region":"r{e % 3}"}},'
+            f'"http":{{"response":{{"status_code":200}}}},"event":{{"outcome":"success"}}}}')),
+        "heartbeat": ("heartbeat-bench", True, "heartbeat-*", lambda i, e, n: (
+            f'{{"@timestamp":"{ts(i, n)}","summary":{{"up":1,"down":0}},"observer":{{"geo":{{"name":"loc-{e // 1000}"}}}},'
+            f'"url":{{"domain":"site-{e}.example"}},"monitor":{{"ip":"{ip(e)}","status":"up"}}}}')),
+    }
+
+
+def load(eng, target, make, n, edges, deadline):
+    """Bulk-loads n documents (edge i % edges) in chunks of 5000 until done or the deadline."""
+    conn = http.client.HTTPConnection("127.0.0.1", eng.port, timeout=600)
+    head = json.dumps({"create": {"_index": target}})
+    done = 0
+    while done < n and time.time() < deadline:
+        k = min(5000, n - done)
+        body = "".join(f"{head}\n{make(done + j, (done + j) % edges, n)}\n" for j in range(k)).encode()
+        conn.request("POST", "/_bulk", body=body, headers={"Content-Type": "application/x-ndjson"})
+        resp = conn.getresponse()
+        answer = json.loads(resp.read())
+        if resp.status != 200 or answer.get("errors"):
+            bad = next((i for i in answer.get("items", []) if i["create"].get("error")), answer)
+            raise RuntimeError(f"bulk into {target}: {json.dumps(bad)[:500]}")
+        done += k
+    conn.close()
+    return done
+
+
+CONFIG = """refresh: {{ interval: 60s, window: 1h, lag: 0s }}
+graph: {{ max_services: 100000, thresholds: {{ warning: 0.05, danger: 0.2, min_rate: 0 }} }}
+elasticsearch: {{ hosts: [{url}], timeout: 120s, page_size: {page} }}
+flows:
+  - name: bench
+    type: elasticsearch
+    index: "{pattern}"
+    preset: {preset}
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vizfeed", required=True)
+    ap.add_argument("--engine", default="opensearch")
+    ap.add_argument("--docs", type=int, default=10_000_000)
+    ap.add_argument("--edges", type=int, default=100_000)
+    ap.add_argument("--page-size", type=int, default=5000)
+    ap.add_argument("--load-seconds", type=int, default=900)
+    ap.add_argument("--write", default=os.path.join(ROOT, "docs", "PERFORMANCE.md"))
+    a = ap.parse_args()
+    rows = []
+    with Engine(nodes=1, kind=a.engine) as eng, tempfile.TemporaryDirectory() as tmp:
+        ps = presets()
+        per = a.docs // len(ps)
+        t0 = time.time()
+        deadline = t0 + a.load_seconds
+        loaded = {}
+        for name, (target, _ds, _pattern, make) in ps.items():
+            loaded[name] = load(eng, target, make, per, a.edges, deadline)
+            print(f"loaded {loaded[name]} documents into {target} ({time.time() - t0:.0f} s)", flush=True)
+        eng.ok("POST", "/_refresh")
+        load_s = time.time() - t0
+        total = sum(loaded.values())
+        version = eng.ok("GET", "/_nodes/_local")["nodes"]
+        version = next(iter(version.values()))["version"]
+        for name, (target, _ds, pattern, _make) in ps.items():
+            # Through the recording proxy once, for pages, took and bytes; then straight to the
+            # engine three times for vizfeed's time. The shard request cache would answer a
+            # repeated size-0 page from memory: it is emptied before every run.
+            rec = Recorder(eng.port)
+            cfg = os.path.join(tmp, f"{name}.yml")
+            direct = os.path.join(tmp, f"{name}-direct.yml")
+            with open(cfg, "w") as f:
+                f.write(CONFIG.format(url=rec.url, page=a.page_size, pattern=pattern, preset=name))
+            with open(direct, "w") as f:
+                f.write(CONFIG.format(url=eng.url, page=a.page_size, pattern=pattern, preset=name))
+            eng.ok("POST", "/_cache/clear?request=true")
+            r = subprocess.run([a.vizfeed, "once", "-c", cfg, "--at", AT], capture_output=True, text=True, timeout=600)
+            rec.close()
+            if r.returncode != 0:
+                raise RuntimeError(f"{name}: vizfeed once failed: {r.stderr}")
+            pages = [json.loads(x["answer"]) for x in rec.exchanges]
+            buckets = sum(len(p.get("aggregations", {}).get("edges", {}).get("buckets", [])) for p in pages)
+            took = sum(p.get("took", 0) for p in pages)
+            wire = sum(len(x["answer"]) for x in rec.exchanges)
+            times = []
+            for rep in range(3):
+                eng.ok("POST", "/_cache/clear?request=true")
+                t = time.time()
+                r = subprocess.run([a.vizfeed, "once", "-c", direct, "--at", AT], capture_output=True, text=True,
+                                   timeout=600)
+                times.append(time.time() - t)
+                if r.returncode != 0:
+                    raise RuntimeError(f"{name}: vizfeed once failed: {r.stderr}")
+            times.sort()
+            rows.append((name, loaded[name], buckets, len(pages), took, wire, times[1]))
+            print(f"{name}: {buckets} edges, {len(pages)} pages, took {took} ms, {wire / 1e6:.1f} MB, "
+                  f"vizfeed {times[1]:.2f} s", flush=True)
+    lines = [f"Engine: {a.engine} {version}, 1 node in one JVM with 1 GiB of heap, on the same 2-core machine as "
+             f"vizfeed. {total:,} documents generated and bulk-loaded in {load_s:.0f} s "
+             f"({total / load_s:,.0f} docs/s){'' if total >= per * len(ps) else f' (of {per * len(ps):,} asked: bounded by --load-seconds)'}; "
+             f"page_size {a.page_size}; the request cache emptied before every run; `took` summed over the pages of "
+             f"one refresh, bytes as the engine sent them (no gzip); vizfeed `once` straight to the engine timed 3 "
+             f"times, the median shown (it includes the process start and waiting for the engine).",
+             "",
+             "| preset | documents | edges (composite buckets) | pages | engine `took` (sum, ms) | bytes on the wire | vizfeed refresh (s) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, docs, buckets, pages, took, wire, t in rows:
+        lines.append(f"| {name} | {docs:,} | {buckets:,} | {pages} | {took:,} | {wire:,} | {t:.2f} |")
+    text = "\n".join(lines)
+    print(text)
+    if a.write:
+        with open(a.write) as f:
+            doc = f.read()
+        suffix = "" if a.engine == "opensearch" else f":{a.engine}"
+        begin, end = f"<!-- engine-bench:begin{suffix} -->", f"<!-- engine-bench:end{suffix} -->"
+        if begin in doc:
+            doc = doc[:doc.index(begin) + len(begin)] + "\n" + text + "\n" + doc[doc.index(end):]
+            with open(a.write, "w") as f:
+                f.write(doc)
+
+
+if __name__ == "__main__":
+    main()
