@@ -1,3 +1,9 @@
+/*
+ * config_print.c - `vizfeed check`: the resolved configuration written back
+ * as YAML that loads to the same configuration (presets expanded, defaults
+ * filled in, secrets masked). Apart from config.c because it reads the
+ * structures only, never the file.
+ */
 #include "config.h"
 
 #include <math.h>
@@ -8,7 +14,7 @@
 #include "util.h"
 #include "yaml_read.h"
 
-#define MASK               "********"
+#define MASK "********"
 
 /* ---- printing -------------------------------------------------------- */
 
@@ -247,7 +253,7 @@ static void print_auth(FILE *out, const auth_config *a) {
 void cfg_print(const vizfeed_config *cfg, FILE *out) {
     char path[256];
     fprintf(out, "# vizfeed configuration resolved from %s\n",
-            *cfg->path ? shown(cfg->path, path, sizeof path) : "--demo");
+            *cfg->path ? yr_shown(cfg->path, path, sizeof path) : "--demo");
     fputs("# (presets expanded, defaults filled in, secrets hidden)\n", out);
     print_key_string(out, "listen: ", cfg->listen);
     print_key_string(out, "cors_origin: ", cfg->cors_origin);

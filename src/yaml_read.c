@@ -1,3 +1,9 @@
+/*
+ * yaml_read.c - loading a YAML configuration and reading its nodes as typed
+ * values with ${VAR} expansion; the contract is in yaml_read.h. Kept apart
+ * from config.c so that the schema reads as a list of keys and their
+ * meanings, and so that a message's file:line:col comes from one place.
+ */
 #include "yaml_read.h"
 
 #include <ctype.h>
@@ -24,14 +30,14 @@
 #define MAX_YAML_DEPTH (2 * VIZ_MAX_CONDITION_DEPTH + 8)
 /* Longer durations are typos (a window of 400d would ask Elasticsearch for
  * a year of data on every refresh). */
-#define MAX_DURATION_MS    (366LL * 86400000)
+#define MAX_DURATION_MS  (366LL * 86400000)
 #define DURATION_EXAMPLE "a duration such as 500ms, 10s, 2m or 1h"
 
 /* ---- messages -------------------------------------------------------- */
 
 /* User text inside a message: bounded and free of line breaks, so that an
  * error stays one line whatever the file holds. */
-const char *shown(const char *s, char *out, size_t outlen) {
+const char *yr_shown(const char *s, char *out, size_t outlen) {
     size_t i = 0;
     for (; s[i] && i + 4 < outlen; i++) out[i] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
     if (s[i]) {
@@ -42,9 +48,9 @@ const char *shown(const char *s, char *out, size_t outlen) {
     return out;
 }
 
-int fail_at(parser *p, const yaml_node_t *n, const char *expected, const char *fmt, ...)
+int yr_fail(yr_parser *p, const yaml_node_t *n, const char *expected, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-int fail_at(parser *p, const yaml_node_t *n, const char *expected, const char *fmt, ...) {
+int yr_fail(yr_parser *p, const yaml_node_t *n, const char *expected, const char *fmt, ...) {
     char what[ERR_LEN];
     va_list ap;
     va_start(ap, fmt);
@@ -54,7 +60,7 @@ int fail_at(parser *p, const yaml_node_t *n, const char *expected, const char *f
                 expected);
 }
 
-void join_keys(const char *const keys[], char *out, size_t outlen) {
+void yr_join_keys(const char *const keys[], char *out, size_t outlen) {
     size_t used = 0;
     out[0] = '\0';
     for (size_t i = 0; keys[i]; i++) {
@@ -66,98 +72,98 @@ void join_keys(const char *const keys[], char *out, size_t outlen) {
 
 /* ---- nodes ----------------------------------------------------------- */
 
-yaml_node_t *node_at(parser *p, int id) {
+yaml_node_t *yr_node(yr_parser *p, int id) {
     return yaml_document_get_node(p->doc, id);
 }
 
-const char *scalar_text(const yaml_node_t *n) {
+const char *yr_text(const yaml_node_t *n) {
     return (const char *)n->data.scalar.value;
 }
 
-bool is_plain(const yaml_node_t *n) {
+bool yr_is_plain(const yaml_node_t *n) {
     return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 }
 
 /* An unquoted empty value, ~ or null: YAML's null, which we read as "not
  * written" for sections and lists and as "" for strings. */
-bool is_null(const yaml_node_t *n) {
-    if (!is_plain(n)) return false;
-    const char *v = scalar_text(n);
+bool yr_is_null(const yaml_node_t *n) {
+    if (!yr_is_plain(n)) return false;
+    const char *v = yr_text(n);
     return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
 }
 
-const char *kind_name(const yaml_node_t *n) {
+const char *yr_kind(const yaml_node_t *n) {
     switch (n->type) {
     case YAML_MAPPING_NODE:
         return "a mapping";
     case YAML_SEQUENCE_NODE:
         return "a list";
     default:
-        return is_null(n) ? "empty" : "a single value";
+        return yr_is_null(n) ? "empty" : "a single value";
     }
 }
 
-size_t mapping_size(const yaml_node_t *n) {
+size_t yr_mapping_size(const yaml_node_t *n) {
     return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 }
 
-size_t sequence_size(const yaml_node_t *n) {
+size_t yr_sequence_size(const yaml_node_t *n) {
     return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 }
 
-yaml_node_t *sequence_item(parser *p, const yaml_node_t *n, size_t i) {
-    return node_at(p, n->data.sequence.items.start[i]);
+yaml_node_t *yr_item(yr_parser *p, const yaml_node_t *n, size_t i) {
+    return yr_node(p, n->data.sequence.items.start[i]);
 }
 
-yaml_node_t *get(parser *p, const yaml_node_t *map, const char *key) {
+yaml_node_t *yr_get(yr_parser *p, const yaml_node_t *map, const char *key) {
     if (!map || map->type != YAML_MAPPING_NODE) return NULL;
     for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
-        const yaml_node_t *k = node_at(p, pair->key);
-        if (k->type == YAML_SCALAR_NODE && !strcmp(scalar_text(k), key)) return node_at(p, pair->value);
+        const yaml_node_t *k = yr_node(p, pair->key);
+        if (k->type == YAML_SCALAR_NODE && !strcmp(yr_text(k), key)) return yr_node(p, pair->value);
     }
     return NULL;
 }
 
 /* Every key a scalar, known, and written once. */
-int check_keys(parser *p, const yaml_node_t *map, const char *what, const char *const keys[]) {
+int yr_check_keys(yr_parser *p, const yaml_node_t *map, const char *what, const char *const keys[]) {
     for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
-        const yaml_node_t *k = node_at(p, pair->key);
+        const yaml_node_t *k = yr_node(p, pair->key);
         char list[512], name[80];
-        join_keys(keys, list, sizeof list);
+        yr_join_keys(keys, list, sizeof list);
         if (k->type != YAML_SCALAR_NODE) {
             char expected[600];
             snprintf(expected, sizeof expected, "one of %s", list);
-            return fail_at(p, k, expected, "a key in %s is %s", what, kind_name(k));
+            return yr_fail(p, k, expected, "a key in %s is %s", what, yr_kind(k));
         }
         bool known = false;
-        for (size_t i = 0; keys[i] && !known; i++) known = !strcmp(keys[i], scalar_text(k));
+        for (size_t i = 0; keys[i] && !known; i++) known = !strcmp(keys[i], yr_text(k));
         if (!known) {
             char expected[600];
             snprintf(expected, sizeof expected, "one of %s", list);
-            return fail_at(p, k, expected, "unknown key '%s' in %s", shown(scalar_text(k), name, sizeof name), what);
+            return yr_fail(p, k, expected, "unknown key '%s' in %s", yr_shown(yr_text(k), name, sizeof name), what);
         }
         for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pair; q++) {
-            const yaml_node_t *first = node_at(p, q->key);
-            if (first->type == YAML_SCALAR_NODE && !strcmp(scalar_text(first), scalar_text(k)))
-                return fail_at(p, k, "each key once", "duplicate key '%s' in %s (first written at line %zu)",
-                               shown(scalar_text(k), name, sizeof name), what, first->start_mark.line + 1);
+            const yaml_node_t *first = yr_node(p, q->key);
+            if (first->type == YAML_SCALAR_NODE && !strcmp(yr_text(first), yr_text(k)))
+                return yr_fail(p, k, "each key once", "duplicate key '%s' in %s (first written at line %zu)",
+                               yr_shown(yr_text(k), name, sizeof name), what, first->start_mark.line + 1);
         }
     }
     return 0;
 }
 
 /* A section that may be left out or empty: *out is NULL then. */
-int get_section(parser *p, const yaml_node_t *n, const char *what, const char *const keys[],
-                       const yaml_node_t **out) {
+int yr_section(yr_parser *p, const yaml_node_t *n, const char *what, const char *const keys[],
+               const yaml_node_t **out) {
     *out = NULL;
-    if (!n || is_null(n)) return 0;
+    if (!n || yr_is_null(n)) return 0;
     if (n->type != YAML_MAPPING_NODE) {
         char list[512], expected[600];
-        join_keys(keys, list, sizeof list);
+        yr_join_keys(keys, list, sizeof list);
         snprintf(expected, sizeof expected, "a mapping with keys %s", list);
-        return fail_at(p, n, expected, "%s is %s", what, kind_name(n));
+        return yr_fail(p, n, expected, "%s is %s", what, yr_kind(n));
     }
-    if (check_keys(p, n, what, keys) < 0) return -1;
+    if (yr_check_keys(p, n, what, keys) < 0) return -1;
     *out = n;
     return 0;
 }
@@ -167,10 +173,10 @@ int get_section(parser *p, const yaml_node_t *n, const char *what, const char *c
 /* Copies a scalar with ${VAR} and ${VAR:default} replaced from the
  * environment; $${ stands for a literal ${ (which is how cfg_print writes
  * one back). A variable that is set, even to "", wins over the default. */
-int expand(parser *p, const yaml_node_t *n, char **out) {
-    const char *s = scalar_text(n);
+int yr_expand(yr_parser *p, const yaml_node_t *n, char **out) {
+    const char *s = yr_text(n);
     if (strlen(s) != n->data.scalar.length)
-        return fail_at(p, n, "text without NUL characters", "a value contains a NUL character");
+        return yr_fail(p, n, "text without NUL characters", "a value contains a NUL character");
     buf b;
     buf_init(&b, VIZ_MAX_CONFIG_BYTES);
     int rc = 0;
@@ -190,7 +196,7 @@ int expand(parser *p, const yaml_node_t *n, char **out) {
         while (isalnum((unsigned char)name[len]) || name[len] == '_') len++;
         if (len == 0 || len > 128 || isdigit((unsigned char)name[0]) || (name[len] != '}' && name[len] != ':')) {
             buf_free(&b);
-            return fail_at(
+            return yr_fail(
                 p, n, "${NAME} or ${NAME:default} with NAME made of letters, digits and _ (or $${ for a literal ${)",
                 "malformed variable reference in a value");
         }
@@ -204,8 +210,8 @@ int expand(parser *p, const yaml_node_t *n, char **out) {
             end = strchr(fallback, '}');
             if (!end) {
                 buf_free(&b);
-                return fail_at(p, n, "a closing } after the default",
-                               "unterminated ${%s:", shown(var, shown_var, sizeof shown_var));
+                return yr_fail(p, n, "a closing } after the default",
+                               "unterminated ${%s:", yr_shown(var, shown_var, sizeof shown_var));
             }
         }
         const char *value = getenv(var);
@@ -215,34 +221,34 @@ int expand(parser *p, const yaml_node_t *n, char **out) {
             rc |= buf_append(&b, fallback, (size_t)(end - fallback));
         else {
             buf_free(&b);
-            shown(var, shown_var, sizeof shown_var);
+            yr_shown(var, shown_var, sizeof shown_var);
             char expected[300];
             snprintf(expected, sizeof expected, "%s to be set, or a default as in ${%s:default}", shown_var, shown_var);
-            return fail_at(p, n, expected, "environment variable %s is not set", shown_var);
+            return yr_fail(p, n, expected, "environment variable %s is not set", shown_var);
         }
         i = (size_t)(end - s) + 1;
     }
     if (rc) {
         buf_free(&b);
-        return fail_at(p, n, "a shorter value", "value is longer than %u bytes after ${} expansion",
+        return yr_fail(p, n, "a shorter value", "value is longer than %u bytes after ${} expansion",
                        VIZ_MAX_CONFIG_BYTES);
     }
     *out = buf_take(&b, NULL);
     return 0;
 }
 
-int get_string(parser *p, const yaml_node_t *n, const char *what, char **out) {
-    if (n->type != YAML_SCALAR_NODE) return fail_at(p, n, "a string", "%s is %s", what, kind_name(n));
-    if (is_null(n)) {
+int yr_string(yr_parser *p, const yaml_node_t *n, const char *what, char **out) {
+    if (n->type != YAML_SCALAR_NODE) return yr_fail(p, n, "a string", "%s is %s", what, yr_kind(n));
+    if (yr_is_null(n)) {
         *out = xstrdup("");
         return 0;
     }
-    return expand(p, n, out);
+    return yr_expand(p, n, out);
 }
 
 /* A number as JSON writes it (no hex, inf, nan or leading zeros), so that
  * numbers in conditions mean the same thing to Elasticsearch. */
-bool parse_number(const char *s, double *out) {
+bool yr_parse_number(const char *s, double *out) {
     const char *q = s;
     if (*q == '-') q++;
     if (!isdigit((unsigned char)*q)) return false;
@@ -269,101 +275,101 @@ bool parse_number(const char *s, double *out) {
 
 /* Numbers, booleans and durations may be written quoted, as environment
  * references often are; only condition values give quotes a meaning. */
-int get_double(parser *p, const yaml_node_t *n, const char *what, double min, double max, double *out) {
+int yr_double(yr_parser *p, const yaml_node_t *n, const char *what, double min, double max, double *out) {
     char *s;
-    if (n->type != YAML_SCALAR_NODE || is_null(n)) return fail_at(p, n, "a number", "%s is %s", what, kind_name(n));
-    if (expand(p, n, &s) < 0) return -1;
+    if (n->type != YAML_SCALAR_NODE || yr_is_null(n)) return yr_fail(p, n, "a number", "%s is %s", what, yr_kind(n));
+    if (yr_expand(p, n, &s) < 0) return -1;
     double d;
     char expected[96], text[80];
     if (min <= -DBL_MAX / 2 && max >= DBL_MAX / 2)
         snprintf(expected, sizeof expected, "a number");
     else
         snprintf(expected, sizeof expected, "a number from %g to %g", min, max);
-    bool ok = parse_number(s, &d);
-    shown(s, text, sizeof text);
+    bool ok = yr_parse_number(s, &d);
+    yr_shown(s, text, sizeof text);
     free(s);
-    if (!ok) return fail_at(p, n, expected, "%s '%s' is not a number", what, text);
-    if (d < min || d > max) return fail_at(p, n, expected, "%s %s is out of range", what, text);
+    if (!ok) return yr_fail(p, n, expected, "%s '%s' is not a number", what, text);
+    if (d < min || d > max) return yr_fail(p, n, expected, "%s %s is out of range", what, text);
     *out = d;
     return 0;
 }
 
-int get_int(parser *p, const yaml_node_t *n, const char *what, long long min, long long max, long long *out) {
+int yr_int(yr_parser *p, const yaml_node_t *n, const char *what, long long min, long long max, long long *out) {
     char *s;
     char expected[96], text[80];
     snprintf(expected, sizeof expected, "a whole number from %lld to %lld", min, max);
-    if (n->type != YAML_SCALAR_NODE || is_null(n)) return fail_at(p, n, expected, "%s is %s", what, kind_name(n));
-    if (expand(p, n, &s) < 0) return -1;
-    shown(s, text, sizeof text);
+    if (n->type != YAML_SCALAR_NODE || yr_is_null(n)) return yr_fail(p, n, expected, "%s is %s", what, yr_kind(n));
+    if (yr_expand(p, n, &s) < 0) return -1;
+    yr_shown(s, text, sizeof text);
     const char *q = s[0] == '-' ? s + 1 : s;
     bool digits = *q != '\0';
     for (; *q; q++) digits = digits && isdigit((unsigned char)*q);
     errno = 0;
     long long v = digits ? strtoll(s, NULL, 10) : 0;
     free(s);
-    if (!digits) return fail_at(p, n, expected, "%s '%s' is not a whole number", what, text);
-    if (errno == ERANGE || v < min || v > max) return fail_at(p, n, expected, "%s %s is out of range", what, text);
+    if (!digits) return yr_fail(p, n, expected, "%s '%s' is not a whole number", what, text);
+    if (errno == ERANGE || v < min || v > max) return yr_fail(p, n, expected, "%s %s is out of range", what, text);
     *out = v;
     return 0;
 }
 
-int get_u64(parser *p, const yaml_node_t *n, const char *what, uint64_t *out) {
+int yr_u64(yr_parser *p, const yaml_node_t *n, const char *what, uint64_t *out) {
     char *s;
     char text[80];
     const char *expected = "a whole number from 0 to 18446744073709551615";
-    if (n->type != YAML_SCALAR_NODE || is_null(n)) return fail_at(p, n, expected, "%s is %s", what, kind_name(n));
-    if (expand(p, n, &s) < 0) return -1;
-    shown(s, text, sizeof text);
+    if (n->type != YAML_SCALAR_NODE || yr_is_null(n)) return yr_fail(p, n, expected, "%s is %s", what, yr_kind(n));
+    if (yr_expand(p, n, &s) < 0) return -1;
+    yr_shown(s, text, sizeof text);
     bool digits = *s != '\0';
     for (const char *q = s; *q; q++) digits = digits && isdigit((unsigned char)*q);
     errno = 0;
     unsigned long long v = digits ? strtoull(s, NULL, 10) : 0;
     free(s);
-    if (!digits || errno == ERANGE) return fail_at(p, n, expected, "%s '%s' is not a whole number", what, text);
+    if (!digits || errno == ERANGE) return yr_fail(p, n, expected, "%s '%s' is not a whole number", what, text);
     *out = v;
     return 0;
 }
 
 /* Only true and false: YAML 1.1's yes/no/on/off surprise people (Norway). */
-int get_bool(parser *p, const yaml_node_t *n, const char *what, bool *out) {
+int yr_bool(yr_parser *p, const yaml_node_t *n, const char *what, bool *out) {
     char *s;
     char text[80];
-    if (n->type != YAML_SCALAR_NODE || is_null(n))
-        return fail_at(p, n, "true or false", "%s is %s", what, kind_name(n));
-    if (expand(p, n, &s) < 0) return -1;
+    if (n->type != YAML_SCALAR_NODE || yr_is_null(n))
+        return yr_fail(p, n, "true or false", "%s is %s", what, yr_kind(n));
+    if (yr_expand(p, n, &s) < 0) return -1;
     int v = !strcmp(s, "true") ? 1 : !strcmp(s, "false") ? 0 : -1;
-    shown(s, text, sizeof text);
+    yr_shown(s, text, sizeof text);
     free(s);
-    if (v < 0) return fail_at(p, n, "true or false", "%s '%s' is not a boolean", what, text);
+    if (v < 0) return yr_fail(p, n, "true or false", "%s '%s' is not a boolean", what, text);
     *out = v == 1;
     return 0;
 }
 
-int get_duration(parser *p, const yaml_node_t *n, const char *what, int64_t min, int64_t *out) {
+int yr_duration(yr_parser *p, const yaml_node_t *n, const char *what, int64_t min, int64_t *out) {
     char *s;
     char text[80];
-    if (n->type != YAML_SCALAR_NODE || is_null(n))
-        return fail_at(p, n, DURATION_EXAMPLE, "%s is %s", what, kind_name(n));
-    if (expand(p, n, &s) < 0) return -1;
+    if (n->type != YAML_SCALAR_NODE || yr_is_null(n))
+        return yr_fail(p, n, DURATION_EXAMPLE, "%s is %s", what, yr_kind(n));
+    if (yr_expand(p, n, &s) < 0) return -1;
     int64_t ms;
     char ignored[ERR_LEN];
     int rc = parse_duration_ms(s, &ms, ignored);
-    shown(s, text, sizeof text);
+    yr_shown(s, text, sizeof text);
     free(s);
-    if (rc < 0) return fail_at(p, n, DURATION_EXAMPLE, "%s '%s' is not a duration", what, text);
+    if (rc < 0) return yr_fail(p, n, DURATION_EXAMPLE, "%s '%s' is not a duration", what, text);
     if (ms < min || ms > MAX_DURATION_MS)
-        return fail_at(p, n, min > 0 ? "a duration above 0 and at most 366d" : "a duration of at most 366d",
+        return yr_fail(p, n, min > 0 ? "a duration above 0 and at most 366d" : "a duration of at most 366d",
                        "%s %s is out of range", what, text);
     *out = ms;
     return 0;
 }
 
-int get_nonempty(parser *p, const yaml_node_t *n, const char *what, const char *expected, char **out) {
-    if (get_string(p, n, what, out) < 0) return -1;
+int yr_nonempty(yr_parser *p, const yaml_node_t *n, const char *what, const char *expected, char **out) {
+    if (yr_string(p, n, what, out) < 0) return -1;
     if (!**out) {
         free(*out);
         *out = NULL;
-        return fail_at(p, n, expected, "%s is empty", what);
+        return yr_fail(p, n, expected, "%s is empty", what);
     }
     return 0;
 }
@@ -429,7 +435,7 @@ static int check_stream(const char *file, const char *text, size_t len, char *er
     return rc;
 }
 
-int load_document(const char *file, const char *text, size_t len, yaml_document_t *doc, char *err) {
+int yr_load(const char *file, const char *text, size_t len, yaml_document_t *doc, char *err) {
     if (check_stream(file, text, len, err) < 0) return -1;
     yaml_parser_t ps;
     if (!yaml_parser_initialize(&ps)) return fail(err, "%s: cannot initialise the YAML parser; expected memory", file);
@@ -440,7 +446,7 @@ int load_document(const char *file, const char *text, size_t len, yaml_document_
     return rc;
 }
 
-char *read_file(const char *path, size_t *len, char *err) {
+char *yr_read_file(const char *path, size_t *len, char *err) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         fail(err, "%s: cannot open: %s; expected a readable configuration file", path, strerror(errno));
