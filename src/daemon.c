@@ -1,3 +1,12 @@
+/*
+ * daemon.c - the long-lived `vizfeed` process: the main thread waits for
+ * signals (SIGHUP reloads, SIGTERM/SIGINT stop), the refresher thread
+ * rebuilds the graph every interval and publishes it to the sinks (HTTP and
+ * the output file), and a failure log keeps a failure that repeats at every
+ * refresh to one line. libmicrohttpd runs its own threads and only ever
+ * reads published snapshots. The contract is in daemon.h; main.c only
+ * parses the command line and calls daemon_run().
+ */
 #include "daemon.h"
 
 #include <ctype.h>
@@ -21,12 +30,9 @@
 #include "topology.h"
 #include "util.h"
 
-#define EXIT_RUNTIME DAEMON_EXIT_RUNTIME
-#define EXIT_USAGE   DAEMON_EXIT_USAGE
-
 /* Counts over VIZ_MAX_COUNT are clamped by the graph (graph.h); said once
  * when they appear, not at every refresh while they stay in the window. */
-void log_clamped(const refresh_result *res, bool *said) {
+void daemon_log_clamped(const refresh_result *res, bool *said) {
     if (res->stats.clamped && !*said)
         log_warn("%llu count(s) in the window were over %g (or infinite) and were clamped to it: look for the "
                  "source sending them; the graph's metadata.clamped_counts says how many while they last",
@@ -36,7 +42,7 @@ void log_clamped(const refresh_result *res, bool *said) {
 
 /* A topology regex that ran out the refresh's regex time (topology.h): said
  * when it starts, not at every refresh while it lasts. */
-void log_regex_skipped(const refresh_result *res, bool *said) {
+void daemon_log_regex_skipped(const refresh_result *res, bool *said) {
     if (res->regex_skipped && !*said)
         log_warn("topology regexes took more than %d ms in one refresh: %llu value(s) were resolved without them; "
                  "look for a regex that is slow on these names (nested repetitions such as (a*)*)",
@@ -45,7 +51,7 @@ void log_regex_skipped(const refresh_result *res, bool *said) {
 }
 
 /* With -v, for the daemon and for `once` (./dev bench reads it). */
-void log_refresh_done(const refresh_result *res, const snapshot *snap) {
+void daemon_log_refresh_done(const refresh_result *res, const snapshot *snap) {
     log_debug("refresh done in %.6fs (%.6fs CPU): %u regions, %u services, %u connections, %zu bytes (%zu gzip)",
               res->seconds, res->cpu_seconds, res->stats.regions, res->stats.services, res->stats.connections,
               snap->json_len, snap->gzip_len);
@@ -168,7 +174,7 @@ static void log_refresh(daemon_state *d, const refresh_result *res, const snapsh
         snprintf(what, sizeof what, "flow '%s'", cfg->flows[i].name);
         failure_report(&d->flow_failure[i], LOG_WARN, what, res->flow_error[i]); /* its part of the graph is kept */
     }
-    if (snap) log_refresh_done(res, snap);
+    if (snap) daemon_log_refresh_done(res, snap);
 }
 
 static void publish(daemon_state *d, snapshot *snap) {
@@ -203,9 +209,9 @@ static void refresh_once(daemon_state *d) {
     metric_set("vizfeed_graph_connections", "", snap->connections);
     metric_set("vizfeed_graph_hidden_services", "", res.stats.hidden);
     metric_set("vizfeed_graph_clamped_counts", "", (double)res.stats.clamped);
-    log_clamped(&res, &d->clamped_said);
+    daemon_log_clamped(&res, &d->clamped_said);
     metric_add("vizfeed_topology_regex_skipped_total", "", (double)res.regex_skipped);
-    log_regex_skipped(&res, &d->regex_said);
+    daemon_log_regex_skipped(&res, &d->regex_said);
     publish(d, snap);
     snapshot_unref(snap);
 }
@@ -296,7 +302,7 @@ static void reload(daemon_state *d, const daemon_options *o) {
 int daemon_run(const daemon_options *o) {
     char err[ERR_LEN];
     daemon_state d = {0};
-    int status = EXIT_RUNTIME;
+    int status = DAEMON_EXIT_RUNTIME;
     bool thread_started = false;
 
     /* Signals are taken synchronously by the main thread (sigwait); every
@@ -317,7 +323,7 @@ int daemon_run(const daemon_options *o) {
 
     if (generation_new(o, &d.current, err) < 0) {
         log_error("%s", err);
-        status = EXIT_USAGE;
+        status = DAEMON_EXIT_USAGE;
         goto done;
     }
     const vizfeed_config *cfg = d.current.cfg;

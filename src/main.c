@@ -1,28 +1,23 @@
 /*
- * main.c - the command line (SPEC §3) and the daemon's two threads of
- * control: the main thread waits for signals, the refresher thread rebuilds
- * the graph every interval and publishes it to the sinks. libmicrohttpd runs
- * its own thread and only ever reads published snapshots.
+ * main.c - the command line (SPEC §3): options, and the commands check,
+ * once, query, pull and init; without a command, the daemon (daemon.c),
+ * given a loader that applies the command-line overrides to every
+ * (re)loaded configuration.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bounds.h"
 #include "config.h"
 #include "daemon.h"
 #include "es_query.h"
-#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "pull.h"
@@ -319,9 +314,9 @@ static int run_once(const options *o) {
         goto done;
     }
     bool said = false, regex_said = false;
-    log_clamped(&res, &said);
-    log_regex_skipped(&res, &regex_said);
-    log_refresh_done(&res, snap);
+    daemon_log_clamped(&res, &said);
+    daemon_log_regex_skipped(&res, &regex_said);
+    daemon_log_refresh_done(&res, snap);
     if (o->output) {
         file = sink_file_new(o->output, err);
         if (!file || file->ops->publish(file, snap, err) < 0) {
@@ -370,7 +365,6 @@ static int run_pull(const options *o) {
     log_info("received %s, stopping", pull_stop == SIGINT ? "SIGINT" : "SIGTERM");
     return 0;
 }
-
 
 static vizfeed_config *load_for_daemon(void *ctx, char *err) {
     return load_config(ctx, err);
