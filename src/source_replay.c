@@ -24,6 +24,7 @@
 #include "es_client.h"
 #include "es_parse.h"
 #include "source.h"
+#include "recording.h"
 #include "util.h"
 
 #define REPLAY_MAX_REFRESHES 100000
@@ -46,67 +47,6 @@ struct source {
 static int forward_row(void *ctx, const raw_row *row) {
     source *s = ctx;
     return s->emit(s->emit_ctx, row);
-}
-
-static bool digits_only(const char *s, size_t n) {
-    if (n == 0) return false;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9') return false;
-    return true;
-}
-
-/* Numbers may outgrow their zero padding: shorter first, then by text. */
-static int compare_numbered(const void *a, const void *b) {
-    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-    size_t lx = strspn(x, "0123456789"), ly = strspn(y, "0123456789");
-    if (lx != ly) return lx < ly ? -1 : 1;
-    return strcmp(x, y);
-}
-
-/* Names of dir's entries that are a number followed by suffix ("" = a
- * directory named by a number), sorted by that number. */
-static int list_numbered(const char *dir, const char *suffix, size_t max, char ***out, size_t *count, char *err) {
-    DIR *d = opendir(dir);
-    if (!d) return fail(err, "cannot open %s: %s", dir, strerror(errno));
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    size_t suffix_len = strlen(suffix);
-    int rc = 0;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name), digits = len - (len >= suffix_len ? suffix_len : len);
-        if (len < suffix_len || strcmp(e->d_name + digits, suffix) || !digits_only(e->d_name, digits)) continue;
-        if (!*suffix) {
-            char p[4096];
-            struct stat st;
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) continue;
-        }
-        if (n == max) {
-            rc = fail(err, "%s holds more than %zu recorded entries", dir, max);
-            break;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            names = xrealloc(names, cap * sizeof *names);
-        }
-        names[n++] = xstrdup(e->d_name);
-    }
-    closedir(d);
-    if (rc < 0) {
-        for (size_t i = 0; i < n; i++) free(names[i]);
-        free(names);
-        return -1;
-    }
-    if (n) qsort(names, n, sizeof *names, compare_numbered);
-    *out = names;
-    *count = n;
-    return 0;
-}
-
-static void free_names(char **names, size_t n) {
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
 }
 
 static void replay_close(source *s) {
