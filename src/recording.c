@@ -1,3 +1,10 @@
+/*
+ * recording.c - the directory layout of `--record` and of replay flows, in
+ * one place: source_es.c writes pages through recording_write_page() (one
+ * atomic writer: a reader or a crash never leaves half a file), and
+ * source_replay.c lists and reads them back. The contract, with the layout,
+ * is in recording.h.
+ */
 #include "recording.h"
 
 #include <dirent.h>
@@ -136,7 +143,7 @@ static int compare_numbered(const void *a, const void *b) {
 
 /* Names of dir's entries that are a number followed by suffix ("" = a
  * directory named by a number), sorted by that number. */
-int list_numbered(const char *dir, const char *suffix, size_t max, char ***out, size_t *count, char *err) {
+static int list_numbered(const char *dir, const char *suffix, size_t max, char ***out, size_t *count, char *err) {
     DIR *d = opendir(dir);
     if (!d) return fail(err, "cannot open %s: %s", dir, strerror(errno));
     char **names = NULL;
@@ -175,8 +182,26 @@ int list_numbered(const char *dir, const char *suffix, size_t max, char ***out, 
     return 0;
 }
 
-void free_names(char **names, size_t n) {
+void recording_free_names(char **names, size_t n) {
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
 }
 
+int recording_list_refreshes(const char *flow_dir, char ***names, size_t *count, char *err) {
+    return list_numbered(flow_dir, "", RECORDING_MAX_REFRESHES, names, count, err);
+}
+
+int recording_list_pages(const char *refresh_dir, char ***names, size_t *count, char *err) {
+    return list_numbered(refresh_dir, ".request.json", RECORDING_MAX_PAGES, names, count, err);
+}
+
+void recording_response_path(const char *refresh_dir, const char *request_name, char *out, size_t outlen) {
+    size_t digits = strspn(request_name, "0123456789");
+    snprintf(out, outlen, "%s/%.*s.response.json", refresh_dir, (int)digits, request_name);
+}
+
+size_t recording_parse_head(const char *text, int *status) {
+    int head = 0;
+    if (sscanf(text, "HTTP %d\n%n", status, &head) < 1 || head == 0) return 0;
+    return (size_t)head;
+}

@@ -29,9 +29,9 @@
  * collect, requests in flight included (kind deadline), and a stop request
  * ends it within about a second.
  *
- * With cfg->record_dir set, every request and its answer are written under
- * <record_dir>/<flow>/<refresh>/<page>.{request,response}.json, which
- * source_replay.c reads back through the same parser.
+ * With cfg->record_dir set, every request and its answer are written
+ * through recording.h (<record_dir>/<flow>/<refresh>/<page>.{request,
+ * response}.json), which source_replay.c reads back through the same parser.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -373,7 +373,7 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
     metric_add("vizfeed_es_response_bytes_total", s->flow_label, (double)resp.bytes);
     char record_err[ERR_LEN];
     if (s->record_dir && recording_write_page(s->record_dir, s->record_refresh, page, s->path, body.data, body.len,
-                                             rc < 0 ? -1 : resp.status, &record, record_err) < 0) {
+                                              rc < 0 ? -1 : resp.status, &record, record_err) < 0) {
         /* The user asked for a recording: a refresh missing from it must
          * not pass unnoticed. */
         fail(err, "recording: %s", record_err);
