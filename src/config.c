@@ -1,3 +1,10 @@
+/*
+ * config.c - the configuration's schema: which keys exist at each level,
+ * what each means, its defaults, presets merged under what the user wrote,
+ * and the checks that need the whole configuration (listen address, files
+ * it names). Reading YAML and ${VAR} is yaml_read.c's; printing it back is
+ * config_print.c's.
+ */
 #include "config.h"
 
 #include <ctype.h>
