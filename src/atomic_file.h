@@ -1,7 +1,7 @@
 /*
  * atomic_file.h - the one way vizfeed replaces a file: the output file
  * (sink_file.c), `vizfeed pull`'s copy (through sink_file_write) and the
- * answers `--record DIR` keeps (source_es.c).
+ * answers `--record DIR` keeps (recording.c).
  *
  * It commits the way git's lockfile does: write a temporary file beside the
  * target, fsync it, rename it over the target (atomic within one file

@@ -1,3 +1,10 @@
+/*
+ * config.c - the configuration's schema: which keys exist at each level,
+ * what each means, its defaults, presets merged under what the user wrote,
+ * and the checks that need the whole configuration (listen address, files
+ * it names). Reading YAML and ${VAR} is yaml_read.c's; printing it back is
+ * config_print.c's.
+ */
 #include "config.h"
 
 #include <ctype.h>
@@ -17,29 +24,10 @@
 
 #include "bounds.h"
 #include "preset.h"
+#include "yaml_read.h"
 #include "util.h"
 
-/*
- * The file is parsed twice: first as a stream of events, which is cheap and
- * lets us refuse what the tree builder would handle badly (libyaml's composer
- * recurses once per nesting level, and an alias can make a small file stand
- * for an exponential tree), then with libyaml's document API, whose nodes
- * carry the line and column that every error message names. A condition
- * tree of the deepest allowed kind takes two levels per condition (a mapping
- * and a list) plus the few levels above the flow list.
- */
-#define MAX_YAML_DEPTH (2 * VIZ_MAX_CONDITION_DEPTH + 8)
-/* Longer durations are typos (a window of 400d would ask Elasticsearch for
- * a year of data on every refresh). */
-#define MAX_DURATION_MS    (366LL * 86400000)
 #define MAX_SERVICES_LIMIT 100000
-#define MASK               "********"
-
-typedef struct {
-    const char *file; /* for messages: the path, or "preset NAME" */
-    yaml_document_t *doc;
-    char *err;
-} parser;
 
 /* The flow keys that were written, by the user or by a preset; a preset only
  * fills keys the user did not write. Endpoint parts are tracked one by one so
@@ -107,8 +95,7 @@ static const char *const condition_keys[] = {"field", "equals", "in",     "gte",
 static const char *const flow_type_names[] = {"elasticsearch", "file", "demo", "replay"};
 #define FLOW_TYPES (sizeof flow_type_names / sizeof flow_type_names[0])
 
-#define OPERATORS        "equals, in, gte, gt, lte, lt, exists, prefix"
-#define DURATION_EXAMPLE "a duration such as 500ms, 10s, 2m or 1h"
+#define OPERATORS "equals, in, gte, gt, lte, lt, exists, prefix"
 
 /* ---- memory ---------------------------------------------------------- */
 
@@ -263,391 +250,50 @@ const char *flow_type_name(flow_type t) {
     return (unsigned)t < FLOW_TYPES ? flow_type_names[t] : "unknown";
 }
 
-/* ---- messages -------------------------------------------------------- */
-
-/* User text inside a message: bounded and free of line breaks, so that an
- * error stays one line whatever the file holds. */
-static const char *shown(const char *s, char *out, size_t outlen) {
-    size_t i = 0;
-    for (; s[i] && i + 4 < outlen; i++) out[i] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
-    if (s[i]) {
-        memcpy(out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
-    return out;
-}
-
-static int fail_at(parser *p, const yaml_node_t *n, const char *expected, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail_at(parser *p, const yaml_node_t *n, const char *expected, const char *fmt, ...) {
-    char what[ERR_LEN];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return fail(p->err, "%s:%zu:%zu: %s; expected %s", p->file, n->start_mark.line + 1, n->start_mark.column + 1, what,
-                expected);
-}
-
-static void join_keys(const char *const keys[], char *out, size_t outlen) {
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; keys[i]; i++) {
-        int n = snprintf(out + used, outlen - used, "%s%s", i ? ", " : "", keys[i]);
-        if (n < 0 || (size_t)n >= outlen - used) return;
-        used += (size_t)n;
-    }
-}
-
-/* ---- nodes ----------------------------------------------------------- */
-
-static yaml_node_t *node_at(parser *p, int id) {
-    return yaml_document_get_node(p->doc, id);
-}
-
-static const char *scalar_text(const yaml_node_t *n) {
-    return (const char *)n->data.scalar.value;
-}
-
-static bool is_plain(const yaml_node_t *n) {
-    return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-}
-
-/* An unquoted empty value, ~ or null: YAML's null, which we read as "not
- * written" for sections and lists and as "" for strings. */
-static bool is_null(const yaml_node_t *n) {
-    if (!is_plain(n)) return false;
-    const char *v = scalar_text(n);
-    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
-}
-
-static const char *kind_name(const yaml_node_t *n) {
-    switch (n->type) {
-    case YAML_MAPPING_NODE:
-        return "a mapping";
-    case YAML_SEQUENCE_NODE:
-        return "a list";
-    default:
-        return is_null(n) ? "empty" : "a single value";
-    }
-}
-
-static size_t mapping_size(const yaml_node_t *n) {
-    return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-}
-
-static size_t sequence_size(const yaml_node_t *n) {
-    return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-}
-
-static yaml_node_t *sequence_item(parser *p, const yaml_node_t *n, size_t i) {
-    return node_at(p, n->data.sequence.items.start[i]);
-}
-
-static yaml_node_t *get(parser *p, const yaml_node_t *map, const char *key) {
-    if (!map || map->type != YAML_MAPPING_NODE) return NULL;
-    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
-        const yaml_node_t *k = node_at(p, pair->key);
-        if (k->type == YAML_SCALAR_NODE && !strcmp(scalar_text(k), key)) return node_at(p, pair->value);
-    }
-    return NULL;
-}
-
-/* Every key a scalar, known, and written once. */
-static int check_keys(parser *p, const yaml_node_t *map, const char *what, const char *const keys[]) {
-    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
-        const yaml_node_t *k = node_at(p, pair->key);
-        char list[512], name[80];
-        join_keys(keys, list, sizeof list);
-        if (k->type != YAML_SCALAR_NODE) {
-            char expected[600];
-            snprintf(expected, sizeof expected, "one of %s", list);
-            return fail_at(p, k, expected, "a key in %s is %s", what, kind_name(k));
-        }
-        bool known = false;
-        for (size_t i = 0; keys[i] && !known; i++) known = !strcmp(keys[i], scalar_text(k));
-        if (!known) {
-            char expected[600];
-            snprintf(expected, sizeof expected, "one of %s", list);
-            return fail_at(p, k, expected, "unknown key '%s' in %s", shown(scalar_text(k), name, sizeof name), what);
-        }
-        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pair; q++) {
-            const yaml_node_t *first = node_at(p, q->key);
-            if (first->type == YAML_SCALAR_NODE && !strcmp(scalar_text(first), scalar_text(k)))
-                return fail_at(p, k, "each key once", "duplicate key '%s' in %s (first written at line %zu)",
-                               shown(scalar_text(k), name, sizeof name), what, first->start_mark.line + 1);
-        }
-    }
-    return 0;
-}
-
-/* A section that may be left out or empty: *out is NULL then. */
-static int get_section(parser *p, const yaml_node_t *n, const char *what, const char *const keys[],
-                       const yaml_node_t **out) {
-    *out = NULL;
-    if (!n || is_null(n)) return 0;
-    if (n->type != YAML_MAPPING_NODE) {
-        char list[512], expected[600];
-        join_keys(keys, list, sizeof list);
-        snprintf(expected, sizeof expected, "a mapping with keys %s", list);
-        return fail_at(p, n, expected, "%s is %s", what, kind_name(n));
-    }
-    if (check_keys(p, n, what, keys) < 0) return -1;
-    *out = n;
-    return 0;
-}
-
-/* ---- scalars --------------------------------------------------------- */
-
-/* Copies a scalar with ${VAR} and ${VAR:default} replaced from the
- * environment; $${ stands for a literal ${ (which is how cfg_print writes
- * one back). A variable that is set, even to "", wins over the default. */
-static int expand(parser *p, const yaml_node_t *n, char **out) {
-    const char *s = scalar_text(n);
-    if (strlen(s) != n->data.scalar.length)
-        return fail_at(p, n, "text without NUL characters", "a value contains a NUL character");
-    buf b;
-    buf_init(&b, VIZ_MAX_CONFIG_BYTES);
-    int rc = 0;
-    size_t i = 0;
-    while (s[i]) {
-        if (s[i] == '$' && s[i + 1] == '$' && s[i + 2] == '{') {
-            rc |= buf_puts(&b, "${");
-            i += 3;
-            continue;
-        }
-        if (s[i] != '$' || s[i + 1] != '{') {
-            rc |= buf_putc(&b, s[i++]);
-            continue;
-        }
-        const char *name = s + i + 2;
-        size_t len = 0;
-        while (isalnum((unsigned char)name[len]) || name[len] == '_') len++;
-        if (len == 0 || len > 128 || isdigit((unsigned char)name[0]) || (name[len] != '}' && name[len] != ':')) {
-            buf_free(&b);
-            return fail_at(
-                p, n, "${NAME} or ${NAME:default} with NAME made of letters, digits and _ (or $${ for a literal ${)",
-                "malformed variable reference in a value");
-        }
-        char var[130], shown_var[80];
-        memcpy(var, name, len);
-        var[len] = '\0';
-        const char *end = name + len;
-        const char *fallback = NULL;
-        if (*end == ':') {
-            fallback = end + 1;
-            end = strchr(fallback, '}');
-            if (!end) {
-                buf_free(&b);
-                return fail_at(p, n, "a closing } after the default",
-                               "unterminated ${%s:", shown(var, shown_var, sizeof shown_var));
-            }
-        }
-        const char *value = getenv(var);
-        if (value)
-            rc |= buf_puts(&b, value);
-        else if (fallback)
-            rc |= buf_append(&b, fallback, (size_t)(end - fallback));
-        else {
-            buf_free(&b);
-            shown(var, shown_var, sizeof shown_var);
-            char expected[300];
-            snprintf(expected, sizeof expected, "%s to be set, or a default as in ${%s:default}", shown_var, shown_var);
-            return fail_at(p, n, expected, "environment variable %s is not set", shown_var);
-        }
-        i = (size_t)(end - s) + 1;
-    }
-    if (rc) {
-        buf_free(&b);
-        return fail_at(p, n, "a shorter value", "value is longer than %u bytes after ${} expansion",
-                       VIZ_MAX_CONFIG_BYTES);
-    }
-    *out = buf_take(&b, NULL);
-    return 0;
-}
-
-static int get_string(parser *p, const yaml_node_t *n, const char *what, char **out) {
-    if (n->type != YAML_SCALAR_NODE) return fail_at(p, n, "a string", "%s is %s", what, kind_name(n));
-    if (is_null(n)) {
-        *out = xstrdup("");
-        return 0;
-    }
-    return expand(p, n, out);
-}
-
 /* Sets *field from map[key] when written. Returns 1 when set, 0 when absent,
  * -1 on error. */
-static int opt_string(parser *p, const yaml_node_t *map, const char *key, const char *what, char **field) {
-    const yaml_node_t *n = get(p, map, key);
+static int opt_string(yr_parser *p, const yaml_node_t *map, const char *key, const char *what, char **field) {
+    const yaml_node_t *n = yr_get(p, map, key);
     if (!n) return 0;
     char *s;
-    if (get_string(p, n, what, &s) < 0) return -1;
+    if (yr_string(p, n, what, &s) < 0) return -1;
     replace(field, s);
     return 1;
-}
-
-/* A number as JSON writes it (no hex, inf, nan or leading zeros), so that
- * numbers in conditions mean the same thing to Elasticsearch. */
-static bool parse_number(const char *s, double *out) {
-    const char *q = s;
-    if (*q == '-') q++;
-    if (!isdigit((unsigned char)*q)) return false;
-    if (q[0] == '0' && isdigit((unsigned char)q[1])) return false;
-    while (isdigit((unsigned char)*q)) q++;
-    if (*q == '.') {
-        q++;
-        if (!isdigit((unsigned char)*q)) return false;
-        while (isdigit((unsigned char)*q)) q++;
-    }
-    if (*q == 'e' || *q == 'E') {
-        q++;
-        if (*q == '+' || *q == '-') q++;
-        if (!isdigit((unsigned char)*q)) return false;
-        while (isdigit((unsigned char)*q)) q++;
-    }
-    if (*q) return false;
-    errno = 0;
-    double d = strtod(s, NULL);
-    if (errno == ERANGE || !isfinite(d)) return false;
-    *out = d;
-    return true;
-}
-
-/* Numbers, booleans and durations may be written quoted, as environment
- * references often are; only condition values give quotes a meaning. */
-static int get_double(parser *p, const yaml_node_t *n, const char *what, double min, double max, double *out) {
-    char *s;
-    if (n->type != YAML_SCALAR_NODE || is_null(n)) return fail_at(p, n, "a number", "%s is %s", what, kind_name(n));
-    if (expand(p, n, &s) < 0) return -1;
-    double d;
-    char expected[96], text[80];
-    if (min <= -DBL_MAX / 2 && max >= DBL_MAX / 2)
-        snprintf(expected, sizeof expected, "a number");
-    else
-        snprintf(expected, sizeof expected, "a number from %g to %g", min, max);
-    bool ok = parse_number(s, &d);
-    shown(s, text, sizeof text);
-    free(s);
-    if (!ok) return fail_at(p, n, expected, "%s '%s' is not a number", what, text);
-    if (d < min || d > max) return fail_at(p, n, expected, "%s %s is out of range", what, text);
-    *out = d;
-    return 0;
-}
-
-static int get_int(parser *p, const yaml_node_t *n, const char *what, long long min, long long max, long long *out) {
-    char *s;
-    char expected[96], text[80];
-    snprintf(expected, sizeof expected, "a whole number from %lld to %lld", min, max);
-    if (n->type != YAML_SCALAR_NODE || is_null(n)) return fail_at(p, n, expected, "%s is %s", what, kind_name(n));
-    if (expand(p, n, &s) < 0) return -1;
-    shown(s, text, sizeof text);
-    const char *q = s[0] == '-' ? s + 1 : s;
-    bool digits = *q != '\0';
-    for (; *q; q++) digits = digits && isdigit((unsigned char)*q);
-    errno = 0;
-    long long v = digits ? strtoll(s, NULL, 10) : 0;
-    free(s);
-    if (!digits) return fail_at(p, n, expected, "%s '%s' is not a whole number", what, text);
-    if (errno == ERANGE || v < min || v > max) return fail_at(p, n, expected, "%s %s is out of range", what, text);
-    *out = v;
-    return 0;
-}
-
-static int get_u64(parser *p, const yaml_node_t *n, const char *what, uint64_t *out) {
-    char *s;
-    char text[80];
-    const char *expected = "a whole number from 0 to 18446744073709551615";
-    if (n->type != YAML_SCALAR_NODE || is_null(n)) return fail_at(p, n, expected, "%s is %s", what, kind_name(n));
-    if (expand(p, n, &s) < 0) return -1;
-    shown(s, text, sizeof text);
-    bool digits = *s != '\0';
-    for (const char *q = s; *q; q++) digits = digits && isdigit((unsigned char)*q);
-    errno = 0;
-    unsigned long long v = digits ? strtoull(s, NULL, 10) : 0;
-    free(s);
-    if (!digits || errno == ERANGE) return fail_at(p, n, expected, "%s '%s' is not a whole number", what, text);
-    *out = v;
-    return 0;
-}
-
-/* Only true and false: YAML 1.1's yes/no/on/off surprise people (Norway). */
-static int get_bool(parser *p, const yaml_node_t *n, const char *what, bool *out) {
-    char *s;
-    char text[80];
-    if (n->type != YAML_SCALAR_NODE || is_null(n))
-        return fail_at(p, n, "true or false", "%s is %s", what, kind_name(n));
-    if (expand(p, n, &s) < 0) return -1;
-    int v = !strcmp(s, "true") ? 1 : !strcmp(s, "false") ? 0 : -1;
-    shown(s, text, sizeof text);
-    free(s);
-    if (v < 0) return fail_at(p, n, "true or false", "%s '%s' is not a boolean", what, text);
-    *out = v == 1;
-    return 0;
-}
-
-static int get_duration(parser *p, const yaml_node_t *n, const char *what, int64_t min, int64_t *out) {
-    char *s;
-    char text[80];
-    if (n->type != YAML_SCALAR_NODE || is_null(n))
-        return fail_at(p, n, DURATION_EXAMPLE, "%s is %s", what, kind_name(n));
-    if (expand(p, n, &s) < 0) return -1;
-    int64_t ms;
-    char ignored[ERR_LEN];
-    int rc = parse_duration_ms(s, &ms, ignored);
-    shown(s, text, sizeof text);
-    free(s);
-    if (rc < 0) return fail_at(p, n, DURATION_EXAMPLE, "%s '%s' is not a duration", what, text);
-    if (ms < min || ms > MAX_DURATION_MS)
-        return fail_at(p, n, min > 0 ? "a duration above 0 and at most 366d" : "a duration of at most 366d",
-                       "%s %s is out of range", what, text);
-    *out = ms;
-    return 0;
 }
 
 /* A value of a condition. An unquoted scalar that reads as a number or as
  * true/false is one; quoting makes anything a string, so that `equals: "200"`
  * can match a keyword field exactly. */
-static int get_value(parser *p, const yaml_node_t *n, const char *what, cfg_value *v) {
-    if (n->type != YAML_SCALAR_NODE || is_null(n))
-        return fail_at(p, n, "a string, a number, true or false", "%s is %s", what, kind_name(n));
-    if (expand(p, n, &v->text) < 0) return -1;
+static int get_value(yr_parser *p, const yaml_node_t *n, const char *what, cfg_value *v) {
+    if (n->type != YAML_SCALAR_NODE || yr_is_null(n))
+        return yr_fail(p, n, "a string, a number, true or false", "%s is %s", what, yr_kind(n));
+    if (yr_expand(p, n, &v->text) < 0) return -1;
     v->type = VALUE_STRING;
-    if (is_plain(n)) {
+    if (yr_is_plain(n)) {
         if (!strcmp(v->text, "true") || !strcmp(v->text, "false")) {
             v->type = VALUE_BOOL;
             v->boolean = v->text[0] == 't';
-        } else if (parse_number(v->text, &v->number)) {
+        } else if (yr_parse_number(v->text, &v->number)) {
             v->type = VALUE_NUMBER;
         }
     }
     return 0;
 }
 
-static int get_nonempty(parser *p, const yaml_node_t *n, const char *what, const char *expected, char **out) {
-    if (get_string(p, n, what, out) < 0) return -1;
-    if (!**out) {
-        free(*out);
-        *out = NULL;
-        return fail_at(p, n, expected, "%s is empty", what);
-    }
-    return 0;
-}
-
 /* ---- conditions ------------------------------------------------------ */
 
-static int parse_condition(parser *p, const yaml_node_t *n, int depth, condition *c);
+static int parse_condition(yr_parser *p, const yaml_node_t *n, int depth, condition *c);
 
-static int parse_condition_list(parser *p, const yaml_node_t *n, const char *what, int depth, condition_list *out) {
+static int parse_condition_list(yr_parser *p, const yaml_node_t *n, const char *what, int depth, condition_list *out) {
     free_conditions(out);
-    if (is_null(n)) return 0;
+    if (yr_is_null(n)) return 0;
     if (n->type != YAML_SEQUENCE_NODE)
-        return fail_at(p, n, "a list of conditions such as - { field: event.outcome, equals: failure }", "%s is %s",
-                       what, kind_name(n));
-    out->n = sequence_size(n);
+        return yr_fail(p, n, "a list of conditions such as - { field: event.outcome, equals: failure }", "%s is %s",
+                       what, yr_kind(n));
+    out->n = yr_sequence_size(n);
     out->items = xcalloc(out->n, sizeof *out->items);
     for (size_t i = 0; i < out->n; i++)
-        if (parse_condition(p, sequence_item(p, n, i), depth, &out->items[i]) < 0) return -1;
+        if (parse_condition(p, yr_item(p, n, i), depth, &out->items[i]) < 0) return -1;
     return 0;
 }
 
@@ -660,66 +306,66 @@ static int operator_group(const char *key) {
     return -1;
 }
 
-static int parse_combinator(parser *p, const yaml_node_t *n, int depth, condition *c) {
+static int parse_combinator(yr_parser *p, const yaml_node_t *n, int depth, condition *c) {
     yaml_node_pair_t *pair = n->data.mapping.pairs.start;
-    const yaml_node_t *key = node_at(p, pair->key), *value = node_at(p, pair->value);
-    if (mapping_size(n) > 1) {
-        const yaml_node_t *other = node_at(p, pair[1].key);
-        if (!strcmp(scalar_text(key), "not") || !strcmp(scalar_text(key), "all")) key = other;
-        return fail_at(p, key, "not or all alone in their condition (put the other parts inside)",
-                       "'%s' cannot stand beside not or all in one condition", scalar_text(key));
+    const yaml_node_t *key = yr_node(p, pair->key), *value = yr_node(p, pair->value);
+    if (yr_mapping_size(n) > 1) {
+        const yaml_node_t *other = yr_node(p, pair[1].key);
+        if (!strcmp(yr_text(key), "not") || !strcmp(yr_text(key), "all")) key = other;
+        return yr_fail(p, key, "not or all alone in their condition (put the other parts inside)",
+                       "'%s' cannot stand beside not or all in one condition", yr_text(key));
     }
-    if (!strcmp(scalar_text(key), "not")) {
+    if (!strcmp(yr_text(key), "not")) {
         c->kind = COND_NOT;
         c->children = xcalloc(1, sizeof *c->children);
         c->nchildren = 1;
         return parse_condition(p, value, depth + 1, c->children);
     }
     c->kind = COND_ALL;
-    if (value->type != YAML_SEQUENCE_NODE || sequence_size(value) == 0)
-        return fail_at(p, value, "a list of at least one condition", "all is %s",
-                       value->type == YAML_SEQUENCE_NODE ? "an empty list" : kind_name(value));
-    c->nchildren = sequence_size(value);
+    if (value->type != YAML_SEQUENCE_NODE || yr_sequence_size(value) == 0)
+        return yr_fail(p, value, "a list of at least one condition", "all is %s",
+                       value->type == YAML_SEQUENCE_NODE ? "an empty list" : yr_kind(value));
+    c->nchildren = yr_sequence_size(value);
     c->children = xcalloc(c->nchildren, sizeof *c->children);
     for (size_t i = 0; i < c->nchildren; i++)
-        if (parse_condition(p, sequence_item(p, value, i), depth + 1, &c->children[i]) < 0) return -1;
+        if (parse_condition(p, yr_item(p, value, i), depth + 1, &c->children[i]) < 0) return -1;
     return 0;
 }
 
-static int parse_condition(parser *p, const yaml_node_t *n, int depth, condition *c) {
+static int parse_condition(yr_parser *p, const yaml_node_t *n, int depth, condition *c) {
     char name[80];
-    if (n->type != YAML_MAPPING_NODE || mapping_size(n) == 0)
-        return fail_at(p, n, "a mapping such as { field: event.outcome, equals: failure }", "a condition is %s",
-                       kind_name(n));
+    if (n->type != YAML_MAPPING_NODE || yr_mapping_size(n) == 0)
+        return yr_fail(p, n, "a mapping such as { field: event.outcome, equals: failure }", "a condition is %s",
+                       yr_kind(n));
     if (depth > VIZ_MAX_CONDITION_DEPTH) {
         char expected[64];
         snprintf(expected, sizeof expected, "at most %d levels of not and all", VIZ_MAX_CONDITION_DEPTH);
-        return fail_at(p, n, expected, "conditions are nested too deeply");
+        return yr_fail(p, n, expected, "conditions are nested too deeply");
     }
-    if (check_keys(p, n, "a condition", condition_keys) < 0) return -1;
-    if (get(p, n, "not") || get(p, n, "all")) return parse_combinator(p, n, depth, c);
+    if (yr_check_keys(p, n, "a condition", condition_keys) < 0) return -1;
+    if (yr_get(p, n, "not") || yr_get(p, n, "all")) return parse_combinator(p, n, depth, c);
 
-    const yaml_node_t *field = get(p, n, "field");
-    if (!field) return fail_at(p, n, "field: NAME and one of " OPERATORS ", or not or all", "a condition has no field");
-    if (get_nonempty(p, field, "field", "a field name such as http.response.status_code", &c->field) < 0) return -1;
+    const yaml_node_t *field = yr_get(p, n, "field");
+    if (!field) return yr_fail(p, n, "field: NAME and one of " OPERATORS ", or not or all", "a condition has no field");
+    if (yr_nonempty(p, field, "field", "a field name such as http.response.status_code", &c->field) < 0) return -1;
 
     /* Exactly one operator; the range bounds together count as one. */
     const yaml_node_t *op = NULL;
     int group = -1;
     for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
-        const yaml_node_t *key = node_at(p, pair->key);
-        int g = operator_group(scalar_text(key));
+        const yaml_node_t *key = yr_node(p, pair->key);
+        int g = operator_group(yr_text(key));
         if (g < 0) continue;
         if (group >= 0 && (g != group || g != COND_RANGE))
-            return fail_at(p, key, "exactly one of " OPERATORS " (only the range bounds combine)",
-                           "condition on '%s' has two operators, '%s' and '%s'", shown(c->field, name, sizeof name),
-                           scalar_text(op), scalar_text(key));
+            return yr_fail(p, key, "exactly one of " OPERATORS " (only the range bounds combine)",
+                           "condition on '%s' has two operators, '%s' and '%s'", yr_shown(c->field, name, sizeof name),
+                           yr_text(op), yr_text(key));
         if (!op) op = key;
         group = g;
     }
     if (!op)
-        return fail_at(p, n, "one of " OPERATORS, "condition on '%s' has no operator",
-                       shown(c->field, name, sizeof name));
+        return yr_fail(p, n, "one of " OPERATORS, "condition on '%s' has no operator",
+                       yr_shown(c->field, name, sizeof name));
 
     c->kind = (cond_kind)group;
     const yaml_node_t *v;
@@ -727,29 +373,29 @@ static int parse_condition(parser *p, const yaml_node_t *n, int depth, condition
     case COND_EQUALS:
         c->values = xcalloc(1, sizeof *c->values);
         c->nvalues = 1;
-        return get_value(p, get(p, n, "equals"), "equals", c->values);
+        return get_value(p, yr_get(p, n, "equals"), "equals", c->values);
     case COND_IN:
-        v = get(p, n, "in");
-        if (v->type != YAML_SEQUENCE_NODE || sequence_size(v) == 0)
-            return fail_at(p, v, "a list of at least one value, such as [200, 204]", "in is %s", kind_name(v));
-        c->nvalues = sequence_size(v);
+        v = yr_get(p, n, "in");
+        if (v->type != YAML_SEQUENCE_NODE || yr_sequence_size(v) == 0)
+            return yr_fail(p, v, "a list of at least one value, such as [200, 204]", "in is %s", yr_kind(v));
+        c->nvalues = yr_sequence_size(v);
         c->values = xcalloc(c->nvalues, sizeof *c->values);
         for (size_t i = 0; i < c->nvalues; i++)
-            if (get_value(p, sequence_item(p, v, i), "a value of in", &c->values[i]) < 0) return -1;
+            if (get_value(p, yr_item(p, v, i), "a value of in", &c->values[i]) < 0) return -1;
         return 0;
     case COND_RANGE: {
         static const char *const bounds[BOUND_COUNT] = {"gte", "gt", "lte", "lt"};
         for (int b = 0; b < BOUND_COUNT; b++) {
-            if (!(v = get(p, n, bounds[b]))) continue;
-            if (get_double(p, v, bounds[b], -DBL_MAX, DBL_MAX, &c->bound[b]) < 0) return -1;
+            if (!(v = yr_get(p, n, bounds[b]))) continue;
+            if (yr_double(p, v, bounds[b], -DBL_MAX, DBL_MAX, &c->bound[b]) < 0) return -1;
             c->has_bound[b] = true;
         }
         return 0;
     }
     case COND_EXISTS:
-        return get_bool(p, get(p, n, "exists"), "exists", &c->exists);
+        return yr_bool(p, yr_get(p, n, "exists"), "exists", &c->exists);
     case COND_PREFIX:
-        return get_nonempty(p, get(p, n, "prefix"), "prefix", "a non-empty string", &c->prefix);
+        return yr_nonempty(p, yr_get(p, n, "prefix"), "prefix", "a non-empty string", &c->prefix);
     default:
         return -1;
     }
@@ -757,28 +403,28 @@ static int parse_condition(parser *p, const yaml_node_t *n, int depth, condition
 
 /* ---- flows ----------------------------------------------------------- */
 
-static int parse_endpoint(parser *p, const yaml_node_t *n, const char *side, int base, flow_config *f,
+static int parse_endpoint(yr_parser *p, const yaml_node_t *n, const char *side, int base, flow_config *f,
                           unsigned *written) {
     const yaml_node_t *map;
-    if (get_section(p, n, side, endpoint_keys, &map) < 0) return -1;
+    if (yr_section(p, n, side, endpoint_keys, &map) < 0) return -1;
     for (int i = 0; map && i < 3; i++) {
         char what[32];
         snprintf(what, sizeof what, "%s.%s", side, endpoint_keys[i]);
-        const yaml_node_t *list = get(p, map, endpoint_keys[i]);
+        const yaml_node_t *list = yr_get(p, map, endpoint_keys[i]);
         if (list)
             for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) replace(&f->alt_fields[base + i][k], NULL);
         if (list && list->type == YAML_SEQUENCE_NODE) {
             /* [a, b, c]: the first of these fields that the event has. */
-            size_t count = sequence_size(list);
+            size_t count = yr_sequence_size(list);
             if (count == 0 || count > 1 + FLOW_MAX_FIELD_ALTS) {
                 char expected[96];
                 snprintf(expected, sizeof expected, "a field, or a list of 1 to %d fields tried in order",
                          1 + FLOW_MAX_FIELD_ALTS);
-                return fail_at(p, list, expected, "%s lists %zu fields", what, count);
+                return yr_fail(p, list, expected, "%s lists %zu fields", what, count);
             }
             for (size_t k = 0; k < count; k++) {
                 char *name;
-                if (get_nonempty(p, sequence_item(p, list, k), what, "a field name", &name) < 0) return -1;
+                if (yr_nonempty(p, yr_item(p, list, k), what, "a field name", &name) < 0) return -1;
                 replace(k == 0 ? &f->fields[base + i] : &f->alt_fields[base + i][k - 1], name);
             }
             *written |= W_FIELD0 << (base + i);
@@ -792,14 +438,14 @@ static int parse_endpoint(parser *p, const yaml_node_t *n, const char *side, int
 }
 
 /* latency: { field: F, unit: U } or { sum: F, count: F, unit: U }. */
-static int parse_latency(parser *p, const yaml_node_t *n, flow_config *f, unsigned *written) {
+static int parse_latency(yr_parser *p, const yaml_node_t *n, flow_config *f, unsigned *written) {
     static const struct {
         const char *name;
         double ms;
     } units[] = {{"ns", 1e-6}, {"us", 1e-3}, {"ms", 1}, {"s", 1000}};
     const yaml_node_t *map, *v;
     if (!n) return 0;
-    if (get_section(p, n, "latency", latency_keys, &map) < 0) return -1;
+    if (yr_section(p, n, "latency", latency_keys, &map) < 0) return -1;
     *written |= W_LATENCY;
     replace(&f->latency_field, NULL);
     replace(&f->latency_sum_field, NULL);
@@ -813,20 +459,20 @@ static int parse_latency(parser *p, const yaml_node_t *n, flow_config *f, unsign
     bool pair = f->latency_sum_field && *f->latency_sum_field && f->latency_count_field && *f->latency_count_field;
     bool half = (f->latency_sum_field && *f->latency_sum_field) != (f->latency_count_field && *f->latency_count_field);
     if (half)
-        return fail_at(p, n, "both sum: FIELD and count: FIELD (or field: DURATION_FIELD alone)",
+        return yr_fail(p, n, "both sum: FIELD and count: FIELD (or field: DURATION_FIELD alone)",
                        "latency has a sum without a count or a count without a sum");
     if (one == pair)
-        return fail_at(p, n, "either field: DURATION_FIELD or both sum: FIELD and count: FIELD", "latency names %s",
+        return yr_fail(p, n, "either field: DURATION_FIELD or both sum: FIELD and count: FIELD", "latency names %s",
                        one ? "a field and a sum/count pair" : "no duration field");
-    if (!(v = get(p, map, "unit"))) return fail_at(p, n, "unit: ns, us, ms or s", "latency has no unit");
+    if (!(v = yr_get(p, map, "unit"))) return yr_fail(p, n, "unit: ns, us, ms or s", "latency has no unit");
     char *unit;
-    if (get_string(p, v, "latency.unit", &unit) < 0) return -1;
+    if (yr_string(p, v, "latency.unit", &unit) < 0) return -1;
     f->latency_unit_ms = 0;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (!strcmp(unit, units[i].name)) f->latency_unit_ms = units[i].ms;
     if (f->latency_unit_ms == 0) {
         char text[64];
-        fail_at(p, v, "one of ns, us, ms, s", "unknown latency unit '%s'", shown(unit, text, sizeof text));
+        yr_fail(p, v, "one of ns, us, ms, s", "unknown latency unit '%s'", yr_shown(unit, text, sizeof text));
         free(unit);
         return -1;
     }
@@ -835,7 +481,7 @@ static int parse_latency(parser *p, const yaml_node_t *n, flow_config *f, unsign
 }
 
 /* The keys a preset may fill: what to count and how to name and class it. */
-static int parse_traffic(parser *p, const yaml_node_t *map, flow_config *f, unsigned *written) {
+static int parse_traffic(yr_parser *p, const yaml_node_t *map, flow_config *f, unsigned *written) {
     static const struct {
         const char *key;
         unsigned bit;
@@ -857,7 +503,7 @@ static int parse_traffic(parser *p, const yaml_node_t *map, flow_config *f, unsi
         {"danger_count", W_DANGER_COUNT, offsetof(flow_config, danger_count_field)},
     };
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
-        const yaml_node_t *n = get(p, map, lists[i].key);
+        const yaml_node_t *n = yr_get(p, map, lists[i].key);
         if (!n) continue;
         if (parse_condition_list(p, n, lists[i].key, 1, (condition_list *)((char *)f + lists[i].offset)) < 0) return -1;
         *written |= lists[i].bit;
@@ -867,18 +513,16 @@ static int parse_traffic(parser *p, const yaml_node_t *map, flow_config *f, unsi
         if (rc < 0) return -1;
         if (rc) *written |= strings[i].bit;
     }
-    if (parse_latency(p, get(p, map, "latency"), f, written) < 0) return -1;
-    const yaml_node_t *cm = get(p, map, "count_missing");
+    if (parse_latency(p, yr_get(p, map, "latency"), f, written) < 0) return -1;
+    const yaml_node_t *cm = yr_get(p, map, "count_missing");
     if (cm) {
-        if (get_double(p, cm, "count_missing", 0, 1e15, &f->count_missing) < 0) return -1;
+        if (yr_double(p, cm, "count_missing", 0, 1e15, &f->count_missing) < 0) return -1;
         f->has_count_missing = true;
         *written |= W_COUNT_MISSING;
     }
-    if (parse_endpoint(p, get(p, map, "from"), "from", EP_FROM_SERVICE, f, written) < 0) return -1;
-    return parse_endpoint(p, get(p, map, "to"), "to", EP_TO_SERVICE, f, written);
+    if (parse_endpoint(p, yr_get(p, map, "from"), "from", EP_FROM_SERVICE, f, written) < 0) return -1;
+    return parse_endpoint(p, yr_get(p, map, "to"), "to", EP_TO_SERVICE, f, written);
 }
-
-static int load_document(const char *file, const char *text, size_t len, yaml_document_t *doc, char *err);
 
 static void take_string(char **dst, char **src) {
     replace(dst, *src);
@@ -894,12 +538,12 @@ static void take_conditions(condition_list *dst, condition_list *src) {
 
 /* Fills every key the preset writes and the flow does not. The preset's text
  * is parsed like a flow so it cannot mean anything a flow could not say. */
-static int apply_preset(parser *p, const flow_preset *preset, flow_config *f, unsigned written) {
+static int apply_preset(yr_parser *p, const flow_preset *preset, flow_config *f, unsigned written) {
     char file[64];
     snprintf(file, sizeof file, "preset %s", preset->name);
     yaml_document_t doc;
-    if (load_document(file, preset->yaml, strlen(preset->yaml), &doc, p->err) < 0) return -1;
-    parser pp = {file, &doc, p->err};
+    if (yr_load(file, preset->yaml, strlen(preset->yaml), &doc, p->err) < 0) return -1;
+    yr_parser pp = {file, &doc, p->err};
     flow_config from_preset = {0};
     unsigned filled = 0;
     int rc = -1;
@@ -908,7 +552,8 @@ static int apply_preset(parser *p, const flow_preset *preset, flow_config *f, un
         fail(p->err, "%s: not a mapping; expected a mapping of flow keys", file);
         goto done;
     }
-    if (check_keys(&pp, root, file, preset_keys) < 0 || parse_traffic(&pp, root, &from_preset, &filled) < 0) goto done;
+    if (yr_check_keys(&pp, root, file, preset_keys) < 0 || parse_traffic(&pp, root, &from_preset, &filled) < 0)
+        goto done;
     filled &= ~written;
     if (filled & W_WHERE) take_conditions(&f->where, &from_preset.where);
     if (filled & W_WARNING) take_conditions(&f->warning, &from_preset.warning);
@@ -940,36 +585,36 @@ done:
     return rc;
 }
 
-static void flow_label(parser *p, const yaml_node_t *n, size_t index, char *out, size_t outlen) {
-    const yaml_node_t *name = get(p, n, "name");
+static void flow_label(yr_parser *p, const yaml_node_t *n, size_t index, char *out, size_t outlen) {
+    const yaml_node_t *name = yr_get(p, n, "name");
     char text[64];
-    if (name && name->type == YAML_SCALAR_NODE && *scalar_text(name))
-        snprintf(out, outlen, "flow '%s'", shown(scalar_text(name), text, sizeof text));
+    if (name && name->type == YAML_SCALAR_NODE && *yr_text(name))
+        snprintf(out, outlen, "flow '%s'", yr_shown(yr_text(name), text, sizeof text));
     else
         snprintf(out, outlen, "flow #%zu", index + 1);
 }
 
-static int parse_flow(parser *p, const yaml_node_t *n, size_t index, const vizfeed_config *cfg, flow_config *f) {
+static int parse_flow(yr_parser *p, const yaml_node_t *n, size_t index, const vizfeed_config *cfg, flow_config *f) {
     char label[96], expected[600], list[512], text[80];
     flow_label(p, n, index, label, sizeof label);
     if (n->type != YAML_MAPPING_NODE)
-        return fail_at(p, n, "a mapping with name, type and the keys of that type", "%s is %s", label, kind_name(n));
-    if (check_keys(p, n, label, flow_keys) < 0) return -1;
+        return yr_fail(p, n, "a mapping with name, type and the keys of that type", "%s is %s", label, yr_kind(n));
+    if (yr_check_keys(p, n, label, flow_keys) < 0) return -1;
 
-    const yaml_node_t *name = get(p, n, "name");
-    if (!name) return fail_at(p, n, "name: a unique name for the flow", "%s has no name", label);
-    if (get_nonempty(p, name, "name", "a unique name for the flow", &f->name) < 0) return -1;
+    const yaml_node_t *name = yr_get(p, n, "name");
+    if (!name) return yr_fail(p, n, "name: a unique name for the flow", "%s has no name", label);
+    if (yr_nonempty(p, name, "name", "a unique name for the flow", &f->name) < 0) return -1;
 
-    const yaml_node_t *type = get(p, n, "type");
-    if (!type) return fail_at(p, n, "type: elasticsearch, file, demo or replay", "%s has no type", label);
+    const yaml_node_t *type = yr_get(p, n, "type");
+    if (!type) return yr_fail(p, n, "type: elasticsearch, file, demo or replay", "%s has no type", label);
     char *type_text;
-    if (get_string(p, type, "type", &type_text) < 0) return -1;
+    if (yr_string(p, type, "type", &type_text) < 0) return -1;
     int t = -1;
     for (int i = 0; i < (int)FLOW_TYPES; i++)
         if (!strcmp(type_text, flow_type_names[i])) t = i;
-    shown(type_text, text, sizeof text);
+    yr_shown(type_text, text, sizeof text);
     free(type_text);
-    if (t < 0) return fail_at(p, type, "one of elasticsearch, file, demo, replay", "unknown flow type '%s'", text);
+    if (t < 0) return yr_fail(p, type, "one of elasticsearch, file, demo, replay", "unknown flow type '%s'", text);
     f->type = (flow_type)t;
 
     /* A key that means nothing for this type is as suspicious as a typo. */
@@ -977,15 +622,14 @@ static int parse_flow(parser *p, const yaml_node_t *n, size_t index, const vizfe
                                  : t == FLOW_FILE        ? file_flow_keys
                                  : t == FLOW_REPLAY      ? replay_flow_keys
                                                          : demo_flow_keys;
-    join_keys(allowed, list, sizeof list);
+    yr_join_keys(allowed, list, sizeof list);
     for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
-        const yaml_node_t *key = node_at(p, pair->key);
+        const yaml_node_t *key = yr_node(p, pair->key);
         bool ok = false;
-        for (size_t i = 0; allowed[i] && !ok; i++) ok = !strcmp(allowed[i], scalar_text(key));
+        for (size_t i = 0; allowed[i] && !ok; i++) ok = !strcmp(allowed[i], yr_text(key));
         if (!ok) {
             snprintf(expected, sizeof expected, "one of %s", list);
-            return fail_at(p, key, expected, "key '%s' does not apply to %s flows", scalar_text(key),
-                           flow_type_names[t]);
+            return yr_fail(p, key, expected, "key '%s' does not apply to %s flows", yr_text(key), flow_type_names[t]);
         }
     }
 
@@ -994,7 +638,7 @@ static int parse_flow(parser *p, const yaml_node_t *n, size_t index, const vizfe
         opt_string(p, n, "preset", "preset", &f->preset) < 0)
         return -1;
     f->seed = 1;
-    if ((v = get(p, n, "seed")) && get_u64(p, v, "seed", &f->seed) < 0) return -1;
+    if ((v = yr_get(p, n, "seed")) && yr_u64(p, v, "seed", &f->seed) < 0) return -1;
 
     unsigned written = 0;
     if (parse_traffic(p, n, f, &written) < 0) return -1;
@@ -1002,8 +646,8 @@ static int parse_flow(parser *p, const yaml_node_t *n, size_t index, const vizfe
         const flow_preset *preset = preset_find(f->preset);
         if (!preset) {
             snprintf(expected, sizeof expected, "one of %s", preset_names());
-            return fail_at(p, get(p, n, "preset"), expected, "unknown preset '%s'",
-                           shown(f->preset, text, sizeof text));
+            return yr_fail(p, yr_get(p, n, "preset"), expected, "unknown preset '%s'",
+                           yr_shown(f->preset, text, sizeof text));
         }
         if (apply_preset(p, preset, f, written) < 0) return -1;
         /* Where the data lives, Beats index and Elastic Agent data stream. */
@@ -1012,61 +656,62 @@ static int parse_flow(parser *p, const yaml_node_t *n, size_t index, const vizfe
     }
     fill_flow_defaults(f);
     if (*f->danger_count_field && !*f->count_field)
-        return fail_at(p, (v = get(p, n, "danger_count")) ? v : n, "count: the field of all calls, beside danger_count",
+        return yr_fail(p, (v = yr_get(p, n, "danger_count")) ? v : n,
+                       "count: the field of all calls, beside danger_count",
                        "%s counts failures from a field (danger_count) but no count field", label);
     if (*f->danger_count_field && (f->danger.n > 0 || f->warning.n > 0))
-        return fail_at(p, (v = get(p, n, "danger_count")) ? v : n, "either danger_count or warning/danger conditions",
-                       "%s counts failures from a field (danger_count) and also has warning or danger conditions",
-                       label);
+        return yr_fail(
+            p, (v = yr_get(p, n, "danger_count")) ? v : n, "either danger_count or warning/danger conditions",
+            "%s counts failures from a field (danger_count) and also has warning or danger conditions", label);
 
     if (f->type == FLOW_DEMO) return 0;
     if (f->type == FLOW_ELASTICSEARCH) {
         if (!*f->index)
-            return fail_at(p, (v = get(p, n, "index")) ? v : n, "index: an index pattern such as filebeat-*",
+            return yr_fail(p, (v = yr_get(p, n, "index")) ? v : n, "index: an index pattern such as filebeat-*",
                            "%s reads from Elasticsearch but has no index", label);
         if (cfg->es.nhosts == 0 && !*cfg->es.cloud_id)
-            return fail_at(p, type, "elasticsearch.hosts (or elasticsearch.cloud_id) to be set",
+            return yr_fail(p, type, "elasticsearch.hosts (or elasticsearch.cloud_id) to be set",
                            "%s reads from Elasticsearch but no cluster is configured", label);
     }
     if (f->type == FLOW_FILE && !*f->path)
-        return fail_at(p, (v = get(p, n, "path")) ? v : n, "path: the NDJSON file to read", "%s has no path", label);
+        return yr_fail(p, (v = yr_get(p, n, "path")) ? v : n, "path: the NDJSON file to read", "%s has no path", label);
     /* Whether the directory holds a recording is checked when the flow
      * opens, as for a file flow's file: `check` can run before `--record`. */
     if (f->type == FLOW_REPLAY && !*f->path)
-        return fail_at(p, (v = get(p, n, "path")) ? v : n, "path: the directory that --record filled", "%s has no path",
-                       label);
+        return yr_fail(p, (v = yr_get(p, n, "path")) ? v : n, "path: the directory that --record filled",
+                       "%s has no path", label);
     if (!*f->fields[EP_TO_SERVICE])
-        return fail_at(p, n, "to: { service: FIELD } or a preset that sets it",
+        return yr_fail(p, n, "to: { service: FIELD } or a preset that sets it",
                        "%s does not say which field names the callee (to.service)", label);
     if (!*f->timestamp_field)
-        return fail_at(p, get(p, n, "timestamp"), "a date field such as @timestamp", "%s has an empty timestamp",
+        return yr_fail(p, yr_get(p, n, "timestamp"), "a date field such as @timestamp", "%s has an empty timestamp",
                        label);
     return 0;
 }
 
-static int parse_flows(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
-    const yaml_node_t *n = get(p, root, "flows");
-    if (!n) return fail_at(p, root, "flows: a list with at least one flow", "no flows are configured");
-    if (is_null(n) || (n->type == YAML_SEQUENCE_NODE && sequence_size(n) == 0))
-        return fail_at(p, n, "at least one flow", "the flows list is empty");
+static int parse_flows(yr_parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+    const yaml_node_t *n = yr_get(p, root, "flows");
+    if (!n) return yr_fail(p, root, "flows: a list with at least one flow", "no flows are configured");
+    if (yr_is_null(n) || (n->type == YAML_SEQUENCE_NODE && yr_sequence_size(n) == 0))
+        return yr_fail(p, n, "at least one flow", "the flows list is empty");
     if (n->type != YAML_SEQUENCE_NODE)
-        return fail_at(p, n, "a list of flows, each starting with - name: ...", "flows is %s", kind_name(n));
-    if (sequence_size(n) > VIZ_MAX_FLOWS) {
+        return yr_fail(p, n, "a list of flows, each starting with - name: ...", "flows is %s", yr_kind(n));
+    if (yr_sequence_size(n) > VIZ_MAX_FLOWS) {
         char expected[64];
         snprintf(expected, sizeof expected, "at most %d flows", VIZ_MAX_FLOWS);
-        return fail_at(p, n, expected, "%zu flows are configured", sequence_size(n));
+        return yr_fail(p, n, expected, "%zu flows are configured", yr_sequence_size(n));
     }
-    cfg->nflows = sequence_size(n);
+    cfg->nflows = yr_sequence_size(n);
     cfg->flows = xcalloc(cfg->nflows, sizeof *cfg->flows);
     for (size_t i = 0; i < cfg->nflows; i++) {
-        const yaml_node_t *item = sequence_item(p, n, i);
+        const yaml_node_t *item = yr_item(p, n, i);
         if (parse_flow(p, item, i, cfg, &cfg->flows[i]) < 0) return -1;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(cfg->flows[j].name, cfg->flows[i].name)) continue;
             char text[80];
-            return fail_at(p, get(p, item, "name"), "a unique name for every flow",
+            return yr_fail(p, yr_get(p, item, "name"), "a unique name for every flow",
                            "flow name '%s' is used twice (first by flow #%zu)",
-                           shown(cfg->flows[i].name, text, sizeof text), j + 1);
+                           yr_shown(cfg->flows[i].name, text, sizeof text), j + 1);
         }
     }
     return 0;
@@ -1074,33 +719,33 @@ static int parse_flows(parser *p, const yaml_node_t *root, vizfeed_config *cfg) 
 
 /* ---- other sections -------------------------------------------------- */
 
-static int parse_topology(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
-    const yaml_node_t *n = get(p, root, "topology");
-    if (!n || is_null(n)) return 0;
+static int parse_topology(yr_parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+    const yaml_node_t *n = yr_get(p, root, "topology");
+    if (!n || yr_is_null(n)) return 0;
     if (n->type != YAML_SEQUENCE_NODE)
-        return fail_at(p, n, "a list of entries such as - { match: 10.1.0.0/16, region: eu-west-1 }", "topology is %s",
-                       kind_name(n));
-    if (sequence_size(n) > VIZ_MAX_TOPOLOGY) {
+        return yr_fail(p, n, "a list of entries such as - { match: 10.1.0.0/16, region: eu-west-1 }", "topology is %s",
+                       yr_kind(n));
+    if (yr_sequence_size(n) > VIZ_MAX_TOPOLOGY) {
         char expected[64];
         snprintf(expected, sizeof expected, "at most %d topology entries", VIZ_MAX_TOPOLOGY);
-        return fail_at(p, n, expected, "topology has %zu entries", sequence_size(n));
+        return yr_fail(p, n, expected, "topology has %zu entries", yr_sequence_size(n));
     }
-    cfg->ntopology = sequence_size(n);
+    cfg->ntopology = yr_sequence_size(n);
     cfg->topology = xcalloc(cfg->ntopology, sizeof *cfg->topology);
     for (size_t i = 0; i < cfg->ntopology; i++) {
-        const yaml_node_t *item = sequence_item(p, n, i), *map;
+        const yaml_node_t *item = yr_item(p, n, i), *map;
         topology_entry *e = &cfg->topology[i];
-        if (item->type != YAML_MAPPING_NODE || mapping_size(item) == 0)
-            return fail_at(p, item, "a mapping with match and service and/or region", "a topology entry is %s",
-                           kind_name(item));
-        if (get_section(p, item, "a topology entry", topology_keys, &map) < 0) return -1;
+        if (item->type != YAML_MAPPING_NODE || yr_mapping_size(item) == 0)
+            return yr_fail(p, item, "a mapping with match and service and/or region", "a topology entry is %s",
+                           yr_kind(item));
+        if (yr_section(p, item, "a topology entry", topology_keys, &map) < 0) return -1;
         e->line = (int)item->start_mark.line + 1;
-        const yaml_node_t *match = get(p, map, "match");
+        const yaml_node_t *match = yr_get(p, map, "match");
         if (!match)
-            return fail_at(p, item, "match: a CIDR, an IP, a name or a /regex/", "a topology entry has no match");
+            return yr_fail(p, item, "match: a CIDR, an IP, a name or a /regex/", "a topology entry has no match");
         e->line = (int)match->start_mark.line + 1; /* topology errors are about the match */
         e->column = (int)match->start_mark.column + 1;
-        if (get_nonempty(p, match, "match", "a CIDR, an IP, a name or a /regex/", &e->match) < 0 ||
+        if (yr_nonempty(p, match, "match", "a CIDR, an IP, a name or a /regex/", &e->match) < 0 ||
             opt_string(p, map, "service", "service", &e->service) < 0 ||
             opt_string(p, map, "region", "region", &e->region) < 0)
             return -1;
@@ -1114,36 +759,36 @@ static bool is_http_url(const char *s) {
     return !strncasecmp(s, "http://", 7) || !strncasecmp(s, "https://", 8);
 }
 
-static int parse_host(parser *p, const yaml_node_t *n, char **out) {
-    if (get_nonempty(p, n, "an Elasticsearch host", "a URL such as https://es1:9200", out) < 0) return -1;
+static int parse_host(yr_parser *p, const yaml_node_t *n, char **out) {
+    if (yr_nonempty(p, n, "an Elasticsearch host", "a URL such as https://es1:9200", out) < 0) return -1;
     if (!is_http_url(*out) || !(*out)[strcspn(*out, ":") + 3]) {
         /* Whatever precedes an @ may be a password: keep it out of logs. */
         char text[80];
         const char *at = strrchr(*out, '@');
-        return fail_at(p, n, "a URL starting with http:// or https://, such as https://es1:9200",
+        return yr_fail(p, n, "a URL starting with http:// or https://, such as https://es1:9200",
                        "Elasticsearch host '%s%s' is not an http(s) URL", at ? "...@" : "",
-                       shown(at ? at + 1 : *out, text, sizeof text));
+                       yr_shown(at ? at + 1 : *out, text, sizeof text));
     }
     return 0;
 }
 
-static int parse_elasticsearch(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+static int parse_elasticsearch(yr_parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
     const yaml_node_t *es, *n;
-    if (get_section(p, get(p, root, "elasticsearch"), "elasticsearch", es_keys, &es) < 0) return -1;
+    if (yr_section(p, yr_get(p, root, "elasticsearch"), "elasticsearch", es_keys, &es) < 0) return -1;
     if (!es) return 0;
-    if ((n = get(p, es, "hosts"))) {
-        if (n->type == YAML_SCALAR_NODE && !is_null(n)) {
+    if ((n = yr_get(p, es, "hosts"))) {
+        if (n->type == YAML_SCALAR_NODE && !yr_is_null(n)) {
             cfg->es.hosts = xcalloc(1, sizeof *cfg->es.hosts);
             cfg->es.nhosts = 1;
             if (parse_host(p, n, &cfg->es.hosts[0]) < 0) return -1;
         } else if (n->type == YAML_SEQUENCE_NODE) {
-            cfg->es.nhosts = sequence_size(n);
+            cfg->es.nhosts = yr_sequence_size(n);
             cfg->es.hosts = xcalloc(cfg->es.nhosts ? cfg->es.nhosts : 1, sizeof *cfg->es.hosts);
             for (size_t i = 0; i < cfg->es.nhosts; i++)
-                if (parse_host(p, sequence_item(p, n, i), &cfg->es.hosts[i]) < 0) return -1;
-        } else if (!is_null(n)) {
-            return fail_at(p, n, "a list of URLs such as [https://es1:9200, https://es2:9200]",
-                           "elasticsearch.hosts is %s", kind_name(n));
+                if (parse_host(p, yr_item(p, n, i), &cfg->es.hosts[i]) < 0) return -1;
+        } else if (!yr_is_null(n)) {
+            return yr_fail(p, n, "a list of URLs such as [https://es1:9200, https://es2:9200]",
+                           "elasticsearch.hosts is %s", yr_kind(n));
         }
     }
     if (opt_string(p, es, "cloud_id", "elasticsearch.cloud_id", &cfg->es.cloud_id) < 0 ||
@@ -1153,89 +798,89 @@ static int parse_elasticsearch(parser *p, const yaml_node_t *root, vizfeed_confi
         opt_string(p, es, "bearer_token", "elasticsearch.bearer_token", &cfg->es.bearer_token) < 0 ||
         opt_string(p, es, "ca_file", "elasticsearch.ca_file", &cfg->es.ca_file) < 0)
         return -1;
-    if ((n = get(p, es, "ca_file"))) {
+    if ((n = yr_get(p, es, "ca_file"))) {
         cfg->es.ca_file_line = (int)n->start_mark.line + 1;
         cfg->es.ca_file_column = (int)n->start_mark.column + 1;
     }
     if (cfg->es.nhosts && *cfg->es.cloud_id)
-        return fail_at(p, get(p, es, "cloud_id"), "either hosts or cloud_id",
+        return yr_fail(p, yr_get(p, es, "cloud_id"), "either hosts or cloud_id",
                        "elasticsearch.hosts and elasticsearch.cloud_id are both set");
     if (*cfg->es.api_key && *cfg->es.bearer_token)
-        return fail_at(p, get(p, es, "bearer_token"), "one way to authenticate",
+        return yr_fail(p, yr_get(p, es, "bearer_token"), "one way to authenticate",
                        "elasticsearch.api_key and elasticsearch.bearer_token are both set");
-    if ((n = get(p, es, "verify")) && get_bool(p, n, "elasticsearch.verify", &cfg->es.verify) < 0) return -1;
-    if ((n = get(p, es, "timeout")) && get_duration(p, n, "elasticsearch.timeout", 1, &cfg->es.timeout_ms) < 0)
+    if ((n = yr_get(p, es, "verify")) && yr_bool(p, n, "elasticsearch.verify", &cfg->es.verify) < 0) return -1;
+    if ((n = yr_get(p, es, "timeout")) && yr_duration(p, n, "elasticsearch.timeout", 1, &cfg->es.timeout_ms) < 0)
         return -1;
     long long page;
-    if ((n = get(p, es, "page_size"))) {
-        if (get_int(p, n, "elasticsearch.page_size", 1, 65536, &page) < 0) return -1;
+    if ((n = yr_get(p, es, "page_size"))) {
+        if (yr_int(p, n, "elasticsearch.page_size", 1, 65536, &page) < 0) return -1;
         cfg->es.page_size = (int)page;
     }
     return 0;
 }
 
-static int parse_name(parser *p, const yaml_node_t *map, const char *key, const char *what, char **field) {
-    const yaml_node_t *n = get(p, map, key);
+static int parse_name(yr_parser *p, const yaml_node_t *map, const char *key, const char *what, char **field) {
+    const yaml_node_t *n = yr_get(p, map, key);
     if (!n) return 0;
     char *s;
-    if (get_nonempty(p, n, what, "a non-empty name", &s) < 0) return -1;
+    if (yr_nonempty(p, n, what, "a non-empty name", &s) < 0) return -1;
     if (strlen(s) >= VIZ_NAME_MAX) {
         free(s);
         char expected[64];
         snprintf(expected, sizeof expected, "at most %d bytes", VIZ_NAME_MAX - 1);
-        return fail_at(p, n, expected, "%s is too long", what);
+        return yr_fail(p, n, expected, "%s is too long", what);
     }
     replace(field, s);
     return 0;
 }
 
-static int parse_graph(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+static int parse_graph(yr_parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
     const yaml_node_t *g, *t, *n;
     graph_config *gc = &cfg->graph;
-    if (get_section(p, get(p, root, "graph"), "graph", graph_keys, &g) < 0) return -1;
+    if (yr_section(p, yr_get(p, root, "graph"), "graph", graph_keys, &g) < 0) return -1;
     if (!g) return 0;
     if (parse_name(p, g, "name", "graph.name", &gc->name) < 0 ||
         parse_name(p, g, "entry", "graph.entry", &gc->entry) < 0 ||
         parse_name(p, g, "default_region", "graph.default_region", &gc->default_region) < 0)
         return -1;
     long long max;
-    if ((n = get(p, g, "max_services"))) {
-        if (get_int(p, n, "graph.max_services", 1, MAX_SERVICES_LIMIT, &max) < 0) return -1;
+    if ((n = yr_get(p, g, "max_services"))) {
+        if (yr_int(p, n, "graph.max_services", 1, MAX_SERVICES_LIMIT, &max) < 0) return -1;
         gc->max_services = (int)max;
     }
-    if (get_section(p, get(p, g, "thresholds"), "graph.thresholds", threshold_keys, &t) < 0) return -1;
-    if ((n = get(p, t, "warning")) && get_double(p, n, "graph.thresholds.warning", 0, 1, &gc->warning) < 0) return -1;
-    if ((n = get(p, t, "danger")) && get_double(p, n, "graph.thresholds.danger", 0, 1, &gc->danger) < 0) return -1;
-    if ((n = get(p, t, "min_rate")) && get_double(p, n, "graph.thresholds.min_rate", 0, 1e12, &gc->min_rate) < 0)
+    if (yr_section(p, yr_get(p, g, "thresholds"), "graph.thresholds", threshold_keys, &t) < 0) return -1;
+    if ((n = yr_get(p, t, "warning")) && yr_double(p, n, "graph.thresholds.warning", 0, 1, &gc->warning) < 0) return -1;
+    if ((n = yr_get(p, t, "danger")) && yr_double(p, n, "graph.thresholds.danger", 0, 1, &gc->danger) < 0) return -1;
+    if ((n = yr_get(p, t, "min_rate")) && yr_double(p, n, "graph.thresholds.min_rate", 0, 1e12, &gc->min_rate) < 0)
         return -1;
-    if ((n = get(p, t, "latency_warning")) &&
-        get_duration(p, n, "graph.thresholds.latency_warning", 1, &gc->latency_warning_ms) < 0)
+    if ((n = yr_get(p, t, "latency_warning")) &&
+        yr_duration(p, n, "graph.thresholds.latency_warning", 1, &gc->latency_warning_ms) < 0)
         return -1;
-    if ((n = get(p, t, "latency_danger")) &&
-        get_duration(p, n, "graph.thresholds.latency_danger", 1, &gc->latency_danger_ms) < 0)
+    if ((n = yr_get(p, t, "latency_danger")) &&
+        yr_duration(p, n, "graph.thresholds.latency_danger", 1, &gc->latency_danger_ms) < 0)
         return -1;
     if (gc->latency_warning_ms && gc->latency_danger_ms && gc->latency_warning_ms > gc->latency_danger_ms)
-        return fail_at(p, get(p, t, "latency_danger"), "latency_warning <= latency_danger",
+        return yr_fail(p, yr_get(p, t, "latency_danger"), "latency_warning <= latency_danger",
                        "graph.thresholds.latency_warning is above graph.thresholds.latency_danger");
     if (gc->warning > gc->danger) {
-        n = get(p, t, "danger") ? get(p, t, "danger") : get(p, t, "warning");
-        return fail_at(p, n, "0 <= warning <= danger <= 1",
+        n = yr_get(p, t, "danger") ? yr_get(p, t, "danger") : yr_get(p, t, "warning");
+        return yr_fail(p, n, "0 <= warning <= danger <= 1",
                        "graph.thresholds.warning (%g) is above graph.thresholds.danger (%g)", gc->warning, gc->danger);
     }
     if (opt_string(p, g, "notice_link", "graph.notice_link", &gc->notice_link) < 0) return -1;
     if (*gc->notice_link && !is_http_url(gc->notice_link))
-        return fail_at(p, get(p, g, "notice_link"), "a link starting with http:// or https://",
+        return yr_fail(p, yr_get(p, g, "notice_link"), "a link starting with http:// or https://",
                        "graph.notice_link is not an http(s) link");
     return 0;
 }
 
-static int parse_refresh(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+static int parse_refresh(yr_parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
     const yaml_node_t *r, *n;
-    if (get_section(p, get(p, root, "refresh"), "refresh", refresh_keys, &r) < 0) return -1;
-    if ((n = get(p, r, "interval")) && get_duration(p, n, "refresh.interval", 1, &cfg->interval_ms) < 0) return -1;
-    if ((n = get(p, r, "window")) && get_duration(p, n, "refresh.window", 1, &cfg->window_ms) < 0) return -1;
-    if ((n = get(p, r, "lag")) && get_duration(p, n, "refresh.lag", 0, &cfg->lag_ms) < 0) return -1;
-    if ((n = get(p, r, "deadline")) && get_duration(p, n, "refresh.deadline", 1, &cfg->deadline_ms) < 0) return -1;
+    if (yr_section(p, yr_get(p, root, "refresh"), "refresh", refresh_keys, &r) < 0) return -1;
+    if ((n = yr_get(p, r, "interval")) && yr_duration(p, n, "refresh.interval", 1, &cfg->interval_ms) < 0) return -1;
+    if ((n = yr_get(p, r, "window")) && yr_duration(p, n, "refresh.window", 1, &cfg->window_ms) < 0) return -1;
+    if ((n = yr_get(p, r, "lag")) && yr_duration(p, n, "refresh.lag", 0, &cfg->lag_ms) < 0) return -1;
+    if ((n = yr_get(p, r, "deadline")) && yr_duration(p, n, "refresh.deadline", 1, &cfg->deadline_ms) < 0) return -1;
     return 0;
 }
 
@@ -1248,13 +893,13 @@ int64_t cfg_refresh_deadline_ms(const vizfeed_config *cfg) {
 /* Credentials end up compared byte for byte with what a client sends in an
  * Authorization header, which cannot carry control characters; a Basic user
  * name cannot hold ':' (RFC 7617) and a bearer token holds no space. */
-static int check_credential(parser *p, const yaml_node_t *n, const char *what, const char *value,
+static int check_credential(yr_parser *p, const yaml_node_t *n, const char *what, const char *value,
                             const char *forbidden) {
     for (const unsigned char *c = (const unsigned char *)value; *c; c++) {
         if (*c < 0x20 || *c == 0x7f)
-            return fail_at(p, n, "printable characters", "%s contains a control character", what);
+            return yr_fail(p, n, "printable characters", "%s contains a control character", what);
         if (strchr(forbidden, *c))
-            return fail_at(p, n, "printable characters other than these: ':' in a user name, ' ' in a token",
+            return yr_fail(p, n, "printable characters other than these: ':' in a user name, ' ' in a token",
                            "%s contains '%c'", what, *c);
     }
     return 0;
@@ -1263,10 +908,10 @@ static int check_credential(parser *p, const yaml_node_t *n, const char *what, c
 /* `auth:` protects vizfeed's own endpoints. A written section must end up
  * with one complete form: a ${TOKEN} that expands to "" must not silently
  * open what was meant to be closed. */
-static int parse_auth(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+static int parse_auth(yr_parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
     const yaml_node_t *a;
     auth_config *auth = &cfg->auth;
-    if (get_section(p, get(p, root, "auth"), "auth", auth_keys, &a) < 0) return -1;
+    if (yr_section(p, yr_get(p, root, "auth"), "auth", auth_keys, &a) < 0) return -1;
     if (!a) return 0;
     if (opt_string(p, a, "username", "auth.username", &auth->username) < 0 ||
         opt_string(p, a, "password", "auth.password", &auth->password) < 0 ||
@@ -1275,29 +920,29 @@ static int parse_auth(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
     const char *forms = "either username and password (Basic) or bearer_token (Bearer)";
     bool basic = *auth->username || *auth->password, bearer = *auth->bearer_token;
     if (basic && bearer)
-        return fail_at(p, get(p, a, "bearer_token"), forms, "auth sets both a username/password and a bearer_token");
+        return yr_fail(p, yr_get(p, a, "bearer_token"), forms, "auth sets both a username/password and a bearer_token");
     if (!basic && !bearer)
-        return fail_at(p, a, "username and password, or bearer_token (leave auth out to keep the endpoints open)",
+        return yr_fail(p, a, "username and password, or bearer_token (leave auth out to keep the endpoints open)",
                        "auth sets no credentials (empty values)");
     if (basic && !*auth->username)
-        return fail_at(p, get(p, a, "password") ? get(p, a, "password") : a, "auth.username beside auth.password",
+        return yr_fail(p, yr_get(p, a, "password") ? yr_get(p, a, "password") : a, "auth.username beside auth.password",
                        "auth.password is set without auth.username");
     if (basic && !*auth->password)
-        return fail_at(p, get(p, a, "username") ? get(p, a, "username") : a, "auth.password beside auth.username",
+        return yr_fail(p, yr_get(p, a, "username") ? yr_get(p, a, "username") : a, "auth.password beside auth.username",
                        "auth.username is set without auth.password");
-    if (check_credential(p, get(p, a, "username"), "auth.username", auth->username, ":") < 0 ||
-        check_credential(p, get(p, a, "password"), "auth.password", auth->password, "") < 0 ||
-        check_credential(p, get(p, a, "bearer_token"), "auth.bearer_token", auth->bearer_token, " ") < 0)
+    if (check_credential(p, yr_get(p, a, "username"), "auth.username", auth->username, ":") < 0 ||
+        check_credential(p, yr_get(p, a, "password"), "auth.password", auth->password, "") < 0 ||
+        check_credential(p, yr_get(p, a, "bearer_token"), "auth.bearer_token", auth->bearer_token, " ") < 0)
         return -1;
     return 0;
 }
 
 /* host:port with a numeric port; the HTTP module resolves the host. */
-static int parse_listen(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
-    const yaml_node_t *n = get(p, root, "listen");
+static int parse_listen(yr_parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+    const yaml_node_t *n = yr_get(p, root, "listen");
     if (!n) return 0;
     char *listen;
-    if (get_nonempty(p, n, "listen", "an address such as 127.0.0.1:8080", &listen) < 0) return -1;
+    if (yr_nonempty(p, n, "listen", "an address such as 127.0.0.1:8080", &listen) < 0) return -1;
     replace(&cfg->listen, listen);
     cfg->listen_line = (int)n->start_mark.line + 1;
     cfg->listen_column = (int)n->start_mark.column + 1;
@@ -1306,8 +951,8 @@ static int parse_listen(parser *p, const yaml_node_t *root, vizfeed_config *cfg)
     for (const char *q = colon ? colon + 1 : ""; ok && *q; q++) ok = isdigit((unsigned char)*q);
     if (!ok || atoi(colon + 1) > 65535) {
         char text[80];
-        return fail_at(p, n, "HOST:PORT such as 127.0.0.1:8080 or [::1]:8080, port 0 for any free port",
-                       "listen address '%s' has no valid port", shown(cfg->listen, text, sizeof text));
+        return yr_fail(p, n, "HOST:PORT such as 127.0.0.1:8080 or [::1]:8080, port 0 for any free port",
+                       "listen address '%s' has no valid port", yr_shown(cfg->listen, text, sizeof text));
     }
     /* As the HTTP server reads it: an IPv6 host in brackets, no other colon. */
     bool bracketed = cfg->listen[0] == '[';
@@ -1316,8 +961,8 @@ static int parse_listen(parser *p, const yaml_node_t *root, vizfeed_config *cfg)
             : memchr(cfg->listen, ':', (size_t)(colon - cfg->listen)) ||
                   memchr(cfg->listen, ']', (size_t)(colon - cfg->listen))) {
         char text[80];
-        return fail_at(p, n, "HOST:PORT such as 127.0.0.1:8080, an IPv6 address in brackets such as [::1]:8080",
-                       "listen address '%s' cannot be read", shown(cfg->listen, text, sizeof text));
+        return yr_fail(p, n, "HOST:PORT such as 127.0.0.1:8080, an IPv6 address in brackets such as [::1]:8080",
+                       "listen address '%s' cannot be read", yr_shown(cfg->listen, text, sizeof text));
     }
     return 0;
 }
@@ -1325,21 +970,21 @@ static int parse_listen(parser *p, const yaml_node_t *root, vizfeed_config *cfg)
 /* One origin of ui.allow_src: http(s)://host[:port], nothing after it but
  * an optional "/". Characters that would need escaping in JSON or in a URL
  * are refused rather than escaped: no real origin has them. */
-static int parse_src_origin(parser *p, const yaml_node_t *n, buf *json) {
+static int parse_src_origin(yr_parser *p, const yaml_node_t *n, buf *json) {
     static const char expected[] = "an origin such as https://feeder.example:8080";
     char *s, text[120];
-    if (n->type != YAML_SCALAR_NODE || is_null(n))
-        return fail_at(p, n, expected, "ui.allow_src item is %s", kind_name(n));
-    if (get_string(p, n, "ui.allow_src item", &s) < 0) return -1;
+    if (n->type != YAML_SCALAR_NODE || yr_is_null(n))
+        return yr_fail(p, n, expected, "ui.allow_src item is %s", yr_kind(n));
+    if (yr_string(p, n, "ui.allow_src item", &s) < 0) return -1;
     size_t len = strlen(s);
     if (len && s[len - 1] == '/') s[--len] = '\0';
     const char *host = !strncmp(s, "http://", 7) ? s + 7 : !strncmp(s, "https://", 8) ? s + 8 : NULL;
     bool ok = host && *host && len <= 255;
     for (const char *q = host ? host : ""; ok && *q; q++) ok = isalnum((unsigned char)*q) || strchr(".-:[]_", *q);
     if (!ok) {
-        shown(s, text, sizeof text);
+        yr_shown(s, text, sizeof text);
         free(s);
-        return fail_at(p, n, expected, "ui.allow_src item '%s' is not an http(s) origin (scheme, host, port only)",
+        return yr_fail(p, n, expected, "ui.allow_src item '%s' is not an http(s) origin (scheme, host, port only)",
                        text);
     }
     buf_printf(json, "%s\"%s\"", json->len > 14 ? "," : "", s);
@@ -1349,23 +994,23 @@ static int parse_src_origin(parser *p, const yaml_node_t *n, buf *json) {
 
 /* ui: { allow_src: true | false | [origins] }: which feeds other than its
  * own the page may show through ?src=. Kept as the JSON the page fetches. */
-static int parse_ui(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+static int parse_ui(yr_parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
     const yaml_node_t *ui, *n;
-    if (get_section(p, get(p, root, "ui"), "ui", ui_keys, &ui) < 0) return -1;
-    if (!ui || !(n = get(p, ui, "allow_src")) || is_null(n)) return 0;
+    if (yr_section(p, yr_get(p, root, "ui"), "ui", ui_keys, &ui) < 0) return -1;
+    if (!ui || !(n = yr_get(p, ui, "allow_src")) || yr_is_null(n)) return 0;
     bool allow = true;
     if (n->type != YAML_SEQUENCE_NODE) {
         if (n->type != YAML_SCALAR_NODE)
-            return fail_at(p, n, "true, false or a list of origins", "ui.allow_src is %s", kind_name(n));
-        if (get_bool(p, n, "ui.allow_src", &allow) < 0) return -1;
+            return yr_fail(p, n, "true, false or a list of origins", "ui.allow_src is %s", yr_kind(n));
+        if (yr_bool(p, n, "ui.allow_src", &allow) < 0) return -1;
         replace(&cfg->ui_settings, xstrdup(allow ? "{\"allow_src\":true}" : "{\"allow_src\":false}"));
         return 0;
     }
     buf json;
     buf_init(&json, VIZ_MAX_CONFIG_BYTES);
     buf_puts(&json, "{\"allow_src\":[");
-    for (size_t i = 0; i < sequence_size(n); i++)
-        if (parse_src_origin(p, sequence_item(p, n, i), &json) < 0) {
+    for (size_t i = 0; i < yr_sequence_size(n); i++)
+        if (parse_src_origin(p, yr_item(p, n, i), &json) < 0) {
             buf_free(&json);
             return -1;
         }
@@ -1374,18 +1019,18 @@ static int parse_ui(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
     return 0;
 }
 
-static int parse_root(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
+static int parse_root(yr_parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
 
     const yaml_node_t *out;
     if (root->type != YAML_MAPPING_NODE)
-        return fail_at(p, root, "a mapping of settings (listen, refresh, graph, elasticsearch, topology, flows)",
-                       "the configuration is %s", kind_name(root));
-    if (check_keys(p, root, "the configuration", top_keys) < 0) return -1;
+        return yr_fail(p, root, "a mapping of settings (listen, refresh, graph, elasticsearch, topology, flows)",
+                       "the configuration is %s", yr_kind(root));
+    if (yr_check_keys(p, root, "the configuration", top_keys) < 0) return -1;
     /* Fixed order, whatever the file's: flows are checked against the
      * elasticsearch section. */
     if (parse_listen(p, root, cfg) < 0 || opt_string(p, root, "cors_origin", "cors_origin", &cfg->cors_origin) < 0 ||
         opt_string(p, root, "ui_dir", "ui_dir", &cfg->ui_dir) < 0 || parse_auth(p, root, cfg) < 0 ||
-        parse_refresh(p, root, cfg) < 0 || get_section(p, get(p, root, "output"), "output", output_keys, &out) < 0 ||
+        parse_refresh(p, root, cfg) < 0 || yr_section(p, yr_get(p, root, "output"), "output", output_keys, &out) < 0 ||
         opt_string(p, out, "file", "output.file", &cfg->output_file) < 0 || parse_graph(p, root, cfg) < 0 ||
         parse_elasticsearch(p, root, cfg) < 0 || parse_topology(p, root, cfg) < 0 || parse_flows(p, root, cfg) < 0 ||
         parse_ui(p, root, cfg) < 0)
@@ -1393,114 +1038,17 @@ static int parse_root(parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
     return 0;
 }
 
-/* ---- loading --------------------------------------------------------- */
-
-/* libyaml reports reader errors (bad UTF-8) by byte offset only. */
-static void offset_to_mark(const char *text, size_t len, size_t offset, yaml_mark_t *mark) {
-    mark->line = mark->column = 0;
-    for (size_t i = 0; i < offset && i < len; i++) {
-        if (text[i] == '\n')
-            mark->line++, mark->column = 0;
-        else
-            mark->column++;
-    }
-}
-
-static int syntax_error(const char *file, const char *text, size_t len, const yaml_parser_t *ps, char *err) {
-    yaml_mark_t mark = ps->problem_mark;
-    if (ps->error == YAML_READER_ERROR) offset_to_mark(text, len, ps->problem_offset, &mark);
-    char context[128] = "";
-    if (ps->context) snprintf(context, sizeof context, " (%s at line %zu)", ps->context, ps->context_mark.line + 1);
-    return fail(err, "%s:%zu:%zu: invalid YAML: %s%s; expected well-formed YAML (check indentation and quoting)", file,
-                mark.line + 1, mark.column + 1, ps->problem ? ps->problem : "unreadable input", context);
-}
-
-/* The cheap first pass: structure limits that libyaml itself does not set. */
-static int check_stream(const char *file, const char *text, size_t len, char *err) {
-    yaml_parser_t ps;
-    if (!yaml_parser_initialize(&ps)) return fail(err, "%s: cannot initialise the YAML parser; expected memory", file);
-    yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
-    int rc = -1, depth = 0, documents = 0;
-    char depth_limit[64];
-    snprintf(depth_limit, sizeof depth_limit, "at most %d levels", MAX_YAML_DEPTH);
-    for (;;) {
-        yaml_event_t ev;
-        if (!yaml_parser_parse(&ps, &ev)) {
-            syntax_error(file, text, len, &ps, err);
-            break;
-        }
-        yaml_event_type_t type = ev.type;
-        yaml_mark_t mark = ev.start_mark;
-        yaml_event_delete(&ev);
-        const char *problem = NULL, *expected = NULL;
-        if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
-            if (++depth > MAX_YAML_DEPTH) problem = "lists and mappings nested too deeply", expected = depth_limit;
-        } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
-            depth--;
-        } else if (type == YAML_ALIAS_EVENT) {
-            problem = "YAML aliases (*name) are not supported", expected = "the value written out";
-        } else if (type == YAML_DOCUMENT_START_EVENT) {
-            if (++documents > 1) problem = "a second YAML document", expected = "one document per file";
-        } else if (type == YAML_STREAM_END_EVENT) {
-            rc = 0;
-            break;
-        }
-        if (problem) {
-            fail(err, "%s:%zu:%zu: %s; expected %s", file, mark.line + 1, mark.column + 1, problem, expected);
-            break;
-        }
-    }
-    yaml_parser_delete(&ps);
-    return rc;
-}
-
-static int load_document(const char *file, const char *text, size_t len, yaml_document_t *doc, char *err) {
-    if (check_stream(file, text, len, err) < 0) return -1;
-    yaml_parser_t ps;
-    if (!yaml_parser_initialize(&ps)) return fail(err, "%s: cannot initialise the YAML parser; expected memory", file);
-    yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
-    int rc = 0;
-    if (!yaml_parser_load(&ps, doc)) rc = syntax_error(file, text, len, &ps, err);
-    yaml_parser_delete(&ps);
-    return rc;
-}
-
-static char *read_file(const char *path, size_t *len, char *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fail(err, "%s: cannot open: %s; expected a readable configuration file", path, strerror(errno));
-        return NULL;
-    }
-    char *text = xmalloc(VIZ_MAX_CONFIG_BYTES + 1);
-    size_t n = fread(text, 1, VIZ_MAX_CONFIG_BYTES + 1, f);
-    int failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        fail(err, "%s: cannot read: %s; expected a readable configuration file", path, strerror(errno));
-        free(text);
-        return NULL;
-    }
-    if (n > VIZ_MAX_CONFIG_BYTES) {
-        fail(err, "%s: the file is larger than %u bytes; expected a smaller configuration", path, VIZ_MAX_CONFIG_BYTES);
-        free(text);
-        return NULL;
-    }
-    text[n] = '\0';
-    *len = n;
-    return text;
-}
-
 vizfeed_config *cfg_load(const char *path, char *err) {
     size_t len;
-    char *text = read_file(path, &len, err);
+    char *text = yr_read_file(path, &len, err);
     if (!text) return NULL;
     vizfeed_config *cfg = NULL;
     yaml_document_t doc;
-    if (load_document(path, text, len, &doc, err) < 0) goto done;
-    parser p = {path, &doc, err};
+    if (yr_load(path, text, len, &doc, err) < 0) goto done;
+    yr_parser p = {path, &doc, err};
     const yaml_node_t *root = yaml_document_get_root_node(&doc);
     cfg = config_with_defaults(path);
-    if (!root || is_null(root)) {
+    if (!root || yr_is_null(root)) {
         fail(err, "%s:1:1: the configuration is empty; expected at least a flows: list", path);
         goto fail;
     }
@@ -1568,7 +1116,7 @@ int cfg_check_files(const vizfeed_config *cfg, char *err) {
     if (!why[0]) return 0;
     char text[256];
     return fail(err, "%s:%d:%d: elasticsearch.ca_file '%s' %s; expected a PEM file of CA certificates", cfg->path,
-                cfg->es.ca_file_line, cfg->es.ca_file_column, shown(path, text, sizeof text), why);
+                cfg->es.ca_file_line, cfg->es.ca_file_column, yr_shown(path, text, sizeof text), why);
 }
 
 int cfg_check_listen(const vizfeed_config *cfg, char *err) {
@@ -1578,7 +1126,7 @@ int cfg_check_listen(const vizfeed_config *cfg, char *err) {
         snprintf(where, sizeof where, "%s:%d:%d: listen", cfg->path, cfg->listen_line, cfg->listen_column);
     else
         snprintf(where, sizeof where, "--listen");
-    shown(text, shown_text, sizeof shown_text);
+    yr_shown(text, shown_text, sizeof shown_text);
     /* The same reading as http.c's: a host, then the port after the last colon. */
     char host[256] = "";
     const char *port_text = NULL;
@@ -1621,316 +1169,4 @@ int cfg_check_listen(const vizfeed_config *cfg, char *err) {
                 "%s address '%s': the host %s; expected an address of this machine, a name that resolves to "
                 "one, or :PORT for every interface",
                 where, shown_text, why);
-}
-
-/* ---- printing -------------------------------------------------------- */
-
-/* Always double-quoted, so that no value can turn into another type or into
- * YAML syntax, and with ${ escaped so that loading the output back does not
- * expand anything. */
-static void print_string(FILE *out, const char *s) {
-    fputc('"', out);
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            fprintf(out, "\\%c", *c);
-        else if (*c == '\n')
-            fputs("\\n", out);
-        else if (*c == '\t')
-            fputs("\\t", out);
-        else if (*c < 0x20 || *c == 0x7f)
-            fprintf(out, "\\x%02x", *c);
-        else if (c[0] == '$' && c[1] == '{')
-            fputs("$$", out);
-        else
-            fputc(*c, out);
-    }
-    fputc('"', out);
-}
-
-/* The shortest text that reads back as the same double, without exponent
- * for whole numbers (400, not 4e+02). */
-static void print_number(FILE *out, double d) {
-    char text[40];
-    if (d == floor(d) && fabs(d) < 1e15) {
-        fprintf(out, "%.0f", d);
-        return;
-    }
-    for (int precision = 1; precision <= 17; precision++) {
-        snprintf(text, sizeof text, "%.*g", precision, d);
-        if (strtod(text, NULL) == d) break;
-    }
-    fputs(text, out);
-}
-
-static void print_duration(FILE *out, int64_t ms) {
-    char text[64];
-    format_duration(ms, text, sizeof text);
-    fputs(text, out);
-}
-
-static void print_secret(FILE *out, const char *s) {
-    print_string(out, *s ? MASK : "");
-}
-
-/* https://user:secret@host -> https://user:********@host */
-static void print_host(FILE *out, const char *url) {
-    const char *authority = strstr(url, "://");
-    if (authority) {
-        authority += 3;
-        size_t span = strcspn(authority, "/?#");
-        const char *at = NULL;
-        for (size_t i = 0; i < span; i++)
-            if (authority[i] == '@') at = authority + i;
-        const char *colon = at ? memchr(authority, ':', (size_t)(at - authority)) : NULL;
-        if (colon) {
-            char *masked = xmalloc(strlen(url) + sizeof MASK);
-            size_t head = (size_t)(colon + 1 - url);
-            memcpy(masked, url, head);
-            strcpy(masked + head, MASK);
-            strcat(masked, at);
-            print_string(out, masked);
-            free(masked);
-            return;
-        }
-    }
-    print_string(out, url);
-}
-
-static void print_value(FILE *out, const cfg_value *v) {
-    if (v->type == VALUE_STRING)
-        print_string(out, v->text);
-    else
-        fputs(v->text, out);
-}
-
-static void print_condition(FILE *out, const condition *c) {
-    static const char *const bounds[BOUND_COUNT] = {"gte", "gt", "lte", "lt"};
-    if (c->kind == COND_NOT) {
-        fputs("{not: ", out);
-        print_condition(out, c->children);
-        fputs("}", out);
-        return;
-    }
-    if (c->kind == COND_ALL) {
-        fputs("{all: [", out);
-        for (size_t i = 0; i < c->nchildren; i++) {
-            if (i) fputs(", ", out);
-            print_condition(out, &c->children[i]);
-        }
-        fputs("]}", out);
-        return;
-    }
-    fputs("{field: ", out);
-    print_string(out, c->field);
-    switch (c->kind) {
-    case COND_EQUALS:
-        fputs(", equals: ", out);
-        print_value(out, &c->values[0]);
-        break;
-    case COND_IN:
-        fputs(", in: [", out);
-        for (size_t i = 0; i < c->nvalues; i++) {
-            if (i) fputs(", ", out);
-            print_value(out, &c->values[i]);
-        }
-        fputs("]", out);
-        break;
-    case COND_RANGE:
-        for (int b = 0; b < BOUND_COUNT; b++) {
-            if (!c->has_bound[b]) continue;
-            fprintf(out, ", %s: ", bounds[b]);
-            print_number(out, c->bound[b]);
-        }
-        break;
-    case COND_EXISTS:
-        fprintf(out, ", exists: %s", c->exists ? "true" : "false");
-        break;
-    case COND_PREFIX:
-        fputs(", prefix: ", out);
-        print_string(out, c->prefix);
-        break;
-    default:
-        break;
-    }
-    fputs("}", out);
-}
-
-static void print_conditions(FILE *out, const char *key, const condition_list *list) {
-    fprintf(out, "    %s:", key);
-    if (!list->n) fputs(" []", out);
-    for (size_t i = 0; i < list->n; i++) {
-        fputs("\n      - ", out);
-        print_condition(out, &list->items[i]);
-    }
-    fputc('\n', out);
-}
-
-static void print_key_string(FILE *out, const char *indent_key, const char *value) {
-    fputs(indent_key, out);
-    print_string(out, value);
-    fputc('\n', out);
-}
-
-/* A part's field, or [first, alternatives...] when it has alternatives. */
-static void print_part(FILE *out, const flow_config *f, int part) {
-    if (!f->alt_fields[part][0] || !*f->alt_fields[part][0]) {
-        print_string(out, f->fields[part]);
-        return;
-    }
-    fputc('[', out);
-    print_string(out, f->fields[part]);
-    for (int k = 0; k < FLOW_MAX_FIELD_ALTS && *f->alt_fields[part][k]; k++) {
-        fputs(", ", out);
-        print_string(out, f->alt_fields[part][k]);
-    }
-    fputc(']', out);
-}
-
-static void print_endpoint(FILE *out, const char *side, const flow_config *f, int base) {
-    fprintf(out, "    %s: {service: ", side);
-    print_part(out, f, base);
-    fputs(", region: ", out);
-    print_part(out, f, base + 1);
-    fputs(", host: ", out);
-    print_part(out, f, base + 2);
-    fputs("}\n", out);
-}
-
-static void print_flow(FILE *out, const flow_config *f) {
-    print_key_string(out, "  - name: ", f->name);
-    fprintf(out, "    type: %s\n", flow_type_name(f->type));
-    if (f->type == FLOW_DEMO) {
-        fprintf(out, "    seed: %llu\n", (unsigned long long)f->seed);
-    } else {
-        if (*f->preset) print_key_string(out, "    preset: ", f->preset);
-        if (f->type == FLOW_ELASTICSEARCH || (f->type == FLOW_REPLAY && *f->index))
-            print_key_string(out, "    index: ", f->index);
-        if (f->type == FLOW_FILE || f->type == FLOW_REPLAY) print_key_string(out, "    path: ", f->path);
-        print_conditions(out, "where", &f->where);
-        print_endpoint(out, "from", f, EP_FROM_SERVICE);
-        print_endpoint(out, "to", f, EP_TO_SERVICE);
-        print_conditions(out, "warning", &f->warning);
-        print_conditions(out, "danger", &f->danger);
-        print_key_string(out, "    count: ", f->count_field);
-        print_key_string(out, "    timestamp: ", f->timestamp_field);
-        if (*f->danger_count_field) print_key_string(out, "    danger_count: ", f->danger_count_field);
-        if (f->has_count_missing) {
-            fputs("    count_missing: ", out);
-            print_number(out, f->count_missing);
-            fputc('\n', out);
-        }
-        if (*f->latency_field || *f->latency_sum_field) {
-            fputs("    latency: { ", out);
-            if (*f->latency_field) {
-                fputs("field: ", out);
-                print_string(out, f->latency_field);
-            } else {
-                fputs("sum: ", out);
-                print_string(out, f->latency_sum_field);
-                fputs(", count: ", out);
-                print_string(out, f->latency_count_field);
-            }
-            fprintf(out, ", unit: %s }\n",
-                    f->latency_unit_ms < 1e-3   ? "ns"
-                    : f->latency_unit_ms < 1    ? "us"
-                    : f->latency_unit_ms < 1000 ? "ms"
-                                                : "s");
-        }
-    }
-    print_key_string(out, "    warning_label: ", f->warning_label);
-    print_key_string(out, "    danger_label: ", f->danger_label);
-}
-
-/* "null" rather than an empty section: a written auth must set credentials. */
-static void print_auth(FILE *out, const auth_config *a) {
-    if (*a->bearer_token) {
-        fputs("auth:\n  bearer_token: ", out);
-        print_secret(out, a->bearer_token);
-        fputc('\n', out);
-    } else if (*a->username) {
-        print_key_string(out, "auth:\n  username: ", a->username);
-        fputs("  password: ", out);
-        print_secret(out, a->password);
-        fputc('\n', out);
-    } else {
-        fputs("auth: null\n", out);
-    }
-}
-
-void cfg_print(const vizfeed_config *cfg, FILE *out) {
-    char path[256];
-    fprintf(out, "# vizfeed configuration resolved from %s\n",
-            *cfg->path ? shown(cfg->path, path, sizeof path) : "--demo");
-    fputs("# (presets expanded, defaults filled in, secrets hidden)\n", out);
-    print_key_string(out, "listen: ", cfg->listen);
-    print_key_string(out, "cors_origin: ", cfg->cors_origin);
-    print_key_string(out, "ui_dir: ", cfg->ui_dir);
-    print_auth(out, &cfg->auth);
-    /* The JSON is also YAML's flow form: {"allow_src":[...]}. */
-    fprintf(out, "ui: %s\n", cfg->ui_settings);
-    fputs("refresh:\n  interval: ", out);
-    print_duration(out, cfg->interval_ms);
-    fputs("\n  window: ", out);
-    print_duration(out, cfg->window_ms);
-    fputs("\n  lag: ", out);
-    print_duration(out, cfg->lag_ms);
-    fputs("\n  deadline: ", out);
-    print_duration(out, cfg_refresh_deadline_ms(cfg));
-    fputs("\noutput:\n", out);
-    print_key_string(out, "  file: ", cfg->output_file);
-
-    const graph_config *g = &cfg->graph;
-    fputs("graph:\n", out);
-    print_key_string(out, "  name: ", g->name);
-    print_key_string(out, "  entry: ", g->entry);
-    print_key_string(out, "  default_region: ", g->default_region);
-    fprintf(out, "  max_services: %d\n  thresholds:\n    warning: ", g->max_services);
-    print_number(out, g->warning);
-    fputs("\n    danger: ", out);
-    print_number(out, g->danger);
-    fputs("\n    min_rate: ", out);
-    print_number(out, g->min_rate);
-    fputc('\n', out);
-    if (g->latency_warning_ms) fprintf(out, "    latency_warning: %lldms\n", (long long)g->latency_warning_ms);
-    if (g->latency_danger_ms) fprintf(out, "    latency_danger: %lldms\n", (long long)g->latency_danger_ms);
-    print_key_string(out, "  notice_link: ", g->notice_link);
-
-    const es_config *es = &cfg->es;
-    fputs("elasticsearch:\n  hosts:", out);
-    if (!es->nhosts) fputs(" []", out);
-    for (size_t i = 0; i < es->nhosts; i++) {
-        fputs("\n    - ", out);
-        print_host(out, es->hosts[i]);
-    }
-    fputc('\n', out);
-    print_key_string(out, "  cloud_id: ", es->cloud_id);
-    print_key_string(out, "  username: ", es->username);
-    fputs("  password: ", out);
-    print_secret(out, es->password);
-    fputs("\n  api_key: ", out);
-    print_secret(out, es->api_key);
-    fputs("\n  bearer_token: ", out);
-    print_secret(out, es->bearer_token);
-    fputc('\n', out);
-    print_key_string(out, "  ca_file: ", es->ca_file);
-    fprintf(out, "  verify: %s\n  timeout: ", es->verify ? "true" : "false");
-    print_duration(out, es->timeout_ms);
-    fprintf(out, "\n  page_size: %d\n", es->page_size);
-
-    fputs("topology:", out);
-    if (!cfg->ntopology) fputs(" []", out);
-    fputc('\n', out);
-    for (size_t i = 0; i < cfg->ntopology; i++) {
-        const topology_entry *e = &cfg->topology[i];
-        fputs("  - {match: ", out);
-        print_string(out, e->match);
-        fputs(", service: ", out);
-        print_string(out, e->service);
-        fputs(", region: ", out);
-        print_string(out, e->region);
-        fputs("}\n", out);
-    }
-
-    fputs("flows:\n", out);
-    for (size_t i = 0; i < cfg->nflows; i++) print_flow(out, &cfg->flows[i]);
 }

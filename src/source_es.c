@@ -29,9 +29,9 @@
  * collect, requests in flight included (kind deadline), and a stop request
  * ends it within about a second.
  *
- * With cfg->record_dir set, every request and its answer are written under
- * <record_dir>/<flow>/<refresh>/<page>.{request,response}.json, which
- * source_replay.c reads back through the same parser.
+ * With cfg->record_dir set, every request and its answer are written
+ * through recording.h (<record_dir>/<flow>/<refresh>/<page>.{request,
+ * response}.json), which source_replay.c reads back through the same parser.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -42,13 +42,13 @@
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
 
-#include "atomic_file.h"
 #include "bounds.h"
 #include "es_client.h"
 #include "es_parse.h"
 #include "es_query.h"
 #include "log.h"
 #include "metrics.h"
+#include "recording.h"
 #include "source.h"
 #include "util.h"
 
@@ -127,97 +127,6 @@ static void count_error(source *s, const char *kind) {
     buf_putc(&labels, '"');
     metric_add("vizfeed_es_errors_total", buf_cstr(&labels), 1);
     buf_free(&labels);
-}
-
-/* ---- recording ------------------------------------------------------- */
-
-/* A flow name as one safe path component. */
-static void safe_component(const char *name, buf *out) {
-    if (!strcmp(name, ".") || !strcmp(name, "..") || !*name) buf_putc(out, '_');
-    for (const char *p = name; *p; p++) {
-        char c = *p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-                  c == '.';
-        buf_putc(out, ok ? c : '_');
-    }
-}
-
-static int make_dirs(const char *path, char *err) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return fail(err, "path too long: %.100s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return fail(err, "cannot create %s: %s", tmp, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return fail(err, "cannot create %s: %s", tmp, strerror(errno));
-    return 0;
-}
-
-/* Writes head then body to path with the one atomic writer (temporary
- * file, fsync, rename, directory fsync), so a reader never sees half a file
- * and a crash keeps what was recorded. */
-static int write_atomic(const char *dir, const char *path, const char *head, size_t head_len, const char *body,
-                        size_t body_len, char *err) {
-    char why[ERR_LEN];
-    atomic_part parts[] = {{head, head_len}, {body, body_len}};
-    if (atomic_replace(path, dir, parts, 2, why) < 0) return fail(err, "cannot write %s: %s", path, why);
-    return 0;
-}
-
-static void json_string(buf *out, const char *s) {
-    buf_putc(out, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            buf_printf(out, "\\%c", c);
-        else if (c < 0x20)
-            buf_printf(out, "\\u%04x", c);
-        else
-            buf_putc(out, (char)c);
-    }
-    buf_putc(out, '"');
-}
-
-/* The request always; the answer when one arrived (a request without an
- * answer file tells the replay that the live request failed). */
-static int record_page(source *s, unsigned page, const char *body, size_t body_len, const es_response *resp,
-                       const buf *answer, char *err) {
-    char dir[4096], path[4150];
-    snprintf(dir, sizeof dir, "%s/%06lu", s->record_dir, s->record_refresh);
-    if (make_dirs(dir, err) < 0) return -1;
-    buf request;
-    buf_init(&request, BODY_MAX + 8192);
-    buf_puts(&request, "{\"method\":\"POST\",\"path\":");
-    json_string(&request, s->path);
-    buf_puts(&request, ",\"body\":");
-    buf_append(&request, body, body_len);
-    buf_puts(&request, "}\n");
-    snprintf(path, sizeof path, "%s/%04u.request.json", dir, page);
-    int rc = write_atomic(dir, path, request.data, request.len, "", 0, err);
-    buf_free(&request);
-    if (rc < 0 || !resp) return rc;
-    char head[32];
-    int head_len = snprintf(head, sizeof head, "HTTP %d\n", resp->status);
-    snprintf(path, sizeof path, "%s/%04u.response.json", dir, page);
-    return write_atomic(dir, path, head, (size_t)head_len, answer->data ? answer->data : "", answer->len, err);
-}
-
-/* Continues the numbering of an earlier run into the same directory rather
- * than overwriting its refreshes. */
-static unsigned long last_recorded_refresh(const char *dir) {
-    unsigned long last = 0;
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char *end;
-        unsigned long n = strtoul(e->d_name, &end, 10);
-        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && !*end && n > last) last = n;
-    }
-    closedir(d);
-    return last;
 }
 
 /* ---- open / close ---------------------------------------------------- */
@@ -321,15 +230,10 @@ static source *es_open(const flow_config *flow, const vizfeed_config *cfg, char 
     buf_putc(&b, '"');
     s->flow_label = buf_take(&b, NULL);
     if (!str_empty(cfg->record_dir)) {
-        buf_puts(&b, cfg->record_dir);
-        buf_putc(&b, '/');
-        safe_component(flow->name, &b);
-        s->record_dir = buf_take(&b, NULL);
-        if (make_dirs(s->record_dir, err) < 0) {
+        if (recording_flow_dir(cfg->record_dir, flow->name, &s->record_dir, &s->record_refresh, err) < 0) {
             buf_free(&b);
             goto fail;
         }
-        s->record_refresh = last_recorded_refresh(s->record_dir);
     }
     buf_free(&b);
     s->client = es_client_new(&cfg->es, err);
@@ -489,7 +393,8 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
     metric_add("vizfeed_es_requests_total", s->flow_label, 1);
     metric_add("vizfeed_es_response_bytes_total", s->flow_label, (double)resp.bytes);
     char record_err[ERR_LEN];
-    if (s->record_dir && record_page(s, page, body.data, body.len, rc < 0 ? NULL : &resp, &record, record_err) < 0) {
+    if (s->record_dir && recording_write_page(s->record_dir, s->record_refresh, page, s->path, body.data, body.len,
+                                              rc < 0 ? -1 : resp.status, &record, record_err) < 0) {
         /* The user asked for a recording: a refresh missing from it must
          * not pass unnoticed. */
         fail(err, "recording: %s", record_err);

@@ -1,8 +1,7 @@
 /*
  * source_replay.c - a flow that answers from what `--record` wrote: the
- * directory <path> holds one directory per refresh (000001, 000002, ...),
- * each with the pages of that refresh as NNNN.request.json and
- * NNNN.response.json ("HTTP <status>\n" then the body exactly as it came).
+ * directory <path> holds one directory per refresh, each with the pages of
+ * that refresh; recording.h describes the layout and lists it.
  *
  * Each collect() replays the next refresh, page after page, through the same
  * es_parse code the live source uses, so a recording gives the graph the
@@ -24,12 +23,11 @@
 #include "es_client.h"
 #include "es_parse.h"
 #include "source.h"
+#include "recording.h"
 #include "util.h"
 
-#define REPLAY_MAX_REFRESHES 100000
-#define REPLAY_MAX_PAGES     100000
-#define FEED_CHUNK           (64u << 10)
-#define DEGRADED_LEN         512
+#define FEED_CHUNK   (64u << 10)
+#define DEGRADED_LEN 512
 
 struct source {
     const flow_config *flow;
@@ -48,71 +46,10 @@ static int forward_row(void *ctx, const raw_row *row) {
     return s->emit(s->emit_ctx, row);
 }
 
-static bool digits_only(const char *s, size_t n) {
-    if (n == 0) return false;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9') return false;
-    return true;
-}
-
-/* Numbers may outgrow their zero padding: shorter first, then by text. */
-static int compare_numbered(const void *a, const void *b) {
-    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-    size_t lx = strspn(x, "0123456789"), ly = strspn(y, "0123456789");
-    if (lx != ly) return lx < ly ? -1 : 1;
-    return strcmp(x, y);
-}
-
-/* Names of dir's entries that are a number followed by suffix ("" = a
- * directory named by a number), sorted by that number. */
-static int list_numbered(const char *dir, const char *suffix, size_t max, char ***out, size_t *count, char *err) {
-    DIR *d = opendir(dir);
-    if (!d) return fail(err, "cannot open %s: %s", dir, strerror(errno));
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    size_t suffix_len = strlen(suffix);
-    int rc = 0;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name), digits = len - (len >= suffix_len ? suffix_len : len);
-        if (len < suffix_len || strcmp(e->d_name + digits, suffix) || !digits_only(e->d_name, digits)) continue;
-        if (!*suffix) {
-            char p[4096];
-            struct stat st;
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) continue;
-        }
-        if (n == max) {
-            rc = fail(err, "%s holds more than %zu recorded entries", dir, max);
-            break;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            names = xrealloc(names, cap * sizeof *names);
-        }
-        names[n++] = xstrdup(e->d_name);
-    }
-    closedir(d);
-    if (rc < 0) {
-        for (size_t i = 0; i < n; i++) free(names[i]);
-        free(names);
-        return -1;
-    }
-    if (n) qsort(names, n, sizeof *names, compare_numbered);
-    *out = names;
-    *count = n;
-    return 0;
-}
-
-static void free_names(char **names, size_t n) {
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
-}
-
 static void replay_close(source *s) {
     if (!s) return;
     es_parser_free(s->parser);
-    free_names(s->refreshes, s->nrefreshes);
+    recording_free_names(s->refreshes, s->nrefreshes);
     free(s);
 }
 
@@ -122,7 +59,7 @@ static source *replay_open(const flow_config *flow, const vizfeed_config *cfg, c
     char **names = NULL;
     size_t n = 0;
     char why[ERR_LEN];
-    if (list_numbered(flow->path, "", REPLAY_MAX_REFRESHES, &names, &n, why) < 0) {
+    if (recording_list_refreshes(flow->path, &names, &n, why) < 0) {
         fail(err, "replay directory: %s", why);
         goto fail;
     }
@@ -141,11 +78,11 @@ static source *replay_open(const flow_config *flow, const vizfeed_config *cfg, c
         s->refreshes[i] = buf_take(&p, NULL);
     }
     s->nrefreshes = n;
-    free_names(names, n);
+    recording_free_names(names, n);
     s->parser = es_parser_new(flow, forward_row, s);
     return s;
 fail:
-    free_names(names, n);
+    recording_free_names(names, n);
     replay_close(s);
     return NULL;
 }
@@ -163,8 +100,7 @@ static void add_degraded(source *s, const char *what) {
  * and a page costs no more memory than one chunk. */
 static int replay_page(source *s, const char *dir, const char *request_name, char *err) {
     char path[8192];
-    size_t digits = strspn(request_name, "0123456789");
-    snprintf(path, sizeof path, "%s/%.*s.response.json", dir, (int)digits, request_name);
+    recording_response_path(dir, request_name, path, sizeof path);
     struct stat st;
     if (stat(path, &st) < 0)
         return fail(err, "%s/%s got no answer when it was recorded (the request failed)", dir, request_name);
@@ -174,13 +110,14 @@ static int replay_page(source *s, const char *dir, const char *request_name, cha
     char chunk[FEED_CHUNK + 1];
     size_t n = fread(chunk, 1, FEED_CHUNK, f), total = n;
     chunk[n] = '\0';
-    int status = 0, head = 0;
-    if (sscanf(chunk, "HTTP %d\n%n", &status, &head) < 1 || head == 0) {
+    int status = 0;
+    size_t head = recording_parse_head(chunk, &status);
+    if (head == 0) {
         fail(err, "%s does not start with \"HTTP <status>\"", path);
         goto done;
     }
     es_parser_reset(s->parser, status);
-    bool feeding = es_parser_feed(s->parser, chunk + head, n - (size_t)head) == 0;
+    bool feeding = es_parser_feed(s->parser, chunk + head, n - head) == 0;
     while (feeding && (n = fread(chunk, 1, FEED_CHUNK, f)) > 0) {
         if ((total += n) > (size_t)ES_MAX_ANSWER) {
             fail(err, "%s is larger than an answer may be", path);
@@ -241,13 +178,13 @@ static int replay_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_
     if (s->next + 1 < s->nrefreshes) s->next++;
     char **pages = NULL;
     size_t npages = 0;
-    if (list_numbered(dir, ".request.json", REPLAY_MAX_PAGES, &pages, &npages, err) < 0) return -1;
+    if (recording_list_pages(dir, &pages, &npages, err) < 0) return -1;
     s->emit = emit;
     s->emit_ctx = ctx;
     int rc = 0;
     if (npages == 0) rc = fail(err, "%s holds no recorded page", dir);
     for (size_t i = 0; i < npages && rc == 0; i++) rc = replay_page(s, dir, pages[i], err);
-    free_names(pages, npages);
+    recording_free_names(pages, npages);
     s->emit = NULL;
     s->emit_ctx = NULL;
     return rc;
