@@ -20,7 +20,7 @@
  * blocking, and they carry the page's Content-Security-Policy.
  *
  * http_update_options() takes effect for the next request, whatever the
- * refresher is doing: main.c calls it when a reload is logged.
+ * refresher is doing: daemon.c calls it when a reload is logged.
  *
  * Authentication: with auth_username/auth_password (Basic) or
  * auth_bearer_token (Bearer) set, every request but GET /healthz and CORS
