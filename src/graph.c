@@ -60,8 +60,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "jsonw.h"
 #include "bounds.h"
+#include "config.h"
+#include "jsonw.h"
 
 #define NO_ID              UINT32_MAX
 #define ENTRY_ID           (UINT32_MAX - 1)

@@ -32,6 +32,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "bounds.h"
+#include "config.h"
 #include "fuzz.h"
 #include "graph.h"
 #include "jsonw.h"
