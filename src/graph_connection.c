@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-void write_metrics(render_ctx *c, const double n[CLASS_COUNT]) {
+void graph_write_metrics(render_ctx *c, const double n[CLASS_COUNT]) {
     jsonw *w = &c->w;
     jsonw_key(w, "metrics");
     jsonw_object_begin(w);
@@ -15,7 +15,7 @@ void write_metrics(render_ctx *c, const double n[CLASS_COUNT]) {
         double rate = n[k] / c->window_s;
         /* A rate that rounds to nothing is omitted like a zero. */
         if (n[k] > 0 && round_significant(rate, 4) > 0) {
-            jsonw_key(w, class_names[k]);
+            jsonw_key(w, graph_class_names[k]);
             jsonw_rate(w, rate);
         }
     }
@@ -24,7 +24,7 @@ void write_metrics(render_ctx *c, const double n[CLASS_COUNT]) {
 
 static void write_counts(render_ctx *c, const double n[CLASS_COUNT]) {
     for (int k = 0; k < CLASS_COUNT; k++) {
-        jsonw_key(&c->w, class_names[k]);
+        jsonw_key(&c->w, graph_class_names[k]);
         jsonw_double(&c->w, n[k]);
     }
 }
@@ -47,14 +47,14 @@ static void write_latency_notice(render_ctx *c, int cls, double avg, const notic
     buf_reset(&c->text);
     buf_printf(&c->text, "avg %s over %s", text, c->window_text);
     char *title = xstrdup(buf_cstr(&c->text));
-    write_notice(c, cls, title, ns->subtitle, fill_link(c, ns));
+    graph_write_notice(c, cls, title, ns->subtitle, graph_notice_link(c, ns));
     free(title);
 }
 
-void write_connection(render_ctx *c, const char *source, const char *target, const double n[CLASS_COUNT],
-                      const latency *lat, uint64_t flows, const notice_subject *ns) {
+void graph_write_connection(render_ctx *c, const char *source, const char *target, const double n[CLASS_COUNT],
+                            const latency *lat, uint64_t flows, const notice_subject *ns) {
     jsonw *w = &c->w;
-    int cls = classify(c, n);
+    int cls = graph_classify(c, n);
     double avg = 0;
     int lat_cls = cls ? 0 : classify_latency(c, n, lat, &avg);
     jsonw_object_begin(w);
@@ -62,13 +62,13 @@ void write_connection(render_ctx *c, const char *source, const char *target, con
     jsonw_string(w, source);
     jsonw_key(w, "target");
     jsonw_string(w, target);
-    write_metrics(c, n);
+    graph_write_metrics(c, n);
     jsonw_key(w, "class");
-    jsonw_string(w, class_names[cls ? cls : lat_cls]);
+    jsonw_string(w, graph_class_names[cls ? cls : lat_cls]);
     if (cls) {
         jsonw_key(w, "notices");
         jsonw_array_begin(w);
-        write_class_notice(c, cls, n, flows, ns);
+        graph_write_class_notice(c, cls, n, flows, ns);
         jsonw_array_end(w);
     } else if (lat_cls) {
         jsonw_key(w, "notices");

@@ -12,8 +12,8 @@
 
 #include "graph_notice.h"
 
-void write_metrics(render_ctx *c, const double n[CLASS_COUNT]);
-void write_connection(render_ctx *c, const char *source, const char *target, const double n[CLASS_COUNT],
-                      const latency *lat, uint64_t flows, const notice_subject *ns);
+void graph_write_metrics(render_ctx *c, const double n[CLASS_COUNT]);
+void graph_write_connection(render_ctx *c, const char *source, const char *target, const double n[CLASS_COUNT],
+                            const latency *lat, uint64_t flows, const notice_subject *ns);
 
 #endif

@@ -41,7 +41,7 @@ static uint64_t str_hash(const char *s, size_t len) {
     return (uint32_t)hash_bytes(s, len, HASH_SEED);
 }
 
-uint32_t strtab_intern_n(strtab *t, const char *s, size_t len) {
+uint32_t graph_strtab_intern_n(strtab *t, const char *s, size_t len) {
     uint64_t h = str_hash(s, len);
     uint32_t id = strtab_find(t, s, len, h);
     if (id != NO_ID) return id;
@@ -70,16 +70,16 @@ uint32_t strtab_intern_n(strtab *t, const char *s, size_t len) {
     return id;
 }
 
-uint32_t strtab_intern(strtab *t, const char *s) {
-    return strtab_intern_n(t, s, strlen(s));
+uint32_t graph_strtab_intern(strtab *t, const char *s) {
+    return graph_strtab_intern_n(t, s, strlen(s));
 }
 
-uint32_t strtab_lookup(const strtab *t, const char *s) {
+uint32_t graph_strtab_lookup(const strtab *t, const char *s) {
     size_t len = strlen(s);
     return strtab_find(t, s, len, str_hash(s, len));
 }
 
-void strtab_free(strtab *t) {
+void graph_strtab_free(strtab *t) {
     free(t->arena);
     free(t->offset);
     free(t->hash);

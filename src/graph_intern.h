@@ -4,11 +4,11 @@
  * model's tables key on small integers.
  *
  *   strtab t = {0};              zeroed is empty
- *   id = strtab_intern(&t, s);   the id of s, added if new (ids are dense:
+ *   id = graph_strtab_intern(&t, s);   the id of s, added if new (ids are dense:
  *                                0 .. t.n-1, in the order first seen)
- *   strtab_lookup(&t, s)         the id of s, or NO_ID; adds nothing
+ *   graph_strtab_lookup(&t, s)         the id of s, or NO_ID; adds nothing
  *   str_of(&t, id)               the string (valid until the next intern)
- *   strtab_free(&t);
+ *   graph_strtab_free(&t);
  *
  * Strings are copied in. Memory failures abort (xmalloc). Not thread-safe;
  * a model belongs to one thread at a time.
@@ -44,9 +44,9 @@ static inline const char *str_of(const strtab *t, uint32_t id) {
     return t->arena + t->offset[id];
 }
 
-uint32_t strtab_intern_n(strtab *t, const char *s, size_t len);
-uint32_t strtab_intern(strtab *t, const char *s);
-uint32_t strtab_lookup(const strtab *t, const char *s);
-void strtab_free(strtab *t);
+uint32_t graph_strtab_intern_n(strtab *t, const char *s, size_t len);
+uint32_t graph_strtab_intern(strtab *t, const char *s);
+uint32_t graph_strtab_lookup(const strtab *t, const char *s);
+void graph_strtab_free(strtab *t);
 
 #endif

@@ -111,12 +111,12 @@ graph_model *graph_model_new(void) {
 static uint32_t intern_at(graph_model *m, int position, const char *s) {
     uint32_t id = m->last[position];
     if (id != NO_ID && strcmp(str_of(&m->names, id), s) == 0) return id;
-    return m->last[position] = strtab_intern(&m->names, s);
+    return m->last[position] = graph_strtab_intern(&m->names, s);
 }
 
 void graph_model_free(graph_model *m) {
     if (!m) return;
-    strtab_free(&m->names);
+    graph_strtab_free(&m->names);
     rectab_free(&m->edges);
     rectab_free(&m->hosts);
     rectab_free(&m->self);
@@ -176,7 +176,7 @@ static void add_host(graph_model *m, uint32_t region, uint32_t service, const ch
 void graph_model_add_self_call(graph_model *m, const endpoint *ep, const double count[CLASS_COUNT], unsigned flow) {
     double c[CLASS_COUNT];
     sanitize(m, count, c);
-    uint32_t key[4] = {strtab_intern(&m->names, ep->region), strtab_intern(&m->names, ep->service), 0, 0};
+    uint32_t key[4] = {graph_strtab_intern(&m->names, ep->region), graph_strtab_intern(&m->names, ep->service), 0, 0};
     record *r = rectab_get(&m->self, key, VIZ_MAX_EDGES);
     if (r) record_add(r, c, flow_bit(flow));
 }
@@ -204,10 +204,10 @@ int graph_model_add_lat(graph_model *m, const endpoint *from, const endpoint *to
     uint32_t key[4];
     if (m->edges.n >= VIZ_MAX_EDGES) {
         /* Full: only an existing edge may still grow; intern nothing new. */
-        key[2] = strtab_lookup(&m->names, to->region);
-        key[3] = strtab_lookup(&m->names, to->service);
-        key[0] = entry ? key[2] : strtab_lookup(&m->names, from->region);
-        key[1] = entry ? ENTRY_ID : strtab_lookup(&m->names, from->service);
+        key[2] = graph_strtab_lookup(&m->names, to->region);
+        key[3] = graph_strtab_lookup(&m->names, to->service);
+        key[0] = entry ? key[2] : graph_strtab_lookup(&m->names, from->region);
+        key[1] = entry ? ENTRY_ID : graph_strtab_lookup(&m->names, from->service);
         record *e = NULL;
         if (key[0] != NO_ID && key[1] != NO_ID && key[2] != NO_ID && key[3] != NO_ID) e = rectab_find(&m->edges, key);
         if (!e && !(key[0] == key[2] && key[1] == key[3] && key[1] != NO_ID))
@@ -262,7 +262,7 @@ int graph_model_merge(graph_model *into, const graph_model *from, char *err) {
     uint32_t *map = xmalloc(((size_t)from->names.n + 1) * sizeof *map);
     for (uint32_t id = 0; id < from->names.n; id++) {
         const char *s = str_of(&from->names, id);
-        map[id] = strtab_intern_n(&into->names, s, strlen(s));
+        map[id] = graph_strtab_intern_n(&into->names, s, strlen(s));
     }
     int rc = 0;
     if (merge_table(&into->edges, &from->edges, map, 4, VIZ_MAX_EDGES, NULL) < 0) {

@@ -10,7 +10,7 @@
 
 #include "util.h"
 
-void nameset_init(nameset *s, size_t expected) {
+void graph_nameset_init(nameset *s, size_t expected) {
     s->nslots = 16;
     while (s->nslots < expected * 2 + 2) s->nslots *= 2;
     s->slots = xcalloc(s->nslots, sizeof *s->slots);
@@ -37,7 +37,7 @@ static void nameset_add(nameset *s, const char *name) {
 
 /* base if free in the set, else base + suffix (repeated until free); the
  * result is added to the set. *owned tells whether it was allocated. */
-char *unique_name(nameset *s, const char *base, const char *suffix, bool *owned) {
+char *graph_unique_name(nameset *s, const char *base, const char *suffix, bool *owned) {
     *owned = false;
     char *name = (char *)base;
     while (nameset_has(s, name)) {

@@ -2,14 +2,14 @@
  * graph_names.h - internal to the graph module: node names unique within
  * one view.
  *
- * Node names must be unique in a view. unique_name() gives base if it is
+ * Node names must be unique in a view. graph_unique_name() gives base if it is
  * free, else base + suffix, repeated until free, and adds the result: so the
  * entry node keeps graph.entry, a service with that very name becomes
  * "<name> (service)", a stand-in "<region> (region)", and the same rule
  * renames a region called like the entry node at the root.
  *
- *   nameset s; nameset_init(&s, expected);  at most `expected` names
- *   name = unique_name(&s, base, suffix, &owned);  owned: free(name) later
+ *   nameset s; graph_nameset_init(&s, expected);  at most `expected` names
+ *   name = graph_unique_name(&s, base, suffix, &owned);  owned: free(name) later
  *   free(s.slots);
  *
  * The set keeps pointers: names must outlive it.
@@ -26,7 +26,7 @@ typedef struct {
     size_t nslots, n;
 } nameset;
 
-void nameset_init(nameset *s, size_t expected);
-char *unique_name(nameset *s, const char *base, const char *suffix, bool *owned);
+void graph_nameset_init(nameset *s, size_t expected);
+char *graph_unique_name(nameset *s, const char *base, const char *suffix, bool *owned);
 
 #endif

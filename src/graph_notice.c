@@ -12,10 +12,10 @@
 
 #include "bounds.h"
 
-const char *class_names[] = {"normal", "warning", "danger"};
+const char *graph_class_names[] = {"normal", "warning", "danger"};
 
 /* 0 normal, 1 warning, 2 danger (SPEC §5). */
-int classify(const render_ctx *c, const double n[CLASS_COUNT]) {
+int graph_classify(const render_ctx *c, const double n[CLASS_COUNT]) {
     double total = sum3(n);
     if (!(total > 0) || n[CLASS_DANGER] <= 0) return 0;
     if (total / c->window_s < c->g->min_rate) return 0;
@@ -25,7 +25,7 @@ int classify(const render_ctx *c, const double n[CLASS_COUNT]) {
     return 0;
 }
 
-const flow_config *flow_at(const render_ctx *c, unsigned i) {
+const flow_config *graph_flow_at(const render_ctx *c, unsigned i) {
     return i < c->o->nflows && c->o->flows ? c->o->flows[i].flow : NULL;
 }
 
@@ -33,7 +33,7 @@ static const char *danger_label_of(const render_ctx *c, uint64_t flows) {
     const char *label = NULL;
     for (unsigned i = 0; i < VIZ_MAX_FLOWS; i++) {
         if (!(flows & ((uint64_t)1 << i))) continue;
-        const flow_config *f = flow_at(c, i);
+        const flow_config *f = graph_flow_at(c, i);
         const char *l = f && !str_empty(f->danger_label) ? f->danger_label : "errors";
         if (label && strcmp(label, l) != 0) return "errors";
         label = l;
@@ -41,9 +41,9 @@ static const char *danger_label_of(const render_ctx *c, uint64_t flows) {
     return label ? label : "errors";
 }
 
-const flow_config *first_flow(const render_ctx *c, uint64_t flows) {
+const flow_config *graph_first_flow(const render_ctx *c, uint64_t flows) {
     for (unsigned i = 0; i < VIZ_MAX_FLOWS; i++)
-        if (flows & ((uint64_t)1 << i)) return flow_at(c, i);
+        if (flows & ((uint64_t)1 << i)) return graph_flow_at(c, i);
     return NULL;
 }
 
@@ -90,7 +90,7 @@ static int url_encode(buf *out, const char *s) {
 }
 
 /* One side of a KQL query: field:"value", quotes and backslashes escaped. */
-void kql_part(buf *q, const char *field, const char *value) {
+void graph_kql_part(buf *q, const char *field, const char *value) {
     if (str_empty(field) || !value) return;
     if (q->len) buf_puts(q, " and ");
     buf_puts(q, field);
@@ -104,7 +104,7 @@ void kql_part(buf *q, const char *field, const char *value) {
 
 /* Fills graph.notice_link; NULL when there is none, it grew past
  * VIZ_MAX_NOTICE_LINK or it is not an http(s) link. */
-const char *fill_link(render_ctx *c, const notice_subject *ns) {
+const char *graph_notice_link(render_ctx *c, const notice_subject *ns) {
     const char *t = c->g->notice_link;
     if (str_empty(t)) return NULL;
     buf *l = &c->link;
@@ -130,7 +130,7 @@ const char *fill_link(render_ctx *c, const notice_subject *ns) {
     return s;
 }
 
-void write_notice(render_ctx *c, int severity, const char *title, const char *subtitle, const char *link) {
+void graph_write_notice(render_ctx *c, int severity, const char *title, const char *subtitle, const char *link) {
     jsonw *w = &c->w;
     jsonw_object_begin(w);
     html_escape(&c->escaped, title);
@@ -151,13 +151,14 @@ void write_notice(render_ctx *c, int severity, const char *title, const char *su
 }
 
 /* The notice of a coloured node or edge; c->query must hold its query. */
-void write_class_notice(render_ctx *c, int cls, const double n[CLASS_COUNT], uint64_t flows, const notice_subject *ns) {
+void graph_write_class_notice(render_ctx *c, int cls, const double n[CLASS_COUNT], uint64_t flows,
+                              const notice_subject *ns) {
     char share[32], rate[32];
     snprintf(share, sizeof share, "%.1f", 100.0 * n[CLASS_DANGER] / sum3(n));
     format_rate(n[CLASS_DANGER] / c->window_s, rate, sizeof rate);
     buf_reset(&c->text);
     buf_printf(&c->text, "%s %s%% (%s/s) over %s", danger_label_of(c, flows), share, rate, c->window_text);
     char *title = xstrdup(buf_cstr(&c->text));
-    write_notice(c, cls, title, ns->subtitle, fill_link(c, ns));
+    graph_write_notice(c, cls, title, ns->subtitle, graph_notice_link(c, ns));
     free(title);
 }

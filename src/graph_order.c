@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sort_key_cmp(const void *a, const void *b) {
+int graph_sort_key_cmp(const void *a, const void *b) {
     const sort_key *x = a, *y = b;
     for (int i = 0; i < 4; i++)
         if (x->k[i] != y->k[i]) return x->k[i] < y->k[i] ? -1 : 1;
@@ -21,7 +21,7 @@ static int name_id_cmp(const void *a, const void *b) {
 }
 
 /* rank[id] = position of name id in bytewise order. */
-uint32_t *compute_ranks(const strtab *t) {
+uint32_t *graph_compute_ranks(const strtab *t) {
     uint32_t *ids = xmalloc(((size_t)t->n + 1) * sizeof *ids);
     for (uint32_t i = 0; i < t->n; i++) ids[i] = i;
     rank_names = t; /* qsort has no context argument in C11 */
@@ -33,7 +33,7 @@ uint32_t *compute_ranks(const strtab *t) {
 }
 
 /* Indices of the records of t, ordered by the ranks of their first nkeys keys. */
-uint32_t *sorted_records(const render_ctx *c, const rectab *t, unsigned nkeys) {
+uint32_t *graph_sorted_records(const render_ctx *c, const rectab *t, unsigned nkeys) {
     sort_key *keys = xmalloc((t->n + 1) * sizeof *keys);
     size_t n = 0;
     for (size_t i = 0; i < t->n; i++) {
@@ -42,7 +42,7 @@ uint32_t *sorted_records(const render_ctx *c, const rectab *t, unsigned nkeys) {
         keys[n++].idx = (uint32_t)i;
     }
     assert(n == t->n);
-    qsort(keys, n, sizeof *keys, sort_key_cmp);
+    qsort(keys, n, sizeof *keys, graph_sort_key_cmp);
     uint32_t *order = xmalloc((n + 1) * sizeof *order);
     for (size_t i = 0; i < n; i++) order[i] = keys[i].idx;
     free(keys);
@@ -50,7 +50,7 @@ uint32_t *sorted_records(const render_ctx *c, const rectab *t, unsigned nkeys) {
 }
 
 /* First index in order[0..n) whose record has key[0] == region (by rank). */
-size_t lower_bound(const render_ctx *c, const rectab *t, const uint32_t *order, size_t n, uint32_t region_id) {
+size_t graph_lower_bound(const render_ctx *c, const rectab *t, const uint32_t *order, size_t n, uint32_t region_id) {
     size_t lo = 0, hi = n;
     uint32_t want = rk(c, region_id);
     while (lo < hi) {

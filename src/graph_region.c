@@ -35,13 +35,13 @@ static void write_hosts(render_ctx *c, const vnode *s, unsigned *hidden) {
             bits = ~bits;
             keys[i] = (sort_key){{(uint32_t)(bits >> 32), (uint32_t)bits, c->rank[h->key[2]], 0}, list[i]};
         }
-        qsort(keys, n, sizeof *keys, sort_key_cmp);
+        qsort(keys, n, sizeof *keys, graph_sort_key_cmp);
         kept = xmalloc(VIZ_MAX_HOSTS_PER_SERVICE * sizeof *kept);
         for (size_t i = 0; i < VIZ_MAX_HOSTS_PER_SERVICE; i++) {
             keys[i].k[0] = c->rank[c->m->hosts.recs[keys[i].idx].key[2]];
             keys[i].k[1] = keys[i].k[2] = 0;
         }
-        qsort(keys, VIZ_MAX_HOSTS_PER_SERVICE, sizeof *keys, sort_key_cmp);
+        qsort(keys, VIZ_MAX_HOSTS_PER_SERVICE, sizeof *keys, graph_sort_key_cmp);
         for (size_t i = 0; i < VIZ_MAX_HOSTS_PER_SERVICE; i++) kept[i] = keys[i].idx;
         free(keys);
         *hidden = (unsigned)(n - VIZ_MAX_HOSTS_PER_SERVICE);
@@ -56,7 +56,7 @@ static void write_hosts(render_ctx *c, const vnode *s, unsigned *hidden) {
         jsonw_object_begin(w);
         jsonw_key(w, "name");
         jsonw_string(w, str_of(&c->m->names, h->key[2]));
-        write_metrics(c, h->count);
+        graph_write_metrics(c, h->count);
         jsonw_object_end(w);
     }
     jsonw_array_end(w);
@@ -80,22 +80,22 @@ static void write_view_node(render_ctx *c, const region *r, const vnode *v) {
         jsonw_key(w, "displayName");
         jsonw_string(w, v->name);
     }
-    int cls = classify(c, v->in);
+    int cls = graph_classify(c, v->in);
     jsonw_key(w, "class");
-    jsonw_string(w, class_names[cls]);
+    jsonw_string(w, graph_class_names[cls]);
     if (cls) {
         buf_reset(&c->query);
-        node_query(c, first_flow(c, v->in_flows), v, false);
+        graph_node_query(c, graph_first_flow(c, v->in_flows), v, false);
         buf_reset(&c->text);
         if (v->kind == NODE_STANDIN)
-            buf_printf(&c->text, "calls from %s to %s", r->name, data_name(c, v));
+            buf_printf(&c->text, "calls from %s to %s", r->name, graph_data_name(c, v));
         else
-            buf_printf(&c->text, "into %s in %s", data_name(c, v), r->name);
+            buf_printf(&c->text, "into %s in %s", graph_data_name(c, v), r->name);
         char *subtitle = xstrdup(buf_cstr(&c->text));
-        notice_subject ns = {"", data_name(c, v), str_of(&c->m->names, r->id), subtitle};
+        notice_subject ns = {"", graph_data_name(c, v), str_of(&c->m->names, r->id), subtitle};
         jsonw_key(w, "notices");
         jsonw_array_begin(w);
-        write_class_notice(c, cls, v->in, v->in_flows, &ns);
+        graph_write_class_notice(c, cls, v->in, v->in_flows, &ns);
         jsonw_array_end(w);
         free(subtitle);
     }
@@ -148,7 +148,7 @@ static void write_flow_names(render_ctx *c, uint64_t flows) {
     jsonw_array_begin(&c->w);
     for (unsigned i = 0; i < VIZ_MAX_FLOWS; i++) {
         if (!(flows & ((uint64_t)1 << i))) continue;
-        const flow_config *f = flow_at(c, i);
+        const flow_config *f = graph_flow_at(c, i);
         if (f && f->name) {
             jsonw_string(&c->w, f->name);
         } else {
@@ -184,15 +184,15 @@ static int64_t oldest_data(const render_ctx *c, uint64_t flows) {
     return oldest ? oldest : c->o->window_end_ms;
 }
 
-void write_region(render_ctx *c, region *r, const item *items, const graph_state *st) {
+void graph_write_region(render_ctx *c, region *r, const item *items, const graph_state *st) {
     jsonw *w = &c->w;
     view v;
-    build_view(c, r, items, &v);
+    graph_view_build(c, r, items, &v);
     double target = MAX_VOLUME_FACTOR * v.max_rate;
     if (!isfinite(target) || target < 1.0) target = 1.0;
-    r->max_volume = decayed_max(st, str_of(&c->m->names, r->id), target, c->o->window_end_ms);
+    r->max_volume = graph_state_decayed_max(st, str_of(&c->m->names, r->id), target, c->o->window_end_ms);
     uint64_t flows = v.flows | r->flows;
-    int cls = classify(c, r->into);
+    int cls = graph_classify(c, r->into);
     int64_t stale = stale_since(c, flows);
     bool partial = false;
     for (unsigned i = 0; i < c->o->nflows && i < VIZ_MAX_FLOWS; i++)
@@ -206,7 +206,7 @@ void write_region(render_ctx *c, region *r, const item *items, const graph_state
     jsonw_key(w, "displayName");
     jsonw_string(w, str_of(&c->m->names, r->id));
     jsonw_key(w, "class");
-    jsonw_string(w, class_names[cls]);
+    jsonw_string(w, graph_class_names[cls]);
     jsonw_key(w, "maxVolume");
     jsonw_rate(w, r->max_volume);
     jsonw_key(w, "updated");
@@ -220,20 +220,20 @@ void write_region(render_ctx *c, region *r, const item *items, const graph_state
         jsonw_array_begin(w);
         if (cls) {
             buf_reset(&c->query);
-            const flow_config *f = first_flow(c, r->into_flows);
-            if (f) kql_part(&c->query, f->fields[EP_TO_REGION], str_of(&c->m->names, r->id));
+            const flow_config *f = graph_first_flow(c, r->into_flows);
+            if (f) graph_kql_part(&c->query, f->fields[EP_TO_REGION], str_of(&c->m->names, r->id));
             buf_reset(&c->text);
             buf_printf(&c->text, "into region %s", str_of(&c->m->names, r->id));
             char *subtitle = xstrdup(buf_cstr(&c->text));
             notice_subject ns = {"", str_of(&c->m->names, r->id), str_of(&c->m->names, r->id), subtitle};
-            write_class_notice(c, cls, r->into, r->into_flows, &ns);
+            graph_write_class_notice(c, cls, r->into, r->into_flows, &ns);
             free(subtitle);
         }
         if (stale) {
             char when[40], title[64];
             format_time_ms(stale, when, sizeof when);
             snprintf(title, sizeof title, "data stale since %s", when);
-            write_notice(c, 2, title, NULL, NULL);
+            graph_write_notice(c, 2, title, NULL, NULL);
         }
         /* A flow that answered only in part (timed out, failed shards): its
          * figures are too low, and the page should say so. */
@@ -242,7 +242,7 @@ void write_region(render_ctx *c, region *r, const item *items, const graph_state
             buf_reset(&c->text);
             buf_printf(&c->text, "partial data from %s", c->o->flows[i].flow->name);
             char *title = xstrdup(buf_cstr(&c->text));
-            write_notice(c, 1, title, c->o->flows[i].degraded, NULL);
+            graph_write_notice(c, 1, title, c->o->flows[i].degraded, NULL);
             free(title);
         }
         jsonw_array_end(w);
@@ -292,20 +292,20 @@ void write_region(render_ctx *c, region *r, const item *items, const graph_state
     for (size_t i = 0; i < v.nconns; i++) {
         const conn *cn = &v.conns[i];
         const vnode *s = &v.nodes[cn->src], *d = &v.nodes[cn->dst];
-        if (classify(c, cn->count)) {
+        if (graph_classify(c, cn->count)) {
             buf_reset(&c->query);
-            const flow_config *f = first_flow(c, cn->flows);
-            node_query(c, f, s, true);
-            node_query(c, f, d, false);
+            const flow_config *f = graph_first_flow(c, cn->flows);
+            graph_node_query(c, f, s, true);
+            graph_node_query(c, f, d, false);
         }
         buf_reset(&c->text);
-        buf_printf(&c->text, "from %s to %s", data_name(c, s), data_name(c, d));
+        buf_printf(&c->text, "from %s to %s", graph_data_name(c, s), graph_data_name(c, d));
         char *subtitle = xstrdup(buf_cstr(&c->text));
-        notice_subject ns = {data_name(c, s), data_name(c, d), str_of(&c->m->names, r->id), subtitle};
-        write_connection(c, s->name, d->name, cn->count, &cn->lat, cn->flows, &ns);
+        notice_subject ns = {graph_data_name(c, s), graph_data_name(c, d), str_of(&c->m->names, r->id), subtitle};
+        graph_write_connection(c, s->name, d->name, cn->count, &cn->lat, cn->flows, &ns);
         free(subtitle);
     }
     jsonw_array_end(w);
     jsonw_object_end(w);
-    view_free(&v);
+    graph_view_free(&v);
 }

@@ -3,7 +3,7 @@
  * the root (renderer "region"): its class, maxVolume, notices (class, stale,
  * partial data), metadata, nodes with their hosts, and connections.
  *
- * write_region() builds the view (graph_view.h), sets r->max_volume from the
+ * graph_write_region() builds the view (graph_view.h), sets r->max_volume from the
  * state (read only; graph_state.h) and writes into c->w.
  */
 #ifndef VIZ_GRAPH_REGION_H
@@ -11,6 +11,6 @@
 
 #include "graph_render.h"
 
-void write_region(render_ctx *c, region *r, const item *items, const graph_state *st);
+void graph_write_region(render_ctx *c, region *r, const item *items, const graph_state *st);
 
 #endif

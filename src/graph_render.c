@@ -82,19 +82,19 @@ int graph_render(const graph_model *m, const graph_config *g, graph_state *st, c
     gc.entry = (char *)entry;
     c.g = &gc;
 
-    c.rank = compute_ranks(&m->names);
+    c.rank = graph_compute_ranks(&m->names);
     uint32_t nnames = m->names.n;
     c.local = xmalloc(((size_t)nnames + 1) * sizeof *c.local);
     c.standin_local = xmalloc(((size_t)nnames + 1) * sizeof *c.standin_local);
     int32_t *region_of = xmalloc(((size_t)nnames + 1) * sizeof *region_of);
     for (uint32_t i = 0; i < nnames; i++) c.local[i] = c.standin_local[i] = region_of[i] = -1;
-    c.host_order = sorted_records(&c, &m->hosts, 3);
+    c.host_order = graph_sorted_records(&c, &m->hosts, 3);
     c.nhosts = m->hosts.n;
-    c.self_order = sorted_records(&c, &m->self, 2);
+    c.self_order = graph_sorted_records(&c, &m->self, 2);
     c.nself = m->self.n;
 
     /* Edges in name order; zero ones carry nothing and are skipped. */
-    uint32_t *edge_order = sorted_records(&c, &m->edges, 4);
+    uint32_t *edge_order = graph_sorted_records(&c, &m->edges, 4);
     size_t nedges = m->edges.n;
 
     /* Regions, in name order. */
@@ -114,7 +114,7 @@ int graph_render(const graph_model *m, const graph_config *g, graph_state *st, c
                 }
             }
         }
-        qsort(rkeys, nk, sizeof *rkeys, sort_key_cmp);
+        qsort(rkeys, nk, sizeof *rkeys, graph_sort_key_cmp);
         regions = xcalloc(nk + 1, sizeof *regions);
         for (size_t i = 0; i < nk; i++) {
             regions[i].id = rkeys[i].idx;
@@ -186,11 +186,12 @@ int graph_render(const graph_model *m, const graph_config *g, graph_state *st, c
 
     /* Root names: the entry node first, a region called like it is renamed. */
     nameset root_names;
-    nameset_init(&root_names, nregions + 1);
+    graph_nameset_init(&root_names, nregions + 1);
     bool entry_owned;
-    char *root_entry = unique_name(&root_names, entry, "", &entry_owned);
+    char *root_entry = graph_unique_name(&root_names, entry, "", &entry_owned);
     for (size_t i = 0; i < nregions; i++)
-        regions[i].name = unique_name(&root_names, str_of(&m->names, regions[i].id), " (region)", &regions[i].owned);
+        regions[i].name =
+            graph_unique_name(&root_names, str_of(&m->names, regions[i].id), " (region)", &regions[i].owned);
     free(root_names.slots);
     /* Renaming can change the order only for renamed regions; sort by final name. */
     uint32_t *root_rank = xmalloc((nregions + 1) * sizeof *root_rank);
@@ -245,7 +246,7 @@ int graph_render(const graph_model *m, const graph_config *g, graph_state *st, c
     jsonw_object_end(w);
     for (size_t i = 0; i < nregions && !jsonw_failed(w); i++) {
         region *r = &regions[root_order[i]];
-        write_region(&c, r, items, st);
+        graph_write_region(&c, r, items, st);
         /* Reset the per-view maps for the names this region used. */
         for (size_t k = r->item_begin; k < r->item_end; k++) {
             const item *it = &items[k];
@@ -288,16 +289,17 @@ int graph_render(const graph_model *m, const graph_config *g, graph_state *st, c
         const double *n = e->cross ? e->cross->count : e->to->ingress;
         uint64_t flows = e->cross ? e->cross->flows : e->to->ingress_flows;
         buf_reset(&c.query);
-        const flow_config *f = first_flow(&c, flows);
-        if (f && classify(&c, n)) {
-            if (e->cross) kql_part(&c.query, f->fields[EP_FROM_REGION], e->from_data);
-            kql_part(&c.query, f->fields[EP_TO_REGION], e->to_data);
+        const flow_config *f = graph_first_flow(&c, flows);
+        if (f && graph_classify(&c, n)) {
+            if (e->cross) graph_kql_part(&c.query, f->fields[EP_FROM_REGION], e->from_data);
+            graph_kql_part(&c.query, f->fields[EP_TO_REGION], e->to_data);
         }
         buf_reset(&c.text);
         buf_printf(&c.text, "from %s to %s", e->from_data, e->to_data);
         char *subtitle = xstrdup(buf_cstr(&c.text));
         notice_subject ns = {e->from_data, e->to_data, e->to_data, subtitle};
-        write_connection(&c, e->source, e->target, n, e->cross ? &e->cross->lat : &e->to->ingress_lat, flows, &ns);
+        graph_write_connection(&c, e->source, e->target, n, e->cross ? &e->cross->lat : &e->to->ingress_lat, flows,
+                               &ns);
         free(subtitle);
     }
     free(edges);
@@ -310,7 +312,15 @@ int graph_render(const graph_model *m, const graph_config *g, graph_state *st, c
         if (out->data) out->data[start_len] = '\0';
         rc = fail(err, "graph JSON larger than %zu bytes", out->max);
     } else {
-        commit_state(st, m, regions, nregions, o->window_end_ms);
+        const char **names = xmalloc((nregions + 1) * sizeof *names);
+        double *volumes = xmalloc((nregions + 1) * sizeof *volumes);
+        for (size_t i = 0; i < nregions; i++) {
+            names[i] = str_of(&m->names, regions[i].id);
+            volumes[i] = regions[i].max_volume;
+        }
+        graph_state_commit(st, names, volumes, nregions, o->window_end_ms);
+        free(names);
+        free(volumes);
         c.stats.regions = (unsigned)nregions;
         c.stats.clamped = m->clamped;
         if (stats) *stats = c.stats;

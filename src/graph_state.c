@@ -48,8 +48,8 @@ static const state_entry *state_find(const graph_state *st, const char *name) {
     return st->n ? bsearch(&probe, st->entries, st->n, sizeof probe, state_cmp) : NULL;
 }
 
-double decayed_max(const graph_state *st, const char *region, double target, int64_t end_ms) {
-    const state_entry *prev = state_find(st, region);
+double graph_state_decayed_max(const graph_state *st, const char *name, double target, int64_t end_ms) {
+    const state_entry *prev = state_find(st, name);
     if (!prev) return target;
     double kept = prev->volume;
     int64_t dt = end_ms - prev->end_ms;
@@ -57,12 +57,11 @@ double decayed_max(const graph_state *st, const char *region, double target, int
     return isfinite(kept) && kept > target ? kept : target;
 }
 
-/* Entries are keyed by the region's name in the data, not its root name. */
-void commit_state(graph_state *st, const graph_model *m, const region *regions, size_t nregions, int64_t end_ms) {
+void graph_state_commit(graph_state *st, const char *const *names, const double *volumes, size_t nregions,
+                        int64_t end_ms) {
     state_entry *next = xmalloc((nregions + st->n + 1) * sizeof *next);
     size_t n = 0;
-    for (size_t i = 0; i < nregions; i++)
-        next[n++] = (state_entry){xstrdup(str_of(&m->names, regions[i].id)), regions[i].max_volume, end_ms};
+    for (size_t i = 0; i < nregions; i++) next[n++] = (state_entry){xstrdup(names[i]), volumes[i], end_ms};
     qsort(next, n, sizeof *next, state_cmp);
     size_t fresh = n;
     for (size_t i = 0; i < st->n; i++) {

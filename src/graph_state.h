@@ -9,16 +9,25 @@
  * follows growth at once. A fresh state yields the target, which keeps
  * `vizfeed once` reproducible. Regions unseen for an hour are forgotten.
  *
- * Calling sequence per render: decayed_max() for each region (reads only),
- * then, once the render has succeeded, commit_state() with every region's
+ * Calling sequence per render: graph_state_decayed_max() for each region (reads only),
+ * then, once the render has succeeded, graph_state_commit() with every region's
  * final value; a failed render leaves the state as it was. Not thread-safe.
  */
 #ifndef VIZ_GRAPH_STATE_H
 #define VIZ_GRAPH_STATE_H
 
-#include "graph_render.h"
+#include <stddef.h>
+#include <stdint.h>
 
-double decayed_max(const graph_state *st, const char *region, double target, int64_t end_ms);
-void commit_state(graph_state *st, const graph_model *m, const region *regions, size_t nregions, int64_t end_ms);
+#include "graph.h"
+
+/* The maxVolume of region `name` for a view whose target is `target`, at
+ * window end end_ms: target, or the region's last value decayed, whichever
+ * is larger. */
+double graph_state_decayed_max(const graph_state *st, const char *name, double target, int64_t end_ms);
+/* Replaces the state by the nregions regions just rendered, keeping other
+ * regions seen within the last hour. */
+void graph_state_commit(graph_state *st, const char *const *names, const double *volumes, size_t nregions,
+                        int64_t end_ms);
 
 #endif

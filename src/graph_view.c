@@ -46,21 +46,21 @@ static int conn_cmp(const void *a, const void *b) {
 }
 
 /* Query part of a node seen as caller (from = true) or callee. */
-void node_query(render_ctx *c, const flow_config *f, const vnode *v, bool from) {
+void graph_node_query(render_ctx *c, const flow_config *f, const vnode *v, bool from) {
     if (!f) return;
     if (v->kind == NODE_SERVICE)
-        kql_part(&c->query, f->fields[from ? EP_FROM_SERVICE : EP_TO_SERVICE], str_of(&c->m->names, v->id));
+        graph_kql_part(&c->query, f->fields[from ? EP_FROM_SERVICE : EP_TO_SERVICE], str_of(&c->m->names, v->id));
     else if (v->kind == NODE_STANDIN)
-        kql_part(&c->query, f->fields[from ? EP_FROM_REGION : EP_TO_REGION], str_of(&c->m->names, v->id));
+        graph_kql_part(&c->query, f->fields[from ? EP_FROM_REGION : EP_TO_REGION], str_of(&c->m->names, v->id));
 }
 
 /* The name a node has in the data (not the view's unique name). */
-const char *data_name(const render_ctx *c, const vnode *v) {
+const char *graph_data_name(const render_ctx *c, const vnode *v) {
     if (v->kind == NODE_SERVICE || v->kind == NODE_STANDIN) return str_of(&c->m->names, v->id);
     return v->name;
 }
 
-void view_free(view *v) {
+void graph_view_free(view *v) {
     for (size_t i = 0; i < v->n; i++)
         if (v->nodes[i].owned) free(v->nodes[i].name);
     free(v->nodes);
@@ -81,7 +81,7 @@ static uint32_t view_node(render_ctx *c, view *v, uint8_t kind, uint32_t id) {
 }
 
 /* Builds the nodes and connections of region r from its items. */
-void build_view(render_ctx *c, const region *r, const item *items, view *v) {
+void graph_view_build(render_ctx *c, const region *r, const item *items, view *v) {
     const graph_config *g = c->g;
     memset(v, 0, sizeof *v);
     vnode_push(&v->nodes, &v->n, &v->cap, NODE_ENTRY, NO_ID); /* index 0, dropped later if unused */
@@ -134,7 +134,7 @@ void build_view(render_ctx *c, const region *r, const item *items, view *v) {
     }
 
     /* Self-calls of the region's services (merged ones go to other). */
-    size_t sb = lower_bound(c, &c->m->self, c->self_order, c->nself, r->id);
+    size_t sb = graph_lower_bound(c, &c->m->self, c->self_order, c->nself, r->id);
     for (size_t i = sb; i < c->nself; i++) {
         const record *rec = &c->m->self.recs[c->self_order[i]];
         if (rec->key[0] != r->id) break;
@@ -145,7 +145,7 @@ void build_view(render_ctx *c, const region *r, const item *items, view *v) {
         v->flows |= rec->flows;
     }
     /* Host ranges of kept services. */
-    size_t hb = lower_bound(c, &c->m->hosts, c->host_order, c->nhosts, r->id);
+    size_t hb = graph_lower_bound(c, &c->m->hosts, c->host_order, c->nhosts, r->id);
     for (size_t i = hb; i < c->nhosts; i++) {
         const record *rec = &c->m->hosts.recs[c->host_order[i]];
         if (rec->key[0] != r->id) break;
@@ -157,19 +157,20 @@ void build_view(render_ctx *c, const region *r, const item *items, view *v) {
 
     /* Unique names: entry, services, other, stand-ins, in that priority. */
     nameset names;
-    nameset_init(&names, v->n);
-    v->nodes[0].name = unique_name(&names, g->entry, "", &v->nodes[0].owned);
+    graph_nameset_init(&names, v->n);
+    v->nodes[0].name = graph_unique_name(&names, g->entry, "", &v->nodes[0].owned);
     for (size_t i = 0; i < nsvc; i++) {
         vnode *s = &v->nodes[svcs[i]];
-        if (s->final == svcs[i]) s->name = unique_name(&names, str_of(&c->m->names, s->id), " (service)", &s->owned);
+        if (s->final == svcs[i])
+            s->name = graph_unique_name(&names, str_of(&c->m->names, s->id), " (service)", &s->owned);
     }
     for (size_t i = 0; i < v->n; i++)
         if (v->nodes[i].kind == NODE_OTHER)
-            v->nodes[i].name = unique_name(&names, "other", " (merged)", &v->nodes[i].owned);
+            v->nodes[i].name = graph_unique_name(&names, "other", " (merged)", &v->nodes[i].owned);
     for (size_t i = 0; i < v->n; i++)
         if (v->nodes[i].kind == NODE_STANDIN)
             v->nodes[i].name =
-                unique_name(&names, str_of(&c->m->names, v->nodes[i].id), " (region)", &v->nodes[i].owned);
+                graph_unique_name(&names, str_of(&c->m->names, v->nodes[i].id), " (region)", &v->nodes[i].owned);
     for (size_t i = 0; i < v->n; i++)
         if (!v->nodes[i].name) v->nodes[i].name = ""; /* merged away, never written */
     free(names.slots);

@@ -11,9 +11,9 @@
  * self-calls. Hosts of merged services are not listed (other has no host
  * sub-nodes): a list of hosts of unrelated services would mislead.
  *
- * build_view() uses c->local and c->standin_local (name id -> node index,
+ * graph_view_build() uses c->local and c->standin_local (name id -> node index,
  * -1 when absent) and leaves the entries of the region's names set: the
- * caller resets them before the next region. view_free() releases it.
+ * caller resets them before the next region. graph_view_free() releases it.
  */
 #ifndef VIZ_GRAPH_VIEW_H
 #define VIZ_GRAPH_VIEW_H
@@ -32,11 +32,11 @@ typedef struct {
     bool has_ingress;
 } view;
 
-void build_view(render_ctx *c, const region *r, const item *items, view *v);
-void view_free(view *v);
+void graph_view_build(render_ctx *c, const region *r, const item *items, view *v);
+void graph_view_free(view *v);
 /* Query part of a node seen as caller (from = true) or callee. */
-void node_query(render_ctx *c, const flow_config *f, const vnode *v, bool from);
+void graph_node_query(render_ctx *c, const flow_config *f, const vnode *v, bool from);
 /* The name a node has in the data (not the view's unique name). */
-const char *data_name(const render_ctx *c, const vnode *v);
+const char *graph_data_name(const render_ctx *c, const vnode *v);
 
 #endif
