@@ -80,11 +80,11 @@ static uint32_t view_node(render_ctx *c, view *v, uint8_t kind, uint32_t id) {
     return (uint32_t)map[id];
 }
 
-/* Builds the nodes and connections of region r from its items. */
-void graph_view_build(render_ctx *c, const region *r, const item *items, view *v) {
-    const graph_config *g = c->g;
+/* Phase 1: a node for every end of the region's items (the entry node
+ * first, at index 0, dropped later if unused), with its activity. */
+static void add_nodes(render_ctx *c, const region *r, const item *items, view *v) {
     memset(v, 0, sizeof *v);
-    vnode_push(&v->nodes, &v->n, &v->cap, NODE_ENTRY, NO_ID); /* index 0, dropped later if unused */
+    vnode_push(&v->nodes, &v->n, &v->cap, NODE_ENTRY, NO_ID);
     for (size_t i = r->item_begin; i < r->item_end; i++) {
         const item *it = &items[i];
         uint32_t s = view_node(c, v, it->src_kind, it->src);
@@ -93,26 +93,36 @@ void graph_view_build(render_ctx *c, const region *r, const item *items, view *v
         v->nodes[s].activity += t;
         v->nodes[d].activity += t;
     }
+}
 
-    /* The max_services cap. */
+/* Phase 2: the max_services cap: past it, all but the busiest
+ * max_services - 1 services become `other`. Returns the service nodes
+ * (busiest first when capped), *nsvc of them; the caller frees them. */
+static uint32_t *cap_services(render_ctx *c, view *v, size_t *nsvc) {
+    const graph_config *g = c->g;
     uint32_t *svcs = xmalloc((v->n + 1) * sizeof *svcs);
-    size_t nsvc = 0;
+    size_t n = 0;
     for (size_t i = 0; i < v->n; i++)
-        if (v->nodes[i].kind == NODE_SERVICE) svcs[nsvc++] = (uint32_t)i;
-    if (g->max_services > 0 && nsvc > (size_t)g->max_services) {
+        if (v->nodes[i].kind == NODE_SERVICE) svcs[n++] = (uint32_t)i;
+    if (g->max_services > 0 && n > (size_t)g->max_services) {
         svc_sort_nodes = v->nodes;
         svc_sort_ctx = c;
-        qsort(svcs, nsvc, sizeof *svcs, busiest_first);
+        qsort(svcs, n, sizeof *svcs, busiest_first);
         uint32_t other = (uint32_t)v->n;
         vnode_push(&v->nodes, &v->n, &v->cap, NODE_OTHER, NO_ID);
-        for (size_t i = (size_t)g->max_services - 1; i < nsvc; i++) {
+        for (size_t i = (size_t)g->max_services - 1; i < n; i++) {
             v->nodes[svcs[i]].final = other;
             v->nodes[other].merged++;
         }
         v->hidden = v->nodes[other].merged;
     }
+    *nsvc = n;
+    return svcs;
+}
 
-    /* Connections between final nodes; calls inside other become its self-calls. */
+/* Phase 3: connections between final nodes; calls inside other become its
+ * self-calls. */
+static void collect_conns(render_ctx *c, const region *r, const item *items, view *v) {
     v->conns = xmalloc((r->item_end - r->item_begin + 1) * sizeof *v->conns);
     for (size_t i = r->item_begin; i < r->item_end; i++) {
         const item *it = &items[i];
@@ -132,8 +142,11 @@ void graph_view_build(render_ctx *c, const region *r, const item *items, view *v
         memcpy(cn->count, it->count, sizeof cn->count);
         cn->lat = it->lat;
     }
+}
 
-    /* Self-calls of the region's services (merged ones go to other). */
+/* Phase 4: self-calls of the region's services (merged ones go to other),
+ * and the host ranges of kept services. */
+static void add_self_calls_and_hosts(render_ctx *c, const region *r, view *v) {
     size_t sb = graph_lower_bound(c, &c->m->self, c->self_order, c->nself, r->id);
     for (size_t i = sb; i < c->nself; i++) {
         const record *rec = &c->m->self.recs[c->self_order[i]];
@@ -144,7 +157,6 @@ void graph_view_build(render_ctx *c, const region *r, const item *items, view *v
         node->has_self = true;
         v->flows |= rec->flows;
     }
-    /* Host ranges of kept services. */
     size_t hb = graph_lower_bound(c, &c->m->hosts, c->host_order, c->nhosts, r->id);
     for (size_t i = hb; i < c->nhosts; i++) {
         const record *rec = &c->m->hosts.recs[c->host_order[i]];
@@ -154,11 +166,13 @@ void graph_view_build(render_ctx *c, const region *r, const item *items, view *v
         if (v->nodes[l].host_end == 0) v->nodes[l].host_begin = i;
         v->nodes[l].host_end = i + 1;
     }
+}
 
-    /* Unique names: entry, services, other, stand-ins, in that priority. */
+/* Phase 5: unique names: entry, services, other, stand-ins, in that priority. */
+static void name_nodes(render_ctx *c, view *v, const uint32_t *svcs, size_t nsvc) {
     nameset names;
     graph_nameset_init(&names, v->n);
-    v->nodes[0].name = graph_unique_name(&names, g->entry, "", &v->nodes[0].owned);
+    v->nodes[0].name = graph_unique_name(&names, c->g->entry, "", &v->nodes[0].owned);
     for (size_t i = 0; i < nsvc; i++) {
         vnode *s = &v->nodes[svcs[i]];
         if (s->final == svcs[i])
@@ -174,9 +188,11 @@ void graph_view_build(render_ctx *c, const region *r, const item *items, view *v
     for (size_t i = 0; i < v->n; i++)
         if (!v->nodes[i].name) v->nodes[i].name = ""; /* merged away, never written */
     free(names.slots);
-    free(svcs);
+}
 
-    /* Bytewise rank of the final names, then sort and add up connections. */
+/* Phase 6: bytewise rank of the final names, then sort and add up
+ * connections between the same two nodes. */
+static void sum_conns(view *v) {
     uint32_t *byname = xmalloc((v->n + 1) * sizeof *byname);
     for (size_t i = 0; i < v->n; i++) byname[i] = (uint32_t)i;
     svc_sort_nodes = v->nodes;
@@ -199,6 +215,10 @@ void graph_view_build(render_ctx *c, const region *r, const item *items, view *v
         }
     }
     v->nconns = out;
+}
+
+/* Phase 7: the nodes' totals in and out, and the view's largest rate. */
+static void node_totals(render_ctx *c, view *v) {
     for (size_t i = 0; i < v->nconns; i++) {
         conn *cn = &v->conns[i];
         vnode *s = &v->nodes[cn->src], *d = &v->nodes[cn->dst];
@@ -213,4 +233,17 @@ void graph_view_build(render_ctx *c, const region *r, const item *items, view *v
         if (rate > v->max_rate) v->max_rate = rate;
         if (cn->src == 0) v->has_ingress = true;
     }
+}
+
+/* Builds the nodes and connections of region r from its items. */
+void graph_view_build(render_ctx *c, const region *r, const item *items, view *v) {
+    add_nodes(c, r, items, v);
+    size_t nsvc;
+    uint32_t *svcs = cap_services(c, v, &nsvc);
+    collect_conns(c, r, items, v);
+    add_self_calls_and_hosts(c, r, v);
+    name_nodes(c, v, svcs, nsvc);
+    free(svcs);
+    sum_conns(v);
+    node_totals(c, v);
 }
