@@ -23,6 +23,11 @@
  * metadata.clamped_counts), so that no sum or rate can become infinite or
  * too long to print as JSON.
  *
+ * Implementation: graph_model.c (the model, over graph_intern.c's names),
+ * graph_render.c (rendering, with graph_view.c, graph_region.c,
+ * graph_connection.c, graph_notice.c, graph_names.c, graph_order.c) and
+ * graph_state.c; their graph_*.h headers are internal to the module.
+ *
  * Ownership: the caller owns models, states and the output buf. Strings are
  * copied in. Errors: -1 with a reason in err (edge limit reached, output over
  * its cap).

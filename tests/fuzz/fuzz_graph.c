@@ -1,5 +1,5 @@
 /*
- * fuzz_graph.c - the renderer (graph.c) and the JSON writer (jsonw.c) with
+ * fuzz_graph.c - the renderer (graph_*.c) and the JSON writer (jsonw.c) with
  * numbers at every edge of double and names with every kind of byte.
  *
  * Issue 18 found counts of 1e60 rendered as "maxVolume":, and served: the
