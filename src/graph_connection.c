@@ -29,7 +29,6 @@ static void write_counts(render_ctx *c, const double n[CLASS_COUNT]) {
     }
 }
 
-/* A connection; the caller has put its query into c->query. */
 /* The class by average latency (graph.thresholds.latency_*), for a
  * connection its error share leaves normal; min_rate applies as to errors. */
 static int classify_latency(const render_ctx *c, const double n[CLASS_COUNT], const latency *lat, double *avg) {
@@ -51,6 +50,7 @@ static void write_latency_notice(render_ctx *c, int cls, double avg, const notic
     free(title);
 }
 
+/* A connection; the caller has put its query into c->query. */
 void graph_write_connection(render_ctx *c, const char *source, const char *target, const double n[CLASS_COUNT],
                             const latency *lat, uint64_t flows, const notice_subject *ns) {
     jsonw *w = &c->w;
