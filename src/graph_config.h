@@ -1,5 +1,5 @@
 /*
- * graph_config.h - the `graph:` section of the configuration (SPEC §2): how
+ * graph_config.h - the `graph:` section of the configuration (README.md, "Configuration"): how
  * the graph is named, coloured and capped.
  *
  * Filled and owned by the configuration (config.h includes this header; its

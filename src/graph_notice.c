@@ -14,7 +14,7 @@
 
 const char *graph_class_names[] = {"normal", "warning", "danger"};
 
-/* 0 normal, 1 warning, 2 danger (SPEC §5). */
+/* 0 normal, 1 warning, 2 danger (README.md, "How the graph is built"). */
 int graph_classify(const render_ctx *c, const double n[CLASS_COUNT]) {
     double total = sum3(n);
     if (!(total > 0) || n[CLASS_DANGER] <= 0) return 0;

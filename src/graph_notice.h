@@ -1,6 +1,6 @@
 /*
  * graph_notice.h - internal to the graph module: classes and notices
- * (SPEC §5).
+ * (README.md, "How the graph is built").
  *
  * graph_classify() gives 0 normal, 1 warning, 2 danger from the error share of a
  * node or connection. Classes need some danger traffic: a share of 0 is

@@ -1,6 +1,6 @@
 /*
  * topology_config.h - one entry of the configuration's `topology:` list
- * (SPEC §2, "Endpoints"): what a raw endpoint value matching `match` is
+ * (README.md, "Configuration"): what a raw endpoint value matching `match` is
  * named and where it lives.
  *
  * Filled and owned by the configuration (config.h includes this header; its
