@@ -1,6 +1,6 @@
 /*
- * graph_config.h - the `graph:` section of the configuration (README.md, "Configuration"): how
- * the graph is named, coloured and capped.
+ * graph_config.h - the `graph:` section of the configuration (README.md,
+ * "Configuration"): how the graph is named, coloured and capped.
  *
  * Filled and owned by the configuration (config.h includes this header; its
  * strings are malloc'd there and never NULL; "" means "not set"); read by
