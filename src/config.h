@@ -22,16 +22,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* The six endpoint fields of a flow, in this order everywhere (raw rows too). */
-enum { EP_FROM_SERVICE, EP_FROM_REGION, EP_FROM_HOST, EP_TO_SERVICE, EP_TO_REGION, EP_TO_HOST, EP_COUNT };
+#include "graph_config.h"
+#include "rows.h"
+#include "topology_config.h"
 
 /* An endpoint part may name a list of fields, the first present one giving
  * the value (`to: { service: [a, b, c] }`): the first is fields[], the rest
  * alt_fields[] ("" when unused). */
 #define FLOW_MAX_FIELD_ALTS 3
-
-/* Traffic classes, in this order in every count[3] array. */
-enum { CLASS_NORMAL, CLASS_WARNING, CLASS_DANGER, CLASS_COUNT };
 
 /* A scalar written in the configuration. `text` is always set: for numbers
  * and booleans it is the canonical text ("200", "true"), which is also what a
@@ -72,7 +70,8 @@ typedef struct {
  * that `--record` filled; it answers from the recorded pages. */
 typedef enum { FLOW_ELASTICSEARCH, FLOW_FILE, FLOW_DEMO, FLOW_REPLAY } flow_type;
 
-typedef struct {
+/* Tagged so that headers can point to one without including this file. */
+typedef struct flow_config {
     char *name;
     flow_type type;
     char *preset;                                    /* "" when none */
@@ -108,29 +107,6 @@ typedef struct {
     char *latency_count_field;
     double latency_unit_ms;
 } flow_config;
-
-typedef struct {
-    char *match;   /* as written: CIDR, IP, name, or /regex/ */
-    char *service; /* "" = keep the endpoint's own name; may hold \1..\9 */
-    char *region;  /* "" = do not set */
-    int line;      /* where its match was written, for messages */
-    int column;    /* 0 when unknown */
-} topology_entry;
-
-typedef struct {
-    char *name;           /* root graph name, default "edge" */
-    char *entry;          /* entry node, default "INTERNET" */
-    char *default_region; /* default "default" */
-    int max_services;     /* per region, default 100 */
-    double warning;       /* error share thresholds, default 0.03 and 0.10 */
-    double danger;
-    double min_rate; /* requests/s below which nothing is coloured, default 0.1 */
-    /* Average latency (ms) from which a connection that its error share does
-     * not colour is warning / danger; 0 = off (the default). */
-    int64_t latency_warning_ms;
-    int64_t latency_danger_ms;
-    char *notice_link; /* "" = no links */
-} graph_config;
 
 typedef struct {
     char **hosts; /* base URLs, at least one unless cloud_id is set */

@@ -23,6 +23,11 @@
  * metadata.clamped_counts), so that no sum or rate can become infinite or
  * too long to print as JSON.
  *
+ * Implementation: graph_model.c (the model, over graph_intern.c's names),
+ * graph_render.c (rendering, with graph_view.c, graph_region.c,
+ * graph_connection.c, graph_notice.c, graph_names.c, graph_order.c) and
+ * graph_state.c; their graph_*.h headers are internal to the module.
+ *
  * Ownership: the caller owns models, states and the output buf. Strings are
  * copied in. Errors: -1 with a reason in err (edge limit reached, output over
  * its cap).
@@ -32,10 +37,12 @@
 
 #include <stdint.h>
 
-#include "config.h"
+#include "graph_config.h"
 #include "latency.h"
-#include "topology.h"
+#include "rows.h"
 #include "util.h"
+
+struct flow_config; /* config.h */
 
 typedef struct graph_model graph_model;
 typedef struct graph_state graph_state;
@@ -58,10 +65,10 @@ size_t graph_model_edges(const graph_model *m);
 
 /* What the renderer needs to know about each flow. */
 typedef struct {
-    const flow_config *flow; /* name, fields (for notice queries), labels */
-    int64_t data_end_ms;     /* window end of the data its part holds; 0 = no data yet */
-    int64_t stale_since_ms;  /* 0 = fresh; else regions it feeds get a stale notice */
-    const char *degraded;    /* NULL, or why its last data is partial: regions it feeds get a severity-1 notice */
+    const struct flow_config *flow; /* name, fields (for notice queries), labels */
+    int64_t data_end_ms;            /* window end of the data its part holds; 0 = no data yet */
+    int64_t stale_since_ms;         /* 0 = fresh; else regions it feeds get a stale notice */
+    const char *degraded; /* NULL, or why its last data is partial: regions it feeds get a severity-1 notice */
 } graph_flow_info;
 
 typedef struct {

@@ -25,18 +25,15 @@
 #define VIZ_TOPOLOGY_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-#include "config.h"
 #include "bounds.h"
+#include "graph_config.h"
+#include "rows.h"
+#include "topology_config.h"
 
 typedef struct topology topology;
-
-typedef struct {
-    char region[VIZ_NAME_MAX];
-    char service[VIZ_NAME_MAX];
-    char host[VIZ_NAME_MAX]; /* "" when unknown */
-    bool is_entry;           /* the caller is the entry node */
-} endpoint;
 
 typedef enum { RESOLVE_OK, RESOLVE_NO_CALLEE, RESOLVE_SELF_CALL } resolve_result;
 

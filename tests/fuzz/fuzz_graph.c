@@ -1,5 +1,5 @@
 /*
- * fuzz_graph.c - the renderer (graph.c) and the JSON writer (jsonw.c) with
+ * fuzz_graph.c - the renderer (graph_*.c) and the JSON writer (jsonw.c) with
  * numbers at every edge of double and names with every kind of byte.
  *
  * Issue 18 found counts of 1e60 rendered as "maxVolume":, and served: the
@@ -32,6 +32,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "bounds.h"
+#include "config.h"
 #include "fuzz.h"
 #include "graph.h"
 #include "jsonw.h"

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 /* Our headers first: cmocka defines a fail() macro that would clash with util.h's fail(). */
+#include "config.h"
 #include "graph.h"
 #include "bounds.h"
 

@@ -1,0 +1,32 @@
+/*
+ * graph_names.h - internal to the graph module: node names unique within
+ * one view.
+ *
+ * Node names must be unique in a view. graph_unique_name() gives base if it is
+ * free, else base + suffix, repeated until free, and adds the result: so the
+ * entry node keeps graph.entry, a service with that very name becomes
+ * "<name> (service)", a stand-in "<region> (region)", and the same rule
+ * renames a region called like the entry node at the root.
+ *
+ *   nameset s; graph_nameset_init(&s, expected);  at most `expected` names
+ *   name = graph_unique_name(&s, base, suffix, &owned);  owned: free(name) later
+ *   free(s.slots);
+ *
+ * The set keeps pointers: names must outlive it.
+ */
+#ifndef VIZ_GRAPH_NAMES_H
+#define VIZ_GRAPH_NAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A small set of strings, to keep node names unique within one view. */
+typedef struct {
+    const char **slots;
+    size_t nslots, n;
+} nameset;
+
+void graph_nameset_init(nameset *s, size_t expected);
+char *graph_unique_name(nameset *s, const char *base, const char *suffix, bool *owned);
+
+#endif
