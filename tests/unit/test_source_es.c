@@ -411,19 +411,19 @@ static void test_page_larger_than_asked(void **state) {
  * nothing. */
 static void test_deadline_cuts_the_collect(void **state) {
     fixture *f = *state;
-    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE, .delay_ms = 2000});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE, .delay_ms = 6000});
     source *s = open_es(f);
-    source_limits limits = {.deadline_ms = monotonic_ms() + 300, .budget_ms = 300};
+    source_limits limits = {.deadline_ms = monotonic_ms() + 2000, .budget_ms = 2000};
     source_es_ops.limit(s, &limits);
     char err[ERR_LEN] = "";
     assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
-    assert_non_null(strstr(err, "missed the refresh deadline (300ms) at page 1"));
+    assert_non_null(strstr(err, "missed the refresh deadline (2s) at page 1"));
     assert_non_null(strstr(err, "no complete answer before the refresh deadline"));
     assert_true(errors("deadline") == 1);
     assert_true(errors("timeout") == 0);
     size_t sent = fake_count(f->server);
     assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
-    assert_non_null(strstr(err, "missed the refresh deadline (300ms) at page 1"));
+    assert_non_null(strstr(err, "missed the refresh deadline (2s) at page 1"));
     assert_int_equal(fake_count(f->server), sent);
     assert_true(errors("deadline") == 2);
     source_es_ops.close(s);
