@@ -74,13 +74,13 @@ static unsigned request_marks(void *con_cls) {
 
 /* ---- helpers ---------------------------------------------------------- */
 
-void count_request(const char *path, unsigned code) {
+void http_count_request(const char *path, unsigned code) {
     char labels[64];
     snprintf(labels, sizeof labels, "path=\"%s\",code=\"%u\"", path, code);
     metric_add("vizfeed_http_requests_total", labels, 1);
 }
 
-void add_cors(http_server *h, struct MHD_Response *r) {
+void http_add_cors(http_server *h, struct MHD_Response *r) {
     pthread_mutex_lock(&h->lock);
     MHD_add_response_header(r, "Access-Control-Allow-Origin", h->cors_origin);
     pthread_mutex_unlock(&h->lock);
@@ -88,15 +88,15 @@ void add_cors(http_server *h, struct MHD_Response *r) {
 
 /* Queues a response made for this request alone and drops our reference:
  * MHD keeps its own until the response is sent. */
-enum MHD_Result queue_once(struct MHD_Connection *c, unsigned code, struct MHD_Response *r, const char *path) {
+enum MHD_Result http_queue_once(struct MHD_Connection *c, unsigned code, struct MHD_Response *r, const char *path) {
     if (!r) return MHD_NO;
     enum MHD_Result ret = MHD_queue_response(c, code, r);
     MHD_destroy_response(r);
-    count_request(path, code);
+    http_count_request(path, code);
     return ret;
 }
 
-struct MHD_Response *copied_response(const char *body, size_t len, const char *content_type) {
+struct MHD_Response *http_copied_response(const char *body, size_t len, const char *content_type) {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return NULL;
     if (content_type) MHD_add_response_header(r, "Content-Type", content_type);
@@ -106,8 +106,8 @@ struct MHD_Response *copied_response(const char *body, size_t len, const char *c
 }
 
 /* A small JSON answer: {"<key>":<value>,"reason":"..."}. */
-enum MHD_Result answer_json(http_server *h, struct MHD_Connection *c, unsigned code, const char *path, const char *key,
-                            const char *value_json, const char *reason) {
+enum MHD_Result http_answer_json(http_server *h, struct MHD_Connection *c, unsigned code, const char *path,
+                                 const char *key, const char *value_json, const char *reason) {
     buf body;
     buf_init(&body, 4096);
     buf_printf(&body, "{\"%s\":%s", key, value_json);
@@ -117,10 +117,10 @@ enum MHD_Result answer_json(http_server *h, struct MHD_Connection *c, unsigned c
         buf_putc(&body, '"');
     }
     buf_puts(&body, "}\n");
-    struct MHD_Response *r = copied_response(buf_cstr(&body), body.len, "application/json");
+    struct MHD_Response *r = http_copied_response(buf_cstr(&body), body.len, "application/json");
     buf_free(&body);
     if (!r) return MHD_NO;
-    add_cors(h, r);
+    http_add_cors(h, r);
     if (code == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, "Allow", ALLOWED_METHODS);
     if (code == MHD_HTTP_UNAUTHORIZED) {
         pthread_mutex_lock(&h->lock);
@@ -130,11 +130,11 @@ enum MHD_Result answer_json(http_server *h, struct MHD_Connection *c, unsigned c
         pthread_mutex_unlock(&h->lock);
         MHD_add_response_header(r, "Access-Control-Expose-Headers", "WWW-Authenticate");
     }
-    return queue_once(c, code, r, path);
+    return http_queue_once(c, code, r, path);
 }
 
-enum MHD_Result answer_not_found(http_server *h, struct MHD_Connection *c) {
-    return answer_json(h, c, MHD_HTTP_NOT_FOUND, "/other", "error", "\"not found\"", NULL);
+enum MHD_Result http_answer_not_found(http_server *h, struct MHD_Connection *c) {
+    return http_answer_json(h, c, MHD_HTTP_NOT_FOUND, "/other", "error", "\"not found\"", NULL);
 }
 
 /* ---- authentication --------------------------------------------------- */
@@ -203,11 +203,11 @@ static int authorized(http_server *h, struct MHD_Connection *c) {
 static enum MHD_Result serve_preflight(http_server *h, struct MHD_Connection *c, const char *path) {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     if (!r) return MHD_NO;
-    add_cors(h, r);
+    http_add_cors(h, r);
     MHD_add_response_header(r, "Access-Control-Allow-Methods", ALLOWED_METHODS);
     MHD_add_response_header(r, "Access-Control-Allow-Headers", "If-None-Match, Content-Type, Authorization");
     MHD_add_response_header(r, "Access-Control-Max-Age", "600");
-    return queue_once(c, MHD_HTTP_NO_CONTENT, r, path);
+    return http_queue_once(c, MHD_HTTP_NO_CONTENT, r, path);
 }
 
 static enum MHD_Result serve_readiness(http_server *h, struct MHD_Connection *c) {
@@ -216,10 +216,10 @@ static enum MHD_Result serve_readiness(http_server *h, struct MHD_Connection *c)
     int64_t refreshed = have ? h->graph.snap->refreshed_mono_ms : 0;
     int64_t limit = 3 * h->interval_ms;
     pthread_mutex_unlock(&h->lock);
-    if (!have) return answer_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "/readyz", "ready", "false", "no graph yet");
+    if (!have) return http_answer_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "/readyz", "ready", "false", "no graph yet");
     if (refreshed == 0) /* a graph, but some flow has failed in every refresh so far */
-        return answer_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "/readyz", "ready", "false",
-                           "no refresh has succeeded for every flow yet");
+        return http_answer_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "/readyz", "ready", "false",
+                                "no refresh has succeeded for every flow yet");
     int64_t age = monotonic_ms() - refreshed;
     if (age >= limit) {
         char age_text[32], limit_text[32], reason[128];
@@ -227,9 +227,9 @@ static enum MHD_Result serve_readiness(http_server *h, struct MHD_Connection *c)
         format_duration(limit, limit_text, sizeof limit_text);
         snprintf(reason, sizeof reason, "last successful refresh %s ago, more than 3 intervals (%s)", age_text,
                  limit_text);
-        return answer_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "/readyz", "ready", "false", reason);
+        return http_answer_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "/readyz", "ready", "false", reason);
     }
-    return answer_json(h, c, MHD_HTTP_OK, "/readyz", "ready", "true", NULL);
+    return http_answer_json(h, c, MHD_HTTP_OK, "/readyz", "ready", "true", NULL);
 }
 
 static enum MHD_Result serve_metrics(http_server *h, struct MHD_Connection *c) {
@@ -252,8 +252,8 @@ static enum MHD_Result serve_metrics(http_server *h, struct MHD_Connection *c) {
     }
     MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
-    add_cors(h, r);
-    return queue_once(c, MHD_HTTP_OK, r, "/metrics");
+    http_add_cors(h, r);
+    return http_queue_once(c, MHD_HTTP_OK, r, "/metrics");
 }
 
 /* ---- MHD callbacks ---------------------------------------------------- */
@@ -307,12 +307,12 @@ static int refuse_request(http_server *h, struct MHD_Connection *c, const char *
     buf_puts(&body, "{\"error\":\"bad request\",\"reason\":\"");
     json_escape(&body, reason, strlen(reason));
     buf_puts(&body, "\"}\n");
-    struct MHD_Response *r = copied_response(buf_cstr(&body), body.len, "application/json");
+    struct MHD_Response *r = http_copied_response(buf_cstr(&body), body.len, "application/json");
     buf_free(&body);
     if (!r) return -1;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    add_cors(h, r);
-    return queue_once(c, code, r, "/other") == MHD_YES ? 1 : -1;
+    http_add_cors(h, r);
+    return http_queue_once(c, code, r, "/other") == MHD_YES ? 1 : -1;
 }
 
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -321,7 +321,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     http_server *h = cls;
     unsigned m = request_marks(*con_cls);
     if (!(m & MARK_LATER)) {
-        await_headers(c, ANSWERING);
+        http_conn_await_headers(c, ANSWERING);
         int refused = refuse_request(h, c, version, m);
         if (refused != 0) return refused > 0 ? MHD_YES : MHD_NO;
         /* No route takes a body: a request that announces one is answered
@@ -338,28 +338,28 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     int nul = (m & MARK_NUL) != 0;
     /* "%00" decodes to a NUL that cuts the path, so "/vizceral.json%00"
      * would be taken for "/vizceral.json": no route has such a name. */
-    if (nul) return answer_not_found(h, c);
+    if (nul) return http_answer_not_found(h, c);
 
     int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0) return serve_preflight(h, c, http_metrics_path(url));
     /* Liveness probes (systemd, Docker, Kubernetes) carry no credentials. */
     if (strcmp(url, "/healthz") != 0 && !authorized(h, c))
-        return answer_json(h, c, MHD_HTTP_UNAUTHORIZED, http_metrics_path(url), "error", "\"unauthorized\"",
-                           "this server needs credentials in an Authorization header");
+        return http_answer_json(h, c, MHD_HTTP_UNAUTHORIZED, http_metrics_path(url), "error", "\"unauthorized\"",
+                                "this server needs credentials in an Authorization header");
     if (!is_get)
-        return answer_json(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, http_metrics_path(url), "error", "\"method not allowed\"",
-                           "only GET, HEAD and OPTIONS are served");
-    if (strcmp(url, "/vizceral.json") == 0) return serve_graph(h, c);
-    if (strcmp(url, "/healthz") == 0) return answer_json(h, c, MHD_HTTP_OK, "/healthz", "status", "\"ok\"", NULL);
+        return http_answer_json(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, http_metrics_path(url), "error",
+                                "\"method not allowed\"", "only GET, HEAD and OPTIONS are served");
+    if (strcmp(url, "/vizceral.json") == 0) return sink_http_serve(h, c);
+    if (strcmp(url, "/healthz") == 0) return http_answer_json(h, c, MHD_HTTP_OK, "/healthz", "status", "\"ok\"", NULL);
     if (strcmp(url, "/readyz") == 0) return serve_readiness(h, c);
     if (strcmp(url, "/metrics") == 0) return serve_metrics(h, c);
     if (strcmp(url, "/ui-settings.json") == 0) {
         pthread_mutex_lock(&h->lock);
-        struct MHD_Response *r = copied_response(h->ui_settings, strlen(h->ui_settings), "application/json");
+        struct MHD_Response *r = http_copied_response(h->ui_settings, strlen(h->ui_settings), "application/json");
         pthread_mutex_unlock(&h->lock);
-        return queue_once(c, MHD_HTTP_OK, r, "/static"); /* a file of the page, as far as metrics go */
+        return http_queue_once(c, MHD_HTTP_OK, r, "/static"); /* a file of the page, as far as metrics go */
     }
-    return serve_static(h, c, url, nul);
+    return http_static_serve(h, c, url, nul);
 }
 
 /* Sees the raw request target before MHD decodes it; its return value
@@ -495,20 +495,20 @@ static struct MHD_Daemon *start_daemon(http_server *h, const listen_address *a) 
     cpu_set_t mask;
     long cpus = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask) : sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cpus < 1 ? 1 : cpus > HTTP_THREADS_MAX ? HTTP_THREADS_MAX : (unsigned)cpus;
-    return MHD_start_daemon(flags, 0, accept_within_limit, h, handle_request, h, MHD_OPTION_SOCK_ADDR,
+    return MHD_start_daemon(flags, 0, http_conn_accept, h, handle_request, h, MHD_OPTION_SOCK_ADDR,
                             (const struct sockaddr *)&a->addr, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONNECTION_TIMEOUT_S,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
                             MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_URI_LOG_CALLBACK, inspect_raw_uri, h,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_request_completed, h, MHD_OPTION_EXTERNAL_LOGGER, log_from_mhd, h, MHD_OPTION_END);
+                            MHD_OPTION_NOTIFY_CONNECTION, http_conn_notify, h, MHD_OPTION_NOTIFY_COMPLETED,
+                            http_conn_completed, h, MHD_OPTION_EXTERNAL_LOGGER, log_from_mhd, h, MHD_OPTION_END);
 }
 
 http_server *http_start(const http_options *o, char *err) {
     listen_address address;
     if (parse_listen(o->listen, &address, err) < 0) return NULL;
     char *ui_real = NULL; /* only checked here: requests resolve it again */
-    if (!str_empty(o->ui_dir) && resolve_ui_dir(o->ui_dir, &ui_real, err) < 0) return NULL;
+    if (!str_empty(o->ui_dir) && http_static_resolve_dir(o->ui_dir, &ui_real, err) < 0) return NULL;
     free(ui_real);
 
     http_server *h = xcalloc(1, sizeof *h);
@@ -521,7 +521,7 @@ http_server *http_start(const http_options *o, char *err) {
     pthread_condattr_setclock(&clock, CLOCK_MONOTONIC);
     pthread_cond_init(&h->watchdog_wake, &clock);
     pthread_condattr_destroy(&clock);
-    h->connection_limit = connections_allowed();
+    h->connection_limit = http_conn_allowed();
     h->refusals_logged_ms = h->log_window_ms = monotonic_ms() - HTTP_LOG_WINDOW_MS;
     h->cors_origin = xstrdup(o->cors_origin ? o->cors_origin : "*");
     h->ui_dir = xstrdup(o->ui_dir ? o->ui_dir : "");
@@ -547,7 +547,7 @@ http_server *http_start(const http_options *o, char *err) {
         return NULL;
     }
     __atomic_store_n(&h->starting, 0, __ATOMIC_RELEASE);
-    int rc = pthread_create(&h->watchdog, NULL, watch_headers, h);
+    int rc = pthread_create(&h->watchdog, NULL, http_conn_watchdog, h);
     if (rc != 0) {
         fail(err, "http: cannot start a thread: %s", strerror(rc));
         http_stop(h);
@@ -570,7 +570,7 @@ sink *http_sink(http_server *h) {
 void http_update_options(http_server *h, const http_options *o) {
     char scratch[ERR_LEN];
     char *ui_real = NULL;
-    int ui_ok = str_empty(o->ui_dir) || resolve_ui_dir(o->ui_dir, &ui_real, scratch) == 0;
+    int ui_ok = str_empty(o->ui_dir) || http_static_resolve_dir(o->ui_dir, &ui_real, scratch) == 0;
     free(ui_real);
     char *cors = xstrdup(o->cors_origin ? o->cors_origin : "*");
     auth_scheme auth;
@@ -583,7 +583,7 @@ void http_update_options(http_server *h, const http_options *o) {
     pthread_mutex_unlock(&h->lock);
     /* The prebuilt responses carry the CORS header: rebuild them now rather
      * than at the next refresh. */
-    int rebuilt = current && cors_changed && graph_responses_build(&fresh, current, cors, scratch) == 0;
+    int rebuilt = current && cors_changed && sink_http_responses_build(&fresh, current, cors, scratch) == 0;
 
     pthread_mutex_lock(&h->lock);
     free(h->cors_origin);
@@ -608,8 +608,8 @@ void http_update_options(http_server *h, const http_options *o) {
     pthread_mutex_unlock(&h->lock);
     /* When a publish slipped in between, its responses are kept: they may
      * carry the old origin until the next publish, which is harmless. */
-    if (rebuilt) graph_responses_free(&fresh);
-    graph_responses_free(&old);
+    if (rebuilt) sink_http_responses_free(&fresh);
+    sink_http_responses_free(&old);
     snapshot_unref(current);
     auth_credentials_free(old_credentials);
 }
@@ -648,7 +648,7 @@ void http_stop(http_server *h) {
         free(h->connections);
         h->connections = next;
     }
-    graph_responses_free(&h->graph);
+    sink_http_responses_free(&h->graph);
     pthread_mutex_destroy(&h->lock);
     pthread_mutex_destroy(&h->connections_lock);
     pthread_mutex_destroy(&h->log_lock);

@@ -32,14 +32,14 @@
  * (which also bounds an idle keep-alive connection). An answer being sent
  * is left to MHD's timeout: a client that stops reading stops the bytes. */
 
-void await_headers(struct MHD_Connection *c, int64_t since_ms) {
+void http_conn_await_headers(struct MHD_Connection *c, int64_t since_ms) {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     tracked_connection *t = info ? info->socket_context : NULL;
     if (t) __atomic_store_n(&t->awaited_since_ms, since_ms, __ATOMIC_RELAXED);
 }
 
-void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                   enum MHD_ConnectionNotificationCode code) {
+void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code) {
     http_server *h = cls;
     tracked_connection *t = *socket_context;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
@@ -68,16 +68,16 @@ void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
     }
 }
 
-void on_request_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code) {
+void http_conn_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code) {
     (void)cls, (void)con_cls, (void)code;
-    await_headers(c, monotonic_ms());
+    http_conn_await_headers(c, monotonic_ms());
 }
 
 /* Over the limit a new connection is closed at once: a client learns it
  * now instead of waiting in the listen queue for a slot. MHD's own limit is
  * set a little higher, for connections accepted by several threads at the
  * same moment, so that it is this one that applies. */
-enum MHD_Result accept_within_limit(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+enum MHD_Result http_conn_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
     http_server *h = cls;
     (void)addr, (void)addrlen;
     unsigned open, refused = 0;
@@ -101,7 +101,7 @@ enum MHD_Result accept_within_limit(void *cls, const struct sockaddr *addr, sock
     return full ? MHD_NO : MHD_YES;
 }
 
-void *watch_headers(void *arg) {
+void *http_conn_watchdog(void *arg) {
     http_server *h = arg;
     pthread_setname_np(pthread_self(), "http-watchdog");
     pthread_mutex_lock(&h->connections_lock);
@@ -132,7 +132,7 @@ void *watch_headers(void *arg) {
  * the listen queue. vizfeed calls no select(), so the soft limit is raised
  * to what it needs, within the hard limit; when even that is short, the
  * connection limit is lowered to fit, and said once. */
-unsigned connections_allowed(void) {
+unsigned http_conn_allowed(void) {
     struct rlimit limit;
     rlim_t needed = (rlim_t)HTTP_MAX_CONNECTIONS + HTTP_RESERVED_FDS;
     if (getrlimit(RLIMIT_NOFILE, &limit) < 0 || limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed)

@@ -103,20 +103,20 @@ struct http_server {
 };
 
 /* Counts an answer in vizfeed_http_requests_total{path,code}. */
-void count_request(const char *path, unsigned code);
+void http_count_request(const char *path, unsigned code);
 /* Adds the configured Access-Control-Allow-Origin to r (takes h->lock). */
-void add_cors(http_server *h, struct MHD_Response *r);
+void http_add_cors(http_server *h, struct MHD_Response *r);
 /* Queues r, made for this request alone, drops our reference (MHD keeps its
  * own until sent) and counts the answer; MHD_NO when r is NULL. */
-enum MHD_Result queue_once(struct MHD_Connection *c, unsigned code, struct MHD_Response *r, const char *path);
+enum MHD_Result http_queue_once(struct MHD_Connection *c, unsigned code, struct MHD_Response *r, const char *path);
 /* A response holding a copy of body, with Content-Type (unless NULL),
  * Cache-Control: no-cache and nosniff; NULL when out of memory. */
-struct MHD_Response *copied_response(const char *body, size_t len, const char *content_type);
+struct MHD_Response *http_copied_response(const char *body, size_t len, const char *content_type);
 /* A small JSON answer: {"<key>":<value_json>,"reason":"..."} (reason may be
  * NULL), with CORS, and Allow or WWW-Authenticate for a 405 or a 401. */
-enum MHD_Result answer_json(http_server *h, struct MHD_Connection *c, unsigned code, const char *path, const char *key,
-                            const char *value_json, const char *reason);
+enum MHD_Result http_answer_json(http_server *h, struct MHD_Connection *c, unsigned code, const char *path,
+                                 const char *key, const char *value_json, const char *reason);
 /* 404 {"error":"not found"}, counted under path "/other". */
-enum MHD_Result answer_not_found(http_server *h, struct MHD_Connection *c);
+enum MHD_Result http_answer_not_found(http_server *h, struct MHD_Connection *c);
 
 #endif

@@ -101,7 +101,7 @@ static void close_static(void *cls) {
  * start-up is picked up by the first request that finds it. Returns 0 with
  * *real set (NULL while missing), or -1 with err when the path exists but
  * cannot be served. */
-int resolve_ui_dir(const char *dir, char **real, char *err) {
+int http_static_resolve_dir(const char *dir, char **real, char *err) {
     char resolved[PATH_MAX];
     struct stat st;
     *real = NULL;
@@ -116,7 +116,7 @@ int resolve_ui_dir(const char *dir, char **real, char *err) {
     return 0;
 }
 
-enum MHD_Result serve_static(http_server *h, struct MHD_Connection *c, const char *url, int url_had_nul) {
+enum MHD_Result http_static_serve(http_server *h, struct MHD_Connection *c, const char *url, int url_had_nul) {
     char root[PATH_MAX], configured[PATH_MAX];
     pthread_mutex_lock(&h->lock);
     snprintf(configured, sizeof configured, "%s", h->ui_dir);
@@ -128,7 +128,7 @@ enum MHD_Result serve_static(http_server *h, struct MHD_Connection *c, const cha
      * once it was deleted (test_http_hostile.py: page_redeployed). A few
      * system calls per file of the page. */
     char scratch[ERR_LEN], *real = NULL;
-    int have_root = configured[0] && resolve_ui_dir(configured, &real, scratch) == 0 && real;
+    int have_root = configured[0] && http_static_resolve_dir(configured, &real, scratch) == 0 && real;
     snprintf(root, sizeof root, "%s", have_root ? real : "");
     free(real);
     if (!have_root) {
@@ -137,14 +137,14 @@ enum MHD_Result serve_static(http_server *h, struct MHD_Connection *c, const cha
             snprintf(reason, sizeof reason, "no web page here: ui_dir %s does not exist", configured);
         else
             snprintf(reason, sizeof reason, "no web page here: ui_dir is not set");
-        return answer_json(h, c, MHD_HTTP_NOT_FOUND, "/other", "error", "\"not found\"", reason);
+        return http_answer_json(h, c, MHD_HTTP_NOT_FOUND, "/other", "error", "\"not found\"", reason);
     }
-    if (url_had_nul || !http_safe_path(url)) return answer_not_found(h, c);
+    if (url_had_nul || !http_safe_path(url)) return http_answer_not_found(h, c);
 
     char resolved[PATH_MAX];
     struct stat st;
     int fd = open_static(root, url, &st, resolved);
-    if (fd < 0) return answer_not_found(h, c);
+    if (fd < 0) return http_answer_not_found(h, c);
     static_file *f = xmalloc(sizeof *f);
     f->fd = fd;
     f->size = (uint64_t)st.st_size;
@@ -159,6 +159,6 @@ enum MHD_Result serve_static(http_server *h, struct MHD_Connection *c, const cha
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Content-Security-Policy", PAGE_SECURITY_POLICY);
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    add_cors(h, r);
-    return queue_once(c, MHD_HTTP_OK, r, "/static");
+    http_add_cors(h, r);
+    return http_queue_once(c, MHD_HTTP_OK, r, "/static");
 }

@@ -2,9 +2,9 @@
  * http_static.h - the files of ui_dir (the web page), served at every path
  * no other route takes.
  *
- * Threads: resolve_ui_dir() is called by http_start() and
+ * Threads: http_static_resolve_dir() is called by http_start() and
  * http_update_options() (the main thread) to check a configured ui_dir;
- * serve_static() by MHD threads, any number at once. ui_dir is resolved
+ * http_static_serve() by MHD threads, any number at once. ui_dir is resolved
  * again at every request (h->ui_dir read under h->lock), so a page deployed
  * by swapping a symbolic link, or built after start-up, is served at once.
  *
@@ -23,11 +23,11 @@
  * or *real NULL while the directory does not exist (not an error: a page
  * built later is found then); -1 with err when it exists but cannot be
  * served. */
-int resolve_ui_dir(const char *dir, char **real, char *err);
+int http_static_resolve_dir(const char *dir, char **real, char *err);
 
 /* Answers url from ui_dir (index.html for a directory); 404 for anything
  * else, with a reason when no page is configured or present. url_had_nul:
  * the raw target held an encoded NUL (always a 404). */
-enum MHD_Result serve_static(http_server *h, struct MHD_Connection *c, const char *url, int url_had_nul);
+enum MHD_Result http_static_serve(http_server *h, struct MHD_Connection *c, const char *url, int url_had_nul);
 
 #endif

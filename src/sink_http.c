@@ -52,7 +52,7 @@ static struct MHD_Response *graph_response(snapshot *s, int gzip, int not_modifi
     return r;
 }
 
-void graph_responses_free(graph_responses *g) {
+void sink_http_responses_free(graph_responses *g) {
     struct MHD_Response *all[] = {g->identity, g->gzip, g->identity_not_modified, g->gzip_not_modified};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i]) MHD_destroy_response(all[i]);
@@ -60,7 +60,7 @@ void graph_responses_free(graph_responses *g) {
     memset(g, 0, sizeof *g);
 }
 
-int graph_responses_build(graph_responses *g, snapshot *s, const char *cors, char *err) {
+int sink_http_responses_build(graph_responses *g, snapshot *s, const char *cors, char *err) {
     memset(g, 0, sizeof *g);
     g->snap = snapshot_ref(s);
     g->identity = graph_response(s, 0, 0, cors);
@@ -68,11 +68,11 @@ int graph_responses_build(graph_responses *g, snapshot *s, const char *cors, cha
     g->identity_not_modified = graph_response(s, 0, 1, cors);
     g->gzip_not_modified = graph_response(s, 1, 1, cors);
     if (g->identity && g->gzip && g->identity_not_modified && g->gzip_not_modified) return 0;
-    graph_responses_free(g);
+    sink_http_responses_free(g);
     return fail(err, "http: cannot create responses for a graph of %zu bytes (out of memory)", s->json_len);
 }
 
-enum MHD_Result serve_graph(http_server *h, struct MHD_Connection *c) {
+enum MHD_Result sink_http_serve(http_server *h, struct MHD_Connection *c) {
     int gzip = http_accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"));
     const char *if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
 
@@ -84,14 +84,14 @@ enum MHD_Result serve_graph(http_server *h, struct MHD_Connection *c) {
         buf body;
         buf_init(&body, 256);
         buf_puts(&body, "{\"error\":\"no graph yet\",\"reason\":\"the first refresh has not completed yet\"}\n");
-        struct MHD_Response *r = copied_response(buf_cstr(&body), body.len, "application/json");
+        struct MHD_Response *r = http_copied_response(buf_cstr(&body), body.len, "application/json");
         buf_free(&body);
         if (!r) return MHD_NO;
         char seconds[24];
         snprintf(seconds, sizeof seconds, "%lld", (long long)retry);
         MHD_add_response_header(r, "Retry-After", seconds);
-        add_cors(h, r);
-        return queue_once(c, MHD_HTTP_SERVICE_UNAVAILABLE, r, "/vizceral.json");
+        http_add_cors(h, r);
+        return http_queue_once(c, MHD_HTTP_SERVICE_UNAVAILABLE, r, "/vizceral.json");
     }
     unsigned code = MHD_HTTP_OK;
     struct MHD_Response *r = gzip ? g->gzip : g->identity;
@@ -103,7 +103,7 @@ enum MHD_Result serve_graph(http_server *h, struct MHD_Connection *c) {
      * which a concurrent publish() may drop ours. */
     enum MHD_Result ret = MHD_queue_response(c, code, r);
     pthread_mutex_unlock(&h->lock);
-    count_request("/vizceral.json", code);
+    http_count_request("/vizceral.json", code);
     return ret;
 }
 
@@ -115,14 +115,14 @@ static int http_publish(sink *s, snapshot *snap, char *err) {
     pthread_mutex_unlock(&h->lock);
     /* Built outside the lock: requests keep being answered from the old
      * snapshot meanwhile. */
-    int rc = graph_responses_build(&fresh, snap, cors, err);
+    int rc = sink_http_responses_build(&fresh, snap, cors, err);
     free(cors);
     if (rc < 0) return -1;
     pthread_mutex_lock(&h->lock);
     old = h->graph;
     h->graph = fresh;
     pthread_mutex_unlock(&h->lock);
-    graph_responses_free(&old);
+    sink_http_responses_free(&old);
     return 0;
 }
 
