@@ -3,8 +3,9 @@
  * that most values never reach regexec(): a prefilter (the bytes a match can
  * start with and, for a pattern anchored at both ends, the bytes it can
  * contain), a matcher that finds \1 of ^(GROUP)REST$ with two small automata,
- * and the two refusals made before regcomp() (back-references, patterns too
- * large once their repetitions are written out).
+ * and the refusals made before regcomp() (back-references, anchors in a
+ * repeated group, patterns too large once their repetitions are written
+ * out).
  *
  * Why apart from topology.c: this is a small regex engine of its own whose
  * answers must agree with glibc's regexec() exactly (a filter may only skip
@@ -486,6 +487,51 @@ int regex_match_back_reference(const char *pattern) {
         }
     }
     return 0;
+}
+
+/* Moves p, at the '[' of a bracket expression, to its closing ']' (or to
+ * the end of an unterminated one, which regcomp() refuses). */
+static const char *bracket_end(const char *p) {
+    p++;
+    if (*p == '^') p++;
+    if (*p == ']') p++;
+    while (*p && *p != ']') {
+        if (p[0] == '[' && (p[1] == ':' || p[1] == '=' || p[1] == '.')) {
+            const char *close = strchr(p + 2, p[1]);
+            while (close && close[1] != ']') close = strchr(close + 1, p[1]);
+            if (!close) return p + strlen(p);
+            p = close + 2;
+        } else {
+            p++;
+        }
+    }
+    return p;
+}
+
+bool regex_match_repeated_anchor(const char *pattern) {
+    size_t len = strlen(pattern), depth = 0;
+    bool *holds = xcalloc(len + 2, sizeof *holds); /* holds[d]: the group open at depth d has an anchor */
+    bool found = false;
+    for (const char *p = pattern; *p && !found; p++) {
+        if (*p == '\\') {
+            if (p[1] && strchr("<>bB`'", p[1])) holds[depth] = true;
+            if (p[1]) p++;
+        } else if (*p == '[') {
+            p = bracket_end(p);
+            if (!*p) break;
+        } else if (*p == '^' || *p == '$') {
+            holds[depth] = true;
+        } else if (*p == '(') {
+            holds[++depth] = false;
+        } else if (*p == ')' && depth > 0) {
+            if (holds[depth--]) {
+                holds[depth] = true;
+                found = p[1] && strchr("*+?{", p[1]);
+            }
+        }
+    }
+    free(holds);
+    return found;
 }
 
 /* How many elementary pieces pattern stands for once its counted

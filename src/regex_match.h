@@ -4,7 +4,8 @@
  *
  * The caller keeps its regex_t and asks this module first:
  *
- *   if (regex_match_back_reference(p) || regex_match_expanded_size(p) > VIZ_MAX_REGEX_SIZE)
+ *   if (regex_match_back_reference(p) || regex_match_repeated_anchor(p) ||
+ *       regex_match_expanded_size(p) > VIZ_MAX_REGEX_SIZE)
  *       refuse the pattern (before regcomp(): see why below);
  *   regcomp(&re, p, REG_EXTENDED ...);
  *   regex_match *rm = regex_match_new(p, template uses \1 only);
@@ -45,6 +46,13 @@ typedef struct regex_match regex_match;
  * extended regex, or 0. Callers refuse them: glibc can only match them by
  * backtracking, which can take minutes on one name. */
 int regex_match_back_reference(const char *pattern);
+
+/* Whether an anchor (^, $, or GNU's \<, \>, \b, \B, \`, \') stands
+ * inside a parenthesized group that a quantifier repeats. Callers refuse
+ * them: glibc's regexec() never returns for /(^a|)+$/ on "ba" when it fills
+ * captures (found by tests/fuzz/fuzz_regex_match.c), and the shape has no
+ * use in a topology. */
+bool regex_match_repeated_anchor(const char *pattern);
 
 /* How many elementary pieces pattern stands for once its counted
  * repetitions ({m,n}) are written out, as regcomp() writes them out

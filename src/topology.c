@@ -313,6 +313,13 @@ static int compile_regex(compiled_entry *c, const char *match, int groups_needed
              where, match, ref);
         goto done;
     }
+    if (regex_match_repeated_anchor(pattern)) {
+        fail(err,
+             "%s: regex %s has an anchor (^, $, \\<, \\>, \\b, \\B, \\`, \\') inside a repeated group, on which "
+             "glibc's matcher can loop forever; expected the anchor outside the repeated group",
+             where, match);
+        goto done;
+    }
     double size = regex_match_expanded_size(pattern);
     if (size > VIZ_MAX_REGEX_SIZE) {
         fail(err,

@@ -840,6 +840,43 @@ static void oversized_repetitions_are_refused(void **state) {
     }
 }
 
+/* Found by fuzz_regex_match: glibc's regexec() never returns for
+ * /(^a|)+$/ on "ba" when it fills captures (an anchor in a repeated group
+ * with an empty alternative; \< does it too), so one name held the
+ * refresher for good. An anchor inside a repeated group is refused where it
+ * is written; one outside it, or in a group that is not repeated, is not. */
+static void anchors_in_repeated_groups_are_refused(void **state) {
+    static const struct {
+        const char *match;
+        bool refused;
+    } cases[] = {
+        {"/(^a|)+$/", true},      {"/(x|\\<a|)+$/", true},
+        {"/((^a)|b)*$/", true},   {"/(a|$){2}/", true},
+        {"/(\\ba|)?x/", true},    {"/^(a|)+$/", false},
+        {"/(^|\\.)web$/", false}, {"/([$^]a|)+$/", false},
+        {"/(\\^a|)+$/", false},   {"/^postgres(ql)?(/.*)?$/", false},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        topology_entry e = {.match = (char *)cases[i].match, .service = "\\1", .region = "", .line = 4, .column = 9};
+        char err[ERR_LEN] = "";
+        topology *t = topology_new(&e, 1, FILE_NAME, err);
+        print_message("# case: %s\n", cases[i].match);
+        if (!cases[i].refused) {
+            assert_non_null(t);
+            topology_free(t);
+            continue;
+        }
+        assert_null(t);
+        char want[400];
+        snprintf(want, sizeof want,
+                 FILE_NAME ":4:9: regex %s has an anchor (^, $, \\<, \\>, \\b, \\B, \\`, \\') inside a repeated group, "
+                           "on which glibc's matcher can loop forever; expected the anchor outside the repeated group",
+                 cases[i].match);
+        assert_string_equal(err, want);
+    }
+}
+
 /* Issue 18: names longer than the name limit reached regexec() whole. They
  * are cut first, as the graph cuts them: /^a+$/ matches 300 a's and a tail,
  * since only the first VIZ_NAME_MAX - 1 bytes (all a's) are looked at. */
@@ -1009,6 +1046,7 @@ int main(void) {
         cmocka_unit_test(bad_regex_reports_regerror),
         cmocka_unit_test(back_references_are_refused),
         cmocka_unit_test(oversized_repetitions_are_refused),
+        cmocka_unit_test(anchors_in_repeated_groups_are_refused),
         cmocka_unit_test(names_are_cut_before_they_are_matched),
         cmocka_unit_test(a_refresh_bounds_its_regex_time),
         cmocka_unit_test(invalid_utf8_in_names_is_replaced_before_use),
