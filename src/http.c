@@ -15,7 +15,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/limits.h> /* PATH_MAX: <limits.h> finds our own limits.h when src/ is on the include path */
 #include <netdb.h>
 #include <netinet/in.h>
@@ -26,9 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
