@@ -607,3 +607,91 @@ double regex_match_expanded_size(const char *pattern) {
     }
     return size;
 }
+
+/* Counts the repetitions of something that may match nothing, such as
+ * (x*)* or (x?)+, once "+" and "{m,n}" are written out as regcomp() writes
+ * them (E+ is E E*: the copy doubles what E holds). regcomp()'s work on
+ * such loops doubles with each one, sequential or nested: /(x?)+++++y/ (31)
+ * and twenty (x*)+ in a row never finished compiling, fifteen took 0.3 s,
+ * eight a few milliseconds (found by tests/fuzz/fuzz_regex_match.c). A
+ * recursive descent over the ERE like the size's above, saturating at 1e18. */
+typedef struct {
+    double loops;
+    bool nullable; /* may match the empty string */
+} empty_loops;
+
+static empty_loops loops_alternatives(const char **p, int depth);
+
+static empty_loops loops_piece(const char **p, int depth) {
+    empty_loops r = {0, false};
+    const char *s = *p;
+    if (*s == '(') {
+        *p = s + 1;
+        r = loops_alternatives(p, depth + 1);
+        if (**p == ')') (*p)++;
+    } else if (*s == '[') {
+        s = bracket_end(s);
+        *p = *s ? s + 1 : s;
+    } else if (*s == '\\') {
+        r.nullable = s[1] && strchr("<>bB`'", s[1]);
+        *p = s + (s[1] ? 2 : 1);
+    } else {
+        r.nullable = *s == '^' || *s == '$';
+        *p = s + 1;
+    }
+    for (;;) { /* quantifiers, possibly several */
+        s = *p;
+        if (*s == '*' || *s == '?') {
+            *p = s + 1;
+            if (r.nullable) r.loops += 1;
+            r.nullable = true;
+        } else if (*s == '+') {
+            *p = s + 1;
+            r.loops = 2 * r.loops + (r.nullable ? 1 : 0);
+        } else if (*s == '{' && s[1] >= '0' && s[1] <= '9') {
+            char *end;
+            double low = strtod(s + 1, &end), high = low;
+            if (*end == ',') high = end[1] >= '0' && end[1] <= '9' ? strtod(end + 1, &end) : (end++, low);
+            const char *close = strchr(end, '}');
+            *p = close ? close + 1 : end;
+            double copies = high > low ? high : low > 1 ? low : 1;
+            r.loops = r.loops * copies + (r.nullable ? 1 : 0);
+            r.nullable = r.nullable || low == 0;
+        } else {
+            break;
+        }
+        if (r.loops > 1e18) r.loops = 1e18;
+    }
+    return r;
+}
+
+static empty_loops loops_alternatives(const char **p, int depth) {
+    empty_loops all = {0, false}, branch = {0, true};
+    while (**p && !(**p == ')' && depth > 0)) {
+        if (**p == '|') {
+            (*p)++;
+            all.loops += branch.loops;
+            all.nullable = all.nullable || branch.nullable;
+            branch = (empty_loops){0, true};
+            continue;
+        }
+        empty_loops piece = loops_piece(p, depth);
+        branch.loops += piece.loops;
+        branch.nullable = branch.nullable && piece.nullable;
+        if (branch.loops > 1e18) branch.loops = 1e18;
+    }
+    all.loops += branch.loops;
+    all.nullable = all.nullable || branch.nullable;
+    if (all.loops > 1e18) all.loops = 1e18;
+    return all;
+}
+
+double regex_match_empty_loops(const char *pattern) {
+    double loops = 0;
+    const char *p = pattern;
+    while (*p) {
+        loops += loops_alternatives(&p, 0).loops;
+        if (*p == ')') p++; /* unbalanced: regcomp() refuses it */
+    }
+    return loops > 1e18 ? 1e18 : loops;
+}

@@ -5,7 +5,8 @@
  * The caller keeps its regex_t and asks this module first:
  *
  *   if (regex_match_back_reference(p) || regex_match_repeated_anchor(p) ||
- *       regex_match_expanded_size(p) > VIZ_MAX_REGEX_SIZE)
+ *       regex_match_expanded_size(p) > VIZ_MAX_REGEX_SIZE ||
+ *       regex_match_empty_loops(p) > VIZ_MAX_REGEX_EMPTY_LOOPS)
  *       refuse the pattern (before regcomp(): see why below);
  *   regcomp(&re, p, REG_EXTENDED ...);
  *   regex_match *rm = regex_match_new(p, template uses \1 only);
@@ -59,6 +60,13 @@ bool regex_match_repeated_anchor(const char *pattern);
  * (saturating at 1e18). Callers refuse more than VIZ_MAX_REGEX_SIZE
  * (src/bounds.h): compiling and matching grow faster than it. */
 double regex_match_expanded_size(const char *pattern);
+
+/* How many repetitions of something that may match nothing pattern holds
+ * ((x*)*, (x?)+, (|a){3}), with + and {m,n} written out as regcomp() writes
+ * them (saturating at 1e18). Callers refuse more than
+ * VIZ_MAX_REGEX_EMPTY_LOOPS (src/bounds.h): regcomp()'s time doubles with
+ * each; /(x?)+++++y/ never finished compiling. */
+double regex_match_empty_loops(const char *pattern);
 
 /* Works out the prefilter of pattern (the text between the slashes) and,
  * when first_group (the caller needs \1 and nothing else), the matcher of

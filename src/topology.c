@@ -328,6 +328,14 @@ static int compile_regex(compiled_entry *c, const char *match, int groups_needed
              where, match, size, VIZ_MAX_REGEX_SIZE);
         goto done;
     }
+    double loops = regex_match_empty_loops(pattern);
+    if (loops > VIZ_MAX_REGEX_EMPTY_LOOPS) {
+        fail(err,
+             "%s: regex %s repeats what may match nothing %.0f times (such as (x*)* or (x?)+, with + and {n} "
+             "written out), which takes regcomp() exponential time; expected at most %d",
+             where, match, loops, VIZ_MAX_REGEX_EMPTY_LOOPS);
+        goto done;
+    }
     /* Without captures to fill in, REG_NOSUB lets glibc take its faster path. */
     int code = regcomp(&c->re, pattern, REG_EXTENDED | (groups_needed ? 0 : REG_NOSUB));
     if (code != 0) {

@@ -5,6 +5,7 @@
  * Input: a pattern, then values, each ended by a NUL byte (the last one by
  * the end of the input). A pattern that topology.c would refuse (a
  * back-reference, an anchor in a repeated group, too large once expanded,
+ * too many repetitions of what may match nothing,
  * longer than a test needs) or that
  * regcomp(REG_EXTENDED) refuses is skipped. For every value: when the
  * prefilter says "cannot match", regexec() must not match; when the matcher
@@ -15,7 +16,8 @@
  *
  * A hang is a finding too: crash-07e51b4d..., /(^a|)+$/ on "ba", never
  * returned from glibc's regexec() until topology.c refused anchors in
- * repeated groups.
+ * repeated groups; crash-88031e71..., /^(x?)+++++y/, never returned from
+ * regcomp() until it refused repetitions of what may match nothing.
  */
 #include <regex.h>
 #include <string.h>
@@ -50,7 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(pattern, data, plen);
     pattern[plen] = '\0';
     if (regex_match_back_reference(pattern) || regex_match_repeated_anchor(pattern) ||
-        regex_match_expanded_size(pattern) > VIZ_MAX_REGEX_SIZE)
+        regex_match_expanded_size(pattern) > VIZ_MAX_REGEX_SIZE ||
+        regex_match_empty_loops(pattern) > VIZ_MAX_REGEX_EMPTY_LOOPS)
         return 0;
     regex_t re;
     if (regcomp(&re, pattern, REG_EXTENDED) != 0) return 0;

@@ -877,6 +877,46 @@ static void anchors_in_repeated_groups_are_refused(void **state) {
     }
 }
 
+/* Found by fuzz_regex_match: regcomp() never returned for /^(x?)+++++y/,
+ * nor for twenty (x*)+ in a row: its work doubles with each repetition of
+ * something that may match nothing. More than VIZ_MAX_REGEX_EMPTY_LOOPS are
+ * refused where they are written. */
+static void repeated_empty_matches_are_refused(void **state) {
+    static const struct {
+        const char *match;
+        const char *loops; /* NULL: accepted */
+    } cases[] = {
+        {"/^(x?)+++++y/", "31"},
+        {"/^(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*$/", "9"},
+        {"/^((((x*|y*|z*)+)+)+)+$/", "15"},
+        {"/^((x*)*){9}$/", "10"},
+        {"/^(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*$/", NULL},
+        {"/^(x?)+++y$/", NULL},
+        {"/^([a-z]+-?)*$/", NULL},
+        {"/^([a-z-]+):[0-9]+$/", NULL},
+        {"/^postgres(ql)?(\\/.*)?$/", NULL},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        topology_entry e = {.match = (char *)cases[i].match, .service = "s", .region = "", .line = 6, .column = 3};
+        char err[ERR_LEN] = "";
+        print_message("# case: %s\n", cases[i].match);
+        topology *t = topology_new(&e, 1, FILE_NAME, err);
+        if (!cases[i].loops) {
+            assert_non_null(t);
+            topology_free(t);
+            continue;
+        }
+        assert_null(t);
+        char want[400];
+        snprintf(want, sizeof want,
+                 FILE_NAME ":6:3: regex %s repeats what may match nothing %s times (such as (x*)* or (x?)+, with + "
+                           "and {n} written out), which takes regcomp() exponential time; expected at most %d",
+                 cases[i].match, cases[i].loops, VIZ_MAX_REGEX_EMPTY_LOOPS);
+        assert_string_equal(err, want);
+    }
+}
+
 /* Issue 18: names longer than the name limit reached regexec() whole. They
  * are cut first, as the graph cuts them: /^a+$/ matches 300 a's and a tail,
  * since only the first VIZ_NAME_MAX - 1 bytes (all a's) are looked at. */
@@ -1047,6 +1087,7 @@ int main(void) {
         cmocka_unit_test(back_references_are_refused),
         cmocka_unit_test(oversized_repetitions_are_refused),
         cmocka_unit_test(anchors_in_repeated_groups_are_refused),
+        cmocka_unit_test(repeated_empty_matches_are_refused),
         cmocka_unit_test(names_are_cut_before_they_are_matched),
         cmocka_unit_test(a_refresh_bounds_its_regex_time),
         cmocka_unit_test(invalid_utf8_in_names_is_replaced_before_use),
