@@ -566,16 +566,26 @@ static double expanded_piece(const char **p, int depth) {
     }
     for (;;) { /* quantifiers, possibly several */
         s = *p;
-        if (*s == '*' || *s == '+' || *s == '?') {
+        if (*s == '*' || *s == '?') {
             *p = s + 1;
             size += 1;
+        } else if (*s == '+') { /* written E E*: s+++... doubles, 50 of them took all memory */
+            *p = s + 1;
+            size = 2 * size + 1;
         } else if (*s == '{' && s[1] >= '0' && s[1] <= '9') {
             char *end;
             double low = strtod(s + 1, &end), high = low;
-            if (*end == ',') high = end[1] >= '0' && end[1] <= '9' ? strtod(end + 1, &end) : (end++, low);
+            bool unbounded = false;
+            if (*end == ',') {
+                unbounded = !(end[1] >= '0' && end[1] <= '9');
+                high = unbounded ? (end++, low) : strtod(end + 1, &end);
+            }
             const char *close = strchr(end, '}');
             *p = close ? close + 1 : end;
-            size = size * (high > low ? high : low > 1 ? low : 1) + 1;
+            /* {m,} is m copies and a starred one: at least two, like +. */
+            double copies = high > low ? high : low > 1 ? low : 1;
+            if (unbounded && low >= 1 && copies < 2) copies = 2;
+            size = size * copies + 1;
         } else {
             break;
         }
@@ -651,10 +661,15 @@ static empty_loops loops_piece(const char **p, int depth) {
         } else if (*s == '{' && s[1] >= '0' && s[1] <= '9') {
             char *end;
             double low = strtod(s + 1, &end), high = low;
-            if (*end == ',') high = end[1] >= '0' && end[1] <= '9' ? strtod(end + 1, &end) : (end++, low);
+            bool unbounded = false;
+            if (*end == ',') {
+                unbounded = !(end[1] >= '0' && end[1] <= '9');
+                high = unbounded ? (end++, low) : strtod(end + 1, &end);
+            }
             const char *close = strchr(end, '}');
             *p = close ? close + 1 : end;
             double copies = high > low ? high : low > 1 ? low : 1;
+            if (unbounded && low >= 1 && copies < 2) copies = 2; /* {m,}: like + */
             r.loops = r.loops * copies + (r.nullable ? 1 : 0);
             r.nullable = r.nullable || low == 0;
         } else {

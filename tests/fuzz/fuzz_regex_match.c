@@ -17,7 +17,9 @@
  * A hang is a finding too: crash-07e51b4d..., /(^a|)+$/ on "ba", never
  * returned from glibc's regexec() until topology.c refused anchors in
  * repeated groups; crash-88031e71..., /^(x?)+++++y/, never returned from
- * regcomp() until it refused repetitions of what may match nothing.
+ * regcomp() until it refused repetitions of what may match nothing;
+ * crash-6a65038e..., s followed by fifty +, took all memory in regcomp()
+ * until the size counted + as the two copies regcomp() makes.
  */
 #include <regex.h>
 #include <string.h>
