@@ -11,6 +11,7 @@
 #define VIZ_MAX_FLOWS             64    /* flows in one configuration (a flow set is a 64-bit mask) */
 #define VIZ_MAX_TOPOLOGY          10000 /* topology entries */
 #define VIZ_MAX_REGEX_SIZE        500   /* topology regex pieces, {n} written out */
+#define VIZ_MAX_REGEX_EMPTY_LOOPS 8     /* topology regex repetitions of what may match nothing, + and {n} written out */
 #define TOPOLOGY_REGEX_BUDGET_MS  5000  /* regexec() time per refresh; then regexes are skipped */
 #define VIZ_MAX_CONDITION_DEPTH   16    /* nesting of not/all */
 #define VIZ_MAX_CONFIG_BYTES      (4u << 20)   /* a configuration file */

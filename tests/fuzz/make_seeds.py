@@ -161,6 +161,29 @@ def graph():
         put("graph", edge(0x08, 0x11, 0, x, x, x))
 
 
+def regex_match():
+    """Topology regexes of the examples and tests, with values that match
+    them, almost match them, and do not."""
+    cases = [
+        (r"^([a-z-]+):[0-9]+$", ["checkout:8080", "a-b:1", "checkout:", ":80", "Checkout:80"]),
+        (r"^(web|api)-[0-9]+$", ["web-1", "api-22", "web-", "db-1"]),
+        (r"^10\.0\.([0-9]+)\.1$", ["10.0.7.1", "10.0.7.2", "10.0..1"]),
+        (r"^postgres(ql)?(/.*)?$", ["postgres", "postgresql/db", "postgre"]),
+        (r"^([a-z]+-[a-z]+)-[0-9]+\.([a-z0-9-]+)\.svc:[0-9]+$",
+         ["cart-api-12.shop.svc:80", "cart-api-12.shop.svc", "a-b-c-1.x.svc:1"]),
+        (r"^(a+)(a*)b?$", ["aaa", "aab", "b", ""]),
+        (r"^([a-z]*)([a-z]*)$", ["abc", ""]),
+        (r"^((ab)*c?)+x$", ["ababcx", "x", "abx", "cx"]),
+        (r"^(x?)+y[0-9]{2}$", ["y12", "xxy99", "y1"]),
+        (r"^([^.]+)\.internal$", ["db.internal", ".internal"]),
+        (r"^(10|20)\.[0-9.]+$", ["10.1.2.3", "30.1"]),
+        (r"(^a|b)+$", ["ab", "bb", "ba"]),
+        (r"^([[:alpha:]]+)-1$", ["abc-1", "1-1"]),
+    ]
+    for pattern, values in cases:
+        put("regex_match", pattern.encode() + b"\0" + b"\0".join(v.encode() for v in values))
+
+
 if __name__ == "__main__":
     es_parse()
     jsonr()
@@ -169,3 +192,4 @@ if __name__ == "__main__":
     cond()
     http()
     graph()
+    regex_match()

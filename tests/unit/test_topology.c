@@ -815,6 +815,9 @@ static void oversized_repetitions_are_refused(void **state) {
         {"/((a*)*){600}b/", "1802"},
         {"/(a?){250}/", "501"},
         {"/x{3000,}/", "3001"},
+        {"/s+++++++++/", "1023"}, /* fuzz_regex_match: 50 of them took all memory */
+        {"/s{1,}{1,}{1,}{1,}{1,}{1,}{1,}{1,}{1,}/", "1023"},
+        {"/s+++++++/", NULL},
         {"/(a?){249}/", NULL},
         {"/^[a-z0-9]{1,63}(\\.[a-z0-9]{1,63}){0,3}$/", NULL},
         {"/^web-([0-9]+)$/", NULL},
@@ -836,6 +839,83 @@ static void oversized_repetitions_are_refused(void **state) {
                  FILE_NAME ":3:5: regex %s is too large: with its repetitions written out it has %s pieces; expected "
                            "at most %d (a smaller {n} or a * instead)",
                  cases[i].match, cases[i].pieces, VIZ_MAX_REGEX_SIZE);
+        assert_string_equal(err, want);
+    }
+}
+
+/* Found by fuzz_regex_match: glibc's regexec() never returns for
+ * /(^a|)+$/ on "ba" when it fills captures (an anchor in a repeated group
+ * with an empty alternative; \< does it too), so one name held the
+ * refresher for good. An anchor inside a repeated group is refused where it
+ * is written; one outside it, or in a group that is not repeated, is not. */
+static void anchors_in_repeated_groups_are_refused(void **state) {
+    static const struct {
+        const char *match;
+        bool refused;
+    } cases[] = {
+        {"/(^a|)+$/", true},      {"/(x|\\<a|)+$/", true},
+        {"/((^a)|b)*$/", true},   {"/(a|$){2}/", true},
+        {"/(\\ba|)?x/", true},    {"/^(a|)+$/", false},
+        {"/(^|\\.)web$/", false}, {"/([$^]a|)+$/", false},
+        {"/(\\^a|)+$/", false},   {"/^postgres(ql)?(/.*)?$/", false},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        topology_entry e = {.match = (char *)cases[i].match, .service = "\\1", .region = "", .line = 4, .column = 9};
+        char err[ERR_LEN] = "";
+        topology *t = topology_new(&e, 1, FILE_NAME, err);
+        print_message("# case: %s\n", cases[i].match);
+        if (!cases[i].refused) {
+            assert_non_null(t);
+            topology_free(t);
+            continue;
+        }
+        assert_null(t);
+        char want[400];
+        snprintf(want, sizeof want,
+                 FILE_NAME ":4:9: regex %s has an anchor (^, $, \\<, \\>, \\b, \\B, \\`, \\') inside a repeated group, "
+                           "on which glibc's matcher can loop forever; expected the anchor outside the repeated group",
+                 cases[i].match);
+        assert_string_equal(err, want);
+    }
+}
+
+/* Found by fuzz_regex_match: regcomp() never returned for /^(x?)+++++y/,
+ * nor for twenty (x*)+ in a row: its work doubles with each repetition of
+ * something that may match nothing. More than VIZ_MAX_REGEX_EMPTY_LOOPS are
+ * refused where they are written. */
+static void repeated_empty_matches_are_refused(void **state) {
+    static const struct {
+        const char *match;
+        const char *loops; /* NULL: accepted */
+    } cases[] = {
+        {"/^(x?)+++++y/", "31"},
+        {"/^(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*$/", "9"},
+        {"/^((((x*|y*|z*)+)+)+)+$/", "15"},
+        {"/^((x*)*){9}$/", "10"},
+        {"/^(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*(x*)*$/", NULL},
+        {"/^(x?)+++y$/", NULL},
+        {"/^([a-z]+-?)*$/", NULL},
+        {"/^([a-z-]+):[0-9]+$/", NULL},
+        {"/^postgres(ql)?(\\/.*)?$/", NULL},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        topology_entry e = {.match = (char *)cases[i].match, .service = "s", .region = "", .line = 6, .column = 3};
+        char err[ERR_LEN] = "";
+        print_message("# case: %s\n", cases[i].match);
+        topology *t = topology_new(&e, 1, FILE_NAME, err);
+        if (!cases[i].loops) {
+            assert_non_null(t);
+            topology_free(t);
+            continue;
+        }
+        assert_null(t);
+        char want[400];
+        snprintf(want, sizeof want,
+                 FILE_NAME ":6:3: regex %s repeats what may match nothing %s times (such as (x*)* or (x?)+, with + "
+                           "and {n} written out), which takes regcomp() exponential time; expected at most %d",
+                 cases[i].match, cases[i].loops, VIZ_MAX_REGEX_EMPTY_LOOPS);
         assert_string_equal(err, want);
     }
 }
@@ -1009,6 +1089,8 @@ int main(void) {
         cmocka_unit_test(bad_regex_reports_regerror),
         cmocka_unit_test(back_references_are_refused),
         cmocka_unit_test(oversized_repetitions_are_refused),
+        cmocka_unit_test(anchors_in_repeated_groups_are_refused),
+        cmocka_unit_test(repeated_empty_matches_are_refused),
         cmocka_unit_test(names_are_cut_before_they_are_matched),
         cmocka_unit_test(a_refresh_bounds_its_regex_time),
         cmocka_unit_test(invalid_utf8_in_names_is_replaced_before_use),

@@ -1,0 +1,122 @@
+/*
+ * http_internal.h - what the parts of vizfeed's HTTP server share: the
+ * server's state (struct http_server) and the helpers that answer a request.
+ *
+ * The server is split by what each part serves:
+ *   http.c        routing (the MHD access handler, request framing,
+ *                 authentication, /healthz /readyz /metrics
+ *                 /ui-settings.json) and the life cycle (http_start ..
+ *                 http_stop, http_update_options);
+ *   sink_http.c   /vizceral.json: the HTTP sink and its prebuilt responses;
+ *   http_static.c the files of ui_dir;
+ *   http_conn.c   connection tracking, the connection limit and the
+ *                 watchdog that cuts requests whose headers are overdue.
+ * Only these files include this header.
+ *
+ * Threads: the helpers below are called from libmicrohttpd's threads while
+ * a request is answered (one connection is served by one thread at a time).
+ * They take h->lock for what they read of the options; a caller must not
+ * hold it. Each returns what MHD's access handler returns (MHD_NO when no
+ * response could be made: MHD then closes the connection).
+ */
+#ifndef VIZ_HTTP_INTERNAL_H
+#define VIZ_HTTP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "http.h"
+#include "snapshot.h"
+#include "util.h"
+
+/* The window over which libmicrohttpd's messages (http.c) and refused
+ * connections (http_conn.c) are counted before a line says how many. */
+#define HTTP_LOG_WINDOW_MS 60000
+
+typedef enum { AUTH_NONE, AUTH_BASIC, AUTH_BEARER } auth_scheme;
+
+/* The current snapshot and the responses prebuilt from it. A request only
+ * takes the server's mutex long enough to queue one of them, which makes
+ * MHD take its own reference; publish() swaps the set under the same mutex
+ * and drops the old one afterwards, so responses still being sent keep
+ * their snapshot alive through the free callback. */
+typedef struct {
+    snapshot *snap;
+    struct MHD_Response *identity, *gzip;
+    struct MHD_Response *identity_not_modified, *gzip_not_modified;
+} graph_responses;
+
+/* One per open connection: its MHD socket context, from the notification of
+ * its start to that of its end. */
+typedef struct tracked_connection {
+    struct tracked_connection *prev, *next;
+    MHD_socket fd;
+    /* Atomic: monotonic time since which the next request's headers have
+     * been awaited, or ANSWERING. Written by the connection's MHD thread,
+     * read by the watchdog. */
+    int64_t awaited_since_ms;
+    bool cut; /* shut down by the watchdog; MHD closes it next */
+} tracked_connection;
+
+#define ANSWERING (-1)
+
+struct http_server {
+    sink sink; /* what the refresher publishes to; owned by the server */
+    struct MHD_Daemon *daemon;
+    int port;
+    bool quiesced;       /* no longer accepting (main thread only) */
+    MHD_socket listener; /* the listening socket MHD handed back when quiesced */
+    int starting;        /* atomic: MHD messages are captured, not logged */
+    char start_error[ERR_LEN];
+
+    pthread_mutex_t lock; /* guards everything below */
+    graph_responses graph;
+    char *cors_origin;
+    char *ui_dir; /* as configured; "" when no page is served */
+    int64_t interval_ms;
+    /* The page's settings (ui.allow_src), answered at /ui-settings.json. */
+    char *ui_settings;
+    auth_scheme auth;
+    char *auth_credentials; /* what must follow the scheme: base64(user:password) or the token; NULL when open */
+
+    /* Guards the connection list and what follows. The watchdog holds it
+     * while it shuts a socket down: MHD reports a connection closed before
+     * it closes the socket, so no descriptor in the list has been closed
+     * and reused for something else. */
+    pthread_mutex_t connections_lock;
+    pthread_cond_t watchdog_wake;
+    tracked_connection *connections;
+    unsigned open_connections;
+    unsigned connection_limit;    /* HTTP_MAX_CONNECTIONS, or fewer when descriptors are short */
+    unsigned refused_connections; /* closed at the limit since the last line about it */
+    int64_t refusals_logged_ms;
+    bool watchdog_running, watchdog_stopping;
+    pthread_t watchdog;
+
+    pthread_mutex_t log_lock; /* guards the rate of MHD messages */
+    int64_t log_window_ms;
+    unsigned log_count, log_suppressed;
+};
+
+/* Counts an answer in vizfeed_http_requests_total{path,code}. */
+void http_count_request(const char *path, unsigned code);
+/* Adds the configured Access-Control-Allow-Origin to r (takes h->lock). */
+void http_add_cors(http_server *h, struct MHD_Response *r);
+/* Queues r, made for this request alone, drops our reference (MHD keeps its
+ * own until sent) and counts the answer; MHD_NO when r is NULL. */
+enum MHD_Result http_queue_once(struct MHD_Connection *c, unsigned code, struct MHD_Response *r, const char *path);
+/* A response holding a copy of body, with Content-Type (unless NULL),
+ * Cache-Control: no-cache and nosniff; NULL when out of memory. */
+struct MHD_Response *http_copied_response(const char *body, size_t len, const char *content_type);
+/* A small JSON answer: {"<key>":<value_json>,"reason":"..."} (reason may be
+ * NULL), with CORS, and Allow or WWW-Authenticate for a 405 or a 401. */
+enum MHD_Result http_answer_json(http_server *h, struct MHD_Connection *c, unsigned code, const char *path,
+                                 const char *key, const char *value_json, const char *reason);
+/* 404 {"error":"not found"}, counted under path "/other". */
+enum MHD_Result http_answer_not_found(http_server *h, struct MHD_Connection *c);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * sink_http.c - /vizceral.json, the HTTP sink: the refresher publishes a
+ * snapshot, from which four responses are prebuilt (identity and gzip,
+ * and their 304s), and every request queues one of them. Apart from the
+ * routing because it is the one part on the graph's path from the
+ * refresher to the clients (sources -> rows -> topology -> graph ->
+ * snapshot -> sinks); see sink_http.h.
+ */
+#include "sink_http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_parse.h"
+#include "util.h"
+
+static int64_t retry_after_seconds(int64_t interval_ms) {
+    int64_t s = (interval_ms + 999) / 1000;
+    return s < 1 ? 1 : s;
+}
+
+/* ---- /vizceral.json --------------------------------------------------- */
+
+static void release_snapshot(void *cls) {
+    snapshot_unref(cls);
+}
+
+static struct MHD_Response *graph_response(snapshot *s, int gzip, int not_modified, const char *cors) {
+    struct MHD_Response *r;
+    if (not_modified) {
+        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    } else {
+        /* The response borrows the snapshot's bytes and holds a reference
+         * until MHD destroys it, which may be long after a newer snapshot
+         * replaced this one. */
+        r = MHD_create_response_from_buffer_with_free_callback_cls(gzip ? s->gzip_len : s->json_len,
+                                                                   gzip ? s->gzip : s->json, release_snapshot, s);
+        if (r) snapshot_ref(s);
+    }
+    if (!r) return NULL;
+    /* A 304 repeats the validators and caching headers of the 200 it
+     * stands for, so a cache can refresh what it stored. */
+    if (!not_modified) MHD_add_response_header(r, "Content-Type", "application/json");
+    if (gzip && !not_modified) MHD_add_response_header(r, "Content-Encoding", "gzip");
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", cors);
+    MHD_add_response_header(r, "Access-Control-Expose-Headers", "ETag");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "ETag", gzip ? s->etag_gzip : s->etag);
+    MHD_add_response_header(r, "Vary", "Accept-Encoding");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    return r;
+}
+
+void sink_http_responses_free(graph_responses *g) {
+    struct MHD_Response *all[] = {g->identity, g->gzip, g->identity_not_modified, g->gzip_not_modified};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i]) MHD_destroy_response(all[i]);
+    snapshot_unref(g->snap);
+    memset(g, 0, sizeof *g);
+}
+
+int sink_http_responses_build(graph_responses *g, snapshot *s, const char *cors, char *err) {
+    memset(g, 0, sizeof *g);
+    g->snap = snapshot_ref(s);
+    g->identity = graph_response(s, 0, 0, cors);
+    g->gzip = graph_response(s, 1, 0, cors);
+    g->identity_not_modified = graph_response(s, 0, 1, cors);
+    g->gzip_not_modified = graph_response(s, 1, 1, cors);
+    if (g->identity && g->gzip && g->identity_not_modified && g->gzip_not_modified) return 0;
+    sink_http_responses_free(g);
+    return fail(err, "http: cannot create responses for a graph of %zu bytes (out of memory)", s->json_len);
+}
+
+enum MHD_Result sink_http_serve(http_server *h, struct MHD_Connection *c) {
+    int gzip = http_accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"));
+    const char *if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
+
+    pthread_mutex_lock(&h->lock);
+    const graph_responses *g = &h->graph;
+    if (!g->snap) {
+        int64_t retry = retry_after_seconds(h->interval_ms);
+        pthread_mutex_unlock(&h->lock);
+        buf body;
+        buf_init(&body, 256);
+        buf_puts(&body, "{\"error\":\"no graph yet\",\"reason\":\"the first refresh has not completed yet\"}\n");
+        struct MHD_Response *r = http_copied_response(buf_cstr(&body), body.len, "application/json");
+        buf_free(&body);
+        if (!r) return MHD_NO;
+        char seconds[24];
+        snprintf(seconds, sizeof seconds, "%lld", (long long)retry);
+        MHD_add_response_header(r, "Retry-After", seconds);
+        http_add_cors(h, r);
+        return http_queue_once(c, MHD_HTTP_SERVICE_UNAVAILABLE, r, "/vizceral.json");
+    }
+    unsigned code = MHD_HTTP_OK;
+    struct MHD_Response *r = gzip ? g->gzip : g->identity;
+    if (http_etag_matches(if_none_match, gzip ? g->snap->etag_gzip : g->snap->etag)) {
+        code = MHD_HTTP_NOT_MODIFIED;
+        r = gzip ? g->gzip_not_modified : g->identity_not_modified;
+    }
+    /* Queued under the lock: MHD_queue_response takes MHD's reference, after
+     * which a concurrent publish() may drop ours. */
+    enum MHD_Result ret = MHD_queue_response(c, code, r);
+    pthread_mutex_unlock(&h->lock);
+    http_count_request("/vizceral.json", code);
+    return ret;
+}
+
+static int http_publish(sink *s, snapshot *snap, char *err) {
+    http_server *h = (http_server *)s;
+    graph_responses fresh, old;
+    pthread_mutex_lock(&h->lock);
+    char *cors = xstrdup(h->cors_origin);
+    pthread_mutex_unlock(&h->lock);
+    /* Built outside the lock: requests keep being answered from the old
+     * snapshot meanwhile. */
+    int rc = sink_http_responses_build(&fresh, snap, cors, err);
+    free(cors);
+    if (rc < 0) return -1;
+    pthread_mutex_lock(&h->lock);
+    old = h->graph;
+    h->graph = fresh;
+    pthread_mutex_unlock(&h->lock);
+    sink_http_responses_free(&old);
+    return 0;
+}
+
+static void http_sink_close(sink *s) {
+    /* The server owns its sink; http_stop() frees both. */
+    (void)s;
+}
+
+const sink_ops http_sink_ops = {
+    .name = "http",
+    .publish = http_publish,
+    .close = http_sink_close,
+};
