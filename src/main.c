@@ -675,8 +675,9 @@ static int run_daemon(const options *o) {
     }
     char every[32];
     format_duration(cfg->interval_ms, every, sizeof every);
-    log_info("vizfeed %s listening on %s, port %d: /vizceral.json refreshed every %s from %zu flow(s)", VIZFEED_VERSION,
-             cfg->listen, http_port(d.http), every, cfg->nflows);
+    log_msg_field(LOG_INFO, "server.port", http_port(d.http),
+                  "vizfeed %s listening on %s, port %d: /vizceral.json refreshed every %s from %zu flow(s)",
+                  VIZFEED_VERSION, cfg->listen, http_port(d.http), every, cfg->nflows);
 
     pthread_t thread;
     if (pthread_create(&thread, NULL, refresh_loop, &d) != 0) {
