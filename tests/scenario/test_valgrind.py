@@ -15,7 +15,7 @@ import tempfile
 import time
 import urllib.request
 
-from vizlib import SRC, TESTS, VIZFEED, Tap
+from vizlib import SRC, TESTS, VIZFEED, Tap, listen_port, wait
 
 VALGRIND_ERROR = 99  # valgrind's exit code when it found an error, apart from vizfeed's own 0/1/2
 VALGRIND = ["valgrind", "--quiet", "--leak-check=full", "--show-leak-kinds=definite,indirect",
@@ -57,14 +57,16 @@ def daemon(tap, name, args, tmp, cwd, refreshes, reload=False):
     sends requests, optionally SIGHUP, then SIGTERM; checks exit and report."""
     log, out = os.path.join(tmp, f"{name}.valgrind"), os.path.join(tmp, f"{name}.log")
     with open(out, "w") as out_file:
-        proc = subprocess.Popen(VALGRIND + [f"--log-file={log}", VIZFEED, "--listen", "127.0.0.1:0"] + args,
-                                stdout=out_file, stderr=subprocess.STDOUT, cwd=cwd)
+        proc = subprocess.Popen(VALGRIND + [f"--log-file={log}", VIZFEED, "--listen", "127.0.0.1:0", "--log-format",
+                                            "json"] + args, stdout=out_file, stderr=subprocess.STDOUT, cwd=cwd)
         try:
-            port, deadline = None, time.time() + TIMEOUT
-            while port is None and time.time() < deadline and proc.poll() is None:
-                m = re.search(r"port (\d+)", open(out).read())
-                port = int(m.group(1)) if m else None
-                time.sleep(0.2)
+            deadline = time.time() + TIMEOUT
+            try:  # the startup line's "server.port" field (vizlib.listen_port)
+                port = wait(lambda: listen_port(open(out).read()) or proc.poll() is not None, TIMEOUT,
+                            "the startup line", every=0.2)
+            except TimeoutError:
+                port = None
+            port = None if port is True else port
             if not tap.check(port is not None, f"{name}: starts under valgrind", open(out).read()[-2000:]):
                 return
             while time.time() < deadline and metric(port, "vizfeed_refreshes_total") < refreshes:
