@@ -62,6 +62,18 @@ class Tap:
         sys.stdout.flush()
         os._exit(1)
 
+    def within(self, pred, name, d=None, timeout=20, every=0.1):
+        """A check that something happens: polls pred() through wait() and is "ok" once it gives a
+        true value (returned), "not ok" with the timeout's message (the last error, daemon d's log
+        tail) when it never does (returns None). Rather than a wait followed by check(True, ...)."""
+        try:
+            value = wait(pred, timeout, name, d=d, every=every)
+        except TimeoutError as e:
+            self.check(False, name, str(e))
+            return None
+        self.check(True, name)
+        return value
+
     def skip(self, name, reason):
         """A check not made here, and why (TAP's SKIP directive)."""
         self.count += 1
