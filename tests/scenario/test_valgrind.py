@@ -15,7 +15,7 @@ import tempfile
 import time
 import urllib.request
 
-from vizlib import SRC, TESTS, VIZFEED, Tap, listen_port, wait
+from vizlib import SRC, TESTS, VIZFEED, Tap, listen_port, poll, wait
 
 VALGRIND_ERROR = 99  # valgrind's exit code when it found an error, apart from vizfeed's own 0/1/2
 VALGRIND = ["valgrind", "--quiet", "--leak-check=full", "--show-leak-kinds=definite,indirect",
@@ -69,8 +69,7 @@ def daemon(tap, name, args, tmp, cwd, refreshes, reload=False):
             port = None if port is True else port
             if not tap.check(port is not None, f"{name}: starts under valgrind", open(out).read()[-2000:]):
                 return
-            while time.time() < deadline and metric(port, "vizfeed_refreshes_total") < refreshes:
-                time.sleep(0.5)
+            poll(lambda: metric(port, "vizfeed_refreshes_total") >= refreshes, max(0, deadline - time.time()), every=0.5)
             tap.check(metric(port, "vizfeed_refreshes_total") >= refreshes, f"{name}: {refreshes} refreshes")
             status, headers, _ = get(port, "/vizceral.json", {"Accept-Encoding": "gzip"})
             tap.equal(status, 200, f"{name}: GET /vizceral.json (gzip)")
@@ -84,8 +83,8 @@ def daemon(tap, name, args, tmp, cwd, refreshes, reload=False):
             if reload:
                 before = metric(port, "vizfeed_refreshes_total")
                 proc.send_signal(signal.SIGHUP)
-                while time.time() < deadline and metric(port, "vizfeed_refreshes_total") < before + 2:
-                    time.sleep(0.5)
+                poll(lambda: metric(port, "vizfeed_refreshes_total") >= before + 2, max(0, deadline - time.time()),
+                     every=0.5)
                 tap.check(metric(port, "vizfeed_refreshes_total") >= before + 2, f"{name}: refreshes after SIGHUP")
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=TIMEOUT)

@@ -66,8 +66,13 @@ class Tap:
         """A check that something happens: polls pred() through wait() and is "ok" once it gives a
         true value (returned), "not ok" with the timeout's message (the last error, daemon d's log
         tail) when it never does (returns None). Rather than a wait followed by check(True, ...)."""
+        return self.completes(lambda: wait(pred, timeout, name, d=d, every=every), name)
+
+    def completes(self, waiter, name):
+        """The same for a waiter of the script's own that raises TimeoutError (a poll built on
+        wait()): ok with its value when it returns, not ok with its message when it times out."""
         try:
-            value = wait(pred, timeout, name, d=d, every=every)
+            value = waiter()
         except TimeoutError as e:
             self.check(False, name, str(e))
             return None
@@ -380,6 +385,15 @@ def wait(pred, timeout, what, d=None, every=0.05):
         time.sleep(every)
     tail = "\n".join(d.log().splitlines()[-10:]) if d else ""
     raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last})\n{tail}")
+
+
+def poll(pred, timeout, every=0.05):
+    """wait() for a caller that checks the outcome itself: pred()'s first true value, or None
+    once timeout seconds passed."""
+    try:
+        return wait(pred, timeout, "a condition", every=every)
+    except TimeoutError:
+        return None
 
 
 def read_bytes(path):
