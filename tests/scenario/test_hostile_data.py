@@ -196,7 +196,7 @@ def log_injection(tap):
             tap.check("\\x1b[31mred" in r.stderr and "\\u202eevil" in r.stderr,
                       "once: the escape sequences are shown escaped", repr(r.stderr))
             for json_logs in (False, True):
-                args = ["-c", cfg] + (["--log-format", "json"] if json_logs else [])
+                args = ["-c", cfg, "--log-format", "json" if json_logs else "text"]
                 what = "JSON" if json_logs else "text"
                 try:
                     dm = Daemon(args)

@@ -120,7 +120,9 @@ class Daemon:
 
     def __init__(self, args, cwd=None, env=None, prefix=(), preexec_fn=None):
         """prefix: a command vizfeed runs under (e.g. setpriv to drop privileges). Unless args
-        choose a --log-format, the daemon logs JSON (log() turns it back into text)."""
+        choose a --log-format, the daemon logs JSON (log() turns it back into text). A test of
+        the text format itself passes "--log-format", "text": the port then comes from the
+        kernel's table of the process's listening sockets (listening_port)."""
         self.tmp = tempfile.mkdtemp(prefix="vizfeed-test-")
         self.log_path = os.path.join(self.tmp, "daemon.log")
         self.log_file = open(self.log_path, "w")
@@ -131,8 +133,9 @@ class Daemon:
                                      preexec_fn=preexec_fn)
         self.port = None
         try:
-            self.port = wait(lambda: listen_port(self.raw_log()) or self.proc.poll() is not None, 20,
-                             "the startup line with server.port")
+            text = "--log-format" in args and args[args.index("--log-format") + 1:][:1] == ["text"]
+            found = (lambda: listening_port(self.proc.pid)) if text else (lambda: listen_port(self.raw_log()))
+            self.port = wait(lambda: found() or self.proc.poll() is not None, 20, "the daemon's port")
         except TimeoutError:
             pass
         if self.port is True or self.port is None:  # exited, or no line in 20 s
@@ -237,6 +240,27 @@ def listen_port(raw):
                 return int(json.loads(line)["server.port"])
             except (ValueError, KeyError, TypeError):
                 continue
+    return None
+
+
+def listening_port(pid):
+    """The TCP port process pid listens on (127.0.0.1), from /proc: the socket inodes among its
+    descriptors matched against /proc/PID/net/tcp's LISTEN (state 0A) entries; None before it
+    listens."""
+    inodes = set()
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    with open(f"/proc/{pid}/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[3] == "0A" and parts[9] in inodes:
+                return int(parts[1].split(":")[1], 16)
     return None
 
 
