@@ -335,8 +335,11 @@ int daemon_run(const daemon_options *o) {
     }
     char every[32];
     format_duration(cfg->interval_ms, every, sizeof every);
-    log_info("vizfeed %s listening on %s, port %d: /vizceral.json refreshed every %s from %zu flow(s)", VIZFEED_VERSION,
-             cfg->listen, http_port(d.http), every, cfg->nflows);
+    /* The port also as a field of its own in JSON logs ("server.port"), which
+     * tests and tools read instead of this sentence. */
+    log_msg_field(LOG_INFO, "server.port", http_port(d.http),
+                  "vizfeed %s listening on %s, port %d: /vizceral.json refreshed every %s from %zu flow(s)",
+                  VIZFEED_VERSION, cfg->listen, http_port(d.http), every, cfg->nflows);
 
     pthread_t thread;
     if (pthread_create(&thread, NULL, refresh_loop, &d) != 0) {

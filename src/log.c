@@ -88,13 +88,10 @@ static void write_line(const buf *line) {
     (void)ignored;
 }
 
-void log_msg(log_level level, const char *fmt, ...) {
-    if (level < min_level) return;
+/* key: NULL, or a field written after "message" in the JSON format only. */
+static void log_vmsg(log_level level, const char *key, long value, const char *fmt, va_list ap) {
     char message[2048];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
-    va_end(ap);
     char stamp[32];
     format_time_ms(now_ms(), stamp, sizeof stamp);
 
@@ -108,7 +105,9 @@ void log_msg(log_level level, const char *fmt, ...) {
     if (json_format) {
         buf_printf(&line, "{\"@timestamp\":\"%s\",\"log.level\":\"%s\",\"message\":\"", stamp, level_names[level]);
         json_escape(&line, text.data ? text.data : "", text.len);
-        buf_puts(&line, "\"}\n");
+        buf_putc(&line, '"');
+        if (key) buf_printf(&line, ",\"%s\":%ld", key, value);
+        buf_puts(&line, "}\n");
     } else {
         buf_printf(&line, "%s %-5s ", stamp, level_names[level]);
         buf_append(&line, text.data ? text.data : "", text.len);
@@ -117,6 +116,22 @@ void log_msg(log_level level, const char *fmt, ...) {
     write_line(&line);
     buf_free(&text);
     buf_free(&line);
+}
+
+void log_msg(log_level level, const char *fmt, ...) {
+    if (level < min_level) return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(level, NULL, 0, fmt, ap);
+    va_end(ap);
+}
+
+void log_msg_field(log_level level, const char *key, long value, const char *fmt, ...) {
+    if (level < min_level) return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(level, key, value, fmt, ap);
+    va_end(ap);
 }
 
 void log_plain(const char *fmt, ...) {

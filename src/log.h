@@ -26,6 +26,12 @@ typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
 void log_setup(log_level min_level, int json);
 void log_msg(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* log_msg plus one integer field for programs to read: in the JSON format
+ * "key":value follows "message" on the same line; the text format shows the
+ * message alone. key is the caller's constant (not escaped). The daemon's
+ * startup line carries "server.port", the port it bound (--listen ADDR:0). */
+void log_msg_field(log_level level, const char *key, long value, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* "vizfeed: MESSAGE" on stderr, escaped as above: the error line of the
  * commands (check, once, query) and of usage errors. */
 void log_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -181,15 +181,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def check_forwarding():
+def check_forwarding(tap):
     with open("/proc/sys/net/ipv4/ip_forward") as f:
         on = f.read().strip() == "1"
     if not on:
-        print("not ok 1 - IPv4 forwarding is off on this host (net.ipv4.ip_forward = 0): containers get no network "
-              "(docker: \"WARNING: IPv4 forwarding is disabled. Networking will not work.\"); "
-              "set net.ipv4.ip_forward = 1 (docs/OPERATIONS.md, \"Docker hosts\")", flush=True)
-        print("1..1", flush=True)
-        sys.exit(1)
+        tap.check(False, "IPv4 forwarding is off on this host (net.ipv4.ip_forward = 0): containers get no network "
+                  "(docker: \"WARNING: IPv4 forwarding is disabled. Networking will not work.\"); "
+                  "set net.ipv4.ip_forward = 1 (docs/OPERATIONS.md, \"Docker hosts\")")
+        tap.done()
 
 
 def compose_structure(tap):
@@ -394,7 +393,7 @@ def run_compose(tap, e):
 
 def main():
     tap = Tap()
-    check_forwarding()
+    check_forwarding(tap)
     signal.signal(signal.SIGTERM, on_term)
     start = time.time()
     compose_structure(tap)

@@ -135,8 +135,8 @@ def product_is_detected(tap, tmp):
                          es=f"elasticsearch: {{ hosts: [{es.url}] }}", interval="1s")
             with Daemon(["-c", cfg]) as d:
                 series = f'vizfeed_es_cluster_info{{flow="access",product="{product}",major="{major}"}} 1'
-                d.wait_for(lambda: series in d.request("GET", "/metrics")[2].decode(), what=series)
-                tap.check(True, f"{flavor}: /metrics names the product and major version")
+                tap.within(lambda: series in d.request("GET", "/metrics")[2].decode(),
+                           f"{flavor}: /metrics names the product and major version", d=d)
                 roots = [r for r in es.requests if r["path_only"] == "/"]
                 tap.equal(len(roots), 1, f"{flavor}: GET / is asked once")
 

@@ -294,7 +294,8 @@ def disk_full(tap, tmp):
             limit = size // 2
             soft, hard = resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE)
             resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE, (limit, hard))
-            tap.check(True, f"{label}: RLIMIT_FSIZE of the daemon lowered to {limit} bytes (graph {size} bytes)")
+            tap.equal(resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE)[0], limit,
+                      f"{label}: RLIMIT_FSIZE of the daemon lowered to {limit} bytes (graph {size} bytes)")
             cause = "File too large"
         wait(lambda: file_counts(d)[1] >= e0 + 2, 10, "failed writes", d)
         old = read_bytes(out)
@@ -415,15 +416,11 @@ class Watcher:
         return g, rs
 
     def poll(self, cond, timeout, what):
-        end = time.time() + timeout
-        while True:
+        """The first graph (every answer recorded) for which cond(graph, /readyz status) holds."""
+        def step():
             g, rs = self.snapshot()
-            if g is not None and cond(g, rs):
-                return g
-            if time.time() > end:
-                tail = "\n".join(self.d.log().splitlines()[-12:])
-                raise TimeoutError(f"timed out after {timeout}s waiting for {what}; log tail:\n{tail}")
-            time.sleep(0.1)
+            return g if g is not None and cond(g, rs) else None
+        return wait(step, timeout, what, d=self.d, every=0.1)
 
 
 def es_errors(d, kind):
@@ -532,9 +529,15 @@ def es_sequence(tap, tmp):
                     tap.check(notes, f"{label}: es-region says 'partial data from es'")
             # Back to normal before the next fault (429 and 503 back off for up to 10 s).
             w.reset()
-            g = w.poll(lambda g, rs: es_fresh(g) and rs == 200 and not (
-                region(g, "es-region").get("metadata") or {}).get("partial"), 25, f"{label}: recovery")
-            tap.check(True, f"{label}: recovered ({time.time() - t0:.1f}s for the step)")
+            try:
+                w.poll(lambda g, rs: es_fresh(g) and rs == 200 and not (
+                    region(g, "es-region").get("metadata") or {}).get("partial"), 25, f"{label}: recovery")
+                recovered, why = True, ""
+            except TimeoutError as e:
+                recovered, why = False, str(e)
+            tap.check(recovered, f"{label}: recovered ({time.time() - t0:.1f}s for the step)", why)
+            if not recovered:  # as before: the next steps would start from a broken state
+                raise AssertionError(f"{label}: no recovery")
         # After the whole sequence: a fresh graph, no stale mark, no notice left.
         w.reset()
         w.poll(lambda g, rs: True, 5, "a graph")

@@ -51,18 +51,18 @@ flows:
         d.wait_for(lambda: rate(d, "aaa") == 0.5, what="aaa at 0.5/s")
         # As many bytes as were read: 60 events of a name as long. Taken for "nothing new" before.
         tap.equal(rewrite_in_place(events, event("bbb", 60)), size, "the rewrite is as long as what was read")
-        d.wait_for(lambda: rate(d, "bbb") == 0.5, what="bbb at 0.5/s after a rewrite to the same size")
-        tap.check(True, "copytruncate regrown to exactly the old offset: every new line read")
+        tap.within(lambda: rate(d, "bbb") == 0.5,
+                   "copytruncate regrown to exactly the old offset: every new line read (bbb at 0.5/s)", d=d)
         # More than was read: the old offset falls inside a line. Before: the head was skipped and
         # the fragment at the old offset counted as malformed.
         before = os.path.getsize(events)
         tap.check(rewrite_in_place(events, event("dddd", 90)) > before, "the rewrite is longer than what was read")
-        d.wait_for(lambda: rate(d, "dddd") == 0.75, what="dddd at 0.75/s after a longer rewrite")
-        tap.check(True, "copytruncate regrown past the old offset: every new line read")
+        tap.within(lambda: rate(d, "dddd") == 0.75,
+                   "copytruncate regrown past the old offset: every new line read (dddd at 0.75/s)", d=d)
         # Less than was read: plain truncation.
         rewrite_in_place(events, event("ee", 30))
-        d.wait_for(lambda: rate(d, "ee") == 0.25, what="ee at 0.25/s after a shorter rewrite")
-        tap.check(True, "copytruncate regrown to less than the old offset: every new line read")
+        tap.within(lambda: rate(d, "ee") == 0.25,
+                   "copytruncate regrown to less than the old offset: every new line read (ee at 0.25/s)", d=d)
         with open(events, "a") as f:
             f.write(event("ee", 30))
         d.wait_for(lambda: rate(d, "ee") == 0.5, what="ee at 0.5/s after an append")
@@ -90,19 +90,17 @@ flows:
     to: {{ service: service.name }}
 """)
         with Daemon(["-c", config]) as d:
-            d.wait_for(lambda: rate(d, "alpha") == 1, what="alpha at 1/s")
-            tap.check(True, "reads the file at start")
+            tap.within(lambda: rate(d, "alpha") == 1, "reads the file at start (alpha at 1/s)", d=d)
 
             with open(events, "a") as f:
                 f.write(event("alpha", 60))
                 f.write('{"not": "closed"\n')
                 f.write(event("beta", 30)[:-1])  # a partial last line ...
-            d.wait_for(lambda: rate(d, "alpha") == 2, what="alpha at 2/s")
-            tap.check(True, "follows appended lines")
+            tap.within(lambda: rate(d, "alpha") == 2, "follows appended lines (alpha at 2/s)", d=d)
             with open(events, "a") as f:
                 f.write("\n")  # ... completed later
-            d.wait_for(lambda: rate(d, "beta") == 0.5, what="beta at 0.5/s")
-            tap.check(True, "a partial last line is read once completed")
+            tap.within(lambda: rate(d, "beta") == 0.5, "a partial last line is read once completed (beta at 0.5/s)",
+                       d=d)
 
             os.rename(events, events + ".1")
             write(events, event("gamma", 60))
@@ -111,8 +109,7 @@ flows:
 
             with open(events, "w") as f:
                 f.write(event("delta", 6))
-            d.wait_for(lambda: rate(d, "delta") == 0.1, what="delta after truncation")
-            tap.check(True, "truncation is followed")
+            tap.within(lambda: rate(d, "delta") == 0.1, "truncation is followed (delta at 0.1/s)", d=d)
 
             metrics = d.request("GET", "/metrics")[2].decode()
             tap.check('vizfeed_source_malformed_lines_total{flow="follow"} 1' in metrics,

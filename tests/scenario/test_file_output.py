@@ -4,9 +4,8 @@ import json
 import os
 import tempfile
 import threading
-import time
 
-from vizlib import Daemon, Tap, validate, write
+from vizlib import Daemon, Tap, poll, validate, write
 
 
 def main():
@@ -42,9 +41,7 @@ flows:
             d.wait_for(lambda: os.path.exists(out), what="the output file")
             t = threading.Thread(target=reader)
             t.start()
-            deadline = time.time() + 30
-            while len(versions) < 6 and time.time() < deadline:
-                time.sleep(0.1)
+            poll(lambda: len(versions) >= 6, 30, every=0.1)
             stop.set()
             t.join()
             tap.check(len(versions) >= 6, f"the file was replaced at least 5 times while read ({len(versions)} versions)")

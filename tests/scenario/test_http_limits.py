@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 
-from vizlib import Daemon, Tap, write
+from vizlib import Daemon, Tap, poll, write
 
 NOFILE = 400
 ALLOWED = NOFILE // 2  # src/http.c connections_allowed(): half, when under 2 x HTTP_RESERVED_FDS
@@ -120,16 +120,15 @@ def connection_limit(tap, d):
         for s in held[:10]:
             s.close()
         del held[:10]
-        again = None
-        deadline = time.time() + 10
-        while time.time() < deadline:  # MHD notices the closed ones at its next look
+        answers = []
+
+        def answered():  # MHD notices the closed ones at its next look
             s = connect(d.port)
-            again = get(s)
+            answers.append(get(s))
             s.close()
-            if again == "HTTP/1.1 200 OK":
-                break
-            time.sleep(0.2)
-        tap.equal(again, "HTTP/1.1 200 OK", "once connections close, a new one is answered")
+            return answers[-1] == "HTTP/1.1 200 OK"
+        poll(answered, 10, every=0.2)
+        tap.equal(answers[-1] if answers else None, "HTTP/1.1 200 OK", "once connections close, a new one is answered")
     finally:
         for s in held:
             s.close()

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 
-from vizlib import SRC, VIZFEED, Daemon, Tap, file_counts, read_bytes, validate, wait, write, writes_after
+from vizlib import SRC, VIZFEED, Daemon, Tap, file_counts, poll, read_bytes, validate, wait, write, writes_after
 
 OUT = "vizceral.json"
 TMP_RE = re.compile(r"^" + re.escape(OUT) + r"\.tmp\.[A-Za-z0-9]{6}$")  # what mkostemp makes of it
@@ -83,8 +83,7 @@ def log_lines(d, start=0):
 
 
 def skip(tap, name, reason):
-    tap.count += 1
-    print(f"ok {tap.count} - {name} # SKIP {reason}", flush=True)
+    tap.skip(name, reason)
 
 
 def try_mount(directory, size):
@@ -101,14 +100,14 @@ def try_mount(directory, size):
 def remount(directory, mode, timeout=5):
     """mount -o remount,MODE; retried while it is busy (ro is refused while a
     file is open for writing, e.g. the daemon's temporary file)."""
-    end = time.time() + timeout
-    while True:
+    errors = []
+
+    def attempt():
         r = subprocess.run(["mount", "-o", f"remount,{mode}", directory], capture_output=True, text=True, timeout=20)
-        if r.returncode == 0:
-            return
-        if time.time() > end:
-            raise RuntimeError(f"mount -o remount,{mode} {directory} failed: {r.stderr.strip()}")
-        time.sleep(0.02)
+        errors.append(r.stderr.strip())
+        return r.returncode == 0
+    if not poll(attempt, timeout, every=0.02):
+        raise RuntimeError(f"mount -o remount,{mode} {directory} failed: {errors[-1] if errors else ''}")
 
 
 def umount(directory):
@@ -167,13 +166,8 @@ def big_replay(base):
 def wait_for_temporary(out_dir, timeout=4):
     """Polls every 0.2 ms (a write of the big graph lasts milliseconds) until a
     temporary file appears; returns its name, or None after timeout seconds."""
-    end = time.time() + timeout
-    while time.time() < end:
-        names = temporaries(out_dir)
-        if names:
-            return names[0]
-        time.sleep(0.0002)
-    return None
+    names = poll(lambda: temporaries(out_dir), timeout, every=0.0002)
+    return names[0] if names else None
 
 
 def kill_at(d, moment, out_dir, rng):
@@ -188,13 +182,12 @@ def kill_at(d, moment, out_dir, rng):
         end = time.time() + 4  # a write comes at least every second
         tmp = wait_for_temporary(out_dir)
         if tmp and moment == "temporary has bytes":
-            while time.time() < end:
+            def has_bytes():
                 try:
-                    if os.stat(os.path.join(out_dir, tmp)).st_size > 0:
-                        break
+                    return os.stat(os.path.join(out_dir, tmp)).st_size > 0
                 except FileNotFoundError:  # renamed already: kill anyway, between writes
-                    break
-                time.sleep(0.0002)
+                    return True
+            poll(has_bytes, max(0.0, end - time.time()), every=0.0002)
     os.kill(pid, signal.SIGKILL)
     d.proc.wait(timeout=10)
 

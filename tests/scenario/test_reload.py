@@ -29,13 +29,11 @@ def main():
                 f.write(json.dumps({"@timestamp": now, "service": {"name": "checkout"}}) + "\n")
         config = write(os.path.join(tmp, "vizfeed.yml"), FLOW.format(name="first", events=events))
         with Daemon(["-c", config]) as d:
-            d.wait_for(lambda: d.graph()["name"] == "first", what="the first graph")
-            tap.check(True, "serves the first configuration")
+            tap.within(lambda: d.graph()["name"] == "first", "serves the first configuration", d=d)
 
             write(config, FLOW.format(name="second", events=events))
             d.signal(signal.SIGHUP)
-            d.wait_for(lambda: d.graph()["name"] == "second", what="the reloaded graph")
-            tap.check(True, "SIGHUP applies a new configuration")
+            tap.within(lambda: d.graph()["name"] == "second", "SIGHUP applies a new configuration", d=d)
             tap.check(region(d.graph(), "default") is not None, "the reloaded flow is read")
 
             write(config, "refresh:\n  interval: soon\nflows: []\n")

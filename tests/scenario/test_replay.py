@@ -39,7 +39,9 @@ def main():
         tap.check(a.stdout == b.stdout and a.stdout, "replay gives the live graph byte for byte")
         missing = config(os.path.join(tmp, "missing.yml"), f"type: replay\n    path: {tmp}/nowhere")
         c = run(["once", "-c", missing, "--at", AT])
-        tap.check(c.returncode != 0 and "nowhere" in c.stderr, "a missing recording is a clear error", c.stderr)
+        # A configuration error (README: exit codes): 2, not just "not 0" (a crash is not 0 either).
+        tap.check(c.returncode == 2 and "nowhere" in c.stderr, "a missing recording is a clear error (exit 2)",
+                  f"exit {c.returncode}: {c.stderr}")
     tap.done()
 
 

@@ -18,7 +18,7 @@ import time
 import urllib.parse
 
 from esdata import INDEX, FakeElasticsearch, events
-from vizlib import VIZFEED, Daemon, Tap, run, write
+from vizlib import VIZFEED, Daemon, Tap, poll, run, write
 
 ES_USER, ES_PASS = "elastic", "es-Pa55-7f3c1d"
 ES_API_KEY = "kid9:kval-5e8b2a"
@@ -222,13 +222,7 @@ def listens_on_loopback_by_default(tap, tmp):
     with open(log_path, "w") as log:
         proc = subprocess.Popen([VIZFEED, "--demo"], stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
     try:
-        deadline = time.time() + 10
-        text = ""
-        while time.time() < deadline and proc.poll() is None:
-            text = open(log_path).read()
-            if "listening on" in text:
-                break
-            time.sleep(0.05)
+        poll(lambda: "listening on" in open(log_path).read() or proc.poll() is not None, 10)
         text = open(log_path).read()
         if proc.poll() is not None and "8080" in text:
             # Another program holds 127.0.0.1:8080 (a developer's own demo): the

@@ -69,4 +69,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception:  # noqa: BLE001 (one TAP path: an exception is a "not ok" line too)
+        import traceback
+        fail("test_ui.py raised", traceback.format_exc())

@@ -2,14 +2,23 @@
 loopback, talk HTTP to it, validate every graph, report TAP.
 
 Each scenario script creates a Tap, runs its checks with tap.check(...), and
-ends with tap.done(), which exits non-zero when a check failed. Daemons are
-started on 127.0.0.1 with port 0 and always stopped, even when a check raises.
+ends with tap.done(), which exits non-zero when a check failed. An exception
+anywhere (inside tap.run or not) and a script that ends without tap.done()
+leave a "not ok" line and a non-zero exit: there is one TAP path.
+
+Daemons are started on 127.0.0.1 with port 0 and --log-format json; the port
+is read from the "server.port" field of the startup line (a JSON object), not
+from the message's wording, and log() gives the log back as the text format
+prints it. Each daemon's folder is removed when it stops. Every wait goes
+through wait() (Daemon.wait_for and writes_after are wait() with a daemon).
 """
+import atexit
 import gzip
 import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +40,49 @@ class Tap:
     def __init__(self):
         self.count = 0
         self.failed = 0
+        self.finished = False
+        # An exception that escapes the script: a "not ok" line with its traceback (Python then
+        # exits 1), and the plan from the atexit hook.
+        previous = sys.excepthook
+
+        def excepthook(kind, value, tb):
+            if kind in (KeyboardInterrupt,):
+                return previous(kind, value, tb)
+            self.check(False, f"the script raised {kind.__name__}",
+                       "".join(traceback.format_exception(kind, value, tb)))
+        sys.excepthook = excepthook
+        atexit.register(self._at_exit)
+
+    def _at_exit(self):
+        if self.finished:
+            return
+        if not self.failed:
+            self.check(False, "the script ended without tap.done()")
+        print(f"1..{self.count}", flush=True)
+        sys.stdout.flush()
+        os._exit(1)
+
+    def within(self, pred, name, d=None, timeout=20, every=0.1):
+        """A check that something happens: polls pred() through wait() and is "ok" once it gives a
+        true value (returned), "not ok" with the timeout's message (the last error, daemon d's log
+        tail) when it never does (returns None). Rather than a wait followed by check(True, ...)."""
+        return self.completes(lambda: wait(pred, timeout, name, d=d, every=every), name)
+
+    def completes(self, waiter, name):
+        """The same for a waiter of the script's own that raises TimeoutError (a poll built on
+        wait()): ok with its value when it returns, not ok with its message when it times out."""
+        try:
+            value = waiter()
+        except TimeoutError as e:
+            self.check(False, name, str(e))
+            return None
+        self.check(True, name)
+        return value
+
+    def skip(self, name, reason):
+        """A check not made here, and why (TAP's SKIP directive)."""
+        self.count += 1
+        print(f"ok {self.count} - {name} # SKIP {reason}", flush=True)
 
     def check(self, ok, name, detail=""):
         self.count += 1
@@ -53,6 +105,7 @@ class Tap:
             self.check(False, f"{fn.__name__} raised", traceback.format_exc())
 
     def done(self):
+        self.finished = True
         print(f"1..{self.count}", flush=True)
         sys.exit(1 if self.failed else 0)
 
@@ -66,29 +119,42 @@ class Daemon:
     """A vizfeed daemon on 127.0.0.1 with a port of its own choosing."""
 
     def __init__(self, args, cwd=None, env=None, prefix=(), preexec_fn=None):
-        """prefix: a command vizfeed runs under (e.g. setpriv to drop privileges)."""
+        """prefix: a command vizfeed runs under (e.g. setpriv to drop privileges). Unless args
+        choose a --log-format, the daemon logs JSON (log() turns it back into text). A test of
+        the text format itself passes "--log-format", "text": the port then comes from the
+        kernel's table of the process's listening sockets (listening_port)."""
         self.tmp = tempfile.mkdtemp(prefix="vizfeed-test-")
         self.log_path = os.path.join(self.tmp, "daemon.log")
         self.log_file = open(self.log_path, "w")
-        self.proc = subprocess.Popen(list(prefix) + [VIZFEED, "--listen", "127.0.0.1:0"] + args, stdout=self.log_file,
-                                     stderr=subprocess.STDOUT, cwd=cwd, env=env, preexec_fn=preexec_fn)
+        self.json_log = "--log-format" not in args
+        fmt = ["--log-format", "json"] if self.json_log else []
+        self.proc = subprocess.Popen(list(prefix) + [VIZFEED, "--listen", "127.0.0.1:0"] + fmt + args,
+                                     stdout=self.log_file, stderr=subprocess.STDOUT, cwd=cwd, env=env,
+                                     preexec_fn=preexec_fn)
         self.port = None
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            m = re.search(r"port (\d+)", self.log())
-            if m:
-                self.port = int(m.group(1))
-                break
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        if self.port is None:
+        try:
+            text = "--log-format" in args and args[args.index("--log-format") + 1:][:1] == ["text"]
+            found = (lambda: listening_port(self.proc.pid)) if text else (lambda: listen_port(self.raw_log()))
+            self.port = wait(lambda: found() or self.proc.poll() is not None, 20, "the daemon's port")
+        except TimeoutError:
+            pass
+        if self.port is True or self.port is None:  # exited, or no line in 20 s
+            log = self.log()
+            self.port = None
             self.stop()
-            raise RuntimeError(f"vizfeed did not start: {self.log()}")
+            raise RuntimeError(f"vizfeed did not start: {log}")
 
-    def log(self):
+    def raw_log(self):
+        if self.log_file.closed:
+            return self.final_raw
         with open(self.log_path) as f:
             return f.read()
+
+    def log(self):
+        """The log as the text format writes it (JSON lines rendered back; other lines, such as a
+        sanitizer's report, as they are)."""
+        raw = self.raw_log()
+        return text_log(raw) if self.json_log else raw
 
     def request(self, method, path, headers=None, body=None):
         """One request on a new connection: (status, headers dict lower-case, body bytes)."""
@@ -122,18 +188,23 @@ class Daemon:
         return parse_metrics(body.decode())
 
     def wait_for(self, predicate, timeout=20, what="condition"):
-        """Polls predicate() until it returns a true value; returns it."""
-        deadline = time.time() + timeout
-        last_error = None
-        while time.time() < deadline:
-            try:
-                value = predicate()
-                if value:
-                    return value
-            except Exception as e:  # the daemon may not have data yet
-                last_error = e
-            time.sleep(0.1)
-        raise TimeoutError(f"timed out waiting for {what} (last error: {last_error}); log:\n{self.log()}")
+        """wait() with this daemon's log in the timeout's message."""
+        return wait(predicate, timeout, what, d=self, every=0.1)
+
+    def conditional_get(self, path="/vizceral.json", headers=None, attempts=20):
+        """GET path, then GET it again with If-None-Match: the first answer's ETag; returns
+        (status, headers, body, etag asked about) of the second request, from a pair between which the graph held still: it
+        is a 304, or its ETag is the one asked about (a 200 there is a broken 304). A refresh that
+        lands between the two moves the ETag; such pairs are retried, `attempts` times at most,
+        and then this raises rather than let a changing graph stand in for a 304."""
+        headers = dict(headers or {})
+        for _ in range(attempts):
+            _, h1, _ = self.request("GET", path, headers)
+            etag = h1.get("etag")
+            s2, h2, b2 = self.request("GET", path, dict(headers, **{"If-None-Match": etag}))
+            if s2 == 304 or h2.get("etag") == etag:
+                return s2, h2, b2, etag
+        raise AssertionError(f"the ETag of {path} changed between every one of {attempts} request pairs")
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -147,7 +218,11 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log_file.close()
+        if not self.log_file.closed:
+            self.log_file.close()
+            with open(self.log_path) as f:
+                self.final_raw = f.read()  # what log() gives after stop(), once the folder is gone
+            shutil.rmtree(self.tmp, ignore_errors=True)
         return self.proc.returncode
 
     def __enter__(self):
@@ -155,6 +230,55 @@ class Daemon:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def listen_port(raw):
+    """The port of the daemon's startup line: its "server.port" field (--log-format json)."""
+    for line in raw.splitlines():
+        if line.startswith("{") and '"server.port"' in line:
+            try:
+                return int(json.loads(line)["server.port"])
+            except (ValueError, KeyError, TypeError):
+                continue
+    return None
+
+
+def listening_port(pid):
+    """The TCP port process pid listens on (127.0.0.1), from /proc: the socket inodes among its
+    descriptors matched against /proc/PID/net/tcp's LISTEN (state 0A) entries; None before it
+    listens."""
+    inodes = set()
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    with open(f"/proc/{pid}/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[3] == "0A" and parts[9] in inodes:
+                return int(parts[1].split(":")[1], 16)
+    return None
+
+
+def text_log(raw):
+    """A --log-format json log as the text format prints it ("TIME LEVEL  message"): the same
+    message bytes, since both formats escape the message the same way before JSON's escaping."""
+    out = []
+    for line in raw.splitlines(True):
+        try:
+            event = json.loads(line) if line.startswith("{") else None
+        except ValueError:
+            event = None
+        if not isinstance(event, dict) or "message" not in event:
+            out.append(line)
+            continue
+        end = "\n" if line.endswith("\n") else ""
+        out.append(f"{event.get('@timestamp', '')} {event.get('log.level', ''):<5} {event['message']}{end}")
+    return "".join(out)
 
 
 def validate(graph, warning=None, danger=None, min_rate=None, latency_warning=None, latency_danger=None):
@@ -262,12 +386,11 @@ def writes_after(d, before, timeout=5):
     """vizfeed_output_file_writes_total of daemon d once it passes `before`, or as it is after
     timeout seconds. The counter follows the rename that replaced the file by a moment, so a test
     that saw the new file asks this rather than file_counts()."""
-    end = time.time() + timeout
-    while True:
-        writes = file_counts(d)[0]
-        if writes > before or time.time() >= end:
-            return writes
-        time.sleep(0.05)
+    try:
+        return wait(lambda: (lambda w: w if w > before else None)(file_counts(d)[0]), timeout,
+                    "the file writes counter to pass %s" % before, d=d)
+    except TimeoutError:
+        return file_counts(d)[0]
 
 
 def wait(pred, timeout, what, d=None, every=0.05):
@@ -286,6 +409,15 @@ def wait(pred, timeout, what, d=None, every=0.05):
         time.sleep(every)
     tail = "\n".join(d.log().splitlines()[-10:]) if d else ""
     raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last})\n{tail}")
+
+
+def poll(pred, timeout, every=0.05):
+    """wait() for a caller that checks the outcome itself: pred()'s first true value, or None
+    once timeout seconds passed."""
+    try:
+        return wait(pred, timeout, "a condition", every=every)
+    except TimeoutError:
+        return None
 
 
 def read_bytes(path):

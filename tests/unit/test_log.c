@@ -87,6 +87,40 @@ static void json_lines_are_escaped(void **state) {
     free(text);
 }
 
+static void json_port(void) {
+    log_setup(LOG_INFO, 1);
+    log_msg_field(LOG_INFO, "server.port", 43210, "listening on %s, port %d", "127.0.0.1:0", 43210);
+}
+
+static void text_port(void) {
+    log_setup(LOG_INFO, 0);
+    log_msg_field(LOG_INFO, "server.port", 43210, "listening on %s, port %d", "127.0.0.1:0", 43210);
+}
+
+static void quiet_port(void) {
+    log_setup(LOG_WARN, 1);
+    log_msg_field(LOG_INFO, "server.port", 43210, "listening");
+    log_warn("only this");
+}
+
+/* The field tests read the daemon's port from (tests/scenario/vizlib.py): after "message" in
+ * JSON, absent from the text format, and subject to the level like any line. */
+static void a_field_is_json_only(void **state) {
+    char *text = capture(json_port);
+    assert_one_safe_line(text);
+    assert_non_null(strstr(text, "\"message\":\"listening on 127.0.0.1:0, port 43210\",\"server.port\":43210}\n"));
+    free(text);
+    text = capture(text_port);
+    assert_one_safe_line(text);
+    assert_non_null(strstr(text, " info  listening on 127.0.0.1:0, port 43210\n"));
+    assert_null(strstr(text, "server.port"));
+    free(text);
+    text = capture(quiet_port);
+    assert_null(strstr(text, "server.port"));
+    assert_non_null(strstr(text, "only this"));
+    free(text);
+}
+
 static void plain_error(void) {
     log_plain("%s", hostile);
 }
@@ -128,6 +162,7 @@ int main(void) {
         cmocka_unit_test(json_lines_are_escaped),
         cmocka_unit_test(the_commands_error_line_is_escaped),
         cmocka_unit_test(a_long_message_keeps_its_line_end),
+        cmocka_unit_test(a_field_is_json_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
