@@ -41,6 +41,12 @@ TARGETS = {
                                        "metrics-apm.service_destination*", True),
     "preset-apm-transaction": ("traces-apm-default", "traces-apm*", True),
     "preset-heartbeat": ("heartbeat-8.11.0", "heartbeat-*", True),
+    # OTel-native data streams as the collector's Elasticsearch exporter (mapping mode otel) and
+    # EDOT's elasticapm connector write them; the flows use the presets' own index patterns
+    "preset-otel-spans": ("traces-generic.otel-default", "traces-*.otel-*", True),
+    "preset-otel-service-destination": ("metrics-service_destination.1m.otel-default",
+                                        "metrics-service_destination.1m.otel-*", True),
+    "preset-otel-servicegraph": ("metrics-servicegraph.otel-default", "metrics-*.otel-*", True),
     # a rollover index behind its write alias, the flow naming the alias
     "basic": ("case-basic", "case-basic", False),
 }
