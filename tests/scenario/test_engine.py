@@ -131,6 +131,27 @@ def graph_cases(tap, eng, tmp):
               "events went to a data stream with .ds- backing indices", backing)
     aliases = eng.ok("GET", "/_alias/case-basic")
     tap.check(list(aliases) == ["case-basic-000001"], "the basic case was read through its write alias", aliases)
+    otel_attributes(tap, eng)
+
+
+def otel_attributes(tap, eng):
+    """The OTel attribute maps as each engine holds them: passthrough objects on Elasticsearch
+    (the short name service.name answers too, as in Elasticsearch's own templates), plain objects on
+    OpenSearch (only the full path answers); the presets name the full path, which both answer."""
+    m = eng.ok("GET", "/traces-generic.otel-default/_mapping")
+    props = next(iter(m.values()))["mappings"]["properties"]
+    kinds = (props["attributes"].get("type", "object"), props["resource"]["properties"]["attributes"].get("type", "object"))
+    want = ("object", "object") if eng.kind == "opensearch" else ("passthrough", "passthrough")
+    tap.check(kinds == want, f"{eng.kind}: attributes and resource.attributes are {want[0]} objects", kinds)
+
+    def services(field):
+        a = eng.ok("POST", "/traces-*.otel-*/_search", {"size": 0, "aggs": {"s": {"terms": {"field": field}}}})
+        return sorted(b["key"] for b in a["aggregations"]["s"]["buckets"])
+    full, short = services("resource.attributes.service.name"), services("service.name")
+    tap.check(full and (short == full if eng.kind != "opensearch" else short == []),
+              f"{eng.kind}: the full path names {full}; the short name service.name "
+              f"{'answers the same (passthrough)' if eng.kind != 'opensearch' else 'answers nothing'}",
+              f"short {short}")
 
 
 def first_difference(a, b):
