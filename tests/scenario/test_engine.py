@@ -123,6 +123,19 @@ def graph_cases(tap, eng, tmp):
                   a.stderr + b.stderr)
         tap.check(a.stdout == b.stdout, f"{name}: byte-identical graphs through a file and the real engine",
                   first_difference(a.stdout, b.stdout))
+        if name.startswith("preset-otel-"):
+            # one bucket a page: every edge and outcome on a page of its own, latency merged across them
+            rec = Recorder(eng.port)
+            try:
+                with open(cfg, "w") as f:
+                    f.write(es_variant(text, pattern, rec.url, 1))
+                c = run(["once", "-c", cfg, "--at", case["at"]], cwd=d)
+            finally:
+                rec.close()
+            n = len(rec.searches())
+            tap.check(c.returncode == 0 and c.stdout == a.stdout and n > 3,
+                      f"{name}: the same bytes, latency included, at page size 1 ({n} pages)",
+                      c.stderr + first_difference(a.stdout, c.stdout))
     tap.check(paged >= 3, f"{paged} cases took several composite pages at page_size 2")
     # (through a search: Elasticsearch's GET _data_stream is in x-pack, which is not on Maven Central)
     hits = eng.ok("POST", "/logs-nginx.access-default/_search", {"size": 100})["hits"]["hits"]
