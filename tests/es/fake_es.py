@@ -638,6 +638,8 @@ class Index:
         self.name = name
         self.mapping = dict(mappings or {})
         self.objects = set()
+        # a data stream's backing index carries its creation day in Elasticsearch's naming
+        self.created = time.strftime("%Y.%m.%d", time.gmtime())
         self.docs = []  # (id, source, {field: [typed values]})
 
     def add(self, doc, doc_id=None):
@@ -1871,35 +1873,60 @@ _TIME_RE = re.compile(r"(-1|0|\d+(\.\d+)?(nanos|micros|ms|s|m|h|d))$")
 
 
 # Data streams are not modelled as such: an index named like one (logs-, metrics-,
-# traces- or synthetics-, then a dataset and a namespace) is reported by
+# traces- or synthetics-, then a dataset and a namespace; or a Beats 8 data stream,
+# filebeat-8.5.0) is reported by
 # GET /_resolve/index as a data stream with one hidden backing index, which is
 # what vizfeed init needs to tell the two apart.
-_DATA_STREAM = re.compile(r"(logs|metrics|traces|synthetics)-[^-]+(-[^-]+)+$")
+_DATA_STREAM = re.compile(r"(logs|metrics|traces|synthetics)-[^-]+(-[^-]+)+$"
+                          r"|(filebeat|metricbeat|packetbeat|heartbeat|auditbeat)-8\.\d+\.\d+$")
 
 
-def resolve_index(fake, pattern):
-    """GET /_resolve/index/<pattern>: {"indices": [...], "aliases": [], "data_streams": [...]}."""
+def backing_index(fake, name):
+    """The one backing index of the data stream `name`, named as the real product names it:
+    OpenSearch .ds-NAME-000001, Elasticsearch .ds-NAME-YYYY.MM.DD-000001 (the creation day)."""
+    if fake.flavor.startswith("opensearch"):
+        return f".ds-{name}-000001"
+    return f".ds-{name}-{fake.indices[name].created}-000001"
+
+
+def resolve_index(fake, pattern, query=None):
+    """GET /_resolve/index/<pattern>: {"indices": [...], "aliases": [], "data_streams": [...]}.
+    As on the real engines, hidden backing indices are listed only when expand_wildcards asks
+    for hidden ones (all, hidden); the data streams are listed either way."""
+    expand = set((query or {}).get("expand_wildcards", "open").split(","))
+    hidden = bool(expand & {"all", "hidden"})
     with fake.lock:
         names = fake.resolve(pattern, True, True)
-    indices, streams = [], []
-    for n in names:
-        if _DATA_STREAM.match(n):
-            backing = f".ds-{n}-2024.01.15-000001"
-            streams.append({"name": n, "backing_indices": [backing], "timestamp_field": "@timestamp"})
-            indices.append({"name": backing, "attributes": ["hidden", "open"], "data_stream": n})
-        else:
-            indices.append({"name": n, "attributes": ["open"]})
+        indices, streams = [], []
+        for n in names:
+            if _DATA_STREAM.match(n):
+                backing = backing_index(fake, n)
+                streams.append({"name": n, "backing_indices": [backing], "timestamp_field": "@timestamp"})
+                if hidden:
+                    indices.append({"name": backing, "attributes": ["hidden", "open"], "data_stream": n})
+            else:
+                indices.append({"name": n, "attributes": ["open"]})
     return {"indices": indices, "aliases": [], "data_streams": streams}
 
 
 def field_caps(fake, pattern, query):
-    """GET /<pattern>/_field_caps?fields=a,b*: the mapped fields of the matching indices and their types."""
+    """GET /<pattern>/_field_caps?fields=a,b*: the mapped fields of the matching indices and their
+    types. As on the real engines: `indices` names concrete indices (a data stream's backing
+    index), each matching field's parent objects are listed as type object, and OpenSearch
+    answers without the metadata_field key."""
     for k in query:
         if k not in ("fields", "ignore_unavailable", "allow_no_indices", "expand_wildcards"):
             raise not_implemented(f"_field_caps URL parameter [{k}]")
     if "fields" not in query:
         raise es_error("illegal_argument_exception", "specified fields can't be null or empty")
     wanted = query["fields"].split(",")
+    opensearch = fake.flavor.startswith("opensearch")
+
+    def caps(t, searchable, aggregatable):
+        c = {"type": t, "metadata_field": False, "searchable": searchable, "aggregatable": aggregatable}
+        if opensearch:
+            del c["metadata_field"]
+        return c
     with fake.lock:
         names = fake.resolve(pattern, _bool_param(query, "ignore_unavailable", False),
                              _bool_param(query, "allow_no_indices", True))
@@ -1907,9 +1934,14 @@ def field_caps(fake, pattern, query):
         for n in names:
             for f, t in fake.indices[n].mapping.items():
                 if any(_seg_match(w, f) if "*" in w else w == f for w in wanted):
-                    fields.setdefault(f, {}).setdefault(t, {"type": t, "metadata_field": False, "searchable": True,
-                                                            "aggregatable": t != "text"})
-    return {"indices": names, "fields": fields}
+                    fields.setdefault(f, {}).setdefault(t, caps(t, True, t != "text"))
+                    parts = f.split(".")
+                    for i in range(1, len(parts)):
+                        parent = ".".join(parts[:i])
+                        if parent not in fake.indices[n].mapping:  # not a multi-field's parent
+                            fields.setdefault(parent, {}).setdefault("object", caps("object", False, False))
+        concrete = [backing_index(fake, n) if _DATA_STREAM.match(n) else n for n in names]
+    return {"indices": concrete, "fields": fields}
 
 
 def search(fake, pattern, query, raw_body, uri_path):
@@ -2089,6 +2121,11 @@ def search(fake, pattern, query, raw_body, uri_path):
     out = {"took": int((time.monotonic() - t0) * 1000), "timed_out": False,
            "_shards": {"total": len(indices), "successful": len(indices) - len(failures), "skipped": 0,
                        "failed": len(failures)}}
+    if fake.flavor in ("es8", "es9") and size == 0 and not aggs and tth is True:
+        # Elasticsearch 8.19 and 9 (seen in test_engine_init.py) say so of a counting search
+        # (size 0, every hit counted, no aggregation): their shards count from the index
+        # statistics and answer terminated_early false; OpenSearch 2.19 does not.
+        out["terminated_early"] = False
     if failures:
         out["_shards"]["failures"] = [{"shard": 0, "index": i.name, "node": NODE_ID, "reason": sf.reason}
                                       for i, sf in failures]
@@ -2352,7 +2389,7 @@ class _Handler(BaseHTTPRequestHandler):
         if len(segs) == 3 and segs[:2] == ["_resolve", "index"]:
             if method != "GET":
                 return self.bad_method(path, method, ["GET"])
-            return Answer(200, resolve_index(fake, segs[2]))
+            return Answer(200, resolve_index(fake, segs[2], query))
         if segs[-1] == "_field_caps" and len(segs) <= 2:
             if method not in ("GET", "POST"):
                 return self.bad_method(path, method, ["GET", "POST"])

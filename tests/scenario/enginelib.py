@@ -145,6 +145,10 @@ class Engine:
         with open(TEMPLATES) as f:
             t = _strip_comments(json.load(f))
         for name, body in t["component_templates"].items():
+            # Elasticsearch's own body where it differs (passthrough objects; OpenSearch has none)
+            es_body = body.pop("_elasticsearch", None)
+            if es_body is not None and self.kind != "opensearch":
+                body = es_body
             self.ok("PUT", f"/_component_template/{name}", body)
         for name, body in t["index_templates"].items():
             self.ok("PUT", f"/_index_template/{name}", body)

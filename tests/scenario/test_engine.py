@@ -41,6 +41,12 @@ TARGETS = {
                                        "metrics-apm.service_destination*", True),
     "preset-apm-transaction": ("traces-apm-default", "traces-apm*", True),
     "preset-heartbeat": ("heartbeat-8.11.0", "heartbeat-*", True),
+    # OTel-native data streams as the collector's Elasticsearch exporter (mapping mode otel) and
+    # EDOT's elasticapm connector write them; the flows use the presets' own index patterns
+    "preset-otel-spans": ("traces-generic.otel-default", "traces-*.otel-*", True),
+    "preset-otel-service-destination": ("metrics-service_destination.1m.otel-default",
+                                        "metrics-service_destination.1m.otel-*", True),
+    "preset-otel-servicegraph": ("metrics-servicegraph.otel-default", "metrics-*.otel-*", True),
     # a rollover index behind its write alias, the flow naming the alias
     "basic": ("case-basic", "case-basic", False),
 }
@@ -117,6 +123,19 @@ def graph_cases(tap, eng, tmp):
                   a.stderr + b.stderr)
         tap.check(a.stdout == b.stdout, f"{name}: byte-identical graphs through a file and the real engine",
                   first_difference(a.stdout, b.stdout))
+        if name.startswith("preset-otel-"):
+            # one bucket a page: every edge and outcome on a page of its own, latency merged across them
+            rec = Recorder(eng.port)
+            try:
+                with open(cfg, "w") as f:
+                    f.write(es_variant(text, pattern, rec.url, 1))
+                c = run(["once", "-c", cfg, "--at", case["at"]], cwd=d)
+            finally:
+                rec.close()
+            n = len(rec.searches())
+            tap.check(c.returncode == 0 and c.stdout == a.stdout and n >= 3,
+                      f"{name}: the same bytes, latency included, at page size 1 ({n} pages)",
+                      c.stderr + first_difference(a.stdout, c.stdout))
     tap.check(paged >= 3, f"{paged} cases took several composite pages at page_size 2")
     # (through a search: Elasticsearch's GET _data_stream is in x-pack, which is not on Maven Central)
     hits = eng.ok("POST", "/logs-nginx.access-default/_search", {"size": 100})["hits"]["hits"]
@@ -125,6 +144,27 @@ def graph_cases(tap, eng, tmp):
               "events went to a data stream with .ds- backing indices", backing)
     aliases = eng.ok("GET", "/_alias/case-basic")
     tap.check(list(aliases) == ["case-basic-000001"], "the basic case was read through its write alias", aliases)
+    otel_attributes(tap, eng)
+
+
+def otel_attributes(tap, eng):
+    """The OTel attribute maps as each engine holds them: passthrough objects on Elasticsearch
+    (the short name service.name answers too, as in Elasticsearch's own templates), plain objects on
+    OpenSearch (only the full path answers); the presets name the full path, which both answer."""
+    m = eng.ok("GET", "/traces-generic.otel-default/_mapping")
+    props = next(iter(m.values()))["mappings"]["properties"]
+    kinds = (props["attributes"].get("type", "object"), props["resource"]["properties"]["attributes"].get("type", "object"))
+    want = ("object", "object") if eng.kind == "opensearch" else ("passthrough", "passthrough")
+    tap.check(kinds == want, f"{eng.kind}: attributes and resource.attributes are {want[0]} objects", kinds)
+
+    def services(field):
+        a = eng.ok("POST", "/traces-*.otel-*/_search", {"size": 0, "aggs": {"s": {"terms": {"field": field}}}})
+        return sorted(b["key"] for b in a["aggregations"]["s"]["buckets"])
+    full, short = services("resource.attributes.service.name"), services("service.name")
+    tap.check(full and (short == full if eng.kind != "opensearch" else short == []),
+              f"{eng.kind}: the full path names {full}; the short name service.name "
+              f"{'answers the same (passthrough)' if eng.kind != 'opensearch' else 'answers nothing'}",
+              f"short {short}")
 
 
 def first_difference(a, b):

@@ -259,13 +259,51 @@ def t_latency_and_discovery(tap):
             "@timestamp": {"gte": 1705314600000, "lt": 1705314700001, "format": "epoch_millis"}}}})
         tap.check(st == 200 and body["hits"]["total"]["value"] == 3,
                   "dates written as epoch milliseconds with a fraction are dates (rounded down)", body)
-        st, _, body = req(es, "GET", "/_resolve/index/*")
+        day = time.strftime("%Y.%m.%d", time.gmtime())
+        backing = f".ds-traces-generic.otel-default-{day}-000001"
+        st, _, body = req(es, "GET", "/_resolve/index/*?expand_wildcards=all")
         tap.check(st == 200 and [d["name"] for d in body["data_streams"]] == ["traces-generic.otel-default"]
-                  and {i["name"] for i in body["indices"]} == {"myapp", ".ds-traces-generic.otel-default-2024.01.15-000001"},
-                  "_resolve/index: a data-stream name is a data stream with a hidden backing index", body)
-        st, _, body = req(es, "GET", "/traces-*,myapp/_field_caps?fields=d,svc,nope&ignore_unavailable=true")
-        tap.check(st == 200 and set(body["fields"]) == {"d", "svc"} and body["fields"]["d"]["long"]["aggregatable"],
-                  "_field_caps: the mapped fields asked for, by type", body)
+                  and body["data_streams"][0]["backing_indices"] == [backing]
+                  and {i["name"] for i in body["indices"]} == {"myapp", backing},
+                  "_resolve/index: a data-stream name is a data stream with a hidden backing index named "
+                  "after its creation day, as Elasticsearch names it", body)
+        # Found against the real engines (test_engine_init.py): the hidden backing indices are not
+        # listed under expand_wildcards=open (the default), the data streams are.
+        for q in ("", "?expand_wildcards=open"):
+            st, _, body = req(es, "GET", "/_resolve/index/*" + q)
+            tap.check(st == 200 and [i["name"] for i in body["indices"]] == ["myapp"]
+                      and [d["name"] for d in body["data_streams"]] == ["traces-generic.otel-default"],
+                      f"_resolve/index/*{q}: no hidden backing index, the data stream still listed", body)
+        es.load("myapp", [{"svc": "x", "http": {"response": {"status_code": 200}}}], {"http.response.status_code": "long"})
+        st, _, body = req(es, "GET", "/traces-*,myapp/_field_caps?fields=d,svc,nope,http.response.status_code"
+                          "&ignore_unavailable=true")
+        tap.check(st == 200 and set(body["fields"]) == {"d", "svc", "http", "http.response",
+                                                          "http.response.status_code"}
+                  and body["fields"]["d"]["long"]["aggregatable"]
+                  and body["fields"]["http.response"] == {"object": {"type": "object", "metadata_field": False,
+                                                                      "searchable": False, "aggregatable": False}}
+                  and body["indices"] == [backing, "myapp"],
+                  "_field_caps: the mapped fields asked for by type, their parent objects, the concrete "
+                  "(backing) indices, as Elasticsearch 8 answers", body)
+    # A counting search (size 0, track_total_hits true, no aggregation): Elasticsearch 8.19/9 add
+    # terminated_early false, OpenSearch 2.19 does not (test_engine_init.py saw both).
+    for flavor, want in (("es8", True), ("es9", True), ("opensearch2", False)):
+        with FakeElasticsearch(flavor=flavor) as es:
+            es.load("myapp", [{"svc": "x"}])
+            st, _, count = search(es, "myapp", {"size": 0, "track_total_hits": True})
+            st2, _, agg = search(es, "myapp", {"size": 0, "track_total_hits": True,
+                                               "aggs": {"n": {"value_count": {"field": "svc"}}}})
+            tap.check(st == st2 == 200 and ("terminated_early" in count) == want and "terminated_early" not in agg,
+                      f"{flavor}: a counting search {'says' if want else 'does not say'} terminated_early, "
+                      "one with an aggregation does not", [count, agg])
+    with FakeElasticsearch(flavor="opensearch2") as es:
+        es.load("traces-generic.otel-default", [{"@timestamp": "2024-01-15T10:31:00Z", "a": {"b": "x"}}])
+        st, _, body = req(es, "GET", "/traces-*/_field_caps?fields=a.b")
+        tap.check(st == 200 and body["indices"] == [".ds-traces-generic.otel-default-000001"]
+                  and body["fields"]["a"] == {"object": {"type": "object", "searchable": False, "aggregatable": False}},
+                  "opensearch2: backing index .ds-NAME-000001, field caps without metadata_field", body)
+    with FakeElasticsearch() as es:
+        es.load("myapp", [{"svc": "x"}])
         st, _, body = req(es, "GET", "/myapp/_field_caps")
         tap.check(st == 400, "_field_caps without fields is refused", body)
 
