@@ -519,7 +519,9 @@ def busy_cluster(tap, tmp):
                 f.poll(lambda g, rs: len(f.searches()) >= n0 + 2, 15, "the request after a Retry-After: 7")
                 reqs = f.searches()[n0:]
                 gap = reqs[1]["time"] - reqs[0]["time"]
-                tap.check(7.0 <= gap <= 9.0, f"{label.split()[0]} with Retry-After 7: no request before it expires "
+                # 7 s from the end of the answer, measured here from the arrival of the request on
+                # another clock: a few milliseconds of slack (a run measured 6.99 s once).
+                tap.check(6.95 <= gap <= 9.0, f"{label.split()[0]} with Retry-After 7: no request before it expires "
                           f"({gap:.2f}s)")
                 f.poll(both_fresh, 5, "recovery after Retry-After: 7")
 
