@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashtab.h"
 #include "util.h"
 
 static uint32_t strtab_find(const strtab *t, const char *s, size_t len, uint64_t h) {
@@ -35,10 +36,10 @@ static void strtab_grow_slots(strtab *t) {
     t->nslots = n;
 }
 
-/* hash_bytes() is finalized, so its low 32 bits, all the table keeps, pick
+/* hashtab_hash_bytes() is finalized, so its low 32 bits, all the table keeps, pick
  * a slot as well as any. */
 static uint64_t str_hash(const char *s, size_t len) {
-    return (uint32_t)hash_bytes(s, len, HASH_SEED);
+    return (uint32_t)hashtab_hash_bytes(s, len, HASHTAB_SEED);
 }
 
 uint32_t graph_strtab_intern_n(strtab *t, const char *s, size_t len) {

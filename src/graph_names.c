@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashtab.h"
 #include "util.h"
 
 void graph_nameset_init(nameset *s, size_t expected) {
@@ -19,7 +20,7 @@ void graph_nameset_init(nameset *s, size_t expected) {
 
 static bool nameset_has(const nameset *s, const char *name) {
     size_t mask = s->nslots - 1;
-    for (size_t i = hash_bytes(name, strlen(name), HASH_SEED) & mask; s->slots[i]; i = (i + 1) & mask)
+    for (size_t i = hashtab_hash_bytes(name, strlen(name), HASHTAB_SEED) & mask; s->slots[i]; i = (i + 1) & mask)
         if (strcmp(s->slots[i], name) == 0) return true;
     return false;
 }
@@ -29,7 +30,7 @@ static void nameset_add(nameset *s, const char *name) {
     if (nameset_has(s, name)) return;
     assert(s->n * 2 < s->nslots);
     size_t mask = s->nslots - 1;
-    size_t i = hash_bytes(name, strlen(name), HASH_SEED) & mask;
+    size_t i = hashtab_hash_bytes(name, strlen(name), HASHTAB_SEED) & mask;
     while (s->slots[i]) i = (i + 1) & mask;
     s->slots[i] = name;
     s->n++;

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "hashtab.h"
 #include "jsonw.h"
 
 /* Bounds the registry: every label value vizfeed uses comes from a small
@@ -63,9 +64,9 @@ void metrics_declare(const char *name, metric_type type, const char *help) {
 }
 
 static uint64_t series_hash(const char *name, const char *labels) {
-    uint64_t h = hash_bytes(name, strlen(name), HASH_SEED);
-    h = hash_bytes("\0", 1, h);
-    return hash_bytes(labels, strlen(labels), h);
+    uint64_t h = hashtab_hash_bytes(name, strlen(name), HASHTAB_SEED);
+    h = hashtab_hash_bytes("\0", 1, h);
+    return hashtab_hash_bytes(labels, strlen(labels), h);
 }
 
 static void grow_table(void) {
@@ -199,7 +200,7 @@ void metrics_label_escape(buf *out, const char *value) {
             buf_append(out, value + i, len);
         i += len ? len : 1;
     }
-    if (keep < n) buf_printf(out, "~%08x", (unsigned)hash_bytes(value, n, HASH_SEED));
+    if (keep < n) buf_printf(out, "~%08x", (unsigned)hashtab_hash_bytes(value, n, HASHTAB_SEED));
 }
 
 static int compare_declarations(const void *a, const void *b) {

@@ -46,6 +46,7 @@
 #include "es_client.h"
 #include "es_parse.h"
 #include "es_query.h"
+#include "hashtab.h"
 #include "log.h"
 #include "metrics.h"
 #include "recording.h"
@@ -136,7 +137,7 @@ static void count_error(source *s, const char *kind) {
  * refresh's few thousand pages colliding is a one-in-10^11 chance, and it
  * would cost that one refresh. */
 static bool seen_add(source *s, const char *key) {
-    uint64_t h = hash_bytes(key, strlen(key), HASH_SEED);
+    uint64_t h = hashtab_hash_bytes(key, strlen(key), HASHTAB_SEED);
     if (h == 0) h = 1;
     if ((s->seen_count + 1) * 2 > s->seen_size) {
         size_t size = s->seen_size ? s->seen_size * 2 : 256;

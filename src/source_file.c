@@ -41,6 +41,7 @@
 #include "cond.h"
 #include "doc.h"
 #include "bounds.h"
+#include "hashtab.h"
 #include "source.h"
 #include "util.h"
 
@@ -166,7 +167,7 @@ static void tuple_release(source *s, uint32_t id) {
 static int64_t tuple_intern(source *s) {
     const char *key = s->key.data;
     size_t len = s->key.len;
-    uint64_t hash = hash_bytes(key, len, HASH_SEED);
+    uint64_t hash = hashtab_hash_bytes(key, len, HASHTAB_SEED);
     size_t mask = s->index_size - 1;
     size_t i = hash & mask;
     for (; s->index[i]; i = (i + 1) & mask) {

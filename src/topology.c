@@ -46,6 +46,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hashtab.h"
 #include "jsonw.h"
 #include "regex_match.h"
 #include "util.h"
@@ -489,7 +490,7 @@ static void build_indexes(topology *t) {
             trie_insert(c->network.family == AF_INET ? &t->ipv4 : &t->ipv6, c, i);
             break;
         case MATCH_NAME: {
-            uint64_t h = hash_bytes(c->name, strlen(c->name), HASH_SEED);
+            uint64_t h = hashtab_hash_bytes(c->name, strlen(c->name), HASHTAB_SEED);
             name_slot *s = name_find(t, c->name, h);
             if (!s->name) {
                 s->name = c->name;
@@ -582,7 +583,7 @@ static void lookup(const topology *t, const char *value, bool need_region, looku
         trie_lookup(v4 ? &t->ipv4 : &t->ipv6, addr.bytes, v4 ? 32 : 128, &first);
     }
     if (t->names_cap) {
-        const name_slot *s = name_find(t, value, hash_bytes(value, strlen(value), HASH_SEED));
+        const name_slot *s = name_find(t, value, hashtab_hash_bytes(value, strlen(value), HASHTAB_SEED));
         if (s->name) first_merge(&first, &s->first);
     }
     for (size_t k = 0; k < t->nregexes; k++) {
@@ -764,7 +765,7 @@ static void memo_grow(topology_memo *m) {
     m->cap = cap;
     for (size_t i = 0; i < m->n; i++) {
         const char *v = m->entries[i].value;
-        uint64_t h = hash_bytes(v, strlen(v), HASH_SEED);
+        uint64_t h = hashtab_hash_bytes(v, strlen(v), HASHTAB_SEED);
         memo_slot *s = memo_probe(m, v, h);
         s->tag = memo_tag(h);
         s->entry = (uint32_t)i + 1;
@@ -778,7 +779,7 @@ static void lookup_memo(const topology *t, topology_memo *m, const char *value, 
     }
     assert(m->t == t);
     size_t len = strlen(value);
-    uint64_t h = hash_bytes(value, len, HASH_SEED);
+    uint64_t h = hashtab_hash_bytes(value, len, HASHTAB_SEED);
     memo_slot *s = m->cap ? memo_probe(m, value, h) : NULL;
     if (s && s->entry) {
         const memo_entry *e = &m->entries[s->entry - 1];
