@@ -650,11 +650,6 @@ typedef struct {
     bool is_ip, matched;
 } memo_entry;
 
-typedef struct {
-    uint32_t tag;   /* the hash's high half: most mismatches end here */
-    uint32_t entry; /* index into entries + 1; 0: the slot is free */
-} memo_slot;
-
 typedef struct memo_chunk {
     struct memo_chunk *next;
     size_t used;
@@ -663,8 +658,7 @@ typedef struct memo_chunk {
 
 struct topology_memo {
     const topology *t;
-    memo_slot *slots;
-    size_t cap; /* a power of two, or 0 before the first value */
+    hashtab index; /* of entries, tagged with the value's hash */
     memo_entry *entries;
     size_t n, entries_cap;
     memo_chunk *chunks; /* the values and services, newest first */
@@ -703,11 +697,10 @@ void topology_memo_reset(topology_memo *m) {
         free(m->chunks);
         m->chunks = next;
     }
-    free(m->slots);
+    hashtab_free(&m->index);
     free(m->entries);
-    m->slots = NULL;
     m->entries = NULL;
-    m->cap = m->n = m->entries_cap = m->string_bytes = 0;
+    m->n = m->entries_cap = m->string_bytes = 0;
     m->regex_ns = 0;
     m->skipped = 0;
 }
@@ -742,34 +735,12 @@ static const char *memo_copy(topology_memo *m, const char *s, size_t len) {
     return out;
 }
 
-static uint32_t memo_tag(uint64_t hash) {
-    return (uint32_t)(hash >> 32);
-}
-
-/* The slot of value (hash h), or the free slot where it would go. */
-static memo_slot *memo_probe(const topology_memo *m, const char *value, uint64_t h) {
-    size_t mask = m->cap - 1;
-    for (size_t j = (size_t)h & mask;; j = (j + 1) & mask) {
-        memo_slot *s = &m->slots[j];
-        if (!s->entry || (s->tag == memo_tag(h) && strcmp(m->entries[s->entry - 1].value, value) == 0)) return s;
-    }
-}
-
-/* Doubles the slots; the entries and their strings stay where they are. The
- * full hash is not kept, so each value is hashed again (a few percent of
- * the lookups it saves). */
-static void memo_grow(topology_memo *m) {
-    size_t cap = m->cap ? m->cap * 2 : 1024;
-    free(m->slots);
-    m->slots = xcalloc(cap, sizeof *m->slots);
-    m->cap = cap;
-    for (size_t i = 0; i < m->n; i++) {
-        const char *v = m->entries[i].value;
-        uint64_t h = hashtab_hash_bytes(v, strlen(v), HASHTAB_SEED);
-        memo_slot *s = memo_probe(m, v, h);
-        s->tag = memo_tag(h);
-        s->entry = (uint32_t)i + 1;
-    }
+/* The entry of value (hash h), or NULL. */
+static memo_entry *memo_find(const topology_memo *m, const char *value, uint64_t h) {
+    uint32_t tag = (uint32_t)h;
+    for (hashtab_slot *s = hashtab_first(&m->index, tag); s->id; s = hashtab_next(&m->index, s))
+        if (s->tag == tag && strcmp(m->entries[s->id - 1].value, value) == 0) return &m->entries[s->id - 1];
+    return NULL;
 }
 
 static void lookup_memo(const topology *t, topology_memo *m, const char *value, bool need_region, lookup_result *r) {
@@ -780,9 +751,8 @@ static void lookup_memo(const topology *t, topology_memo *m, const char *value, 
     assert(m->t == t);
     size_t len = strlen(value);
     uint64_t h = hashtab_hash_bytes(value, len, HASHTAB_SEED);
-    memo_slot *s = m->cap ? memo_probe(m, value, h) : NULL;
-    if (s && s->entry) {
-        const memo_entry *e = &m->entries[s->entry - 1];
+    const memo_entry *e = memo_find(m, value, h);
+    if (e) {
         r->is_ip = e->is_ip;
         r->matched = e->matched;
         r->has_service = e->service != NULL;
@@ -803,22 +773,17 @@ static void lookup_memo(const topology *t, topology_memo *m, const char *value, 
      * memo of every value made a 100k-edge refresh 15 % slower). Full: the
      * rest of this refresh's values are looked up every time. */
     if (!r->costly || m->n >= TOPOLOGY_MEMO_VALUES || m->string_bytes >= TOPOLOGY_MEMO_BYTES) return;
-    if (2 * (m->n + 1) > m->cap) {
-        memo_grow(m);
-        s = memo_probe(m, value, h);
-    }
     if (m->n == m->entries_cap) {
         m->entries_cap = m->entries_cap ? m->entries_cap * 2 : 512;
         m->entries = xrealloc(m->entries, m->entries_cap * sizeof *m->entries);
     }
-    memo_entry *e = &m->entries[m->n];
-    e->value = memo_copy(m, value, len);
-    e->service = r->has_service ? memo_copy(m, r->service, strlen(r->service)) : NULL;
-    e->region = r->region;
-    e->is_ip = r->is_ip;
-    e->matched = r->matched;
-    s->tag = memo_tag(h);
-    s->entry = (uint32_t)++m->n;
+    memo_entry *added = &m->entries[m->n];
+    added->value = memo_copy(m, value, len);
+    added->service = r->has_service ? memo_copy(m, r->service, strlen(r->service)) : NULL;
+    added->region = r->region;
+    added->is_ip = r->is_ip;
+    added->matched = r->matched;
+    hashtab_put(&m->index, (uint32_t)h, m->n++);
 }
 
 /* A template whose groups all failed to match leaves nothing; a node needs a
