@@ -106,18 +106,18 @@ typedef struct {
 } address_trie;
 
 typedef struct {
-    const char *name; /* the entry's own string; NULL: the slot is free */
-    uint64_t hash;
+    const char *name; /* the entry's own string */
     first_entries first;
-} name_slot;
+} name_entry;
 
 struct topology {
     compiled_entry *entries;
     size_t n;
     address_trie ipv4, ipv6;
-    name_slot *names; /* open addressing, a power of two, at most half full */
-    size_t names_cap;
-    uint32_t *regexes; /* indexes of the REGEX entries, in order */
+    name_entry *names; /* one per distinct name, in the order of the entries */
+    size_t nnames;
+    hashtab names_index; /* of names, tagged with the name's hash */
+    uint32_t *regexes;   /* indexes of the REGEX entries, in order */
     size_t nregexes;
 };
 
@@ -464,10 +464,11 @@ static void trie_lookup(const address_trie *t, const uint8_t *bytes, int bits, f
     }
 }
 
-static name_slot *name_find(const topology *t, const char *name, uint64_t h) {
-    size_t mask = t->names_cap - 1;
-    for (size_t j = (size_t)h & mask;; j = (j + 1) & mask)
-        if (!t->names[j].name || (t->names[j].hash == h && strcmp(t->names[j].name, name) == 0)) return &t->names[j];
+static name_entry *name_find(const topology *t, const char *name, uint64_t h) {
+    uint32_t tag = (uint32_t)h;
+    for (hashtab_slot *s = hashtab_first(&t->names_index, tag); s->id; s = hashtab_next(&t->names_index, s))
+        if (s->tag == tag && strcmp(t->names[s->id - 1].name, name) == 0) return &t->names[s->id - 1];
+    return NULL;
 }
 
 static void build_indexes(topology *t) {
@@ -477,9 +478,8 @@ static void build_indexes(topology *t) {
         t->nregexes += t->entries[i].kind == MATCH_REGEX;
     }
     if (nnames) {
-        t->names_cap = 16;
-        while (t->names_cap < 2 * nnames) t->names_cap *= 2;
-        t->names = xcalloc(t->names_cap, sizeof *t->names);
+        t->names = xcalloc(nnames, sizeof *t->names);
+        hashtab_reserve(&t->names_index, nnames);
     }
     t->regexes = xcalloc(t->nregexes ? t->nregexes : 1, sizeof *t->regexes);
     size_t k = 0;
@@ -491,13 +491,14 @@ static void build_indexes(topology *t) {
             break;
         case MATCH_NAME: {
             uint64_t h = hashtab_hash_bytes(c->name, strlen(c->name), HASHTAB_SEED);
-            name_slot *s = name_find(t, c->name, h);
-            if (!s->name) {
-                s->name = c->name;
-                s->hash = h;
-                first_clear(&s->first);
+            name_entry *e = name_find(t, c->name, h);
+            if (!e) {
+                e = &t->names[t->nnames];
+                e->name = c->name;
+                first_clear(&e->first);
+                hashtab_put(&t->names_index, (uint32_t)h, t->nnames++);
             }
-            first_add(&s->first, c, i);
+            first_add(&e->first, c, i);
             break;
         }
         case MATCH_REGEX:
@@ -535,6 +536,7 @@ void topology_free(topology *t) {
     free(t->ipv4.nodes);
     free(t->ipv6.nodes);
     free(t->names);
+    hashtab_free(&t->names_index);
     free(t->regexes);
     free(t);
 }
@@ -582,9 +584,9 @@ static void lookup(const topology *t, const char *value, bool need_region, looku
         bool v4 = addr.family == AF_INET;
         trie_lookup(v4 ? &t->ipv4 : &t->ipv6, addr.bytes, v4 ? 32 : 128, &first);
     }
-    if (t->names_cap) {
-        const name_slot *s = name_find(t, value, hashtab_hash_bytes(value, strlen(value), HASHTAB_SEED));
-        if (s->name) first_merge(&first, &s->first);
+    if (t->nnames) {
+        const name_entry *e = name_find(t, value, hashtab_hash_bytes(value, strlen(value), HASHTAB_SEED));
+        if (e) first_merge(&first, &e->first);
     }
     for (size_t k = 0; k < t->nregexes; k++) {
         uint32_t i = t->regexes[k];
