@@ -22,6 +22,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "cond.h"
+#include "hashtab.h"
 #include "util.h"
 
 /* Nesting deeper than this is refused: no real event is this deep and the
@@ -38,7 +39,7 @@ enum { ENTRY_FIELD = 1, ENTRY_PREFIX = 2 };
 #define FILTER_BITS 4096u
 
 typedef struct {
-    char *name; /* NULL for an empty slot */
+    char *name;
     size_t len;
     uint64_t hash;
     int flags; /* ENTRY_FIELD and/or ENTRY_PREFIX */
@@ -48,27 +49,16 @@ typedef struct {
 struct doc_schema {
     char **fields; /* distinct field names, in first-seen order */
     size_t nfields;
-    schema_entry *table; /* open addressing, power-of-two size */
-    size_t table_size;
+    schema_entry *entries; /* fields and prefixes, in the order inserted */
+    size_t nentries;
+    hashtab index; /* of entries, tagged with the path's hash */
     uint64_t filter[FILTER_BITS / 64];
 };
 
-/* Hashes 8 bytes at a time: schema lookups run for every key of a live
- * subtree and every condition, and byte-wise FNV showed up in profiles. */
+/* Schema lookups run for every key of a live subtree and every condition:
+ * the hash takes 8 bytes at a time (byte-wise FNV showed up in profiles). */
 static uint64_t path_hash(const char *p, size_t n) {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 29);
+    return hashtab_hash_bytes(p, n, HASHTAB_SEED);
 }
 
 /* A path's length, first and last byte pick one filter bit; a path whose
@@ -118,22 +108,26 @@ struct doc {
 
 /* ---- schema ---------------------------------------------------------- */
 
-static schema_entry *schema_slot(const doc_schema *s, const char *name, size_t len, uint64_t hash) {
-    size_t mask = s->table_size - 1;
-    for (size_t i = hash & mask;; i = (i + 1) & mask) {
-        schema_entry *e = &s->table[i];
-        if (!e->name || (e->hash == hash && e->len == len && memcmp(e->name, name, len) == 0)) return e;
+/* The entry for name, or NULL. */
+static schema_entry *schema_find(const doc_schema *s, const char *name, size_t len, uint64_t hash) {
+    uint32_t tag = (uint32_t)hash;
+    for (hashtab_slot *sl = hashtab_first(&s->index, tag); sl->id; sl = hashtab_next(&s->index, sl)) {
+        schema_entry *e = &s->entries[sl->id - 1];
+        if (sl->tag == tag && e->hash == hash && e->len == len && memcmp(e->name, name, len) == 0) return e;
     }
+    return NULL;
 }
 
 static void schema_insert(doc_schema *s, const char *name, size_t len, int flag, int field) {
     uint64_t hash = path_hash(name, len);
-    schema_entry *e = schema_slot(s, name, len, hash);
+    schema_entry *e = schema_find(s, name, len, hash);
     if (len > 0) {
         size_t bit = filter_bit(name, len);
         s->filter[bit / 64] |= 1ULL << (bit % 64);
     }
-    if (!e->name) {
+    if (!e) {
+        e = &s->entries[s->nentries];
+        hashtab_put(&s->index, (uint32_t)hash, s->nentries++);
         e->name = xstrndup(name, len);
         e->len = len;
         e->hash = hash;
@@ -187,9 +181,8 @@ doc_schema *doc_schema_new(const flow_config *flow) {
         for (const char *p = l.names[i]; *p; p++)
             if (*p == '.') entries++;
     }
-    s->table_size = 16;
-    while (s->table_size < entries * 2) s->table_size *= 2;
-    s->table = xcalloc(s->table_size, sizeof *s->table);
+    s->entries = xcalloc(entries ? entries : 1, sizeof *s->entries);
+    hashtab_reserve(&s->index, entries);
     for (size_t i = 0; i < l.n; i++) {
         const char *name = l.names[i];
         size_t len = strlen(name);
@@ -202,9 +195,10 @@ doc_schema *doc_schema_new(const flow_config *flow) {
 
 void doc_schema_free(doc_schema *s) {
     if (!s) return;
-    for (size_t i = 0; i < s->table_size; i++) free(s->table[i].name);
+    for (size_t i = 0; i < s->nentries; i++) free(s->entries[i].name);
     for (size_t i = 0; i < s->nfields; i++) free(s->fields[i]);
-    free(s->table);
+    free(s->entries);
+    hashtab_free(&s->index);
     free(s->fields);
     free(s);
 }
@@ -391,8 +385,8 @@ static int on_map_key(void *ctx, const unsigned char *key, size_t len) {
     d->path_len += len;
 
     if (!may_match(d->schema, d->path, d->path_len)) return 1;
-    const schema_entry *e = schema_slot(d->schema, d->path, d->path_len, path_hash(d->path, d->path_len));
-    if (e->name) {
+    const schema_entry *e = schema_find(d->schema, d->path, d->path_len, path_hash(d->path, d->path_len));
+    if (e) {
         f->value_field = (e->flags & ENTRY_FIELD) ? e->field : -1;
         f->value_prefix = (e->flags & ENTRY_PREFIX) != 0;
     }
@@ -454,8 +448,8 @@ int doc_parse(doc *d, const char *json, size_t len, char *err) {
 
 size_t doc_get(const doc *d, const char *field, const doc_value **values) {
     size_t len = strlen(field);
-    const schema_entry *e = schema_slot(d->schema, field, len, path_hash(field, len));
-    if (!e->name || !(e->flags & ENTRY_FIELD)) {
+    const schema_entry *e = schema_find(d->schema, field, len, path_hash(field, len));
+    if (!e || !(e->flags & ENTRY_FIELD)) {
         *values = NULL;
         return 0;
     }

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hashtab.h"
+
 /* Ids that name no string: not found, and the entry node's service. */
 #define NO_ID    UINT32_MAX
 #define ENTRY_ID (UINT32_MAX - 1)
@@ -34,10 +36,8 @@ typedef struct {
     char *arena;
     size_t arena_len, arena_cap;
     size_t *offset;  /* offset of string id in arena */
-    uint32_t *hash;  /* low 32 bits of its hash, for regrowing */
     uint32_t n, cap; /* ids in use, allocated */
-    uint32_t *slots; /* id + 1; 0 = empty */
-    size_t nslots;   /* power of two */
+    hashtab index;   /* of the ids, tagged with their strings' hash */
 } strtab;
 
 static inline const char *str_of(const strtab *t, uint32_t id) {

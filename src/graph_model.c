@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "bounds.h"
+#include "hashtab.h"
 #include "util.h"
 
 static uint64_t key_hash(const uint32_t k[4]) {
@@ -28,32 +29,16 @@ static bool key_eq(const uint32_t a[4], const uint32_t b[4]) {
     return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
 }
 
-/* The slot holding k (hash h), or the free slot where it would go. */
-static rec_slot *rectab_probe(const rectab *t, const uint32_t k[4], uint64_t h) {
-    size_t mask = t->nslots - 1;
-    uint32_t tag = (uint32_t)(h >> 32);
-    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-        rec_slot *s = &t->slots[i];
-        if (!s->rec || (s->tag == tag && key_eq(t->recs[s->rec - 1].key, k))) return s;
-    }
+/* The record with key k (hash h), or NULL. */
+static record *rectab_probe(const rectab *t, const uint32_t k[4], uint64_t h) {
+    uint32_t tag = (uint32_t)h;
+    for (hashtab_slot *s = hashtab_first(&t->index, tag); s->id; s = hashtab_next(&t->index, s))
+        if (s->tag == tag && key_eq(t->recs[s->id - 1].key, k)) return &t->recs[s->id - 1];
+    return NULL;
 }
 
 static record *rectab_find(const rectab *t, const uint32_t k[4]) {
-    if (!t->nslots) return NULL;
-    rec_slot *s = rectab_probe(t, k, key_hash(k));
-    return s->rec ? &t->recs[s->rec - 1] : NULL;
-}
-
-static void rectab_grow_slots(rectab *t) {
-    t->nslots = t->nslots ? t->nslots * 2 : 256;
-    free(t->slots);
-    t->slots = xcalloc(t->nslots, sizeof *t->slots);
-    for (size_t i = 0; i < t->n; i++) {
-        uint64_t h = key_hash(t->recs[i].key);
-        rec_slot *s = rectab_probe(t, t->recs[i].key, h);
-        s->tag = (uint32_t)(h >> 32);
-        s->rec = (uint32_t)i + 1;
-    }
+    return rectab_probe(t, k, key_hash(k));
 }
 
 /* Makes room for n records in all, so that filling up to n grows nothing:
@@ -63,37 +48,28 @@ static void rectab_reserve(rectab *t, size_t n) {
         t->cap = n;
         t->recs = xrealloc(t->recs, t->cap * sizeof *t->recs);
     }
-    size_t nslots = t->nslots ? t->nslots : 256;
-    while (n * 2 > nslots) nslots *= 2;
-    if (nslots == t->nslots) return;
-    t->nslots = nslots / 2; /* rectab_grow_slots() doubles it and rehashes */
-    rectab_grow_slots(t);
+    hashtab_reserve(&t->index, n);
 }
 
 /* The record for key k, created zeroed if new; NULL when that would pass limit. */
 static record *rectab_get(rectab *t, const uint32_t k[4], size_t limit) {
     uint64_t h = key_hash(k);
-    rec_slot *s = t->nslots ? rectab_probe(t, k, h) : NULL;
-    if (s && s->rec) return &t->recs[s->rec - 1];
+    record *r = rectab_probe(t, k, h);
+    if (r) return r;
     if (t->n >= limit) return NULL;
-    if ((t->n + 1) * 2 > t->nslots) {
-        rectab_grow_slots(t);
-        s = rectab_probe(t, k, h);
-    }
     if (t->n == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 128;
         t->recs = xrealloc(t->recs, t->cap * sizeof *t->recs);
     }
-    record *r = &t->recs[t->n];
+    r = &t->recs[t->n];
     memset(r, 0, sizeof *r);
     memcpy(r->key, k, sizeof r->key);
-    s->tag = (uint32_t)(h >> 32);
-    s->rec = (uint32_t)++t->n;
+    hashtab_put(&t->index, (uint32_t)h, t->n++);
     return r;
 }
 
 static void rectab_free(rectab *t) {
-    free(t->slots);
+    hashtab_free(&t->index);
     free(t->recs);
 }
 

@@ -14,6 +14,7 @@
 
 #include "graph.h"
 #include "graph_intern.h"
+#include "hashtab.h"
 #include "latency.h"
 #include "rows.h"
 
@@ -31,15 +32,9 @@ typedef struct {
  * is used, and the sparse part stays a sixth of what inline records made it.
  * Iterating over the records visits no empty slot. */
 typedef struct {
-    uint32_t tag; /* the hash's high half */
-    uint32_t rec; /* index into recs + 1; 0: the slot is free */
-} rec_slot;
-
-typedef struct {
     record *recs;
     size_t n, cap; /* records in use, room in recs */
-    rec_slot *slots;
-    size_t nslots; /* power of two, or 0 */
+    hashtab index; /* of recs, tagged with the key's hash */
 } rectab;
 
 struct graph_model {

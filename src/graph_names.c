@@ -4,35 +4,41 @@
  */
 #include "graph_names.h"
 
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashtab.h"
 #include "util.h"
 
 void graph_nameset_init(nameset *s, size_t expected) {
-    s->nslots = 16;
-    while (s->nslots < expected * 2 + 2) s->nslots *= 2;
-    s->slots = xcalloc(s->nslots, sizeof *s->slots);
+    s->cap = expected + 1;
+    s->names = xcalloc(s->cap, sizeof *s->names);
     s->n = 0;
+    s->index = (hashtab){0};
+    hashtab_reserve(&s->index, s->cap);
+}
+
+void graph_nameset_free(nameset *s) {
+    free(s->names);
+    hashtab_free(&s->index);
 }
 
 static bool nameset_has(const nameset *s, const char *name) {
-    size_t mask = s->nslots - 1;
-    for (size_t i = hash_bytes(name, strlen(name), HASH_SEED) & mask; s->slots[i]; i = (i + 1) & mask)
-        if (strcmp(s->slots[i], name) == 0) return true;
+    uint32_t tag = (uint32_t)hashtab_hash_bytes(name, strlen(name), HASHTAB_SEED);
+    for (hashtab_slot *sl = hashtab_first(&s->index, tag); sl->id; sl = hashtab_next(&s->index, sl))
+        if (sl->tag == tag && strcmp(s->names[sl->id - 1], name) == 0) return true;
     return false;
 }
 
 /* name must outlive the set. */
 static void nameset_add(nameset *s, const char *name) {
     if (nameset_has(s, name)) return;
-    assert(s->n * 2 < s->nslots);
-    size_t mask = s->nslots - 1;
-    size_t i = hash_bytes(name, strlen(name), HASH_SEED) & mask;
-    while (s->slots[i]) i = (i + 1) & mask;
-    s->slots[i] = name;
-    s->n++;
+    if (s->n == s->cap) {
+        s->cap *= 2;
+        s->names = xrealloc(s->names, s->cap * sizeof *s->names);
+    }
+    s->names[s->n] = name;
+    hashtab_put(&s->index, (uint32_t)hashtab_hash_bytes(name, strlen(name), HASHTAB_SEED), s->n++);
 }
 
 /* base if free in the set, else base + suffix (repeated until free); the

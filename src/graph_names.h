@@ -8,9 +8,9 @@
  * "<name> (service)", a stand-in "<region> (region)", and the same rule
  * renames a region called like the entry node at the root.
  *
- *   nameset s; graph_nameset_init(&s, expected);  at most `expected` names
+ *   nameset s; graph_nameset_init(&s, expected);  sized for `expected` names
  *   name = graph_unique_name(&s, base, suffix, &owned);  owned: free(name) later
- *   free(s.slots);
+ *   graph_nameset_free(&s);
  *
  * The set keeps pointers: names must outlive it.
  */
@@ -20,13 +20,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hashtab.h"
+
 /* A small set of strings, to keep node names unique within one view. */
 typedef struct {
-    const char **slots;
-    size_t nslots, n;
+    const char **names; /* in the order added */
+    size_t n, cap;
+    hashtab index; /* of names, tagged with the name's hash */
 } nameset;
 
 void graph_nameset_init(nameset *s, size_t expected);
+void graph_nameset_free(nameset *s);
 char *graph_unique_name(nameset *s, const char *base, const char *suffix, bool *owned);
 
 #endif

@@ -227,7 +227,7 @@ static void name_root(const render_ctx *c, root *rt) {
     for (size_t i = 0; i < rt->nregions; i++)
         rt->regions[i].name =
             graph_unique_name(&root_names, str_of(&c->m->names, rt->regions[i].id), " (region)", &rt->regions[i].owned);
-    free(root_names.slots);
+    graph_nameset_free(&root_names);
     /* Renaming can change the order only for renamed regions; sort by final name. */
     rt->root_rank = xmalloc((rt->nregions + 1) * sizeof *rt->root_rank);
     region *sorted = xmalloc((rt->nregions + 1) * sizeof *sorted);

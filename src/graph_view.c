@@ -187,7 +187,7 @@ static void name_nodes(render_ctx *c, view *v, const uint32_t *svcs, size_t nsvc
                 graph_unique_name(&names, str_of(&c->m->names, v->nodes[i].id), " (region)", &v->nodes[i].owned);
     for (size_t i = 0; i < v->n; i++)
         if (!v->nodes[i].name) v->nodes[i].name = ""; /* merged away, never written */
-    free(names.slots);
+    graph_nameset_free(&names);
 }
 
 /* Phase 6: bytewise rank of the final names, then sort and add up

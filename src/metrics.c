@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "hashtab.h"
 #include "jsonw.h"
 
 /* Bounds the registry: every label value vizfeed uses comes from a small
@@ -30,14 +31,15 @@ typedef struct {
     double value;
 } series;
 
-/* Declarations are few and looked up once per update; series live in an
- * open-addressing hash table so that counting an HTTP request stays cheap
- * even with hundreds of series. */
+/* Declarations are few and looked up once per update; series live in a
+ * dense array behind a hash table so that counting an HTTP request stays
+ * cheap even with hundreds of series. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static declaration decls[METRICS_MAX_DECLARED];
 static int ndecls;
-static series *table; /* capacity slots; decl < 0 marks an empty slot */
+static series *table; /* used series, in the order created */
 static size_t capacity, used;
+static hashtab series_index; /* of table, tagged with series_hash() */
 
 static int find_declaration(const char *name) {
     for (int i = 0; i < ndecls; i++)
@@ -63,24 +65,9 @@ void metrics_declare(const char *name, metric_type type, const char *help) {
 }
 
 static uint64_t series_hash(const char *name, const char *labels) {
-    uint64_t h = hash_bytes(name, strlen(name), HASH_SEED);
-    h = hash_bytes("\0", 1, h);
-    return hash_bytes(labels, strlen(labels), h);
-}
-
-static void grow_table(void) {
-    size_t old_capacity = capacity;
-    series *old = table;
-    capacity = capacity ? capacity * 2 : 64;
-    table = xcalloc(capacity, sizeof *table);
-    for (size_t i = 0; i < capacity; i++) table[i].decl = -1;
-    for (size_t i = 0; i < old_capacity; i++) {
-        if (old[i].decl < 0) continue;
-        size_t j = old[i].hash & (capacity - 1);
-        while (table[j].decl >= 0) j = (j + 1) & (capacity - 1);
-        table[j] = old[i];
-    }
-    free(old);
+    uint64_t h = hashtab_hash_bytes(name, strlen(name), HASHTAB_SEED);
+    h = hashtab_hash_bytes("\0", 1, h);
+    return hashtab_hash_bytes(labels, strlen(labels), h);
 }
 
 /* Returns the series for (name, labels), creating it at 0 when create is
@@ -90,22 +77,23 @@ static series *lookup(const char *name, const char *labels, int create) {
     int d = find_declaration(name);
     if (d < 0) return NULL;
     uint64_t h = series_hash(name, labels);
-    if (capacity) {
-        size_t j = h & (capacity - 1);
-        for (; table[j].decl >= 0; j = (j + 1) & (capacity - 1))
-            if (table[j].hash == h && table[j].decl == d && strcmp(table[j].labels, labels) == 0) return &table[j];
+    uint32_t tag = (uint32_t)h;
+    for (hashtab_slot *sl = hashtab_first(&series_index, tag); sl->id; sl = hashtab_next(&series_index, sl)) {
+        series *s = &table[sl->id - 1];
+        if (sl->tag == tag && s->hash == h && s->decl == d && strcmp(s->labels, labels) == 0) return s;
     }
     if (!create || used >= METRICS_MAX_SERIES) return NULL;
-    /* Keep the load factor under one half so probes stay short. */
-    if ((used + 1) * 2 > capacity) grow_table();
-    size_t j = h & (capacity - 1);
-    while (table[j].decl >= 0) j = (j + 1) & (capacity - 1);
-    table[j].decl = d;
-    table[j].labels = xstrdup(labels);
-    table[j].hash = h;
-    table[j].value = 0;
-    used++;
-    return &table[j];
+    if (used == capacity) {
+        capacity = capacity ? capacity * 2 : 32;
+        table = xrealloc(table, capacity * sizeof *table);
+    }
+    series *s = &table[used];
+    s->decl = d;
+    s->labels = xstrdup(labels);
+    s->hash = h;
+    s->value = 0;
+    hashtab_put(&series_index, tag, used++);
+    return s;
 }
 
 void metric_add(const char *name, const char *labels, double delta) {
@@ -199,7 +187,7 @@ void metrics_label_escape(buf *out, const char *value) {
             buf_append(out, value + i, len);
         i += len ? len : 1;
     }
-    if (keep < n) buf_printf(out, "~%08x", (unsigned)hash_bytes(value, n, HASH_SEED));
+    if (keep < n) buf_printf(out, "~%08x", (unsigned)hashtab_hash_bytes(value, n, HASHTAB_SEED));
 }
 
 static int compare_declarations(const void *a, const void *b) {
@@ -219,8 +207,7 @@ void metrics_render(buf *out) {
     qsort(order, (size_t)ndecls, sizeof order[0], compare_declarations);
     series **all = xmalloc((used ? used : 1) * sizeof *all);
     size_t n = 0;
-    for (size_t i = 0; i < capacity; i++)
-        if (table[i].decl >= 0) all[n++] = &table[i];
+    for (size_t i = 0; i < used; i++) all[n++] = &table[i];
     qsort(all, n, sizeof *all, compare_series);
 
     /* Both lists are sorted by name, so one pass merges them. A metric with
@@ -246,10 +233,10 @@ void metrics_render(buf *out) {
 
 void metrics_reset(void) {
     pthread_mutex_lock(&lock);
-    for (size_t i = 0; i < capacity; i++)
-        if (table[i].decl >= 0) free(table[i].labels);
+    for (size_t i = 0; i < used; i++) free(table[i].labels);
     free(table);
     table = NULL;
+    hashtab_free(&series_index);
     capacity = used = 0;
     for (int i = 0; i < ndecls; i++) {
         free(decls[i].name);

@@ -6,6 +6,7 @@
 
 #include <libdeflate.h>
 
+#include "hashtab.h"
 #include "util.h"
 
 /* Level 6 is libdeflate's default: within a few percent of level 9's size at
@@ -47,7 +48,7 @@ snapshot *snapshot_new(char *json, size_t len, int64_t window_end_ms, int64_t re
      * the JSON is enough for that (a collision would need two different
      * graphs in a row with the same hash). The gzip bytes derive from the
      * JSON deterministically, so they share the hash with a suffix. */
-    uint64_t h = hash_bytes(json, len, HASH_SEED);
+    uint64_t h = hashtab_hash_bytes(json, len, HASHTAB_SEED);
     snprintf(s->etag, sizeof s->etag, "\"%016" PRIx64 "\"", h);
     snprintf(s->etag_gzip, sizeof s->etag_gzip, "\"%016" PRIx64 "-gz\"", h);
     s->window_end_ms = window_end_ms;

@@ -46,6 +46,7 @@
 #include "es_client.h"
 #include "es_parse.h"
 #include "es_query.h"
+#include "hashtab.h"
 #include "log.h"
 #include "metrics.h"
 #include "recording.h"
@@ -99,9 +100,10 @@ struct source {
     const atomic_bool *stop;
     es_failure last_failure; /* of the last page that failed without an answer */
 
-    /* Hashes of the after_keys seen in this collect (open addressing, 0 = empty). */
+    /* Hashes of the after_keys seen in this collect, and their index. */
     uint64_t *seen;
-    size_t seen_size, seen_count;
+    size_t seen_cap, seen_count;
+    hashtab seen_index;
 };
 
 /* State of one page while its answer streams in. */
@@ -136,26 +138,16 @@ static void count_error(source *s, const char *kind) {
  * refresh's few thousand pages colliding is a one-in-10^11 chance, and it
  * would cost that one refresh. */
 static bool seen_add(source *s, const char *key) {
-    uint64_t h = hash_bytes(key, strlen(key), HASH_SEED);
-    if (h == 0) h = 1;
-    if ((s->seen_count + 1) * 2 > s->seen_size) {
-        size_t size = s->seen_size ? s->seen_size * 2 : 256;
-        uint64_t *grown = xcalloc(size, sizeof *grown);
-        for (size_t i = 0; i < s->seen_size; i++) {
-            if (!s->seen[i]) continue;
-            size_t j = s->seen[i] & (size - 1);
-            while (grown[j]) j = (j + 1) & (size - 1);
-            grown[j] = s->seen[i];
-        }
-        free(s->seen);
-        s->seen = grown;
-        s->seen_size = size;
+    uint64_t h = hashtab_hash_bytes(key, strlen(key), HASHTAB_SEED);
+    uint32_t tag = (uint32_t)h;
+    for (hashtab_slot *sl = hashtab_first(&s->seen_index, tag); sl->id; sl = hashtab_next(&s->seen_index, sl))
+        if (sl->tag == tag && s->seen[sl->id - 1] == h) return false;
+    if (s->seen_count == s->seen_cap) {
+        s->seen_cap = s->seen_cap ? s->seen_cap * 2 : 128;
+        s->seen = xrealloc(s->seen, s->seen_cap * sizeof *s->seen);
     }
-    size_t j = h & (s->seen_size - 1);
-    for (; s->seen[j]; j = (j + 1) & (s->seen_size - 1))
-        if (s->seen[j] == h) return false;
-    s->seen[j] = h;
-    s->seen_count++;
+    s->seen[s->seen_count] = h;
+    hashtab_put(&s->seen_index, tag, s->seen_count++);
     return true;
 }
 
@@ -203,6 +195,7 @@ done:
 static void es_close(source *s) {
     if (!s) return;
     free(s->seen);
+    hashtab_free(&s->seen_index);
     es_client_free(s->client);
     es_parser_free(s->parser);
     free(s->path);
@@ -594,7 +587,7 @@ static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn e
     int lowerings = 0, rc = -1;
     unsigned page = 0;
     s->seen_count = 0;
-    if (s->seen) memset(s->seen, 0, s->seen_size * sizeof *s->seen);
+    hashtab_clear(&s->seen_index);
     for (;;) {
         if (page >= MAX_PAGES) {
             fail(err, "more than %d pages in one refresh; stopping", MAX_PAGES);

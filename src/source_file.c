@@ -41,6 +41,7 @@
 #include "cond.h"
 #include "doc.h"
 #include "bounds.h"
+#include "hashtab.h"
 #include "source.h"
 #include "util.h"
 
@@ -98,8 +99,7 @@ struct source {
 
     tuple *tuples;
     size_t ntuples, tuples_cap, live_tuples;
-    uint32_t *index; /* open addressing: tuple id + 1, 0 = empty */
-    size_t index_size;
+    hashtab index; /* of tuples, tagged with their hash */
     buf keys;
     buf key; /* the key being built for the current event */
 
@@ -114,16 +114,11 @@ struct source {
 
 /* ---- tuples ---------------------------------------------------------- */
 
-static void index_rebuild(source *s, size_t size) {
-    free(s->index);
-    s->index_size = size;
-    s->index = xcalloc(size, sizeof *s->index);
-    size_t mask = size - 1;
-    for (size_t id = 0; id < s->ntuples; id++) {
-        size_t i = s->tuples[id].hash & mask;
-        while (s->index[i]) i = (i + 1) & mask;
-        s->index[i] = (uint32_t)id + 1;
-    }
+/* Indexes the tuples anew, in slots sized for them (a purge shrinks them). */
+static void index_rebuild(source *s) {
+    hashtab_free(&s->index);
+    hashtab_reserve(&s->index, s->ntuples > 512 ? s->ntuples : 512);
+    for (size_t id = 0; id < s->ntuples; id++) hashtab_put(&s->index, (uint32_t)s->tuples[id].hash, id);
 }
 
 /* Forgets tuples no kept event uses: renumbers the live ones (in their old
@@ -152,9 +147,7 @@ static void purge_tuples(source *s) {
         if (++j == s->events_cap) j = 0;
     }
     free(renumber);
-    size_t size = 1024;
-    while (size < live * 2) size *= 2;
-    index_rebuild(s, size);
+    index_rebuild(s);
 }
 
 static void tuple_release(source *s, uint32_t id) {
@@ -166,14 +159,13 @@ static void tuple_release(source *s, uint32_t id) {
 static int64_t tuple_intern(source *s) {
     const char *key = s->key.data;
     size_t len = s->key.len;
-    uint64_t hash = hash_bytes(key, len, HASH_SEED);
-    size_t mask = s->index_size - 1;
-    size_t i = hash & mask;
-    for (; s->index[i]; i = (i + 1) & mask) {
-        tuple *t = &s->tuples[s->index[i] - 1];
-        if (t->hash == hash && t->len == len && memcmp(s->keys.data + t->off, key, len) == 0) {
+    uint64_t hash = hashtab_hash_bytes(key, len, HASHTAB_SEED);
+    uint32_t tag = (uint32_t)hash;
+    for (hashtab_slot *sl = hashtab_first(&s->index, tag); sl->id; sl = hashtab_next(&s->index, sl)) {
+        tuple *t = &s->tuples[sl->id - 1];
+        if (sl->tag == tag && t->hash == hash && t->len == len && memcmp(s->keys.data + t->off, key, len) == 0) {
             if (t->refs++ == 0) s->live_tuples++;
-            return s->index[i] - 1;
+            return sl->id - 1;
         }
     }
     if (s->ntuples == MAX_TUPLES) {
@@ -190,8 +182,7 @@ static int64_t tuple_intern(source *s) {
     uint32_t id = (uint32_t)s->ntuples++;
     s->tuples[id] = (tuple){.hash = hash, .off = off, .len = (uint32_t)len, .refs = 1};
     s->live_tuples++;
-    s->index[i] = id + 1;
-    if (s->ntuples * 2 > s->index_size) index_rebuild(s, s->index_size * 2);
+    hashtab_put(&s->index, tag, id);
     return id;
 }
 
@@ -579,7 +570,7 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
     buf_init(&s->key, EP_COUNT * (MAX_VALUE_BYTES + 2));
     s->schema = doc_schema_new(flow);
     s->doc = doc_new(s->schema);
-    index_rebuild(s, 1024);
+    index_rebuild(s);
 
     char why[ERR_LEN];
     if (open_file(s, why) < 0) {
@@ -661,7 +652,7 @@ static void file_close(source *s) {
     free(s->chunk);
     free(s->events);
     free(s->tuples);
-    free(s->index);
+    hashtab_free(&s->index);
     free(s->sums);
     free(s->lats);
     free(s->tuple_lats);

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hashtab.h"
 #include "jsonw.h"
 #include "regex_match.h"
 #include "util.h"
@@ -105,18 +106,18 @@ typedef struct {
 } address_trie;
 
 typedef struct {
-    const char *name; /* the entry's own string; NULL: the slot is free */
-    uint64_t hash;
+    const char *name; /* the entry's own string */
     first_entries first;
-} name_slot;
+} name_entry;
 
 struct topology {
     compiled_entry *entries;
     size_t n;
     address_trie ipv4, ipv6;
-    name_slot *names; /* open addressing, a power of two, at most half full */
-    size_t names_cap;
-    uint32_t *regexes; /* indexes of the REGEX entries, in order */
+    name_entry *names; /* one per distinct name, in the order of the entries */
+    size_t nnames;
+    hashtab names_index; /* of names, tagged with the name's hash */
+    uint32_t *regexes;   /* indexes of the REGEX entries, in order */
     size_t nregexes;
 };
 
@@ -463,10 +464,11 @@ static void trie_lookup(const address_trie *t, const uint8_t *bytes, int bits, f
     }
 }
 
-static name_slot *name_find(const topology *t, const char *name, uint64_t h) {
-    size_t mask = t->names_cap - 1;
-    for (size_t j = (size_t)h & mask;; j = (j + 1) & mask)
-        if (!t->names[j].name || (t->names[j].hash == h && strcmp(t->names[j].name, name) == 0)) return &t->names[j];
+static name_entry *name_find(const topology *t, const char *name, uint64_t h) {
+    uint32_t tag = (uint32_t)h;
+    for (hashtab_slot *s = hashtab_first(&t->names_index, tag); s->id; s = hashtab_next(&t->names_index, s))
+        if (s->tag == tag && strcmp(t->names[s->id - 1].name, name) == 0) return &t->names[s->id - 1];
+    return NULL;
 }
 
 static void build_indexes(topology *t) {
@@ -476,9 +478,8 @@ static void build_indexes(topology *t) {
         t->nregexes += t->entries[i].kind == MATCH_REGEX;
     }
     if (nnames) {
-        t->names_cap = 16;
-        while (t->names_cap < 2 * nnames) t->names_cap *= 2;
-        t->names = xcalloc(t->names_cap, sizeof *t->names);
+        t->names = xcalloc(nnames, sizeof *t->names);
+        hashtab_reserve(&t->names_index, nnames);
     }
     t->regexes = xcalloc(t->nregexes ? t->nregexes : 1, sizeof *t->regexes);
     size_t k = 0;
@@ -489,14 +490,15 @@ static void build_indexes(topology *t) {
             trie_insert(c->network.family == AF_INET ? &t->ipv4 : &t->ipv6, c, i);
             break;
         case MATCH_NAME: {
-            uint64_t h = hash_bytes(c->name, strlen(c->name), HASH_SEED);
-            name_slot *s = name_find(t, c->name, h);
-            if (!s->name) {
-                s->name = c->name;
-                s->hash = h;
-                first_clear(&s->first);
+            uint64_t h = hashtab_hash_bytes(c->name, strlen(c->name), HASHTAB_SEED);
+            name_entry *e = name_find(t, c->name, h);
+            if (!e) {
+                e = &t->names[t->nnames];
+                e->name = c->name;
+                first_clear(&e->first);
+                hashtab_put(&t->names_index, (uint32_t)h, t->nnames++);
             }
-            first_add(&s->first, c, i);
+            first_add(&e->first, c, i);
             break;
         }
         case MATCH_REGEX:
@@ -534,6 +536,7 @@ void topology_free(topology *t) {
     free(t->ipv4.nodes);
     free(t->ipv6.nodes);
     free(t->names);
+    hashtab_free(&t->names_index);
     free(t->regexes);
     free(t);
 }
@@ -581,9 +584,9 @@ static void lookup(const topology *t, const char *value, bool need_region, looku
         bool v4 = addr.family == AF_INET;
         trie_lookup(v4 ? &t->ipv4 : &t->ipv6, addr.bytes, v4 ? 32 : 128, &first);
     }
-    if (t->names_cap) {
-        const name_slot *s = name_find(t, value, hash_bytes(value, strlen(value), HASH_SEED));
-        if (s->name) first_merge(&first, &s->first);
+    if (t->nnames) {
+        const name_entry *e = name_find(t, value, hashtab_hash_bytes(value, strlen(value), HASHTAB_SEED));
+        if (e) first_merge(&first, &e->first);
     }
     for (size_t k = 0; k < t->nregexes; k++) {
         uint32_t i = t->regexes[k];
@@ -649,11 +652,6 @@ typedef struct {
     bool is_ip, matched;
 } memo_entry;
 
-typedef struct {
-    uint32_t tag;   /* the hash's high half: most mismatches end here */
-    uint32_t entry; /* index into entries + 1; 0: the slot is free */
-} memo_slot;
-
 typedef struct memo_chunk {
     struct memo_chunk *next;
     size_t used;
@@ -662,8 +660,7 @@ typedef struct memo_chunk {
 
 struct topology_memo {
     const topology *t;
-    memo_slot *slots;
-    size_t cap; /* a power of two, or 0 before the first value */
+    hashtab index; /* of entries, tagged with the value's hash */
     memo_entry *entries;
     size_t n, entries_cap;
     memo_chunk *chunks; /* the values and services, newest first */
@@ -702,11 +699,10 @@ void topology_memo_reset(topology_memo *m) {
         free(m->chunks);
         m->chunks = next;
     }
-    free(m->slots);
+    hashtab_free(&m->index);
     free(m->entries);
-    m->slots = NULL;
     m->entries = NULL;
-    m->cap = m->n = m->entries_cap = m->string_bytes = 0;
+    m->n = m->entries_cap = m->string_bytes = 0;
     m->regex_ns = 0;
     m->skipped = 0;
 }
@@ -741,34 +737,12 @@ static const char *memo_copy(topology_memo *m, const char *s, size_t len) {
     return out;
 }
 
-static uint32_t memo_tag(uint64_t hash) {
-    return (uint32_t)(hash >> 32);
-}
-
-/* The slot of value (hash h), or the free slot where it would go. */
-static memo_slot *memo_probe(const topology_memo *m, const char *value, uint64_t h) {
-    size_t mask = m->cap - 1;
-    for (size_t j = (size_t)h & mask;; j = (j + 1) & mask) {
-        memo_slot *s = &m->slots[j];
-        if (!s->entry || (s->tag == memo_tag(h) && strcmp(m->entries[s->entry - 1].value, value) == 0)) return s;
-    }
-}
-
-/* Doubles the slots; the entries and their strings stay where they are. The
- * full hash is not kept, so each value is hashed again (a few percent of
- * the lookups it saves). */
-static void memo_grow(topology_memo *m) {
-    size_t cap = m->cap ? m->cap * 2 : 1024;
-    free(m->slots);
-    m->slots = xcalloc(cap, sizeof *m->slots);
-    m->cap = cap;
-    for (size_t i = 0; i < m->n; i++) {
-        const char *v = m->entries[i].value;
-        uint64_t h = hash_bytes(v, strlen(v), HASH_SEED);
-        memo_slot *s = memo_probe(m, v, h);
-        s->tag = memo_tag(h);
-        s->entry = (uint32_t)i + 1;
-    }
+/* The entry of value (hash h), or NULL. */
+static memo_entry *memo_find(const topology_memo *m, const char *value, uint64_t h) {
+    uint32_t tag = (uint32_t)h;
+    for (hashtab_slot *s = hashtab_first(&m->index, tag); s->id; s = hashtab_next(&m->index, s))
+        if (s->tag == tag && strcmp(m->entries[s->id - 1].value, value) == 0) return &m->entries[s->id - 1];
+    return NULL;
 }
 
 static void lookup_memo(const topology *t, topology_memo *m, const char *value, bool need_region, lookup_result *r) {
@@ -778,10 +752,9 @@ static void lookup_memo(const topology *t, topology_memo *m, const char *value, 
     }
     assert(m->t == t);
     size_t len = strlen(value);
-    uint64_t h = hash_bytes(value, len, HASH_SEED);
-    memo_slot *s = m->cap ? memo_probe(m, value, h) : NULL;
-    if (s && s->entry) {
-        const memo_entry *e = &m->entries[s->entry - 1];
+    uint64_t h = hashtab_hash_bytes(value, len, HASHTAB_SEED);
+    const memo_entry *e = memo_find(m, value, h);
+    if (e) {
         r->is_ip = e->is_ip;
         r->matched = e->matched;
         r->has_service = e->service != NULL;
@@ -802,22 +775,17 @@ static void lookup_memo(const topology *t, topology_memo *m, const char *value, 
      * memo of every value made a 100k-edge refresh 15 % slower). Full: the
      * rest of this refresh's values are looked up every time. */
     if (!r->costly || m->n >= TOPOLOGY_MEMO_VALUES || m->string_bytes >= TOPOLOGY_MEMO_BYTES) return;
-    if (2 * (m->n + 1) > m->cap) {
-        memo_grow(m);
-        s = memo_probe(m, value, h);
-    }
     if (m->n == m->entries_cap) {
         m->entries_cap = m->entries_cap ? m->entries_cap * 2 : 512;
         m->entries = xrealloc(m->entries, m->entries_cap * sizeof *m->entries);
     }
-    memo_entry *e = &m->entries[m->n];
-    e->value = memo_copy(m, value, len);
-    e->service = r->has_service ? memo_copy(m, r->service, strlen(r->service)) : NULL;
-    e->region = r->region;
-    e->is_ip = r->is_ip;
-    e->matched = r->matched;
-    s->tag = memo_tag(h);
-    s->entry = (uint32_t)++m->n;
+    memo_entry *added = &m->entries[m->n];
+    added->value = memo_copy(m, value, len);
+    added->service = r->has_service ? memo_copy(m, r->service, strlen(r->service)) : NULL;
+    added->region = r->region;
+    added->is_ip = r->is_ip;
+    added->matched = r->matched;
+    hashtab_put(&m->index, (uint32_t)h, m->n++);
 }
 
 /* A template whose groups all failed to match leaves nothing; a node needs a

@@ -347,33 +347,6 @@ int base64_decode(const char *in, buf *out) {
  * changing the function makes clients fetch the body once more after an
  * upgrade. Host-endian loads: values differ between machines, which nothing
  * depends on. */
-static uint64_t load64(const unsigned char *p) {
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static uint64_t rotate_left(uint64_t v, int k) {
-    return v << k | v >> (64 - k);
-}
-
-uint64_t hash_bytes(const void *p, size_t n, uint64_t seed) {
-    const unsigned char *c = p;
-    uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
-    for (; n >= 8; c += 8, n -= 8) h = rotate_left(h ^ load64(c) * 0xbf58476d1ce4e5b9ULL, 29) * 0x94d049bb133111ebULL;
-    if (n) {
-        uint64_t last = 0;
-        memcpy(&last, c, n);
-        h = rotate_left(h ^ last * 0xbf58476d1ce4e5b9ULL, 29) * 0x94d049bb133111ebULL;
-    }
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
-}
-
 bool str_eq(const char *a, const char *b) {
     if (!a || !b) return a == b;
     return strcmp(a, b) == 0;

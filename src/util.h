@@ -77,11 +77,6 @@ void base64_encode(buf *out, const unsigned char *in, size_t n);
  * when out's cap is reached. */
 int base64_decode(const char *in, buf *out);
 
-/* A fast 64-bit hash of bytes (8 at a time, splitmix64 finish), for the hash
- * tables; nothing persisted or ordered depends on its values. */
-uint64_t hash_bytes(const void *p, size_t n, uint64_t seed);
-#define HASH_SEED 0xcbf29ce484222325ULL
-
 bool str_eq(const char *a, const char *b); /* NULL-safe */
 bool str_empty(const char *s);             /* NULL or "" */
 
