@@ -330,7 +330,7 @@ int daemon_run(const daemon_options *o) {
     http_options ho = http_options_of(cfg);
     d.http = http_start(&ho, err);
     if (!d.http) {
-        log_error("cannot serve HTTP on %s: %s", cfg->listen, err);
+        log_error("cannot serve HTTP: %s", err); /* err names the address */
         goto done;
     }
     char every[32];
