@@ -45,7 +45,8 @@ typedef struct {
 static int replace_file(file_sink *f, const void *bytes, size_t len, char *err) {
     char why[ERR_LEN];
     atomic_part part = {bytes, len};
-    if (atomic_replace(f->path, f->dir, &part, 1, why) < 0) return fail(err, "output file %s: %s", f->path, why);
+    if (atomic_replace(f->path, f->dir, &part, 1, why) < 0)
+        return fail(err, "%s: %s", f->path, why); /* the daemon says "file output failed" */
     return 0;
 }
 
