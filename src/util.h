@@ -7,6 +7,10 @@
  * of memory means the machine is in trouble; dying loudly beats limping on
  * with half-built graphs. Everything else in vizfeed reports errors through
  * return codes and a caller-supplied `char *err` buffer of ERR_LEN bytes.
+ * The function that fails says what failed and why (the path, the host, the
+ * cause), never who asked; each caller adds only its own context, once
+ * ("flow 'access': ", "cannot serve HTTP: ", "file output failed: "), so a
+ * message never names the same thing twice.
  *
  * Buffers: a `buf` grows up to a hard cap fixed at init (curl's dynbuf idea).
  * An append that would pass the cap fails with -1 and leaves the buffer as it
