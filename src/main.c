@@ -1,5 +1,5 @@
 /*
- * main.c - the command line (SPEC §3): options, and the commands check,
+ * main.c - the command line (README.md, "Running it"): options, and the commands check,
  * once, query, pull and init; without a command, the daemon (daemon.c),
  * given a loader that applies the command-line overrides to every
  * (re)loaded configuration.

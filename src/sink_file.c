@@ -1,3 +1,9 @@
+/*
+ * sink_file.c - the output-file sink (sink.h): writes every published
+ * snapshot to output.file through atomic_file.c, skipping a write when the
+ * bytes (their ETag) did not change, and removing the temporary files an
+ * earlier writer left behind.
+ */
 #include "sink.h"
 
 #include <assert.h>

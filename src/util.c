@@ -1,3 +1,7 @@
+/*
+ * util.c - the small pieces every module uses (util.h): checked
+ * allocation, bounded buffers, error formatting, durations and times.
+ */
 #include "util.h"
 
 #include <ctype.h>
