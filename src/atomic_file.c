@@ -1,3 +1,9 @@
+/*
+ * atomic_file.c - replaces a file so that a reader sees the old bytes or the
+ * new ones, never a mix: temporary file beside it, fsync, rename, fsync of
+ * the directory (atomic_file.h). One implementation, because the output
+ * file, `vizfeed pull` and --record all need the same guarantee.
+ */
 #include "atomic_file.h"
 
 #include <errno.h>

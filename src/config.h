@@ -1,5 +1,5 @@
 /*
- * config.h - the resolved configuration of vizfeed (SPEC §2) and its loader.
+ * config.h - the resolved configuration of vizfeed (README.md, "Configuration") and its loader.
  *
  * Calling sequence: cfg_load() reads a YAML file with libyaml, expands
  * ${VAR} and ${VAR:default} from the environment, applies presets and
@@ -45,7 +45,7 @@ typedef struct {
 typedef enum { COND_EQUALS, COND_IN, COND_RANGE, COND_EXISTS, COND_PREFIX, COND_NOT, COND_ALL } cond_kind;
 enum { BOUND_GTE, BOUND_GT, BOUND_LTE, BOUND_LT, BOUND_COUNT };
 
-/* One condition of `where`, `warning` or `danger` (SPEC §2). Its meaning is
+/* One condition of `where`, `warning` or `danger` (README.md, "Configuration"). Its meaning is
  * defined once, in cond.h, both in memory and as Elasticsearch query DSL. */
 typedef struct condition {
     cond_kind kind;

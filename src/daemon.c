@@ -151,7 +151,7 @@ typedef struct {
     http_server *http;
     /* What each flow and each sink last failed with (refresher thread only). */
     failure_log flow_failure[VIZ_MAX_FLOWS];
-    failure_log sink_failure[2];
+    failure_log sink_failure[VIZ_MAX_SINKS];
     bool clamped_said; /* the clamped counts of the window were logged */
     bool regex_said;   /* the regex time running out was logged */
 } daemon_state;
@@ -177,16 +177,21 @@ static void log_refresh(daemon_state *d, const refresh_result *res, const snapsh
     if (snap) daemon_log_refresh_done(res, snap);
 }
 
+static void report_sink(void *ctx, size_t i, const sink *s, const char *error) {
+    daemon_state *d = ctx;
+    char what[64];
+    snprintf(what, sizeof what, "%s output", s->ops->name);
+    failure_report(&d->sink_failure[i], LOG_ERROR, what, error);
+}
+
 static void publish(daemon_state *d, snapshot *snap) {
-    char err[ERR_LEN];
-    sink *sinks[] = {http_sink(d->http), d->current.file};
-    for (size_t i = 0; i < sizeof sinks / sizeof sinks[0]; i++) {
-        if (!sinks[i]) continue;
-        char what[64];
-        snprintf(what, sizeof what, "%s output", sinks[i]->ops->name);
-        failure_report(&d->sink_failure[i], LOG_ERROR, what,
-                       sinks[i]->ops->publish(sinks[i], snap, err) < 0 ? err : NULL);
-    }
+    /* Rebuilt each time: a reload may add or remove the output file. The
+     * HTTP server comes first, so a position keeps naming the same sink
+     * while the file's presence does not change. */
+    sink_list sinks = {0};
+    sink_list_add(&sinks, http_sink(d->http), NULL);
+    sink_list_add(&sinks, d->current.file, NULL); /* two sinks never fill the list */
+    sink_list_publish(&sinks, snap, report_sink, d);
 }
 
 static void refresh_once(daemon_state *d) {
@@ -330,7 +335,7 @@ int daemon_run(const daemon_options *o) {
     http_options ho = http_options_of(cfg);
     d.http = http_start(&ho, err);
     if (!d.http) {
-        log_error("cannot serve HTTP on %s: %s", cfg->listen, err);
+        log_error("cannot serve HTTP: %s", err); /* err names the address */
         goto done;
     }
     char every[32];

@@ -1,6 +1,6 @@
 /*
  * es_query.c - the path and body of one composite-aggregation page
- * (reference/elasticsearch.md §0, §1.1.2), and their `vizfeed query` form.
+ * (README.md, "Elasticsearch": what is sent), and their `vizfeed query` form.
  *
  * The body is written with jsonw, so it is compact and byte-for-byte the
  * same for the same flow and window: tests compare it as text, and the

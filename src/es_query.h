@@ -1,6 +1,6 @@
 /*
  * es_query.h - the search request one elasticsearch flow sends per page
- * (reference/elasticsearch.md §0, §1.1).
+ * (README.md, "Elasticsearch": what is sent).
  *
  * One composite aggregation named "edges" over the flow's index pattern(s):
  *   - "size": 0, "track_total_hits": false, "timeout": <es.timeout>;

@@ -1,5 +1,5 @@
 /*
- * graph.h - from edge counts to the Vizceral graph (SPEC §5).
+ * graph.h - from edge counts to the Vizceral graph (README.md, "How the graph is built").
  *
  * Two steps, so that a failed refresh can re-render the last good data:
  *

@@ -377,6 +377,7 @@ static int render_finish(render_ctx *c, const root *rt, graph_state *st, buf *ou
     if (jsonw_failed(&c->w)) {
         out->len = rt->start_len;
         if (out->data) out->data[rt->start_len] = '\0';
+        out->failed = false; /* back to where it was, failure included */
         return fail(err, "graph JSON larger than %zu bytes", out->max);
     }
     const char **names = xmalloc((rt->nregions + 1) * sizeof *names);

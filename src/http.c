@@ -546,7 +546,7 @@ http_server *http_start(const http_options *o, char *err) {
     __atomic_store_n(&h->starting, 0, __ATOMIC_RELEASE);
     int rc = pthread_create(&h->watchdog, NULL, http_conn_watchdog, h);
     if (rc != 0) {
-        fail(err, "http: cannot start a thread: %s", strerror(rc));
+        fail(err, "cannot start a thread: %s", strerror(rc));
         http_stop(h);
         return NULL;
     }

@@ -1,5 +1,5 @@
 /*
- * http.h - vizfeed's HTTP server (libmicrohttpd), SPEC §4.
+ * http.h - vizfeed's HTTP server (libmicrohttpd) (README.md, "HTTP").
  *
  * Calling sequence: http_start() binds and starts serving in its own threads;
  * http_sink() is the sink the refresher publishes snapshots to;

@@ -1,3 +1,9 @@
+/*
+ * http_parse.c - the decisions about an HTTP request that need no socket:
+ * whether gzip is accepted, whether an ETag matches, whether a path is safe
+ * and a header field valid. Kept pure so the unit tests and the fuzzer
+ * drive them without a server (http_parse.h).
+ */
 #include "http_parse.h"
 
 #include <ctype.h>

@@ -1,3 +1,9 @@
+/*
+ * jsonw.c - the streaming JSON writer (jsonw.h). Every JSON vizfeed emits
+ * goes through it, so escaping, UTF-8 repair and number formatting are
+ * decided in one place, and an error sticks until the caller checks it once
+ * at the end.
+ */
 #include "jsonw.h"
 
 #include <math.h>

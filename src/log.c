@@ -1,3 +1,8 @@
+/*
+ * log.c - writes one line per event to stderr, as text or JSON (log.h),
+ * each with a single write() so lines from different threads never
+ * interleave.
+ */
 #include "log.h"
 
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * main.c - the command line (SPEC §3): options, and the commands check,
+ * main.c - the command line (README.md, "Running it"): options, and the commands check,
  * once, query, pull and init; without a command, the daemon (daemon.c),
  * given a loader that applies the command-line overrides to every
  * (re)loaded configuration.
@@ -319,8 +319,12 @@ static int run_once(const options *o) {
     daemon_log_refresh_done(&res, snap);
     if (o->output) {
         file = sink_file_new(o->output, err);
-        if (!file || file->ops->publish(file, snap, err) < 0) {
+        if (!file) {
             log_plain("%s", err);
+            goto done;
+        }
+        if (file->ops->publish(file, snap, err) < 0) {
+            log_plain("file output failed: %s", err); /* as the daemon says it */
             goto done;
         }
     } else if (fwrite(snap->json, 1, snap->json_len, stdout) != snap->json_len || fputc('\n', stdout) == EOF ||

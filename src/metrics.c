@@ -1,3 +1,8 @@
+/*
+ * metrics.c - the process-wide registry behind GET /metrics (metrics.h):
+ * counters and gauges any thread updates under one mutex, rendered in the
+ * Prometheus text format on request.
+ */
 #include "metrics.h"
 
 #include <dirent.h>

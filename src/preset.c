@@ -1,9 +1,13 @@
+/*
+ * preset.c - the built-in flow presets (preset.h): the field choices and
+ * thresholds a flow gets from `preset: NAME`.
+ */
 #include "preset.h"
 
 #include <string.h>
 
 /*
- * The field choices follow reference/elasticsearch.md §2 (ECS 8.x names) and
+ * The field choices follow the ECS 8.x field names and
  * are explained, with the older field names they do not cover, in
  * docs/PRESETS.md. Keep the two in step.
  *

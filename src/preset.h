@@ -1,5 +1,5 @@
 /*
- * preset.h - the built-in flow presets (SPEC §2): ready-made field choices
+ * preset.h - the built-in flow presets (docs/PRESETS.md): ready-made field choices
  * for the common Beats and APM data, so that a flow can say
  * `preset: nginx-access` instead of spelling out its conditions and fields.
  *

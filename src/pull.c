@@ -1,3 +1,9 @@
+/*
+ * pull.c - `vizfeed pull URL -o FILE` (pull.h): fetches a feeder's
+ * /vizceral.json with libcurl, checks it is a complete JSON object, and
+ * replaces FILE atomically, so a page server beside it always has a whole
+ * graph to serve.
+ */
 #include "pull.h"
 
 #include <errno.h>

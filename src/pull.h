@@ -1,6 +1,6 @@
 /*
  * pull.h - `vizfeed pull URL -o FILE`: keep FILE an atomically replaced copy
- * of a feeder's /vizceral.json (SPEC §3). It is the "secondary process" of a
+ * of a feeder's /vizceral.json (README.md, "Pulling the graph into a file"). It is the "secondary process" of a
  * container that only hosts the Vizceral page: the page server reads FILE,
  * this loop keeps it fresh.
  *

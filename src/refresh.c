@@ -1,3 +1,9 @@
+/*
+ * refresh.c - one refresh (refresh.h): asks every flow's source for its
+ * rows, maps them through the topology, builds and renders the graph and
+ * wraps it in a snapshot. Shared by the daemon and `vizfeed once`, so both
+ * produce the same bytes.
+ */
 #include "refresh.h"
 
 #include <pthread.h>

@@ -10,6 +10,9 @@
 #ifndef VIZ_SINK_H
 #define VIZ_SINK_H
 
+#include <stddef.h>
+
+#include "bounds.h"
 #include "snapshot.h"
 
 typedef struct sink sink;
@@ -23,6 +26,28 @@ typedef struct {
 struct sink {
     const sink_ops *ops;
 };
+
+/* The sinks one snapshot goes to, in order: the daemon's HTTP server and
+ * output file, or a test's own. The list does not own its sinks: whoever
+ * added one closes it. Used by one thread at a time. */
+typedef struct {
+    sink *item[VIZ_MAX_SINKS];
+    size_t n;
+} sink_list;
+
+/* Appends s; a NULL s is ignored, so an optional sink needs no test at the
+ * caller. Returns 0, or -1 with err when the list already holds
+ * VIZ_MAX_SINKS sinks. */
+int sink_list_add(sink_list *l, sink *s, char *err);
+
+/* Called after each sink's publish() with its position in the list and its
+ * error, or NULL when it published. */
+typedef void (*sink_report_fn)(void *ctx, size_t i, const sink *s, const char *error);
+
+/* Publishes snap to every sink of l in order; one that fails does not keep
+ * the snapshot from the others. Calls report (if not NULL) after each.
+ * Returns how many failed. */
+size_t sink_list_publish(const sink_list *l, snapshot *snap, sink_report_fn report, void *ctx);
 
 /* Output file: replaced atomically after every publish (temporary file in the
  * same directory, fsync, rename, fsync of the directory), so a reader sees

@@ -1,3 +1,9 @@
+/*
+ * sink_file.c - the output-file sink (sink.h): writes every published
+ * snapshot to output.file through atomic_file.c, skipping a write when the
+ * bytes (their ETag) did not change, and removing the temporary files an
+ * earlier writer left behind.
+ */
 #include "sink.h"
 
 #include <assert.h>
@@ -45,7 +51,8 @@ typedef struct {
 static int replace_file(file_sink *f, const void *bytes, size_t len, char *err) {
     char why[ERR_LEN];
     atomic_part part = {bytes, len};
-    if (atomic_replace(f->path, f->dir, &part, 1, why) < 0) return fail(err, "output file %s: %s", f->path, why);
+    if (atomic_replace(f->path, f->dir, &part, 1, why) < 0)
+        return fail(err, "%s: %s", f->path, why); /* the daemon says "file output failed" */
     return 0;
 }
 

@@ -1,3 +1,8 @@
+/*
+ * snapshot.c - one published graph (snapshot.h): compresses the JSON once
+ * and computes its ETags at creation, so that the HTTP server answers every
+ * request from ready bytes; reference counted across threads.
+ */
 #include "snapshot.h"
 
 #include <inttypes.h>

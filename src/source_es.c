@@ -4,7 +4,7 @@
  * curl's write callback into es_parse, so memory is bounded by one bucket
  * whatever the page size.
  *
- * What an answer leads to (reference/elasticsearch.md §3):
+ * What an answer leads to (README.md, "Elasticsearch"):
  *   - a search answer: its rows; timed_out or failed shards keep the rows
  *     and make degraded() say why the data may be incomplete;
  *   - too_many_buckets (400 or 503): the page size is lowered and the same

@@ -537,7 +537,7 @@ static void file_close(source *s);
 
 static source *file_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
     if (str_empty(flow->path)) {
-        fail(err, "flow %s: a file flow needs a path", flow->name);
+        fail(err, "a file flow needs a path");
         return NULL;
     }
     /* The file itself may appear later; a directory that does not exist is a
@@ -550,7 +550,7 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
         int e = errno;
         bool is_dir = rc == 0 && S_ISDIR(st.st_mode);
         if (!is_dir) {
-            fail(err, "flow %s: directory %s: %s", flow->name, dir, rc < 0 ? strerror(e) : "not a directory");
+            fail(err, "directory %s: %s", dir, rc < 0 ? strerror(e) : "not a directory");
             free(dir);
             return NULL;
         }
@@ -574,7 +574,7 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
 
     char why[ERR_LEN];
     if (open_file(s, why) < 0) {
-        fail(err, "flow %s: %s", flow->name, why);
+        fail(err, "%s", why);
         file_close(s);
         return NULL;
     }
@@ -584,7 +584,7 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
 static int file_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
     char why[ERR_LEN];
     s->floor = start_ms;
-    if (follow(s, why) < 0) return fail(err, "flow %s: %s", s->flow->name, why);
+    if (follow(s, why) < 0) return fail(err, "%s", why);
 
     if (s->sums_cap < s->ntuples) {
         s->sums_cap = s->ntuples;
@@ -630,7 +630,7 @@ static int file_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn
         tuple_values(s, id, row.value);
         memcpy(row.count, s->sums[id], sizeof row.count);
         row.lat = s->tuple_lats ? s->tuple_lats[id] : (latency){0};
-        if (emit(ctx, &row) != 0) rc = fail(err, "flow %s: collection stopped by its consumer", s->flow->name);
+        if (emit(ctx, &row) != 0) rc = fail(err, "collection stopped by its consumer");
     }
 
     if (s->ntuples > 4096 && s->ntuples - s->live_tuples > s->live_tuples) purge_tuples(s);

@@ -2,13 +2,12 @@
  * topology.h - turns the raw endpoint values of an event (addresses, host
  * names, service names) into graph endpoints: (region, service, host).
  *
- * Rules (SPEC §2, "Endpoints"):
+ * Rules (README.md, "How the graph is built"):
  *  - Entries are tried in order. An entry matches an IP value by CIDR or exact
  *    address, any value by exact name or /regex/. The service comes from the
  *    first matching entry that sets one (regex captures \1..\9 filled in), the
  *    region from the first matching entry that sets one; so a /16 giving the
- *    region and a later exact IP giving the service combine, as in the SPEC's
- *    example.
+ *    region and a later exact IP giving the service combine.
  *  - Caller: no service value, or an IP address that no entry matches, is the
  *    entry node (graph.entry) and lands in the callee's region.
  *  - Callee: no service value drops the event (RESOLVE_NO_CALLEE); an address

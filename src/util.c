@@ -1,5 +1,10 @@
+/*
+ * util.c - the small pieces every module uses (util.h): checked
+ * allocation, bounded buffers, error formatting, durations and times.
+ */
 #include "util.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -51,24 +56,40 @@ int fail(char *err, const char *fmt, ...) {
     return -1;
 }
 
+/* What every buf function may rely on, checked where each starts (curl's
+ * dynbuf does the same): memory only with a capacity, room for the NUL. */
+#define BUF_CHECK(b)                                                                                                   \
+    assert((b) && (b)->len <= (b)->max && ((b)->data ? (b)->len < (b)->cap : (b)->cap == 0 && (b)->len == 0))
+
 void buf_init(buf *b, size_t max) {
+    assert(b);
     b->data = NULL;
     b->len = b->cap = 0;
     b->max = max;
+    b->failed = false;
 }
 
 void buf_free(buf *b) {
+    BUF_CHECK(b);
     free(b->data);
     buf_init(b, b->max);
 }
 
 void buf_reset(buf *b) {
+    BUF_CHECK(b);
     b->len = 0;
+    b->failed = false;
     if (b->data) b->data[0] = '\0';
 }
 
 static int buf_reserve(buf *b, size_t extra) {
-    if (extra > b->max - b->len) return -1;
+    /* Every append comes here, the graph's JSON a few million times: the
+     * one invariant the arithmetic below needs, not all of BUF_CHECK. */
+    assert(b->len <= b->max);
+    if (extra > b->max - b->len || b->failed) {
+        b->failed = true;
+        return -1;
+    }
     size_t need = b->len + extra + 1;
     if (need <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
@@ -80,6 +101,7 @@ static int buf_reserve(buf *b, size_t extra) {
 }
 
 int buf_append(buf *b, const void *data, size_t n) {
+    assert(data || n == 0);
     if (buf_reserve(b, n) < 0) return -1;
     if (n) memcpy(b->data + b->len, data, n);
     b->len += n;
@@ -96,12 +118,17 @@ int buf_putc(buf *b, char c) {
 }
 
 int buf_printf(buf *b, const char *fmt, ...) {
+    BUF_CHECK(b);
+    if (b->failed) return -1;
     char small[256];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
-    if (n < 0) return -1;
+    if (n < 0) {
+        b->failed = true;
+        return -1;
+    }
     if ((size_t)n < sizeof small) return buf_append(b, small, (size_t)n);
     if (buf_reserve(b, (size_t)n) < 0) return -1;
     va_start(ap, fmt);
@@ -111,11 +138,18 @@ int buf_printf(buf *b, const char *fmt, ...) {
     return 0;
 }
 
+bool buf_failed(const buf *b) {
+    BUF_CHECK(b);
+    return b->failed;
+}
+
 const char *buf_cstr(buf *b) {
+    BUF_CHECK(b);
     return b->data ? b->data : "";
 }
 
 char *buf_take(buf *b, size_t *len) {
+    BUF_CHECK(b);
     char *p = b->data ? b->data : xstrdup("");
     if (len) *len = b->len;
     buf_init(b, b->max);

@@ -7,10 +7,15 @@
  * of memory means the machine is in trouble; dying loudly beats limping on
  * with half-built graphs. Everything else in vizfeed reports errors through
  * return codes and a caller-supplied `char *err` buffer of ERR_LEN bytes.
+ * The function that fails says what failed and why (the path, the host, the
+ * cause), never who asked; each caller adds only its own context, once
+ * ("flow 'access': ", "cannot serve HTTP: ", "file output failed: "), so a
+ * message never names the same thing twice.
  *
  * Buffers: a `buf` grows up to a hard cap fixed at init (curl's dynbuf idea).
  * An append that would pass the cap fails with -1 and leaves the buffer as it
- * was, so a caller can report "answer larger than N bytes" and drop it.
+ * was, so a caller can report "answer larger than N bytes" and drop it; the
+ * failure sticks until buf_reset() (buf_failed()).
  * Ownership of the bytes leaves the buffer only through buf_take().
  */
 #ifndef VIZ_UTIL_H
@@ -37,8 +42,9 @@ int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 typedef struct {
     char *data; /* always NUL-terminated when len > 0 or after buf_cstr() */
     size_t len;
-    size_t cap; /* allocated bytes */
-    size_t max; /* hard limit on len */
+    size_t cap;  /* allocated bytes */
+    size_t max;  /* hard limit on len */
+    bool failed; /* an append failed: every later one fails too, until buf_reset() */
 } buf;
 
 void buf_init(buf *b, size_t max);
@@ -48,6 +54,9 @@ int buf_append(buf *b, const void *data, size_t n);
 int buf_puts(buf *b, const char *s);
 int buf_putc(buf *b, char c);
 int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Whether an append failed since init or the last reset: the failures stick
+ * (as jsonw's do), so a caller may append a whole record and check once. */
+bool buf_failed(const buf *b);
 const char *buf_cstr(buf *b); /* "" for an empty buffer */
 /* Hands the bytes to the caller (free() them); the buffer is empty after. */
 char *buf_take(buf *b, size_t *len);

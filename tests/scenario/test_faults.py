@@ -105,7 +105,7 @@ def output_failure_checks(tap, label, d, out, old, log0, e0, w0, cause, director
     tap.check(e1 >= e0 + 2 and e1 > e_mid,
               f"{label}: vizfeed_output_file_errors_total increases ({e0:.0f} -> {e1:.0f})")
     tap.check(w1 == w_mid, f"{label}: no write counted while failing ({w_mid:.0f} -> {w1:.0f})")
-    lines = [l for l in d.log().splitlines()[log0:] if "output file" in l]
+    lines = [l for l in d.log().splitlines()[log0:] if "file output failed" in l]
     if lines:
         print(f"# {label}: logged: {lines[0]}", flush=True)
     tap.check(lines and all(out in l and cause in l and " error " in f" {l} " for l in lines),

@@ -203,7 +203,8 @@ static void failed_write_removes_the_temporary_file_and_keeps_the_old_one(void *
     free(big);
 
     assert_int_equal(rc, -1);
-    assert_non_null(strstr(err, path));
+    /* The path and the cause, once: the caller adds "file output failed: ". */
+    assert_int_equal(strncmp(err, path, strlen(path)), 0);
     assert_non_null(strstr(err, strerror(EFBIG)));
     size_t len;
     char *text = read_file(path, &len);

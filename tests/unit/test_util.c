@@ -12,6 +12,27 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+static void a_buffer_failure_sticks_until_reset(void **state) {
+    (void)state;
+    buf b;
+    buf_init(&b, 4);
+    assert_int_equal(buf_puts(&b, "ab"), 0);
+    assert_false(buf_failed(&b));
+    assert_int_equal(buf_puts(&b, "cdef"), -1); /* passes the cap */
+    assert_string_equal(buf_cstr(&b), "ab");    /* left as it was */
+    /* What still fits is refused too: a record is never half written. */
+    assert_int_equal(buf_putc(&b, 'c'), -1);
+    assert_int_equal(buf_printf(&b, "%d", 1), -1);
+    assert_int_equal(buf_append(&b, "x", 1), -1);
+    assert_true(buf_failed(&b));
+    assert_string_equal(buf_cstr(&b), "ab");
+    buf_reset(&b);
+    assert_false(buf_failed(&b));
+    assert_int_equal(buf_puts(&b, "wxyz"), 0);
+    assert_string_equal(buf_cstr(&b), "wxyz");
+    buf_free(&b);
+}
+
 static void buffer_grows_up_to_its_cap_and_no_further(void **state) {
     buf b;
     buf_init(&b, 10);
@@ -144,6 +165,7 @@ static void base64_round_trips_and_accepts_url_safe(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buffer_grows_up_to_its_cap_and_no_further),
+        cmocka_unit_test(a_buffer_failure_sticks_until_reset),
         cmocka_unit_test(long_printf_goes_through_the_slow_path),
         cmocka_unit_test(durations_parse_every_unit),
         cmocka_unit_test(durations_format_shortest),
