@@ -51,7 +51,7 @@ typedef enum {
 } es_failure;
 
 /* A short stable name for metrics labels: "resolve", "connect", "tls", ... */
-const char *es_failure_name(es_failure f);
+const char *es_client_failure_name(es_failure f);
 
 typedef enum { ES_FLAVOR_UNKNOWN, ES_FLAVOR_ELASTICSEARCH, ES_FLAVOR_OPENSEARCH } es_flavor;
 

@@ -166,7 +166,7 @@ typedef struct {
 struct es_parser {
     const flow_config *flow;
     bool sums;                   /* the flow sums a count field */
-    size_t source_len[EP_COUNT]; /* of es_source_names: keys are looked up for every bucket */
+    size_t source_len[EP_COUNT]; /* of es_query_source_names: keys are looked up for every bucket */
     row_emit_fn emit;
     void *ctx;
 
@@ -201,9 +201,9 @@ struct es_parser {
 
 es_parser *es_parser_new(const flow_config *flow, row_emit_fn emit, void *ctx) {
     es_parser *p = xcalloc(1, sizeof *p);
-    for (int i = 0; i < EP_COUNT; i++) p->source_len[i] = strlen(es_source_names[i]);
+    for (int i = 0; i < EP_COUNT; i++) p->source_len[i] = strlen(es_query_source_names[i]);
     p->flow = flow;
-    p->sums = !str_empty(flow->count_field);
+    p->sums = !util_str_empty(flow->count_field);
     p->emit = emit;
     p->ctx = ctx;
     buf_init(&p->after, MAX_AFTER_KEY_BYTES);
@@ -274,12 +274,13 @@ static frame *top(es_parser *p) {
 static int lookup_key(const es_parser *p, place at, const char *s, size_t n) {
     if (at == AT_KEY) {
         for (int i = 0; i < EP_COUNT; i++)
-            if (p->source_len[i] == n && es_source_names[i][0] == s[0] && memcmp(es_source_names[i], s, n) == 0)
+            if (p->source_len[i] == n && es_query_source_names[i][0] == s[0] &&
+                memcmp(es_query_source_names[i], s, n) == 0)
                 return i;
         /* "<source>_altK": a part's K-th other field (es_query.c). */
         for (int i = 0; i < EP_COUNT; i++) {
             size_t m = p->source_len[i];
-            if (n == m + 5 && memcmp(es_source_names[i], s, m) == 0 && memcmp(s + m, "_alt", 4) == 0 &&
+            if (n == m + 5 && memcmp(es_query_source_names[i], s, m) == 0 && memcmp(s + m, "_alt", 4) == 0 &&
                 s[m + 4] >= '1' && s[m + 4] < '1' + FLOW_MAX_FIELD_ALTS)
                 return K_ALT_BASE + i * FLOW_MAX_FIELD_ALTS + (s[m + 4] - '1');
         }
@@ -794,37 +795,37 @@ int es_parser_finish(es_parser *p, es_answer *out, char *err) {
         a->kind = p->fail_kind;
         switch (p->fail_kind) {
         case ES_ANSWER_NOT_JSON:
-            rc = fail(err, "answer is not JSON (HTTP %d%s%s): \"%s\"", p->status, p->fail_reason[0] ? ", " : "",
-                      p->fail_reason, p->snippet);
+            rc = util_fail(err, "answer is not JSON (HTTP %d%s%s): \"%s\"", p->status, p->fail_reason[0] ? ", " : "",
+                           p->fail_reason, p->snippet);
             break;
         case ES_ANSWER_TRUNCATED:
             if (p->fed == 0 || !p->started)
-                rc = fail(err, "empty answer (HTTP %d)", p->status);
+                rc = util_fail(err, "empty answer (HTTP %d)", p->status);
             else
-                rc = fail(err, "answer ends inside its JSON after %zu bytes (HTTP %d)", p->fed, p->status);
+                rc = util_fail(err, "answer ends inside its JSON after %zu bytes (HTTP %d)", p->fed, p->status);
             break;
         default:
-            rc = fail(err, "unexpected answer (HTTP %d): %s", p->status, p->fail_reason);
+            rc = util_fail(err, "unexpected answer (HTTP %d): %s", p->status, p->fail_reason);
             break;
         }
     } else if (p->stopped) {
         a->kind = ES_ANSWER_OK;
-        rc = fail(err, "%s", p->fail_reason);
+        rc = util_fail(err, "%s", p->fail_reason);
     } else if (p->has_error) {
         describe_error(p);
         if (a->kind == ES_ANSWER_TOO_MANY_BUCKETS)
-            rc = fail(err, "too many buckets (HTTP %d, search.max_buckets %lld): %s", p->status,
-                      (long long)a->max_buckets, a->error_reason);
+            rc = util_fail(err, "too many buckets (HTTP %d, search.max_buckets %lld): %s", p->status,
+                           (long long)a->max_buckets, a->error_reason);
         else if (a->error_type[0])
-            rc = fail(err, "Elasticsearch error (HTTP %d): %s: %s", p->status, a->error_type, a->error_reason);
+            rc = util_fail(err, "Elasticsearch error (HTTP %d): %s: %s", p->status, a->error_type, a->error_reason);
         else
-            rc = fail(err, "Elasticsearch error (HTTP %d): %s", p->status, a->error_reason);
+            rc = util_fail(err, "Elasticsearch error (HTTP %d): %s", p->status, a->error_reason);
     } else if (p->status != 200) {
         a->kind = ES_ANSWER_UNEXPECTED;
-        rc = fail(err, "unexpected answer (HTTP %d) without an error object", p->status);
+        rc = util_fail(err, "unexpected answer (HTTP %d) without an error object", p->status);
     } else if (p->root_is_array || (!a->has_aggregations && !p->has_shards)) {
         a->kind = ES_ANSWER_UNEXPECTED;
-        rc = fail(err, "unexpected answer (HTTP 200): neither aggregations nor _shards");
+        rc = util_fail(err, "unexpected answer (HTTP 200): neither aggregations nor _shards");
     } else {
         a->kind = ES_ANSWER_OK;
         if (p->has_after) {
@@ -838,7 +839,7 @@ int es_parser_finish(es_parser *p, es_answer *out, char *err) {
     return rc;
 }
 
-int64_t es_answer_shards_missing(const es_answer *a) {
+int64_t es_parse_shards_missing(const es_answer *a) {
     if (!a->has_successful) return 0;
     int64_t missing = a->shards_total - a->shards_successful - a->shards_skipped - a->shards_failed;
     return missing > 0 ? missing : 0;

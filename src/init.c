@@ -112,7 +112,7 @@ static int parse_init_options(int argc, char **argv, init_options *o) {
             o->es.verify = false;
             break;
         case O_TIMEOUT:
-            if (parse_duration_ms(optarg, &o->es.timeout_ms, err) < 0 || o->es.timeout_ms <= 0)
+            if (util_parse_duration_ms(optarg, &o->es.timeout_ms, err) < 0 || o->es.timeout_ms <= 0)
                 return init_usage_error("--timeout takes a duration such as 20s, not '%s'", optarg);
             break;
         case O_AT:
@@ -160,13 +160,13 @@ static yajl_val request_json(es_client *c, const char *method, const char *path,
     yajl_val v = NULL;
     if (es_client_request(c, method, path, body, body ? strlen(body) : 0, "vizfeed-init", collect_body, &b, &resp,
                           why) < 0) {
-        fail(err, "%s %s: %s", method, path, why);
+        util_fail(err, "%s %s: %s", method, path, why);
     } else if (resp.status != 200) {
-        fail(err, "%s %s: HTTP %d: %.300s", method, path, resp.status, b.len ? buf_cstr(&b) : "");
+        util_fail(err, "%s %s: HTTP %d: %.300s", method, path, resp.status, b.len ? buf_cstr(&b) : "");
     } else {
         char perr[256];
         v = yajl_tree_parse(b.len ? buf_cstr(&b) : "", perr, sizeof perr);
-        if (!v) fail(err, "%s %s: the answer is not JSON (%.200s)", method, path, perr);
+        if (!v) util_fail(err, "%s %s: the answer is not JSON (%.200s)", method, path, perr);
     }
     buf_free(&b);
     return v;
@@ -301,7 +301,7 @@ static int count_documents(es_client *c, const flow_config *f, int64_t start, in
             *count = YAJL_GET_INTEGER(t);
             rc = 0;
         } else {
-            fail(err, "POST %s: no hits.total in the answer", buf_cstr(&path));
+            util_fail(err, "POST %s: no hits.total in the answer", buf_cstr(&path));
         }
         yajl_tree_free(v);
     }
@@ -317,14 +317,14 @@ static vizfeed_config *preset_flows(const char *url, char *err) {
     char path[] = "/tmp/vizfeed-init-XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0) {
-        fail(err, "cannot create a temporary file in /tmp");
+        util_fail(err, "cannot create a temporary file in /tmp");
         return NULL;
     }
     FILE *f = fdopen(fd, "w");
     if (!f) {
         close(fd);
         unlink(path);
-        fail(err, "cannot write a temporary file in /tmp");
+        util_fail(err, "cannot write a temporary file in /tmp");
         return NULL;
     }
     fprintf(f, "elasticsearch: { hosts: [\"%s\"] }\nflows:\n", url);
@@ -353,7 +353,7 @@ int init_main(int argc, char **argv) {
     char err[ERR_LEN] = "";
     int64_t end_ms;
     if (o.at) {
-        if (parse_time_ms(o.at, &end_ms, err) < 0) return init_usage_error("--at: %s", err);
+        if (util_parse_time_ms(o.at, &end_ms, err) < 0) return init_usage_error("--at: %s", err);
     } else {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

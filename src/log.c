@@ -9,7 +9,7 @@
 #include "jsonw.h"
 #include "util.h"
 
-static log_level min_level = LOG_INFO;
+static log_level min_level = LOG_LEVEL_INFO;
 static int json_format;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
@@ -96,7 +96,7 @@ void log_msg(log_level level, const char *fmt, ...) {
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
     char stamp[32];
-    format_time_ms(now_ms(), stamp, sizeof stamp);
+    util_format_time_ms(util_now_ms(), stamp, sizeof stamp);
 
     /* Escaping makes the message at most 6 times longer (\u202e for 3
      * bytes, \x1b for 1, then JSON's \\ for each backslash); the caps allow
@@ -107,7 +107,7 @@ void log_msg(log_level level, const char *fmt, ...) {
     log_escape(&text, message, strlen(message));
     if (json_format) {
         buf_printf(&line, "{\"@timestamp\":\"%s\",\"log.level\":\"%s\",\"message\":\"", stamp, level_names[level]);
-        json_escape(&line, text.data ? text.data : "", text.len);
+        jsonw_escape(&line, text.data ? text.data : "", text.len);
         buf_puts(&line, "\"}\n");
     } else {
         buf_printf(&line, "%s %-5s ", stamp, level_names[level]);

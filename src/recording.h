@@ -17,7 +17,7 @@
  * already there, so that a second run continues the numbering instead of
  * overwriting; then, per refresh, the caller adds one to the number and
  * writes each page with recording_write_page(). Every file is written with
- * atomic_replace() (temporary file, fsync, rename, directory fsync).
+ * atomic_file_replace() (temporary file, fsync, rename, directory fsync).
  *
  * Reading (source_replay.c): recording_list_refreshes() on FLOW's directory
  * (as the flow's path names it), recording_list_pages() on a REFRESH

@@ -266,13 +266,13 @@ static bool event_time(const source *s, int64_t *ts) {
             return true;
         }
         if (v[i].type != DOC_STRING) return false;
-        if (parse_time_ms(v[i].text, ts, NULL) == 0) return true;
+        if (util_parse_time_ms(v[i].text, ts, NULL) == 0) return true;
         /* A date-time without a zone ("2024-01-15T10:30:00", as in
          * Elasticsearch's own OpenTelemetry tests) is UTC to Elasticsearch's
          * date parser; read it the same way. */
         char utc[64];
         return v[i].len + 2 <= sizeof utc && v[i].len > 10 && (v[i].text[10] == 'T' || v[i].text[10] == ' ') &&
-               snprintf(utc, sizeof utc, "%sZ", v[i].text) > 0 && parse_time_ms(utc, ts, NULL) == 0;
+               snprintf(utc, sizeof utc, "%sZ", v[i].text) > 0 && util_parse_time_ms(utc, ts, NULL) == 0;
     }
     return false;
 }
@@ -292,7 +292,7 @@ static double field_sum(const source *s, const char *field) {
 static latency event_latency(const source *s) {
     const flow_config *f = s->flow;
     latency l = {0};
-    if (!str_empty(f->latency_field)) {
+    if (!util_str_empty(f->latency_field)) {
         const doc_value *v;
         size_t n = doc_get(s->doc, f->latency_field, &v);
         double x;
@@ -303,7 +303,7 @@ static latency event_latency(const source *s) {
             l.n++;
         }
         l.max_n = l.n;
-    } else if (!str_empty(f->latency_sum_field) && !str_empty(f->latency_count_field)) {
+    } else if (!util_str_empty(f->latency_sum_field) && !util_str_empty(f->latency_count_field)) {
         l.sum_ms = field_sum(s, f->latency_sum_field) * f->latency_unit_ms;
         l.n = field_sum(s, f->latency_count_field);
     }
@@ -311,7 +311,7 @@ static latency event_latency(const source *s) {
 }
 
 static double event_count(const source *s) {
-    if (str_empty(s->flow->count_field)) return 1;
+    if (util_str_empty(s->flow->count_field)) return 1;
     if (s->flow->has_count_missing) {
         /* Like "missing" in a sum aggregation: a document with no value. */
         const doc_value *v;
@@ -336,11 +336,11 @@ static void build_key(source *s) {
     for (int i = 0; i < EP_COUNT; i++) {
         const char *field = s->flow->fields[i];
         const doc_value *v = NULL;
-        size_t n = str_empty(field) ? 0 : doc_get(s->doc, field, &v);
+        size_t n = util_str_empty(field) ? 0 : doc_get(s->doc, field, &v);
         size_t j = 0;
         while (j < n && v[j].type == DOC_NULL) j++;
         /* The part's other fields, in order, while none has given a value. */
-        for (int k = 0; j == n && k < FLOW_MAX_FIELD_ALTS && !str_empty(s->flow->alt_fields[i][k]); k++) {
+        for (int k = 0; j == n && k < FLOW_MAX_FIELD_ALTS && !util_str_empty(s->flow->alt_fields[i][k]); k++) {
             n = doc_get(s->doc, s->flow->alt_fields[i][k], &v);
             j = 0;
             while (j < n && v[j].type == DOC_NULL) j++;
@@ -387,7 +387,7 @@ static void handle_line(source *s, const char *line, size_t len) {
         return;
     }
     e.tuple = (uint32_t)id;
-    if (!str_empty(flow->danger_count_field)) {
+    if (!util_str_empty(flow->danger_count_field)) {
         /* One document holds the calls and the failed calls among them
          * (danger_count): as the Elasticsearch source's danger sum, the
          * failed part is danger and the rest normal. */
@@ -447,19 +447,20 @@ static int open_file(source *s, char *err) {
     int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT) return 0;
-        return fail(err, "%s: %s", s->path, strerror(errno));
+        return util_fail(err, "%s: %s", s->path, strerror(errno));
     }
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int e = errno;
         close(fd);
-        return fail(err, "%s: %s", s->path, strerror(e));
+        return util_fail(err, "%s: %s", s->path, strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         /* A device such as /dev/zero never reaches end of file, a FIFO has no
          * offset to follow: only regular files can be followed. */
         close(fd);
-        return fail(err, "%s: %s, not a regular file", s->path, S_ISDIR(st.st_mode) ? "a directory" : "a special file");
+        return util_fail(err, "%s: %s, not a regular file", s->path,
+                         S_ISDIR(st.st_mode) ? "a directory" : "a special file");
     }
     int flags = fcntl(fd, F_GETFL);
     if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
@@ -477,7 +478,7 @@ static int read_to_end(source *s, char *err) {
         ssize_t n = read(s->fd, s->chunk, READ_CHUNK);
         if (n < 0) {
             if (errno == EINTR) continue;
-            return fail(err, "%s: read: %s", s->path, strerror(errno));
+            return util_fail(err, "%s: read: %s", s->path, strerror(errno));
         }
         if (n == 0) return 0;
         if (s->offset < HEAD_BYTES) {
@@ -514,7 +515,7 @@ static int follow(source *s, char *err) {
     }
     struct stat st;
     if (fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_size < s->offset || head_changed(s))) {
-        if (lseek(s->fd, 0, SEEK_SET) < 0) return fail(err, "%s: seek: %s", s->path, strerror(errno));
+        if (lseek(s->fd, 0, SEEK_SET) < 0) return util_fail(err, "%s: seek: %s", s->path, strerror(errno));
         s->offset = 0;
         s->head_len = 0;
         forget_partial(s);
@@ -525,7 +526,7 @@ static int follow(source *s, char *err) {
     if (stat(s->path, &st) < 0) {
         /* Renamed away and not yet replaced: keep reading the old file. */
         if (errno == ENOENT) return 0;
-        return fail(err, "%s: %s", s->path, strerror(errno));
+        return util_fail(err, "%s: %s", s->path, strerror(errno));
     }
     if (st.st_dev == s->dev && st.st_ino == s->ino) return 0;
 
@@ -545,8 +546,8 @@ static int follow(source *s, char *err) {
 static void file_close(source *s);
 
 static source *file_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
-    if (str_empty(flow->path)) {
-        fail(err, "flow %s: a file flow needs a path", flow->name);
+    if (util_str_empty(flow->path)) {
+        util_fail(err, "flow %s: a file flow needs a path", flow->name);
         return NULL;
     }
     /* The file itself may appear later; a directory that does not exist is a
@@ -559,7 +560,7 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
         int e = errno;
         bool is_dir = rc == 0 && S_ISDIR(st.st_mode);
         if (!is_dir) {
-            fail(err, "flow %s: directory %s: %s", flow->name, dir, rc < 0 ? strerror(e) : "not a directory");
+            util_fail(err, "flow %s: directory %s: %s", flow->name, dir, rc < 0 ? strerror(e) : "not a directory");
             free(dir);
             return NULL;
         }
@@ -568,8 +569,8 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
 
     source *s = xcalloc(1, sizeof *s);
     s->flow = flow;
-    s->has_latency = !str_empty(flow->latency_field) ||
-                     (!str_empty(flow->latency_sum_field) && !str_empty(flow->latency_count_field));
+    s->has_latency = !util_str_empty(flow->latency_field) ||
+                     (!util_str_empty(flow->latency_sum_field) && !util_str_empty(flow->latency_count_field));
     s->path = xstrdup(flow->path);
     s->fd = -1;
     s->floor = INT64_MIN;
@@ -583,7 +584,7 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
 
     char why[ERR_LEN];
     if (open_file(s, why) < 0) {
-        fail(err, "flow %s: %s", flow->name, why);
+        util_fail(err, "flow %s: %s", flow->name, why);
         file_close(s);
         return NULL;
     }
@@ -593,7 +594,7 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
 static int file_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
     char why[ERR_LEN];
     s->floor = start_ms;
-    if (follow(s, why) < 0) return fail(err, "flow %s: %s", s->flow->name, why);
+    if (follow(s, why) < 0) return util_fail(err, "flow %s: %s", s->flow->name, why);
 
     if (s->sums_cap < s->ntuples) {
         s->sums_cap = s->ntuples;
@@ -639,7 +640,7 @@ static int file_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn
         tuple_values(s, id, row.value);
         memcpy(row.count, s->sums[id], sizeof row.count);
         row.lat = s->tuple_lats ? s->tuple_lats[id] : (latency){0};
-        if (emit(ctx, &row) != 0) rc = fail(err, "flow %s: collection stopped by its consumer", s->flow->name);
+        if (emit(ctx, &row) != 0) rc = util_fail(err, "flow %s: collection stopped by its consumer", s->flow->name);
     }
 
     if (s->ntuples > 4096 && s->ntuples - s->live_tuples > s->live_tuples) purge_tuples(s);
