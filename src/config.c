@@ -27,8 +27,6 @@
 #include "yaml_read.h"
 #include "util.h"
 
-#define MAX_SERVICES_LIMIT 100000
-
 /* The flow keys that were written, by the user or by a preset; a preset only
  * fills keys the user did not write. Endpoint parts are tracked one by one so
  * that `to: { host: "" }` overrides only the host of a preset. */
@@ -845,7 +843,7 @@ static int parse_graph(yr_parser *p, const yaml_node_t *root, vizfeed_config *cf
         return -1;
     long long max;
     if ((n = yr_get(p, g, "max_services"))) {
-        if (yr_int(p, n, "graph.max_services", 1, MAX_SERVICES_LIMIT, &max) < 0) return -1;
+        if (yr_int(p, n, "graph.max_services", 1, CFG_MAX_SERVICES_LIMIT, &max) < 0) return -1;
         gc->max_services = (int)max;
     }
     if (yr_section(p, yr_get(p, g, "thresholds"), "graph.thresholds", threshold_keys, &t) < 0) return -1;

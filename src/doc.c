@@ -13,6 +13,7 @@
  * are recorded as arena offsets while parsing (the arena may move as it
  * grows) and turned into pointers once the line is done.
  */
+#include "bounds.h"
 #include "doc.h"
 
 #include <stdint.h>
@@ -23,13 +24,6 @@
 
 #include "cond.h"
 #include "util.h"
-
-/* Nesting deeper than this is refused: no real event is this deep and the
- * frame stack stays a fixed array. */
-#define DOC_MAX_DEPTH 256
-/* Bytes of kept value text for one line; a line is at most
- * VIZ_MAX_LINE_BYTES, so this is never reached by the file source. */
-#define DOC_MAX_TEXT (64u << 20)
 
 enum { ENTRY_FIELD = 1, ENTRY_PREFIX = 2 };
 

@@ -12,6 +12,7 @@
  * handed to on_data: once the caller's parser has seen bytes, a second answer
  * cannot be streamed into it, so the request fails instead.
  */
+#include "bounds.h"
 #include "es_client.h"
 
 #include <ctype.h>
@@ -24,8 +25,6 @@
 
 #include "util.h"
 
-/* GET / answers a few hundred bytes; more means something else answered. */
-#define DETECT_MAX_BYTES (64u << 10)
 /* Connecting is a part of the whole-request timeout, but a blackholed host
  * must not eat all of it when another host could answer. */
 #define CONNECT_TIMEOUT_MS 10000
@@ -621,7 +620,7 @@ int es_client_detect(es_client *c, es_flavor *flavor, int *major, char *err) {
     *flavor = ES_FLAVOR_UNKNOWN;
     *major = 0;
     buf body;
-    buf_init(&body, DETECT_MAX_BYTES);
+    buf_init(&body, ES_DETECT_MAX_BYTES);
     es_response resp;
     int rc = -1;
     yajl_val root = NULL;

@@ -32,10 +32,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bounds.h"
 #include "config.h"
 
 #define ES_HOST_COOLDOWN_MS 30000
-#define ES_MAX_ANSWER       (256u << 20) /* bytes of one answer, decompressed */
 
 typedef enum {
     ES_FAIL_NONE,

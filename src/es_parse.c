@@ -24,22 +24,6 @@
 #include "jsonw.h"
 #include "util.h"
 
-/* Containers deeper than this are refused: an answer of ours nests about 8
- * deep, an error body with a chain of caused_by a little more. */
-#define MAX_DEPTH 64
-/* Key values are cut to this many bytes, as the file source cuts them, so
- * topology sees a long name from either source the same way and cuts it to
- * VIZ_NAME_MAX itself. */
-#define MAX_VALUE_BYTES (4 * VIZ_NAME_MAX)
-/* after_key is sent back verbatim and so cannot be cut; a keyword value is
- * at most 32766 bytes in Elasticsearch, six of them fit. */
-#define MAX_AFTER_KEY_BYTES (256u << 10)
-/* The reader keeps an unfinished token in memory until it ends. Bytes that pass
- * without any token completing (one huge string) are refused past this. */
-#define MAX_TOKEN_BYTES (1u << 20)
-/* What a NOT_JSON reason quotes of the body (a proxy's HTML page). */
-#define SNIPPET_BYTES 48
-
 static const char tmb_type[] = "too_many_buckets_exception";
 
 /* What a container is; decides how the tokens inside it are read. */
@@ -147,9 +131,9 @@ typedef struct {
 
 /* The composite bucket being read. */
 typedef struct {
-    char value[EP_COUNT][MAX_VALUE_BYTES + 1];
+    char value[EP_COUNT][VIZ_MAX_KEY_VALUE_BYTES + 1];
     bool present[EP_COUNT];
-    char alt_value[EP_COUNT][FLOW_MAX_FIELD_ALTS][MAX_VALUE_BYTES + 1];
+    char alt_value[EP_COUNT][FLOW_MAX_FIELD_ALTS][VIZ_MAX_KEY_VALUE_BYTES + 1];
     bool alt_present[EP_COUNT][FLOW_MAX_FIELD_ALTS];
     double doc_count, danger_docs, warning_docs;
     double sum, danger_sum, warning_sum;
@@ -176,7 +160,7 @@ struct es_parser {
     size_t last_token; /* offset in the body where the last token ended */
     bool started;      /* the first non-space byte was seen */
     bool root_done;    /* the root container closed */
-    char snippet[SNIPPET_BYTES + 1];
+    char snippet[ES_PARSE_SNIPPET_BYTES + 1];
     size_t snippet_len;
 
     /* Set once the body is known to be unusable; later feeds are ignored. */
@@ -185,7 +169,7 @@ struct es_parser {
     char fail_reason[ERR_LEN];
     bool stopped; /* emit() asked to stop */
 
-    frame stack[MAX_DEPTH];
+    frame stack[ES_PARSE_MAX_DEPTH];
     int depth;
 
     bucket row;
@@ -206,7 +190,7 @@ es_parser *es_parser_new(const flow_config *flow, row_emit_fn emit, void *ctx) {
     p->sums = !util_str_empty(flow->count_field);
     p->emit = emit;
     p->ctx = ctx;
-    buf_init(&p->after, MAX_AFTER_KEY_BYTES);
+    buf_init(&p->after, ES_MAX_AFTER_KEY_BYTES);
     es_parser_reset(p, 0);
     return p;
 }
@@ -293,7 +277,7 @@ static int lookup_key(const es_parser *p, place at, const char *s, size_t n) {
 }
 
 /* Every token callback goes through here: it records where in the body the
- * token ended, for the MAX_TOKEN_BYTES check in es_parser_feed(). */
+ * token ended, for the ES_MAX_TOKEN_BYTES check in es_parser_feed(). */
 static void token_seen(es_parser *p) {
     p->last_token = jsonr_offset(p->json);
 }
@@ -545,7 +529,7 @@ static place child_place(es_parser *p, bool is_map) {
 
 static int open_container(es_parser *p, bool is_map) {
     token_seen(p);
-    if (p->depth == MAX_DEPTH) return stop(p, ES_ANSWER_UNEXPECTED, "JSON nested too deeply");
+    if (p->depth == ES_PARSE_MAX_DEPTH) return stop(p, ES_ANSWER_UNEXPECTED, "JSON nested too deeply");
     if (p->depth == 0 && p->root_done) return stop(p, ES_ANSWER_NOT_JSON, "more than one JSON value");
     place at = child_place(p, is_map);
     if (p->depth > 0 && !top(p)->is_map) top(p)->index++;
@@ -719,7 +703,7 @@ void es_parser_reset(es_parser *p, int http_status) {
 
 /* Keeps the first bytes of the body, printable, for the NOT_JSON reason. */
 static void keep_snippet(es_parser *p, const char *data, size_t len) {
-    for (size_t i = 0; i < len && p->snippet_len < SNIPPET_BYTES; i++) {
+    for (size_t i = 0; i < len && p->snippet_len < ES_PARSE_SNIPPET_BYTES; i++) {
         unsigned char c = (unsigned char)data[i];
         p->snippet[p->snippet_len++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
     }
@@ -747,7 +731,7 @@ int es_parser_feed(es_parser *p, const char *data, size_t len) {
         stop(p, ES_ANSWER_NOT_JSON, jsonr_error(p->json));
         return -1;
     }
-    if (p->fed - p->last_token > MAX_TOKEN_BYTES) {
+    if (p->fed - p->last_token > ES_MAX_TOKEN_BYTES) {
         stop(p, ES_ANSWER_UNEXPECTED, "a JSON token longer than 1 MiB");
         return -1;
     }

@@ -44,8 +44,6 @@
  * keep-alive connections of open browser tabs would otherwise hold shutdown
  * for HTTP_CONNECTION_TIMEOUT_S. */
 #define HTTP_STOP_GRACE_MS 2000
-/* /metrics output; a few hundred series take a few tens of kilobytes. */
-#define HTTP_MAX_METRICS_BYTES (4u << 20)
 /* libmicrohttpd's messages logged per minute. A client provokes one or two
  * with each request it makes too large or cuts short, so they are bounded
  * like any other input; how many were left out is said afterwards. */

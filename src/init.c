@@ -7,6 +7,7 @@
  * fields, conditions and default indices a flow naming the preset gets; the
  * count query is built with cond_to_es(), the translation every refresh uses.
  */
+#include "bounds.h"
 #include "init.h"
 
 #include <fnmatch.h>
@@ -30,10 +31,7 @@
 
 #define INIT_EXIT_RUNTIME 1
 #define INIT_EXIT_USAGE   2
-/* Discovery answers are small; a cluster with tens of thousands of indices
- * still answers _resolve/index in a few MB. */
-#define INIT_MAX_ANSWER (64u << 20)
-#define INIT_HOUR_MS    (60 * 60 * 1000)
+#define INIT_HOUR_MS      (60 * 60 * 1000)
 
 static const char init_usage[] =
     "usage: vizfeed init --es URL [--username U --password P | --api-key K | --bearer-token T]\n"

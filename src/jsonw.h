@@ -16,9 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bounds.h"
 #include "util.h"
-
-#define JSONW_MAX_DEPTH 64
 
 typedef struct {
     buf *out;

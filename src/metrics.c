@@ -1,3 +1,4 @@
+#include "bounds.h"
 #include "metrics.h"
 
 #include <dirent.h>
@@ -11,11 +12,10 @@
 
 #include "jsonw.h"
 
-/* Bounds the registry: every label value vizfeed uses comes from a small
- * closed set (normalised HTTP paths, status codes, flow names), so reaching
- * this means a bug; further series are dropped rather than growing memory. */
-#define METRICS_MAX_DECLARED 256
-#define METRICS_MAX_SERIES   20000
+/* The registry is bounded (METRICS_MAX_DECLARED, METRICS_MAX_SERIES in
+ * bounds.h): every label value vizfeed uses comes from a small closed set
+ * (normalised HTTP paths, status codes, flow names), so reaching a bound
+ * means a bug; further series are dropped rather than growing memory. */
 
 typedef struct {
     char *name;
@@ -171,9 +171,7 @@ static void put_help(buf *out, const char *help) {
  * gets "~" and 8 hex digits of its hash, so two long flow names that share
  * their start stay two series. A 2000-byte flow name once overflowed the
  * callers' 1 KiB label buffers, lost its closing quote, and made the whole
- * /metrics answer unreadable to Prometheus. */
-#define METRICS_MAX_LABEL_VALUE 128
-
+ * /metrics answer unreadable to Prometheus (METRICS_MAX_LABEL_VALUE). */
 void metrics_label_escape(buf *out, const char *value) {
     if (!value) return;
     size_t n = strlen(value), keep = n;

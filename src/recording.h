@@ -34,12 +34,8 @@
 
 #include <stddef.h>
 
+#include "bounds.h"
 #include "util.h"
-
-#define RECORDING_MAX_REFRESHES 100000 /* refresh directories one replay flow lists */
-#define RECORDING_MAX_PAGES     100000 /* pages of one recorded refresh */
-/* A request file: source_es.c's largest search body (4 MiB) and its path. */
-#define RECORDING_MAX_REQUEST ((4u << 20) + 8192)
 
 /* Makes ROOT/FLOW (and its parents); *dir (malloc'd, the caller's) is its
  * path, *last_refresh the highest REFRESH in it (0 when none). */

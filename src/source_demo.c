@@ -21,12 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "source.h"
 #include "util.h"
 
-#define MINUTE_MS          60000
-#define DEMO_MAX_WINDOW_MS (31LL * 24 * 3600 * 1000)
-#define NO_NODE            (-1) /* the caller of an ingress edge: the entry node */
+#define MINUTE_MS 60000
+#define NO_NODE   (-1) /* the caller of an ingress edge: the entry node */
 
 /* Incidents: each track cuts time into slots; a slot holds at most one
  * incident, starting and ending inside it. */

@@ -8,7 +8,7 @@
  *   - a search answer: its rows; timed_out or failed shards keep the rows
  *     and make degraded() say why the data may be incomplete;
  *   - too_many_buckets (400 or 503): the page size is lowered and the same
- *     page asked again at once, at most MAX_LOWERINGS times per collect; the
+ *     page asked again at once, at most ES_MAX_LOWERINGS times per collect; the
  *     lower size is kept for later refreshes, since the cluster's limit will
  *     not have moved;
  *   - 429 and 502/503/504: the cluster is overloaded; no request is sent
@@ -23,7 +23,7 @@
  * A cluster (or a proxy) that lies about paging cannot hold a refresh: an
  * after_key given twice in one collect, however the keys cycle (A, B, A...),
  * fails it (kind unexpected; a set of the keys' 64-bit hashes, at most
- * MAX_PAGES of them), as do an after_key that is not an object of the
+ * ES_MAX_PAGES of them), as do an after_key that is not an object of the
  * query's composite sources, a page with buckets but no after_key, and a
  * page with more buckets than were asked for; and whatever it does, the refresh's deadline (source_limits) cuts the
  * collect, requests in flight included (kind deadline), and a stop request
@@ -52,16 +52,11 @@
 #include "source.h"
 #include "util.h"
 
-#define MAX_LOWERINGS   8      /* page size lowerings in one collect */
-#define MAX_PAGES       100000 /* pages of one collect: ends a server that never stops paging */
-#define BODY_MAX        (4u << 20)
-#define SNIPPET_BYTES   2048 /* start of a body kept for messages */
-#define SHOWN_TEXT      80   /* characters of a non-JSON body shown in a message */
+#define SHOWN_TEXT      80 /* characters of a non-JSON body shown in a message */
 #define BUSY_FIRST_MS   5000
 #define BUSY_MAX_MS     300000
 #define CONFIG_FIRST_MS 60000
 #define CONFIG_MAX_MS   600000
-#define DEGRADED_LEN    512
 
 struct source {
     const flow_config *flow;
@@ -85,7 +80,7 @@ struct source {
     row_emit_fn emit;
     void *emit_ctx;
     source_stats stats;
-    char degraded[DEGRADED_LEN];
+    char degraded[SOURCE_DEGRADED_LEN];
     bool is_degraded;
     bool was_degraded; /* the last complete refresh was degraded: said once, and once when it ends */
 
@@ -109,7 +104,7 @@ typedef struct {
     source *src;
     es_response *resp;
     bool started;
-    char snippet[SNIPPET_BYTES + 1];
+    char snippet[ES_SNIPPET_BYTES + 1];
     size_t snippet_len;
     buf *record; /* raw body for the recording, NULL when off */
 } page_ctx;
@@ -253,7 +248,7 @@ static size_t on_data(void *ctx, const char *data, size_t len) {
         pc->started = true;
         es_parser_reset(pc->src->parser, pc->resp->status);
     }
-    size_t room = SNIPPET_BYTES - pc->snippet_len;
+    size_t room = ES_SNIPPET_BYTES - pc->snippet_len;
     size_t n = len < room ? len : room;
     memcpy(pc->snippet + pc->snippet_len, data, n);
     pc->snippet_len += n;
@@ -371,7 +366,7 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
                               int *lowerings, char **next_after, char *err) {
     page_result result = PAGE_FAILED;
     buf body, record;
-    buf_init(&body, BODY_MAX);
+    buf_init(&body, ES_MAX_SEARCH_BODY);
     buf_init(&record, ES_MAX_ANSWER);
     es_answer answer = {0};
     es_query_params params = {.flow = s->flow,
@@ -381,7 +376,7 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
                               .timeout_ms = s->cfg->es.timeout_ms,
                               .after_json = after};
     if (es_query_body(&params, &body) < 0) {
-        util_fail(err, "the search body is larger than %u bytes", BODY_MAX);
+        util_fail(err, "the search body is larger than %u bytes", ES_MAX_SEARCH_BODY);
         count_error(s, "query");
         goto done;
     }
@@ -484,7 +479,7 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
         int size = answer.max_buckets > 0 ? (int)(answer.max_buckets / 3 < 1000000 ? answer.max_buckets / 3 : 1000000)
                                           : s->page_size / 2;
         if (size >= s->page_size) size = s->page_size / 2;
-        if (*lowerings >= MAX_LOWERINGS || size < 1) {
+        if (*lowerings >= ES_MAX_LOWERINGS || size < 1) {
             util_fail(err, "%s answered %d too_many_buckets_exception even with %d buckets per page: %s", resp.host,
                       resp.status, s->page_size, answer.error_reason);
             /* Lowering did not cure it, so the page size was not the cause:
@@ -598,8 +593,8 @@ static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn e
     s->seen_count = 0;
     if (s->seen) memset(s->seen, 0, s->seen_size * sizeof *s->seen);
     for (;;) {
-        if (page >= MAX_PAGES) {
-            util_fail(err, "more than %d pages in one refresh; stopping", MAX_PAGES);
+        if (page >= ES_MAX_PAGES) {
+            util_fail(err, "more than %d pages in one refresh; stopping", ES_MAX_PAGES);
             break;
         }
         if (s->stop && atomic_load(s->stop)) {

@@ -47,14 +47,7 @@
 #define READ_CHUNK (256u << 10)
 /* The first bytes of the file kept to tell a rewritten file from a grown one:
  * a kilobyte holds several events, hence several timestamps. */
-#define HEAD_BYTES 1024
-/* Endpoint values are cut to this many bytes when interned. It bounds the
- * memory of a tuple while staying above VIZ_NAME_MAX, so topology still sees
- * (and cuts) a long name exactly as it would from Elasticsearch. */
-#define MAX_VALUE_BYTES (4 * VIZ_NAME_MAX)
-/* Interned tuples, live and dead, before dead ones are purged. Live ones are
- * never more than the events kept. */
-#define MAX_TUPLES    (2u * VIZ_MAX_FILE_EVENTS)
+#define HEAD_BYTES    1024
 #define MAX_KEY_BYTES (UINT32_MAX - 1u)
 
 typedef struct {
@@ -176,9 +169,9 @@ static int64_t tuple_intern(source *s) {
             return s->index[i] - 1;
         }
     }
-    if (s->ntuples == MAX_TUPLES) {
+    if (s->ntuples == FILE_MAX_TUPLES) {
         purge_tuples(s);
-        if (s->ntuples == MAX_TUPLES) return -1;
+        if (s->ntuples == FILE_MAX_TUPLES) return -1;
         return tuple_intern(s);
     }
     uint32_t off = (uint32_t)s->keys.len;
@@ -350,7 +343,7 @@ static void build_key(source *s) {
             continue;
         }
         /* A value holding "\u0000" ends there: rows carry C strings. */
-        size_t len = utf8_cut(v[j].text, strnlen(v[j].text, v[j].len), MAX_VALUE_BYTES);
+        size_t len = utf8_cut(v[j].text, strnlen(v[j].text, v[j].len), VIZ_MAX_KEY_VALUE_BYTES);
         buf_putc(&s->key, 1);
         buf_append(&s->key, v[j].text, len);
         buf_putc(&s->key, 0);
@@ -577,7 +570,7 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
     s->chunk = xmalloc(READ_CHUNK);
     buf_init(&s->partial, VIZ_MAX_LINE_BYTES);
     buf_init(&s->keys, MAX_KEY_BYTES);
-    buf_init(&s->key, EP_COUNT * (MAX_VALUE_BYTES + 2));
+    buf_init(&s->key, EP_COUNT * (VIZ_MAX_KEY_VALUE_BYTES + 2));
     s->schema = doc_schema_new(flow);
     s->doc = doc_new(s->schema);
     index_rebuild(s, 1024);

@@ -20,14 +20,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bounds.h"
 #include "es_client.h"
 #include "es_parse.h"
 #include "source.h"
 #include "recording.h"
 #include "util.h"
 
-#define FEED_CHUNK   (64u << 10)
-#define DEGRADED_LEN 512
+#define FEED_CHUNK (64u << 10)
 
 struct source {
     const flow_config *flow;
@@ -37,7 +37,7 @@ struct source {
     row_emit_fn emit;
     void *emit_ctx;
     source_stats stats;
-    char degraded[DEGRADED_LEN];
+    char degraded[SOURCE_DEGRADED_LEN];
     bool is_degraded;
 };
 

@@ -35,6 +35,7 @@
  * resolves through a topology_memo: the same few thousand hosts and services
  * recur across a refresh's edges and are looked up once (docs/PERFORMANCE.md).
  */
+#include "bounds.h"
 #include "topology.h"
 
 #include <arpa/inet.h>
@@ -52,13 +53,12 @@
 
 #define MAX_GROUPS 9 /* \1..\9 */
 
-/* A memo holds at most this many values and bytes of them: a refresh of 1M
+/* A memo holds at most TOPOLOGY_MEMO_VALUES values and TOPOLOGY_MEMO_BYTES
+ * bytes of them (bounds.h), its text grown by this chunk: a refresh of 1M
  * edges sees a few hundred thousand distinct values, most of them client
  * addresses that never repeat. Past the bounds values are looked up as if
  * there were no memo. */
-#define TOPOLOGY_MEMO_VALUES (1u << 19)
-#define TOPOLOGY_MEMO_BYTES  (32u << 20)
-#define TOPOLOGY_MEMO_CHUNK  (256u << 10)
+#define TOPOLOGY_MEMO_CHUNK (256u << 10)
 
 typedef enum { MATCH_ADDRESS, MATCH_NAME, MATCH_REGEX } match_kind;
 

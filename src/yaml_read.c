@@ -27,10 +27,6 @@
  * tree of the deepest allowed kind takes two levels per condition (a mapping
  * and a list) plus the few levels above the flow list.
  */
-#define MAX_YAML_DEPTH (2 * VIZ_MAX_CONDITION_DEPTH + 8)
-/* Longer durations are typos (a window of 400d would ask Elasticsearch for
- * a year of data on every refresh). */
-#define MAX_DURATION_MS  (366LL * 86400000)
 #define DURATION_EXAMPLE "a duration such as 500ms, 10s, 2m or 1h"
 
 /* ---- messages -------------------------------------------------------- */
@@ -357,7 +353,7 @@ int yr_duration(yr_parser *p, const yaml_node_t *n, const char *what, int64_t mi
     yr_shown(s, text, sizeof text);
     free(s);
     if (rc < 0) return yr_fail(p, n, DURATION_EXAMPLE, "%s '%s' is not a duration", what, text);
-    if (ms < min || ms > MAX_DURATION_MS)
+    if (ms < min || ms > CFG_MAX_DURATION_MS)
         return yr_fail(p, n, min > 0 ? "a duration above 0 and at most 366d" : "a duration of at most 366d",
                        "%s %s is out of range", what, text);
     *out = ms;
@@ -404,7 +400,7 @@ static int check_stream(const char *file, const char *text, size_t len, char *er
     yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
     int rc = -1, depth = 0, documents = 0;
     char depth_limit[64];
-    snprintf(depth_limit, sizeof depth_limit, "at most %d levels", MAX_YAML_DEPTH);
+    snprintf(depth_limit, sizeof depth_limit, "at most %d levels", CFG_MAX_YAML_DEPTH);
     for (;;) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&ps, &ev)) {
@@ -416,7 +412,7 @@ static int check_stream(const char *file, const char *text, size_t len, char *er
         yaml_event_delete(&ev);
         const char *problem = NULL, *expected = NULL;
         if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
-            if (++depth > MAX_YAML_DEPTH) problem = "lists and mappings nested too deeply", expected = depth_limit;
+            if (++depth > CFG_MAX_YAML_DEPTH) problem = "lists and mappings nested too deeply", expected = depth_limit;
         } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
             depth--;
         } else if (type == YAML_ALIAS_EVENT) {
