@@ -1,5 +1,5 @@
 #include "bounds.h"
-#include "metrics.h"
+#include "metrics_internal.h"
 
 #include <dirent.h>
 #include <math.h>

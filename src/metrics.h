@@ -22,7 +22,6 @@ typedef enum { METRIC_COUNTER, METRIC_GAUGE } metric_type;
 void metrics_declare(const char *name, metric_type type, const char *help);
 void metrics_add(const char *name, const char *labels, double delta);
 void metrics_set(const char *name, const char *labels, double value);
-double metrics_get(const char *name, const char *labels); /* for tests */
 void metrics_render(buf *out);
 void metrics_label_escape(buf *out, const char *value);
 /* Declares vizfeed's own metrics; called once at start. */
@@ -30,6 +29,5 @@ void metrics_declare_all(void);
 /* Sets the standard process_* gauges (memory, CPU, file descriptors, start
  * time) from /proc; called when /metrics is scraped. */
 void metrics_update_process(void);
-void metrics_reset(void); /* drops every series and declaration (tests) */
 
 #endif

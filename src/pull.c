@@ -1,4 +1,4 @@
-#include "pull.h"
+#include "pull_internal.h"
 
 #include <errno.h>
 #include <stdbool.h>

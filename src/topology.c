@@ -36,7 +36,7 @@
  * recur across a refresh's edges and are looked up once (docs/PERFORMANCE.md).
  */
 #include "bounds.h"
-#include "topology.h"
+#include "topology_internal.h"
 
 #include <arpa/inet.h>
 #include <assert.h>

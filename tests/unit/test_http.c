@@ -13,7 +13,7 @@
 
 #include "http.h"
 #include "bounds.h"
-#include "metrics.h"
+#include "metrics_internal.h"
 #include "util.h"
 
 /* cmocka defines a util_fail() macro: include it after our headers. */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "metrics_internal.h"
 #include "util.h"
 
 /* cmocka defines a util_fail() macro: include it after our headers. */

@@ -15,7 +15,7 @@
 #include <microhttpd.h>
 
 #include "log.h"
-#include "pull.h"
+#include "pull_internal.h"
 #include "util.h"
 
 /* cmocka defines a util_fail() macro: include it after our headers. */

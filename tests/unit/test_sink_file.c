@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "metrics.h"
+#include "metrics_internal.h"
 #include "sink.h"
 #include "util.h"
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "metrics.h"
+#include "metrics_internal.h"
 #include "source.h"
 #include "util.h"
 #include "fake_http.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "topology.h"
+#include "topology_internal.h"
 #include "util.h"
 
 /* cmocka defines a util_fail() macro: include it after our headers. */
