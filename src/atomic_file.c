@@ -53,16 +53,16 @@ static const char *kind_of(mode_t mode) {
     return "not a regular file";
 }
 
-int atomic_check_target(const char *path, char *err) {
+int atomic_file_check_target(const char *path, char *err) {
     struct stat st;
     /* lstat: a symbolic link is judged itself, since rename() would replace
      * the link, not what it points at. */
     if (lstat(path, &st) < 0) {
         if (errno == ENOENT) return 0;
-        return fail(err, "cannot look at it: %s", strerror(errno));
+        return util_fail(err, "cannot look at it: %s", strerror(errno));
     }
     if (S_ISREG(st.st_mode)) return 0;
-    return fail(err, "it is %s, not a regular file; refusing to replace it", kind_of(st.st_mode));
+    return util_fail(err, "it is %s, not a regular file; refusing to replace it", kind_of(st.st_mode));
 }
 
 /* Creates the temporary file (tmp ends in XXXXXX) and locks it, which marks
@@ -93,9 +93,9 @@ static int claim_temporary(const char *dir, char *tmp) {
     return fd;
 }
 
-int atomic_replace(const char *path, const char *dir, const atomic_part *parts, size_t nparts, char *err) {
+int atomic_file_replace(const char *path, const char *dir, const atomic_part *parts, size_t nparts, char *err) {
     char why[ERR_LEN];
-    if (atomic_check_target(path, why) < 0) return fail(err, "%s", why);
+    if (atomic_file_check_target(path, why) < 0) return util_fail(err, "%s", why);
     size_t path_len = strlen(path);
     static const char suffix[] = ATOMIC_TMP_INFIX "XXXXXX";
     char *tmp = xmalloc(path_len + sizeof suffix);
@@ -116,11 +116,11 @@ int atomic_replace(const char *path, const char *dir, const atomic_part *parts, 
     if (fchmod(fd, ATOMIC_FILE_MODE) < 0) goto fail;
     /* The path may have become something else while this was written (a
      * FIFO, a device, a link): look again just before the rename. */
-    if (atomic_check_target(path, why) < 0) {
+    if (atomic_file_check_target(path, why) < 0) {
         close(fd);
         unlink(tmp);
         free(tmp);
-        return fail(err, "%s", why);
+        return util_fail(err, "%s", why);
     }
     step = "cannot write the temporary file";
     int close_rc = close(fd);
@@ -140,7 +140,7 @@ fail:;
     unlink(tmp);
     errno = saved;
 done:
-    if (rc < 0) fail(err, "%s: %s", step, strerror(errno));
+    if (rc < 0) util_fail(err, "%s: %s", step, strerror(errno));
     free(tmp);
     return rc;
 }

@@ -9,8 +9,8 @@
  * reader sees the old content or the new one, and a crash leaves one of
  * them, never a truncated or empty file.
  *
- * Calling sequence: atomic_check_target() when a path is configured (to
- * refuse it at start-up), then atomic_replace() for every new content.
+ * Calling sequence: atomic_file_check_target() when a path is configured (to
+ * refuse it at start-up), then atomic_file_replace() for every new content.
  *
  * What may be replaced: a regular file, or nothing (the file is created).
  * Anything else at the path - a device such as /dev/null, a FIFO, a socket,
@@ -47,12 +47,12 @@ typedef struct {
 } atomic_part;
 
 /* 0 when path names a regular file or nothing; -1 with err when it names
- * something atomic_replace() refuses to replace. */
-int atomic_check_target(const char *path, char *err);
+ * something atomic_file_replace() refuses to replace. */
+int atomic_file_check_target(const char *path, char *err);
 
 /* Replaces path with the concatenation of parts[0..nparts). dir is the
  * directory holding path (the caller knows it already; "." for a bare
  * name). */
-int atomic_replace(const char *path, const char *dir, const atomic_part *parts, size_t nparts, char *err);
+int atomic_file_replace(const char *path, const char *dir, const atomic_part *parts, size_t nparts, char *err);
 
 #endif

@@ -11,9 +11,9 @@
 #define VIZ_MAX_FLOWS             64    /* flows in one configuration (a flow set is a 64-bit mask) */
 #define VIZ_MAX_TOPOLOGY          10000 /* topology entries */
 #define VIZ_MAX_REGEX_SIZE        500   /* topology regex pieces, {n} written out */
-#define VIZ_MAX_REGEX_EMPTY_LOOPS 8     /* topology regex repetitions of what may match nothing, + and {n} written out */
-#define TOPOLOGY_REGEX_BUDGET_MS  5000  /* regexec() time per refresh; then regexes are skipped */
-#define VIZ_MAX_CONDITION_DEPTH   16    /* nesting of not/all */
+#define VIZ_MAX_REGEX_EMPTY_LOOPS 8    /* topology regex repetitions of what may match nothing, + and {n} written out */
+#define TOPOLOGY_REGEX_BUDGET_MS  5000 /* regexec() time per refresh; then regexes are skipped */
+#define VIZ_MAX_CONDITION_DEPTH   16   /* nesting of not/all */
 #define VIZ_MAX_CONFIG_BYTES      (4u << 20)   /* a configuration file */
 #define VIZ_MAX_CA_FILE_BYTES     (16u << 20)  /* of elasticsearch.ca_file searched for a certificate at load */
 #define VIZ_MAX_LINE_BYTES        (1u << 20)   /* one NDJSON line; longer lines are counted and skipped */
@@ -35,5 +35,52 @@
 #define PULL_MAX_BODY             (256u << 20) /* decoded bytes of one answer `vizfeed pull` accepts */
 #define HTTP_MAX_STATIC_FILE      (64u << 20)  /* a file served from ui_dir */
 #define VIZ_MAX_SINKS             4            /* sinks in a sink_list: the HTTP server, the output file, room for tests */
+
+/* Moved here from the modules that use them (issue 12 item 5). */
+#define CFG_MAX_SERVICES_LIMIT 100000 /* largest services limit a configuration may set */
+#define DOC_MAX_DEPTH                                                                                                  \
+    256 /* nesting of one NDJSON event; no real event is this deep, the frame stack stays a fixed array */
+#define DOC_MAX_TEXT                                                                                                   \
+    (64u << 20) /* kept value text of one line; above VIZ_MAX_LINE_BYTES, so the file source never reaches it */
+#define ES_DETECT_MAX_BYTES                                                                                            \
+    (64u << 10) /* answer to GET /; it is a few hundred bytes, more means something else answered */
+#define ES_MAX_ANSWER      (256u << 20) /* bytes of one Elasticsearch answer, decompressed */
+#define ES_PARSE_MAX_DEPTH 64 /* nesting of an answer: ours nest about 8 deep, caused_by chains a little more */
+#define VIZ_MAX_KEY_VALUE_BYTES                                                                                        \
+    (4 * VIZ_NAME_MAX) /* key value cut at read, by both sources alike, so topology sees and cuts a long name the same \
+                          way */
+#define ES_MAX_AFTER_KEY_BYTES                                                                                         \
+    (256u << 10) /* after_key is sent back verbatim so cannot be cut; six 32766-byte keywords fit */
+#define ES_MAX_TOKEN_BYTES     (1u << 20) /* bytes that pass without a token completing (one huge string) in an answer */
+#define ES_PARSE_SNIPPET_BYTES 48         /* what a NOT_JSON reason quotes of a body (a proxy's HTML page) */
+#define HTTP_MAX_METRICS_BYTES (4u << 20) /* /metrics output; a few hundred series take a few tens of kilobytes */
+#define INIT_MAX_ANSWER                                                                                                \
+    (64u << 20) /* discovery answer; tens of thousands of indices still fit _resolve/index in a few MB */
+#define JSONR_MAX_PENDING                                                                                              \
+    (16u << 20) /* token gathered across chunks; es_parse refuses 1 MiB already, this bounds the reader alone */
+#define JSONR_MAX_DEPTH         256 /* nesting the JSON reader follows */
+#define JSONW_MAX_DEPTH         64  /* nesting the JSON writer tracks (one flag per level); the graph nests far less */
+#define METRICS_MAX_DECLARED    256 /* metric families; the set is closed, reaching it is a bug */
+#define METRICS_MAX_SERIES      20000 /* label series; label values come from small closed sets, more are dropped */
+#define METRICS_MAX_LABEL_VALUE 128   /* bytes of a label value, longer ones get ~ and 8 hex digits of their hash */
+#define DEMO_MAX_WINDOW_MS      (31LL * 24 * 3600 * 1000) /* window the demo accepts: a month of made-up traffic */
+#define ES_MAX_LOWERINGS        8                         /* page size lowerings in one collect; each halves the page */
+#define ES_MAX_PAGES            100000     /* pages of one collect: ends a server that never stops paging */
+#define ES_MAX_SEARCH_BODY      (4u << 20) /* a search body we send; larger is refused before sending */
+#define ES_SNIPPET_BYTES        2048       /* start of an answer body kept for messages */
+#define SOURCE_DEGRADED_LEN     512        /* a source's degraded reason shown on the page */
+#define FILE_MAX_TUPLES                                                                                                \
+    (2u * VIZ_MAX_FILE_EVENTS) /* interned tuples, live and dead, before dead ones are purged; live ones are at most   \
+                                  the events */
+#define TOPOLOGY_MEMO_VALUES (1u << 19)  /* values the per-refresh memo keeps; 100k edges see a few hundred thousand */
+#define TOPOLOGY_MEMO_BYTES  (32u << 20) /* bytes of memo text; past either bound values are looked up without it */
+#define CFG_MAX_YAML_DEPTH                                                                                             \
+    (2 * VIZ_MAX_CONDITION_DEPTH +                                                                                     \
+     8) /* two levels per condition (mapping and list) plus the levels above the flow list */
+#define CFG_MAX_DURATION_MS                                                                                            \
+    (366LL * 86400000)                 /* longer durations are typos (a 400d window asks for a year on every refresh) */
+#define RECORDING_MAX_REFRESHES 100000 /* refresh directories one replay flow lists */
+#define RECORDING_MAX_PAGES     100000 /* pages of one recorded refresh, as ES_MAX_PAGES */
+#define RECORDING_MAX_REQUEST   (ES_MAX_SEARCH_BODY + 8192) /* a request file: the largest search body and its path */
 
 #endif

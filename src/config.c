@@ -27,8 +27,6 @@
 #include "yaml_read.h"
 #include "util.h"
 
-#define MAX_SERVICES_LIMIT 100000
-
 /* The flow keys that were written, by the user or by a preset; a preset only
  * fills keys the user did not write. Endpoint parts are tracked one by one so
  * that `to: { host: "" }` overrides only the host of a preset. */
@@ -246,7 +244,7 @@ vizfeed_config *cfg_demo(void) {
     return cfg;
 }
 
-const char *flow_type_name(flow_type t) {
+const char *cfg_flow_type_name(flow_type t) {
     return (unsigned)t < FLOW_TYPES ? flow_type_names[t] : "unknown";
 }
 
@@ -549,7 +547,7 @@ static int apply_preset(yr_parser *p, const flow_preset *preset, flow_config *f,
     int rc = -1;
     const yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root || root->type != YAML_MAPPING_NODE) {
-        fail(p->err, "%s: not a mapping; expected a mapping of flow keys", file);
+        util_fail(p->err, "%s: not a mapping; expected a mapping of flow keys", file);
         goto done;
     }
     if (yr_check_keys(&pp, root, file, preset_keys) < 0 || parse_traffic(&pp, root, &from_preset, &filled) < 0)
@@ -845,7 +843,7 @@ static int parse_graph(yr_parser *p, const yaml_node_t *root, vizfeed_config *cf
         return -1;
     long long max;
     if ((n = yr_get(p, g, "max_services"))) {
-        if (yr_int(p, n, "graph.max_services", 1, MAX_SERVICES_LIMIT, &max) < 0) return -1;
+        if (yr_int(p, n, "graph.max_services", 1, CFG_MAX_SERVICES_LIMIT, &max) < 0) return -1;
         gc->max_services = (int)max;
     }
     if (yr_section(p, yr_get(p, g, "thresholds"), "graph.thresholds", threshold_keys, &t) < 0) return -1;
@@ -1049,7 +1047,7 @@ vizfeed_config *cfg_load(const char *path, char *err) {
     const yaml_node_t *root = yaml_document_get_root_node(&doc);
     cfg = config_with_defaults(path);
     if (!root || yr_is_null(root)) {
-        fail(err, "%s:1:1: the configuration is empty; expected at least a flows: list", path);
+        util_fail(err, "%s:1:1: the configuration is empty; expected at least a flows: list", path);
         goto fail;
     }
     if (parse_root(&p, root, cfg) == 0) goto loaded;
@@ -1098,7 +1096,7 @@ static int has_pem_certificate(int fd) {
 
 int cfg_check_files(const vizfeed_config *cfg, char *err) {
     const char *path = cfg->es.ca_file;
-    if (str_empty(path)) return 0;
+    if (util_str_empty(path)) return 0;
     char why[128] = "";
     struct stat st;
     int pem;
@@ -1115,8 +1113,8 @@ int cfg_check_files(const vizfeed_config *cfg, char *err) {
     if (fd >= 0) close(fd);
     if (!why[0]) return 0;
     char text[256];
-    return fail(err, "%s:%d:%d: elasticsearch.ca_file '%s' %s; expected a PEM file of CA certificates", cfg->path,
-                cfg->es.ca_file_line, cfg->es.ca_file_column, yr_shown(path, text, sizeof text), why);
+    return util_fail(err, "%s:%d:%d: elasticsearch.ca_file '%s' %s; expected a PEM file of CA certificates", cfg->path,
+                     cfg->es.ca_file_line, cfg->es.ca_file_column, yr_shown(path, text, sizeof text), why);
 }
 
 int cfg_check_listen(const vizfeed_config *cfg, char *err) {
@@ -1148,9 +1146,9 @@ int cfg_check_listen(const vizfeed_config *cfg, char *err) {
     char *end = NULL;
     long port = port_text ? strtol(port_text, &end, 10) : -1;
     if (!port_text || !*port_text || *end || !isdigit((unsigned char)*port_text) || port > 65535)
-        return fail(err,
-                    "%s address '%s' cannot be read; expected HOST:PORT such as 127.0.0.1:8080, [::1]:8080 or :8080",
-                    where, shown_text);
+        return util_fail(
+            err, "%s address '%s' cannot be read; expected HOST:PORT such as 127.0.0.1:8080, [::1]:8080 or :8080",
+            where, shown_text);
     if (!host[0]) return 0; /* every interface */
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
     int rc = getaddrinfo(host, NULL, &hints, &res);
@@ -1165,8 +1163,8 @@ int cfg_check_listen(const vizfeed_config *cfg, char *err) {
         freeaddrinfo(res);
     }
     if (!why[0]) return 0;
-    return fail(err,
-                "%s address '%s': the host %s; expected an address of this machine, a name that resolves to "
-                "one, or :PORT for every interface",
-                where, shown_text, why);
+    return util_fail(err,
+                     "%s address '%s': the host %s; expected an address of this machine, a name that resolves to "
+                     "one, or :PORT for every interface",
+                     where, shown_text, why);
 }

@@ -184,7 +184,7 @@ int cfg_check_listen(const vizfeed_config *cfg, char *err);
  * filled in, secrets replaced by "********"), for `vizfeed check`. */
 void cfg_print(const vizfeed_config *cfg, FILE *out);
 
-const char *flow_type_name(flow_type t);
+const char *cfg_flow_type_name(flow_type t);
 
 /* How long one refresh may take a flow (refresh.deadline): as set, else the
  * interval, or elasticsearch.timeout plus a second when that is longer, so

@@ -57,7 +57,7 @@ static void print_number(FILE *out, double d) {
 
 static void print_duration(FILE *out, int64_t ms) {
     char text[64];
-    format_duration(ms, text, sizeof text);
+    util_format_duration(ms, text, sizeof text);
     fputs(text, out);
 }
 
@@ -191,7 +191,7 @@ static void print_endpoint(FILE *out, const char *side, const flow_config *f, in
 
 static void print_flow(FILE *out, const flow_config *f) {
     print_key_string(out, "  - name: ", f->name);
-    fprintf(out, "    type: %s\n", flow_type_name(f->type));
+    fprintf(out, "    type: %s\n", cfg_flow_type_name(f->type));
     if (f->type == FLOW_DEMO) {
         fprintf(out, "    seed: %llu\n", (unsigned long long)f->seed);
     } else {

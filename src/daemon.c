@@ -86,7 +86,7 @@ static bool same_failure(const char *a, const char *b) {
 }
 
 static void failure_report(failure_log *f, log_level level, const char *what, const char *error) {
-    int64_t now = monotonic_ms();
+    int64_t now = util_monotonic_ms();
     if (!error) {
         if (f->text[0]) log_info("%s works again", what);
         f->text[0] = '\0';
@@ -117,7 +117,7 @@ static void generation_free(generation *g) {
 /* verify: false suits a test cluster with a self-signed certificate; said at
  * every start and reload so that it is not forgotten in production. */
 static void warn_if_unverified(const vizfeed_config *cfg) {
-    bool tls = !str_empty(cfg->es.cloud_id);
+    bool tls = !util_str_empty(cfg->es.cloud_id);
     for (size_t i = 0; i < cfg->es.nhosts; i++) tls |= !strncasecmp(cfg->es.hosts[i], "https://", 8);
     bool used = false;
     for (size_t i = 0; i < cfg->nflows; i++) used |= cfg->flows[i].type == FLOW_ELASTICSEARCH;
@@ -134,7 +134,7 @@ static int generation_new(const daemon_options *o, generation *g, char *err) {
     if (!g->cfg) return -1;
     g->refresher = refresher_new(g->cfg, NULL, err);
     if (!g->refresher) goto fail;
-    if (!str_empty(g->cfg->output_file) && !(g->file = sink_file_new(g->cfg->output_file, err))) goto fail;
+    if (!util_str_empty(g->cfg->output_file) && !(g->file = sink_file_new(g->cfg->output_file, err))) goto fail;
     warn_if_unverified(g->cfg);
     return 0;
 fail:
@@ -172,7 +172,8 @@ static void log_refresh(daemon_state *d, const refresh_result *res, const snapsh
     for (size_t i = 0; i < cfg->nflows && i < VIZ_MAX_FLOWS; i++) {
         char what[ERR_LEN];
         snprintf(what, sizeof what, "flow '%s'", cfg->flows[i].name);
-        failure_report(&d->flow_failure[i], LOG_WARN, what, res->flow_error[i]); /* its part of the graph is kept */
+        failure_report(&d->flow_failure[i], LOG_LEVEL_WARN, what,
+                       res->flow_error[i]); /* its part of the graph is kept */
     }
     if (snap) daemon_log_refresh_done(res, snap);
 }
@@ -181,7 +182,7 @@ static void report_sink(void *ctx, size_t i, const sink *s, const char *error) {
     daemon_state *d = ctx;
     char what[64];
     snprintf(what, sizeof what, "%s output", s->ops->name);
-    failure_report(&d->sink_failure[i], LOG_ERROR, what, error);
+    failure_report(&d->sink_failure[i], LOG_LEVEL_ERROR, what, error);
 }
 
 static void publish(daemon_state *d, snapshot *snap) {
@@ -198,24 +199,25 @@ static void refresh_once(daemon_state *d) {
     const vizfeed_config *cfg = d->current.cfg;
     char err[ERR_LEN];
     refresh_result res;
-    int64_t end_ms = (now_ms() - cfg->lag_ms) / 1000 * 1000;
+    int64_t end_ms = (util_now_ms() - cfg->lag_ms) / 1000 * 1000;
     snapshot *snap = refresher_run(d->current.refresher, end_ms, &res, err);
     if (res.stopped) return; /* SIGTERM cut it short: nothing to say or publish */
-    metric_add("vizfeed_refreshes_total", "", 1);
-    metric_set("vizfeed_refresh_duration_seconds", "", res.seconds);
-    metric_set("vizfeed_refresh_cpu_seconds", "", res.cpu_seconds);
+    metrics_add("vizfeed_refreshes_total", "", 1);
+    metrics_set("vizfeed_refresh_duration_seconds", "", res.seconds);
+    metrics_set("vizfeed_refresh_cpu_seconds", "", res.cpu_seconds);
     log_refresh(d, &res, snap);
     if (!snap) {
         log_error("refresh failed: %s", err);
         return;
     }
-    if (res.flows_failed == 0) metric_set("vizfeed_last_refresh_success_timestamp_seconds", "", now_ms() / 1000.0);
-    metric_set("vizfeed_graph_nodes", "", snap->nodes);
-    metric_set("vizfeed_graph_connections", "", snap->connections);
-    metric_set("vizfeed_graph_hidden_services", "", res.stats.hidden);
-    metric_set("vizfeed_graph_clamped_counts", "", (double)res.stats.clamped);
+    if (res.flows_failed == 0)
+        metrics_set("vizfeed_last_refresh_success_timestamp_seconds", "", util_now_ms() / 1000.0);
+    metrics_set("vizfeed_graph_nodes", "", snap->nodes);
+    metrics_set("vizfeed_graph_connections", "", snap->connections);
+    metrics_set("vizfeed_graph_hidden_services", "", res.stats.hidden);
+    metrics_set("vizfeed_graph_clamped_counts", "", (double)res.stats.clamped);
     daemon_log_clamped(&res, &d->clamped_said);
-    metric_add("vizfeed_topology_regex_skipped_total", "", (double)res.regex_skipped);
+    metrics_add("vizfeed_topology_regex_skipped_total", "", (double)res.regex_skipped);
     daemon_log_regex_skipped(&res, &d->regex_said);
     publish(d, snap);
     snapshot_unref(snap);
@@ -253,15 +255,15 @@ static void *refresh_loop(void *arg) {
         if (d->pending.cfg) adopt_pending(d);
         pthread_mutex_unlock(&d->lock);
 
-        int64_t started = monotonic_ms();
+        int64_t started = util_monotonic_ms();
         refresh_once(d);
 
         pthread_mutex_lock(&d->lock);
         int64_t due = started + d->current.cfg->interval_ms;
-        while (!d->stopping && !d->pending.cfg && monotonic_ms() < due) {
+        while (!d->stopping && !d->pending.cfg && util_monotonic_ms() < due) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t wait_ms = due - monotonic_ms();
+            int64_t wait_ms = due - util_monotonic_ms();
             ts.tv_sec += wait_ms / 1000;
             ts.tv_nsec += (wait_ms % 1000) * 1000000;
             if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
@@ -282,12 +284,12 @@ static void reload(daemon_state *d, const daemon_options *o) {
     generation g;
     if (generation_new(o, &g, err) < 0) {
         log_error("reload failed, keeping the running configuration: %s", err);
-        metric_add("vizfeed_config_reloads_total", "result=\"failure\"", 1);
+        metrics_add("vizfeed_config_reloads_total", "result=\"failure\"", 1);
         return;
     }
     size_t nflows = g.cfg->nflows;
     pthread_mutex_lock(&d->lock);
-    if (!str_eq(g.cfg->listen, d->current.cfg->listen))
+    if (!util_str_eq(g.cfg->listen, d->current.cfg->listen))
         log_warn("reload: the listen address changed to %s; it takes effect after a restart", g.cfg->listen);
     generation_free(&d->pending); /* two reloads before the refresher woke up: the newer wins */
     d->pending = g;
@@ -300,7 +302,7 @@ static void reload(daemon_state *d, const daemon_options *o) {
     http_update_options(d->http, &ho);
     pthread_cond_signal(&d->wake);
     pthread_mutex_unlock(&d->lock);
-    metric_add("vizfeed_config_reloads_total", "result=\"success\"", 1);
+    metrics_add("vizfeed_config_reloads_total", "result=\"success\"", 1);
     log_info("configuration reloaded: %zu flow(s)", nflows);
 }
 
@@ -339,10 +341,10 @@ int daemon_run(const daemon_options *o) {
         goto done;
     }
     char every[32];
-    format_duration(cfg->interval_ms, every, sizeof every);
+    util_format_duration(cfg->interval_ms, every, sizeof every);
     /* The port also as a field of its own in JSON logs ("server.port"), which
      * tests and tools read instead of this sentence. */
-    log_msg_field(LOG_INFO, "server.port", http_port(d.http),
+    log_msg_field(LOG_LEVEL_INFO, "server.port", http_port(d.http),
                   "vizfeed %s listening on %s, port %d: /vizceral.json refreshed every %s from %zu flow(s)",
                   VIZFEED_VERSION, cfg->listen, http_port(d.http), every, cfg->nflows);
 

@@ -13,6 +13,7 @@
  * are recorded as arena offsets while parsing (the arena may move as it
  * grows) and turned into pointers once the line is done.
  */
+#include "bounds.h"
 #include "doc.h"
 
 #include <stdint.h>
@@ -24,13 +25,6 @@
 #include "cond.h"
 #include "hashtab.h"
 #include "util.h"
-
-/* Nesting deeper than this is refused: no real event is this deep and the
- * frame stack stays a fixed array. */
-#define DOC_MAX_DEPTH 256
-/* Bytes of kept value text for one line; a line is at most
- * VIZ_MAX_LINE_BYTES, so this is never reached by the file source. */
-#define DOC_MAX_TEXT (64u << 20)
 
 enum { ENTRY_FIELD = 1, ENTRY_PREFIX = 2 };
 
@@ -145,7 +139,7 @@ typedef struct {
 
 static void add_name(void *ctx, const char *field) {
     name_list *l = ctx;
-    if (str_empty(field)) return;
+    if (util_str_empty(field)) return;
     for (size_t i = 0; i < l->n; i++)
         if (strcmp(l->names[i], field) == 0) return;
     if (l->n == l->cap) {
@@ -418,7 +412,7 @@ int doc_parse(doc *d, const char *json, size_t len, char *err) {
      * few small blocks that the allocator hands straight back. */
     if (d->yajl) yajl_free(d->yajl);
     d->yajl = yajl_alloc(&callbacks, NULL, d);
-    if (!d->yajl) return fail(err, "out of memory for the JSON parser");
+    if (!d->yajl) return util_fail(err, "out of memory for the JSON parser");
 
     yajl_status st = yajl_parse(d->yajl, (const unsigned char *)json, len);
     if (st == yajl_status_ok) st = yajl_complete_parse(d->yajl);
@@ -428,12 +422,12 @@ int doc_parse(doc *d, const char *json, size_t len, char *err) {
     }
     if (st != yajl_status_ok) {
         if (d->error) {
-            fail(err, "%s", d->error);
+            util_fail(err, "%s", d->error);
         } else {
             unsigned char *msg = yajl_get_error(d->yajl, 0, (const unsigned char *)json, len);
             size_t n = strlen((const char *)msg);
             while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) n--;
-            fail(err, "invalid JSON: %.*s", (int)n, (const char *)msg);
+            util_fail(err, "invalid JSON: %.*s", (int)n, (const char *)msg);
             yajl_free_error(d->yajl, msg);
         }
         clear_values(d);

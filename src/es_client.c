@@ -12,6 +12,7 @@
  * handed to on_data: once the caller's parser has seen bytes, a second answer
  * cannot be streamed into it, so the request fails instead.
  */
+#include "bounds.h"
 #include "es_client.h"
 
 #include <ctype.h>
@@ -24,8 +25,6 @@
 
 #include "util.h"
 
-/* GET / answers a few hundred bytes; more means something else answered. */
-#define DETECT_MAX_BYTES (64u << 10)
 /* Connecting is a part of the whole-request timeout, but a blackholed host
  * must not eat all of it when another host could answer. */
 #define CONNECT_TIMEOUT_MS 10000
@@ -64,7 +63,7 @@ static void init_curl(void) {
     curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-const char *es_failure_name(es_failure f) {
+const char *es_client_failure_name(es_failure f) {
     switch (f) {
     case ES_FAIL_NONE:
         return "none";
@@ -108,8 +107,8 @@ static int decode_cloud_id(const char *cloud_id, char **url, char *err) {
     buf_init(&decoded, 4096);
     int rc = -1;
     char *parts[3] = {NULL, NULL, NULL};
-    if (base64_decode(encoded, &decoded) < 0) {
-        fail(err, "elasticsearch.cloud_id is not valid: the part after ':' is not base64");
+    if (util_base64_decode(encoded, &decoded) < 0) {
+        util_fail(err, "elasticsearch.cloud_id is not valid: the part after ':' is not base64");
         goto done;
     }
     char *text = xstrdup(buf_cstr(&decoded));
@@ -122,7 +121,7 @@ static int decode_cloud_id(const char *cloud_id, char **url, char *err) {
     }
     char port[8] = "443";
     if (!parts[1] || !*parts[0] || !*parts[1]) {
-        fail(err, "elasticsearch.cloud_id is not valid: expected host$es_uuid$kibana_uuid inside");
+        util_fail(err, "elasticsearch.cloud_id is not valid: expected host$es_uuid$kibana_uuid inside");
         goto free_text;
     }
     for (int i = 0; i < 2; i++) {
@@ -130,13 +129,13 @@ static int decode_cloud_id(const char *cloud_id, char **url, char *err) {
         if (!p) continue;
         *p++ = '\0';
         if (!all_digits(p) || strlen(p) > 5 || atoi(p) > 65535) {
-            fail(err, "elasticsearch.cloud_id is not valid: port '%.8s' is not a number", p);
+            util_fail(err, "elasticsearch.cloud_id is not valid: port '%.8s' is not a number", p);
             goto free_text;
         }
         snprintf(port, sizeof port, "%s", p);
     }
     if (!*parts[0] || !*parts[1]) {
-        fail(err, "elasticsearch.cloud_id is not valid: empty host");
+        util_fail(err, "elasticsearch.cloud_id is not valid: empty host");
         goto free_text;
     }
     buf u;
@@ -183,31 +182,31 @@ static int build_authorization(es_client *c, const es_config *cfg, char *err) {
     buf h;
     buf_init(&h, 16384);
     int rc = -1;
-    if (!str_empty(cfg->api_key)) {
+    if (!util_str_empty(cfg->api_key)) {
         if (has_line_break(cfg->api_key)) {
-            fail(err, "elasticsearch.api_key contains a line break");
+            util_fail(err, "elasticsearch.api_key contains a line break");
             goto done;
         }
         buf_puts(&h, "Authorization: ApiKey ");
         /* "id:key" is what the create-API-key answer lists as id and api_key;
          * the server wants base64 of it (the answer's "encoded"). */
         if (strchr(cfg->api_key, ':'))
-            base64_encode(&h, (const unsigned char *)cfg->api_key, strlen(cfg->api_key));
+            util_base64_encode(&h, (const unsigned char *)cfg->api_key, strlen(cfg->api_key));
         else
             buf_puts(&h, cfg->api_key);
-    } else if (!str_empty(cfg->bearer_token)) {
+    } else if (!util_str_empty(cfg->bearer_token)) {
         if (has_line_break(cfg->bearer_token)) {
-            fail(err, "elasticsearch.bearer_token contains a line break");
+            util_fail(err, "elasticsearch.bearer_token contains a line break");
             goto done;
         }
         buf_puts(&h, "Authorization: Bearer ");
         buf_puts(&h, cfg->bearer_token);
-    } else if (!str_empty(cfg->username)) {
+    } else if (!util_str_empty(cfg->username)) {
         buf pair;
         buf_init(&pair, 8192);
         buf_printf(&pair, "%s:%s", cfg->username, cfg->password ? cfg->password : "");
         buf_puts(&h, "Authorization: Basic ");
-        base64_encode(&h, (const unsigned char *)pair.data, pair.len);
+        util_base64_encode(&h, (const unsigned char *)pair.data, pair.len);
         /* Wipe the plain pair: a core dump should not hand it out. */
         memset(pair.data, 0, pair.len);
         buf_free(&pair);
@@ -236,12 +235,12 @@ void es_client_set_limits(es_client *c, int64_t deadline_ms, const atomic_bool *
 es_client *es_client_new(const es_config *cfg, char *err) {
     pthread_once(&curl_once, init_curl);
     if (curl_init_result != CURLE_OK) {
-        fail(err, "libcurl could not start: %s", curl_easy_strerror(curl_init_result));
+        util_fail(err, "libcurl could not start: %s", curl_easy_strerror(curl_init_result));
         return NULL;
     }
     es_client *c = xcalloc(1, sizeof *c);
     c->hosts = xcalloc(cfg->nhosts + 1, sizeof *c->hosts);
-    if (!str_empty(cfg->cloud_id)) {
+    if (!util_str_empty(cfg->cloud_id)) {
         char *url;
         if (decode_cloud_id(cfg->cloud_id, &url, err) < 0) goto fail;
         add_host(c, url);
@@ -249,11 +248,11 @@ es_client *es_client_new(const es_config *cfg, char *err) {
     }
     for (size_t i = 0; i < cfg->nhosts; i++) add_host(c, cfg->hosts[i]);
     if (c->nhosts == 0) {
-        fail(err, "no Elasticsearch host is configured (elasticsearch.hosts or cloud_id)");
+        util_fail(err, "no Elasticsearch host is configured (elasticsearch.hosts or cloud_id)");
         goto fail;
     }
-    if (!str_empty(cfg->username) && has_line_break(cfg->username)) {
-        fail(err, "elasticsearch.username contains a line break");
+    if (!util_str_empty(cfg->username) && has_line_break(cfg->username)) {
+        util_fail(err, "elasticsearch.username contains a line break");
         goto fail;
     }
     if (build_authorization(c, cfg, err) < 0) goto fail;
@@ -261,7 +260,7 @@ es_client *es_client_new(const es_config *cfg, char *err) {
 
     c->curl = curl_easy_init();
     if (!c->curl) {
-        fail(err, "libcurl could not create a handle");
+        util_fail(err, "libcurl could not create a handle");
         goto fail;
     }
     /* Options that hold for every request; per-request ones are set in
@@ -286,7 +285,7 @@ es_client *es_client_new(const es_config *cfg, char *err) {
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, cfg->verify ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, cfg->verify ? 2L : 0L);
-    if (!str_empty(cfg->ca_file)) curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
+    if (!util_str_empty(cfg->ca_file)) curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
     return c;
 fail:
     es_client_free(c);
@@ -345,7 +344,7 @@ static int64_t parse_retry_after(const char *value) {
     }
     time_t when = curl_getdate(text, NULL);
     if (when == (time_t)-1) return -1;
-    int64_t delta = (int64_t)when * 1000 - now_ms();
+    int64_t delta = (int64_t)when * 1000 - util_now_ms();
     return delta > 0 ? delta : 0;
 }
 
@@ -462,7 +461,7 @@ static es_failure attempt(es_client *c, es_host *host, const char *method, const
     buf_init(&url, 16384 + 2048);
     if (buf_puts(&url, host->url) < 0 || buf_puts(&url, path[0] == '/' ? "" : "/") < 0 || buf_puts(&url, path) < 0) {
         buf_free(&url);
-        fail(err, "%s: request path too long", host->shown);
+        util_fail(err, "%s: request path too long", host->shown);
         return ES_FAIL_OTHER;
     }
     c->too_large = false;
@@ -477,14 +476,14 @@ static es_failure attempt(es_client *c, es_host *host, const char *method, const
     bool deadline_first = false;
     if (c->stop && atomic_load(c->stop)) {
         buf_free(&url);
-        fail(err, "%s: stopped", host->shown);
+        util_fail(err, "%s: stopped", host->shown);
         return ES_FAIL_STOPPED;
     }
     if (c->deadline_ms > 0) {
-        int64_t left = c->deadline_ms - monotonic_ms();
+        int64_t left = c->deadline_ms - util_monotonic_ms();
         if (left <= 0) {
             buf_free(&url);
-            fail(err, "%s: %s", host->shown, failure_text(ES_FAIL_DEADLINE));
+            util_fail(err, "%s: %s", host->shown, failure_text(ES_FAIL_DEADLINE));
             return ES_FAIL_DEADLINE;
         }
         if (left < timeout_ms) timeout_ms = left, deadline_first = true;
@@ -519,7 +518,7 @@ static es_failure attempt(es_client *c, es_host *host, const char *method, const
         return f;
     }
     if (c->reader_stopped) {
-        fail(err, "%s: the answer's reader stopped the transfer", host->shown);
+        util_fail(err, "%s: the answer's reader stopped the transfer", host->shown);
         return ES_FAIL_OTHER;
     }
     char detail[CURL_ERROR_SIZE];
@@ -528,15 +527,15 @@ static es_failure attempt(es_client *c, es_host *host, const char *method, const
     while (dl > 0 && (detail[dl - 1] == '\n' || detail[dl - 1] == '\r')) detail[--dl] = '\0';
     drop_measurements(detail);
     if (f == ES_FAIL_TOO_LARGE) {
-        fail(err, "%s: answer larger than %u MiB", host->shown, ES_MAX_ANSWER >> 20);
+        util_fail(err, "%s: answer larger than %u MiB", host->shown, ES_MAX_ANSWER >> 20);
     } else if (f == ES_FAIL_DEADLINE || f == ES_FAIL_STOPPED) {
-        fail(err, "%s: %s", host->shown, failure_text(f));
+        util_fail(err, "%s: %s", host->shown, failure_text(f));
     } else if (f == ES_FAIL_TIMEOUT) {
         char limit[32];
-        format_duration(c->timeout_ms, limit, sizeof limit);
-        fail(err, "%s: %s (timeout %s)", host->shown, failure_text(f), limit);
+        util_format_duration(c->timeout_ms, limit, sizeof limit);
+        util_fail(err, "%s: %s (timeout %s)", host->shown, failure_text(f), limit);
     } else {
-        fail(err, "%s: %s (%s)", host->shown, failure_text(f), detail);
+        util_fail(err, "%s: %s (%s)", host->shown, failure_text(f), detail);
     }
     return f;
 }
@@ -556,7 +555,7 @@ int es_client_request(es_client *c, const char *method, const char *path, const 
      * Elasticsearch answers at once, so the wait only adds latency. */
     headers = curl_slist_append(headers, "Expect:");
     if (c->authorization) headers = curl_slist_append(headers, c->authorization);
-    if (!str_empty(opaque_id) && !has_line_break(opaque_id)) {
+    if (!util_str_empty(opaque_id) && !has_line_break(opaque_id)) {
         char line[300];
         snprintf(line, sizeof line, "X-Opaque-Id: %s", opaque_id);
         headers = curl_slist_append(headers, line);
@@ -565,7 +564,7 @@ int es_client_request(es_client *c, const char *method, const char *path, const 
     /* Hosts in order from the one that worked last; cooling ones are left
      * for last, so that a request still has a chance when every host has
      * failed recently (they may all be back). */
-    int64_t now = monotonic_ms();
+    int64_t now = util_monotonic_ms();
     size_t order[64];
     size_t norder = 0;
     size_t limit = c->nhosts < 64 ? c->nhosts : 64;
@@ -593,14 +592,14 @@ int es_client_request(es_client *c, const char *method, const char *path, const 
             rc = 0;
             break;
         }
-        if (host_failure(f)) host->cooling_till = monotonic_ms() + ES_HOST_COOLDOWN_MS;
+        if (host_failure(f)) host->cooling_till = util_monotonic_ms() + ES_HOST_COOLDOWN_MS;
         if (!host_failure(f) || resp->bytes > 0) break;
     }
     if (rc < 0) {
         if (tried > 1)
-            fail(err, "%zu hosts tried, last: %s", tried, last_err);
+            util_fail(err, "%zu hosts tried, last: %s", tried, last_err);
         else
-            fail(err, "%s", last_err);
+            util_fail(err, "%s", last_err);
     }
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(headers);
@@ -621,7 +620,7 @@ int es_client_detect(es_client *c, es_flavor *flavor, int *major, char *err) {
     *flavor = ES_FLAVOR_UNKNOWN;
     *major = 0;
     buf body;
-    buf_init(&body, DETECT_MAX_BYTES);
+    buf_init(&body, ES_DETECT_MAX_BYTES);
     es_response resp;
     int rc = -1;
     yajl_val root = NULL;
@@ -634,13 +633,13 @@ int es_client_detect(es_client *c, es_flavor *flavor, int *major, char *err) {
         yajl_val type = root ? yajl_tree_get(root, path_type, yajl_t_string) : NULL;
         yajl_val reason = root ? yajl_tree_get(root, path_reason, yajl_t_string) : NULL;
         if (type && reason)
-            fail(err, "%s answered %d %s: %.200s", resp.host, resp.status, type->u.string, reason->u.string);
+            util_fail(err, "%s answered %d %s: %.200s", resp.host, resp.status, type->u.string, reason->u.string);
         else
-            fail(err, "%s answered %d to GET /", resp.host, resp.status);
+            util_fail(err, "%s answered %d to GET /", resp.host, resp.status);
         goto done;
     }
     if (!root) {
-        fail(err, "%s answered GET / with something that is not JSON", resp.host);
+        util_fail(err, "%s answered GET / with something that is not JSON", resp.host);
         goto done;
     }
     const char *path_number[] = {"version", "number", NULL};
@@ -648,7 +647,7 @@ int es_client_detect(es_client *c, es_flavor *flavor, int *major, char *err) {
     yajl_val number = yajl_tree_get(root, path_number, yajl_t_string);
     yajl_val distribution = yajl_tree_get(root, path_distribution, yajl_t_string);
     if (!number) {
-        fail(err, "%s answered GET / without version.number: not Elasticsearch?", resp.host);
+        util_fail(err, "%s answered GET / without version.number: not Elasticsearch?", resp.host);
         goto done;
     }
     *major = atoi(number->u.string); /* yajl_tree_get checked the type */

@@ -32,10 +32,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bounds.h"
 #include "config.h"
 
 #define ES_HOST_COOLDOWN_MS 30000
-#define ES_MAX_ANSWER       (256u << 20) /* bytes of one answer, decompressed */
 
 typedef enum {
     ES_FAIL_NONE,
@@ -51,7 +51,7 @@ typedef enum {
 } es_failure;
 
 /* A short stable name for metrics labels: "resolve", "connect", "tls", ... */
-const char *es_failure_name(es_failure f);
+const char *es_client_failure_name(es_failure f);
 
 typedef enum { ES_FLAVOR_UNKNOWN, ES_FLAVOR_ELASTICSEARCH, ES_FLAVOR_OPENSEARCH } es_flavor;
 

@@ -24,22 +24,6 @@
 #include "jsonw.h"
 #include "util.h"
 
-/* Containers deeper than this are refused: an answer of ours nests about 8
- * deep, an error body with a chain of caused_by a little more. */
-#define MAX_DEPTH 64
-/* Key values are cut to this many bytes, as the file source cuts them, so
- * topology sees a long name from either source the same way and cuts it to
- * VIZ_NAME_MAX itself. */
-#define MAX_VALUE_BYTES (4 * VIZ_NAME_MAX)
-/* after_key is sent back verbatim and so cannot be cut; a keyword value is
- * at most 32766 bytes in Elasticsearch, six of them fit. */
-#define MAX_AFTER_KEY_BYTES (256u << 10)
-/* The reader keeps an unfinished token in memory until it ends. Bytes that pass
- * without any token completing (one huge string) are refused past this. */
-#define MAX_TOKEN_BYTES (1u << 20)
-/* What a NOT_JSON reason quotes of the body (a proxy's HTML page). */
-#define SNIPPET_BYTES 48
-
 static const char tmb_type[] = "too_many_buckets_exception";
 
 /* What a container is; decides how the tokens inside it are read. */
@@ -147,9 +131,9 @@ typedef struct {
 
 /* The composite bucket being read. */
 typedef struct {
-    char value[EP_COUNT][MAX_VALUE_BYTES + 1];
+    char value[EP_COUNT][VIZ_MAX_KEY_VALUE_BYTES + 1];
     bool present[EP_COUNT];
-    char alt_value[EP_COUNT][FLOW_MAX_FIELD_ALTS][MAX_VALUE_BYTES + 1];
+    char alt_value[EP_COUNT][FLOW_MAX_FIELD_ALTS][VIZ_MAX_KEY_VALUE_BYTES + 1];
     bool alt_present[EP_COUNT][FLOW_MAX_FIELD_ALTS];
     double doc_count, danger_docs, warning_docs;
     double sum, danger_sum, warning_sum;
@@ -166,7 +150,7 @@ typedef struct {
 struct es_parser {
     const flow_config *flow;
     bool sums;                   /* the flow sums a count field */
-    size_t source_len[EP_COUNT]; /* of es_source_names: keys are looked up for every bucket */
+    size_t source_len[EP_COUNT]; /* of es_query_source_names: keys are looked up for every bucket */
     row_emit_fn emit;
     void *ctx;
 
@@ -176,7 +160,7 @@ struct es_parser {
     size_t last_token; /* offset in the body where the last token ended */
     bool started;      /* the first non-space byte was seen */
     bool root_done;    /* the root container closed */
-    char snippet[SNIPPET_BYTES + 1];
+    char snippet[ES_PARSE_SNIPPET_BYTES + 1];
     size_t snippet_len;
 
     /* Set once the body is known to be unusable; later feeds are ignored. */
@@ -185,7 +169,7 @@ struct es_parser {
     char fail_reason[ERR_LEN];
     bool stopped; /* emit() asked to stop */
 
-    frame stack[MAX_DEPTH];
+    frame stack[ES_PARSE_MAX_DEPTH];
     int depth;
 
     bucket row;
@@ -201,12 +185,12 @@ struct es_parser {
 
 es_parser *es_parser_new(const flow_config *flow, row_emit_fn emit, void *ctx) {
     es_parser *p = xcalloc(1, sizeof *p);
-    for (int i = 0; i < EP_COUNT; i++) p->source_len[i] = strlen(es_source_names[i]);
+    for (int i = 0; i < EP_COUNT; i++) p->source_len[i] = strlen(es_query_source_names[i]);
     p->flow = flow;
-    p->sums = !str_empty(flow->count_field);
+    p->sums = !util_str_empty(flow->count_field);
     p->emit = emit;
     p->ctx = ctx;
-    buf_init(&p->after, MAX_AFTER_KEY_BYTES);
+    buf_init(&p->after, ES_MAX_AFTER_KEY_BYTES);
     es_parser_reset(p, 0);
     return p;
 }
@@ -274,12 +258,13 @@ static frame *top(es_parser *p) {
 static int lookup_key(const es_parser *p, place at, const char *s, size_t n) {
     if (at == AT_KEY) {
         for (int i = 0; i < EP_COUNT; i++)
-            if (p->source_len[i] == n && es_source_names[i][0] == s[0] && memcmp(es_source_names[i], s, n) == 0)
+            if (p->source_len[i] == n && es_query_source_names[i][0] == s[0] &&
+                memcmp(es_query_source_names[i], s, n) == 0)
                 return i;
         /* "<source>_altK": a part's K-th other field (es_query.c). */
         for (int i = 0; i < EP_COUNT; i++) {
             size_t m = p->source_len[i];
-            if (n == m + 5 && memcmp(es_source_names[i], s, m) == 0 && memcmp(s + m, "_alt", 4) == 0 &&
+            if (n == m + 5 && memcmp(es_query_source_names[i], s, m) == 0 && memcmp(s + m, "_alt", 4) == 0 &&
                 s[m + 4] >= '1' && s[m + 4] < '1' + FLOW_MAX_FIELD_ALTS)
                 return K_ALT_BASE + i * FLOW_MAX_FIELD_ALTS + (s[m + 4] - '1');
         }
@@ -292,7 +277,7 @@ static int lookup_key(const es_parser *p, place at, const char *s, size_t n) {
 }
 
 /* Every token callback goes through here: it records where in the body the
- * token ended, for the MAX_TOKEN_BYTES check in es_parser_feed(). */
+ * token ended, for the ES_MAX_TOKEN_BYTES check in es_parser_feed(). */
 static void token_seen(es_parser *p) {
     p->last_token = jsonr_offset(p->json);
 }
@@ -544,7 +529,7 @@ static place child_place(es_parser *p, bool is_map) {
 
 static int open_container(es_parser *p, bool is_map) {
     token_seen(p);
-    if (p->depth == MAX_DEPTH) return stop(p, ES_ANSWER_UNEXPECTED, "JSON nested too deeply");
+    if (p->depth == ES_PARSE_MAX_DEPTH) return stop(p, ES_ANSWER_UNEXPECTED, "JSON nested too deeply");
     if (p->depth == 0 && p->root_done) return stop(p, ES_ANSWER_NOT_JSON, "more than one JSON value");
     place at = child_place(p, is_map);
     if (p->depth > 0 && !top(p)->is_map) top(p)->index++;
@@ -718,7 +703,7 @@ void es_parser_reset(es_parser *p, int http_status) {
 
 /* Keeps the first bytes of the body, printable, for the NOT_JSON reason. */
 static void keep_snippet(es_parser *p, const char *data, size_t len) {
-    for (size_t i = 0; i < len && p->snippet_len < SNIPPET_BYTES; i++) {
+    for (size_t i = 0; i < len && p->snippet_len < ES_PARSE_SNIPPET_BYTES; i++) {
         unsigned char c = (unsigned char)data[i];
         p->snippet[p->snippet_len++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
     }
@@ -746,7 +731,7 @@ int es_parser_feed(es_parser *p, const char *data, size_t len) {
         stop(p, ES_ANSWER_NOT_JSON, jsonr_error(p->json));
         return -1;
     }
-    if (p->fed - p->last_token > MAX_TOKEN_BYTES) {
+    if (p->fed - p->last_token > ES_MAX_TOKEN_BYTES) {
         stop(p, ES_ANSWER_UNEXPECTED, "a JSON token longer than 1 MiB");
         return -1;
     }
@@ -794,37 +779,37 @@ int es_parser_finish(es_parser *p, es_answer *out, char *err) {
         a->kind = p->fail_kind;
         switch (p->fail_kind) {
         case ES_ANSWER_NOT_JSON:
-            rc = fail(err, "answer is not JSON (HTTP %d%s%s): \"%s\"", p->status, p->fail_reason[0] ? ", " : "",
-                      p->fail_reason, p->snippet);
+            rc = util_fail(err, "answer is not JSON (HTTP %d%s%s): \"%s\"", p->status, p->fail_reason[0] ? ", " : "",
+                           p->fail_reason, p->snippet);
             break;
         case ES_ANSWER_TRUNCATED:
             if (p->fed == 0 || !p->started)
-                rc = fail(err, "empty answer (HTTP %d)", p->status);
+                rc = util_fail(err, "empty answer (HTTP %d)", p->status);
             else
-                rc = fail(err, "answer ends inside its JSON after %zu bytes (HTTP %d)", p->fed, p->status);
+                rc = util_fail(err, "answer ends inside its JSON after %zu bytes (HTTP %d)", p->fed, p->status);
             break;
         default:
-            rc = fail(err, "unexpected answer (HTTP %d): %s", p->status, p->fail_reason);
+            rc = util_fail(err, "unexpected answer (HTTP %d): %s", p->status, p->fail_reason);
             break;
         }
     } else if (p->stopped) {
         a->kind = ES_ANSWER_OK;
-        rc = fail(err, "%s", p->fail_reason);
+        rc = util_fail(err, "%s", p->fail_reason);
     } else if (p->has_error) {
         describe_error(p);
         if (a->kind == ES_ANSWER_TOO_MANY_BUCKETS)
-            rc = fail(err, "too many buckets (HTTP %d, search.max_buckets %lld): %s", p->status,
-                      (long long)a->max_buckets, a->error_reason);
+            rc = util_fail(err, "too many buckets (HTTP %d, search.max_buckets %lld): %s", p->status,
+                           (long long)a->max_buckets, a->error_reason);
         else if (a->error_type[0])
-            rc = fail(err, "Elasticsearch error (HTTP %d): %s: %s", p->status, a->error_type, a->error_reason);
+            rc = util_fail(err, "Elasticsearch error (HTTP %d): %s: %s", p->status, a->error_type, a->error_reason);
         else
-            rc = fail(err, "Elasticsearch error (HTTP %d): %s", p->status, a->error_reason);
+            rc = util_fail(err, "Elasticsearch error (HTTP %d): %s", p->status, a->error_reason);
     } else if (p->status != 200) {
         a->kind = ES_ANSWER_UNEXPECTED;
-        rc = fail(err, "unexpected answer (HTTP %d) without an error object", p->status);
+        rc = util_fail(err, "unexpected answer (HTTP %d) without an error object", p->status);
     } else if (p->root_is_array || (!a->has_aggregations && !p->has_shards)) {
         a->kind = ES_ANSWER_UNEXPECTED;
-        rc = fail(err, "unexpected answer (HTTP 200): neither aggregations nor _shards");
+        rc = util_fail(err, "unexpected answer (HTTP 200): neither aggregations nor _shards");
     } else {
         a->kind = ES_ANSWER_OK;
         if (p->has_after) {
@@ -838,7 +823,7 @@ int es_parser_finish(es_parser *p, es_answer *out, char *err) {
     return rc;
 }
 
-int64_t es_answer_shards_missing(const es_answer *a) {
+int64_t es_parse_shards_missing(const es_answer *a) {
     if (!a->has_successful) return 0;
     int64_t missing = a->shards_total - a->shards_successful - a->shards_skipped - a->shards_failed;
     return missing > 0 ? missing : 0;

@@ -6,7 +6,7 @@
  * Calling sequence, per page: es_parser_reset(p, status); es_parser_feed()
  * for every chunk as it arrives; es_parser_finish(p, &answer, err). Each
  * composite bucket of aggregations.edges becomes one raw_row handed to emit()
- * as soon as it is complete: key values by es_source_names (null or absent ->
+ * as soon as it is complete: key values by es_query_source_names (null or absent ->
  * NULL), count[] from doc_count (or the "count" sums when the flow sums a
  * count field), danger and warning from their filter sub-aggregations,
  * normal = total - warning - danger; a part whose own source is null takes
@@ -75,7 +75,7 @@ int es_parser_finish(es_parser *p, es_answer *out, char *err);
 
 /* Shards of an ES_ANSWER_OK answer that neither answered, were skipped nor are counted as
  * failed: unavailable ones (0 when the answer does not say). */
-int64_t es_answer_shards_missing(const es_answer *a);
+int64_t es_parse_shards_missing(const es_answer *a);
 void es_parser_free(es_parser *p);
 
 #endif

@@ -14,8 +14,8 @@
 #include "cond.h"
 #include "jsonw.h"
 
-const char *const es_source_names[EP_COUNT] = {"from_service", "from_region", "from_host",
-                                               "to_service",   "to_region",   "to_host"};
+const char *const es_query_source_names[EP_COUNT] = {"from_service", "from_region", "from_host",
+                                                     "to_service",   "to_region",   "to_host"};
 
 /* Everything but the index: what a page keeps of the answer (§1.5), and
  * the switches that make a pattern matching nothing an empty answer rather
@@ -108,7 +108,7 @@ static void begin_filter_agg(jsonw *w, const char *name) {
 }
 
 static void end_filter_agg(jsonw *w, const flow_config *flow) {
-    if (!str_empty(flow->count_field)) {
+    if (!util_str_empty(flow->count_field)) {
         jsonw_key(w, "aggs");
         jsonw_object_begin(w);
         write_count_sum_missing(w, flow->count_field, flow);
@@ -136,27 +136,27 @@ static void write_metric_agg(jsonw *w, const char *name, const char *kind, const
  * documents): a duration field gets sum, value_count and max; a
  * pre-aggregated sum and count get two sums. */
 static void write_latency_aggs(jsonw *w, const flow_config *flow) {
-    if (!str_empty(flow->latency_field)) {
+    if (!util_str_empty(flow->latency_field)) {
         write_metric_agg(w, "lat_sum", "sum", flow->latency_field);
         write_metric_agg(w, "lat_n", "value_count", flow->latency_field);
         write_metric_agg(w, "lat_max", "max", flow->latency_field);
-    } else if (!str_empty(flow->latency_sum_field) && !str_empty(flow->latency_count_field)) {
+    } else if (!util_str_empty(flow->latency_sum_field) && !util_str_empty(flow->latency_count_field)) {
         write_metric_agg(w, "lat_sum", "sum", flow->latency_sum_field);
         write_metric_agg(w, "lat_n", "sum", flow->latency_count_field);
     }
 }
 
 static bool has_latency(const flow_config *flow) {
-    return !str_empty(flow->latency_field) ||
-           (!str_empty(flow->latency_sum_field) && !str_empty(flow->latency_count_field));
+    return !util_str_empty(flow->latency_field) ||
+           (!util_str_empty(flow->latency_sum_field) && !util_str_empty(flow->latency_count_field));
 }
 
 static void write_sub_aggs(jsonw *w, const flow_config *flow) {
-    bool sum = !str_empty(flow->count_field);
+    bool sum = !util_str_empty(flow->count_field);
     if (flow->danger.n == 0 && flow->warning.n == 0 && !sum && !has_latency(flow)) return;
     jsonw_key(w, "aggs");
     jsonw_object_begin(w);
-    if (!str_empty(flow->danger_count_field)) {
+    if (!util_str_empty(flow->danger_count_field)) {
         /* danger_count: the danger class is the failed calls the documents
          * carry; read back exactly as a danger filter's count sum. */
         begin_filter_agg(w, "danger");
@@ -223,15 +223,15 @@ static void write_terms_source(jsonw *w, const char *name, const char *field) {
 int es_query_sources(const flow_config *flow, es_source out[ES_MAX_SOURCES]) {
     int n = 0;
     for (int i = 0; i < EP_COUNT; i++) {
-        if (str_empty(flow->fields[i])) continue;
-        snprintf(out[n].name, sizeof out[n].name, "%s", es_source_names[i]);
+        if (util_str_empty(flow->fields[i])) continue;
+        snprintf(out[n].name, sizeof out[n].name, "%s", es_query_source_names[i]);
         out[n++].field = flow->fields[i];
     }
     /* A part's other fields get sources of their own ("to_service_alt1"...);
      * es_parse.c takes the first present one, as the file source does. */
     for (int i = 0; i < EP_COUNT; i++) {
-        for (int k = 0; k < FLOW_MAX_FIELD_ALTS && !str_empty(flow->alt_fields[i][k]); k++) {
-            snprintf(out[n].name, sizeof out[n].name, "%s_alt%d", es_source_names[i], k + 1);
+        for (int k = 0; k < FLOW_MAX_FIELD_ALTS && !util_str_empty(flow->alt_fields[i][k]); k++) {
+            snprintf(out[n].name, sizeof out[n].name, "%s_alt%d", es_query_source_names[i], k + 1);
             out[n++].field = flow->alt_fields[i][k];
         }
     }

@@ -8,7 +8,7 @@
  *     epoch-millisecond bounds gte start, lt end (the same half-open window
  *     as the file source), then each `where` condition];
  *   - composite sources, in EP_* order, one per endpoint field the flow reads,
- *     named by es_source_names[], terms on the field, missing_bucket: true
+ *     named by es_query_source_names[], terms on the field, missing_bucket: true
  *     (a missing field must not hide the event: the file source keeps it too);
  *     then one per alternative field of a part ("to_service_alt1", ...),
  *     of which the parser takes the first present when the part's own is null;
@@ -40,10 +40,10 @@
 #define ES_AGG_NAME "edges"
 
 /* Composite source names per endpoint part: "from_service", "from_region", ... */
-extern const char *const es_source_names[EP_COUNT];
+extern const char *const es_query_source_names[EP_COUNT];
 
 /* The composite sources of a flow's query, in the order they are sent: one
- * per endpoint part that has a field, named es_source_names[part], then one
+ * per endpoint part that has a field, named es_query_source_names[part], then one
  * per alternative field, named "<part's name>_altK" (K from 1). The answer's
  * after_key has exactly these keys. */
 #define ES_MAX_SOURCES (EP_COUNT * (1 + FLOW_MAX_FIELD_ALTS))

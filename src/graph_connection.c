@@ -14,7 +14,7 @@ void graph_write_metrics(render_ctx *c, const double n[CLASS_COUNT]) {
     for (int k = 0; k < CLASS_COUNT; k++) {
         double rate = n[k] / c->window_s;
         /* A rate that rounds to nothing is omitted like a zero. */
-        if (n[k] > 0 && round_significant(rate, 4) > 0) {
+        if (n[k] > 0 && jsonw_round_significant(rate, 4) > 0) {
             jsonw_key(w, graph_class_names[k]);
             jsonw_rate(w, rate);
         }

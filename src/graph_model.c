@@ -187,7 +187,7 @@ int graph_model_add_lat(graph_model *m, const endpoint *from, const endpoint *to
         record *e = NULL;
         if (key[0] != NO_ID && key[1] != NO_ID && key[2] != NO_ID && key[3] != NO_ID) e = rectab_find(&m->edges, key);
         if (!e && !(key[0] == key[2] && key[1] == key[3] && key[1] != NO_ID))
-            return fail(err, "more than %u distinct edges in one window", VIZ_MAX_EDGES);
+            return util_fail(err, "more than %u distinct edges in one window", VIZ_MAX_EDGES);
     }
     key[2] = intern_at(m, EP_TO_REGION, to->region);
     key[3] = intern_at(m, EP_TO_SERVICE, to->service);
@@ -203,7 +203,7 @@ int graph_model_add_lat(graph_model *m, const endpoint *from, const endpoint *to
         }
     }
     record *e = rectab_get(&m->edges, key, VIZ_MAX_EDGES);
-    if (!e) return fail(err, "more than %u distinct edges in one window", VIZ_MAX_EDGES);
+    if (!e) return util_fail(err, "more than %u distinct edges in one window", VIZ_MAX_EDGES);
     record_add(e, c, flow_bit(flow));
     latency_add(&e->lat, lat);
     if (to->host[0]) add_host(m, key[2], key[3], to->host, c, flow_bit(flow));
@@ -242,7 +242,7 @@ int graph_model_merge(graph_model *into, const graph_model *from, char *err) {
     }
     int rc = 0;
     if (merge_table(&into->edges, &from->edges, map, 4, VIZ_MAX_EDGES, NULL) < 0) {
-        rc = fail(err, "more than %u distinct edges in one window", VIZ_MAX_EDGES);
+        rc = util_fail(err, "more than %u distinct edges in one window", VIZ_MAX_EDGES);
         goto done;
     }
     merge_table(&into->hosts, &from->hosts, map, 3, VIZ_MAX_EDGES, &into->hosts_untracked);

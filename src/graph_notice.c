@@ -34,7 +34,7 @@ static const char *danger_label_of(const render_ctx *c, uint64_t flows) {
     for (unsigned i = 0; i < VIZ_MAX_FLOWS; i++) {
         if (!(flows & ((uint64_t)1 << i))) continue;
         const flow_config *f = graph_flow_at(c, i);
-        const char *l = f && !str_empty(f->danger_label) ? f->danger_label : "errors";
+        const char *l = f && !util_str_empty(f->danger_label) ? f->danger_label : "errors";
         if (label && strcmp(label, l) != 0) return "errors";
         label = l;
     }
@@ -91,7 +91,7 @@ static int url_encode(buf *out, const char *s) {
 
 /* One side of a KQL query: field:"value", quotes and backslashes escaped. */
 void graph_kql_part(buf *q, const char *field, const char *value) {
-    if (str_empty(field) || !value) return;
+    if (util_str_empty(field) || !value) return;
     if (q->len) buf_puts(q, " and ");
     buf_puts(q, field);
     buf_puts(q, ":\"");
@@ -106,7 +106,7 @@ void graph_kql_part(buf *q, const char *field, const char *value) {
  * VIZ_MAX_NOTICE_LINK or it is not an http(s) link. */
 const char *graph_notice_link(render_ctx *c, const notice_subject *ns) {
     const char *t = c->g->notice_link;
-    if (str_empty(t)) return NULL;
+    if (util_str_empty(t)) return NULL;
     buf *l = &c->link;
     buf_reset(l);
     int rc = 0;
@@ -136,7 +136,7 @@ void graph_write_notice(render_ctx *c, int severity, const char *title, const ch
     html_escape(&c->escaped, title);
     jsonw_key(w, "title");
     jsonw_string(w, buf_cstr(&c->escaped));
-    if (!str_empty(subtitle)) {
+    if (!util_str_empty(subtitle)) {
         html_escape(&c->escaped, subtitle);
         jsonw_key(w, "subtitle");
         jsonw_string(w, buf_cstr(&c->escaped));
@@ -155,7 +155,7 @@ void graph_write_class_notice(render_ctx *c, int cls, const double n[CLASS_COUNT
                               const notice_subject *ns) {
     char share[32], rate[32];
     snprintf(share, sizeof share, "%.1f", 100.0 * n[CLASS_DANGER] / sum3(n));
-    format_rate(n[CLASS_DANGER] / c->window_s, rate, sizeof rate);
+    jsonw_format_rate(n[CLASS_DANGER] / c->window_s, rate, sizeof rate);
     buf_reset(&c->text);
     buf_printf(&c->text, "%s %s%% (%s/s) over %s", danger_label_of(c, flows), share, rate, c->window_text);
     char *title = xstrdup(buf_cstr(&c->text));

@@ -252,7 +252,7 @@ static void write_region_notices(render_ctx *c, const region *r, const region_st
     if (s->cls) write_region_class_notice(c, r, s->cls);
     if (s->stale) {
         char when[40], title[64];
-        format_time_ms(s->stale, when, sizeof when);
+        util_format_time_ms(s->stale, when, sizeof when);
         snprintf(title, sizeof title, "data stale since %s", when);
         graph_write_notice(c, 2, title, NULL, NULL);
     }

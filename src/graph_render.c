@@ -88,14 +88,14 @@ static void render_begin(render_ctx *c, root *rt, const graph_model *m, const gr
     c->g = g;
     c->o = o;
     c->window_s = o->window_ms > 0 ? (double)o->window_ms / 1000.0 : 1.0;
-    format_duration(o->window_ms, c->window_text, sizeof c->window_text);
+    util_format_duration(o->window_ms, c->window_text, sizeof c->window_text);
     buf_init(&c->text, 1u << 16);
     buf_init(&c->escaped, 1u << 16);
     buf_init(&c->query, 1u << 16);
     buf_init(&c->link, VIZ_MAX_NOTICE_LINK);
     rt->start_len = out->len;
     jsonw_init(&c->w, out);
-    rt->entry = str_empty(g->entry) ? "INTERNET" : g->entry;
+    rt->entry = util_str_empty(g->entry) ? "INTERNET" : g->entry;
     rt->gc = *g;
     rt->gc.entry = (char *)rt->entry;
     c->g = &rt->gc;
@@ -378,7 +378,7 @@ static int render_finish(render_ctx *c, const root *rt, graph_state *st, buf *ou
         out->len = rt->start_len;
         if (out->data) out->data[rt->start_len] = '\0';
         out->failed = false; /* back to where it was, failure included */
-        return fail(err, "graph JSON larger than %zu bytes", out->max);
+        return util_fail(err, "graph JSON larger than %zu bytes", out->max);
     }
     const char **names = xmalloc((rt->nregions + 1) * sizeof *names);
     double *volumes = xmalloc((rt->nregions + 1) * sizeof *volumes);

@@ -44,8 +44,6 @@
  * keep-alive connections of open browser tabs would otherwise hold shutdown
  * for HTTP_CONNECTION_TIMEOUT_S. */
 #define HTTP_STOP_GRACE_MS 2000
-/* /metrics output; a few hundred series take a few tens of kilobytes. */
-#define HTTP_MAX_METRICS_BYTES (4u << 20)
 /* libmicrohttpd's messages logged per minute. A client provokes one or two
  * with each request it makes too large or cuts short, so they are bounded
  * like any other input; how many were left out is said afterwards. */
@@ -74,7 +72,7 @@ static unsigned request_marks(void *con_cls) {
 void http_count_request(const char *path, unsigned code) {
     char labels[64];
     snprintf(labels, sizeof labels, "path=\"%s\",code=\"%u\"", path, code);
-    metric_add("vizfeed_http_requests_total", labels, 1);
+    metrics_add("vizfeed_http_requests_total", labels, 1);
 }
 
 void http_add_cors(http_server *h, struct MHD_Response *r) {
@@ -110,7 +108,7 @@ enum MHD_Result http_answer_json(http_server *h, struct MHD_Connection *c, unsig
     buf_printf(&body, "{\"%s\":%s", key, value_json);
     if (reason) {
         buf_puts(&body, ",\"reason\":\"");
-        json_escape(&body, reason, strlen(reason));
+        jsonw_escape(&body, reason, strlen(reason));
         buf_putc(&body, '"');
     }
     buf_puts(&body, "}\n");
@@ -141,17 +139,17 @@ enum MHD_Result http_answer_not_found(http_server *h, struct MHD_Connection *c) 
  * canonical (padded) base64, so comparing the encoded form is enough. */
 static char *auth_credentials_of(const http_options *o, auth_scheme *scheme) {
     *scheme = AUTH_NONE;
-    if (!str_empty(o->auth_bearer_token)) {
+    if (!util_str_empty(o->auth_bearer_token)) {
         *scheme = AUTH_BEARER;
         return xstrdup(o->auth_bearer_token);
     }
-    if (str_empty(o->auth_username)) return NULL;
+    if (util_str_empty(o->auth_username)) return NULL;
     size_t plain_len = strlen(o->auth_username) + 1 + (o->auth_password ? strlen(o->auth_password) : 0);
     buf plain, encoded;
     buf_init(&plain, plain_len + 1);
     buf_init(&encoded, 4 * (plain_len / 3 + 1) + 1);
     buf_printf(&plain, "%s:%s", o->auth_username, o->auth_password ? o->auth_password : "");
-    base64_encode(&encoded, (const unsigned char *)buf_cstr(&plain), plain.len);
+    util_base64_encode(&encoded, (const unsigned char *)buf_cstr(&plain), plain.len);
     explicit_bzero(plain.data, plain.len);
     buf_free(&plain);
     *scheme = AUTH_BASIC;
@@ -217,11 +215,11 @@ static enum MHD_Result serve_readiness(http_server *h, struct MHD_Connection *c)
     if (refreshed == 0) /* a graph, but some flow has failed in every refresh so far */
         return http_answer_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "/readyz", "ready", "false",
                                 "no refresh has succeeded for every flow yet");
-    int64_t age = monotonic_ms() - refreshed;
+    int64_t age = util_monotonic_ms() - refreshed;
     if (age >= limit) {
         char age_text[32], limit_text[32], reason[128];
-        format_duration(age, age_text, sizeof age_text);
-        format_duration(limit, limit_text, sizeof limit_text);
+        util_format_duration(age, age_text, sizeof age_text);
+        util_format_duration(limit, limit_text, sizeof limit_text);
         snprintf(reason, sizeof reason, "last successful refresh %s ago, more than 3 intervals (%s)", age_text,
                  limit_text);
         return http_answer_json(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "/readyz", "ready", "false", reason);
@@ -235,7 +233,7 @@ static enum MHD_Result serve_metrics(http_server *h, struct MHD_Connection *c) {
     int64_t refreshed = have ? h->graph.snap->refreshed_mono_ms : 0;
     pthread_mutex_unlock(&h->lock);
     if (have && refreshed > 0)
-        metric_set("vizfeed_snapshot_age_seconds", "", (double)(monotonic_ms() - refreshed) / 1000.0);
+        metrics_set("vizfeed_snapshot_age_seconds", "", (double)(util_monotonic_ms() - refreshed) / 1000.0);
     metrics_update_process();
     buf out;
     buf_init(&out, HTTP_MAX_METRICS_BYTES);
@@ -302,7 +300,7 @@ static int refuse_request(http_server *h, struct MHD_Connection *c, const char *
     buf body;
     buf_init(&body, 512);
     buf_puts(&body, "{\"error\":\"bad request\",\"reason\":\"");
-    json_escape(&body, reason, strlen(reason));
+    jsonw_escape(&body, reason, strlen(reason));
     buf_puts(&body, "\"}\n");
     struct MHD_Response *r = http_copied_response(buf_cstr(&body), body.len, "application/json");
     buf_free(&body);
@@ -403,7 +401,7 @@ __attribute__((format(printf, 2, 0))) static void log_from_mhd(void *cls, const 
     }
     unsigned left_out = 0;
     pthread_mutex_lock(&h->log_lock);
-    int64_t now = monotonic_ms();
+    int64_t now = util_monotonic_ms();
     if (now - h->log_window_ms >= HTTP_LOG_WINDOW_MS) {
         left_out = h->log_suppressed;
         h->log_window_ms = now;
@@ -431,33 +429,33 @@ typedef struct {
 
 static int parse_listen(const char *text, listen_address *out, char *err) {
     memset(out, 0, sizeof *out);
-    if (str_empty(text)) return fail(err, "listen address is empty (expected host:port, [v6]:port or :port)");
+    if (util_str_empty(text)) return util_fail(err, "listen address is empty (expected host:port, [v6]:port or :port)");
     char host[256];
     const char *colon;
     if (text[0] == '[') {
         const char *close = strchr(text, ']');
-        if (!close || close[1] != ':') return fail(err, "listen address '%s': expected [IPv6 address]:port", text);
+        if (!close || close[1] != ':') return util_fail(err, "listen address '%s': expected [IPv6 address]:port", text);
         size_t n = (size_t)(close - text - 1);
-        if (n >= sizeof host) return fail(err, "listen address '%s': host too long", text);
+        if (n >= sizeof host) return util_fail(err, "listen address '%s': host too long", text);
         memcpy(host, text + 1, n);
         host[n] = '\0';
         colon = close + 1;
     } else {
         colon = strrchr(text, ':');
-        if (!colon) return fail(err, "listen address '%s': expected host:port or :port", text);
+        if (!colon) return util_fail(err, "listen address '%s': expected host:port or :port", text);
         size_t n = (size_t)(colon - text);
-        if (n >= sizeof host) return fail(err, "listen address '%s': host too long", text);
+        if (n >= sizeof host) return util_fail(err, "listen address '%s': host too long", text);
         memcpy(host, text, n);
         host[n] = '\0';
         if (strchr(host, ':'))
-            return fail(err, "listen address '%s': write IPv6 addresses in brackets, e.g. [::1]:8080", text);
+            return util_fail(err, "listen address '%s': write IPv6 addresses in brackets, e.g. [::1]:8080", text);
     }
     const char *port_text = colon + 1;
     char *end;
     errno = 0;
     long port = strtol(port_text, &end, 10);
     if (!*port_text || *end || errno || port < 0 || port > 65535)
-        return fail(err, "listen address '%s': port must be a number from 0 to 65535", text);
+        return util_fail(err, "listen address '%s': port must be a number from 0 to 65535", text);
 
     if (!host[0]) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&out->addr;
@@ -470,7 +468,7 @@ static int parse_listen(const char *text, listen_address *out, char *err) {
     }
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
     int rc = getaddrinfo(host, NULL, &hints, &res);
-    if (rc != 0) return fail(err, "listen address '%s': cannot resolve '%s': %s", text, host, gai_strerror(rc));
+    if (rc != 0) return util_fail(err, "listen address '%s': cannot resolve '%s': %s", text, host, gai_strerror(rc));
     memcpy(&out->addr, res->ai_addr, res->ai_addrlen);
     out->ipv6 = res->ai_family == AF_INET6;
     freeaddrinfo(res);
@@ -505,11 +503,11 @@ http_server *http_start(const http_options *o, char *err) {
     listen_address address;
     if (parse_listen(o->listen, &address, err) < 0) return NULL;
     char *ui_real = NULL; /* only checked here: requests resolve it again */
-    if (!str_empty(o->ui_dir) && http_static_resolve_dir(o->ui_dir, &ui_real, err) < 0) return NULL;
+    if (!util_str_empty(o->ui_dir) && http_static_resolve_dir(o->ui_dir, &ui_real, err) < 0) return NULL;
     free(ui_real);
 
     http_server *h = xcalloc(1, sizeof *h);
-    h->sink.ops = &http_sink_ops;
+    h->sink.ops = &sink_http_ops;
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->connections_lock, NULL);
     pthread_mutex_init(&h->log_lock, NULL);
@@ -519,7 +517,7 @@ http_server *http_start(const http_options *o, char *err) {
     pthread_cond_init(&h->watchdog_wake, &clock);
     pthread_condattr_destroy(&clock);
     h->connection_limit = http_conn_allowed();
-    h->refusals_logged_ms = h->log_window_ms = monotonic_ms() - HTTP_LOG_WINDOW_MS;
+    h->refusals_logged_ms = h->log_window_ms = util_monotonic_ms() - HTTP_LOG_WINDOW_MS;
     h->cors_origin = xstrdup(o->cors_origin ? o->cors_origin : "*");
     h->ui_dir = xstrdup(o->ui_dir ? o->ui_dir : "");
     h->ui_settings = xstrdup(o->ui_settings ? o->ui_settings : "{}");
@@ -538,15 +536,15 @@ http_server *http_start(const http_options *o, char *err) {
         h->daemon = start_daemon(h, &address);
     }
     if (!h->daemon) {
-        fail(err, "cannot listen on %s: %s", o->listen,
-             h->start_error[0] ? h->start_error : "libmicrohttpd failed to start");
+        util_fail(err, "cannot listen on %s: %s", o->listen,
+                  h->start_error[0] ? h->start_error : "libmicrohttpd failed to start");
         http_stop(h);
         return NULL;
     }
     __atomic_store_n(&h->starting, 0, __ATOMIC_RELEASE);
     int rc = pthread_create(&h->watchdog, NULL, http_conn_watchdog, h);
     if (rc != 0) {
-        fail(err, "cannot start a thread: %s", strerror(rc));
+        util_fail(err, "cannot start a thread: %s", strerror(rc));
         http_stop(h);
         return NULL;
     }
@@ -567,7 +565,7 @@ sink *http_sink(http_server *h) {
 void http_update_options(http_server *h, const http_options *o) {
     char scratch[ERR_LEN];
     char *ui_real = NULL;
-    int ui_ok = str_empty(o->ui_dir) || http_static_resolve_dir(o->ui_dir, &ui_real, scratch) == 0;
+    int ui_ok = util_str_empty(o->ui_dir) || http_static_resolve_dir(o->ui_dir, &ui_real, scratch) == 0;
     free(ui_real);
     char *cors = xstrdup(o->cors_origin ? o->cors_origin : "*");
     auth_scheme auth;

@@ -46,7 +46,7 @@ void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context
         const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         t = xcalloc(1, sizeof *t);
         t->fd = info ? info->connect_fd : MHD_INVALID_SOCKET;
-        t->awaited_since_ms = monotonic_ms();
+        t->awaited_since_ms = util_monotonic_ms();
         pthread_mutex_lock(&h->connections_lock);
         t->next = h->connections;
         if (t->next) t->next->prev = t;
@@ -70,7 +70,7 @@ void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context
 
 void http_conn_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code) {
     (void)cls, (void)con_cls, (void)code;
-    http_conn_await_headers(c, monotonic_ms());
+    http_conn_await_headers(c, util_monotonic_ms());
 }
 
 /* Over the limit a new connection is closed at once: a client learns it
@@ -86,7 +86,7 @@ enum MHD_Result http_conn_accept(void *cls, const struct sockaddr *addr, socklen
     bool full = open >= h->connection_limit;
     if (full) {
         h->refused_connections++;
-        int64_t now = monotonic_ms();
+        int64_t now = util_monotonic_ms();
         if (now - h->refusals_logged_ms >= HTTP_LOG_WINDOW_MS) {
             refused = h->refused_connections;
             h->refused_connections = 0;
@@ -106,7 +106,7 @@ void *http_conn_watchdog(void *arg) {
     pthread_setname_np(pthread_self(), "http-watchdog");
     pthread_mutex_lock(&h->connections_lock);
     while (!h->watchdog_stopping) {
-        int64_t now = monotonic_ms();
+        int64_t now = util_monotonic_ms();
         for (tracked_connection *t = h->connections; t; t = t->next) {
             int64_t since = __atomic_load_n(&t->awaited_since_ms, __ATOMIC_RELAXED);
             if (since == ANSWERING || t->cut || now - since < (int64_t)HTTP_HEADERS_TIMEOUT_S * 1000) continue;

@@ -107,11 +107,11 @@ int http_static_resolve_dir(const char *dir, char **real, char *err) {
     *real = NULL;
     if (!realpath(dir, resolved)) {
         if (errno == ENOENT) return 0;
-        return fail(err, "ui_dir %s: %s", dir, strerror(errno));
+        return util_fail(err, "ui_dir %s: %s", dir, strerror(errno));
     }
-    if (stat(resolved, &st) < 0) return fail(err, "ui_dir %s: %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode)) return fail(err, "ui_dir %s: not a directory", dir);
-    if (access(resolved, R_OK | X_OK) < 0) return fail(err, "ui_dir %s: %s", dir, strerror(errno));
+    if (stat(resolved, &st) < 0) return util_fail(err, "ui_dir %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return util_fail(err, "ui_dir %s: not a directory", dir);
+    if (access(resolved, R_OK | X_OK) < 0) return util_fail(err, "ui_dir %s: %s", dir, strerror(errno));
     *real = xstrdup(resolved);
     return 0;
 }

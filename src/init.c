@@ -7,6 +7,7 @@
  * fields, conditions and default indices a flow naming the preset gets; the
  * count query is built with cond_to_es(), the translation every refresh uses.
  */
+#include "bounds.h"
 #include "init.h"
 
 #include <fnmatch.h>
@@ -30,10 +31,7 @@
 
 #define INIT_EXIT_RUNTIME 1
 #define INIT_EXIT_USAGE   2
-/* Discovery answers are small; a cluster with tens of thousands of indices
- * still answers _resolve/index in a few MB. */
-#define INIT_MAX_ANSWER (64u << 20)
-#define INIT_HOUR_MS    (60 * 60 * 1000)
+#define INIT_HOUR_MS      (60 * 60 * 1000)
 
 static const char init_usage[] =
     "usage: vizfeed init --es URL [--username U --password P | --api-key K | --bearer-token T]\n"
@@ -112,7 +110,7 @@ static int parse_init_options(int argc, char **argv, init_options *o) {
             o->es.verify = false;
             break;
         case O_TIMEOUT:
-            if (parse_duration_ms(optarg, &o->es.timeout_ms, err) < 0 || o->es.timeout_ms <= 0)
+            if (util_parse_duration_ms(optarg, &o->es.timeout_ms, err) < 0 || o->es.timeout_ms <= 0)
                 return init_usage_error("--timeout takes a duration such as 20s, not '%s'", optarg);
             break;
         case O_AT:
@@ -160,13 +158,13 @@ static yajl_val request_json(es_client *c, const char *method, const char *path,
     yajl_val v = NULL;
     if (es_client_request(c, method, path, body, body ? strlen(body) : 0, "vizfeed-init", collect_body, &b, &resp,
                           why) < 0) {
-        fail(err, "%s %s: %s", method, path, why);
+        util_fail(err, "%s %s: %s", method, path, why);
     } else if (resp.status != 200) {
-        fail(err, "%s %s: HTTP %d: %.300s", method, path, resp.status, b.len ? buf_cstr(&b) : "");
+        util_fail(err, "%s %s: HTTP %d: %.300s", method, path, resp.status, b.len ? buf_cstr(&b) : "");
     } else {
         char perr[256];
         v = yajl_tree_parse(b.len ? buf_cstr(&b) : "", perr, sizeof perr);
-        if (!v) fail(err, "%s %s: the answer is not JSON (%.200s)", method, path, perr);
+        if (!v) util_fail(err, "%s %s: the answer is not JSON (%.200s)", method, path, perr);
     }
     buf_free(&b);
     return v;
@@ -301,7 +299,7 @@ static int count_documents(es_client *c, const flow_config *f, int64_t start, in
             *count = YAJL_GET_INTEGER(t);
             rc = 0;
         } else {
-            fail(err, "POST %s: no hits.total in the answer", buf_cstr(&path));
+            util_fail(err, "POST %s: no hits.total in the answer", buf_cstr(&path));
         }
         yajl_tree_free(v);
     }
@@ -317,14 +315,14 @@ static vizfeed_config *preset_flows(const char *url, char *err) {
     char path[] = "/tmp/vizfeed-init-XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0) {
-        fail(err, "cannot create a temporary file in /tmp");
+        util_fail(err, "cannot create a temporary file in /tmp");
         return NULL;
     }
     FILE *f = fdopen(fd, "w");
     if (!f) {
         close(fd);
         unlink(path);
-        fail(err, "cannot write a temporary file in /tmp");
+        util_fail(err, "cannot write a temporary file in /tmp");
         return NULL;
     }
     fprintf(f, "elasticsearch: { hosts: [\"%s\"] }\nflows:\n", url);
@@ -353,7 +351,7 @@ int init_main(int argc, char **argv) {
     char err[ERR_LEN] = "";
     int64_t end_ms;
     if (o.at) {
-        if (parse_time_ms(o.at, &end_ms, err) < 0) return init_usage_error("--at: %s", err);
+        if (util_parse_time_ms(o.at, &end_ms, err) < 0) return init_usage_error("--at: %s", err);
     } else {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

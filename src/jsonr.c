@@ -6,6 +6,7 @@
  * for its end. When the chunk ends inside one, its bytes so far are gathered
  * in `pend` and the next chunk continues the scan from there.
  */
+#include "bounds.h"
 #include "jsonr.h"
 
 #include <stdbool.h>
@@ -16,11 +17,8 @@
 
 #include "util.h"
 
-/* A token gathered across chunks is refused past this: the answer parser
- * already refuses 1 MiB (es_parse.c); this bounds the reader on its own. */
-#define MAX_PENDING (16u << 20)
 /* A decoded string is never longer than its JSON text. */
-#define MAX_SCRATCH MAX_PENDING
+#define MAX_SCRATCH JSONR_MAX_PENDING
 
 typedef enum {
     S_VALUE,       /* a value: at the top, after ':' or after ',' in an array */
@@ -71,7 +69,7 @@ jsonr *jsonr_new(const jsonr_callbacks *cb, void *ctx) {
     jsonr *r = xcalloc(1, sizeof *r);
     r->cb = cb;
     r->ctx = ctx;
-    buf_init(&r->pend, MAX_PENDING);
+    buf_init(&r->pend, JSONR_MAX_PENDING);
     buf_init(&r->scratch, MAX_SCRATCH);
     jsonr_reset(r);
     return r;

@@ -30,10 +30,11 @@
 #define VIZ_JSONR_H
 
 #include <stddef.h>
+#include "bounds.h"
 
-/* Containers nested deeper than this are an error. The answer parser stops
- * far earlier (64); this only bounds the reader's own stack. */
-#define JSONR_MAX_DEPTH 256
+/* Containers nested deeper than JSONR_MAX_DEPTH (bounds.h) are an error. The
+ * answer parser stops far earlier (64); this only bounds the reader's own
+ * stack. */
 
 typedef struct {
     int (*on_null)(void *ctx);

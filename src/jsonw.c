@@ -90,11 +90,11 @@ static size_t utf8_sequence(const unsigned char *s, size_t n) {
     return len;
 }
 
-size_t utf8_sequence_length(const unsigned char *s, size_t n) {
+size_t jsonw_utf8_sequence_length(const unsigned char *s, size_t n) {
     return n ? utf8_sequence(s, n) : 0;
 }
 
-int json_escape(buf *out, const char *str, size_t n) {
+int jsonw_escape(buf *out, const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
     int rc = 0;
     size_t i = 0;
@@ -136,7 +136,7 @@ int json_escape(buf *out, const char *str, size_t n) {
 void jsonw_key(jsonw *w, const char *key) {
     before_value(w);
     put(w, "\"", 1);
-    if (!w->failed && json_escape(w->out, key, strlen(key)) < 0) w->failed = true;
+    if (!w->failed && jsonw_escape(w->out, key, strlen(key)) < 0) w->failed = true;
     put(w, "\":", 2);
     w->after_key = true;
 }
@@ -144,7 +144,7 @@ void jsonw_key(jsonw *w, const char *key) {
 void jsonw_string_n(jsonw *w, const char *s, size_t n) {
     before_value(w);
     put(w, "\"", 1);
-    if (!w->failed && json_escape(w->out, s, n) < 0) w->failed = true;
+    if (!w->failed && jsonw_escape(w->out, s, n) < 0) w->failed = true;
     put(w, "\"", 1);
 }
 
@@ -189,7 +189,7 @@ void jsonw_double(jsonw *w, double v) {
     put(w, tmp, (size_t)n);
 }
 
-double round_significant(double v, int digits) {
+double jsonw_round_significant(double v, int digits) {
     if (v == 0 || !isfinite(v)) return 0;
     double magnitude = floor(log10(fabs(v)));
     double scale = pow(10, digits - 1 - magnitude);
@@ -234,13 +234,13 @@ static int fixed_point(double r, int decimals, char *out, size_t n) {
  * notation, still a JSON number. */
 #define RATE_PLAIN_LIMIT 1e21
 /* Below half the last of the 17 decimals a rate prints as 0; checked first
- * because round_significant() of a subnormal scales by an infinite power of
+ * because jsonw_round_significant() of a subnormal scales by an infinite power of
  * ten and gives NaN. */
 #define RATE_ZERO_BELOW 5e-18
 
-size_t format_rate(double v, char *out, size_t n) {
+size_t jsonw_format_rate(double v, char *out, size_t n) {
     if (!isfinite(v) || v < RATE_ZERO_BELOW) return (size_t)snprintf(out, n, "0");
-    double r = round_significant(v, 4);
+    double r = jsonw_round_significant(v, 4);
     if (!isfinite(r)) r = v; /* DBL_MAX rounds up past the largest double */
     if (r >= RATE_PLAIN_LIMIT) {
         int len = snprintf(out, n, "%.4g", r);
@@ -261,7 +261,7 @@ size_t format_rate(double v, char *out, size_t n) {
 
 void jsonw_rate(jsonw *w, double v) {
     char tmp[64];
-    size_t n = format_rate(v, tmp, sizeof tmp);
+    size_t n = jsonw_format_rate(v, tmp, sizeof tmp);
     before_value(w);
     if (n == 0) { /* cannot happen with a 64-byte buffer; never write a key without a value */
         w->failed = true;

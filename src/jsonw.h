@@ -16,9 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bounds.h"
 #include "util.h"
-
-#define JSONW_MAX_DEPTH 64
 
 typedef struct {
     buf *out;
@@ -47,15 +46,15 @@ bool jsonw_failed(const jsonw *w);
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when the
  * bytes are not UTF-8 (overlong forms, surrogates, past U+10FFFF). */
-size_t utf8_sequence_length(const unsigned char *s, size_t n);
+size_t jsonw_utf8_sequence_length(const unsigned char *s, size_t n);
 /* Escapes s for JSON into out without quotes (used by logs and metrics).
  * Returns -1 when out's cap was reached. */
-int json_escape(buf *out, const char *s, size_t n);
+int jsonw_escape(buf *out, const char *s, size_t n);
 /* The text jsonw_rate() writes (4 significant digits, plain notation below
  * 1e21 and "%.4g" above, "0" for what is not a positive finite number);
  * returns its length. */
-size_t format_rate(double v, char *out, size_t n);
+size_t jsonw_format_rate(double v, char *out, size_t n);
 /* Rounds v to `digits` significant digits. */
-double round_significant(double v, int digits);
+double jsonw_round_significant(double v, int digits);
 
 #endif

@@ -14,7 +14,7 @@
 #include "jsonw.h"
 #include "util.h"
 
-static log_level min_level = LOG_INFO;
+static log_level min_level = LOG_LEVEL_INFO;
 static int json_format;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
@@ -98,7 +98,7 @@ static void log_vmsg(log_level level, const char *key, long value, const char *f
     char message[2048];
     vsnprintf(message, sizeof message, fmt, ap);
     char stamp[32];
-    format_time_ms(now_ms(), stamp, sizeof stamp);
+    util_format_time_ms(util_now_ms(), stamp, sizeof stamp);
 
     /* Escaping makes the message at most 6 times longer (\u202e for 3
      * bytes, \x1b for 1, then JSON's \\ for each backslash); the caps allow
@@ -109,7 +109,7 @@ static void log_vmsg(log_level level, const char *key, long value, const char *f
     log_escape(&text, message, strlen(message));
     if (json_format) {
         buf_printf(&line, "{\"@timestamp\":\"%s\",\"log.level\":\"%s\",\"message\":\"", stamp, level_names[level]);
-        json_escape(&line, text.data ? text.data : "", text.len);
+        jsonw_escape(&line, text.data ? text.data : "", text.len);
         buf_putc(&line, '"');
         if (key) buf_printf(&line, ",\"%s\":%ld", key, value);
         buf_puts(&line, "}\n");

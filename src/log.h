@@ -22,7 +22,7 @@
 
 #include "util.h"
 
-typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+typedef enum { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR } log_level;
 
 void log_setup(log_level min_level, int json);
 void log_msg(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -38,9 +38,9 @@ void log_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Appends s escaped for a log line (see above) to out. */
 void log_escape(buf *out, const char *s, size_t n);
 
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
-#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
-#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 
 #endif

@@ -116,12 +116,12 @@ static int parse_options(int argc, char **argv, options *o) {
                                           {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->config_path = "vizfeed.yml";
-    o->level = LOG_INFO;
+    o->level = LOG_LEVEL_INFO;
     o->interval_ms = -1;
     if (argc > 1 && argv[1][0] != '-') {
         o->command = argv[1];
         bool known = false;
-        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) known |= str_eq(o->command, commands[i]);
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) known |= util_str_eq(o->command, commands[i]);
         if (!known) return usage_error("unknown command '%s'", o->command);
         argv++;
         argc--;
@@ -149,10 +149,10 @@ static int parse_options(int argc, char **argv, options *o) {
             o->output = optarg;
             break;
         case 'v':
-            o->level = LOG_DEBUG;
+            o->level = LOG_LEVEL_DEBUG;
             break;
         case 'q':
-            o->level = LOG_WARN;
+            o->level = LOG_LEVEL_WARN;
             break;
         case OPT_LOG_FORMAT:
             if (strcmp(optarg, "json") == 0)
@@ -168,7 +168,7 @@ static int parse_options(int argc, char **argv, options *o) {
             return 0;
         case OPT_INTERVAL: {
             char err[ERR_LEN];
-            if (parse_duration_ms(optarg, &o->interval_ms, err) < 0 || o->interval_ms <= 0)
+            if (util_parse_duration_ms(optarg, &o->interval_ms, err) < 0 || o->interval_ms <= 0)
                 return usage_error("--interval takes a positive duration such as 500ms or 10s, not '%s'", optarg);
             break;
         }
@@ -178,18 +178,18 @@ static int parse_options(int argc, char **argv, options *o) {
             return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (str_eq(o->command, "pull")) {
+    if (util_str_eq(o->command, "pull")) {
         int rc = check_pull_options(argc, argv, o);
         if (rc >= 0) return rc;
     }
     if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
-    if (o->at && !str_eq(o->command, "once") && !str_eq(o->command, "query"))
+    if (o->at && !util_str_eq(o->command, "once") && !util_str_eq(o->command, "query"))
         return usage_error("%s goes with the `once` or `query` command", "--at");
-    if (o->record_dir && o->command && !str_eq(o->command, "once"))
+    if (o->record_dir && o->command && !util_str_eq(o->command, "once"))
         return usage_error("%s goes with the daemon or the `once` command", "--record");
-    if (o->output && !str_eq(o->command, "once") && !str_eq(o->command, "pull"))
+    if (o->output && !util_str_eq(o->command, "once") && !util_str_eq(o->command, "pull"))
         return usage_error("%s goes with the `once` or `pull` command", "-o");
-    if (o->interval_ms >= 0 && !str_eq(o->command, "pull"))
+    if (o->interval_ms >= 0 && !util_str_eq(o->command, "pull"))
         return usage_error("%s goes with the `pull` command", "--interval");
     return -1;
 }
@@ -206,7 +206,7 @@ static vizfeed_config *load_config(const options *o, char *err) {
     }
     topology_free(t);
     /* `query` only prints: it may run where the CA file of production is not. */
-    if (!str_eq(o->command, "query") && cfg_check_files(cfg, err) < 0) {
+    if (!util_str_eq(o->command, "query") && cfg_check_files(cfg, err) < 0) {
         cfg_free(cfg);
         return NULL;
     }
@@ -216,7 +216,7 @@ static vizfeed_config *load_config(const options *o, char *err) {
         cfg->listen_line = 0; /* its errors name --listen */
     }
     /* Only what listens checks where: `once` may run elsewhere than the daemon. */
-    if ((!o->command || str_eq(o->command, "check")) && cfg_check_listen(cfg, err) < 0) {
+    if ((!o->command || util_str_eq(o->command, "check")) && cfg_check_listen(cfg, err) < 0) {
         cfg_free(cfg);
         return NULL;
     }
@@ -243,10 +243,10 @@ static int run_check(const options *o) {
 static int window_end(const options *o, const vizfeed_config *cfg, int64_t *end_ms) {
     char err[ERR_LEN];
     if (!o->at) {
-        *end_ms = (now_ms() - cfg->lag_ms) / 1000 * 1000;
+        *end_ms = (util_now_ms() - cfg->lag_ms) / 1000 * 1000;
         return 0;
     }
-    if (parse_time_ms(o->at, end_ms, err) == 0) return 0;
+    if (util_parse_time_ms(o->at, end_ms, err) == 0) return 0;
     log_plain("--at: %s", err);
     return -1;
 }
@@ -381,7 +381,7 @@ static int run_daemon(const options *o) {
 
 int main(int argc, char **argv) {
     /* init has options of its own (the cluster and its credentials). */
-    if (argc > 1 && str_eq(argv[1], "init")) return init_main(argc - 1, argv + 1);
+    if (argc > 1 && util_str_eq(argv[1], "init")) return init_main(argc - 1, argv + 1);
     options o;
     int rc = parse_options(argc, argv, &o);
     if (rc >= 0) return rc;
@@ -391,9 +391,9 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);
     metrics_declare_all();
-    if (str_eq(o.command, "check")) return run_check(&o);
-    if (str_eq(o.command, "once")) return run_once(&o);
-    if (str_eq(o.command, "query")) return run_query(&o);
-    if (str_eq(o.command, "pull")) return run_pull(&o);
+    if (util_str_eq(o.command, "check")) return run_check(&o);
+    if (util_str_eq(o.command, "once")) return run_once(&o);
+    if (util_str_eq(o.command, "query")) return run_query(&o);
+    if (util_str_eq(o.command, "pull")) return run_pull(&o);
     return run_daemon(&o);
 }

@@ -17,11 +17,10 @@
 #include "hashtab.h"
 #include "jsonw.h"
 
-/* Bounds the registry: every label value vizfeed uses comes from a small
- * closed set (normalised HTTP paths, status codes, flow names), so reaching
- * this means a bug; further series are dropped rather than growing memory. */
-#define METRICS_MAX_DECLARED 256
-#define METRICS_MAX_SERIES   20000
+/* The registry is bounded (METRICS_MAX_DECLARED, METRICS_MAX_SERIES in
+ * bounds.h): every label value vizfeed uses comes from a small closed set
+ * (normalised HTTP paths, status codes, flow names), so reaching a bound
+ * means a bug; further series are dropped rather than growing memory. */
 
 typedef struct {
     char *name;
@@ -101,7 +100,7 @@ static series *lookup(const char *name, const char *labels, int create) {
     return s;
 }
 
-void metric_add(const char *name, const char *labels, double delta) {
+void metrics_add(const char *name, const char *labels, double delta) {
     pthread_mutex_lock(&lock);
     series *s = lookup(name, labels, 1);
     /* A counter never goes down; Prometheus would read a decrease as a
@@ -110,14 +109,14 @@ void metric_add(const char *name, const char *labels, double delta) {
     pthread_mutex_unlock(&lock);
 }
 
-void metric_set(const char *name, const char *labels, double value) {
+void metrics_set(const char *name, const char *labels, double value) {
     pthread_mutex_lock(&lock);
     series *s = lookup(name, labels, 1);
     if (s) s->value = value;
     pthread_mutex_unlock(&lock);
 }
 
-double metric_get(const char *name, const char *labels) {
+double metrics_get(const char *name, const char *labels) {
     pthread_mutex_lock(&lock);
     series *s = lookup(name, labels, 0);
     double v = s ? s->value : 0;
@@ -164,9 +163,7 @@ static void put_help(buf *out, const char *help) {
  * gets "~" and 8 hex digits of its hash, so two long flow names that share
  * their start stay two series. A 2000-byte flow name once overflowed the
  * callers' 1 KiB label buffers, lost its closing quote, and made the whole
- * /metrics answer unreadable to Prometheus. */
-#define METRICS_MAX_LABEL_VALUE 128
-
+ * /metrics answer unreadable to Prometheus (METRICS_MAX_LABEL_VALUE). */
 void metrics_label_escape(buf *out, const char *value) {
     if (!value) return;
     size_t n = strlen(value), keep = n;
@@ -176,7 +173,7 @@ void metrics_label_escape(buf *out, const char *value) {
     }
     for (size_t i = 0; i < keep;) {
         unsigned char c = (unsigned char)value[i];
-        size_t len = c < 0x80 ? 1 : utf8_sequence_length((const unsigned char *)value + i, keep - i);
+        size_t len = c < 0x80 ? 1 : jsonw_utf8_sequence_length((const unsigned char *)value + i, keep - i);
         if (c == '\\')
             buf_puts(out, "\\\\");
         else if (c == '"')
@@ -299,15 +296,15 @@ void metrics_declare_all(void) {
 
     /* Counters without labels start at 0 so that rate() works from the
      * first scrape; labelled ones appear when their first label set does. */
-    metric_add("vizfeed_refreshes_total", "", 0);
-    metric_add("vizfeed_output_file_writes_total", "", 0);
-    metric_add("vizfeed_output_file_errors_total", "", 0);
+    metrics_add("vizfeed_refreshes_total", "", 0);
+    metrics_add("vizfeed_output_file_writes_total", "", 0);
+    metrics_add("vizfeed_output_file_errors_total", "", 0);
     buf labels;
     buf_init(&labels, 256);
     buf_puts(&labels, "version=\"");
     metrics_label_escape(&labels, VIZFEED_VERSION);
     buf_putc(&labels, '"');
-    metric_set("vizfeed_build_info", buf_cstr(&labels), 1);
+    metrics_set("vizfeed_build_info", buf_cstr(&labels), 1);
     buf_free(&labels);
 }
 
@@ -320,7 +317,7 @@ void metrics_update_process(void) {
     FILE *f = fopen("/proc/self/statm", "r");
     if (f) {
         if (fscanf(f, "%llu %llu", &size, &resident) == 2 && page > 0)
-            metric_set("process_resident_memory_bytes", "", (double)resident * (double)page);
+            metrics_set("process_resident_memory_bytes", "", (double)resident * (double)page);
         fclose(f);
     }
     /* Fields 14, 15 and 22 of /proc/self/stat, after the command name,
@@ -337,7 +334,7 @@ void metrics_update_process(void) {
     if (rest && ticks > 0 &&
         sscanf(rest + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu", &utime,
                &stime, &start) == 3) {
-        metric_set("process_cpu_seconds_total", "", (double)(utime + stime) / (double)ticks);
+        metrics_set("process_cpu_seconds_total", "", (double)(utime + stime) / (double)ticks);
         unsigned long long boot = 0;
         char line[256];
         if ((f = fopen("/proc/stat", "r"))) {
@@ -345,16 +342,16 @@ void metrics_update_process(void) {
                 if (sscanf(line, "btime %llu", &boot) == 1) break;
             fclose(f);
         }
-        if (boot) metric_set("process_start_time_seconds", "", (double)boot + (double)start / (double)ticks);
+        if (boot) metrics_set("process_start_time_seconds", "", (double)boot + (double)start / (double)ticks);
     }
     DIR *d = opendir("/proc/self/fd");
     if (d) {
         int fds = 0;
         for (struct dirent *e; (e = readdir(d));) fds += e->d_name[0] != '.';
         closedir(d);
-        metric_set("process_open_fds", "", fds - 1); /* not the one opendir holds */
+        metrics_set("process_open_fds", "", fds - 1); /* not the one opendir holds */
     }
     struct rlimit limit;
     if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
-        metric_set("process_max_fds", "", (double)limit.rlim_cur);
+        metrics_set("process_max_fds", "", (double)limit.rlim_cur);
 }

@@ -5,7 +5,7 @@
  * Any thread may update a metric; a mutex guards the table (a few hundred
  * series at most, so a lookup is cheap next to the work it measures).
  * A series is a name plus a label string written as Prometheus writes it,
- * e.g. metric_add("vizfeed_http_requests_total", "path=\"/metrics\",code=\"200\"", 1);
+ * e.g. metrics_add("vizfeed_http_requests_total", "path=\"/metrics\",code=\"200\"", 1);
  * the caller escapes label values (metrics_label_escape). Metric names follow
  * Prometheus conventions: vizfeed_ prefix, _total for counters, base units
  * (seconds, bytes).
@@ -20,9 +20,8 @@ typedef enum { METRIC_COUNTER, METRIC_GAUGE } metric_type;
 /* Declares a metric's type and help text; series of undeclared metrics are
  * rejected (a typo must not silently create a new metric). */
 void metrics_declare(const char *name, metric_type type, const char *help);
-void metric_add(const char *name, const char *labels, double delta);
-void metric_set(const char *name, const char *labels, double value);
-double metric_get(const char *name, const char *labels); /* for tests */
+void metrics_add(const char *name, const char *labels, double delta);
+void metrics_set(const char *name, const char *labels, double value);
 void metrics_render(buf *out);
 void metrics_label_escape(buf *out, const char *value);
 /* Declares vizfeed's own metrics; called once at start. */
@@ -30,6 +29,5 @@ void metrics_declare_all(void);
 /* Sets the standard process_* gauges (memory, CPU, file descriptors, start
  * time) from /proc; called when /metrics is scraped. */
 void metrics_update_process(void);
-void metrics_reset(void); /* drops every series and declaration (tests) */
 
 #endif

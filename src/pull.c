@@ -112,15 +112,15 @@ static size_t on_header(char *data, size_t size, size_t n, void *userdata) {
 static int check_json_object(const char *data, size_t len, char *err) {
     size_t i = 0;
     while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r')) i++;
-    if (i == len) return fail(err, "empty answer");
-    if (data[i] != '{') return fail(err, "the answer is not a JSON object");
+    if (i == len) return util_fail(err, "empty answer");
+    if (data[i] != '{') return util_fail(err, "the answer is not a JSON object");
     /* No callbacks: yajl only checks the syntax (and UTF-8), building nothing. */
     yajl_handle h = yajl_alloc(NULL, NULL, NULL);
-    if (!h) return fail(err, "cannot allocate a JSON parser");
+    if (!h) return util_fail(err, "cannot allocate a JSON parser");
     int rc = 0;
     if (yajl_parse(h, (const unsigned char *)data, len) != yajl_status_ok || yajl_complete_parse(h) != yajl_status_ok) {
         unsigned char *why = yajl_get_error(h, 0, (const unsigned char *)data, len);
-        rc = fail(err, "the answer is not complete JSON (%s)", why ? (const char *)why : "parse error");
+        rc = util_fail(err, "the answer is not complete JSON (%s)", why ? (const char *)why : "parse error");
         if (why) yajl_free_error(h, why);
     }
     yajl_free(h);
@@ -138,9 +138,9 @@ static void describe_status(long code, const buf *body, char *err) {
     if (body->len > PULL_BODY_SAMPLE) memcpy(sample + n, "...", 3), n += 3;
     sample[n] = '\0';
     if (n)
-        fail(err, "HTTP %ld: %s", code, sample);
+        util_fail(err, "HTTP %ld: %s", code, sample);
     else
-        fail(err, "HTTP %ld", code);
+        util_fail(err, "HTTP %ld", code);
 }
 
 /* Runs the prepared request to its end, or until *stop. */
@@ -195,9 +195,9 @@ static poll_outcome poll_once(puller *p, char *err) {
 
     if (result != CURLE_OK) {
         if (p->oversized)
-            fail(err, "the answer is larger than %u MB", PULL_MAX_BODY >> 20);
+            util_fail(err, "the answer is larger than %u MB", PULL_MAX_BODY >> 20);
         else
-            fail(err, "%s", p->curl_error[0] ? p->curl_error : curl_easy_strerror(result));
+            util_fail(err, "%s", p->curl_error[0] ? p->curl_error : curl_easy_strerror(result));
         return POLL_FAILED;
     }
     long code = 0;
@@ -206,7 +206,7 @@ static poll_outcome poll_once(puller *p, char *err) {
         /* Nothing was asked conditionally, so "not modified" refers to
          * nothing: a broken cache or proxy on the way. Taking it as
          * "unchanged" would leave FILE missing or old without a word. */
-        fail(err, "HTTP 304 Not Modified to a request without If-None-Match");
+        util_fail(err, "HTTP 304 Not Modified to a request without If-None-Match");
         return POLL_FAILED;
     }
     if (code == 304) {
@@ -250,7 +250,7 @@ static poll_outcome poll_and_release(puller *p, char *err) {
 static void wait_until(puller *p, int64_t due) {
     for (;;) {
         if (stopping(p)) return;
-        int64_t left = due - monotonic_ms();
+        int64_t left = due - util_monotonic_ms();
         if (left <= 0) return;
         if (left > PULL_STOP_LATENCY_MS) left = PULL_STOP_LATENCY_MS;
         struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000};
@@ -259,11 +259,11 @@ static void wait_until(puller *p, int64_t due) {
 }
 
 static int setup_curl(puller *p, char *err) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return fail(err, "cannot initialise libcurl");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return util_fail(err, "cannot initialise libcurl");
     p->curl_ready = true;
     p->multi = curl_multi_init();
     p->easy = curl_easy_init();
-    if (!p->multi || !p->easy) return fail(err, "cannot initialise libcurl");
+    if (!p->multi || !p->easy) return util_fail(err, "cannot initialise libcurl");
     CURL *c = p->easy;
     int64_t timeout = p->o->timeout_ms > 0 ? p->o->timeout_ms : PULL_DEFAULT_TIMEOUT_MS;
     CURLcode rc = CURLE_OK;
@@ -281,7 +281,7 @@ static int setup_curl(puller *p, char *err) {
     rc |= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     rc |= curl_easy_setopt(c, CURLOPT_HEADERDATA, p);
     rc |= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, p->curl_error);
-    if (rc != CURLE_OK) return fail(err, "cannot configure libcurl for %s", p->o->url);
+    if (rc != CURLE_OK) return util_fail(err, "cannot configure libcurl for %s", p->o->url);
     return 0;
 }
 
@@ -290,10 +290,10 @@ static bool is_http_url(const char *url) {
 }
 
 int pull_run(const pull_options *o, volatile sig_atomic_t *stop, char *err) {
-    if (!is_http_url(o->url)) return fail(err, "pull: the URL must start with http:// or https://");
-    if (o->interval_ms <= 0) return fail(err, "pull: the interval must be positive");
+    if (!is_http_url(o->url)) return util_fail(err, "pull: the URL must start with http:// or https://");
+    if (o->interval_ms <= 0) return util_fail(err, "pull: the interval must be positive");
     puller p = {.o = o, .stop = stop};
-    p.rng = (uint64_t)now_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+    p.rng = (uint64_t)util_now_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
     if (!p.rng) p.rng = 1;
     buf_init(&p.body, PULL_MAX_BODY);
     int rc = -1;
@@ -302,12 +302,12 @@ int pull_run(const pull_options *o, volatile sig_atomic_t *stop, char *err) {
     if (setup_curl(&p, err) < 0) goto done;
 
     char every[32];
-    format_duration(o->interval_ms, every, sizeof every);
+    util_format_duration(o->interval_ms, every, sizeof every);
     log_info("pulling %s into %s every %s", o->url, o->output, every);
     unsigned failures = 0;
     char cause[ERR_LEN];
     while (!stopping(&p)) {
-        int64_t started = monotonic_ms();
+        int64_t started = util_monotonic_ms();
         poll_outcome outcome = poll_and_release(&p, cause);
         if (outcome == POLL_STOPPED) break;
         int64_t due;
@@ -316,7 +316,7 @@ int pull_run(const pull_options *o, volatile sig_atomic_t *stop, char *err) {
             int64_t wait = pull_backoff_ms(o->interval_ms, failures, next_jitter(&p));
             /* One line per attempt; the backoff bounds how often that is. */
             log_warn("pull %s failed: %s; keeping %s, next try in %.1fs", o->url, cause, o->output, wait / 1000.0);
-            due = monotonic_ms() + wait;
+            due = util_monotonic_ms() + wait;
         } else {
             if (failures)
                 log_info("pull %s works again after %u failed attempt(s); %s is current", o->url, failures, o->output);

@@ -57,11 +57,4 @@ typedef struct {
 
 int pull_run(const pull_options *o, volatile sig_atomic_t *stop, char *err);
 
-/* The wait after `failures` (>= 1) consecutive failed polls: the interval
- * doubled per failure, capped at PULL_BACKOFF_FACTOR intervals and
- * PULL_MAX_BACKOFF_MS (but at least one interval), then shortened by up to a
- * quarter according to jitter (in [0, 1)) so that pullers restarted together
- * do not stay in step. Exposed for the unit tests. */
-int64_t pull_backoff_ms(int64_t interval_ms, unsigned failures, double jitter);
-
 #endif

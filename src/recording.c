@@ -31,14 +31,15 @@ static void safe_component(const char *name, buf *out) {
 
 static int make_dirs(const char *path, char *err) {
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return fail(err, "path too long: %.100s", path);
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return util_fail(err, "path too long: %.100s", path);
     for (char *p = tmp + 1; *p; p++) {
         if (*p != '/') continue;
         *p = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return fail(err, "cannot create %s: %s", tmp, strerror(errno));
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+            return util_fail(err, "cannot create %s: %s", tmp, strerror(errno));
         *p = '/';
     }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return fail(err, "cannot create %s: %s", tmp, strerror(errno));
+    if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return util_fail(err, "cannot create %s: %s", tmp, strerror(errno));
     return 0;
 }
 
@@ -49,7 +50,7 @@ static int write_atomic(const char *dir, const char *path, const char *head, siz
                         size_t body_len, char *err) {
     char why[ERR_LEN];
     atomic_part parts[] = {{head, head_len}, {body, body_len}};
-    if (atomic_replace(path, dir, parts, 2, why) < 0) return fail(err, "cannot write %s: %s", path, why);
+    if (atomic_file_replace(path, dir, parts, 2, why) < 0) return util_fail(err, "cannot write %s: %s", path, why);
     return 0;
 }
 
@@ -145,7 +146,7 @@ static int compare_numbered(const void *a, const void *b) {
  * directory named by a number), sorted by that number. */
 static int list_numbered(const char *dir, const char *suffix, size_t max, char ***out, size_t *count, char *err) {
     DIR *d = opendir(dir);
-    if (!d) return fail(err, "cannot open %s: %s", dir, strerror(errno));
+    if (!d) return util_fail(err, "cannot open %s: %s", dir, strerror(errno));
     char **names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *e;
@@ -161,7 +162,7 @@ static int list_numbered(const char *dir, const char *suffix, size_t max, char *
             if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) continue;
         }
         if (n == max) {
-            rc = fail(err, "%s holds more than %zu recorded entries", dir, max);
+            rc = util_fail(err, "%s holds more than %zu recorded entries", dir, max);
             break;
         }
         if (n == cap) {

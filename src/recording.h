@@ -17,7 +17,7 @@
  * already there, so that a second run continues the numbering instead of
  * overwriting; then, per refresh, the caller adds one to the number and
  * writes each page with recording_write_page(). Every file is written with
- * atomic_replace() (temporary file, fsync, rename, directory fsync).
+ * atomic_file_replace() (temporary file, fsync, rename, directory fsync).
  *
  * Reading (source_replay.c): recording_list_refreshes() on FLOW's directory
  * (as the flow's path names it), recording_list_pages() on a REFRESH
@@ -34,12 +34,8 @@
 
 #include <stddef.h>
 
+#include "bounds.h"
 #include "util.h"
-
-#define RECORDING_MAX_REFRESHES 100000 /* refresh directories one replay flow lists */
-#define RECORDING_MAX_PAGES     100000 /* pages of one recorded refresh */
-/* A request file: source_es.c's largest search body (4 MiB) and its path. */
-#define RECORDING_MAX_REQUEST ((4u << 20) + 8192)
 
 /* Makes ROOT/FLOW (and its parents); *dir (malloc'd, the caller's) is its
  * path, *last_refresh the highest REFRESH in it (0 when none). */

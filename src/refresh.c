@@ -57,14 +57,14 @@ refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, cha
         f->flow = &cfg->flows[i];
         f->ops = lookup ? lookup(f->flow) : source_ops_for(f->flow->type);
         if (!f->ops) {
-            fail(err, "flow '%s': sources of type %s are not available in this build", f->flow->name,
-                 flow_type_name(f->flow->type));
+            util_fail(err, "flow '%s': sources of type %s are not available in this build", f->flow->name,
+                      cfg_flow_type_name(f->flow->type));
             goto fail;
         }
         char why[ERR_LEN];
         f->src = f->ops->open(f->flow, cfg, why);
         if (!f->src) {
-            fail(err, "flow '%s': %s", f->flow->name, why);
+            util_fail(err, "flow '%s': %s", f->flow->name, why);
             goto fail;
         }
         /* Only now: refresher_free() releases the flows that opened. */
@@ -140,8 +140,8 @@ static void report_source_stats(flow_state *f) {
     if (!f->ops->stats) return;
     source_stats now;
     f->ops->stats(f->src, &now);
-    metric_add("vizfeed_source_events_total", f->labels, (double)(now.events - f->reported.events));
-    metric_add("vizfeed_source_malformed_lines_total", f->labels, (double)(now.malformed - f->reported.malformed));
+    metrics_add("vizfeed_source_events_total", f->labels, (double)(now.events - f->reported.events));
+    metrics_add("vizfeed_source_malformed_lines_total", f->labels, (double)(now.malformed - f->reported.malformed));
     struct {
         const char *reason;
         uint64_t delta;
@@ -153,14 +153,14 @@ static void report_source_stats(flow_state *f) {
     for (size_t i = 0; i < sizeof drops / sizeof drops[0]; i++) {
         buf_reset(&labels);
         buf_printf(&labels, "%s,reason=\"%s\"", f->labels, drops[i].reason);
-        metric_add("vizfeed_events_dropped_total", buf_cstr(&labels), (double)drops[i].delta);
+        metrics_add("vizfeed_events_dropped_total", buf_cstr(&labels), (double)drops[i].delta);
     }
     buf_free(&labels);
     f->reported = now;
 }
 
 static void count_flow_failure(const flow_state *f) {
-    metric_add("vizfeed_refresh_failures_total", f->labels, 1);
+    metrics_add("vizfeed_refresh_failures_total", f->labels, 1);
 }
 
 /* Runs one flow's source for the window; on success its model replaces the
@@ -216,15 +216,15 @@ typedef struct {
 
 static void *flow_thread(void *arg) {
     flow_job *job = arg;
-    double cpu = thread_cpu_seconds();
+    double cpu = util_thread_cpu_seconds();
     job->rc = refresh_flow(job->r, job->index, job->start_ms, job->end_ms, job->deadline_ms);
-    job->cpu_seconds = thread_cpu_seconds() - cpu;
+    job->cpu_seconds = util_thread_cpu_seconds() - cpu;
     return NULL;
 }
 
 snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res, char *err) {
     const vizfeed_config *cfg = r->cfg;
-    double started = monotonic_seconds(), cpu_started = thread_cpu_seconds(), cpu_workers = 0;
+    double started = util_monotonic_seconds(), cpu_started = util_thread_cpu_seconds(), cpu_workers = 0;
     memset(res, 0, sizeof *res);
     int64_t start_ms = window_end_ms - cfg->window_ms;
 
@@ -235,7 +235,7 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
     buf_init(&json, VIZ_MAX_GRAPH_JSON);
 
     flow_job *jobs = xcalloc(r->nflows ? r->nflows : 1, sizeof *jobs);
-    int64_t deadline_ms = monotonic_ms() + r->deadline_ms;
+    int64_t deadline_ms = util_monotonic_ms() + r->deadline_ms;
     for (unsigned i = 0; i < r->nflows; i++) {
         flow_state *f = &r->flows[i];
         jobs[i] =
@@ -295,14 +295,14 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
     free(jobs);
     if (res->stopped) {
         /* The flows were cut short: what they have is not worth publishing. */
-        fail(err, "stopped");
+        util_fail(err, "stopped");
         goto done;
     }
     if (!any_data) {
-        fail(err, "no flow has answered yet");
+        util_fail(err, "no flow has answered yet");
         goto done;
     }
-    if (res->flows_failed == 0) r->last_success_mono_ms = monotonic_ms();
+    if (res->flows_failed == 0) r->last_success_mono_ms = util_monotonic_ms();
 
     graph_render_opts opts = {
         .window_end_ms = window_end_ms, .window_ms = cfg->window_ms, .flows = infos, .nflows = r->nflows};
@@ -316,8 +316,8 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
         for (size_t i = 0; i < r->nflows; i++) snap->stale |= infos[i].stale_since_ms != 0;
     }
 done:
-    res->seconds = monotonic_seconds() - started;
-    res->cpu_seconds = thread_cpu_seconds() - cpu_started + cpu_workers;
+    res->seconds = util_monotonic_seconds() - started;
+    res->cpu_seconds = util_thread_cpu_seconds() - cpu_started + cpu_workers;
     buf_free(&json);
     free(infos);
     graph_model_free(all);

@@ -14,7 +14,7 @@ int sink_list_add(sink_list *l, sink *s, char *err) {
     assert(l && l->n <= VIZ_MAX_SINKS);
     if (!s) return 0;
     assert(s->ops && s->ops->publish);
-    if (l->n == VIZ_MAX_SINKS) return fail(err, "more than %d sinks", VIZ_MAX_SINKS);
+    if (l->n == VIZ_MAX_SINKS) return util_fail(err, "more than %d sinks", VIZ_MAX_SINKS);
     l->item[l->n++] = s;
     return 0;
 }

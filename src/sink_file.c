@@ -22,7 +22,7 @@
 #include "metrics.h"
 #include "util.h"
 
-/* The output file is replaced by atomic_replace() (atomic_file.h): a
+/* The output file is replaced by atomic_file_replace() (atomic_file.h): a
  * temporary file beside the target, fsync, rename, fsync of the directory. A
  * reader therefore sees the old graph or the new one, and a crash leaves one
  * of them, never a truncated file.
@@ -36,7 +36,7 @@
  * The moment between creating the file and locking it is covered by a lock
  * on the directory (atomic_file.h describes the protocol). */
 
-/* The names atomic_replace() gives its temporary files (atomic_file.h). */
+/* The names atomic_file_replace() gives its temporary files (atomic_file.h). */
 #define TMP_PREFIX  ATOMIC_TMP_INFIX
 #define TMP_RANDOM  ATOMIC_TMP_RANDOM
 #define SWEEP_NAMES 200 /* bytes of removed names quoted in the log line */
@@ -51,8 +51,8 @@ typedef struct {
 static int replace_file(file_sink *f, const void *bytes, size_t len, char *err) {
     char why[ERR_LEN];
     atomic_part part = {bytes, len};
-    if (atomic_replace(f->path, f->dir, &part, 1, why) < 0)
-        return fail(err, "%s: %s", f->path, why); /* the daemon says "file output failed" */
+    if (atomic_file_replace(f->path, f->dir, &part, 1, why) < 0)
+        return util_fail(err, "%s: %s", f->path, why); /* the daemon says "file output failed" */
     return 0;
 }
 
@@ -125,11 +125,11 @@ static int file_publish(sink *s, snapshot *snap, char *err) {
     if (f->last_etag[0] && strcmp(f->last_etag, snap->etag) == 0 && stat(f->path, &st) == 0) return 0;
     if (replace_file(f, snap->json, snap->json_len, err) < 0) {
         f->last_etag[0] = '\0';
-        metric_add("vizfeed_output_file_errors_total", "", 1);
+        metrics_add("vizfeed_output_file_errors_total", "", 1);
         return -1;
     }
     memcpy(f->last_etag, snap->etag, sizeof f->last_etag);
-    metric_add("vizfeed_output_file_writes_total", "", 1);
+    metrics_add("vizfeed_output_file_writes_total", "", 1);
     return 0;
 }
 
@@ -156,13 +156,13 @@ int sink_file_write(sink *s, const void *bytes, size_t len, char *err) {
 }
 
 sink *sink_file_new(const char *path, char *err) {
-    if (str_empty(path)) {
-        fail(err, "output file: empty path");
+    if (util_str_empty(path)) {
+        util_fail(err, "output file: empty path");
         return NULL;
     }
     size_t len = strlen(path);
     if (path[len - 1] == '/') {
-        fail(err, "output file %s: names a directory, expected a file name", path);
+        util_fail(err, "output file %s: names a directory, expected a file name", path);
         return NULL;
     }
     const char *slash = strrchr(path, '/');
@@ -183,15 +183,15 @@ sink *sink_file_new(const char *path, char *err) {
     else if (!S_ISDIR(st.st_mode))
         problem = "not a directory";
     if (problem) {
-        fail(err, "output file %s: directory %s: %s", path, dir, problem);
+        util_fail(err, "output file %s: directory %s: %s", path, dir, problem);
         free(dir);
         return NULL;
     }
     /* A device, a FIFO, a directory or a link at the path is refused now,
      * as it would be at every write (atomic_file.h says why). */
     char why[ERR_LEN];
-    if (atomic_check_target(path, why) < 0) {
-        fail(err, "output file %s: %s", path, why);
+    if (atomic_file_check_target(path, why) < 0) {
+        util_fail(err, "output file %s: %s", path, why);
         free(dir);
         return NULL;
     }

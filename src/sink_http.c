@@ -69,7 +69,7 @@ int sink_http_responses_build(graph_responses *g, snapshot *s, const char *cors,
     g->gzip_not_modified = graph_response(s, 1, 1, cors);
     if (g->identity && g->gzip && g->identity_not_modified && g->gzip_not_modified) return 0;
     sink_http_responses_free(g);
-    return fail(err, "cannot create responses for a graph of %zu bytes (out of memory)", s->json_len);
+    return util_fail(err, "cannot create responses for a graph of %zu bytes (out of memory)", s->json_len);
 }
 
 enum MHD_Result sink_http_serve(http_server *h, struct MHD_Connection *c) {
@@ -131,7 +131,7 @@ static void http_sink_close(sink *s) {
     (void)s;
 }
 
-const sink_ops http_sink_ops = {
+const sink_ops sink_http_ops = {
     .name = "http",
     .publish = http_publish,
     .close = http_sink_close,

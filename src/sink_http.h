@@ -2,7 +2,7 @@
  * sink_http.h - /vizceral.json: the HTTP sink the refresher publishes to,
  * and the prebuilt responses requests are answered from.
  *
- * Calling sequence: http_start() sets h->sink.ops = &http_sink_ops; the
+ * Calling sequence: http_start() sets h->sink.ops = &sink_http_ops; the
  * refresher publishes through sink_publish() (one thread at a time, any
  * thread: it is the refresher's); MHD threads call sink_http_serve() for every
  * GET or HEAD of /vizceral.json, any number at once; http_update_options()
@@ -22,7 +22,7 @@
 
 #include "http_internal.h"
 
-extern const sink_ops http_sink_ops;
+extern const sink_ops sink_http_ops;
 
 /* Answers /vizceral.json: 200 (gzip when accepted), 304 when If-None-Match
  * names the current ETag, 503 with Retry-After before the first graph. */

@@ -20,14 +20,14 @@
 
 static int gzip_bytes(const char *in, size_t len, char **out, size_t *out_len, char *err) {
     struct libdeflate_compressor *c = libdeflate_alloc_compressor(SNAPSHOT_GZIP_LEVEL);
-    if (!c) return fail(err, "cannot allocate a gzip compressor (out of memory)");
+    if (!c) return util_fail(err, "cannot allocate a gzip compressor (out of memory)");
     size_t bound = libdeflate_gzip_compress_bound(c, len);
     char *gz = xmalloc(bound);
     size_t n = libdeflate_gzip_compress(c, in, len, gz, bound);
     libdeflate_free_compressor(c);
     if (n == 0) {
         free(gz);
-        return fail(err, "gzip compression of %zu bytes of graph failed", len);
+        return util_fail(err, "gzip compression of %zu bytes of graph failed", len);
     }
     /* The bound is generous; give the slack back since the snapshot may live
      * for a long time. */
@@ -38,7 +38,7 @@ static int gzip_bytes(const char *in, size_t len, char **out, size_t *out_len, c
 
 snapshot *snapshot_new(char *json, size_t len, int64_t window_end_ms, int64_t refreshed_mono_ms, char *err) {
     if (!json) {
-        fail(err, "no graph bytes to publish");
+        util_fail(err, "no graph bytes to publish");
         return NULL;
     }
     snapshot *s = xcalloc(1, sizeof *s);

@@ -21,12 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "source.h"
 #include "util.h"
 
-#define MINUTE_MS          60000
-#define DEMO_MAX_WINDOW_MS (31LL * 24 * 3600 * 1000)
-#define NO_NODE            (-1) /* the caller of an ingress edge: the entry node */
+#define MINUTE_MS 60000
+#define NO_NODE   (-1) /* the caller of an ingress edge: the entry node */
 
 /* Incidents: each track cuts time into slots; a slot holds at most one
  * incident, starting and ending inside it. */
@@ -445,8 +445,8 @@ static source *demo_open(const flow_config *flow, const vizfeed_config *cfg, cha
 static int demo_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
     if (end_ms <= start_ms) return 0;
     if (end_ms - start_ms > DEMO_MAX_WINDOW_MS)
-        return fail(err, "demo window of %lld ms is too long; expected at most 31 days",
-                    (long long)(end_ms - start_ms));
+        return util_fail(err, "demo window of %lld ms is too long; expected at most 31 days",
+                         (long long)(end_ms - start_ms));
     for (int id = 0; id < s->nedges; id++) {
         const demo_edge *e = &s->edges[id];
         double edge[CLASS_COUNT];
@@ -469,7 +469,7 @@ static int demo_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn
             if (any <= 0) continue;
             row.value[EP_TO_HOST] = hosts->names[h];
             s->rows++;
-            if (emit(ctx, &row) != 0) return fail(err, "demo: collection stopped by the consumer");
+            if (emit(ctx, &row) != 0) return util_fail(err, "demo: collection stopped by the consumer");
         }
     }
     return 0;

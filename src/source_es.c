@@ -8,7 +8,7 @@
  *   - a search answer: its rows; timed_out or failed shards keep the rows
  *     and make degraded() say why the data may be incomplete;
  *   - too_many_buckets (400 or 503): the page size is lowered and the same
- *     page asked again at once, at most MAX_LOWERINGS times per collect; the
+ *     page asked again at once, at most ES_MAX_LOWERINGS times per collect; the
  *     lower size is kept for later refreshes, since the cluster's limit will
  *     not have moved;
  *   - 429 and 502/503/504: the cluster is overloaded; no request is sent
@@ -23,7 +23,7 @@
  * A cluster (or a proxy) that lies about paging cannot hold a refresh: an
  * after_key given twice in one collect, however the keys cycle (A, B, A...),
  * fails it (kind unexpected; a set of the keys' 64-bit hashes, at most
- * MAX_PAGES of them), as do an after_key that is not an object of the
+ * ES_MAX_PAGES of them), as do an after_key that is not an object of the
  * query's composite sources, a page with buckets but no after_key, and a
  * page with more buckets than were asked for; and whatever it does, the refresh's deadline (source_limits) cuts the
  * collect, requests in flight included (kind deadline), and a stop request
@@ -53,16 +53,11 @@
 #include "source.h"
 #include "util.h"
 
-#define MAX_LOWERINGS   8      /* page size lowerings in one collect */
-#define MAX_PAGES       100000 /* pages of one collect: ends a server that never stops paging */
-#define BODY_MAX        (4u << 20)
-#define SNIPPET_BYTES   2048 /* start of a body kept for messages */
-#define SHOWN_TEXT      80   /* characters of a non-JSON body shown in a message */
+#define SHOWN_TEXT      80 /* characters of a non-JSON body shown in a message */
 #define BUSY_FIRST_MS   5000
 #define BUSY_MAX_MS     300000
 #define CONFIG_FIRST_MS 60000
 #define CONFIG_MAX_MS   600000
-#define DEGRADED_LEN    512
 
 struct source {
     const flow_config *flow;
@@ -86,7 +81,7 @@ struct source {
     row_emit_fn emit;
     void *emit_ctx;
     source_stats stats;
-    char degraded[DEGRADED_LEN];
+    char degraded[SOURCE_DEGRADED_LEN];
     bool is_degraded;
     bool was_degraded; /* the last complete refresh was degraded: said once, and once when it ends */
 
@@ -111,7 +106,7 @@ typedef struct {
     source *src;
     es_response *resp;
     bool started;
-    char snippet[SNIPPET_BYTES + 1];
+    char snippet[ES_SNIPPET_BYTES + 1];
     size_t snippet_len;
     buf *record; /* raw body for the recording, NULL when off */
 } page_ctx;
@@ -127,7 +122,7 @@ static void count_error(source *s, const char *kind) {
     buf_printf(&labels, "%s,kind=\"", s->flow_label);
     metrics_label_escape(&labels, kind);
     buf_putc(&labels, '"');
-    metric_add("vizfeed_es_errors_total", buf_cstr(&labels), 1);
+    metrics_add("vizfeed_es_errors_total", buf_cstr(&labels), 1);
     buf_free(&labels);
 }
 
@@ -209,11 +204,11 @@ static source *es_open(const flow_config *flow, const vizfeed_config *cfg, char 
     s->flow = flow;
     s->cfg = cfg;
     s->page_size = cfg->es.page_size > 0 ? cfg->es.page_size : 5000;
-    s->rng = (uint64_t)now_ms() ^ ((uint64_t)(uintptr_t)s << 16) ^ 0x9e3779b97f4a7c15ULL;
+    s->rng = (uint64_t)util_now_ms() ^ ((uint64_t)(uintptr_t)s << 16) ^ 0x9e3779b97f4a7c15ULL;
     buf b;
     buf_init(&b, 64 << 10);
     if (es_query_path(flow, &b) < 0) {
-        fail(err, "the index pattern makes a search path longer than %zu bytes", b.max);
+        util_fail(err, "the index pattern makes a search path longer than %zu bytes", b.max);
         buf_free(&b);
         goto fail;
     }
@@ -222,7 +217,7 @@ static source *es_open(const flow_config *flow, const vizfeed_config *cfg, char 
     metrics_label_escape(&b, flow->name);
     buf_putc(&b, '"');
     s->flow_label = buf_take(&b, NULL);
-    if (!str_empty(cfg->record_dir)) {
+    if (!util_str_empty(cfg->record_dir)) {
         if (recording_flow_dir(cfg->record_dir, flow->name, &s->record_dir, &s->record_refresh, err) < 0) {
             buf_free(&b);
             goto fail;
@@ -246,7 +241,7 @@ static size_t on_data(void *ctx, const char *data, size_t len) {
         pc->started = true;
         es_parser_reset(pc->src->parser, pc->resp->status);
     }
-    size_t room = SNIPPET_BYTES - pc->snippet_len;
+    size_t room = ES_SNIPPET_BYTES - pc->snippet_len;
     size_t n = len < room ? len : room;
     memcpy(pc->snippet + pc->snippet_len, data, n);
     pc->snippet_len += n;
@@ -344,8 +339,8 @@ static void start_backoff(source *s, int status, int64_t retry_after_ms, const c
     int64_t delay = s->backoff_ms;
     if (!config) delay = delay / 2 + (int64_t)(next_random(s) % (uint64_t)(delay / 2 + 1));
     if (retry_after_ms > delay) delay = retry_after_ms > 2 * max ? 2 * max : retry_after_ms;
-    s->backoff_till = monotonic_ms() + delay;
-    format_time_ms((now_ms() + delay) / 1000 * 1000, s->backoff_until, sizeof s->backoff_until);
+    s->backoff_till = util_monotonic_ms() + delay;
+    util_format_time_ms((util_now_ms() + delay) / 1000 * 1000, s->backoff_until, sizeof s->backoff_until);
     snprintf(s->backoff_reason, sizeof s->backoff_reason, "HTTP %d: %s", status, why);
 }
 
@@ -364,7 +359,7 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
                               int *lowerings, char **next_after, char *err) {
     page_result result = PAGE_FAILED;
     buf body, record;
-    buf_init(&body, BODY_MAX);
+    buf_init(&body, ES_MAX_SEARCH_BODY);
     buf_init(&record, ES_MAX_ANSWER);
     es_answer answer = {0};
     es_query_params params = {.flow = s->flow,
@@ -374,7 +369,7 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
                               .timeout_ms = s->cfg->es.timeout_ms,
                               .after_json = after};
     if (es_query_body(&params, &body) < 0) {
-        fail(err, "the search body is larger than %u bytes", BODY_MAX);
+        util_fail(err, "the search body is larger than %u bytes", ES_MAX_SEARCH_BODY);
         count_error(s, "query");
         goto done;
     }
@@ -383,21 +378,21 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
     char why[ERR_LEN];
     int rc =
         es_client_request(s->client, "POST", s->path, body.data, body.len, s->flow->name, on_data, &pc, &resp, why);
-    metric_add("vizfeed_es_requests_total", s->flow_label, 1);
-    metric_add("vizfeed_es_response_bytes_total", s->flow_label, (double)resp.bytes);
+    metrics_add("vizfeed_es_requests_total", s->flow_label, 1);
+    metrics_add("vizfeed_es_response_bytes_total", s->flow_label, (double)resp.bytes);
     char record_err[ERR_LEN];
     if (s->record_dir && recording_write_page(s->record_dir, s->record_refresh, page, s->path, body.data, body.len,
                                               rc < 0 ? -1 : resp.status, &record, record_err) < 0) {
         /* The user asked for a recording: a refresh missing from it must
          * not pass unnoticed. */
-        fail(err, "recording: %s", record_err);
+        util_fail(err, "recording: %s", record_err);
         count_error(s, "record");
         goto done;
     }
     if (rc < 0) {
-        fail(err, "%s", why);
+        util_fail(err, "%s", why);
         s->last_failure = resp.failure;
-        if (resp.failure != ES_FAIL_STOPPED) count_error(s, es_failure_name(resp.failure));
+        if (resp.failure != ES_FAIL_STOPPED) count_error(s, es_client_failure_name(resp.failure));
         goto done;
     }
     if (!pc.started) es_parser_reset(s->parser, resp.status);
@@ -407,7 +402,7 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
     case ES_ANSWER_OK:
         if (rc < 0) {
             /* The rows' consumer stopped the collection (a graph limit). */
-            fail(err, "%s", why);
+            util_fail(err, "%s", why);
             goto done;
         }
         s->stats.events += answer.buckets;
@@ -426,8 +421,8 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
             /* Composite pages hold at most `size` buckets: a page that holds
              * more is not Elasticsearch's, and paging on would count rows
              * of unknown origin. */
-            fail(err, "%s answered %llu buckets to a page of %d; stopping the paging", resp.host,
-                 (unsigned long long)answer.buckets, params.page_size);
+            util_fail(err, "%s answered %llu buckets to a page of %d; stopping the paging", resp.host,
+                      (unsigned long long)answer.buckets, params.page_size);
             count_error(s, "unexpected");
             goto done;
         }
@@ -437,14 +432,14 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
              * Without one (stripped by a proxy, or one that was not an
              * object and that the parser could not keep) the next pages
              * would be lost without a word. */
-            fail(err, "%s answered %zu buckets without an after_key object; stopping the paging", resp.host,
-                 answer.buckets);
+            util_fail(err, "%s answered %zu buckets without an after_key object; stopping the paging", resp.host,
+                      answer.buckets);
             count_error(s, "unexpected");
             goto done;
         }
-        if (es_answer_shards_missing(&answer) > 0) {
+        if (es_parse_shards_missing(&answer) > 0) {
             char text[120];
-            snprintf(text, sizeof text, "%lld of %lld shards unavailable", (long long)es_answer_shards_missing(&answer),
+            snprintf(text, sizeof text, "%lld of %lld shards unavailable", (long long)es_parse_shards_missing(&answer),
                      (long long)answer.shards_total);
             add_degraded(s, text);
             count_error(s, "partial");
@@ -452,14 +447,14 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
         if (answer.after_key && answer.buckets > 0) {
             char why_not[160];
             if (!after_key_fits(s, answer.after_key, why_not, sizeof why_not)) {
-                fail(err, "%s answered an after_key that %s; stopping the paging", resp.host, why_not);
+                util_fail(err, "%s answered an after_key that %s; stopping the paging", resp.host, why_not);
                 count_error(s, "unexpected");
                 goto done;
             }
             if (!seen_add(s, answer.after_key)) {
-                fail(err,
-                     "%s answered an after_key it had already given in this refresh (page %u); stopping the paging",
-                     resp.host, page);
+                util_fail(
+                    err, "%s answered an after_key it had already given in this refresh (page %u); stopping the paging",
+                    resp.host, page);
                 count_error(s, "unexpected");
                 goto done;
             }
@@ -477,9 +472,9 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
         int size = answer.max_buckets > 0 ? (int)(answer.max_buckets / 3 < 1000000 ? answer.max_buckets / 3 : 1000000)
                                           : s->page_size / 2;
         if (size >= s->page_size) size = s->page_size / 2;
-        if (*lowerings >= MAX_LOWERINGS || size < 1) {
-            fail(err, "%s answered %d too_many_buckets_exception even with %d buckets per page: %s", resp.host,
-                 resp.status, s->page_size, answer.error_reason);
+        if (*lowerings >= ES_MAX_LOWERINGS || size < 1) {
+            util_fail(err, "%s answered %d too_many_buckets_exception even with %d buckets per page: %s", resp.host,
+                      resp.status, s->page_size, answer.error_reason);
             /* Lowering did not cure it, so the page size was not the cause:
              * the configured size comes back instead of one request per edge
              * for ever. */
@@ -496,14 +491,14 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
         if (text_field(answer.error_reason, field, sizeof field)) {
             /* The flow names a field the index maps as text: a mistake in the
              * configuration that no retry can cure, so it is said as one. */
-            fail(err,
-                 "configuration: field '%s' is of type text in '%s', and a text field cannot be aggregated: "
-                 "use its keyword sub-field ('%s.keyword', where the index has one) in the flow's from/to/where, "
-                 "or map '%s' as keyword (%s answered %d)",
-                 field, s->flow->index, field, field, resp.host, resp.status);
+            util_fail(err,
+                      "configuration: field '%s' is of type text in '%s', and a text field cannot be aggregated: "
+                      "use its keyword sub-field ('%s.keyword', where the index has one) in the flow's from/to/where, "
+                      "or map '%s' as keyword (%s answered %d)",
+                      field, s->flow->index, field, field, resp.host, resp.status);
         } else {
-            fail(err, "%s answered %d %s: %s", resp.host, resp.status,
-                 answer.error_type[0] ? answer.error_type : "error", answer.error_reason);
+            util_fail(err, "%s answered %d %s: %s", resp.host, resp.status,
+                      answer.error_type[0] ? answer.error_type : "error", answer.error_reason);
         }
         count_error(s, status_kind(resp.status));
         break;
@@ -511,16 +506,17 @@ static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const
     case ES_ANSWER_NOT_JSON: {
         char text[SHOWN_TEXT + 1];
         visible_text(pc.snippet, text, SHOWN_TEXT);
-        fail(err, "%s answered %d with something that is not JSON (a proxy?): \"%s\"", resp.host, resp.status, text);
+        util_fail(err, "%s answered %d with something that is not JSON (a proxy?): \"%s\"", resp.host, resp.status,
+                  text);
         count_error(s, "not_json");
         break;
     }
     case ES_ANSWER_TRUNCATED:
-        fail(err, "%s: %s", resp.host, why);
+        util_fail(err, "%s: %s", resp.host, why);
         count_error(s, "truncated");
         break;
     case ES_ANSWER_UNEXPECTED:
-        fail(err, "%s: %s", resp.host, why);
+        util_fail(err, "%s: %s", resp.host, why);
         count_error(s, resp.status == 200 ? "unexpected" : status_kind(resp.status));
         break;
     }
@@ -552,7 +548,7 @@ static void detect_cluster(source *s) {
     buf_init(&labels, 1024);
     buf_printf(&labels, "%s,product=\"%s\",major=\"%d\"", s->flow_label,
                flavor == ES_FLAVOR_OPENSEARCH ? "opensearch" : "elasticsearch", major);
-    metric_set("vizfeed_es_cluster_info", buf_cstr(&labels), 1);
+    metrics_set("vizfeed_es_cluster_info", buf_cstr(&labels), 1);
     buf_free(&labels);
 }
 
@@ -563,9 +559,9 @@ static void detect_cluster(source *s) {
 static void missed_deadline(source *s, bool count, unsigned page, const char *why, char *err) {
     if (count) count_error(s, "deadline");
     char budget[32];
-    format_duration(s->budget_ms, budget, sizeof budget);
-    fail(err, "missed the refresh deadline (%s) at page %u%s%s; its rows are left out", budget, page, *why ? ": " : "",
-         why);
+    util_format_duration(s->budget_ms, budget, sizeof budget);
+    util_fail(err, "missed the refresh deadline (%s) at page %u%s%s; its rows are left out", budget, page,
+              *why ? ": " : "", why);
 }
 
 static void es_limit(source *s, const source_limits *limits) {
@@ -578,8 +574,9 @@ static void es_limit(source *s, const source_limits *limits) {
 static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
     s->degraded[0] = '\0';
     s->is_degraded = false;
-    int64_t now = monotonic_ms();
-    if (now < s->backoff_till) return fail(err, "backing off until %s after %s", s->backoff_until, s->backoff_reason);
+    int64_t now = util_monotonic_ms();
+    if (now < s->backoff_till)
+        return util_fail(err, "backing off until %s after %s", s->backoff_until, s->backoff_reason);
     s->emit = emit;
     s->emit_ctx = ctx;
     if (s->record_dir) s->record_refresh++;
@@ -589,15 +586,15 @@ static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn e
     s->seen_count = 0;
     hashtab_clear(&s->seen_index);
     for (;;) {
-        if (page >= MAX_PAGES) {
-            fail(err, "more than %d pages in one refresh; stopping", MAX_PAGES);
+        if (page >= ES_MAX_PAGES) {
+            util_fail(err, "more than %d pages in one refresh; stopping", ES_MAX_PAGES);
             break;
         }
         if (s->stop && atomic_load(s->stop)) {
-            fail(err, "stopped");
+            util_fail(err, "stopped");
             break;
         }
-        if (s->deadline_ms > 0 && monotonic_ms() >= s->deadline_ms) {
+        if (s->deadline_ms > 0 && util_monotonic_ms() >= s->deadline_ms) {
             missed_deadline(s, true, page + 1, "", err);
             break;
         }

@@ -48,14 +48,7 @@
 #define READ_CHUNK (256u << 10)
 /* The first bytes of the file kept to tell a rewritten file from a grown one:
  * a kilobyte holds several events, hence several timestamps. */
-#define HEAD_BYTES 1024
-/* Endpoint values are cut to this many bytes when interned. It bounds the
- * memory of a tuple while staying above VIZ_NAME_MAX, so topology still sees
- * (and cuts) a long name exactly as it would from Elasticsearch. */
-#define MAX_VALUE_BYTES (4 * VIZ_NAME_MAX)
-/* Interned tuples, live and dead, before dead ones are purged. Live ones are
- * never more than the events kept. */
-#define MAX_TUPLES    (2u * VIZ_MAX_FILE_EVENTS)
+#define HEAD_BYTES    1024
 #define MAX_KEY_BYTES (UINT32_MAX - 1u)
 
 typedef struct {
@@ -168,9 +161,9 @@ static int64_t tuple_intern(source *s) {
             return sl->id - 1;
         }
     }
-    if (s->ntuples == MAX_TUPLES) {
+    if (s->ntuples == FILE_MAX_TUPLES) {
         purge_tuples(s);
-        if (s->ntuples == MAX_TUPLES) return -1;
+        if (s->ntuples == FILE_MAX_TUPLES) return -1;
         return tuple_intern(s);
     }
     uint32_t off = (uint32_t)s->keys.len;
@@ -257,13 +250,13 @@ static bool event_time(const source *s, int64_t *ts) {
             return true;
         }
         if (v[i].type != DOC_STRING) return false;
-        if (parse_time_ms(v[i].text, ts, NULL) == 0) return true;
+        if (util_parse_time_ms(v[i].text, ts, NULL) == 0) return true;
         /* A date-time without a zone ("2024-01-15T10:30:00", as in
          * Elasticsearch's own OpenTelemetry tests) is UTC to Elasticsearch's
          * date parser; read it the same way. */
         char utc[64];
         return v[i].len + 2 <= sizeof utc && v[i].len > 10 && (v[i].text[10] == 'T' || v[i].text[10] == ' ') &&
-               snprintf(utc, sizeof utc, "%sZ", v[i].text) > 0 && parse_time_ms(utc, ts, NULL) == 0;
+               snprintf(utc, sizeof utc, "%sZ", v[i].text) > 0 && util_parse_time_ms(utc, ts, NULL) == 0;
     }
     return false;
 }
@@ -283,7 +276,7 @@ static double field_sum(const source *s, const char *field) {
 static latency event_latency(const source *s) {
     const flow_config *f = s->flow;
     latency l = {0};
-    if (!str_empty(f->latency_field)) {
+    if (!util_str_empty(f->latency_field)) {
         const doc_value *v;
         size_t n = doc_get(s->doc, f->latency_field, &v);
         double x;
@@ -294,7 +287,7 @@ static latency event_latency(const source *s) {
             l.n++;
         }
         l.max_n = l.n;
-    } else if (!str_empty(f->latency_sum_field) && !str_empty(f->latency_count_field)) {
+    } else if (!util_str_empty(f->latency_sum_field) && !util_str_empty(f->latency_count_field)) {
         l.sum_ms = field_sum(s, f->latency_sum_field) * f->latency_unit_ms;
         l.n = field_sum(s, f->latency_count_field);
     }
@@ -302,7 +295,7 @@ static latency event_latency(const source *s) {
 }
 
 static double event_count(const source *s) {
-    if (str_empty(s->flow->count_field)) return 1;
+    if (util_str_empty(s->flow->count_field)) return 1;
     if (s->flow->has_count_missing) {
         /* Like "missing" in a sum aggregation: a document with no value. */
         const doc_value *v;
@@ -327,11 +320,11 @@ static void build_key(source *s) {
     for (int i = 0; i < EP_COUNT; i++) {
         const char *field = s->flow->fields[i];
         const doc_value *v = NULL;
-        size_t n = str_empty(field) ? 0 : doc_get(s->doc, field, &v);
+        size_t n = util_str_empty(field) ? 0 : doc_get(s->doc, field, &v);
         size_t j = 0;
         while (j < n && v[j].type == DOC_NULL) j++;
         /* The part's other fields, in order, while none has given a value. */
-        for (int k = 0; j == n && k < FLOW_MAX_FIELD_ALTS && !str_empty(s->flow->alt_fields[i][k]); k++) {
+        for (int k = 0; j == n && k < FLOW_MAX_FIELD_ALTS && !util_str_empty(s->flow->alt_fields[i][k]); k++) {
             n = doc_get(s->doc, s->flow->alt_fields[i][k], &v);
             j = 0;
             while (j < n && v[j].type == DOC_NULL) j++;
@@ -341,7 +334,7 @@ static void build_key(source *s) {
             continue;
         }
         /* A value holding "\u0000" ends there: rows carry C strings. */
-        size_t len = utf8_cut(v[j].text, strnlen(v[j].text, v[j].len), MAX_VALUE_BYTES);
+        size_t len = utf8_cut(v[j].text, strnlen(v[j].text, v[j].len), VIZ_MAX_KEY_VALUE_BYTES);
         buf_putc(&s->key, 1);
         buf_append(&s->key, v[j].text, len);
         buf_putc(&s->key, 0);
@@ -378,7 +371,7 @@ static void handle_line(source *s, const char *line, size_t len) {
         return;
     }
     e.tuple = (uint32_t)id;
-    if (!str_empty(flow->danger_count_field)) {
+    if (!util_str_empty(flow->danger_count_field)) {
         /* One document holds the calls and the failed calls among them
          * (danger_count): as the Elasticsearch source's danger sum, the
          * failed part is danger and the rest normal. */
@@ -438,19 +431,20 @@ static int open_file(source *s, char *err) {
     int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT) return 0;
-        return fail(err, "%s: %s", s->path, strerror(errno));
+        return util_fail(err, "%s: %s", s->path, strerror(errno));
     }
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int e = errno;
         close(fd);
-        return fail(err, "%s: %s", s->path, strerror(e));
+        return util_fail(err, "%s: %s", s->path, strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         /* A device such as /dev/zero never reaches end of file, a FIFO has no
          * offset to follow: only regular files can be followed. */
         close(fd);
-        return fail(err, "%s: %s, not a regular file", s->path, S_ISDIR(st.st_mode) ? "a directory" : "a special file");
+        return util_fail(err, "%s: %s, not a regular file", s->path,
+                         S_ISDIR(st.st_mode) ? "a directory" : "a special file");
     }
     int flags = fcntl(fd, F_GETFL);
     if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
@@ -468,7 +462,7 @@ static int read_to_end(source *s, char *err) {
         ssize_t n = read(s->fd, s->chunk, READ_CHUNK);
         if (n < 0) {
             if (errno == EINTR) continue;
-            return fail(err, "%s: read: %s", s->path, strerror(errno));
+            return util_fail(err, "%s: read: %s", s->path, strerror(errno));
         }
         if (n == 0) return 0;
         if (s->offset < HEAD_BYTES) {
@@ -505,7 +499,7 @@ static int follow(source *s, char *err) {
     }
     struct stat st;
     if (fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_size < s->offset || head_changed(s))) {
-        if (lseek(s->fd, 0, SEEK_SET) < 0) return fail(err, "%s: seek: %s", s->path, strerror(errno));
+        if (lseek(s->fd, 0, SEEK_SET) < 0) return util_fail(err, "%s: seek: %s", s->path, strerror(errno));
         s->offset = 0;
         s->head_len = 0;
         forget_partial(s);
@@ -516,7 +510,7 @@ static int follow(source *s, char *err) {
     if (stat(s->path, &st) < 0) {
         /* Renamed away and not yet replaced: keep reading the old file. */
         if (errno == ENOENT) return 0;
-        return fail(err, "%s: %s", s->path, strerror(errno));
+        return util_fail(err, "%s: %s", s->path, strerror(errno));
     }
     if (st.st_dev == s->dev && st.st_ino == s->ino) return 0;
 
@@ -536,8 +530,8 @@ static int follow(source *s, char *err) {
 static void file_close(source *s);
 
 static source *file_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
-    if (str_empty(flow->path)) {
-        fail(err, "a file flow needs a path");
+    if (util_str_empty(flow->path)) {
+        util_fail(err, "a file flow needs a path");
         return NULL;
     }
     /* The file itself may appear later; a directory that does not exist is a
@@ -550,7 +544,7 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
         int e = errno;
         bool is_dir = rc == 0 && S_ISDIR(st.st_mode);
         if (!is_dir) {
-            fail(err, "directory %s: %s", dir, rc < 0 ? strerror(e) : "not a directory");
+            util_fail(err, "directory %s: %s", dir, rc < 0 ? strerror(e) : "not a directory");
             free(dir);
             return NULL;
         }
@@ -559,22 +553,22 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
 
     source *s = xcalloc(1, sizeof *s);
     s->flow = flow;
-    s->has_latency = !str_empty(flow->latency_field) ||
-                     (!str_empty(flow->latency_sum_field) && !str_empty(flow->latency_count_field));
+    s->has_latency = !util_str_empty(flow->latency_field) ||
+                     (!util_str_empty(flow->latency_sum_field) && !util_str_empty(flow->latency_count_field));
     s->path = xstrdup(flow->path);
     s->fd = -1;
     s->floor = INT64_MIN;
     s->chunk = xmalloc(READ_CHUNK);
     buf_init(&s->partial, VIZ_MAX_LINE_BYTES);
     buf_init(&s->keys, MAX_KEY_BYTES);
-    buf_init(&s->key, EP_COUNT * (MAX_VALUE_BYTES + 2));
+    buf_init(&s->key, EP_COUNT * (VIZ_MAX_KEY_VALUE_BYTES + 2));
     s->schema = doc_schema_new(flow);
     s->doc = doc_new(s->schema);
     index_rebuild(s);
 
     char why[ERR_LEN];
     if (open_file(s, why) < 0) {
-        fail(err, "%s", why);
+        util_fail(err, "%s", why);
         file_close(s);
         return NULL;
     }
@@ -584,7 +578,7 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
 static int file_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
     char why[ERR_LEN];
     s->floor = start_ms;
-    if (follow(s, why) < 0) return fail(err, "%s", why);
+    if (follow(s, why) < 0) return util_fail(err, "%s", why);
 
     if (s->sums_cap < s->ntuples) {
         s->sums_cap = s->ntuples;
@@ -630,7 +624,7 @@ static int file_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn
         tuple_values(s, id, row.value);
         memcpy(row.count, s->sums[id], sizeof row.count);
         row.lat = s->tuple_lats ? s->tuple_lats[id] : (latency){0};
-        if (emit(ctx, &row) != 0) rc = fail(err, "collection stopped by its consumer");
+        if (emit(ctx, &row) != 0) rc = util_fail(err, "collection stopped by its consumer");
     }
 
     if (s->ntuples > 4096 && s->ntuples - s->live_tuples > s->live_tuples) purge_tuples(s);

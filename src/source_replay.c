@@ -20,14 +20,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bounds.h"
 #include "es_client.h"
 #include "es_parse.h"
 #include "source.h"
 #include "recording.h"
 #include "util.h"
 
-#define FEED_CHUNK   (64u << 10)
-#define DEGRADED_LEN 512
+#define FEED_CHUNK (64u << 10)
 
 struct source {
     const flow_config *flow;
@@ -37,7 +37,7 @@ struct source {
     row_emit_fn emit;
     void *emit_ctx;
     source_stats stats;
-    char degraded[DEGRADED_LEN];
+    char degraded[SOURCE_DEGRADED_LEN];
     bool is_degraded;
 };
 
@@ -60,14 +60,14 @@ static source *replay_open(const flow_config *flow, const vizfeed_config *cfg, c
     size_t n = 0;
     char why[ERR_LEN];
     if (recording_list_refreshes(flow->path, &names, &n, why) < 0) {
-        fail(err, "replay directory: %s", why);
+        util_fail(err, "replay directory: %s", why);
         goto fail;
     }
     if (n == 0) {
-        fail(err,
-             "replay directory %s holds no recorded refresh (expected 000001/0001.response.json, as --record "
-             "writes them)",
-             flow->path);
+        util_fail(err,
+                  "replay directory %s holds no recorded refresh (expected 000001/0001.response.json, as --record "
+                  "writes them)",
+                  flow->path);
         goto fail;
     }
     s->refreshes = xcalloc(n, sizeof *s->refreshes);
@@ -103,9 +103,9 @@ static int replay_page(source *s, const char *dir, const char *request_name, cha
     recording_response_path(dir, request_name, path, sizeof path);
     struct stat st;
     if (stat(path, &st) < 0)
-        return fail(err, "%s/%s got no answer when it was recorded (the request failed)", dir, request_name);
+        return util_fail(err, "%s/%s got no answer when it was recorded (the request failed)", dir, request_name);
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, "cannot open %s: %s", path, strerror(errno));
+    if (!f) return util_fail(err, "cannot open %s: %s", path, strerror(errno));
     int rc = -1;
     char chunk[FEED_CHUNK + 1];
     size_t n = fread(chunk, 1, FEED_CHUNK, f), total = n;
@@ -113,20 +113,20 @@ static int replay_page(source *s, const char *dir, const char *request_name, cha
     int status = 0;
     size_t head = recording_parse_head(chunk, &status);
     if (head == 0) {
-        fail(err, "%s does not start with \"HTTP <status>\"", path);
+        util_fail(err, "%s does not start with \"HTTP <status>\"", path);
         goto done;
     }
     es_parser_reset(s->parser, status);
     bool feeding = es_parser_feed(s->parser, chunk + head, n - head) == 0;
     while (feeding && (n = fread(chunk, 1, FEED_CHUNK, f)) > 0) {
         if ((total += n) > (size_t)ES_MAX_ANSWER) {
-            fail(err, "%s is larger than an answer may be", path);
+            util_fail(err, "%s is larger than an answer may be", path);
             goto done;
         }
         feeding = es_parser_feed(s->parser, chunk, n) == 0;
     }
     if (ferror(f)) {
-        fail(err, "cannot read %s: %s", path, strerror(errno));
+        util_fail(err, "cannot read %s: %s", path, strerror(errno));
         goto done;
     }
     es_answer answer;
@@ -136,7 +136,7 @@ static int replay_page(source *s, const char *dir, const char *request_name, cha
     switch (answer.kind) {
     case ES_ANSWER_OK:
         if (parsed < 0) {
-            fail(err, "%s", why);
+            util_fail(err, "%s", why);
             goto done;
         }
         s->stats.events += answer.buckets;
@@ -147,9 +147,9 @@ static int replay_page(source *s, const char *dir, const char *request_name, cha
                      (long long)answer.shards_total, answer.shard_reason[0] ? ": " : "", answer.shard_reason);
             add_degraded(s, text);
         }
-        if (es_answer_shards_missing(&answer) > 0) {
+        if (es_parse_shards_missing(&answer) > 0) {
             char text[120];
-            snprintf(text, sizeof text, "%lld of %lld shards unavailable", (long long)es_answer_shards_missing(&answer),
+            snprintf(text, sizeof text, "%lld of %lld shards unavailable", (long long)es_parse_shards_missing(&answer),
                      (long long)answer.shards_total);
             add_degraded(s, text);
         }
@@ -159,11 +159,11 @@ static int replay_page(source *s, const char *dir, const char *request_name, cha
         rc = 0; /* the live source asked again: that is the next page */
         break;
     case ES_ANSWER_ERROR:
-        fail(err, "%s: recorded answer %d %s: %s", path, status, answer.error_type[0] ? answer.error_type : "error",
-             answer.error_reason);
+        util_fail(err, "%s: recorded answer %d %s: %s", path, status,
+                  answer.error_type[0] ? answer.error_type : "error", answer.error_reason);
         break;
     default:
-        fail(err, "%s: %s", path, why);
+        util_fail(err, "%s: %s", path, why);
         break;
     }
 done:
@@ -182,7 +182,7 @@ static int replay_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_
     s->emit = emit;
     s->emit_ctx = ctx;
     int rc = 0;
-    if (npages == 0) rc = fail(err, "%s holds no recorded page", dir);
+    if (npages == 0) rc = util_fail(err, "%s holds no recorded page", dir);
     for (size_t i = 0; i < npages && rc == 0; i++) rc = replay_page(s, dir, pages[i], err);
     recording_free_names(pages, npages);
     s->emit = NULL;

@@ -35,7 +35,8 @@
  * resolves through a topology_memo: the same few thousand hosts and services
  * recur across a refresh's edges and are looked up once (docs/PERFORMANCE.md).
  */
-#include "topology.h"
+#include "bounds.h"
+#include "topology_internal.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -53,13 +54,12 @@
 
 #define MAX_GROUPS 9 /* \1..\9 */
 
-/* A memo holds at most this many values and bytes of them: a refresh of 1M
+/* A memo holds at most TOPOLOGY_MEMO_VALUES values and TOPOLOGY_MEMO_BYTES
+ * bytes of them (bounds.h), its text grown by this chunk: a refresh of 1M
  * edges sees a few hundred thousand distinct values, most of them client
  * addresses that never repeat. Past the bounds values are looked up as if
  * there were no memo. */
-#define TOPOLOGY_MEMO_VALUES (1u << 19)
-#define TOPOLOGY_MEMO_BYTES  (32u << 20)
-#define TOPOLOGY_MEMO_CHUNK  (256u << 10)
+#define TOPOLOGY_MEMO_CHUNK (256u << 10)
 
 typedef enum { MATCH_ADDRESS, MATCH_NAME, MATCH_REGEX } match_kind;
 
@@ -183,7 +183,7 @@ static bool name_append(char out[VIZ_NAME_MAX], size_t *len, const char *src, si
         room -= take;
         i += take;
         if (!fits || i == n) break;
-        size_t seq = utf8_sequence_length((const unsigned char *)src + i, n - i);
+        size_t seq = jsonw_utf8_sequence_length((const unsigned char *)src + i, n - i);
         const char *piece = seq ? src + i : "\xef\xbf\xbd";
         size_t plen = seq ? seq : 3;
         if (plen > room) {
@@ -206,7 +206,7 @@ static bool valid_utf8(const char *s, size_t n) {
             i++;
             continue;
         }
-        size_t seq = utf8_sequence_length((const unsigned char *)s + i, n - i);
+        size_t seq = jsonw_utf8_sequence_length((const unsigned char *)s + i, n - i);
         if (!seq) return false;
         i += seq;
     }
@@ -276,8 +276,9 @@ static int compile_address(compiled_entry *c, const char *match, const char *whe
         text[addr_len] = '\0';
     }
     if (addr_len >= sizeof text || !parse_ip(text, &c->network))
-        return fail(err, "%s: \"%s\" is not an address; expected an IPv4 or IPv6 address or CIDR such as 10.1.0.0/16",
-                    where, match);
+        return util_fail(err,
+                         "%s: \"%s\" is not an address; expected an IPv4 or IPv6 address or CIDR such as 10.1.0.0/16",
+                         where, match);
     /* The prefix counts bits of the address as written: an IPv4-mapped IPv6
      * network is stored as IPv4, so its prefix loses the 96 mapping bits. */
     int written_bits = strchr(text, ':') ? 128 : 32;
@@ -286,13 +287,13 @@ static int compile_address(compiled_entry *c, const char *match, const char *whe
     if (slash) {
         const char *p = slash + 1;
         if (!*p || strlen(p) > 3 || strspn(p, "0123456789") != strlen(p) || atoi(p) > written_bits)
-            return fail(err, "%s: bad prefix length in \"%s\"; expected a number from 0 to %d", where, match,
-                        written_bits);
+            return util_fail(err, "%s: bad prefix length in \"%s\"; expected a number from 0 to %d", where, match,
+                             written_bits);
         prefix = atoi(p);
     }
     if (mapped && prefix < 96)
-        return fail(err, "%s: bad prefix length in \"%s\"; expected 96 to 128 for an IPv4-mapped address", where,
-                    match);
+        return util_fail(err, "%s: bad prefix length in \"%s\"; expected 96 to 128 for an IPv4-mapped address", where,
+                         match);
     c->prefix = mapped ? prefix - 96 : prefix;
     clear_host_bits(&c->network, c->prefix);
     c->kind = MATCH_ADDRESS;
@@ -304,38 +305,38 @@ static int compile_regex(compiled_entry *c, const char *match, int groups_needed
     char *pattern = xstrndup(match + 1, len - 2);
     int rc = -1;
     if (!*pattern) {
-        fail(err, "%s: empty regex \"%s\"; expected /PATTERN/", where, match);
+        util_fail(err, "%s: empty regex \"%s\"; expected /PATTERN/", where, match);
         goto done;
     }
     int ref = regex_match_back_reference(pattern);
     if (ref) {
-        fail(err,
-             "%s: regex %s uses the back-reference \\%d, which is matched by backtracking and can take minutes on "
-             "one name; expected a regex without \\1..\\9 (the service may use them)",
-             where, match, ref);
+        util_fail(err,
+                  "%s: regex %s uses the back-reference \\%d, which is matched by backtracking and can take minutes on "
+                  "one name; expected a regex without \\1..\\9 (the service may use them)",
+                  where, match, ref);
         goto done;
     }
     if (regex_match_repeated_anchor(pattern)) {
-        fail(err,
-             "%s: regex %s has an anchor (^, $, \\<, \\>, \\b, \\B, \\`, \\') inside a repeated group, on which "
-             "glibc's matcher can loop forever; expected the anchor outside the repeated group",
-             where, match);
+        util_fail(err,
+                  "%s: regex %s has an anchor (^, $, \\<, \\>, \\b, \\B, \\`, \\') inside a repeated group, on which "
+                  "glibc's matcher can loop forever; expected the anchor outside the repeated group",
+                  where, match);
         goto done;
     }
     double size = regex_match_expanded_size(pattern);
     if (size > VIZ_MAX_REGEX_SIZE) {
-        fail(err,
-             "%s: regex %s is too large: with its repetitions written out it has %.0f pieces; expected at most %d "
-             "(a smaller {n} or a * instead)",
-             where, match, size, VIZ_MAX_REGEX_SIZE);
+        util_fail(err,
+                  "%s: regex %s is too large: with its repetitions written out it has %.0f pieces; expected at most %d "
+                  "(a smaller {n} or a * instead)",
+                  where, match, size, VIZ_MAX_REGEX_SIZE);
         goto done;
     }
     double loops = regex_match_empty_loops(pattern);
     if (loops > VIZ_MAX_REGEX_EMPTY_LOOPS) {
-        fail(err,
-             "%s: regex %s repeats what may match nothing %.0f times (such as (x*)* or (x?)+, with + and {n} "
-             "written out), which takes regcomp() exponential time; expected at most %d",
-             where, match, loops, VIZ_MAX_REGEX_EMPTY_LOOPS);
+        util_fail(err,
+                  "%s: regex %s repeats what may match nothing %.0f times (such as (x*)* or (x?)+, with + and {n} "
+                  "written out), which takes regcomp() exponential time; expected at most %d",
+                  where, match, loops, VIZ_MAX_REGEX_EMPTY_LOOPS);
         goto done;
     }
     /* Without captures to fill in, REG_NOSUB lets glibc take its faster path. */
@@ -343,17 +344,17 @@ static int compile_regex(compiled_entry *c, const char *match, int groups_needed
     if (code != 0) {
         char reason[200];
         regerror(code, &c->re, reason, sizeof reason);
-        fail(err, "%s: bad regex %s: %s; expected a POSIX extended regular expression", where, match, reason);
+        util_fail(err, "%s: bad regex %s: %s; expected a POSIX extended regular expression", where, match, reason);
         goto done;
     }
     c->has_re = true;
     if ((size_t)groups_needed > c->re.re_nsub) {
         if (c->re.re_nsub == 0)
-            fail(err, "%s: service refers to \\%d but %s has no capture group; expected a (group) in the regex", where,
-                 groups_needed, match);
+            util_fail(err, "%s: service refers to \\%d but %s has no capture group; expected a (group) in the regex",
+                      where, groups_needed, match);
         else
-            fail(err, "%s: service refers to \\%d but %s has %zu capture group%s; expected \\1 to \\%zu", where,
-                 groups_needed, match, c->re.re_nsub, c->re.re_nsub == 1 ? "" : "s", c->re.re_nsub);
+            util_fail(err, "%s: service refers to \\%d but %s has %zu capture group%s; expected \\1 to \\%zu", where,
+                      groups_needed, match, c->re.re_nsub, c->re.re_nsub == 1 ? "" : "s", c->re.re_nsub);
         goto done;
     }
     c->kind = MATCH_REGEX;
@@ -368,9 +369,9 @@ done:
 static int compile_entry(compiled_entry *c, const topology_entry *e, const char *file, char *err) {
     char where[300];
     if (e->column > 0)
-        snprintf(where, sizeof where, "%s:%d:%d", str_empty(file) ? "topology" : file, e->line, e->column);
+        snprintf(where, sizeof where, "%s:%d:%d", util_str_empty(file) ? "topology" : file, e->line, e->column);
     else
-        snprintf(where, sizeof where, "%s:%d", str_empty(file) ? "topology" : file, e->line);
+        snprintf(where, sizeof where, "%s:%d", util_str_empty(file) ? "topology" : file, e->line);
     const char *match = or_empty(e->match);
     const char *service = or_empty(e->service);
     size_t len = strlen(match);
@@ -378,11 +379,11 @@ static int compile_entry(compiled_entry *c, const topology_entry *e, const char 
     bool is_regex = len >= 2 && match[0] == '/' && match[len - 1] == '/';
 
     if (len == 0)
-        return fail(err, "%s: empty topology match; expected a CIDR, an IP address, a name or a /regex/", where);
+        return util_fail(err, "%s: empty topology match; expected a CIDR, an IP address, a name or a /regex/", where);
     if (groups > 0 && !is_regex)
-        return fail(err,
-                    "%s: service \"%s\" uses \\%d but \"%s\" is not a regex; expected match: /PATTERN/ with groups",
-                    where, service, groups, match);
+        return util_fail(
+            err, "%s: service \"%s\" uses \\%d but \"%s\" is not a regex; expected match: /PATTERN/ with groups", where,
+            service, groups, match);
     if (is_regex) {
         if (compile_regex(c, match, groups, where, err) < 0) return -1;
     } else if (strchr(match, '/') || looks_like_ip(match)) {
@@ -392,7 +393,7 @@ static int compile_entry(compiled_entry *c, const topology_entry *e, const char 
         c->name = xstrdup(match);
     }
     c->service = *service ? xstrdup(service) : NULL;
-    c->region = str_empty(e->region) ? NULL : xstrdup(e->region);
+    c->region = util_str_empty(e->region) ? NULL : xstrdup(e->region);
     return 0;
 }
 
@@ -510,8 +511,8 @@ static void build_indexes(topology *t) {
 
 topology *topology_new(const topology_entry *entries, size_t n, const char *file, char *err) {
     if (n > VIZ_MAX_TOPOLOGY) {
-        fail(err, "%s: %zu topology entries; expected at most %d", str_empty(file) ? "topology" : file, n,
-             VIZ_MAX_TOPOLOGY);
+        util_fail(err, "%s: %zu topology entries; expected at most %d", util_str_empty(file) ? "topology" : file, n,
+                  VIZ_MAX_TOPOLOGY);
         return NULL;
     }
     topology *t = xcalloc(1, sizeof *t);
@@ -795,7 +796,7 @@ static bool named_by_entry(const lookup_result *r) {
 }
 
 static void resolve_region(char out[VIZ_NAME_MAX], const char *raw, const char *from_topology, const graph_config *g) {
-    if (!str_empty(raw))
+    if (!util_str_empty(raw))
         name_copy(out, raw);
     else if (from_topology)
         name_copy(out, from_topology);
@@ -818,17 +819,17 @@ resolve_result topology_resolve_memo(const topology *t, topology_memo *memo, con
      * regex never sees more than VIZ_NAME_MAX - 1 bytes. */
     char callee_cut[VIZ_NAME_MAX], caller_cut[VIZ_NAME_MAX];
     const char *callee = cut_name(callee_cut, value[EP_TO_SERVICE]);
-    if (str_empty(callee)) return RESOLVE_NO_CALLEE;
-    lookup_memo(t, memo, callee, str_empty(value[EP_TO_REGION]), &r);
+    if (util_str_empty(callee)) return RESOLVE_NO_CALLEE;
+    lookup_memo(t, memo, callee, util_str_empty(value[EP_TO_REGION]), &r);
     name_copy(to->service, named_by_entry(&r) ? r.service : callee);
     resolve_region(to->region, value[EP_TO_REGION], r.region, g);
     name_copy(to->host, or_empty(value[EP_TO_HOST]));
 
     const char *caller = cut_name(caller_cut, value[EP_FROM_SERVICE]);
     name_copy(from->host, or_empty(value[EP_FROM_HOST]));
-    bool entry = str_empty(caller);
+    bool entry = util_str_empty(caller);
     if (!entry) {
-        lookup_memo(t, memo, caller, str_empty(value[EP_FROM_REGION]), &r);
+        lookup_memo(t, memo, caller, util_str_empty(value[EP_FROM_REGION]), &r);
         entry = r.is_ip && !r.matched;
     }
     if (entry) {

@@ -78,6 +78,5 @@ resolve_result topology_resolve_memo(const topology *t, topology_memo *memo, con
  * and refusing back-references (topology_new) keep one match short. This
  * counts the values resolved so since the last reset. */
 uint64_t topology_memo_skipped(const topology_memo *m);
-void topology_memo_set_budget_ms(topology_memo *m, int64_t ms); /* tests */
 
 #endif

@@ -46,7 +46,7 @@ char *xstrndup(const char *s, size_t n) {
     return p;
 }
 
-int fail(char *err, const char *fmt, ...) {
+int util_fail(char *err, const char *fmt, ...) {
     if (err) {
         va_list ap;
         va_start(ap, fmt);
@@ -156,17 +156,18 @@ char *buf_take(buf *b, size_t *len) {
     return p;
 }
 
-int parse_duration_ms(const char *s, int64_t *ms, char *err) {
-    if (str_empty(s)) return fail(err, "expected a duration such as 500ms, 10s, 2m or 1h, got an empty value");
+int util_parse_duration_ms(const char *s, int64_t *ms, char *err) {
+    if (util_str_empty(s))
+        return util_fail(err, "expected a duration such as 500ms, 10s, 2m or 1h, got an empty value");
     const char *p = s;
     int64_t total = 0;
     while (*p) {
         if (!isdigit((unsigned char)*p))
-            return fail(err, "expected a duration such as 500ms, 10s, 2m or 1h, got '%s'", s);
+            return util_fail(err, "expected a duration such as 500ms, 10s, 2m or 1h, got '%s'", s);
         errno = 0;
         char *end;
         long long v = strtoll(p, &end, 10);
-        if (errno || v < 0 || v > 1000000000LL) return fail(err, "duration '%s' is out of range", s);
+        if (errno || v < 0 || v > 1000000000LL) return util_fail(err, "duration '%s' is out of range", s);
         int64_t unit;
         if (strncmp(end, "ms", 2) == 0)
             unit = 1, end += 2;
@@ -179,7 +180,7 @@ int parse_duration_ms(const char *s, int64_t *ms, char *err) {
         else if (*end == 'd')
             unit = 86400000, end++;
         else
-            return fail(err, "expected a duration with a unit (ms, s, m, h, d) such as 10s, got '%s'", s);
+            return util_fail(err, "expected a duration with a unit (ms, s, m, h, d) such as 10s, got '%s'", s);
         total += (int64_t)v * unit;
         p = end;
     }
@@ -187,7 +188,7 @@ int parse_duration_ms(const char *s, int64_t *ms, char *err) {
     return 0;
 }
 
-void format_duration(int64_t ms, char *out, size_t outlen) {
+void util_format_duration(int64_t ms, char *out, size_t outlen) {
     static const struct {
         int64_t ms;
         const char *unit;
@@ -229,8 +230,9 @@ static int digits(const char *p, int n, int *out) {
     return 0;
 }
 
-int parse_time_ms(const char *s, int64_t *ms, char *err) {
-    if (str_empty(s)) return fail(err, "expected a time (RFC 3339 or epoch milliseconds), got an empty value");
+int util_parse_time_ms(const char *s, int64_t *ms, char *err) {
+    if (util_str_empty(s))
+        return util_fail(err, "expected a time (RFC 3339 or epoch milliseconds), got an empty value");
     size_t len = strlen(s);
     /* Epoch milliseconds may carry a fraction: the OpenTelemetry exporter
      * writes @timestamp as "1705314600000.0" (reference
@@ -245,7 +247,7 @@ int parse_time_ms(const char *s, int64_t *ms, char *err) {
             if (!isdigit((unsigned char)s[i])) all_digits = false;
     }
     if (all_digits) {
-        if (int_len > 15) return fail(err, "epoch milliseconds '%s' out of range", s);
+        if (int_len > 15) return util_fail(err, "epoch milliseconds '%s' out of range", s);
         *ms = strtoll(s, NULL, 10);
         return 0;
     }
@@ -296,10 +298,10 @@ int parse_time_ms(const char *s, int64_t *ms, char *err) {
     *ms = ((days * 86400 + h * 3600 + mi * 60 + sec) - offset_min * 60) * 1000 + frac_ms;
     return 0;
 bad:
-    return fail(err, "expected a time in RFC 3339 (2026-01-01T00:00:00Z) or epoch milliseconds, got '%s'", s);
+    return util_fail(err, "expected a time in RFC 3339 (2026-01-01T00:00:00Z) or epoch milliseconds, got '%s'", s);
 }
 
-void format_time_ms(int64_t ms, char *out, size_t outlen) {
+void util_format_time_ms(int64_t ms, char *out, size_t outlen) {
     time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
     int milli = (int)(ms - (int64_t)secs * 1000);
     struct tm tm;
@@ -308,13 +310,13 @@ void format_time_ms(int64_t ms, char *out, size_t outlen) {
              tm.tm_hour, tm.tm_min, tm.tm_sec, milli);
 }
 
-int64_t now_ms(void) {
+int64_t util_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t monotonic_ms(void) {
+int64_t util_monotonic_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -326,17 +328,17 @@ static double clock_seconds(clockid_t clock) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-double monotonic_seconds(void) {
+double util_monotonic_seconds(void) {
     return clock_seconds(CLOCK_MONOTONIC);
 }
 
-double thread_cpu_seconds(void) {
+double util_thread_cpu_seconds(void) {
     return clock_seconds(CLOCK_THREAD_CPUTIME_ID);
 }
 
 static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-void base64_encode(buf *out, const unsigned char *in, size_t n) {
+void util_base64_encode(buf *out, const unsigned char *in, size_t n) {
     for (size_t i = 0; i < n; i += 3) {
         unsigned v = (unsigned)in[i] << 16;
         if (i + 1 < n) v |= (unsigned)in[i + 1] << 8;
@@ -356,7 +358,7 @@ static int b64_value(int c) {
     return -1;
 }
 
-int base64_decode(const char *in, buf *out) {
+int util_base64_decode(const char *in, buf *out) {
     unsigned acc = 0;
     int bits = 0;
     for (const char *p = in; *p && *p != '='; p++) {
@@ -381,11 +383,11 @@ int base64_decode(const char *in, buf *out) {
  * changing the function makes clients fetch the body once more after an
  * upgrade. Host-endian loads: values differ between machines, which nothing
  * depends on. */
-bool str_eq(const char *a, const char *b) {
+bool util_str_eq(const char *a, const char *b) {
     if (!a || !b) return a == b;
     return strcmp(a, b) == 0;
 }
 
-bool str_empty(const char *s) {
+bool util_str_empty(const char *s) {
     return !s || !*s;
 }

@@ -35,9 +35,9 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 
 /* Writes a message into err (ERR_LEN bytes); returns -1 so that callers can
- * write `return fail(err, "...", ...)`. err may be NULL. (cmocka defines a
- * fail() macro: tests include our headers before <cmocka.h>.) */
-int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+ * write `return util_fail(err, "...", ...)`. err may be NULL. (cmocka defines a
+ * util_fail() macro: tests include our headers before <cmocka.h>.) */
+int util_fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 typedef struct {
     char *data; /* always NUL-terminated when len > 0 or after buf_cstr() */
@@ -63,30 +63,30 @@ char *buf_take(buf *b, size_t *len);
 
 /* "500ms", "10s", "2m", "1h", "1d" (also combined "1m30s") -> milliseconds.
  * Returns 0 or -1 with a reason in err. */
-int parse_duration_ms(const char *s, int64_t *ms, char *err);
+int util_parse_duration_ms(const char *s, int64_t *ms, char *err);
 /* Formats ms the shortest way: 120000 -> "2m", 90000 -> "1m30s". */
-void format_duration(int64_t ms, char *out, size_t outlen);
+void util_format_duration(int64_t ms, char *out, size_t outlen);
 /* RFC 3339 ("2026-01-01T00:00:00Z", fractions and offsets allowed) or epoch
  * milliseconds ("1767225600000", also with a fraction: "1767225600000.5",
  * rounded down) -> epoch ms. Returns 0 or -1. */
-int parse_time_ms(const char *s, int64_t *ms, char *err);
+int util_parse_time_ms(const char *s, int64_t *ms, char *err);
 /* Epoch ms -> "2026-01-01T00:00:00.000Z". out must hold 32 bytes. */
-void format_time_ms(int64_t ms, char *out, size_t outlen);
-int64_t now_ms(void);       /* wall clock */
-int64_t monotonic_ms(void); /* for intervals and ages */
+void util_format_time_ms(int64_t ms, char *out, size_t outlen);
+int64_t util_now_ms(void);       /* wall clock */
+int64_t util_monotonic_ms(void); /* for intervals and ages */
 /* Seconds, to the nanosecond: of CLOCK_MONOTONIC, and of the CPU time the
  * calling thread has used. For measuring one piece of work. */
-double monotonic_seconds(void);
-double thread_cpu_seconds(void);
+double util_monotonic_seconds(void);
+double util_thread_cpu_seconds(void);
 
 /* Standard base64 with padding (HTTP Basic and ApiKey credentials). */
-void base64_encode(buf *out, const unsigned char *in, size_t n);
+void util_base64_encode(buf *out, const unsigned char *in, size_t n);
 /* Decodes standard or URL-safe base64; padding is optional (a cloud ID
  * copied from a console often loses it). Returns -1 on a foreign byte or
  * when out's cap is reached. */
-int base64_decode(const char *in, buf *out);
+int util_base64_decode(const char *in, buf *out);
 
-bool str_eq(const char *a, const char *b); /* NULL-safe */
-bool str_empty(const char *s);             /* NULL or "" */
+bool util_str_eq(const char *a, const char *b); /* NULL-safe */
+bool util_str_empty(const char *s);             /* NULL or "" */
 
 #endif

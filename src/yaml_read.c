@@ -27,10 +27,6 @@
  * tree of the deepest allowed kind takes two levels per condition (a mapping
  * and a list) plus the few levels above the flow list.
  */
-#define MAX_YAML_DEPTH (2 * VIZ_MAX_CONDITION_DEPTH + 8)
-/* Longer durations are typos (a window of 400d would ask Elasticsearch for
- * a year of data on every refresh). */
-#define MAX_DURATION_MS  (366LL * 86400000)
 #define DURATION_EXAMPLE "a duration such as 500ms, 10s, 2m or 1h"
 
 /* ---- messages -------------------------------------------------------- */
@@ -56,8 +52,8 @@ int yr_fail(yr_parser *p, const yaml_node_t *n, const char *expected, const char
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return fail(p->err, "%s:%zu:%zu: %s; expected %s", p->file, n->start_mark.line + 1, n->start_mark.column + 1, what,
-                expected);
+    return util_fail(p->err, "%s:%zu:%zu: %s; expected %s", p->file, n->start_mark.line + 1, n->start_mark.column + 1,
+                     what, expected);
 }
 
 void yr_join_keys(const char *const keys[], char *out, size_t outlen) {
@@ -353,11 +349,11 @@ int yr_duration(yr_parser *p, const yaml_node_t *n, const char *what, int64_t mi
     if (yr_expand(p, n, &s) < 0) return -1;
     int64_t ms;
     char ignored[ERR_LEN];
-    int rc = parse_duration_ms(s, &ms, ignored);
+    int rc = util_parse_duration_ms(s, &ms, ignored);
     yr_shown(s, text, sizeof text);
     free(s);
     if (rc < 0) return yr_fail(p, n, DURATION_EXAMPLE, "%s '%s' is not a duration", what, text);
-    if (ms < min || ms > MAX_DURATION_MS)
+    if (ms < min || ms > CFG_MAX_DURATION_MS)
         return yr_fail(p, n, min > 0 ? "a duration above 0 and at most 366d" : "a duration of at most 366d",
                        "%s %s is out of range", what, text);
     *out = ms;
@@ -392,18 +388,19 @@ static int syntax_error(const char *file, const char *text, size_t len, const ya
     if (ps->error == YAML_READER_ERROR) offset_to_mark(text, len, ps->problem_offset, &mark);
     char context[128] = "";
     if (ps->context) snprintf(context, sizeof context, " (%s at line %zu)", ps->context, ps->context_mark.line + 1);
-    return fail(err, "%s:%zu:%zu: invalid YAML: %s%s; expected well-formed YAML (check indentation and quoting)", file,
-                mark.line + 1, mark.column + 1, ps->problem ? ps->problem : "unreadable input", context);
+    return util_fail(err, "%s:%zu:%zu: invalid YAML: %s%s; expected well-formed YAML (check indentation and quoting)",
+                     file, mark.line + 1, mark.column + 1, ps->problem ? ps->problem : "unreadable input", context);
 }
 
 /* The cheap first pass: structure limits that libyaml itself does not set. */
 static int check_stream(const char *file, const char *text, size_t len, char *err) {
     yaml_parser_t ps;
-    if (!yaml_parser_initialize(&ps)) return fail(err, "%s: cannot initialise the YAML parser; expected memory", file);
+    if (!yaml_parser_initialize(&ps))
+        return util_fail(err, "%s: cannot initialise the YAML parser; expected memory", file);
     yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
     int rc = -1, depth = 0, documents = 0;
     char depth_limit[64];
-    snprintf(depth_limit, sizeof depth_limit, "at most %d levels", MAX_YAML_DEPTH);
+    snprintf(depth_limit, sizeof depth_limit, "at most %d levels", CFG_MAX_YAML_DEPTH);
     for (;;) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&ps, &ev)) {
@@ -415,7 +412,7 @@ static int check_stream(const char *file, const char *text, size_t len, char *er
         yaml_event_delete(&ev);
         const char *problem = NULL, *expected = NULL;
         if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
-            if (++depth > MAX_YAML_DEPTH) problem = "lists and mappings nested too deeply", expected = depth_limit;
+            if (++depth > CFG_MAX_YAML_DEPTH) problem = "lists and mappings nested too deeply", expected = depth_limit;
         } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
             depth--;
         } else if (type == YAML_ALIAS_EVENT) {
@@ -427,7 +424,7 @@ static int check_stream(const char *file, const char *text, size_t len, char *er
             break;
         }
         if (problem) {
-            fail(err, "%s:%zu:%zu: %s; expected %s", file, mark.line + 1, mark.column + 1, problem, expected);
+            util_fail(err, "%s:%zu:%zu: %s; expected %s", file, mark.line + 1, mark.column + 1, problem, expected);
             break;
         }
     }
@@ -438,7 +435,8 @@ static int check_stream(const char *file, const char *text, size_t len, char *er
 int yr_load(const char *file, const char *text, size_t len, yaml_document_t *doc, char *err) {
     if (check_stream(file, text, len, err) < 0) return -1;
     yaml_parser_t ps;
-    if (!yaml_parser_initialize(&ps)) return fail(err, "%s: cannot initialise the YAML parser; expected memory", file);
+    if (!yaml_parser_initialize(&ps))
+        return util_fail(err, "%s: cannot initialise the YAML parser; expected memory", file);
     yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
     int rc = 0;
     if (!yaml_parser_load(&ps, doc)) rc = syntax_error(file, text, len, &ps, err);
@@ -449,7 +447,7 @@ int yr_load(const char *file, const char *text, size_t len, yaml_document_t *doc
 char *yr_read_file(const char *path, size_t *len, char *err) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fail(err, "%s: cannot open: %s; expected a readable configuration file", path, strerror(errno));
+        util_fail(err, "%s: cannot open: %s; expected a readable configuration file", path, strerror(errno));
         return NULL;
     }
     char *text = xmalloc(VIZ_MAX_CONFIG_BYTES + 1);
@@ -457,12 +455,13 @@ char *yr_read_file(const char *path, size_t *len, char *err) {
     int failed = ferror(f);
     fclose(f);
     if (failed) {
-        fail(err, "%s: cannot read: %s; expected a readable configuration file", path, strerror(errno));
+        util_fail(err, "%s: cannot read: %s; expected a readable configuration file", path, strerror(errno));
         free(text);
         return NULL;
     }
     if (n > VIZ_MAX_CONFIG_BYTES) {
-        fail(err, "%s: the file is larger than %u bytes; expected a smaller configuration", path, VIZ_MAX_CONFIG_BYTES);
+        util_fail(err, "%s: the file is larger than %u bytes; expected a smaller configuration", path,
+                  VIZ_MAX_CONFIG_BYTES);
         free(text);
         return NULL;
     }

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Before cmocka.h, whose fail() macro would clash with util.h's fail(). */
+/* Before cmocka.h, whose util_fail() macro would clash with util.h's util_fail(). */
 #include "config.h"
 #include "bounds.h"
 #include "preset.h"
@@ -426,10 +426,10 @@ static void test_demo(void **state) {
     assert_string_equal(cfg->listen, "127.0.0.1:8080");
     assert_round_trip(cfg);
     cfg_free(cfg);
-    assert_string_equal(flow_type_name(FLOW_ELASTICSEARCH), "elasticsearch");
-    assert_string_equal(flow_type_name(FLOW_FILE), "file");
-    assert_string_equal(flow_type_name(FLOW_DEMO), "demo");
-    assert_string_equal(flow_type_name(FLOW_REPLAY), "replay");
+    assert_string_equal(cfg_flow_type_name(FLOW_ELASTICSEARCH), "elasticsearch");
+    assert_string_equal(cfg_flow_type_name(FLOW_FILE), "file");
+    assert_string_equal(cfg_flow_type_name(FLOW_DEMO), "demo");
+    assert_string_equal(cfg_flow_type_name(FLOW_REPLAY), "replay");
 }
 
 /* A replay flow needs no cluster, only the directory --record filled; it

@@ -10,7 +10,7 @@
 #include "util.h"
 #include "fake_http.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -216,11 +216,11 @@ static void test_timeout(void **state) {
     buf_init(&body, 1 << 20);
     es_response resp;
     char err[ERR_LEN];
-    int64_t t0 = monotonic_ms();
+    int64_t t0 = util_monotonic_ms();
     assert_int_equal(post(&f->cfg, &body, &resp, err), -1);
-    assert_true(monotonic_ms() - t0 < 2000);
+    assert_true(util_monotonic_ms() - t0 < 2000);
     assert_int_equal(resp.failure, ES_FAIL_TIMEOUT);
-    assert_string_equal(es_failure_name(resp.failure), "timeout");
+    assert_string_equal(es_client_failure_name(resp.failure), "timeout");
     assert_non_null(strstr(err, f->url));
     buf_free(&body);
 }
@@ -291,10 +291,10 @@ static void test_deadline_is_not_the_hosts_fault(void **state) {
     buf body;
     buf_init(&body, 1 << 20);
     es_response resp;
-    es_client_set_limits(c, monotonic_ms() + 300, NULL);
+    es_client_set_limits(c, util_monotonic_ms() + 300, NULL);
     assert_int_equal(es_client_request(c, "GET", "/", NULL, 0, "t", to_buf, &body, &resp, err), -1);
     assert_int_equal(resp.failure, ES_FAIL_DEADLINE);
-    assert_string_equal(es_failure_name(resp.failure), "deadline");
+    assert_string_equal(es_client_failure_name(resp.failure), "deadline");
     assert_non_null(strstr(err, "no complete answer before the refresh deadline"));
     assert_int_equal(fake_count(f->server), 0);
     /* Past the deadline nothing is sent at all. */
@@ -333,9 +333,9 @@ static void test_stop_ends_a_request(void **state) {
     es_client_set_limits(c, 0, &stop_flag);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, raise_stop_flag, NULL), 0);
-    int64_t t0 = monotonic_ms();
+    int64_t t0 = util_monotonic_ms();
     assert_int_equal(es_client_request(c, "GET", "/", NULL, 0, "t", to_buf, &body, &resp, err), -1);
-    int64_t took = monotonic_ms() - t0;
+    int64_t took = util_monotonic_ms() - t0;
     pthread_join(t, NULL);
     assert_int_equal(resp.failure, ES_FAIL_STOPPED);
     assert_true(took < 3500); /* the answer would have come after 4 s */
@@ -408,9 +408,9 @@ static void test_resolve_failure_hides_credentials(void **state) {
     buf_init(&body, 1 << 20);
     es_response resp;
     char err[ERR_LEN];
-    int64_t t0 = monotonic_ms();
+    int64_t t0 = util_monotonic_ms();
     assert_int_equal(post(&f->cfg, &body, &resp, err), -1);
-    assert_true(monotonic_ms() - t0 < 3500);
+    assert_true(util_monotonic_ms() - t0 < 3500);
     assert_int_equal(resp.failure, ES_FAIL_RESOLVE);
     assert_string_equal(resp.host, "http://nonexistent.invalid:9200");
     assert_null(strstr(err, "s3cret"));
@@ -473,12 +473,12 @@ static void test_detect(void **state) {
 }
 
 static void test_failure_names(void **state) {
-    assert_string_equal(es_failure_name(ES_FAIL_RESOLVE), "resolve");
-    assert_string_equal(es_failure_name(ES_FAIL_CONNECT), "connect");
-    assert_string_equal(es_failure_name(ES_FAIL_TLS), "tls");
-    assert_string_equal(es_failure_name(ES_FAIL_CUT), "cut");
-    assert_string_equal(es_failure_name(ES_FAIL_TOO_LARGE), "too_large");
-    assert_string_equal(es_failure_name(ES_FAIL_OTHER), "other");
+    assert_string_equal(es_client_failure_name(ES_FAIL_RESOLVE), "resolve");
+    assert_string_equal(es_client_failure_name(ES_FAIL_CONNECT), "connect");
+    assert_string_equal(es_client_failure_name(ES_FAIL_TLS), "tls");
+    assert_string_equal(es_client_failure_name(ES_FAIL_CUT), "cut");
+    assert_string_equal(es_client_failure_name(ES_FAIL_TOO_LARGE), "too_large");
+    assert_string_equal(es_client_failure_name(ES_FAIL_OTHER), "other");
 }
 
 #define TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)

@@ -11,7 +11,7 @@
 #include "es_parse.h"
 #include "util.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -645,7 +645,7 @@ static void unavailable_shards(void **state) {
         parse(&doc_count_flow, 200, cases[i].body, strlen(cases[i].body), 0, &o);
         assert_int_equal(o.rc, 0);
         assert_int_equal(o.answer.kind, ES_ANSWER_OK);
-        assert_int_equal(es_answer_shards_missing(&o.answer), cases[i].missing);
+        assert_int_equal(es_parse_shards_missing(&o.answer), cases[i].missing);
         outcome_free(&o);
     }
 }

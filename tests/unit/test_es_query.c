@@ -7,7 +7,7 @@
 
 #include "es_query.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -282,12 +282,12 @@ static void print_dev_tools_form(void **state) {
 }
 
 static void source_names(void **state) {
-    assert_string_equal(es_source_names[EP_FROM_SERVICE], "from_service");
-    assert_string_equal(es_source_names[EP_FROM_REGION], "from_region");
-    assert_string_equal(es_source_names[EP_FROM_HOST], "from_host");
-    assert_string_equal(es_source_names[EP_TO_SERVICE], "to_service");
-    assert_string_equal(es_source_names[EP_TO_REGION], "to_region");
-    assert_string_equal(es_source_names[EP_TO_HOST], "to_host");
+    assert_string_equal(es_query_source_names[EP_FROM_SERVICE], "from_service");
+    assert_string_equal(es_query_source_names[EP_FROM_REGION], "from_region");
+    assert_string_equal(es_query_source_names[EP_FROM_HOST], "from_host");
+    assert_string_equal(es_query_source_names[EP_TO_SERVICE], "to_service");
+    assert_string_equal(es_query_source_names[EP_TO_REGION], "to_region");
+    assert_string_equal(es_query_source_names[EP_TO_HOST], "to_host");
 }
 
 int main(void) {

@@ -18,7 +18,7 @@
 #include <float.h>
 #include <unistd.h>
 
-/* Our headers first: cmocka defines a fail() macro that would clash with util.h's fail(). */
+/* Our headers first: cmocka defines a util_fail() macro that would clash with util.h's util_fail(). */
 #include "config.h"
 #include "graph.h"
 #include "bounds.h"

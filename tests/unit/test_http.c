@@ -13,10 +13,10 @@
 
 #include "http.h"
 #include "bounds.h"
-#include "metrics.h"
+#include "metrics_internal.h"
 #include "util.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -222,7 +222,7 @@ static void the_graph_is_served_identity_and_gzip_with_every_header(void **state
     buf_puts(&json, "{\"renderer\":\"global\",\"nodes\":[");
     for (int i = 0; i < 3000; i++) buf_printf(&json, "%s{\"name\":\"svc-%d\"}", i ? "," : "", i);
     buf_puts(&json, "]}");
-    publish_json(h, buf_cstr(&json), monotonic_ms());
+    publish_json(h, buf_cstr(&json), util_monotonic_ms());
 
     reply r;
     fetch(h, "GET", "/vizceral.json", NULL, &r);
@@ -268,7 +268,7 @@ static void the_graph_is_served_identity_and_gzip_with_every_header(void **state
 
 static void accept_encoding_q_values_are_honoured(void **state) {
     http_server *h = start(10000);
-    publish_json(h, "{\"a\":1}", monotonic_ms());
+    publish_json(h, "{\"a\":1}", util_monotonic_ms());
     static const struct {
         const char *header;
         int gzip;
@@ -300,7 +300,7 @@ static void accept_encoding_q_values_are_honoured(void **state) {
 
 static void matching_if_none_match_answers_304_per_representation(void **state) {
     http_server *h = start(10000);
-    publish_json(h, "{\"v\":1}", monotonic_ms());
+    publish_json(h, "{\"v\":1}", util_monotonic_ms());
     reply r;
     char etag[128], etag_gzip[128], line[300];
     fetch(h, "GET", "/vizceral.json", NULL, &r);
@@ -345,7 +345,7 @@ static void matching_if_none_match_answers_304_per_representation(void **state) 
     assert_int_equal(r.code, 304);
     reply_free(&r);
     /* a new graph makes the old ETag stale */
-    publish_json(h, "{\"v\":2}", monotonic_ms());
+    publish_json(h, "{\"v\":2}", util_monotonic_ms());
     fetch(h, "GET", "/vizceral.json", inm, &r);
     assert_int_equal(r.code, 200);
     assert_string_equal(buf_cstr(&r.body), "{\"v\":2}");
@@ -357,7 +357,7 @@ static void matching_if_none_match_answers_304_per_representation(void **state) 
 
 static void head_has_the_headers_and_no_body(void **state) {
     http_server *h = start(10000);
-    publish_json(h, "{\"head\":true}", monotonic_ms());
+    publish_json(h, "{\"head\":true}", util_monotonic_ms());
     reply r;
     fetch(h, "HEAD", "/vizceral.json", NULL, &r);
     assert_int_equal(r.code, 200);
@@ -398,7 +398,7 @@ static void health_readiness_and_metrics(void **state) {
     assert_header(&r, "Access-Control-Allow-Origin", "https://viz.example");
     reply_free(&r);
 
-    publish_json(h, "{}", monotonic_ms());
+    publish_json(h, "{}", util_monotonic_ms());
     fetch(h, "GET", "/readyz", NULL, &r);
     assert_int_equal(r.code, 200);
     assert_non_null(strstr(buf_cstr(&r.body), "\"ready\":true"));
@@ -412,13 +412,13 @@ static void health_readiness_and_metrics(void **state) {
     assert_header(&r, "Content-Type", "application/json");
     reply_free(&r);
     /* a fresh refresh makes it ready again */
-    publish_json(h, "{}", monotonic_ms());
+    publish_json(h, "{}", util_monotonic_ms());
     fetch(h, "GET", "/readyz", NULL, &r);
     assert_int_equal(r.code, 200);
     reply_free(&r);
 
     /* stale snapshot: age ~10 s */
-    publish_json(h, "{}", monotonic_ms() - 10000);
+    publish_json(h, "{}", util_monotonic_ms() - 10000);
     fetch(h, "GET", "/metrics", NULL, &r);
     assert_int_equal(r.code, 200);
     assert_header(&r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
@@ -466,8 +466,8 @@ static void unknown_paths_are_404_and_other_methods_405(void **state) {
     assert_header(&r, "Allow", "GET, HEAD, OPTIONS");
     reply_free(&r);
     curl_easy_cleanup(c);
-    assert_true(metric_get("vizfeed_http_requests_total", "path=\"/vizceral.json\",code=\"405\"") == 5);
-    assert_true(metric_get("vizfeed_http_requests_total", "path=\"/other\",code=\"404\"") == 1);
+    assert_true(metrics_get("vizfeed_http_requests_total", "path=\"/vizceral.json\",code=\"405\"") == 5);
+    assert_true(metrics_get("vizfeed_http_requests_total", "path=\"/other\",code=\"404\"") == 1);
     http_stop(h);
 }
 
@@ -504,7 +504,7 @@ static void static_files_are_served_from_ui_dir(void **state) {
     assert_int_equal(r.body.len, 0);
     assert_header(&r, "Content-Length", "18");
     reply_free(&r);
-    assert_true(metric_get("vizfeed_http_requests_total", "path=\"/static\",code=\"200\"") == 12);
+    assert_true(metrics_get("vizfeed_http_requests_total", "path=\"/static\",code=\"200\"") == 12);
     http_stop(h);
 }
 
@@ -586,7 +586,7 @@ static void a_missing_ui_dir_is_picked_up_when_it_appears(void **state) {
 
 static void keep_alive_reuses_the_connection(void **state) {
     http_server *h = start(10000);
-    publish_json(h, "{\"k\":1}", monotonic_ms());
+    publish_json(h, "{\"k\":1}", util_monotonic_ms());
     CURL *c = curl_easy_init();
     reply r;
     request(c, h, "GET", "/vizceral.json", NULL, &r);
@@ -606,7 +606,7 @@ static void keep_alive_reuses_the_connection(void **state) {
 
 static void cors_origin_changes_on_update(void **state) {
     http_server *h = start(10000);
-    publish_json(h, "{\"c\":1}", monotonic_ms());
+    publish_json(h, "{\"c\":1}", util_monotonic_ms());
     http_options o = {
         .listen = "127.0.0.1:0", .cors_origin = "https://new.example", .ui_dir = ui_dir, .interval_ms = 10000};
     http_update_options(h, &o);
@@ -745,7 +745,7 @@ static void publishing_while_requests_are_in_flight_is_safe(void **state) {
     }
     busy_server = start(10000);
     char err[ERR_LEN];
-    publish_json(busy_server, versions[0], monotonic_ms());
+    publish_json(busy_server, versions[0], util_monotonic_ms());
     stop_clients = 0;
     client_bad = client_ok = 0;
     pthread_t t[CLIENTS];
@@ -754,7 +754,8 @@ static void publishing_while_requests_are_in_flight_is_safe(void **state) {
     for (int round = 0; round < 4; round++) {
         for (int i = 0; i < VERSIONS; i++) {
             /* the snapshot takes its own copy of the bytes */
-            snapshot *s = snapshot_new(xstrndup(versions[i], version_len[i]), version_len[i], 0, monotonic_ms(), err);
+            snapshot *s =
+                snapshot_new(xstrndup(versions[i], version_len[i]), version_len[i], 0, util_monotonic_ms(), err);
             assert_int_equal(k->ops->publish(k, s, err), 0);
             snapshot_unref(s);
             usleep(2000);
@@ -781,7 +782,7 @@ static void auth_guards_every_route_but_healthz_and_preflight(void **state) {
     char err[ERR_LEN] = "";
     http_server *h = http_start(&o, err);
     assert_non_null(h);
-    publish_json(h, "{\"c\":1}", monotonic_ms());
+    publish_json(h, "{\"c\":1}", util_monotonic_ms());
     /* base64("viewer:open sesame") */
     const char *const right[] = {"Authorization: Basic dmlld2VyOm9wZW4gc2VzYW1l", NULL};
     const char *const lower[] = {"Authorization: basic   dmlld2VyOm9wZW4gc2VzYW1l ", NULL};

@@ -6,7 +6,7 @@
 
 #include "http_parse.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -7,7 +7,7 @@
 
 #include "jsonw.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -117,10 +117,10 @@ static void doubles_are_shortest_and_finite(void **state) {
     }
 }
 
-/* format_rate() before it wrote digits itself: the text must not change. */
+/* jsonw_format_rate() before it wrote digits itself: the text must not change. */
 static size_t reference_rate(double v, char *out, size_t n) {
     if (!isfinite(v) || v <= 0) return (size_t)snprintf(out, n, "0");
-    double r = round_significant(v, 4);
+    double r = jsonw_round_significant(v, 4);
     int decimals = 3 - (int)floor(log10(r));
     if (decimals < 0) decimals = 0;
     if (decimals > 17) decimals = 17;
@@ -136,7 +136,7 @@ static void rates_and_integers_match_printf(void **state) {
     char got[64], want[64];
     double v = 1e-15;
     for (int i = 0; i < 200000; i++) {
-        size_t n = format_rate(v, got, sizeof got);
+        size_t n = jsonw_format_rate(v, got, sizeof got);
         reference_rate(v, want, sizeof want);
         if (strcmp(got, want) != 0) print_error("rate %.17g: %s, expected %s\n", v, got, want);
         assert_string_equal(got, want);
@@ -145,7 +145,7 @@ static void rates_and_integers_match_printf(void **state) {
     }
     const double edges[] = {0.00099995, 0.0099995, 9.9995, 99.995, 999.95, 9999.5, 12345.6, 1e17, 0.1, 0.5, 1, 3};
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
-        format_rate(edges[i], got, sizeof got);
+        jsonw_format_rate(edges[i], got, sizeof got);
         reference_rate(edges[i], want, sizeof want);
         assert_string_equal(got, want);
     }

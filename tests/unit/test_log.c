@@ -13,7 +13,7 @@
 #include "log.h"
 #include "util.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -60,7 +60,7 @@ static void assert_one_safe_line(const char *text) {
 }
 
 static void text_error(void) {
-    log_setup(LOG_INFO, 0);
+    log_setup(LOG_LEVEL_INFO, 0);
     log_error("flow 'es' failed: %s", hostile);
 }
 
@@ -74,7 +74,7 @@ static void text_lines_are_escaped(void **state) {
 }
 
 static void json_error(void) {
-    log_setup(LOG_INFO, 1);
+    log_setup(LOG_LEVEL_INFO, 1);
     log_warn("%s", hostile);
 }
 
@@ -88,18 +88,18 @@ static void json_lines_are_escaped(void **state) {
 }
 
 static void json_port(void) {
-    log_setup(LOG_INFO, 1);
-    log_msg_field(LOG_INFO, "server.port", 43210, "listening on %s, port %d", "127.0.0.1:0", 43210);
+    log_setup(LOG_LEVEL_INFO, 1);
+    log_msg_field(LOG_LEVEL_INFO, "server.port", 43210, "listening on %s, port %d", "127.0.0.1:0", 43210);
 }
 
 static void text_port(void) {
-    log_setup(LOG_INFO, 0);
-    log_msg_field(LOG_INFO, "server.port", 43210, "listening on %s, port %d", "127.0.0.1:0", 43210);
+    log_setup(LOG_LEVEL_INFO, 0);
+    log_msg_field(LOG_LEVEL_INFO, "server.port", 43210, "listening on %s, port %d", "127.0.0.1:0", 43210);
 }
 
 static void quiet_port(void) {
-    log_setup(LOG_WARN, 1);
-    log_msg_field(LOG_INFO, "server.port", 43210, "listening");
+    log_setup(LOG_LEVEL_WARN, 1);
+    log_msg_field(LOG_LEVEL_INFO, "server.port", 43210, "listening");
     log_warn("only this");
 }
 
@@ -137,9 +137,9 @@ static void long_hostile_message(void) {
     char *big = malloc(5000);
     for (int i = 0; i < 4999; i++) big[i] = i % 3 ? '\x1b' : '\n';
     big[4999] = '\0';
-    log_setup(LOG_INFO, 1);
+    log_setup(LOG_LEVEL_INFO, 1);
     log_info("%s", big);
-    log_setup(LOG_INFO, 0);
+    log_setup(LOG_LEVEL_INFO, 0);
     log_info("%s", big);
     free(big);
 }

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
+#include "metrics_internal.h"
 #include "util.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,26 +30,26 @@ static char *render(void) {
 static void counters_and_gauges_add_and_set(void **state) {
     metrics_declare("t_requests_total", METRIC_COUNTER, "Requests.");
     metrics_declare("t_temperature", METRIC_GAUGE, "Temperature.");
-    metric_add("t_requests_total", "code=\"200\"", 1);
-    metric_add("t_requests_total", "code=\"200\"", 2);
-    metric_add("t_requests_total", "code=\"500\"", 1);
-    assert_true(metric_get("t_requests_total", "code=\"200\"") == 3);
-    assert_true(metric_get("t_requests_total", "code=\"500\"") == 1);
-    assert_true(metric_get("t_requests_total", "code=\"404\"") == 0);
+    metrics_add("t_requests_total", "code=\"200\"", 1);
+    metrics_add("t_requests_total", "code=\"200\"", 2);
+    metrics_add("t_requests_total", "code=\"500\"", 1);
+    assert_true(metrics_get("t_requests_total", "code=\"200\"") == 3);
+    assert_true(metrics_get("t_requests_total", "code=\"500\"") == 1);
+    assert_true(metrics_get("t_requests_total", "code=\"404\"") == 0);
     /* A counter never goes down. */
-    metric_add("t_requests_total", "code=\"200\"", -1);
-    assert_true(metric_get("t_requests_total", "code=\"200\"") == 3);
-    metric_set("t_temperature", "", 21.5);
-    metric_set("t_temperature", NULL, 19.25);
-    assert_true(metric_get("t_temperature", "") == 19.25);
-    metric_add("t_temperature", "", -0.25);
-    assert_true(metric_get("t_temperature", "") == 19);
+    metrics_add("t_requests_total", "code=\"200\"", -1);
+    assert_true(metrics_get("t_requests_total", "code=\"200\"") == 3);
+    metrics_set("t_temperature", "", 21.5);
+    metrics_set("t_temperature", NULL, 19.25);
+    assert_true(metrics_get("t_temperature", "") == 19.25);
+    metrics_add("t_temperature", "", -0.25);
+    assert_true(metrics_get("t_temperature", "") == 19);
 }
 
 static void undeclared_metrics_are_rejected(void **state) {
-    metric_add("t_typo_total", "", 1);
-    metric_set("t_typo", "", 1);
-    assert_true(metric_get("t_typo_total", "") == 0);
+    metrics_add("t_typo_total", "", 1);
+    metrics_set("t_typo", "", 1);
+    assert_true(metrics_get("t_typo_total", "") == 0);
     char *text = render();
     assert_null(strstr(text, "t_typo"));
     free(text);
@@ -59,10 +59,10 @@ static void render_is_prometheus_text_sorted_by_name_then_labels(void **state) {
     metrics_declare("t_b_total", METRIC_COUNTER, "B things.");
     metrics_declare("t_a", METRIC_GAUGE, "A with a \\ backslash\nand a newline.");
     metrics_declare("t_c_total", METRIC_COUNTER, "Declared, never set.");
-    metric_add("t_b_total", "path=\"/z\"", 1);
-    metric_add("t_b_total", "path=\"/a\"", 2);
-    metric_add("t_b_total", "", 5);
-    metric_set("t_a", "", 0.1);
+    metrics_add("t_b_total", "path=\"/z\"", 1);
+    metrics_add("t_b_total", "path=\"/a\"", 2);
+    metrics_add("t_b_total", "", 5);
+    metrics_set("t_a", "", 0.1);
     char *text = render();
     const char *expected = "# HELP t_a A with a \\\\ backslash\\nand a newline.\n"
                            "# TYPE t_a gauge\n"
@@ -80,12 +80,12 @@ static void render_is_prometheus_text_sorted_by_name_then_labels(void **state) {
 
 static void values_are_written_the_way_prometheus_reads_them(void **state) {
     metrics_declare("t_v", METRIC_GAUGE, "Values.");
-    metric_set("t_v", "k=\"big\"", 1e20);
-    metric_set("t_v", "k=\"int\"", 1234567);
-    metric_set("t_v", "k=\"inf\"", INFINITY);
-    metric_set("t_v", "k=\"nan\"", NAN);
-    metric_set("t_v", "k=\"neg\"", -2.5);
-    metric_set("t_v", "k=\"third\"", 1.0 / 3);
+    metrics_set("t_v", "k=\"big\"", 1e20);
+    metrics_set("t_v", "k=\"int\"", 1234567);
+    metrics_set("t_v", "k=\"inf\"", INFINITY);
+    metrics_set("t_v", "k=\"nan\"", NAN);
+    metrics_set("t_v", "k=\"neg\"", -2.5);
+    metrics_set("t_v", "k=\"third\"", 1.0 / 3);
     char *text = render();
     assert_non_null(strstr(text, "t_v{k=\"big\"} 1e+20\n"));
     assert_non_null(strstr(text, "t_v{k=\"int\"} 1234567\n"));
@@ -149,7 +149,7 @@ static void long_and_odd_label_values_stay_one_valid_label(void **state) {
     buf_puts(&la, "flow=\"");
     metrics_label_escape(&la, a);
     buf_putc(&la, '"');
-    metric_add("t_total", buf_cstr(&la), 2);
+    metrics_add("t_total", buf_cstr(&la), 2);
     buf out;
     buf_init(&out, 1 << 20);
     metrics_render(&out);
@@ -228,18 +228,18 @@ static void declare_all_declares_every_documented_metric(void **state) {
 static void process_metrics_come_from_proc(void **state) {
     metrics_declare_all();
     metrics_update_process();
-    assert_true(metric_get("process_resident_memory_bytes", "") > 1 << 20);
-    assert_true(metric_get("process_cpu_seconds_total", "") >= 0);
-    assert_true(metric_get("process_open_fds", "") >= 3);
-    assert_true(metric_get("process_start_time_seconds", "") > 1.6e9);
-    assert_true(metric_get("process_start_time_seconds", "") <= (double)now_ms() / 1000 + 1);
+    assert_true(metrics_get("process_resident_memory_bytes", "") > 1 << 20);
+    assert_true(metrics_get("process_cpu_seconds_total", "") >= 0);
+    assert_true(metrics_get("process_open_fds", "") >= 3);
+    assert_true(metrics_get("process_start_time_seconds", "") > 1.6e9);
+    assert_true(metrics_get("process_start_time_seconds", "") <= (double)util_now_ms() / 1000 + 1);
 }
 
 static void *hammer(void *arg) {
     for (int i = 0; i < 20000; i++) {
         char labels[32];
         snprintf(labels, sizeof labels, "n=\"%d\"", i % 50);
-        metric_add("t_hits_total", labels, 1);
+        metrics_add("t_hits_total", labels, 1);
     }
     return NULL;
 }
@@ -253,7 +253,7 @@ static void updates_from_many_threads_are_all_counted(void **state) {
     for (int i = 0; i < 50; i++) {
         char labels[32];
         snprintf(labels, sizeof labels, "n=\"%d\"", i);
-        total += metric_get("t_hits_total", labels);
+        total += metrics_get("t_hits_total", labels);
     }
     assert_true(total == 80000);
 }

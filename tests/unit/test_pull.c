@@ -15,10 +15,10 @@
 #include <microhttpd.h>
 
 #include "log.h"
-#include "pull.h"
+#include "pull_internal.h"
 #include "util.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -161,10 +161,10 @@ static void start_pull(runner *r, int64_t interval_ms) {
 
 /* Stops the runner; returns how long it took to return, in ms. */
 static int64_t stop_pull(runner *r) {
-    int64_t t0 = monotonic_ms();
+    int64_t t0 = util_monotonic_ms();
     __atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
     pthread_join(r->thread, NULL);
-    int64_t took = monotonic_ms() - t0;
+    int64_t took = util_monotonic_ms() - t0;
     if (r->rc != 0) print_error("pull_run: %s\n", r->err);
     assert_int_equal(r->rc, 0);
     return took;
@@ -188,8 +188,8 @@ static const char *file_text(void) {
 }
 
 static bool wait_for_file(const char *expected, int64_t timeout_ms) {
-    int64_t end = monotonic_ms() + timeout_ms;
-    while (monotonic_ms() < end) {
+    int64_t end = util_monotonic_ms() + timeout_ms;
+    while (util_monotonic_ms() < end) {
         if (strcmp(file_text(), expected) == 0) return true;
         sleep_ms(10);
     }
@@ -197,8 +197,8 @@ static bool wait_for_file(const char *expected, int64_t timeout_ms) {
 }
 
 static void wait_for_requests(int n, int64_t timeout_ms) {
-    int64_t end = monotonic_ms() + timeout_ms;
-    while (requests() < n && monotonic_ms() < end) sleep_ms(5);
+    int64_t end = util_monotonic_ms() + timeout_ms;
+    while (requests() < n && util_monotonic_ms() < end) sleep_ms(5);
     assert_true(requests() >= n);
 }
 
@@ -218,7 +218,7 @@ static int directory_entries(void) {
 }
 
 static int setup(void **state) {
-    log_setup(LOG_ERROR, 0); /* the retries' warnings would only clutter the TAP output */
+    log_setup(LOG_LEVEL_ERROR, 0); /* the retries' warnings would only clutter the TAP output */
     snprintf(dir, sizeof dir, "/tmp/vizfeed-pull-XXXXXX");
     if (!mkdtemp(dir)) return -1;
     snprintf(path, sizeof path, "%s/vizceral.json", dir);

@@ -10,7 +10,7 @@
 
 #include "refresh.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -294,7 +294,7 @@ static int waiting_collect(source *src, int64_t start, int64_t end, row_emit_fn 
         atomic_store(&answered, true);
         return rc;
     }
-    while (!(l->stop && atomic_load(l->stop)) && monotonic_ms() < l->deadline_ms) usleep(5000);
+    while (!(l->stop && atomic_load(l->stop)) && util_monotonic_ms() < l->deadline_ms) usleep(5000);
     atomic_store(&answered_before_cut, atomic_load(&answered));
     snprintf(err, ERR_LEN, "%s", l->stop && atomic_load(l->stop) ? "stopped" : "missed the deadline");
     return -1;
@@ -323,7 +323,7 @@ static void waiting_flows_run_side_by_side_until_the_deadline(void **state) {
     atomic_store(&answered, false);
     atomic_store(&answered_before_cut, false);
     refresh_result res;
-    int64_t before = monotonic_ms();
+    int64_t before = util_monotonic_ms();
     char *json = refresh(r, 1767225660000LL, &res, NULL);
     assert_non_null(json);
     assert_true(hang_limits[0].deadline_ms >= before + 300);

@@ -13,11 +13,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "metrics.h"
+#include "metrics_internal.h"
 #include "sink.h"
 #include "util.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,8 +109,8 @@ static void publish_writes_the_json_readable_by_all(void **state) {
     text = read_file(path, &len);
     assert_string_equal(text, "{\"v\":2}");
     free(text);
-    assert_true(metric_get("vizfeed_output_file_writes_total", "") == 2);
-    assert_true(metric_get("vizfeed_output_file_errors_total", "") == 0);
+    assert_true(metrics_get("vizfeed_output_file_writes_total", "") == 2);
+    assert_true(metrics_get("vizfeed_output_file_errors_total", "") == 0);
     s->ops->close(s);
 }
 
@@ -123,7 +123,7 @@ static void same_etag_is_not_rewritten_unless_the_file_vanished(void **state) {
     assert_int_equal(publish(s, "{\"same\":true}", err), 0);
     assert_int_equal(stat(path, &after), 0);
     assert_int_equal(before.st_ino, after.st_ino); /* a rewrite would rename a new inode in */
-    assert_true(metric_get("vizfeed_output_file_writes_total", "") == 1);
+    assert_true(metrics_get("vizfeed_output_file_writes_total", "") == 1);
 
     unlink(path);
     assert_int_equal(publish(s, "{\"same\":true}", err), 0);
@@ -132,7 +132,7 @@ static void same_etag_is_not_rewritten_unless_the_file_vanished(void **state) {
     assert_non_null(text);
     assert_string_equal(text, "{\"same\":true}");
     free(text);
-    assert_true(metric_get("vizfeed_output_file_writes_total", "") == 2);
+    assert_true(metrics_get("vizfeed_output_file_writes_total", "") == 2);
     s->ops->close(s);
 }
 
@@ -166,7 +166,7 @@ static void unwritable_directory_fails_clearly_and_keeps_the_old_file(void **sta
         rc = WEXITSTATUS(status) == 0 ? -1 : 0;
     } else {
         rc = publish(s, "{\"new\":1}", err);
-        assert_true(metric_get("vizfeed_output_file_errors_total", "") == 1);
+        assert_true(metrics_get("vizfeed_output_file_errors_total", "") == 1);
     }
     chmod(dir, 0755);
     assert_int_equal(rc, -1);
@@ -211,11 +211,11 @@ static void failed_write_removes_the_temporary_file_and_keeps_the_old_one(void *
     assert_string_equal(text, "{\"old\":1}");
     free(text);
     assert_int_equal(count_dir_entries(), 1);
-    assert_true(metric_get("vizfeed_output_file_errors_total", "") == 1);
+    assert_true(metrics_get("vizfeed_output_file_errors_total", "") == 1);
 
     /* After a failure the same graph is written again, not skipped. */
     assert_int_equal(publish(s, "{\"old\":1}", err), 0);
-    assert_true(metric_get("vizfeed_output_file_writes_total", "") == 2);
+    assert_true(metrics_get("vizfeed_output_file_writes_total", "") == 2);
     s->ops->close(s);
 }
 
@@ -288,7 +288,7 @@ static void special_files_are_refused_and_left_alone(void **state) {
     assert_non_null(strstr(err, "FIFO"));
     assert_int_equal(lstat(path, &st), 0);
     assert_true(S_ISFIFO(st.st_mode));
-    assert_true(metric_get("vizfeed_output_file_errors_total", "") == 1);
+    assert_true(metrics_get("vizfeed_output_file_errors_total", "") == 1);
     assert_int_equal(count_dir_entries(), 2); /* the FIFO and elsewhere.json */
     unlink(path);
     assert_int_equal(publish(s, "{\"v\":3}", err), 0); /* and writes once it is gone */

@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "metrics.h"
+#include "metrics_internal.h"
 #include "source.h"
 #include "util.h"
 #include "fake_http.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -114,7 +114,7 @@ static int keep_row(void *ctx, const raw_row *row) {
 static double errors(const char *kind) {
     char labels[128];
     snprintf(labels, sizeof labels, "flow=\"edge\",kind=\"%s\"", kind);
-    return metric_get("vizfeed_es_errors_total", labels);
+    return metrics_get("vizfeed_es_errors_total", labels);
 }
 
 static source *open_es(fixture *f) {
@@ -151,7 +151,7 @@ static void test_cluster_detected_after_first_success(void **state) {
     s = open_es(f);
     assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), 0);
     assert_int_equal(f->server->nroot, 1);
-    assert_true(metric_get("vizfeed_es_cluster_info", "flow=\"edge\",product=\"opensearch\",major=\"2\"") == 1);
+    assert_true(metrics_get("vizfeed_es_cluster_info", "flow=\"edge\",product=\"opensearch\",major=\"2\"") == 1);
     assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), 0);
     assert_int_equal(f->server->nroot, 1);
     source_es_ops.close(s);
@@ -181,8 +181,8 @@ static void test_three_pages(void **state) {
     source_stats st;
     source_es_ops.stats(s, &st);
     assert_int_equal(st.events, 3);
-    assert_true(metric_get("vizfeed_es_requests_total", "flow=\"edge\"") == 3);
-    assert_true(metric_get("vizfeed_es_response_bytes_total", "flow=\"edge\"") > 300);
+    assert_true(metrics_get("vizfeed_es_requests_total", "flow=\"edge\"") == 3);
+    assert_true(metrics_get("vizfeed_es_response_bytes_total", "flow=\"edge\"") > 300);
     source_es_ops.close(s);
 }
 
@@ -250,8 +250,8 @@ static void test_rate_limited_backs_off(void **state) {
     char stamp[40] = "";
     sscanf(until + strlen("backing off until "), "%39s", stamp);
     int64_t deadline = 0;
-    assert_int_equal(parse_time_ms(stamp, &deadline, NULL), 0);
-    int64_t seconds = (deadline - now_ms()) / 1000;
+    assert_int_equal(util_parse_time_ms(stamp, &deadline, NULL), 0);
+    int64_t seconds = (deadline - util_now_ms()) / 1000;
     assert_in_range(seconds, 28, 31); /* Retry-After beats the first 5s step */
     source_es_ops.close(s);
 }
@@ -413,7 +413,7 @@ static void test_deadline_cuts_the_collect(void **state) {
     fixture *f = *state;
     fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE, .delay_ms = 6000});
     source *s = open_es(f);
-    source_limits limits = {.deadline_ms = monotonic_ms() + 2000, .budget_ms = 2000};
+    source_limits limits = {.deadline_ms = util_monotonic_ms() + 2000, .budget_ms = 2000};
     source_es_ops.limit(s, &limits);
     char err[ERR_LEN] = "";
     assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
@@ -424,7 +424,7 @@ static void test_deadline_cuts_the_collect(void **state) {
     size_t sent = fake_count(f->server);
     /* curl's timer may end the first wait a millisecond before the deadline:
      * the second collect is made once the deadline has passed for sure. */
-    while (monotonic_ms() <= limits.deadline_ms) usleep(1000);
+    while (util_monotonic_ms() <= limits.deadline_ms) usleep(1000);
     assert_int_equal(source_es_ops.collect(s, T_START, T_END, keep_row, &f->rows, err), -1);
     assert_non_null(strstr(err, "missed the refresh deadline (2s) at page 1"));
     assert_int_equal(fake_count(f->server), sent);
@@ -452,7 +452,7 @@ static void test_stop_ends_the_wait(void **state) {
     source *s = open_es(f);
     atomic_bool stop;
     atomic_init(&stop, false);
-    source_limits limits = {.deadline_ms = monotonic_ms() + 60000, .budget_ms = 60000, .stop = &stop};
+    source_limits limits = {.deadline_ms = util_monotonic_ms() + 60000, .budget_ms = 60000, .stop = &stop};
     source_es_ops.limit(s, &limits);
     later_arg arg = {&stop, 200};
     pthread_t t;

@@ -111,7 +111,7 @@ static void append(const char *path, const char *text) {
 static char *event(int64_t ts, const char *from, const char *to, const char *host, int status) {
     static char line[1024];
     char when[32];
-    format_time_ms(ts, when, sizeof when);
+    util_format_time_ms(ts, when, sizeof when);
     char host_part[128] = "";
     if (host) snprintf(host_part, sizeof host_part, ",\"host\":{\"name\":\"%s\"}", host);
     snprintf(line, sizeof line,
@@ -149,7 +149,7 @@ static int collect(fixture *f, int64_t start, int64_t end) {
 
 static const row *find(const fixture *f, const char *from, const char *to) {
     for (size_t i = 0; i < f->nrows; i++)
-        if (str_eq(f->rows[i].value[EP_FROM_SERVICE], from) && str_eq(f->rows[i].value[EP_TO_SERVICE], to))
+        if (util_str_eq(f->rows[i].value[EP_FROM_SERVICE], from) && util_str_eq(f->rows[i].value[EP_TO_SERVICE], to))
             return &f->rows[i];
     return NULL;
 }
@@ -551,7 +551,7 @@ static void test_es_hits_match_beats(void **state) {
     assert_int_equal(n, 4);
     for (size_t i = 0; i < n; i++) {
         for (int j = 0; j < EP_COUNT; j++) {
-            assert_true(str_eq(beats[i].value[j], f->rows[i].value[j]));
+            assert_true(util_str_eq(beats[i].value[j], f->rows[i].value[j]));
             free(beats[i].value[j]);
         }
         assert_memory_equal(beats[i].count, f->rows[i].count, sizeof beats[i].count);

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "topology.h"
+#include "topology_internal.h"
 #include "util.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -5,7 +5,7 @@
 
 #include "util.h"
 
-/* cmocka defines a fail() macro: include it after our headers. */
+/* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -74,26 +74,26 @@ static void durations_parse_every_unit(void **state) {
     char err[ERR_LEN];
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int64_t ms = -1;
-        assert_int_equal(parse_duration_ms(ok[i].text, &ms, err), 0);
+        assert_int_equal(util_parse_duration_ms(ok[i].text, &ms, err), 0);
         assert_int_equal(ms, ok[i].ms);
     }
     const char *bad[] = {"", "10", "ten seconds", "5x", "-1s", "1.5s", "s"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms;
-        assert_int_equal(parse_duration_ms(bad[i], &ms, err), -1);
+        assert_int_equal(util_parse_duration_ms(bad[i], &ms, err), -1);
         assert_non_null(strstr(err, "duration"));
     }
 }
 
 static void durations_format_shortest(void **state) {
     char out[32];
-    format_duration(120000, out, sizeof out);
+    util_format_duration(120000, out, sizeof out);
     assert_string_equal(out, "2m");
-    format_duration(90000, out, sizeof out);
+    util_format_duration(90000, out, sizeof out);
     assert_string_equal(out, "1m30s");
-    format_duration(500, out, sizeof out);
+    util_format_duration(500, out, sizeof out);
     assert_string_equal(out, "500ms");
-    format_duration(0, out, sizeof out);
+    util_format_duration(0, out, sizeof out);
     assert_string_equal(out, "0s");
 }
 
@@ -115,7 +115,7 @@ static void times_parse_rfc3339_and_epoch_ms(void **state) {
     char err[ERR_LEN];
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int64_t ms = -1;
-        assert_int_equal(parse_time_ms(ok[i].text, &ms, err), 0);
+        assert_int_equal(util_parse_time_ms(ok[i].text, &ms, err), 0);
         assert_int_equal(ms, ok[i].ms);
     }
     const char *bad[] = {"",
@@ -130,34 +130,34 @@ static void times_parse_rfc3339_and_epoch_ms(void **state) {
                          "1705314600000.5x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms;
-        assert_int_equal(parse_time_ms(bad[i], &ms, err), -1);
+        assert_int_equal(util_parse_time_ms(bad[i], &ms, err), -1);
     }
 }
 
 static void times_format_round_trip(void **state) {
     char out[32];
-    format_time_ms(1767225600250LL, out, sizeof out);
+    util_format_time_ms(1767225600250LL, out, sizeof out);
     assert_string_equal(out, "2026-01-01T00:00:00.250Z");
     int64_t back;
-    assert_int_equal(parse_time_ms(out, &back, NULL), 0);
+    assert_int_equal(util_parse_time_ms(out, &back, NULL), 0);
     assert_int_equal(back, 1767225600250LL);
 }
 
 static void base64_round_trips_and_accepts_url_safe(void **state) {
     buf b;
     buf_init(&b, 1024);
-    base64_encode(&b, (const unsigned char *)"elastic:changeme", 16);
+    util_base64_encode(&b, (const unsigned char *)"elastic:changeme", 16);
     assert_string_equal(buf_cstr(&b), "ZWxhc3RpYzpjaGFuZ2VtZQ==");
     buf out;
     buf_init(&out, 1024);
-    assert_int_equal(base64_decode(buf_cstr(&b), &out), 0);
+    assert_int_equal(util_base64_decode(buf_cstr(&b), &out), 0);
     assert_string_equal(buf_cstr(&out), "elastic:changeme");
     buf_reset(&out);
-    assert_int_equal(base64_decode("-_8", &out), 0); /* URL-safe, no padding */
+    assert_int_equal(util_base64_decode("-_8", &out), 0); /* URL-safe, no padding */
     assert_int_equal(out.len, 2);
     assert_int_equal((unsigned char)out.data[0], 0xfb);
     assert_int_equal((unsigned char)out.data[1], 0xff);
-    assert_int_equal(base64_decode("ab$c", &out), -1);
+    assert_int_equal(util_base64_decode("ab$c", &out), -1);
     buf_free(&b);
     buf_free(&out);
 }
