@@ -235,7 +235,7 @@ fail:
 
 /* ---- one page -------------------------------------------------------- */
 
-static size_t on_data(void *ctx, const char *data, size_t len) {
+static int on_data(void *ctx, const char *data, size_t len) {
     page_ctx *pc = ctx;
     if (!pc->started) {
         pc->started = true;
@@ -246,11 +246,11 @@ static size_t on_data(void *ctx, const char *data, size_t len) {
     memcpy(pc->snippet + pc->snippet_len, data, n);
     pc->snippet_len += n;
     pc->snippet[pc->snippet_len] = '\0';
-    if (pc->record && buf_append(pc->record, data, len) < 0) return 0;
+    if (pc->record && buf_append(pc->record, data, len) < 0) return 1;
     /* A body the parser gave up on is still read to its end: it is bounded
      * by ES_MAX_ANSWER, and closing the connection would cost a handshake. */
     es_parser_feed(pc->src->parser, data, len);
-    return len;
+    return 0;
 }
 
 /* The visible text of a proxy's page: tags dropped, spaces folded. */
