@@ -321,7 +321,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp) {
         return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
     }
     if (n == 0) return 0;
-    if (c->on_data && c->on_data(c->ctx, data, n) != n) {
+    if (c->on_data && c->on_data(c->ctx, data, n) != 0) {
         c->reader_stopped = true;
         return 0;
     }
@@ -611,9 +611,9 @@ int es_client_request(es_client *c, const char *method, const char *path, const 
 
 /* ---- GET / ----------------------------------------------------------- */
 
-static size_t collect_body(void *ctx, const char *data, size_t len) {
+static int collect_body(void *ctx, const char *data, size_t len) {
     buf *b = ctx;
-    return buf_append(b, data, len) < 0 ? 0 : len;
+    return buf_append(b, data, len) < 0;
 }
 
 int es_client_detect(es_client *c, es_flavor *flavor, int *major, char *err) {

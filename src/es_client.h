@@ -63,7 +63,9 @@ typedef struct {
     char host[256]; /* base URL of the host that was used (no credentials) */
 } es_response;
 
-typedef size_t (*es_data_fn)(void *ctx, const char *data, size_t len); /* return len, or 0 to abort */
+/* Takes the next len bytes of the body; returns 0 to go on, nonzero to stop
+ * the request (util.h callback convention). */
+typedef int (*es_data_fn)(void *ctx, const char *data, size_t len);
 
 typedef struct es_client es_client;
 

@@ -248,7 +248,7 @@ static int stop(es_parser *p, es_answer_kind kind, const char *reason) {
         size_t n = strlen(p->fail_reason);
         while (n > 0 && p->fail_reason[n - 1] == ' ') p->fail_reason[--n] = '\0';
     }
-    return 0; /* the reader: stop */
+    return 1; /* the reader: stop (util.h callback convention) */
 }
 
 static frame *top(es_parser *p) {
@@ -363,7 +363,7 @@ static int after_key_scalar(es_parser *p, const char *text, size_t n, bool is_st
     else
         jsonw_raw(&p->after_w, text, n); /* numbers and booleans as they came, to the last digit */
     if (jsonw_failed(&p->after_w)) return stop(p, ES_ANSWER_UNEXPECTED, "after_key too large");
-    return 1;
+    return 0;
 }
 
 /* Handles one scalar (string, number, boolean or null). text is the JSON
@@ -375,7 +375,7 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
     if (!f->is_map) {
         f->index++;
         if (f->at == AT_AFTER_KEY) return after_key_scalar(p, text, n, is_string);
-        return 1; /* no array of scalars matters */
+        return 0; /* no array of scalars matters */
     }
     switch (f->at) {
     case AT_ROOT:
@@ -384,7 +384,7 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
             p->has_error = p->error_is_string = true;
             copy_cut(p->top.reason, sizeof p->top.reason, text, n);
         }
-        return 1;
+        return 0;
     case AT_SHARDS:
         if (is_number && f->key == K_TOTAL) p->answer.shards_total = count_value(text, n);
         if (is_number && f->key == K_FAILED) p->answer.shards_failed = count_value(text, n);
@@ -393,7 +393,7 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
             p->answer.has_successful = true;
         }
         if (is_number && f->key == K_SKIPPED) p->answer.shards_skipped = count_value(text, n);
-        return 1;
+        return 0;
     case AT_FAILURE_REASON:
         /* The reason's text says more than its type; the type stands in
          * when there is no text. */
@@ -401,7 +401,7 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
             copy_cut(p->answer.shard_reason, sizeof p->answer.shard_reason, text, n);
         else if (is_string && f->key == K_TYPE && p->answer.shard_reason[0] == '\0')
             copy_cut(p->answer.shard_reason, sizeof p->answer.shard_reason, text, n);
-        return 1;
+        return 0;
     case AT_AFTER_KEY:
         return after_key_scalar(p, text, n, is_string);
     case AT_KEY:
@@ -414,15 +414,15 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
             p->row.alt_present[part][k] = text != NULL;
             if (text) copy_name(p->row.alt_value[part][k], sizeof p->row.alt_value[part][k], text, n);
         }
-        return 1;
+        return 0;
     case AT_BUCKET:
         if (is_number && f->key == K_DOC_COUNT) p->row.doc_count = number_value(text, n);
-        return 1;
+        return 0;
     case AT_DANGER:
     case AT_WARNING:
         if (is_number && f->key == K_DOC_COUNT)
             *(f->at == AT_DANGER ? &p->row.danger_docs : &p->row.warning_docs) = number_value(text, n);
-        return 1;
+        return 0;
     case AT_COUNT:
     case AT_DANGER_COUNT:
     case AT_WARNING_COUNT:
@@ -433,7 +433,7 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
             if (f->at == AT_DANGER_COUNT) p->row.danger_sum = v;
             if (f->at == AT_WARNING_COUNT) p->row.warning_sum = v;
         }
-        return 1;
+        return 0;
     case AT_LAT_SUM:
     case AT_LAT_N:
     case AT_LAT_MAX:
@@ -447,10 +447,10 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
                 p->row.has_lat_max = true;
             }
         }
-        return 1;
+        return 0;
     default:
         if (in_error(f->at) && (is_string || is_number)) error_scalar(p, f->at, f->key, text, n, is_string);
-        return 1;
+        return 0;
     }
 }
 
@@ -573,14 +573,14 @@ static int open_container(es_parser *p, bool is_map) {
     f->is_map = is_map;
     f->key = K_OTHER;
     f->index = 0;
-    return 1;
+    return 0;
 }
 
 /* A complete bucket: its raw row, with normal = total - warning - danger.
  * Rows of an answer that is not a 200 are never emitted, whatever it holds. */
 static int emit_bucket(es_parser *p) {
     p->answer.buckets++;
-    if (p->status != 200) return 1;
+    if (p->status != 200) return 0;
     const bucket *b = &p->row;
     raw_row row;
     for (int i = 0; i < EP_COUNT; i++) {
@@ -611,7 +611,7 @@ static int emit_bucket(es_parser *p) {
         p->stopped = true;
         return stop(p, ES_ANSWER_OK, "the row receiver stopped the page");
     }
-    return 1;
+    return 0;
 }
 
 static int close_container(es_parser *p, bool is_map) {
@@ -626,10 +626,10 @@ static int close_container(es_parser *p, bool is_map) {
             jsonw_array_end(&p->after_w);
         if (jsonw_failed(&p->after_w)) return stop(p, ES_ANSWER_UNEXPECTED, "after_key too large");
         if (p->depth > 0 && top(p)->at != AT_AFTER_KEY) p->has_after = true;
-        return 1;
+        return 0;
     }
     if (f->at == AT_BUCKET) return emit_bucket(p);
-    return 1;
+    return 0;
 }
 
 static int on_start_map(void *ctx) {
@@ -659,10 +659,10 @@ static int on_map_key(void *ctx, const unsigned char *key, size_t len) {
         memcpy(name, key, len);
         name[len] = '\0';
         jsonw_key(&p->after_w, name);
-        return 1;
+        return 0;
     }
     f->key = lookup_key(p, f->at, (const char *)key, len);
-    return 1;
+    return 0;
 }
 
 static const jsonr_callbacks callbacks = {

@@ -145,8 +145,8 @@ static int parse_init_options(int argc, char **argv, init_options *o) {
 
 /* ---- talking to the cluster ------------------------------------------ */
 
-static size_t collect_body(void *ctx, const char *data, size_t len) {
-    return buf_append(ctx, data, len) == 0 ? len : 0;
+static int collect_body(void *ctx, const char *data, size_t len) {
+    return buf_append(ctx, data, len) < 0;
 }
 
 /* method path [body] -> the parsed JSON answer of a 200, or NULL with err. */

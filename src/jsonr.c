@@ -255,8 +255,8 @@ static jsonr_status string_token(jsonr *r, const unsigned char *s, size_t n, siz
         s = (const unsigned char *)d->data;
         n = d->len;
     }
-    int go = key ? r->cb->on_map_key(r->ctx, s, n) : r->cb->on_string(r->ctx, s, n);
-    if (!go) {
+    int halt = key ? r->cb->on_map_key(r->ctx, s, n) : r->cb->on_string(r->ctx, s, n);
+    if (halt) {
         r->stopped = true;
         return JSONR_STOPPED;
     }
@@ -368,20 +368,20 @@ static bool number_ok(const unsigned char *s, size_t n) {
 }
 
 static jsonr_status scalar_token(jsonr *r, pending kind, const unsigned char *s, size_t n, size_t at) {
-    int go;
+    int halt;
     if (kind == P_NUMBER) {
         if (!number_ok(s, n)) return error_at(r, at, "a malformed number");
-        go = r->cb->on_number(r->ctx, (const char *)s, n);
+        halt = r->cb->on_number(r->ctx, (const char *)s, n);
     } else if (n == 4 && memcmp(s, "true", 4) == 0) {
-        go = r->cb->on_boolean(r->ctx, 1);
+        halt = r->cb->on_boolean(r->ctx, 1);
     } else if (n == 5 && memcmp(s, "false", 5) == 0) {
-        go = r->cb->on_boolean(r->ctx, 0);
+        halt = r->cb->on_boolean(r->ctx, 0);
     } else if (n == 4 && memcmp(s, "null", 4) == 0) {
-        go = r->cb->on_null(r->ctx);
+        halt = r->cb->on_null(r->ctx);
     } else {
         return error_at(r, at, "an invalid literal (not true, false or null)");
     }
-    if (!go) {
+    if (halt) {
         r->stopped = true;
         return JSONR_STOPPED;
     }
@@ -473,7 +473,7 @@ jsonr_status jsonr_feed(jsonr *r, const char *data, size_t len) {
             if (r->depth == JSONR_MAX_DEPTH) return error_at(r, at, "containers nested too deep");
             r->in_map[r->depth++] = c == '{';
             r->token_end = at + 1;
-            if (!(c == '{' ? r->cb->on_start_map(r->ctx) : r->cb->on_start_array(r->ctx))) goto stop;
+            if (c == '{' ? r->cb->on_start_map(r->ctx) : r->cb->on_start_array(r->ctx)) goto stop;
             r->st = c == '{' ? S_MAP_FIRST : S_ARRAY_FIRST;
             p++;
             continue;
@@ -485,7 +485,7 @@ jsonr_status jsonr_feed(jsonr *r, const char *data, size_t len) {
             if (!ok) return unexpected(r, at, c);
             r->depth--;
             r->token_end = at + 1;
-            if (!(map ? r->cb->on_end_map(r->ctx) : r->cb->on_end_array(r->ctx))) goto stop;
+            if (map ? r->cb->on_end_map(r->ctx) : r->cb->on_end_array(r->ctx)) goto stop;
             r->st = r->depth ? S_AFTER : S_DONE;
             p++;
             continue;

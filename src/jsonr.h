@@ -21,8 +21,8 @@
  *
  * Calling sequence: jsonr_new(), then jsonr_feed() for each chunk, then
  * jsonr_finish(); jsonr_reset() starts the next document. A callback returns
- * nonzero to go on, 0 to stop: the feed then returns JSONR_STOPPED and the
- * document is over. The pointers a callback gets are valid during the call
+ * 0 to go on, nonzero to stop (util.h): the feed then returns JSONR_STOPPED
+ * and the document is over. The pointers a callback gets are valid during the call
  * only. Errors are sticky: after JSONR_ERROR every call returns it again,
  * and jsonr_error() says what was wrong and at which byte.
  */
@@ -50,7 +50,7 @@ typedef struct {
 
 typedef enum {
     JSONR_OK,      /* all bytes taken; more may follow */
-    JSONR_STOPPED, /* a callback returned 0 */
+    JSONR_STOPPED, /* a callback returned nonzero */
     JSONR_ERROR,   /* not JSON; see jsonr_error() */
     JSONR_PARTIAL, /* from jsonr_finish(): the document ends early */
 } jsonr_status;

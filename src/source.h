@@ -53,6 +53,14 @@ typedef struct {
 } source_stats;
 
 typedef struct source source;
+typedef struct source_ops source_ops;
+
+/* The part every source shares, as every sink embeds `sink` (sink.h): each
+ * source's own struct has it as its first member, so open() returns the
+ * address of that member and the other ops cast it back. */
+struct source {
+    const source_ops *ops; /* the table whose open() made it; set by open() */
+};
 
 typedef struct {
     int64_t deadline_ms;     /* monotonic ms by which collect() returns; 0 = none */
@@ -60,19 +68,21 @@ typedef struct {
     const atomic_bool *stop; /* set by another thread: give up as soon as possible; NULL = never */
 } source_limits;
 
-typedef struct {
+struct source_ops {
     const char *type;
+    /* Required: open, collect and close. */
     source *(*open)(const flow_config *flow, const vizfeed_config *cfg, char *err);
     int (*collect)(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err);
+    void (*close)(source *src);
+    /* Optional: the source's counters (all zero without it). */
     void (*stats)(const source *src, source_stats *out);
     /* Optional: after a successful collect, why its data may be incomplete
      * ("3 of 12 shards failed"), or NULL when it is whole. The string belongs
      * to the source and lives until the next collect. */
     const char *(*degraded)(const source *src);
-    void (*close)(source *src);
     /* Optional: bounds the next collect() in time (see the top). */
     void (*limit)(source *src, const source_limits *limits);
-} source_ops;
+};
 
 extern const source_ops source_file_ops;
 extern const source_ops source_demo_ops;

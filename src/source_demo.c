@@ -266,7 +266,8 @@ typedef struct {
     int n;
 } host_set;
 
-struct source {
+typedef struct {
+    source base; /* first: the source * the ops get points here (source.h) */
     uint64_t seed;
     demo_edge *edges;
     int nedges;
@@ -275,7 +276,7 @@ struct source {
     int targets[TRACK_COUNT][REGION_COUNT][SERVICE_COUNT];       /* services an incident may hit */
     int ntargets[TRACK_COUNT][REGION_COUNT];
     uint64_t rows;
-};
+} demo_src;
 
 /* ---- deterministic hashing ---- */
 
@@ -313,7 +314,7 @@ static bool runs_in(int service, int region) {
     return services[service].in & (1u << region);
 }
 
-static void build_hosts(source *s) {
+static void build_hosts(demo_src *s) {
     for (int r = 0; r < REGION_COUNT; r++)
         for (int v = 0; v < SERVICE_COUNT; v++) {
             if (!runs_in(v, r)) continue;
@@ -337,7 +338,7 @@ static void build_hosts(source *s) {
         }
 }
 
-static void build_edges(source *s) {
+static void build_edges(demo_src *s) {
     s->edges = xcalloc((size_t)(REGION_COUNT * CALL_COUNT + CROSS_COUNT), sizeof *s->edges);
     for (int r = 0; r < REGION_COUNT; r++)
         for (int c = 0; c < CALL_COUNT; c++) {
@@ -377,7 +378,7 @@ static double diurnal(int region, int64_t minute) {
 }
 
 /* The incident of a track active at a minute, if any. */
-static bool incident_at(const source *s, int track, int64_t minute, incident *out) {
+static bool incident_at(const demo_src *s, int track, int64_t minute, incident *out) {
     const incident_track *t = &tracks[track];
     int64_t slot = floor_div(minute, t->slot_minutes);
     uint64_t h = hash4(s->seed, SALT_INCIDENT + (uint64_t)track, (uint64_t)slot, 0);
@@ -399,7 +400,7 @@ static bool incident_at(const source *s, int track, int64_t minute, incident *ou
 }
 
 /* Counts per class of one edge over [start, end). */
-static void edge_counts(const source *s, int id, int64_t start, int64_t end, double out[CLASS_COUNT]) {
+static void edge_counts(const demo_src *s, int id, int64_t start, int64_t end, double out[CLASS_COUNT]) {
     const demo_edge *e = &s->edges[id];
     double total = 0, warning = 0, danger = 0;
     for (int64_t m = floor_div(start, MINUTE_MS); m * MINUTE_MS < end; m++) {
@@ -435,14 +436,16 @@ static void edge_counts(const source *s, int id, int64_t start, int64_t end, dou
 /* ---- source_ops ---- */
 
 static source *demo_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
-    source *s = xcalloc(1, sizeof *s);
+    demo_src *s = xcalloc(1, sizeof *s);
+    s->base.ops = &source_demo_ops;
     s->seed = flow ? flow->seed : 1;
     build_hosts(s);
     build_edges(s);
-    return s;
+    return &s->base;
 }
 
-static int demo_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
+static int demo_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
+    demo_src *s = (demo_src *)src;
     if (end_ms <= start_ms) return 0;
     if (end_ms - start_ms > DEMO_MAX_WINDOW_MS)
         return util_fail(err, "demo window of %lld ms is too long; expected at most 31 days",
@@ -475,12 +478,14 @@ static int demo_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn
     return 0;
 }
 
-static void demo_stats(const source *s, source_stats *out) {
+static void demo_stats(const source *src, source_stats *out) {
+    const demo_src *s = (const demo_src *)src;
     memset(out, 0, sizeof *out);
     out->events = s->rows;
 }
 
-static void demo_close(source *s) {
+static void demo_close(source *src) {
+    demo_src *s = (demo_src *)src;
     if (!s) return;
     for (int r = 0; r < REGION_COUNT; r++)
         for (int v = 0; v < SERVICE_COUNT; v++) {

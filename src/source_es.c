@@ -59,7 +59,8 @@
 #define CONFIG_FIRST_MS 60000
 #define CONFIG_MAX_MS   600000
 
-struct source {
+typedef struct {
+    source base; /* first: the source * the ops get points here (source.h) */
     const flow_config *flow;
     const vizfeed_config *cfg;
     es_client *client;
@@ -99,11 +100,11 @@ struct source {
     uint64_t *seen;
     size_t seen_cap, seen_count;
     hashtab seen_index;
-};
+} es_src;
 
 /* State of one page while its answer streams in. */
 typedef struct {
-    source *src;
+    es_src *src;
     es_response *resp;
     bool started;
     char snippet[ES_SNIPPET_BYTES + 1];
@@ -112,11 +113,11 @@ typedef struct {
 } page_ctx;
 
 static int forward_row(void *ctx, const raw_row *row) {
-    source *s = ctx;
+    es_src *s = ctx;
     return s->emit(s->emit_ctx, row);
 }
 
-static void count_error(source *s, const char *kind) {
+static void count_error(es_src *s, const char *kind) {
     buf labels;
     buf_init(&labels, 1024);
     buf_printf(&labels, "%s,kind=\"", s->flow_label);
@@ -132,7 +133,7 @@ static void count_error(source *s, const char *kind) {
  * there already. A 64-bit hash stands for the key: two keys of one
  * refresh's few thousand pages colliding is a one-in-10^11 chance, and it
  * would cost that one refresh. */
-static bool seen_add(source *s, const char *key) {
+static bool seen_add(es_src *s, const char *key) {
     uint64_t h = hashtab_hash_bytes(key, strlen(key), HASHTAB_SEED);
     uint32_t tag = (uint32_t)h;
     for (hashtab_slot *sl = hashtab_first(&s->seen_index, tag); sl->id; sl = hashtab_next(&s->seen_index, sl))
@@ -150,7 +151,7 @@ static bool seen_add(source *s, const char *key) {
  * scalar value per composite source the query has, and nothing else. Sent
  * back otherwise, it would come back as a 400 (and a minute of back-off) at
  * best, or page through something else at worst. */
-static bool after_key_fits(const source *s, const char *json, char *why, size_t why_len) {
+static bool after_key_fits(const es_src *s, const char *json, char *why, size_t why_len) {
     char yerr[128] = "";
     yajl_val root = yajl_tree_parse(json, yerr, sizeof yerr);
     bool ok = false;
@@ -187,7 +188,8 @@ done:
     return ok;
 }
 
-static void es_close(source *s) {
+static void es_close(source *src) {
+    es_src *s = (es_src *)src;
     if (!s) return;
     free(s->seen);
     hashtab_free(&s->seen_index);
@@ -200,7 +202,8 @@ static void es_close(source *s) {
 }
 
 static source *es_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
-    source *s = xcalloc(1, sizeof *s);
+    es_src *s = xcalloc(1, sizeof *s);
+    s->base.ops = &source_es_ops;
     s->flow = flow;
     s->cfg = cfg;
     s->page_size = cfg->es.page_size > 0 ? cfg->es.page_size : 5000;
@@ -227,15 +230,15 @@ static source *es_open(const flow_config *flow, const vizfeed_config *cfg, char 
     s->client = es_client_new(&cfg->es, err);
     if (!s->client) goto fail;
     s->parser = es_parser_new(flow, forward_row, s);
-    return s;
+    return &s->base;
 fail:
-    es_close(s);
+    es_close(&s->base);
     return NULL;
 }
 
 /* ---- one page -------------------------------------------------------- */
 
-static size_t on_data(void *ctx, const char *data, size_t len) {
+static int on_data(void *ctx, const char *data, size_t len) {
     page_ctx *pc = ctx;
     if (!pc->started) {
         pc->started = true;
@@ -246,11 +249,11 @@ static size_t on_data(void *ctx, const char *data, size_t len) {
     memcpy(pc->snippet + pc->snippet_len, data, n);
     pc->snippet_len += n;
     pc->snippet[pc->snippet_len] = '\0';
-    if (pc->record && buf_append(pc->record, data, len) < 0) return 0;
+    if (pc->record && buf_append(pc->record, data, len) < 0) return 1;
     /* A body the parser gave up on is still read to its end: it is bounded
      * by ES_MAX_ANSWER, and closing the connection would cost a handshake. */
     es_parser_feed(pc->src->parser, data, len);
-    return len;
+    return 0;
 }
 
 /* The visible text of a proxy's page: tags dropped, spaces folded. */
@@ -318,7 +321,7 @@ static bool busy_status(int status) {
     return status == 429 || status >= 500;
 }
 
-static uint64_t next_random(source *s) {
+static uint64_t next_random(es_src *s) {
     s->rng ^= s->rng << 13;
     s->rng ^= s->rng >> 7;
     s->rng ^= s->rng << 17;
@@ -328,7 +331,7 @@ static uint64_t next_random(source *s) {
 /* Starts a back-off after an HTTP error: doubling from the first delay of
  * its class; a busy cluster gets "equal jitter" (half fixed, half random)
  * so that many feeders do not come back in step. */
-static void start_backoff(source *s, int status, int64_t retry_after_ms, const char *why) {
+static void start_backoff(es_src *s, int status, int64_t retry_after_ms, const char *why) {
     bool config = !busy_status(status);
     int64_t first = config ? CONFIG_FIRST_MS : BUSY_FIRST_MS, max = config ? CONFIG_MAX_MS : BUSY_MAX_MS;
     if (s->backoff_ms == 0 || s->backoff_config != config)
@@ -344,7 +347,7 @@ static void start_backoff(source *s, int status, int64_t retry_after_ms, const c
     snprintf(s->backoff_reason, sizeof s->backoff_reason, "HTTP %d: %s", status, why);
 }
 
-static void add_degraded(source *s, const char *what) {
+static void add_degraded(es_src *s, const char *what) {
     size_t len = strlen(s->degraded);
     if (strstr(s->degraded, what)) return;
     snprintf(s->degraded + len, sizeof s->degraded - len, "%s%s", len ? "; " : "", what);
@@ -355,7 +358,7 @@ typedef enum { PAGE_NEXT, PAGE_DONE, PAGE_RETRY, PAGE_FAILED } page_result;
 
 /* Sends one page and reads its answer. On PAGE_NEXT *after holds the next
  * page's after_key (malloc'd). */
-static page_result fetch_page(source *s, int64_t start_ms, int64_t end_ms, const char *after, unsigned page,
+static page_result fetch_page(es_src *s, int64_t start_ms, int64_t end_ms, const char *after, unsigned page,
                               int *lowerings, char **next_after, char *err) {
     page_result result = PAGE_FAILED;
     buf body, record;
@@ -538,7 +541,7 @@ done:
  * max_buckets 65536 or 65535, no X-Elastic-Product) the parser accepts both,
  * so this is for the operator, not a switch. A failed GET / is tried again
  * after the next successful refresh. */
-static void detect_cluster(source *s) {
+static void detect_cluster(es_src *s) {
     es_flavor flavor;
     int major;
     char err[ERR_LEN];
@@ -556,7 +559,7 @@ static void detect_cluster(source *s) {
 
 /* The one message of a collect the deadline cut at a page; counted unless
  * fetch_page counted it already. */
-static void missed_deadline(source *s, bool count, unsigned page, const char *why, char *err) {
+static void missed_deadline(es_src *s, bool count, unsigned page, const char *why, char *err) {
     if (count) count_error(s, "deadline");
     char budget[32];
     util_format_duration(s->budget_ms, budget, sizeof budget);
@@ -564,14 +567,16 @@ static void missed_deadline(source *s, bool count, unsigned page, const char *wh
               *why ? ": " : "", why);
 }
 
-static void es_limit(source *s, const source_limits *limits) {
+static void es_limit(source *src, const source_limits *limits) {
+    es_src *s = (es_src *)src;
     s->deadline_ms = limits->deadline_ms;
     s->budget_ms = limits->budget_ms;
     s->stop = limits->stop;
     es_client_set_limits(s->client, limits->deadline_ms, limits->stop);
 }
 
-static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
+static int es_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
+    es_src *s = (es_src *)src;
     s->degraded[0] = '\0';
     s->is_degraded = false;
     int64_t now = util_monotonic_ms();
@@ -635,11 +640,13 @@ static int es_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn e
     return rc;
 }
 
-static void es_stats(const source *s, source_stats *out) {
+static void es_stats(const source *src, source_stats *out) {
+    const es_src *s = (const es_src *)src;
     *out = s->stats;
 }
 
-static const char *es_degraded(const source *s) {
+static const char *es_degraded(const source *src) {
+    const es_src *s = (const es_src *)src;
     return s->is_degraded ? s->degraded : NULL;
 }
 

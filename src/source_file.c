@@ -67,7 +67,8 @@ typedef struct {
     uint32_t refs;     /* kept events that use it; 0 = dead, purged later */
 } tuple;
 
-struct source {
+typedef struct {
+    source base; /* first: the source * the ops get points here (source.h) */
     const flow_config *flow;
     char *path;
     int fd; /* -1 while the file does not exist */
@@ -103,12 +104,12 @@ struct source {
     size_t sums_cap;
 
     source_stats stats;
-};
+} file_src;
 
 /* ---- tuples ---------------------------------------------------------- */
 
 /* Indexes the tuples anew, in slots sized for them (a purge shrinks them). */
-static void index_rebuild(source *s) {
+static void index_rebuild(file_src *s) {
     hashtab_free(&s->index);
     hashtab_reserve(&s->index, s->ntuples > 512 ? s->ntuples : 512);
     for (size_t id = 0; id < s->ntuples; id++) hashtab_put(&s->index, (uint32_t)s->tuples[id].hash, id);
@@ -117,7 +118,7 @@ static void index_rebuild(source *s) {
 /* Forgets tuples no kept event uses: renumbers the live ones (in their old
  * order), copies their keys and rewrites the events. O(events + tuples),
  * done only once dead tuples outnumber live ones. */
-static void purge_tuples(source *s) {
+static void purge_tuples(file_src *s) {
     uint32_t *renumber = xmalloc((s->ntuples ? s->ntuples : 1) * sizeof *renumber);
     buf keys;
     buf_init(&keys, MAX_KEY_BYTES);
@@ -143,13 +144,13 @@ static void purge_tuples(source *s) {
     index_rebuild(s);
 }
 
-static void tuple_release(source *s, uint32_t id) {
+static void tuple_release(file_src *s, uint32_t id) {
     if (--s->tuples[id].refs == 0) s->live_tuples--;
 }
 
 /* The id of the tuple whose key is in s->key, added if new; -1 when the key
  * store is full. */
-static int64_t tuple_intern(source *s) {
+static int64_t tuple_intern(file_src *s) {
     const char *key = s->key.data;
     size_t len = s->key.len;
     uint64_t hash = hashtab_hash_bytes(key, len, HASHTAB_SEED);
@@ -179,7 +180,7 @@ static int64_t tuple_intern(source *s) {
     return id;
 }
 
-static void tuple_values(const source *s, uint32_t id, const char *values[EP_COUNT]) {
+static void tuple_values(const file_src *s, uint32_t id, const char *values[EP_COUNT]) {
     const char *p = s->keys.data + s->tuples[id].off;
     for (int i = 0; i < EP_COUNT; i++) {
         if (*p++ == 0) {
@@ -193,7 +194,7 @@ static void tuple_values(const source *s, uint32_t id, const char *values[EP_COU
 
 /* ---- events ---------------------------------------------------------- */
 
-static void events_push(source *s, const event *e, const latency *lat) {
+static void events_push(file_src *s, const event *e, const latency *lat) {
     if (s->events_len == s->events_cap) {
         if (s->events_cap == VIZ_MAX_FILE_EVENTS) {
             /* Full: the oldest event makes room. */
@@ -239,7 +240,7 @@ static bool value_number(const doc_value *v, double *out) {
     return plain && end == v->text + v->len && isfinite(*out);
 }
 
-static bool event_time(const source *s, int64_t *ts) {
+static bool event_time(const file_src *s, int64_t *ts) {
     const doc_value *v;
     size_t n = doc_get(s->doc, s->flow->timestamp_field, &v);
     for (size_t i = 0; i < n; i++) {
@@ -261,7 +262,7 @@ static bool event_time(const source *s, int64_t *ts) {
     return false;
 }
 
-static double field_sum(const source *s, const char *field) {
+static double field_sum(const file_src *s, const char *field) {
     const doc_value *v;
     size_t n = doc_get(s->doc, field, &v);
     double sum = 0, x;
@@ -273,7 +274,7 @@ static double field_sum(const source *s, const char *field) {
 /* The event's latency as Elasticsearch's sub-aggregations would see it:
  * the duration field's numeric values (sum, how many, the largest), or the
  * pre-aggregated sum and count fields; in milliseconds. */
-static latency event_latency(const source *s) {
+static latency event_latency(const file_src *s) {
     const flow_config *f = s->flow;
     latency l = {0};
     if (!util_str_empty(f->latency_field)) {
@@ -294,7 +295,7 @@ static latency event_latency(const source *s) {
     return l;
 }
 
-static double event_count(const source *s) {
+static double event_count(const file_src *s) {
     if (util_str_empty(s->flow->count_field)) return 1;
     if (s->flow->has_count_missing) {
         /* Like "missing" in a sum aggregation: a document with no value. */
@@ -315,7 +316,7 @@ static size_t utf8_cut(const char *s, size_t n, size_t max) {
     return n;
 }
 
-static void build_key(source *s) {
+static void build_key(file_src *s) {
     buf_reset(&s->key);
     for (int i = 0; i < EP_COUNT; i++) {
         const char *field = s->flow->fields[i];
@@ -341,7 +342,7 @@ static void build_key(source *s) {
     }
 }
 
-static void handle_line(source *s, const char *line, size_t len) {
+static void handle_line(file_src *s, const char *line, size_t len) {
     if (len > 0 && line[len - 1] == '\r') len--;
     size_t i = 0;
     while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
@@ -387,7 +388,7 @@ static void handle_line(source *s, const char *line, size_t len) {
 
 /* Splits bytes into lines; a line may span reads and stays in s->partial
  * until its newline arrives. */
-static void consume(source *s, const char *p, size_t n) {
+static void consume(file_src *s, const char *p, size_t n) {
     const char *end = p + n;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -418,14 +419,14 @@ static void consume(source *s, const char *p, size_t n) {
 
 /* ---- following the file ---------------------------------------------- */
 
-static void forget_partial(source *s) {
+static void forget_partial(file_src *s) {
     buf_reset(&s->partial);
     s->skipping = false;
 }
 
 /* Opens the file at s->path from its start. A missing file is not an error:
  * s->fd stays -1 until it appears. */
-static int open_file(source *s, char *err) {
+static int open_file(file_src *s, char *err) {
     /* O_NONBLOCK: opening a FIFO would otherwise block the thread until a
      * writer appears; anything but a regular file is refused just below. */
     int fd = open(s->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -457,7 +458,7 @@ static int open_file(source *s, char *err) {
     return 0;
 }
 
-static int read_to_end(source *s, char *err) {
+static int read_to_end(file_src *s, char *err) {
     for (;;) {
         ssize_t n = read(s->fd, s->chunk, READ_CHUNK);
         if (n < 0) {
@@ -478,7 +479,7 @@ static int read_to_end(source *s, char *err) {
 /* Whether the file's first bytes are no longer those read: it was truncated
  * and written again, however far it has grown since. A read error counts as
  * unchanged: the read that follows reports it. */
-static bool head_changed(source *s) {
+static bool head_changed(file_src *s) {
     if (s->head_len == 0) return false;
     char now[HEAD_BYTES];
     size_t got = 0;
@@ -492,7 +493,7 @@ static bool head_changed(source *s) {
     return memcmp(now, s->head, s->head_len) != 0;
 }
 
-static int follow(source *s, char *err) {
+static int follow(file_src *s, char *err) {
     if (s->fd < 0) {
         if (open_file(s, err) < 0) return -1;
         if (s->fd < 0) return 0;
@@ -527,7 +528,7 @@ static int follow(source *s, char *err) {
 
 /* ---- source ops ------------------------------------------------------ */
 
-static void file_close(source *s);
+static void file_close(source *src);
 
 static source *file_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
     if (util_str_empty(flow->path)) {
@@ -551,7 +552,8 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
         free(dir);
     }
 
-    source *s = xcalloc(1, sizeof *s);
+    file_src *s = xcalloc(1, sizeof *s);
+    s->base.ops = &source_file_ops;
     s->flow = flow;
     s->has_latency = !util_str_empty(flow->latency_field) ||
                      (!util_str_empty(flow->latency_sum_field) && !util_str_empty(flow->latency_count_field));
@@ -569,13 +571,14 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
     char why[ERR_LEN];
     if (open_file(s, why) < 0) {
         util_fail(err, "%s", why);
-        file_close(s);
+        file_close(&s->base);
         return NULL;
     }
-    return s;
+    return &s->base;
 }
 
-static int file_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
+static int file_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
+    file_src *s = (file_src *)src;
     char why[ERR_LEN];
     s->floor = start_ms;
     if (follow(s, why) < 0) return util_fail(err, "%s", why);
@@ -631,11 +634,13 @@ static int file_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn
     return rc;
 }
 
-static void file_stats(const source *s, source_stats *out) {
+static void file_stats(const source *src, source_stats *out) {
+    const file_src *s = (const file_src *)src;
     *out = s->stats;
 }
 
-static void file_close(source *s) {
+static void file_close(source *src) {
+    file_src *s = (file_src *)src;
     if (!s) return;
     if (s->fd >= 0) close(s->fd);
     doc_free(s->doc);

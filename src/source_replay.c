@@ -29,7 +29,8 @@
 
 #define FEED_CHUNK (64u << 10)
 
-struct source {
+typedef struct {
+    source base; /* first: the source * the ops get points here (source.h) */
     const flow_config *flow;
     es_parser *parser;
     char **refreshes; /* directory paths, in refresh order */
@@ -39,14 +40,15 @@ struct source {
     source_stats stats;
     char degraded[SOURCE_DEGRADED_LEN];
     bool is_degraded;
-};
+} replay_src;
 
 static int forward_row(void *ctx, const raw_row *row) {
-    source *s = ctx;
+    replay_src *s = ctx;
     return s->emit(s->emit_ctx, row);
 }
 
-static void replay_close(source *s) {
+static void replay_close(source *src) {
+    replay_src *s = (replay_src *)src;
     if (!s) return;
     es_parser_free(s->parser);
     recording_free_names(s->refreshes, s->nrefreshes);
@@ -54,7 +56,8 @@ static void replay_close(source *s) {
 }
 
 static source *replay_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
-    source *s = xcalloc(1, sizeof *s);
+    replay_src *s = xcalloc(1, sizeof *s);
+    s->base.ops = &source_replay_ops;
     s->flow = flow;
     char **names = NULL;
     size_t n = 0;
@@ -80,14 +83,14 @@ static source *replay_open(const flow_config *flow, const vizfeed_config *cfg, c
     s->nrefreshes = n;
     recording_free_names(names, n);
     s->parser = es_parser_new(flow, forward_row, s);
-    return s;
+    return &s->base;
 fail:
     recording_free_names(names, n);
-    replay_close(s);
+    replay_close(&s->base);
     return NULL;
 }
 
-static void add_degraded(source *s, const char *what) {
+static void add_degraded(replay_src *s, const char *what) {
     size_t len = strlen(s->degraded);
     if (strstr(s->degraded, what)) return;
     snprintf(s->degraded + len, sizeof s->degraded - len, "%s%s", len ? "; " : "", what);
@@ -98,7 +101,7 @@ static void add_degraded(source *s, const char *what) {
  * fails as the live one did. The file is fed to the parser in chunks as it is
  * read, as curl hands a live answer over: the parser sees what it sees live,
  * and a page costs no more memory than one chunk. */
-static int replay_page(source *s, const char *dir, const char *request_name, char *err) {
+static int replay_page(replay_src *s, const char *dir, const char *request_name, char *err) {
     char path[8192];
     recording_response_path(dir, request_name, path, sizeof path);
     struct stat st;
@@ -171,7 +174,8 @@ done:
     return rc;
 }
 
-static int replay_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
+static int replay_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
+    replay_src *s = (replay_src *)src;
     s->degraded[0] = '\0';
     s->is_degraded = false;
     const char *dir = s->refreshes[s->next];
@@ -190,11 +194,13 @@ static int replay_collect(source *s, int64_t start_ms, int64_t end_ms, row_emit_
     return rc;
 }
 
-static void replay_stats(const source *s, source_stats *out) {
+static void replay_stats(const source *src, source_stats *out) {
+    const replay_src *s = (const replay_src *)src;
     *out = s->stats;
 }
 
-static const char *replay_degraded(const source *s) {
+static const char *replay_degraded(const source *src) {
+    const replay_src *s = (const replay_src *)src;
     return s->is_degraded ? s->degraded : NULL;
 }
 

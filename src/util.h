@@ -12,6 +12,12 @@
  * ("flow 'access': ", "cannot serve HTTP: ", "file output failed: "), so a
  * message never names the same thing twice.
  *
+ * Callbacks: every callback vizfeed's own modules take (jsonr's token
+ * callbacks, a source's row_emit_fn, es_client's es_data_fn, ...) returns 0
+ * to go on and nonzero to stop; the caller then ends what it was doing and
+ * says so by its own return value. Foreign contracts (libcurl's write
+ * callback, yajl's) stay inside the module that talks to the library.
+ *
  * Buffers: a `buf` grows up to a hard cap fixed at init (curl's dynbuf idea).
  * An append that would pass the cap fails with -1 and leaves the buffer as it
  * was, so a caller can report "answer larger than N bytes" and drop it; the

@@ -58,6 +58,36 @@ static int on_end_array(void *ctx) {
     return note(ctx, ']', NULL, 0);
 }
 
+/* The same callbacks for jsonr, whose callbacks return 0 to go on (util.h),
+ * where yajl's return nonzero. */
+static int r_null(void *ctx) {
+    return !on_null(ctx);
+}
+static int r_boolean(void *ctx, int v) {
+    return !on_boolean(ctx, v);
+}
+static int r_number(void *ctx, const char *s, size_t n) {
+    return !on_number(ctx, s, n);
+}
+static int r_string(void *ctx, const unsigned char *s, size_t n) {
+    return !on_string(ctx, s, n);
+}
+static int r_key(void *ctx, const unsigned char *s, size_t n) {
+    return !on_key(ctx, s, n);
+}
+static int r_start_map(void *ctx) {
+    return !on_start_map(ctx);
+}
+static int r_end_map(void *ctx) {
+    return !on_end_map(ctx);
+}
+static int r_start_array(void *ctx) {
+    return !on_start_array(ctx);
+}
+static int r_end_array(void *ctx) {
+    return !on_end_array(ctx);
+}
+
 static bool has_surrogate_escape(const uint8_t *s, size_t n) {
     for (size_t i = 0; i + 3 < n; i++)
         if (s[i] == '\\' && s[i + 1] == 'u' && (s[i + 2] | 0x20) == 'd' && strchr("89abcdefABCDEF", s[i + 3]) &&
@@ -67,8 +97,8 @@ static bool has_surrogate_escape(const uint8_t *s, size_t n) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static const jsonr_callbacks reader_side = {on_null, on_boolean, on_number,      on_string,   on_start_map,
-                                                on_key,  on_end_map, on_start_array, on_end_array};
+    static const jsonr_callbacks reader_side = {r_null, r_boolean, r_number,      r_string,   r_start_map,
+                                                r_key,  r_end_map, r_start_array, r_end_array};
     static const yajl_callbacks yajl_side = {.yajl_null = on_null,
                                              .yajl_boolean = on_boolean,
                                              .yajl_number = on_number,

@@ -21,7 +21,7 @@
 
 typedef struct {
     buf events;
-    int stop_after; /* return 0 at this event (counting from 1); 0: never */
+    int stop_after; /* stop (return 1) at this event (counting from 1); 0: never */
     int count;
     size_t offsets[64]; /* jsonr_offset() at each of the first events */
     const jsonr *reader;
@@ -36,7 +36,7 @@ static int note(recorder *rec, const char *kind, const void *s, size_t n) {
     }
     buf_putc(&rec->events, ' ');
     if (rec->reader && rec->count < 64) rec->offsets[rec->count] = jsonr_offset(rec->reader);
-    return ++rec->count != rec->stop_after;
+    return ++rec->count == rec->stop_after;
 }
 
 static int on_null(void *ctx) {
@@ -69,15 +69,44 @@ static int on_end_array(void *ctx) {
 
 static const jsonr_callbacks reader_callbacks = {on_null, on_boolean, on_number,      on_string,   on_start_map,
                                                  on_key,  on_end_map, on_start_array, on_end_array};
-static const yajl_callbacks yajl_side = {.yajl_null = on_null,
-                                         .yajl_boolean = on_boolean,
-                                         .yajl_number = on_number,
-                                         .yajl_string = on_string,
-                                         .yajl_start_map = on_start_map,
-                                         .yajl_map_key = on_key,
-                                         .yajl_end_map = on_end_map,
-                                         .yajl_start_array = on_start_array,
-                                         .yajl_end_array = on_end_array};
+/* The same callbacks for yajl, whose callbacks return nonzero to go on
+ * where jsonr's return 0 (util.h). */
+static int y_null(void *ctx) {
+    return !on_null(ctx);
+}
+static int y_boolean(void *ctx, int v) {
+    return !on_boolean(ctx, v);
+}
+static int y_number(void *ctx, const char *s, size_t n) {
+    return !on_number(ctx, s, n);
+}
+static int y_string(void *ctx, const unsigned char *s, size_t n) {
+    return !on_string(ctx, s, n);
+}
+static int y_key(void *ctx, const unsigned char *s, size_t n) {
+    return !on_key(ctx, s, n);
+}
+static int y_start_map(void *ctx) {
+    return !on_start_map(ctx);
+}
+static int y_end_map(void *ctx) {
+    return !on_end_map(ctx);
+}
+static int y_start_array(void *ctx) {
+    return !on_start_array(ctx);
+}
+static int y_end_array(void *ctx) {
+    return !on_end_array(ctx);
+}
+static const yajl_callbacks yajl_side = {.yajl_null = y_null,
+                                         .yajl_boolean = y_boolean,
+                                         .yajl_number = y_number,
+                                         .yajl_string = y_string,
+                                         .yajl_start_map = y_start_map,
+                                         .yajl_map_key = y_key,
+                                         .yajl_end_map = y_end_map,
+                                         .yajl_start_array = y_start_array,
+                                         .yajl_end_array = y_end_array};
 
 /* Feeds doc in pieces of `piece` bytes (0: whole; a negative -k: cut once,
  * after k bytes). Returns the outcome; the events are in rec. */

@@ -29,13 +29,17 @@ static struct {
 } script[NFLOWS];
 
 typedef struct {
+    source base; /* first, as in every source (source.h) */
     int index;
 } scripted_source;
 
+static const source_ops scripted_ops;
+
 static source *scripted_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
     scripted_source *s = calloc(1, sizeof *s);
+    s->base.ops = &scripted_ops;
     s->index = (int)(flow - cfg->flows);
-    return (source *)s;
+    return &s->base;
 }
 
 static int scripted_collect(source *src, int64_t start, int64_t end, row_emit_fn emit, void *ctx, char *err) {
@@ -300,8 +304,16 @@ static int waiting_collect(source *src, int64_t start, int64_t end, row_emit_fn 
     return -1;
 }
 
+static const source_ops waiting_ops;
+
+static source *waiting_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
+    source *src = scripted_open(flow, cfg, err);
+    src->ops = &waiting_ops;
+    return src;
+}
+
 static const source_ops waiting_ops = {.type = "waiting",
-                                       .open = scripted_open,
+                                       .open = waiting_open,
                                        .collect = waiting_collect,
                                        .close = scripted_close,
                                        .limit = waiting_limit};
