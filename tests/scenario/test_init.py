@@ -19,6 +19,7 @@ from vizlib import TESTS, Tap, run, validate
 
 sys.path.insert(0, os.path.join(TESTS, "es"))
 from fake_es import FakeElasticsearch  # noqa: E402
+from esdata import ndjson_docs  # noqa: E402
 
 CASES = os.path.join(TESTS, "cases")
 AT = "2024-01-15T10:35:00Z"
@@ -27,15 +28,7 @@ HOUR = 3600000
 
 
 def docs(case):
-    out = []
-    for line in open(os.path.join(CASES, case, "events.ndjson"), encoding="utf-8"):
-        try:
-            d = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(d, dict):
-            out.append(d)
-    return out
+    return ndjson_docs(os.path.join(CASES, case, "events.ndjson"))
 
 
 def ms_of(ts):
