@@ -80,6 +80,20 @@ def ndjson_docs(path):
     return out
 
 
+def es_date_ms(ts):
+    """Milliseconds since the epoch of a document's @timestamp as Elasticsearch reads a date:
+    a number (or a string of one) is milliseconds, an ISO 8601 text without a zone is UTC."""
+    if isinstance(ts, (int, float)):
+        return int(ts)
+    if ts.replace(".", "", 1).isdigit():
+        return int(ts.split(".")[0])
+    import datetime
+    t = datetime.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    if t.tzinfo is None:  # no zone: UTC, as Elasticsearch reads it
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return int(t.timestamp() * 1000)
+
+
 CASE_TYPE_FILE = re.compile(r"^(\s*(?:- )?)type:\s*file\s*$")
 CASE_PATH = re.compile(r"^(\s*(?:- )?)path:\s*\S.*$")
 
