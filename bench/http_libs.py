@@ -34,6 +34,8 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "scenario"))
+from vizlib import http_exchange  # noqa: E402
 
 
 def free_port():
@@ -132,30 +134,10 @@ def hostile_cases():
     ]
 
 
-def probe(port, data, wait=2.0):
-    s = socket.create_connection(("127.0.0.1", port), timeout=wait)
-    out, closed = b"", False
-    try:
-        s.sendall(data)
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                closed = True
-                break
-            out += chunk
-    except socket.timeout:
-        pass
-    except (ConnectionResetError, BrokenPipeError):
-        closed = True
-    finally:
-        s.close()
-    return [int(c) for c in re.findall(rb"(?m)^HTTP/1\.[01] (\d{3}) ", out)], closed
-
-
 def hostile_score(port):
     met, missed = 0, []
     for name, data, want in hostile_cases():
-        codes, closed = probe(port, data)
+        codes, closed, _ = http_exchange(port, data)
         ok = codes == [want] and (closed or want == 200)
         met += ok
         if not ok:

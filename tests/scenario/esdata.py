@@ -3,6 +3,7 @@ services in 3 regions whose traffic is known, written once as NDJSON for a
 file flow and loaded into the test Elasticsearch for an elasticsearch flow."""
 import json
 import os
+import re
 import sys
 import urllib.request
 
@@ -62,6 +63,55 @@ def config(path, source, es="", interval="10s"):
     with open(path, "w") as f:
         f.write(FLOW.format(source=source, es=es, interval=interval))
     return path
+
+
+def ndjson_docs(path):
+    """The JSON objects of an NDJSON file (a case's events.ndjson), one a line; lines
+    that are not an object (the cases hold some broken ones on purpose) are left out."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(d, dict):
+                out.append(d)
+    return out
+
+
+def es_date_ms(ts):
+    """Milliseconds since the epoch of a document's @timestamp as Elasticsearch reads a date:
+    a number (or a string of one) is milliseconds, an ISO 8601 text without a zone is UTC."""
+    if isinstance(ts, (int, float)):
+        return int(ts)
+    if ts.replace(".", "", 1).isdigit():
+        return int(ts.split(".")[0])
+    import datetime
+    t = datetime.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    if t.tzinfo is None:  # no zone: UTC, as Elasticsearch reads it
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return int(t.timestamp() * 1000)
+
+
+CASE_TYPE_FILE = re.compile(r"^(\s*(?:- )?)type:\s*file\s*$")
+CASE_PATH = re.compile(r"^(\s*(?:- )?)path:\s*\S.*$")
+
+
+def case_es_config(text, url, pattern="case-*", page_size=2):
+    """The elasticsearch variant of a graph case's config.yml: every file flow reads the
+    indices `pattern` of the engine at `url` instead of its path. None when the config
+    has not one path per file flow, or already names an elasticsearch section."""
+    lines = text.split("\n")
+    types = [i for i, line in enumerate(lines) if CASE_TYPE_FILE.match(line)]
+    paths = [i for i, line in enumerate(lines) if CASE_PATH.match(line)]
+    if not types or len(types) != len(paths) or any(re.match(r"elasticsearch\s*:", line) for line in lines):
+        return None
+    for i in types:
+        lines[i] = CASE_TYPE_FILE.sub(r"\1type: elasticsearch", lines[i])
+    for i in paths:
+        lines[i] = CASE_PATH.sub(rf'\1index: "{pattern}"', lines[i])
+    return "\n".join(lines).rstrip("\n") + f"\nelasticsearch: {{ hosts: [{url}], page_size: {page_size} }}\n"
 
 
 def write_ndjson(path, docs):

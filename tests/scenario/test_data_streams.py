@@ -18,6 +18,7 @@ from vizlib import TESTS, Tap, run, validate
 
 sys.path.insert(0, os.path.join(TESTS, "es"))
 from fake_es import FakeElasticsearch  # noqa: E402
+from esdata import ndjson_docs  # noqa: E402
 
 CASES = os.path.join(TESTS, "cases")
 
@@ -32,18 +33,6 @@ LAYOUTS = {
     "apm-transaction": ("preset-apm-transaction", "apm-7.17.15-transaction-000001", "traces-apm-default"),
     "heartbeat": ("preset-heartbeat", "heartbeat-8.5.0-2023.05.10", "synthetics-http-default"),
 }
-
-
-def docs_of(path):
-    out = []
-    for line in open(path, encoding="utf-8"):
-        try:
-            d = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(d, dict):
-            out.append(d)
-    return out
 
 
 def beats_layout(doc):
@@ -73,7 +62,7 @@ def check(tap, preset, case_dir, beats_index, stream):
         return
     expected = {k: [2 * x for x in v] for k, v in edge_counts(json.loads(file_run.stdout)).items()}
     with FakeElasticsearch() as es:
-        docs = docs_of(os.path.join(d, "events.ndjson"))
+        docs = ndjson_docs(os.path.join(d, "events.ndjson"))
         es.load(beats_index, [beats_layout(x) for x in docs])
         es.load(stream, docs)
         es.load("other-logs-default", docs)  # read by no preset

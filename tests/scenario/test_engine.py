@@ -23,7 +23,7 @@ import tempfile
 import time
 
 from enginelib import Engine, Recorder, skip_unless_runnable
-from esdata import AT, FakeElasticsearch, config, events, run_printed_query, write_ndjson
+from esdata import AT, FakeElasticsearch, case_es_config, config, events, ndjson_docs, run_printed_query, write_ndjson
 from vizlib import TESTS, Daemon, Tap, run, validate
 
 sys.path.insert(0, os.path.join(TESTS, "es"))
@@ -51,8 +51,6 @@ TARGETS = {
     "basic": ("case-basic", "case-basic", False),
 }
 
-TYPE_FILE = re.compile(r"^(\s*(?:- )?)type:\s*file\s*$")
-PATH = re.compile(r"^(\s*(?:- )?)path:\s*\S.*$")
 
 # Every exchange of the scenarios below, for the comparison with the fake:
 # (label, recorder exchange, {target: docs}, index patterns to take mappings from)
@@ -60,27 +58,8 @@ EXCHANGES = []
 
 
 def es_variant(text, pattern, url, page_size):
-    lines = text.split("\n")
-    types = [i for i, line in enumerate(lines) if TYPE_FILE.match(line)]
-    paths = [i for i, line in enumerate(lines) if PATH.match(line)]
-    assert types and len(types) == len(paths), "the case's config has one path per file flow"
-    for i in types:
-        lines[i] = TYPE_FILE.sub(r"\1type: elasticsearch", lines[i])
-    for i in paths:
-        lines[i] = PATH.sub(rf'\1index: "{pattern}"', lines[i])
-    return "\n".join(lines).rstrip("\n") + f"\nelasticsearch: {{ hosts: [{url}], page_size: {page_size} }}\n"
-
-
-def docs_of(path):
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                d = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(d, dict):
-                out.append(d)
+    out = case_es_config(text, url, pattern, page_size)
+    assert out is not None, "the case's config has one path per file flow"
     return out
 
 
@@ -97,7 +76,7 @@ def graph_cases(tap, eng, tmp):
             continue
         d = os.path.join(CASES, name)
         case = json.load(open(os.path.join(d, "case.json")))
-        docs = docs_of(os.path.join(d, "events.ndjson"))
+        docs = ndjson_docs(os.path.join(d, "events.ndjson"))
         try:
             eng.bulk(target, docs, data_stream=ds)
         except Exception as e:

@@ -31,7 +31,6 @@ even when written as "1705314600000.0").
 """
 import json
 import os
-import re
 import sys
 import tempfile
 
@@ -39,6 +38,7 @@ from vizlib import TESTS, Tap, run, subset_mismatches, validate
 
 sys.path.insert(0, os.path.join(TESTS, "es"))
 from fake_es import FakeElasticsearch, LoadError  # noqa: E402
+from esdata import case_es_config, ndjson_docs  # noqa: E402
 
 CASES = os.path.join(TESTS, "cases")
 
@@ -53,46 +53,14 @@ def links(node):
         yield from links(c)
 
 
-TYPE_FILE = re.compile(r"^(\s*(?:- )?)type:\s*file\s*$")
-PATH = re.compile(r"^(\s*(?:- )?)path:\s*\S.*$")
-
-
-def es_config(text, url):
-    """The elasticsearch variant of a case's config.yml (rule in the module doc),
-    or None when the rule does not apply to it."""
-    lines = text.split("\n")
-    types = [i for i, line in enumerate(lines) if TYPE_FILE.match(line)]
-    paths = [i for i, line in enumerate(lines) if PATH.match(line)]
-    if not types or len(types) != len(paths) or any(re.match(r"elasticsearch\s*:", line) for line in lines):
-        return None
-    for i in types:
-        lines[i] = TYPE_FILE.sub(r"\1type: elasticsearch", lines[i])
-    for i in paths:
-        lines[i] = PATH.sub(r'\1index: "case-*"', lines[i])
-    return "\n".join(lines).rstrip("\n") + f"\nelasticsearch: {{ hosts: [{url}], page_size: 2 }}\n"
-
-
-def events_of(path):
-    docs = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(doc, dict):
-                docs.append(doc)
-    return docs
-
-
 def check_through_elasticsearch(tap, name, d, case, file_output):
     config = open(os.path.join(d, "config.yml")).read()
     with FakeElasticsearch() as es:
-        text = es_config(config, es.url)
+        text = case_es_config(config, es.url)
         if not tap.check(text is not None, f"{name}: config.yml can be rewritten for an elasticsearch flow"):
             return
         refused = []
-        for doc in events_of(os.path.join(d, "events.ndjson")):
+        for doc in ndjson_docs(os.path.join(d, "events.ndjson")):
             try:
                 es.load(f"case-{name}", [doc], case.get("mappings"))
             except LoadError as e:

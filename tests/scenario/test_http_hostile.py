@@ -36,31 +36,10 @@ import tempfile
 import threading
 import time
 
-from vizlib import SRC, Daemon, Tap, write
+from vizlib import SRC, Daemon, Tap, http_exchange, write
 from esdata import INDEX, FakeElasticsearch, events
 
 MAX_URI = 8192  # HTTP_MAX_URI of src/bounds.h
-
-
-def exchange(port, data, wait=2.0):
-    """Sends data on a new connection; returns (status codes seen, closed by the server, raw answer)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=wait)
-    out, closed = b"", False
-    try:
-        s.sendall(data)
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                closed = True
-                break
-            out += chunk
-    except socket.timeout:
-        pass
-    except (ConnectionResetError, BrokenPipeError):
-        closed = True
-    finally:
-        s.close()
-    return [int(c) for c in re.findall(rb"(?m)^HTTP/1\.[01] (\d{3}) ", out)], closed, out
 
 
 def req(head, host=b"Host: t\r\n", target=b"/healthz", version=b"HTTP/1.1", method=b"GET"):
@@ -84,29 +63,29 @@ def framing(tap, d):
         ("a space in a header name", req(b"Bad Name: x\r\n")),
     ]
     for what, data in refused:
-        codes, closed, out = exchange(p, data + req(b""))  # a good request after it must not be answered
+        codes, closed, out = http_exchange(p, data + req(b""))  # a good request after it must not be answered
         tap.check(codes == [400] and closed, f"{what}: 400 and close, nothing after it answered",
                   f"{codes} closed={closed} {out[:300]!r}")
         tap.check(b'"error":"bad request"' in out, f"{what}: a JSON body says why", out[-200:])
 
-    codes, closed, out = exchange(p, req(b"", target=b"/" + b"a" * (MAX_URI + 100)))
+    codes, closed, out = http_exchange(p, req(b"", target=b"/" + b"a" * (MAX_URI + 100)))
     tap.check(codes == [414] and closed, "a 8 KiB+ target: 414 and close", f"{codes} {closed}")
-    codes, closed, _ = exchange(p, req(b"", target=b"/" + b"a" * 40000))
+    codes, closed, _ = http_exchange(p, req(b"", target=b"/" + b"a" * 40000))
     tap.check(codes == [414] and closed, "a 40 KiB target: 414 and close", f"{codes} {closed}")
     t0 = time.time()
     target = b"/healthz?" + b"&".join(b"a" for _ in range(3000))
-    codes, closed, _ = exchange(p, req(b"Connection: close\r\n", target=target), wait=10)
+    codes, closed, _ = http_exchange(p, req(b"Connection: close\r\n", target=target), wait=10)
     tap.check(codes == [200] and closed, "3,000 query arguments: answered at once", f"{codes} closed={closed} "
               f"after {time.time() - t0:.1f} s")
-    codes, closed, _ = exchange(p, req(b"".join(b"X-%d: v\r\n" % i for i in range(3000))))
+    codes, closed, _ = http_exchange(p, req(b"".join(b"X-%d: v\r\n" % i for i in range(3000))))
     tap.check(codes == [431] and closed, "3,000 header fields: 431 and close", f"{codes} {closed}")
-    codes, closed, _ = exchange(p, req(b"X: " + b"v" * 40000 + b"\r\n"))
+    codes, closed, _ = http_exchange(p, req(b"X: " + b"v" * 40000 + b"\r\n"))
     tap.check(codes == [431] and closed, "a 40 KiB header line: 431 and close", f"{codes} {closed}")
-    codes, closed, _ = exchange(p, req(b"".join(b"X-%d: v\r\n" % i for i in range(100))))
+    codes, closed, _ = http_exchange(p, req(b"".join(b"X-%d: v\r\n" % i for i in range(100))))
     tap.check(codes == [200], "100 header fields are fine", codes)
     for value in [b"-1", b"+34", b"0, 34", b"1" + b"0" * 23, b"abc"]:
         # libmicrohttpd rejects these itself, before vizfeed sees the request (see RELIABILITY.md).
-        codes, closed, _ = exchange(p, req(b"Content-Length: " + value + b"\r\n") + req(b""))
+        codes, closed, _ = http_exchange(p, req(b"Content-Length: " + value + b"\r\n") + req(b""))
         tap.check(codes and codes[0] in (400, 413) and set(codes) <= {400, 413} and closed,
                   f"Content-Length {value.decode()}: refused and closed, nothing after it answered", f"{codes} {closed}")
 
@@ -118,7 +97,7 @@ def header_bytes(tap, d):
         if b in (0x0A, 0x0D):
             continue  # line ends: a header line of their own, covered in framing
         ch = bytes([b])
-        codes, closed, _ = exchange(d.port, req(b"X-V: a" + ch + b"b\r\nConnection: close\r\n"))
+        codes, closed, _ = http_exchange(d.port, req(b"X-V: a" + ch + b"b\r\nConnection: close\r\n"))
         allowed = b == 0x09 or 0x20 <= b <= 0x7E or b >= 0x80
         # A NUL ends the value inside libmicrohttpd, which hands over "a": the request is good.
         expected = [200] if allowed or b == 0 else [400]
@@ -126,7 +105,7 @@ def header_bytes(tap, d):
             wrong_value.append((hex(b), codes, closed))
         if b in (0x00, ord(":")):
             continue
-        codes, closed, _ = exchange(d.port, req(b"X" + ch + b"N: v\r\nConnection: close\r\n"))
+        codes, closed, _ = http_exchange(d.port, req(b"X" + ch + b"N: v\r\nConnection: close\r\n"))
         token = chr(b).isascii() and (chr(b).isalnum() or chr(b) in "!#$%&'*+-.^_`|~")
         if codes != ([200] if token else [400]) or not closed:
             wrong_name.append((hex(b), codes, closed))
@@ -145,7 +124,7 @@ def methods_targets_versions(tap, d):
         ("absolute-form target", req(b"", target=b"http://t/healthz"), [200], False),
         ("absolute-form, another host", req(b"", target=b"HTTP://other:1/healthz"), [200], False),
         # An absolute-form target without a path asks for "/" (RFC 9112 §3.2.2): the same answer as "/".
-        ("absolute-form without a path", req(b"", target=b"http://t"), exchange(p, req(b"", target=b"/"))[0], False),
+        ("absolute-form without a path", req(b"", target=b"http://t"), http_exchange(p, req(b"", target=b"/"))[0], False),
         ("OPTIONS *", req(b"", method=b"OPTIONS", target=b"*"), [204], False),
         ("HTTP/1.0 without Host", req(b"", host=b"", version=b"HTTP/1.0"), [200], True),
         ("a Host with spaces and tabs around it", req(b"", host=b"Host: \t t:80 \t\r\n"), [200], False),
@@ -178,7 +157,7 @@ def methods_targets_versions(tap, d):
          [200], True),
     ]
     for what, data, expected, closes in cases:
-        codes, closed, out = exchange(p, data)
+        codes, closed, out = http_exchange(p, data)
         ok = codes == expected and (closed or not closes)
         tap.check(ok, f"{what}: {expected}{' and close' if closes else ''}", f"{codes} closed={closed} {out[:200]!r}")
 
@@ -211,9 +190,9 @@ def pipelining_beyond_the_buffer(tap, d):
 def encoded_nul(tap, d):
     for target in [b"/vizceral.json%00", b"/vizceral.json%00.html", b"/healthz%00", b"/metrics%00x",
                    b"/readyz%00", b"http://t/vizceral.json%00"]:
-        codes, _, out = exchange(d.port, req(b"Connection: close\r\n", target=target))
+        codes, _, out = http_exchange(d.port, req(b"Connection: close\r\n", target=target))
         tap.check(codes == [404], f"{target.decode()}: 404", f"{codes} {out[:120]!r}")
-    codes, _, _ = exchange(d.port, req(b"Connection: close\r\n", target=b"/vizceral.json?x=%00"))
+    codes, _, _ = http_exchange(d.port, req(b"Connection: close\r\n", target=b"/vizceral.json?x=%00"))
     tap.check(codes == [200], "an encoded NUL in the query is no concern: 200", codes)
 
 
@@ -232,7 +211,7 @@ def special_files(tap, tmp):
         results = []
 
         def ask(path):
-            results.append((path, exchange(d.port, req(b"Connection: close\r\n", target=path), wait=10)[0]))
+            results.append((path, http_exchange(d.port, req(b"Connection: close\r\n", target=path), wait=10)[0]))
 
         # More clients than HTTP threads (at most 4), each one its own connection.
         threads = [threading.Thread(target=ask, args=(p,)) for p in [b"/feed.json", b"/fifo.html", b"/socket.js"] * 4]
@@ -242,9 +221,9 @@ def special_files(tap, tmp):
             t.join(15)
         tap.check(len(results) == 12 and all(codes == [404] for _, codes in results),
                   "a FIFO or socket in ui_dir: 404 for each of 12 clients at once", results)
-        codes, _, _ = exchange(d.port, req(b"Connection: close\r\n", target=b"/index.html"))
+        codes, _, _ = http_exchange(d.port, req(b"Connection: close\r\n", target=b"/index.html"))
         tap.check(codes == [200], "the page's regular files are still served", codes)
-        codes, _, _ = exchange(d.port, req(b"Connection: close\r\n"))
+        codes, _, _ = http_exchange(d.port, req(b"Connection: close\r\n"))
         tap.check(codes == [200], "other routes keep answering", codes)
         t0 = time.time()
         d.proc.send_signal(signal.SIGTERM)
@@ -296,7 +275,7 @@ def file_cut_short(tap, tmp):
         tap.check(end in ("closed", "reset") and waited < 15 and body < length,
                   "a file truncated while it is sent: the connection is closed at once, the body short of its "
                   "Content-Length (not held 30 s)", f"{end} after {waited:.1f} s, {body} of {length} bytes")
-        codes, _, _ = exchange(d.port, req(b"Connection: close\r\n"))
+        codes, _, _ = http_exchange(d.port, req(b"Connection: close\r\n"))
         tap.check(codes == [200], "other clients are answered", codes)
 
 

@@ -19,6 +19,7 @@ from vizlib import TESTS, Tap, run, validate
 
 sys.path.insert(0, os.path.join(TESTS, "es"))
 from fake_es import FakeElasticsearch  # noqa: E402
+from esdata import es_date_ms, ndjson_docs  # noqa: E402
 
 CASES = os.path.join(TESTS, "cases")
 AT = "2024-01-15T10:35:00Z"
@@ -27,25 +28,7 @@ HOUR = 3600000
 
 
 def docs(case):
-    out = []
-    for line in open(os.path.join(CASES, case, "events.ndjson"), encoding="utf-8"):
-        try:
-            d = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(d, dict):
-            out.append(d)
-    return out
-
-
-def ms_of(ts):
-    if ts.replace(".", "", 1).isdigit():
-        return int(ts.split(".")[0])
-    import datetime
-    t = datetime.datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    if t.tzinfo is None:  # no zone: UTC, as Elasticsearch reads it
-        t = t.replace(tzinfo=datetime.timezone.utc)
-    return int(t.timestamp() * 1000)
+    return ndjson_docs(os.path.join(CASES, case, "events.ndjson"))
 
 
 def get(d, path):
@@ -73,7 +56,7 @@ def by_hand():
     sg = [d for d in docs("preset-otel-servicegraph") if "traces_service_graph_request_total" in d.get("metrics", {})]
 
     def hour(ds):
-        return sum(1 for d in ds if END - HOUR <= ms_of(str(d["@timestamp"])) < END)
+        return sum(1 for d in ds if END - HOUR <= es_date_ms(str(d["@timestamp"])) < END)
     return {"nginx-access": (2 * hour(nginx), 2 * len(nginx)),  # Filebeat index and data stream
             "apm-service-destination": (hour(apm), len(apm)),
             "otel-spans": (hour(spans), len(spans)),

@@ -15,22 +15,11 @@ from vizlib import TESTS, Tap, run, validate
 
 sys.path.insert(0, os.path.join(TESTS, "es"))
 from fake_es import FakeElasticsearch  # noqa: E402
+from esdata import es_date_ms  # noqa: E402
 
 CASES = os.path.join(TESTS, "cases")
 START, END = 1705314600000, 1705314900000  # [10:30, 10:35) of 2024-01-15
 AT = "2024-01-15T10:35:00Z"
-
-
-def ms_of(ts):
-    if isinstance(ts, (int, float)):
-        return int(ts)
-    if ts.replace(".", "", 1).isdigit():
-        return int(ts.split(".")[0])
-    import datetime
-    t = datetime.datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    if t.tzinfo is None:  # no zone: UTC, as Elasticsearch reads it
-        t = t.replace(tzinfo=datetime.timezone.utc)
-    return int(t.timestamp() * 1000)
 
 
 def docs(case):
@@ -41,7 +30,7 @@ def expected_spans(spans):
     """(caller, callee) -> [sum_ms, n, max_ms] over exit spans in the window, counted here by hand."""
     out = {}
     for d in spans:
-        if d["kind"].lower() not in ("client", "producer") or not START <= ms_of(d["@timestamp"]) < END:
+        if d["kind"].lower() not in ("client", "producer") or not START <= es_date_ms(d["@timestamp"]) < END:
             continue
         a = d["attributes"]
         callee = next(a[k] for k in ("service.target.name", "span.destination.service.resource", "peer.service",
@@ -194,7 +183,7 @@ def check_service_destination(tap):
     want = {}
     for d in metrics:
         a = d["attributes"]
-        if a.get("metricset.interval") in ("10m", "60m") or not START <= ms_of(d["@timestamp"]) < END:
+        if a.get("metricset.interval") in ("10m", "60m") or not START <= es_date_ms(d["@timestamp"]) < END:
             continue
         key = (d["resource"]["attributes"]["service.name"], a["span.destination.service.resource"])
         x = want.setdefault(key, [0.0, 0])

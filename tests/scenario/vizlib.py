@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -429,3 +430,26 @@ def write(path, text):
     with open(path, "w") as f:
         f.write(text)
     return path
+
+
+def http_exchange(port, data, wait=2.0):
+    """Sends raw bytes on a new connection to 127.0.0.1:port and reads until the server closes
+    it or is silent for `wait` seconds; returns (status codes seen, closed by the server, raw
+    answer). For hostile requests, which http.client would refuse to write."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=wait)
+    out, closed = b"", False
+    try:
+        s.sendall(data)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            out += chunk
+    except socket.timeout:
+        pass
+    except (ConnectionResetError, BrokenPipeError):
+        closed = True
+    finally:
+        s.close()
+    return [int(c) for c in re.findall(rb"(?m)^HTTP/1\.[01] (\d{3}) ", out)], closed, out
