@@ -34,7 +34,7 @@
 #define HTTP_MAX_URI              (8u << 10)   /* request target; longer ones get 414 (nginx's default is 8 KiB too) */
 #define PULL_MAX_BODY             (256u << 20) /* decoded bytes of one answer `vizfeed pull` accepts */
 #define HTTP_MAX_STATIC_FILE      (64u << 20)  /* a file served from ui_dir */
-#define VIZ_MAX_SINKS             4            /* sinks in a sink_list: the HTTP server, the output file, room for tests */
+#define VIZ_MAX_SINKS             4 /* sinks in a sink_list: the HTTP server, the output file, room for tests */
 
 /* Moved here from the modules that use them (issue 12 item 5). */
 #define CFG_MAX_SERVICES_LIMIT 100000 /* largest services limit a configuration may set */
