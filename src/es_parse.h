@@ -1,7 +1,7 @@
 /*
  * es_parse.h - reads one Elasticsearch search answer while it streams in
- * (yajl callbacks fed from curl's write callback), without building a tree:
- * memory is bounded by one bucket, not by the page.
+ * (jsonr.h callbacks fed from curl's write callback), without building a
+ * tree: memory is bounded by one bucket, not by the page.
  *
  * Calling sequence, per page: es_parser_reset(p, status); es_parser_feed()
  * for every chunk as it arrives; es_parser_finish(p, &answer, err). Each
@@ -13,7 +13,8 @@
  * its first non-null "_altK" source; lat_sum/lat_n/lat_max become the row's
  * latency in milliseconds (latency.h).
  *
- * Every shape of reference §3 is understood: hits.total as an object, an
+ * Every answer shape Elasticsearch 6.x-8.x and OpenSearch send is understood
+ * (tests/unit/test_es_parse.c holds one of each): hits.total as an object, an
  * integer, -1 or absent; no aggregations at all (no index matched, or
  * filter_path dropped an empty page); timed_out and _shards.failures (a
  * partial answer); error bodies of 6.x/7.x/8.x/OpenSearch
@@ -25,6 +26,13 @@
  * es_parser_finish() returns -1 with a one-line reason when the answer is not
  * a usable search answer; answer->kind says which kind, for the caller's
  * policy and metrics.
+ *
+ * Ownership and threads: es_parser_new() keeps flow and ctx (they must
+ * outlive the parser; it aborts when out of memory, like xcalloc). emit()
+ * runs on the thread that calls es_parser_feed()/es_parser_finish(), the row
+ * it gets is valid only during the call, and a nonzero return stops the
+ * page. A parser belongs to one thread at a time and is reused page after
+ * page; es_parser_free() accepts NULL.
  */
 #ifndef VIZ_ES_PARSE_H
 #define VIZ_ES_PARSE_H

@@ -22,10 +22,25 @@
  * http_update_options() takes effect for the next request, whatever the
  * refresher is doing: daemon.c calls it when a reload is logged.
  *
+ * Threads: libmicrohttpd's threads answer requests; nothing of the caller's
+ * runs on them. http_sink()'s publish may run on any one thread at a time
+ * (the refresher), concurrently with requests and with
+ * http_update_options(), which takes the server's lock for what it swaps.
+ * Calls to http_update_options() must not overlap one another (daemon.c
+ * makes them under its own lock). http_start(), http_quiesce() and
+ * http_stop() belong to one thread (daemon.c's main thread); http_stop()
+ * comes last, after the refresher has stopped publishing, and invalidates
+ * the sink. http_port() may be called from any thread.
+ *
+ * Ownership: http_start() and http_update_options() copy (or only parse)
+ * every string of http_options and keep none of the caller's. A reloaded
+ * ui_dir that cannot be opened keeps the old one, as a failed reload keeps
+ * the old configuration.
+ *
  * Authentication: with auth_username/auth_password (Basic) or
  * auth_bearer_token (Bearer) set, every request but GET /healthz and CORS
  * preflights must carry a matching Authorization header, else it gets a 401
- * with WWW-Authenticate and a JSON body. The strings are copied.
+ * with WWW-Authenticate and a JSON body.
  *
  * Errors: http_start() returns NULL with a reason in err (bad address,
  * port in use, ui_dir unreadable).

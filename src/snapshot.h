@@ -6,8 +6,13 @@
  * that serving a request costs no work at all. Snapshots are reference
  * counted: the refresher drops its reference after publishing; each sink
  * holds one for as long as it serves the bytes. The last snapshot_unref()
- * frees it. Reference counting is atomic; everything else is read-only after
- * creation, so any thread may read a snapshot it holds a reference to.
+ * frees it.
+ *
+ * Threads: reference counting is atomic. The creator (refresh.c) may still
+ * fill in stale, nodes and connections after snapshot_new(), while it holds
+ * the only reference; from the moment it hands the snapshot to a sink
+ * (sink.h) every field is read-only, so any thread may read a snapshot it
+ * holds a reference to.
  */
 #ifndef VIZ_SNAPSHOT_H
 #define VIZ_SNAPSHOT_H
@@ -29,9 +34,13 @@ typedef struct snapshot {
     int refs; /* atomic */
 } snapshot;
 
-/* Takes json (malloc'd) in every case. NULL with err when compression fails. */
+/* Takes json (malloc'd) in every case: it is freed on failure. Returns a
+ * snapshot holding one reference, or NULL with err when json is NULL or
+ * compression fails. */
 snapshot *snapshot_new(char *json, size_t len, int64_t window_end_ms, int64_t refreshed_mono_ms, char *err);
+/* Adds a reference and returns s. */
 snapshot *snapshot_ref(snapshot *s);
+/* Drops a reference; the last one frees the snapshot. */
 void snapshot_unref(snapshot *s);
 
 #endif
