@@ -18,6 +18,11 @@
  *
  * Values point into the document and stay valid until the next doc_parse()
  * or doc_free(). Errors: doc_parse() returns -1 with yajl's reason in err.
+ *
+ * Ownership and threads: the schema copies the field names it needs and
+ * must outlive every doc made from it; it is read-only after
+ * doc_schema_new(), so threads may share it. A doc belongs to one thread at
+ * a time (the file source reuses one per flow).
  */
 #ifndef VIZ_DOC_H
 #define VIZ_DOC_H

@@ -9,6 +9,11 @@
  * Errors are sticky: once the buffer's cap is hit (or nesting passes
  * JSONW_MAX_DEPTH) every later call does nothing and jsonw_failed() is true,
  * so a caller checks once at the end.
+ *
+ * Calling sequence: jsonw_init(&w, &out) on a buf the caller initialised
+ * with its cap; the writer borrows out (the bytes stay the buf's, taken with
+ * buf_take() as usual) and owns nothing, so there is nothing to free. A
+ * writer belongs to one thread; the helpers that take no jsonw are pure.
  */
 #ifndef VIZ_JSONW_H
 #define VIZ_JSONW_H

@@ -2,9 +2,15 @@
  * log.h - one line per event on stderr, as text (default) or JSON with
  * ECS-style keys ("@timestamp", "log.level", "message").
  *
- * Only main.c and the daemon's long-running loops log; library modules return
- * errors to their caller instead. Thread-safe: each line is written with one
- * write(2) call, so lines of different threads never interleave.
+ * Only main.c and what runs in long-running loops log: the daemon and its
+ * refresher (a flow's partial answers, the output file's leftovers), the
+ * HTTP server (libmicrohttpd's own messages) and `vizfeed pull`. Library
+ * modules return errors to their caller instead.
+ *
+ * Calling sequence: log_setup() once, from main() before any other thread
+ * starts (it sets plain globals); until then, info and above are written as
+ * text. Afterwards every function is thread-safe: each line is written with
+ * one write(2) call, so lines of different threads never interleave.
  *
  * Messages carry text from outside (Elasticsearch's error reasons, file
  * names, configuration values, request paths), so every message is escaped

@@ -9,6 +9,13 @@
  * the caller escapes label values (metrics_label_escape). Metric names follow
  * Prometheus conventions: vizfeed_ prefix, _total for counters, base units
  * (seconds, bytes).
+ *
+ * Calling sequence: metrics_declare_all() once at start (main.c), then
+ * metrics_add()/metrics_set() from anywhere and metrics_render() for each
+ * scrape (an MHD thread). Names and labels are copied; the registry lives as
+ * long as the process. A series beyond the registry's bound, or of an
+ * undeclared metric, is dropped rather than failing the caller (a metric
+ * must never be why work fails), and so is a counter's negative delta.
  */
 #ifndef VIZ_METRICS_H
 #define VIZ_METRICS_H

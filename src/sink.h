@@ -6,6 +6,10 @@
  * after a failed one, with the re-rendered stale graph). It takes its own
  * reference if it keeps the snapshot. It returns 0 or -1 with err; a failing
  * sink never affects the others, and the refresher logs and counts it.
+ *
+ * Ownership: a sink belongs to whoever made it: close() releases it (the
+ * daemon closes the output file's; http_stop() ends the HTTP sink, whose
+ * close does nothing). No publish may run during or after close().
  */
 #ifndef VIZ_SINK_H
 #define VIZ_SINK_H
@@ -54,7 +58,9 @@ size_t sink_list_publish(const sink_list *l, snapshot *snap, sink_report_fn repo
  * the old or the new graph, never a partial one. The constructor also removes
  * the temporary files an earlier writer killed mid-write left beside the file
  * (exactly `<file>.tmp.` and six letters or digits, regular files no live
- * writer holds) and logs one info line naming them. */
+ * writer holds) and logs one info line naming them. NULL with err when the
+ * path cannot be an output file (empty, its directory missing, or refused by
+ * atomic_file_check_target()). */
 sink *sink_file_new(const char *path, char *err);
 /* Replaces the file of a sink_file_new() sink with bytes that are not a
  * snapshot (`vizfeed pull` copies a feeder's answer), the same atomic way.
