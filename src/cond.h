@@ -27,6 +27,11 @@
  *     in Elasticsearch;
  *   - exists on an object field (e.g. `source`): true in Elasticsearch, false
  *     in memory, which only sees leaf values: name a leaf field instead.
+ *
+ * Everything here is pure: it reads the conditions and the document,
+ * allocates nothing of its own (cond_to_es writes into the caller's jsonw)
+ * and keeps no state, so any thread may call it. Nothing fails; an output
+ * over its cap shows in jsonw_failed().
  */
 #ifndef VIZ_COND_H
 #define VIZ_COND_H

@@ -31,6 +31,12 @@
  * Ownership: the caller owns models, states and the output buf. Strings are
  * copied in. Errors: -1 with a reason in err (edge limit reached, output over
  * its cap).
+ *
+ * Threads: a model belongs to one thread at a time (refresh.c's workers each
+ * fill their own; the refresher merges and renders them). graph_render()
+ * sorts names through a static (graph_order.h: qsort has no context), so
+ * only one render may run in the process at a time; a state belongs to the
+ * thread that renders with it.
  */
 #ifndef VIZ_GRAPH_H
 #define VIZ_GRAPH_H
