@@ -19,7 +19,10 @@
  * nothing has been handed to on_data; es.timeout applies to each attempt.
  * Credentials never appear in err, logs or recordings.
  *
- * A client is used by one thread at a time. Errors: es_client_new() returns
+ * Calling sequence: es_client_new() (keeps no pointer into cfg; NULL with err when it
+ * cannot be used), optionally es_client_set_limits() before a refresh, then
+ * es_client_request() per page; es_client_free() (NULL is fine). A client
+ * is used by one thread at a time: on_data runs on that thread. Errors: es_client_new() returns
  * NULL with err; es_client_request() returns -1 with err and resp->failure
  * set when no complete HTTP answer was received (an HTTP error status is
  * not a failure here: resp->status carries it and the body was streamed).
@@ -82,7 +85,10 @@ int es_client_request(es_client *c, const char *method, const char *path, const 
  * moves). A request so cut fails with ES_FAIL_DEADLINE or ES_FAIL_STOPPED
  * and its host is not blamed. stop may be NULL. */
 void es_client_set_limits(es_client *c, int64_t deadline_ms, const atomic_bool *stop);
-/* GET / once: which product and major version answers (reference §3.5). */
+/* GET / once: which product answers (version.distribution "opensearch", else
+ * Elasticsearch) and its major version (version.number). Returns 0, or -1
+ * with err when the request fails, the status is not 200 (Elasticsearch's
+ * error type and reason quoted) or the body has no version.number. */
 int es_client_detect(es_client *c, es_flavor *flavor, int *major, char *err);
 
 #endif
