@@ -19,11 +19,11 @@
  * nothing has been handed to on_data; es.timeout applies to each attempt.
  * Credentials never appear in err, logs or recordings.
  *
- * Calling sequence: es_client_new() (keeps no pointer into cfg; NULL with err when it
- * cannot be used), optionally es_client_set_limits() before a refresh, then
- * es_client_request() per page; es_client_free() (NULL is fine). A client
- * is used by one thread at a time: on_data runs on that thread. Errors: es_client_new() returns
- * NULL with err; es_client_request() returns -1 with err and resp->failure
+ * Calling sequence: es_client_new() (keeps no pointer into cfg; NULL with
+ * err when it cannot be used), optionally es_client_set_limits() before a
+ * refresh, then es_client_request() per page; es_client_free() (NULL is
+ * fine). A client is used by one thread at a time: on_data runs on that
+ * thread. Errors: es_client_new() returns NULL with err; es_client_request() returns -1 with err and resp->failure
  * set when no complete HTTP answer was received (an HTTP error status is
  * not a failure here: resp->status carries it and the body was streamed).
  */
