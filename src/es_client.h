@@ -23,9 +23,10 @@
  * err when it cannot be used), optionally es_client_set_limits() before a
  * refresh, then es_client_request() per page; es_client_free() (NULL is
  * fine). A client is used by one thread at a time: on_data runs on that
- * thread. Errors: es_client_new() returns NULL with err; es_client_request() returns -1 with err and resp->failure
- * set when no complete HTTP answer was received (an HTTP error status is
- * not a failure here: resp->status carries it and the body was streamed).
+ * thread. Errors: es_client_new() returns NULL with err;
+ * es_client_request() returns -1 with err and resp->failure set when no
+ * complete HTTP answer was received (an HTTP error status is not a failure
+ * here: resp->status carries it and the body was streamed).
  */
 #ifndef VIZ_ES_CLIENT_H
 #define VIZ_ES_CLIENT_H
