@@ -30,6 +30,11 @@
  * "<what failed>: <strerror>", without the path, so that the caller can say
  * which file it was ("output file X: ..."). On failure the target is
  * untouched and no temporary file is left behind.
+ *
+ * Threads: no state is kept between calls, so any thread may call them.
+ * Concurrent writers of one target, in this process or another, each use
+ * their own temporary file: the target ends up holding the content of the
+ * last rename, never a mix.
  */
 #ifndef VIZ_ATOMIC_FILE_H
 #define VIZ_ATOMIC_FILE_H

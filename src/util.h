@@ -23,6 +23,10 @@
  * was, so a caller can report "answer larger than N bytes" and drop it; the
  * failure sticks until buf_reset() (buf_failed()).
  * Ownership of the bytes leaves the buffer only through buf_take().
+ *
+ * Threads: nothing here keeps state (times go through gmtime_r and arithmetic,
+ * not the TZ machinery), so any thread may call any function; a buf belongs
+ * to one thread at a time.
  */
 #ifndef VIZ_UTIL_H
 #define VIZ_UTIL_H
