@@ -2,8 +2,10 @@
  * http_static.h - the files of ui_dir (the web page), served at every path
  * no other route takes.
  *
- * Threads: http_static_resolve_dir() is called by http_start() and
- * http_update_options() (the main thread) to check a configured ui_dir;
+ * Threads: http_static_resolve_dir() is called by http_start() (the main
+ * thread) and http_update_options() (the main thread on a reload, the
+ * refresher when it adopts the reloaded configuration) to check a
+ * configured ui_dir;
  * http_static_serve() by MHD threads, any number at once. ui_dir is resolved
  * again at every request (h->ui_dir read under h->lock), so a page deployed
  * by swapping a symbolic link, or built after start-up, is served at once.
