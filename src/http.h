@@ -28,10 +28,10 @@
  * http_update_options(), which takes the server's lock for what it swaps.
  * Calls to http_update_options() must not overlap one another: daemon.c
  * makes them from the main thread on a reload and from the refresher when
- * it adopts the reloaded configuration, both under its own lock. http_start(), http_quiesce() and
- * http_stop() belong to one thread (daemon.c's main thread); http_stop()
- * comes last, after the refresher has stopped publishing, and invalidates
- * the sink. http_port() may be called from any thread.
+ * it adopts the reloaded configuration, both under its own lock.
+ * http_start(), http_quiesce() and http_stop() belong to one thread
+ * (daemon.c's main thread); http_stop() comes last, after the refresher has
+ * stopped publishing, and invalidates the sink. http_port() may be called from any thread.
  *
  * Ownership: http_start() and http_update_options() copy (or only parse)
  * every string of http_options and keep none of the caller's. A reloaded
