@@ -31,7 +31,8 @@
  * it adopts the reloaded configuration, both under its own lock.
  * http_start(), http_quiesce() and http_stop() belong to one thread
  * (daemon.c's main thread); http_stop() comes last, after the refresher has
- * stopped publishing, and invalidates the sink. http_port() may be called from any thread.
+ * stopped publishing, and invalidates the sink. http_port() may be called
+ * from any thread.
  *
  * Ownership: http_start() and http_update_options() copy (or only parse)
  * every string of http_options and keep none of the caller's. A reloaded
