@@ -12,11 +12,12 @@
  * (0001, ...); numbers may outgrow their padding and are ordered by value.
  * A request without a response file is a request that got no answer live.
  *
- * Writing (source_es.c, the refresher thread): recording_flow_dir() once
- * per flow at open, creating ROOT/FLOW and returning the last REFRESH
+ * Writing (source_es.c): recording_flow_dir() once per flow when the
+ * source is opened, creating ROOT/FLOW and returning the last REFRESH
  * already there, so that a second run continues the numbering instead of
- * overwriting; then, per refresh, the caller adds one to the number and
- * writes each page with recording_write_page(). Every file is written with
+ * overwriting; then, per refresh, on the thread that runs the flow
+ * (refresh.h), the caller adds one to the number and writes each page with
+ * recording_write_page(). Every file is written with
  * atomic_file_replace() (temporary file, fsync, rename, directory fsync).
  *
  * Reading (source_replay.c): recording_list_refreshes() on FLOW's directory
