@@ -2,10 +2,12 @@
  * sink.h - where snapshots go. The HTTP server and the output file plug in
  * the same way; tests plug in their own.
  *
- * publish() is called by the refresher thread after every refresh (also
- * after a failed one, with the re-rendered stale graph). It takes its own
- * reference if it keeps the snapshot. It returns 0 or -1 with err; a failing
- * sink never affects the others, and the refresher logs and counts it.
+ * publish() is called by the daemon's refresher thread after every refresh
+ * (also after a failed one, with the re-rendered stale graph), or once by
+ * `vizfeed once` on the main thread; one thread at a time per sink. It
+ * takes its own reference if it keeps the snapshot. It returns 0 or -1 with
+ * err; a failing sink never affects the others, and the refresher logs and
+ * counts it.
  *
  * Ownership: a sink belongs to whoever made it: close() releases it (the
  * daemon closes the output file's; http_stop() ends the HTTP sink, whose
