@@ -5,9 +5,10 @@
  * Calling sequence: http_start() sets h->sink.ops = &sink_http_ops; the
  * refresher publishes through sink_list_publish() (sink.h; one thread at a
  * time, any thread: it is the refresher's); MHD threads call
- * sink_http_serve() for every GET or HEAD of /vizceral.json, any number at once; http_update_options()
- * rebuilds the responses with sink_http_responses_build() when the CORS origin
- * changes, and http_stop() frees them with sink_http_responses_free().
+ * sink_http_serve() for every GET or HEAD of /vizceral.json, any number at
+ * once; http_update_options() rebuilds the responses with
+ * sink_http_responses_build() when the CORS origin changes, and http_stop()
+ * frees them with sink_http_responses_free().
  *
  * A request takes h->lock only to queue one prebuilt response (MHD takes its
  * own reference); publishing builds the new set outside the lock and swaps
