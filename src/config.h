@@ -17,8 +17,8 @@
  * Threads: a configuration is not changed once it is in use (main.c sets
  * record_dir before); a reload loads a new one beside it (daemon.c), so
  * the refresher, its workers and the sources read theirs from any thread
- * without a lock, and it is freed only once nothing uses it. cfg_load() reads the environment (yaml_read.h: no setenv()
- * may race it).
+ * without a lock, and it is freed only once nothing uses it. cfg_load()
+ * reads the environment (yaml_read.h: no setenv() may race it).
  */
 #ifndef VIZ_CONFIG_H
 #define VIZ_CONFIG_H
