@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 
+import tlscerts
 from vizlib import TESTS, Tap, run, validate
 
 sys.path.insert(0, os.path.join(TESTS, "es"))
@@ -84,6 +85,53 @@ def proposed(text):
     return out
 
 
+def tls(tap, want):
+    """init against a cluster that speaks HTTPS with a CA of its own (Elasticsearch 8's default):
+    --ca-file trusts that CA and is written into the proposal, --insecure skips verification and
+    says so in the proposal (verify: false), neither is refused before any request reaches it."""
+    if not tlscerts.available():
+        tap.skip("init over TLS", "no openssl command (Debian package openssl)")
+        return
+    with tempfile.TemporaryDirectory(prefix="vizfeed-init-tls-") as tmp:
+        certs = tlscerts.make(tmp)
+        with FakeElasticsearch(tls_cert=certs.server[0], tls_key=certs.server[1]) as es:
+            load(es)
+            r = run(["init", "--es", es.url, "--ca-file", certs.ca, "--at", AT])
+            tap.check(r.returncode == 0 and proposed(r.stdout) == want,
+                      "--ca-file: init trusts the cluster's CA and proposes the same flows as over plain HTTP",
+                      f"{r.returncode}\n{r.stderr}\n{r.stdout}")
+            tap.check(f'ca_file: "{certs.ca}"' in r.stdout and "verify: false" not in r.stdout,
+                      "--ca-file is written into the proposed configuration as elasticsearch.ca_file", r.stdout)
+            cfg = os.path.join(tmp, "vizfeed.yml")
+            with open(cfg, "w") as f:
+                f.write(r.stdout + "refresh: { window: 5m, lag: 0s }\n")
+            once = run(["once", "-c", cfg, "--at", AT])
+            graph = json.loads(once.stdout) if once.returncode == 0 else {}
+            names = {n["name"] for r_ in graph.get("nodes", []) for n in r_.get("nodes", []) or []}
+            tap.check(once.returncode == 0 and not validate(graph) and {"checkout", "frontend"} <= names,
+                      "the proposal with ca_file draws the graph over HTTPS", f"{sorted(names)}\n{once.stderr}")
+
+            before = len(es.requests)
+            r = run(["init", "--es", es.url, "--at", AT])
+            tap.check(r.returncode == 1 and "flows:" not in r.stdout and len(es.requests) == before and
+                      es.tls_errors,
+                      "without --ca-file the unknown CA is refused: exit 1, no request reached the cluster",
+                      f"{r.returncode}\n{r.stderr}\n{r.stdout}")
+            tap.check(len(r.stderr.strip().splitlines()) == 1 and es.url in r.stderr and
+                      ("certificate" in r.stderr.lower() or "tls" in r.stderr.lower()),
+                      "the refusal is one line naming the host and the certificate problem", r.stderr)
+
+            r = run(["init", "--es", es.url, "--insecure", "--at", AT])
+            tap.check(r.returncode == 0 and proposed(r.stdout) == want and "\n  verify: false\n" in r.stdout,
+                      "--insecure: the same flows, and the proposal says verify: false",
+                      f"{r.returncode}\n{r.stderr}\n{r.stdout}")
+
+            missing = os.path.join(tmp, "no-such-ca.pem")
+            r = run(["init", "--es", es.url, "--ca-file", missing, "--at", AT])
+            tap.check(r.returncode != 0 and missing in r.stderr and "flows:" not in r.stdout,
+                      "--ca-file naming no file: an error that names it, no proposal", r.stderr + r.stdout)
+
+
 def main():
     tap = Tap()
     want = by_hand()
@@ -131,6 +179,7 @@ def main():
         r = run(["init", "--es", empty.url, "--at", AT])
         tap.check(r.returncode == 1 and "# not mapped: index myapp-logs" in r.stdout and "flows:" not in r.stdout,
                   "nothing recognised: exit 1, the comments, no flows", r.stdout + r.stderr)
+    tls(tap, want)
     u = run(["init"])
     tap.check(u.returncode == 2 and "--es URL is required" in u.stderr, "init without --es is a usage error", u.stderr)
     tap.done()
