@@ -87,7 +87,7 @@ static const char *const preset_keys[] = {
     "where",        "from",          "to",           "warning", "danger",        "count", "timestamp",
     "danger_label", "warning_label", "danger_count", "latency", "count_missing", NULL};
 static const char *const endpoint_keys[] = {"service", "region", "host", NULL};
-static const char *const latency_keys[] = {"field", "sum", "count", "unit", NULL};
+static const char *const latency_keys[] = {"field", "sum", "count", "unit", "weight", NULL};
 static const char *const condition_keys[] = {"field", "equals", "in",     "gte", "gt",  "lte",
                                              "lt",    "exists", "prefix", "not", "all", NULL};
 static const char *const flow_type_names[] = {"elasticsearch", "file", "demo", "replay"};
@@ -133,6 +133,7 @@ static void free_flow(flow_config *f) {
     free(f->latency_field);
     free(f->latency_sum_field);
     free(f->latency_count_field);
+    free(f->latency_weight_field);
 }
 
 void cfg_free(vizfeed_config *cfg) {
@@ -196,6 +197,7 @@ static void fill_flow_defaults(flow_config *f) {
     default_string(&f->latency_field, "");
     default_string(&f->latency_sum_field, "");
     default_string(&f->latency_count_field, "");
+    default_string(&f->latency_weight_field, "");
 }
 
 static vizfeed_config *config_with_defaults(const char *path) {
@@ -448,10 +450,12 @@ static int parse_latency(yr_parser *p, const yaml_node_t *n, flow_config *f, uns
     replace(&f->latency_field, NULL);
     replace(&f->latency_sum_field, NULL);
     replace(&f->latency_count_field, NULL);
+    replace(&f->latency_weight_field, NULL);
     if (!map) return 0; /* latency: null turns a preset's latency off */
     if (opt_string(p, map, "field", "latency.field", &f->latency_field) < 0 ||
         opt_string(p, map, "sum", "latency.sum", &f->latency_sum_field) < 0 ||
-        opt_string(p, map, "count", "latency.count", &f->latency_count_field) < 0)
+        opt_string(p, map, "count", "latency.count", &f->latency_count_field) < 0 ||
+        opt_string(p, map, "weight", "latency.weight", &f->latency_weight_field) < 0)
         return -1;
     bool one = f->latency_field && *f->latency_field;
     bool pair = f->latency_sum_field && *f->latency_sum_field && f->latency_count_field && *f->latency_count_field;
@@ -462,6 +466,9 @@ static int parse_latency(yr_parser *p, const yaml_node_t *n, flow_config *f, uns
     if (one == pair)
         return yr_fail(p, n, "either field: DURATION_FIELD or both sum: FIELD and count: FIELD", "latency names %s",
                        one ? "a field and a sum/count pair" : "no duration field");
+    if (f->latency_weight_field && *f->latency_weight_field && !one)
+        return yr_fail(p, yr_get(p, map, "weight"), "weight only beside field: DURATION_FIELD",
+                       "latency weighs pre-aggregated sums, whose count already says how many calls they cover");
     if (!(v = yr_get(p, map, "unit"))) return yr_fail(p, n, "unit: ns, us, ms or s", "latency has no unit");
     char *unit;
     if (yr_string(p, v, "latency.unit", &unit) < 0) return -1;
@@ -569,6 +576,7 @@ static int apply_preset(yr_parser *p, const flow_preset *preset, flow_config *f,
         take_string(&f->latency_field, &from_preset.latency_field);
         take_string(&f->latency_sum_field, &from_preset.latency_sum_field);
         take_string(&f->latency_count_field, &from_preset.latency_count_field);
+        take_string(&f->latency_weight_field, &from_preset.latency_weight_field);
         f->latency_unit_ms = from_preset.latency_unit_ms;
     }
     for (int i = 0; i < EP_COUNT; i++) {

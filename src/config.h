@@ -112,6 +112,11 @@ typedef struct flow_config {
     char *latency_sum_field;
     char *latency_count_field;
     double latency_unit_ms;
+    /* latency.weight (with latency_field only): each document's durations
+     * weigh as many calls as this numeric field says, 1 where it has none
+     * (a sampled span's representative count), so the average is the
+     * traffic's rather than the stored samples'; "" = every duration weighs 1. */
+    char *latency_weight_field;
 } flow_config;
 
 typedef struct {

@@ -217,6 +217,10 @@ static void print_flow(FILE *out, const flow_config *f) {
             if (*f->latency_field) {
                 fputs("field: ", out);
                 print_string(out, f->latency_field);
+                if (*f->latency_weight_field) {
+                    fputs(", weight: ", out);
+                    print_string(out, f->latency_weight_field);
+                }
             } else {
                 fputs("sum: ", out);
                 print_string(out, f->latency_sum_field);

@@ -158,8 +158,19 @@ doc_schema *doc_schema_new(const flow_config *flow) {
     add_name(&l, flow->timestamp_field);
     add_name(&l, flow->danger_count_field);
     add_name(&l, flow->latency_field);
+    if (!util_str_empty(flow->latency_field)) {
+        /* A duration field may be a histogram ({"values":[...],"counts":[...]},
+         * the OTel exporter's histogram metric): the file source reads both
+         * arrays as Elasticsearch's aggregations read a histogram field. */
+        char name[512];
+        snprintf(name, sizeof name, "%s.values", flow->latency_field);
+        add_name(&l, name);
+        snprintf(name, sizeof name, "%s.counts", flow->latency_field);
+        add_name(&l, name);
+    }
     add_name(&l, flow->latency_sum_field);
     add_name(&l, flow->latency_count_field);
+    add_name(&l, flow->latency_weight_field);
     cond_fields(&flow->where, add_name, &l);
     cond_fields(&flow->warning, add_name, &l);
     cond_fields(&flow->danger, add_name, &l);

@@ -48,6 +48,9 @@ typedef enum {
     AT_LAT_SUM,       /* bucket.lat_sum, lat_n, lat_max: latency (es_query.c) */
     AT_LAT_N,
     AT_LAT_MAX,
+    AT_LAT_AVG, /* bucket.lat_avg (weighted_avg) and lat_w.count: weighted latency (es_query.c) */
+    AT_LAT_W,
+    AT_LAT_W_COUNT,
     AT_ERROR,       /* error, when an object */
     AT_ROOT_CAUSES, /* error.root_cause */
     AT_ROOT_CAUSE,  /* error.root_cause[0] */
@@ -84,6 +87,8 @@ typedef enum {
     K_LAT_SUM,
     K_LAT_N,
     K_LAT_MAX,
+    K_LAT_AVG,
+    K_LAT_W,
     K_ALT_BASE = 1000, /* AT_KEY: K_ALT_BASE + part * FLOW_MAX_FIELD_ALTS + k */
 } key_id;
 
@@ -120,6 +125,8 @@ static const struct {
     KEY("lat_sum", K_LAT_SUM),
     KEY("lat_n", K_LAT_N),
     KEY("lat_max", K_LAT_MAX),
+    KEY("lat_avg", K_LAT_AVG),
+    KEY("lat_w", K_LAT_W),
 };
 
 typedef struct {
@@ -139,6 +146,8 @@ typedef struct {
     double sum, danger_sum, warning_sum;
     double lat_sum, lat_n, lat_max;
     bool has_lat_max;
+    double lat_avg; /* weighted: the average, lat_n its weight */
+    bool has_lat_avg;
 } bucket;
 
 /* An error cause: a type and a reason, cut to what es_answer holds. */
@@ -437,11 +446,17 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
     case AT_LAT_SUM:
     case AT_LAT_N:
     case AT_LAT_MAX:
-        /* max over no value is null: no maximum then. */
+    case AT_LAT_AVG:
+    case AT_LAT_W_COUNT:
+        /* max (and weighted_avg) over no value is null: none then. */
         if (is_number && f->key == K_VALUE) {
             double v = number_value(text, n);
             if (f->at == AT_LAT_SUM) p->row.lat_sum = v;
-            if (f->at == AT_LAT_N) p->row.lat_n = v;
+            if (f->at == AT_LAT_N || f->at == AT_LAT_W_COUNT) p->row.lat_n = v;
+            if (f->at == AT_LAT_AVG) {
+                p->row.lat_avg = v;
+                p->row.has_lat_avg = true;
+            }
             if (f->at == AT_LAT_MAX) {
                 p->row.lat_max = v;
                 p->row.has_lat_max = true;
@@ -507,7 +522,11 @@ static place child_place(es_parser *p, bool is_map) {
         if (key == K_LAT_SUM) return AT_LAT_SUM;
         if (key == K_LAT_N) return AT_LAT_N;
         if (key == K_LAT_MAX) return AT_LAT_MAX;
+        if (key == K_LAT_AVG) return AT_LAT_AVG;
+        if (key == K_LAT_W) return AT_LAT_W;
         return AT_IGNORED;
+    case AT_LAT_W:
+        return is_map && key == K_COUNT ? AT_LAT_W_COUNT : AT_IGNORED;
     case AT_DANGER:
         return is_map && key == K_COUNT ? AT_DANGER_COUNT : AT_IGNORED;
     case AT_WARNING:
@@ -564,6 +583,8 @@ static int open_container(es_parser *p, bool is_map) {
         p->row.sum = p->row.danger_sum = p->row.warning_sum = 0;
         p->row.lat_sum = p->row.lat_n = p->row.lat_max = 0;
         p->row.has_lat_max = false;
+        p->row.lat_avg = 0;
+        p->row.has_lat_avg = false;
         break;
     default:
         break;
@@ -599,8 +620,12 @@ static int emit_bucket(es_parser *p) {
     /* Durations in the flow's unit; the graph works in milliseconds. */
     double unit = p->flow->latency_unit_ms;
     row.lat = (latency){0};
-    if (b->lat_n > 0) {
-        row.lat.sum_ms = b->lat_sum * unit;
+    /* Weighted (latency.weight): weighted_avg times the weight it covers. */
+    double lat_sum = util_str_empty(p->flow->latency_weight_field) ? b->lat_sum
+                     : b->has_lat_avg                              ? b->lat_avg * b->lat_n
+                                                                   : 0;
+    if (b->lat_n > 0 && (util_str_empty(p->flow->latency_weight_field) || b->has_lat_avg)) {
+        row.lat.sum_ms = lat_sum * unit;
         row.lat.n = b->lat_n;
         if (b->has_lat_max) {
             row.lat.max_ms = b->lat_max * unit;

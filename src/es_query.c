@@ -135,8 +135,60 @@ static void write_metric_agg(jsonw *w, const char *name, const char *kind, const
 /* Latency is summed and counted by Elasticsearch per bucket (never read from
  * documents): a duration field gets sum, value_count and max; a
  * pre-aggregated sum and count get two sums. */
+/* "lat_avg":{"weighted_avg":{"value":{"field":D},"weight":{"field":W,"missing":1}}}
+ * and "lat_w":{"filter":{"exists":{"field":D}},"aggs":{"count":{"sum":{"field":W,"missing":1}}}}:
+ * the weighted average and the weight it covers (documents with a duration),
+ * which es_parse.c multiplies back into a sum so that buckets, pages and flows
+ * merge exactly. A weighted sum has no aggregation of its own short of a
+ * script, which this avoids; percentiles take no weight at all. */
+static void write_weighted_latency_aggs(jsonw *w, const flow_config *flow) {
+    jsonw_key(w, "lat_avg");
+    jsonw_object_begin(w);
+    jsonw_key(w, "weighted_avg");
+    jsonw_object_begin(w);
+    jsonw_key(w, "value");
+    jsonw_object_begin(w);
+    jsonw_key(w, "field");
+    jsonw_string(w, flow->latency_field);
+    jsonw_object_end(w);
+    jsonw_key(w, "weight");
+    jsonw_object_begin(w);
+    jsonw_key(w, "field");
+    jsonw_string(w, flow->latency_weight_field);
+    jsonw_key(w, "missing");
+    jsonw_int(w, 1);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    begin_filter_agg(w, "lat_w");
+    jsonw_object_begin(w);
+    jsonw_key(w, "exists");
+    jsonw_object_begin(w);
+    jsonw_key(w, "field");
+    jsonw_string(w, flow->latency_field);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    jsonw_key(w, "aggs");
+    jsonw_object_begin(w);
+    jsonw_key(w, "count");
+    jsonw_object_begin(w);
+    jsonw_key(w, "sum");
+    jsonw_object_begin(w);
+    jsonw_key(w, "field");
+    jsonw_string(w, flow->latency_weight_field);
+    jsonw_key(w, "missing");
+    jsonw_int(w, 1);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    write_metric_agg(w, "lat_max", "max", flow->latency_field);
+}
+
 static void write_latency_aggs(jsonw *w, const flow_config *flow) {
-    if (!util_str_empty(flow->latency_field)) {
+    if (!util_str_empty(flow->latency_field) && !util_str_empty(flow->latency_weight_field)) {
+        write_weighted_latency_aggs(w, flow);
+    } else if (!util_str_empty(flow->latency_field)) {
         write_metric_agg(w, "lat_sum", "sum", flow->latency_field);
         write_metric_agg(w, "lat_n", "value_count", flow->latency_field);
         write_metric_agg(w, "lat_max", "max", flow->latency_field);

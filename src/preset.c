@@ -131,7 +131,8 @@ static const flow_preset presets[] = {
      * host:port), else span.destination.service.resource, else the plain
      * attributes peer.service and server.address of an unenriched span. kind and status.code are listed in each
      * spelling the exporter, Elasticsearch's tests and OTLP JSON use. A span counts as many calls as its representative
-     * count (sampling weight, set by the enrichment), 1 where the span does not carry one. */
+     * count (sampling weight, set by the enrichment), 1 where the span does not carry one,
+     * and its duration weighs as much in the average latency (latency.weight). */
     {"otel-spans",
      "where:\n"
      "  - { field: kind, in: [Client, CLIENT, client, SPAN_KIND_CLIENT,"
@@ -143,7 +144,7 @@ static const flow_preset presets[] = {
      "  region: resource.attributes.cloud.region\n"
      "count: attributes.span.representative_count\n"
      "count_missing: 1\n"
-     "latency: { field: duration, unit: ns }\n"
+     "latency: { field: duration, unit: ns, weight: attributes.span.representative_count }\n"
      "danger:\n"
      "  - { field: status.code, in: [Error, ERROR, error, STATUS_CODE_ERROR] }\n"
      "  - { field: attributes.event.outcome, equals: failure }\n"
@@ -177,13 +178,25 @@ static const flow_preset presets[] = {
      * interval holds both counters. Delta temporality (EDOT's default) is
      * assumed: each document's value is the calls of its interval, so the
      * window's calls are the sum. Cumulative counters would be counted again
-     * at every export; docs/PRESETS.md says what that looks like. */
+     * at every export; docs/PRESETS.md says what that looks like. The
+     * latency is the server-side histogram (request_server_seconds), which
+     * the exporter writes into a document of its own (another unit, so
+     * another document): the where keeps the connector's request metrics
+     * by their two labels (unpaired_spans has one, dropped_spans none), and
+     * a histogram document adds latency but no calls (the count sums
+     * request_total only, so no other document can add calls). An exists
+     * on the histogram field itself would not do: Elasticsearch sees a
+     * field, a file an object. Elasticsearch's sum, value_count and max
+     * read a histogram field as values times counts, the counts' total and
+     * the largest value (the file source the same). */
     {"otel-servicegraph",
      "where:\n"
-     "  - { field: metrics.traces_service_graph_request_total, exists: true }\n"
+     "  - { field: attributes.client, exists: true }\n"
+     "  - { field: attributes.server, exists: true }\n"
      "from: { service: attributes.client }\n"
      "to: { service: attributes.server }\n"
      "count: metrics.traces_service_graph_request_total\n"
+     "latency: { field: metrics.traces_service_graph_request_server_seconds, unit: s }\n"
      "danger_count: metrics.traces_service_graph_request_failed_total\n"
      "danger_label: failures\n",
      "metrics-*.otel-*"},

@@ -271,6 +271,40 @@ static double field_sum(const file_src *s, const char *field) {
     return sum;
 }
 
+/* A duration field that holds a histogram ({"values":[v...],"counts":[c...]},
+ * how the OTel exporter stores a histogram metric such as the service-graph
+ * connector's request_server_seconds), as Elasticsearch's sum, value_count
+ * and max read a `histogram` field: sum of v*c, sum of c, largest v. Zero
+ * counts are dropped (Elasticsearch does not store them); a histogram whose
+ * arrays differ in length, hold a non-number, a negative or fractional count
+ * or values out of order is one Elasticsearch refuses to index, so it adds
+ * nothing here either. In ms. */
+static void histogram_latency(const file_src *s, latency *l) {
+    const flow_config *f = s->flow;
+    char name[512];
+    const doc_value *v, *c;
+    snprintf(name, sizeof name, "%s.values", f->latency_field);
+    size_t nv = doc_get(s->doc, name, &v);
+    snprintf(name, sizeof name, "%s.counts", f->latency_field);
+    size_t nc = doc_get(s->doc, name, &c);
+    if (nv == 0 || nv != nc) return;
+    double x, n, prev = -INFINITY;
+    for (size_t i = 0; i < nv; i++) {
+        if (!value_number(&v[i], &x) || !value_number(&c[i], &n) || n < 0 || n != floor(n) || x < prev) return;
+        prev = x;
+    }
+    latency h = {0};
+    for (size_t i = 0; i < nv; i++) {
+        value_number(&v[i], &x);
+        value_number(&c[i], &n);
+        if (n == 0) continue;
+        h.sum_ms += x * n * f->latency_unit_ms;
+        if (h.n == 0 || x * f->latency_unit_ms > h.max_ms) h.max_ms = x * f->latency_unit_ms;
+        h.n += n;
+    }
+    *l = h;
+}
+
 /* The event's latency as Elasticsearch's sub-aggregations would see it:
  * the duration field's numeric values (sum, how many, the largest), or the
  * pre-aggregated sum and count fields; in milliseconds. */
@@ -280,13 +314,26 @@ static latency event_latency(const file_src *s) {
     if (!util_str_empty(f->latency_field)) {
         const doc_value *v;
         size_t n = doc_get(s->doc, f->latency_field, &v);
-        double x;
+        double x, durations = 0;
         for (size_t i = 0; i < n; i++) {
             if (!value_number(&v[i], &x)) continue;
             l.sum_ms += x * f->latency_unit_ms;
-            if (l.n == 0 || x * f->latency_unit_ms > l.max_ms) l.max_ms = x * f->latency_unit_ms;
-            l.n++;
+            if (durations == 0 || x * f->latency_unit_ms > l.max_ms) l.max_ms = x * f->latency_unit_ms;
+            durations++;
         }
+        l.n = durations;
+        if (durations > 0 && !util_str_empty(f->latency_weight_field)) {
+            /* latency.weight: as Elasticsearch's weighted_avg (missing 1)
+             * times the weights' sum over the documents with a duration. */
+            double w = 1;
+            const doc_value *wv;
+            size_t wn = doc_get(s->doc, f->latency_weight_field, &wv);
+            for (size_t i = 0; i < wn; i++)
+                if (value_number(&wv[i], &w)) break;
+            l.sum_ms = l.sum_ms / durations * w;
+            l.n = w;
+        }
+        if (l.n == 0) histogram_latency(s, &l);
         l.max_n = l.n;
     } else if (!util_str_empty(f->latency_sum_field) && !util_str_empty(f->latency_count_field)) {
         l.sum_ms = field_sum(s, f->latency_sum_field) * f->latency_unit_ms;

@@ -633,7 +633,51 @@ def coerce_index(v, t, field):
     return java_number_text(v)
 
 
+def _path_value(obj, path, pop):
+    """The value at a dotted path whose keys may be nested or flat ({"a": {"b.c": 1}})."""
+    if not isinstance(obj, dict):
+        return None
+    if path in obj:
+        return obj.pop(path) if pop else obj[path]
+    parts = path.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:i])
+        if isinstance(obj.get(head), dict):
+            v = _path_value(obj[head], ".".join(parts[i:]), pop)
+            if v is not None:
+                return v
+    return None
+
+
 class Index:
+    def _take_histograms(self, doc, pop=False):
+        """Fields mapped as `histogram` ({"values": [...], "counts": [...]}, as the OTel exporter
+        stores a histogram metric): Elasticsearch keeps (value, count) pairs, not leaves, refuses
+        values out of order, unequal lengths or negative counts, and drops zero counts. Returns
+        {path: [(value, count)]}; with pop the objects are taken out of doc before it is flattened."""
+        out = {}
+        for path, t in self.mapping.items():
+            if t != "histogram":
+                continue
+            h = _path_value(doc, path, pop)
+            if h is None:
+                continue
+            vals, counts = (h.get("values"), h.get("counts")) if isinstance(h, dict) else (None, None)
+            if (not isinstance(vals, list) or not isinstance(counts, list) or set(h) != {"values", "counts"} or
+                    len(vals) != len(counts)):
+                raise LoadError(f"failed to parse field [{path}] of type [histogram]: expected [values] and "
+                                "[counts] arrays of the same length")
+            for i, (v, c) in enumerate(zip(vals, counts)):
+                if (isinstance(v, bool) or not isinstance(v, (int, float)) or isinstance(c, bool) or
+                        not isinstance(c, int) or c < 0):
+                    raise LoadError(f"failed to parse field [{path}] of type [histogram]: numeric values and "
+                                    "non-negative integer counts expected")
+                if i and v < vals[i - 1]:
+                    raise LoadError(f"failed to parse field [{path}] of type [histogram]: [values] values must be "
+                                    "in increasing order")
+            out[path] = [(float(v), c) for v, c in zip(vals, counts) if c > 0]
+        return out
+
     def __init__(self, name, mappings=None):
         self.name = name
         self.mapping = dict(mappings or {})
@@ -648,6 +692,10 @@ class Index:
             doc = doc["_source"]
         if not isinstance(doc, dict):
             raise LoadError("document must be a JSON object")
+        hists = self._take_histograms(doc)
+        if hists:
+            doc, stored = json.loads(json.dumps(doc)), doc
+            hists = self._take_histograms(doc, pop=True)
         leaves, objects = {}, set()
         flatten(doc, "", leaves, objects)
         for path in list(leaves) + list(objects):
@@ -670,6 +718,9 @@ class Index:
             typed[path] = [coerce_index(v, t, path) for v in vals]
         for path, t in new_types.items():
             self.mapping.setdefault(path, t)
+        typed.update(hists)
+        if hists:
+            doc = stored
         self.objects |= objects
         if doc_id is None:
             raw = struct.pack(">II", zlib.crc32(self.name.encode()), len(self.docs)) + b"fakees"
@@ -1129,7 +1180,7 @@ def parse_aggs(aggs, ctx, pos, parent=None):
                 raise ctx.parsing(vpos, f"Unknown aggregation type [{k}]{did_you_mean(k, AGG_NAMES_KNOWN)}",
                                   caused_by=cause("named_object_not_found_exception",
                                                   f"[{line}:{col}] unknown field [{k}]"))
-            if k not in ("composite", "filter", "sum", "max", "value_count"):
+            if k not in ("composite", "filter", "sum", "max", "value_count", "weighted_avg"):
                 raise not_implemented(f"aggregation [{k}]")
             kind, body = k, v
         if kind is None:
@@ -1148,6 +1199,12 @@ def parse_aggs(aggs, ctx, pos, parent=None):
             parsed = parse_composite(body, ctx, bpos, name)
         elif kind == "filter":
             parsed = parse_query(body, ctx, bpos) if body != {} else ("match_all",)
+        elif kind == "weighted_avg":
+            parsed = parse_weighted_avg(body, ctx, bpos)
+            if sub_parsed:
+                raise EsError(400, error_body("aggregation_initialization_exception",
+                                              f"Aggregator [{name}] of type [{kind}] cannot accept sub-aggregations",
+                                              400))
         else:
             # max and value_count (latency) take the same body as sum here
             parsed = parse_sum(body, ctx, bpos)
@@ -1161,6 +1218,27 @@ def parse_aggs(aggs, ctx, pos, parent=None):
 
 def _object_parser_unknown(ctx, o, k, parser, fields):
     raise ctx.xcontent(_kpos(o, k), f"[{parser}] unknown field [{k}]{did_you_mean(k, fields)}")
+
+
+def parse_weighted_avg(body, ctx, pos):
+    """{"value": {"field": F[, "missing": M]}, "weight": {"field": W[, "missing": M]}} (no scripts)."""
+    if not isinstance(body, dict):
+        raise ctx.xcontent(pos, "[weighted_avg] expected object")
+    out = {}
+    for k, v in body.items():
+        if k not in ("value", "weight"):
+            if k in ("format", "value_type"):
+                raise not_implemented(f"[weighted_avg] {k}")
+            _object_parser_unknown(ctx, body, k, "weighted_avg", ["format", "value", "value_type", "weight"])
+        if not isinstance(v, dict) or set(v) - {"field", "missing"}:
+            raise not_implemented(f"[weighted_avg] {k} other than field and missing")
+        if "field" not in v:
+            raise es_error("illegal_argument_exception", "Required one of fields [field, script], but none were specified.")
+        out[k] = (v["field"], v.get("missing"))
+    for k in ("value", "weight"):
+        if k not in out:
+            raise es_error("illegal_argument_exception", f"[{k}] must be set for aggregation [weighted_avg]")
+    return out
 
 
 def parse_sum(body, ctx, pos):
@@ -1359,31 +1437,60 @@ def run_aggs(aggs, docs, now_ms, bk, typed_keys, after_check=True):
             total = 0.0
             for index, f in docs:
                 t = index.mapping.get(field)
-                if t is not None and t not in NUMERIC and t not in ("date", "boolean"):
+                if t is not None and t not in NUMERIC and t not in ("date", "boolean", "histogram"):
                     raise ShardFailure(cause("illegal_argument_exception",
                                              f"Field [{field}] of type [{t}] is not supported for aggregation [sum]"),
                                        400)
                 vals = f.get(field)
-                if vals:
+                if vals and t == "histogram":  # each value times its count
+                    total += sum(v * c for v, c in vals)
+                elif vals:
                     total += sum(float(v) for v in vals)
                 elif missing is not None:
                     total += float(missing)
             out[key] = {"value": float(total)}
+        elif kind == "weighted_avg":
+            # Elasticsearch's WeightedAvgAggregator: each value of a document times the document's one
+            # weight; a document without a value (and no value.missing) or without a weight (and no
+            # weight.missing) is skipped; several weights are an error; no weight at all gives null.
+            (vf, vmiss), (wf, wmiss) = spec["value"], spec["weight"]
+            total = weight_sum = 0.0
+            for index, f in docs:
+                for fld in (vf, wf):
+                    t = index.mapping.get(fld)
+                    if t is not None and t not in NUMERIC and t not in ("date", "boolean"):
+                        raise ShardFailure(cause("illegal_argument_exception",
+                                                 f"Field [{fld}] of type [{t}] is not supported for aggregation "
+                                                 "[weighted_avg]"), 400)
+                vals = f.get(vf) or ([vmiss] if vmiss is not None else [])
+                ws = f.get(wf) or ([wmiss] if wmiss is not None else [])
+                if not vals or not ws:
+                    continue
+                if len(ws) > 1:
+                    raise ShardFailure(cause("aggregation_execution_exception",
+                                             "Encountered a multi-value weight for field [" + wf + "]"), 500)
+                for v in vals:
+                    total += float(v) * float(ws[0])
+                    weight_sum += float(ws[0])
+            out[key] = {"value": total / weight_sum if weight_sum else None}
         elif kind in ("max", "value_count"):
             # Elasticsearch: max over no value is null; value_count counts values (an array counts each).
             field = spec["field"]
             vals = []
             for index, f in docs:
                 t = index.mapping.get(field)
-                if kind == "max" and t is not None and t not in NUMERIC and t not in ("date", "boolean"):
+                if kind == "max" and t is not None and t not in NUMERIC and t not in ("date", "boolean", "histogram"):
                     raise ShardFailure(cause("illegal_argument_exception",
                                              f"Field [{field}] of type [{t}] is not supported for aggregation [max]"),
                                        400)
-                vals += f.get(field) or []
+                if t == "histogram":  # the largest value; value_count is the counts' total
+                    vals += [(v, c) for v, c in f.get(field) or []]
+                else:
+                    vals += [(v, 1) for v in f.get(field) or []]
             if kind == "max":
-                out[key] = {"value": max(float(v) for v in vals) if vals else None}
+                out[key] = {"value": max(float(v) for v, _ in vals) if vals else None}
             else:
-                out[key] = {"value": len(vals)}
+                out[key] = {"value": sum(c for _, c in vals)}
         elif kind == "filter":
             sel = []
             preds = {}
@@ -1472,7 +1579,7 @@ def check_aggs(aggs, index, now_ms, fielddata_prefix=False):
                     raise failure
         if kind == "sum":
             t = index.mapping.get(spec["field"])
-            if t is not None and t not in NUMERIC and t not in ("date", "boolean"):
+            if t is not None and t not in NUMERIC and t not in ("date", "boolean", "histogram"):
                 raise ShardFailure(cause("illegal_argument_exception",
                                          f"Field [{spec['field']}] of type [{t}] is not supported for aggregation "
                                          "[sum]"), 400)

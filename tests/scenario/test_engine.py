@@ -100,6 +100,18 @@ def graph_cases(tap, eng, tmp):
         tap.check(a.returncode == 0 and b.returncode == 0 and a.stdout,
                   f"{name}: file and engine flows answer ({len(searches)} searches of {pattern})",
                   a.stderr + b.stderr)
+        if name in NO_HISTOGRAM:
+            # no histogram field type on these engines: the service-graph latency is not there, the rest is
+            want = a.stdout
+            try:
+                want = json.dumps(without_latency(json.loads(a.stdout)), separators=(",", ":"))
+                got = json.dumps(json.loads(b.stdout), separators=(",", ":"))
+            except ValueError:
+                got = b.stdout
+            tap.check("latency_ms" in a.stdout and "latency_ms" not in b.stdout and want == got,
+                      f"{name}: without a histogram field type, the file flow's graph but for its latency",
+                      first_difference(want, got))
+            continue
         tap.check(a.stdout == b.stdout, f"{name}: byte-identical graphs through a file and the real engine",
                   first_difference(a.stdout, b.stdout))
         if name.startswith("preset-otel-"):
@@ -144,6 +156,20 @@ def otel_attributes(tap, eng):
               f"{eng.kind}: the full path names {full}; the short name service.name "
               f"{'answers the same (passthrough)' if eng.kind != 'opensearch' else 'answers nothing'}",
               f"short {short}")
+
+
+# Cases whose latency is a histogram field: OpenSearch has no such type, and Elasticsearch's is in
+# its x-pack analytics plugin, which is not on Maven Central (the engines here are built from it);
+# the fake reads it as Elasticsearch documents it (docs/PRESETS.md)
+NO_HISTOGRAM = {"preset-otel-servicegraph"}
+
+
+def without_latency(v):
+    if isinstance(v, dict):
+        return {k: without_latency(x) for k, x in v.items() if k != "latency_ms"}
+    if isinstance(v, list):
+        return [without_latency(x) for x in v]
+    return v
 
 
 def first_difference(a, b):

@@ -54,7 +54,7 @@ def by_hand():
     spans = [d for d in docs("preset-otel-spans") if d["kind"].lower() in ("client", "producer")]
     sd = [d for d in docs("preset-otel-service-destination")
           if d["attributes"]["metricset.interval"] not in ("10m", "60m")]
-    sg = [d for d in docs("preset-otel-servicegraph") if "traces_service_graph_request_total" in d.get("metrics", {})]
+    sg = [d for d in docs("preset-otel-servicegraph") if {"client", "server"} <= set(d.get("attributes", {}))]
 
     def hour(ds):
         return sum(1 for d in ds if END - HOUR <= es_date_ms(str(d["@timestamp"])) < END)
@@ -72,7 +72,8 @@ def load(es):
     es.load("traces-generic.otel-default", docs("preset-otel-spans"), {"@timestamp": "date", "duration": "long"})
     es.load("metrics-service_destination.1m.otel-default", docs("preset-otel-service-destination"),
             {"@timestamp": "date"})
-    es.load("metrics-servicegraph.otel-default", docs("preset-otel-servicegraph"), {"@timestamp": "date"})
+    es.load("metrics-servicegraph.otel-default", docs("preset-otel-servicegraph"),
+            {"@timestamp": "date", "metrics.traces_service_graph_request_server_seconds": "histogram"})
     es.load("myapp-logs", [{"@timestamp": "2024-01-15T10:31:00Z", "message": "hello"}])
 
 

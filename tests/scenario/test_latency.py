@@ -27,7 +27,8 @@ def docs(case):
 
 
 def expected_spans(spans):
-    """(caller, callee) -> [sum_ms, n, max_ms] over exit spans in the window, counted here by hand."""
+    """(caller, callee) -> [sum_ms, n, max_ms] over exit spans in the window, counted here by hand;
+    each span weighs its representative count (1 without one): the traffic's average, not the samples'."""
     out = {}
     for d in spans:
         if d["kind"].lower() not in ("client", "producer") or not START <= es_date_ms(d["@timestamp"]) < END:
@@ -37,9 +38,10 @@ def expected_spans(spans):
                                      "server.address") if k in a)
         key = (d["resource"]["attributes"]["service.name"], callee)
         ms = d["duration"] / 1e6
+        w = a.get("span.representative_count", 1)
         acc = out.setdefault(key, [0.0, 0, 0.0])
-        acc[0] += ms
-        acc[1] += 1
+        acc[0] += ms * w
+        acc[1] += w
         acc[2] = max(acc[2], ms)
     return out
 
@@ -204,7 +206,8 @@ def check_service_destination(tap):
 
 
 def check_elasticsearch_query(tap):
-    """Elasticsearch computes the latency: the query asks for sum, value_count and max sub-aggregations."""
+    """Elasticsearch computes the latency: the query asks for weighted_avg (weight: the representative
+    count, 1 where missing), the weight of the spans that have a duration, and max sub-aggregations."""
     with FakeElasticsearch() as es:
         es.load("traces-generic.otel-default", docs("preset-otel-spans"), {"@timestamp": "date", "duration": "long"})
         with tempfile.TemporaryDirectory(prefix="vizfeed-lat-") as tmp:
@@ -214,10 +217,12 @@ def check_elasticsearch_query(tap):
             r = run(["once", "-c", cfg, "--at", AT])
         bodies = [json.loads(q["body"]) for q in es.requests if q["path_only"].endswith("/_search")]
     aggs = bodies[0]["aggs"]["edges"]["aggs"] if bodies else {}
-    tap.check(aggs.get("lat_sum") == {"sum": {"field": "duration"}} and
-              aggs.get("lat_n") == {"value_count": {"field": "duration"}} and
-              aggs.get("lat_max") == {"max": {"field": "duration"}} and all(b["size"] == 0 for b in bodies),
-              "elasticsearch: latency comes from sum, value_count and max sub-aggregations, no documents",
+    weight = {"field": "attributes.span.representative_count", "missing": 1}
+    tap.check(aggs.get("lat_avg") == {"weighted_avg": {"value": {"field": "duration"}, "weight": weight}} and
+              aggs.get("lat_w") == {"filter": {"exists": {"field": "duration"}}, "aggs": {"count": {"sum": weight}}} and
+              aggs.get("lat_max") == {"max": {"field": "duration"}} and "lat_sum" not in aggs and
+              all(b["size"] == 0 for b in bodies),
+              "elasticsearch: latency comes from weighted_avg, a weight sum and max sub-aggregations, no documents",
               json.dumps(aggs))
     g = json.loads(r.stdout) if r.returncode == 0 else {}
     want = expected_spans(docs("preset-otel-spans"))
