@@ -124,6 +124,7 @@ static void free_flow(flow_config *f) {
     for (int i = 0; i < EP_COUNT; i++) {
         free(f->fields[i]);
         for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) free(f->alt_fields[i][k]);
+        for (int k = 0; k <= FLOW_MAX_FIELD_ALTS; k++) free(f->join_fields[i][k]);
     }
     free(f->count_field);
     free(f->timestamp_field);
@@ -188,6 +189,7 @@ static void fill_flow_defaults(flow_config *f) {
     for (int i = 0; i < EP_COUNT; i++) {
         default_string(&f->fields[i], "");
         for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) default_string(&f->alt_fields[i][k], "");
+        for (int k = 0; k <= FLOW_MAX_FIELD_ALTS; k++) default_string(&f->join_fields[i][k], "");
     }
     default_string(&f->count_field, "");
     default_string(&f->timestamp_field, "@timestamp");
@@ -403,6 +405,18 @@ static int parse_condition(yr_parser *p, const yaml_node_t *n, int depth, condit
 
 /* ---- flows ----------------------------------------------------------- */
 
+/* A field written A:B (host and port) becomes A, its join B after it. */
+static int split_join(yr_parser *p, const yaml_node_t *at, const char *what, char *field, char **join) {
+    char *colon = field ? strchr(field, ':') : NULL;
+    replace(join, NULL);
+    if (!colon) return 0;
+    if (colon == field || !colon[1] || strchr(colon + 1, ':'))
+        return yr_fail(p, at, "a field, or two fields joined as FIELD:FIELD (host:port)", "%s is '%s'", what, field);
+    *join = xstrdup(colon + 1);
+    *colon = 0;
+    return 0;
+}
+
 static int parse_endpoint(yr_parser *p, const yaml_node_t *n, const char *side, int base, flow_config *f,
                           unsigned *written) {
     const yaml_node_t *map;
@@ -426,13 +440,19 @@ static int parse_endpoint(yr_parser *p, const yaml_node_t *n, const char *side, 
                 char *name;
                 if (yr_nonempty(p, yr_item(p, list, k), what, "a field name", &name) < 0) return -1;
                 replace(k == 0 ? &f->fields[base + i] : &f->alt_fields[base + i][k - 1], name);
+                if (split_join(p, yr_item(p, list, k), what, name, &f->join_fields[base + i][k]) < 0) return -1;
             }
+            for (size_t k = count; k <= FLOW_MAX_FIELD_ALTS; k++) replace(&f->join_fields[base + i][k], NULL);
             *written |= W_FIELD0 << (base + i);
             continue;
         }
         int rc = opt_string(p, map, endpoint_keys[i], what, &f->fields[base + i]);
         if (rc < 0) return -1;
-        if (rc) *written |= W_FIELD0 << (base + i);
+        if (rc) {
+            *written |= W_FIELD0 << (base + i);
+            for (int k = 0; k <= FLOW_MAX_FIELD_ALTS; k++) replace(&f->join_fields[base + i][k], NULL);
+            if (split_join(p, list, what, f->fields[base + i], &f->join_fields[base + i][0]) < 0) return -1;
+        }
     }
     return 0;
 }
@@ -583,6 +603,8 @@ static int apply_preset(yr_parser *p, const flow_preset *preset, flow_config *f,
         if (!(filled & (W_FIELD0 << i))) continue;
         take_string(&f->fields[i], &from_preset.fields[i]);
         for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) take_string(&f->alt_fields[i][k], &from_preset.alt_fields[i][k]);
+        for (int k = 0; k <= FLOW_MAX_FIELD_ALTS; k++)
+            take_string(&f->join_fields[i][k], &from_preset.join_fields[i][k]);
     }
     rc = 0;
 done:

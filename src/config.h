@@ -89,10 +89,15 @@ typedef struct flow_config {
     condition_list danger;                           /* any makes it "danger" (danger wins) */
     char *fields[EP_COUNT];                          /* document field per endpoint part; "" = not read */
     char *alt_fields[EP_COUNT][FLOW_MAX_FIELD_ALTS]; /* tried in order when fields[] is absent; "" = none */
-    char *count_field;                               /* "" = one per event; else a numeric field summed */
-    char *timestamp_field;                           /* default "@timestamp" */
-    char *danger_label;  /* what danger means, for notices: "5xx", "down"... default "errors" */
-    char *warning_label; /* default "warnings" */
+    /* A field written A:B (otel-spans' attributes.server.address:attributes.server.port):
+     * A is in fields[]/alt_fields[] and B here, at [part][0] for fields[part] and
+     * [part][k + 1] for alt_fields[part][k]; the value is A's, then ':' and B's
+     * when the event has B (host:port). "" = no join. */
+    char *join_fields[EP_COUNT][1 + FLOW_MAX_FIELD_ALTS];
+    char *count_field;     /* "" = one per event; else a numeric field summed */
+    char *timestamp_field; /* default "@timestamp" */
+    char *danger_label;    /* what danger means, for notices: "5xx", "down"... default "errors" */
+    char *warning_label;   /* default "warnings" */
     /* "" = classes come from the conditions; else the danger class of an
      * event counts this field (its failed calls) and the rest of its count
      * is normal: pre-aggregated metrics that carry both totals in one

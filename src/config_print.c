@@ -165,16 +165,28 @@ static void print_key_string(FILE *out, const char *indent_key, const char *valu
 }
 
 /* A part's field, or [first, alternatives...] when it has alternatives. */
+/* A field, written A:B when it is joined with another (host:port). */
+static void print_field(FILE *out, const char *field, const char *join) {
+    if (!join || !*join) {
+        print_string(out, field);
+        return;
+    }
+    char *both = xmalloc(strlen(field) + strlen(join) + 2);
+    sprintf(both, "%s:%s", field, join);
+    print_string(out, both);
+    free(both);
+}
+
 static void print_part(FILE *out, const flow_config *f, int part) {
     if (!f->alt_fields[part][0] || !*f->alt_fields[part][0]) {
-        print_string(out, f->fields[part]);
+        print_field(out, f->fields[part], f->join_fields[part][0]);
         return;
     }
     fputc('[', out);
-    print_string(out, f->fields[part]);
+    print_field(out, f->fields[part], f->join_fields[part][0]);
     for (int k = 0; k < FLOW_MAX_FIELD_ALTS && *f->alt_fields[part][k]; k++) {
         fputs(", ", out);
-        print_string(out, f->alt_fields[part][k]);
+        print_field(out, f->alt_fields[part][k], f->join_fields[part][k + 1]);
     }
     fputc(']', out);
 }

@@ -154,6 +154,8 @@ doc_schema *doc_schema_new(const flow_config *flow) {
     for (int i = 0; i < EP_COUNT; i++) add_name(&l, flow->fields[i]);
     for (int i = 0; i < EP_COUNT; i++)
         for (int k = 0; k < FLOW_MAX_FIELD_ALTS; k++) add_name(&l, flow->alt_fields[i][k]);
+    for (int i = 0; i < EP_COUNT; i++)
+        for (int k = 0; k <= FLOW_MAX_FIELD_ALTS; k++) add_name(&l, flow->join_fields[i][k]);
     add_name(&l, flow->count_field);
     add_name(&l, flow->timestamp_field);
     add_name(&l, flow->danger_count_field);

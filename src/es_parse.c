@@ -89,7 +89,8 @@ typedef enum {
     K_LAT_MAX,
     K_LAT_AVG,
     K_LAT_W,
-    K_ALT_BASE = 1000, /* AT_KEY: K_ALT_BASE + part * FLOW_MAX_FIELD_ALTS + k */
+    K_ALT_BASE = 1000,  /* AT_KEY: K_ALT_BASE + part * FLOW_MAX_FIELD_ALTS + k */
+    K_JOIN_BASE = 2000, /* AT_KEY: K_JOIN_BASE + part * (1 + FLOW_MAX_FIELD_ALTS) + k, k 0 the part's field */
 } key_id;
 
 #define KEY(name, id)                                                                                                  \
@@ -142,6 +143,10 @@ typedef struct {
     bool present[EP_COUNT];
     char alt_value[EP_COUNT][FLOW_MAX_FIELD_ALTS][VIZ_MAX_KEY_VALUE_BYTES + 1];
     bool alt_present[EP_COUNT][FLOW_MAX_FIELD_ALTS];
+    /* The B of a field written A:B, per part and field (0: fields[], k: alt k - 1). */
+    char join_value[EP_COUNT][1 + FLOW_MAX_FIELD_ALTS][VIZ_MAX_KEY_VALUE_BYTES + 1];
+    bool join_present[EP_COUNT][1 + FLOW_MAX_FIELD_ALTS];
+    char joined[EP_COUNT][2 * VIZ_MAX_KEY_VALUE_BYTES + 2]; /* the row's A:B values */
     double doc_count, danger_docs, warning_docs;
     double sum, danger_sum, warning_sum;
     double lat_sum, lat_n, lat_max;
@@ -276,6 +281,15 @@ static int lookup_key(const es_parser *p, place at, const char *s, size_t n) {
             if (n == m + 5 && memcmp(es_query_source_names[i], s, m) == 0 && memcmp(s + m, "_alt", 4) == 0 &&
                 s[m + 4] >= '1' && s[m + 4] < '1' + FLOW_MAX_FIELD_ALTS)
                 return K_ALT_BASE + i * FLOW_MAX_FIELD_ALTS + (s[m + 4] - '1');
+        }
+        /* "<source>_join", "<source>_altK_join": the B of a field A:B. */
+        for (int i = 0; i < EP_COUNT; i++) {
+            size_t m = p->source_len[i];
+            if (n == m + 5 && memcmp(es_query_source_names[i], s, m) == 0 && memcmp(s + m, "_join", 5) == 0)
+                return K_JOIN_BASE + i * (1 + FLOW_MAX_FIELD_ALTS);
+            if (n == m + 10 && memcmp(es_query_source_names[i], s, m) == 0 && memcmp(s + m, "_alt", 4) == 0 &&
+                s[m + 4] >= '1' && s[m + 4] < '1' + FLOW_MAX_FIELD_ALTS && memcmp(s + m + 5, "_join", 5) == 0)
+                return K_JOIN_BASE + i * (1 + FLOW_MAX_FIELD_ALTS) + (s[m + 4] - '0');
         }
         return K_OTHER;
     }
@@ -422,6 +436,11 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
             int part = (f->key - K_ALT_BASE) / FLOW_MAX_FIELD_ALTS, k = (f->key - K_ALT_BASE) % FLOW_MAX_FIELD_ALTS;
             p->row.alt_present[part][k] = text != NULL;
             if (text) copy_name(p->row.alt_value[part][k], sizeof p->row.alt_value[part][k], text, n);
+        } else if (f->key >= K_JOIN_BASE && f->key < K_JOIN_BASE + EP_COUNT * (1 + FLOW_MAX_FIELD_ALTS)) {
+            int part = (f->key - K_JOIN_BASE) / (1 + FLOW_MAX_FIELD_ALTS),
+                k = (f->key - K_JOIN_BASE) % (1 + FLOW_MAX_FIELD_ALTS);
+            p->row.join_present[part][k] = text != NULL;
+            if (text) copy_name(p->row.join_value[part][k], sizeof p->row.join_value[part][k], text, n);
         }
         return 0;
     case AT_BUCKET:
@@ -579,6 +598,7 @@ static int open_container(es_parser *p, bool is_map) {
     case AT_BUCKET:
         memset(p->row.present, 0, sizeof p->row.present);
         memset(p->row.alt_present, 0, sizeof p->row.alt_present);
+        memset(p->row.join_present, 0, sizeof p->row.join_present);
         p->row.doc_count = p->row.danger_docs = p->row.warning_docs = 0;
         p->row.sum = p->row.danger_sum = p->row.warning_sum = 0;
         p->row.lat_sum = p->row.lat_n = p->row.lat_max = 0;
@@ -599,16 +619,38 @@ static int open_container(es_parser *p, bool is_map) {
 
 /* A complete bucket: its raw row, with normal = total - warning - danger.
  * Rows of an answer that is not a 200 are never emitted, whatever it holds. */
+/* A value and the B of its field A:B as "A:B", cut to VIZ_MAX_KEY_VALUE_BYTES
+ * at a UTF-8 boundary (each part was cut when read): what the file source
+ * makes of the same event (source_file.c build_key). */
+static const char *join_value(char *out, const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b), n = na + 1 + nb;
+    memcpy(out, a, na);
+    out[na] = ':';
+    memcpy(out + na + 1, b, nb);
+    if (n > VIZ_MAX_KEY_VALUE_BYTES) {
+        n = VIZ_MAX_KEY_VALUE_BYTES;
+        while (n > 0 && ((unsigned char)out[n] & 0xC0) == 0x80) n--;
+    }
+    out[n] = 0;
+    return out;
+}
+
 static int emit_bucket(es_parser *p) {
     p->answer.buckets++;
     if (p->status != 200) return 0;
-    const bucket *b = &p->row;
+    bucket *b = &p->row;
     raw_row row;
     for (int i = 0; i < EP_COUNT; i++) {
         row.value[i] = b->present[i] ? b->value[i] : NULL;
+        int from = 0; /* which field gave it: 0 fields[], k alt k - 1 */
         /* The first of the part's other fields that the bucket has. */
         for (int k = 0; !row.value[i] && k < FLOW_MAX_FIELD_ALTS; k++)
-            if (b->alt_present[i][k]) row.value[i] = b->alt_value[i][k];
+            if (b->alt_present[i][k]) {
+                row.value[i] = b->alt_value[i][k];
+                from = k + 1;
+            }
+        if (row.value[i] && b->join_present[i][from])
+            row.value[i] = join_value(b->joined[i], row.value[i], b->join_value[i][from]);
     }
     double total = p->sums ? b->sum : b->doc_count;
     double danger = p->sums ? b->danger_sum : b->danger_docs;

@@ -287,6 +287,17 @@ int es_query_sources(const flow_config *flow, es_source out[ES_MAX_SOURCES]) {
             out[n++].field = flow->alt_fields[i][k];
         }
     }
+    /* The B of a field written A:B (host:port): es_parse.c joins it to A. */
+    for (int i = 0; i < EP_COUNT; i++) {
+        for (int k = 0; k <= FLOW_MAX_FIELD_ALTS; k++) {
+            if (util_str_empty(flow->join_fields[i][k])) continue;
+            if (k == 0)
+                snprintf(out[n].name, sizeof out[n].name, "%s_join", es_query_source_names[i]);
+            else
+                snprintf(out[n].name, sizeof out[n].name, "%s_alt%d_join", es_query_source_names[i], k);
+            out[n++].field = flow->join_fields[i][k];
+        }
+    }
     return n;
 }
 

@@ -44,9 +44,10 @@ extern const char *const es_query_source_names[EP_COUNT];
 
 /* The composite sources of a flow's query, in the order they are sent: one
  * per endpoint part that has a field, named es_query_source_names[part], then one
- * per alternative field, named "<part's name>_altK" (K from 1). The answer's
- * after_key has exactly these keys. */
-#define ES_MAX_SOURCES (EP_COUNT * (1 + FLOW_MAX_FIELD_ALTS))
+ * per alternative field, named "<part's name>_altK" (K from 1), then one per
+ * joined field (A:B, flow_config.join_fields), named after the source of A
+ * with "_join" added. The answer's after_key has exactly these keys. */
+#define ES_MAX_SOURCES (2 * EP_COUNT * (1 + FLOW_MAX_FIELD_ALTS))
 typedef struct {
     char name[32];
     const char *field; /* the flow's, borrowed */

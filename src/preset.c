@@ -140,7 +140,7 @@ static const flow_preset presets[] = {
      "from: { service: resource.attributes.service.name, region: resource.attributes.cloud.region }\n"
      "to:\n"
      "  service: [attributes.service.target.name, attributes.span.destination.service.resource,"
-     " attributes.peer.service, attributes.server.address]\n"
+     " attributes.peer.service, \"attributes.server.address:attributes.server.port\"]\n"
      "  region: resource.attributes.cloud.region\n"
      "count: attributes.span.representative_count\n"
      "count_missing: 1\n"

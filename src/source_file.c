@@ -363,28 +363,49 @@ static size_t utf8_cut(const char *s, size_t n, size_t max) {
     return n;
 }
 
+/* The first non-null value of a field, or NULL. */
+static const doc_value *first_value(const file_src *s, const char *field) {
+    const doc_value *v;
+    size_t n = util_str_empty(field) ? 0 : doc_get(s->doc, field, &v);
+    for (size_t j = 0; j < n; j++)
+        if (v[j].type != DOC_NULL) return &v[j];
+    return NULL;
+}
+
+/* A value as a key holds it: cut at a "\u0000" (rows carry C strings) and
+ * to VIZ_MAX_KEY_VALUE_BYTES, as es_parse.c cuts a bucket key. */
+static size_t key_len(const doc_value *v) {
+    return utf8_cut(v->text, strnlen(v->text, v->len), VIZ_MAX_KEY_VALUE_BYTES);
+}
+
 static void build_key(file_src *s) {
     buf_reset(&s->key);
     for (int i = 0; i < EP_COUNT; i++) {
-        const char *field = s->flow->fields[i];
-        const doc_value *v = NULL;
-        size_t n = util_str_empty(field) ? 0 : doc_get(s->doc, field, &v);
-        size_t j = 0;
-        while (j < n && v[j].type == DOC_NULL) j++;
+        const doc_value *v = first_value(s, s->flow->fields[i]);
+        int k = 0; /* which field gave it: 0 fields[i], k alt_fields[i][k - 1] */
         /* The part's other fields, in order, while none has given a value. */
-        for (int k = 0; j == n && k < FLOW_MAX_FIELD_ALTS && !util_str_empty(s->flow->alt_fields[i][k]); k++) {
-            n = doc_get(s->doc, s->flow->alt_fields[i][k], &v);
-            j = 0;
-            while (j < n && v[j].type == DOC_NULL) j++;
+        while (!v && k < FLOW_MAX_FIELD_ALTS && !util_str_empty(s->flow->alt_fields[i][k])) {
+            v = first_value(s, s->flow->alt_fields[i][k]);
+            k++;
         }
-        if (j == n) {
+        if (!v) {
             buf_putc(&s->key, 0);
             continue;
         }
-        /* A value holding "\u0000" ends there: rows carry C strings. */
-        size_t len = utf8_cut(v[j].text, strnlen(v[j].text, v[j].len), VIZ_MAX_KEY_VALUE_BYTES);
         buf_putc(&s->key, 1);
-        buf_append(&s->key, v[j].text, len);
+        const doc_value *join = first_value(s, s->flow->join_fields[i][k]);
+        if (join) {
+            /* A:B (host:port) as es_parse.c joins the two bucket keys: each
+             * cut, then the whole cut again. */
+            char both[2 * VIZ_MAX_KEY_VALUE_BYTES + 2];
+            size_t a = key_len(v), b = key_len(join);
+            memcpy(both, v->text, a);
+            both[a] = ':';
+            memcpy(both + a + 1, join->text, b);
+            buf_append(&s->key, both, utf8_cut(both, a + 1 + b, VIZ_MAX_KEY_VALUE_BYTES));
+        } else {
+            buf_append(&s->key, v->text, key_len(v));
+        }
         buf_putc(&s->key, 0);
     }
 }

@@ -34,8 +34,11 @@ def expected_spans(spans):
         if d["kind"].lower() not in ("client", "producer") or not START <= es_date_ms(d["@timestamp"]) < END:
             continue
         a = d["attributes"]
-        callee = next(a[k] for k in ("service.target.name", "span.destination.service.resource", "peer.service",
-                                     "server.address") if k in a)
+        field = next(k for k in ("service.target.name", "span.destination.service.resource", "peer.service",
+                                 "server.address") if k in a)
+        callee = a[field]
+        if field == "server.address" and "server.port" in a:  # host:port, as the preset joins them
+            callee = f"{callee}:{a['server.port']}"
         key = (d["resource"]["attributes"]["service.name"], callee)
         ms = d["duration"] / 1e6
         w = a.get("span.representative_count", 1)

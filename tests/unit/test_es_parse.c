@@ -409,6 +409,33 @@ static void key_values(void **state) {
     outcome_free(&o);
 }
 
+/* A field written A:B (otel-spans' server.address:server.port): the B
+ * source joins the value of the field it belongs to, and only that one; an
+ * absent B leaves A alone. The file source makes the same names
+ * (tests/cases/preset-otel-spans). */
+static void joined_field(void **state) {
+    static flow_config flow = {.name = "test",
+                               .count_field = "",
+                               .fields = {[EP_TO_SERVICE] = "target"},
+                               .alt_fields = {[EP_TO_SERVICE] = {"addr"}},
+                               .join_fields = {[EP_TO_SERVICE] = {"", "port"}}};
+    outcome o;
+    parse_text(&flow, 200,
+               "{\"_shards\":{},\"aggregations\":{\"edges\":{\"buckets\":["
+               "{\"key\":{\"to_service\":null,\"to_service_alt1\":\"cache\",\"to_service_alt1_join\":6379},"
+               "\"doc_count\":1},"
+               "{\"key\":{\"to_service\":\"t\",\"to_service_alt1\":\"cache\",\"to_service_alt1_join\":6379},"
+               "\"doc_count\":2},"
+               "{\"key\":{\"to_service\":null,\"to_service_alt1\":\"mail\",\"to_service_alt1_join\":null},"
+               "\"doc_count\":3}]}}}",
+               &o);
+    assert_int_equal(o.rc, 0);
+    assert_string_equal(buf_cstr(&o.rows.text), "-|-|-|cache:6379|-|-|1/0/0\n"
+                                                "-|-|-|t|-|-|2/0/0\n"
+                                                "-|-|-|mail|-|-|3/0/0\n");
+    outcome_free(&o);
+}
+
 /* Issue 18: "\u0000" inside a name ended it there, so "a\u0000b" and
  * "a\u0000c" became one service "a". A NUL is read as U+FFFD; the names
  * stay apart, also when the replacement meets the length cut. */
@@ -695,6 +722,7 @@ int main(void) {
         cmocka_unit_test(one_megabyte_in_bounded_memory),
         cmocka_unit_test(throughput_100k_buckets),
         cmocka_unit_test(unavailable_shards),
+        cmocka_unit_test(joined_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
