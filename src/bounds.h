@@ -82,5 +82,8 @@
 #define RECORDING_MAX_REFRESHES 100000 /* refresh directories one replay flow lists */
 #define RECORDING_MAX_PAGES     100000 /* pages of one recorded refresh, as ES_MAX_PAGES */
 #define RECORDING_MAX_REQUEST   (ES_MAX_SEARCH_BODY + 8192) /* a request file: the largest search body and its path */
+/* (address, service) pairs resolve_callee learns in one collect (source_resolve.c): a fleet has a
+ * few thousand; past this the rest resolve nothing and the flow says it is degraded. */
+#define RESOLVE_MAX_PAIRS 100000
 
 #endif

@@ -42,6 +42,7 @@ enum {
     W_DANGER_COUNT = 1u << 13,
     W_COUNT_MISSING = 1u << 15,
     W_LATENCY = 1u << 14,
+    W_RESOLVE = 1u << 16,
 };
 
 /* The page's directory when the configuration names none: meson's ui_dir
@@ -64,29 +65,30 @@ static const char *const es_keys[] = {"hosts",   "cloud_id", "username", "passwo
                                       "ca_file", "verify",   "timeout",  "page_size", NULL};
 static const char *const topology_keys[] = {"match", "service", "region", NULL};
 static const char *const flow_keys[] = {
-    "name",          "type",         "index",   "path",          "seed",  "preset",    "where",
-    "from",          "to",           "warning", "danger",        "count", "timestamp", "danger_label",
-    "warning_label", "danger_count", "latency", "count_missing", NULL};
+    "name",          "type",         "index",   "path",          "seed",           "preset",    "where",
+    "from",          "to",           "warning", "danger",        "count",          "timestamp", "danger_label",
+    "warning_label", "danger_count", "latency", "count_missing", "resolve_callee", NULL};
 static const char *const es_flow_keys[] = {
-    "name",    "type",          "index", "preset",    "where",        "from",          "to",
-    "warning", "danger",        "count", "timestamp", "danger_label", "warning_label", "danger_count",
-    "latency", "count_missing", NULL};
+    "name",    "type",          "index",          "preset",    "where",        "from",          "to",
+    "warning", "danger",        "count",          "timestamp", "danger_label", "warning_label", "danger_count",
+    "latency", "count_missing", "resolve_callee", NULL};
 static const char *const file_flow_keys[] = {
-    "name",    "type",          "path",  "preset",    "where",        "from",          "to",
-    "warning", "danger",        "count", "timestamp", "danger_label", "warning_label", "danger_count",
-    "latency", "count_missing", NULL};
+    "name",    "type",          "path",           "preset",    "where",        "from",          "to",
+    "warning", "danger",        "count",          "timestamp", "danger_label", "warning_label", "danger_count",
+    "latency", "count_missing", "resolve_callee", NULL};
 /* A replay flow is an elasticsearch flow copied with its type changed and a
  * path added, so it takes the same keys; index is allowed (ignored when
  * replaying, but `vizfeed query` still prints the flow's request). */
 static const char *const replay_flow_keys[] = {
-    "name",         "type",    "path",          "index", "preset",    "where",        "from",
-    "to",           "warning", "danger",        "count", "timestamp", "danger_label", "warning_label",
-    "danger_count", "latency", "count_missing", NULL};
+    "name",         "type",    "path",          "index",          "preset",    "where",        "from",
+    "to",           "warning", "danger",        "count",          "timestamp", "danger_label", "warning_label",
+    "danger_count", "latency", "count_missing", "resolve_callee", NULL};
 static const char *const demo_flow_keys[] = {"name", "type", "seed", "danger_label", "warning_label", NULL};
 static const char *const preset_keys[] = {
-    "where",        "from",          "to",           "warning", "danger",        "count", "timestamp",
-    "danger_label", "warning_label", "danger_count", "latency", "count_missing", NULL};
+    "where",        "from",          "to",           "warning", "danger",        "count",          "timestamp",
+    "danger_label", "warning_label", "danger_count", "latency", "count_missing", "resolve_callee", NULL};
 static const char *const endpoint_keys[] = {"service", "region", "host", NULL};
+static const char *const resolve_keys[] = {"where", "address", "service", NULL};
 static const char *const latency_keys[] = {"field", "sum", "count", "unit", "weight", NULL};
 static const char *const condition_keys[] = {"field", "equals", "in",     "gte", "gt",  "lte",
                                              "lt",    "exists", "prefix", "not", "all", NULL};
@@ -135,6 +137,10 @@ static void free_flow(flow_config *f) {
     free(f->latency_sum_field);
     free(f->latency_count_field);
     free(f->latency_weight_field);
+    free_conditions(&f->resolve_where);
+    free(f->resolve_address);
+    free(f->resolve_address_join);
+    free(f->resolve_service);
 }
 
 void cfg_free(vizfeed_config *cfg) {
@@ -200,6 +206,9 @@ static void fill_flow_defaults(flow_config *f) {
     default_string(&f->latency_sum_field, "");
     default_string(&f->latency_count_field, "");
     default_string(&f->latency_weight_field, "");
+    default_string(&f->resolve_address, "");
+    default_string(&f->resolve_address_join, "");
+    default_string(&f->resolve_service, "");
 }
 
 static vizfeed_config *config_with_defaults(const char *path) {
@@ -457,6 +466,28 @@ static int parse_endpoint(yr_parser *p, const yaml_node_t *n, const char *side, 
     return 0;
 }
 
+/* resolve_callee: { where: [...], address: FIELD[:FIELD], service: FIELD }. */
+static int parse_resolve(yr_parser *p, const yaml_node_t *n, flow_config *f, unsigned *written) {
+    const yaml_node_t *map, *v;
+    if (!n) return 0;
+    if (yr_section(p, n, "resolve_callee", resolve_keys, &map) < 0) return -1;
+    *written |= W_RESOLVE;
+    free_conditions(&f->resolve_where);
+    replace(&f->resolve_address, NULL);
+    replace(&f->resolve_address_join, NULL);
+    replace(&f->resolve_service, NULL);
+    if (!map) return 0; /* resolve_callee: null turns a preset's off */
+    if ((v = yr_get(p, map, "where")) && parse_condition_list(p, v, "resolve_callee.where", 1, &f->resolve_where) < 0)
+        return -1;
+    if (!(v = yr_get(p, map, "address")))
+        return yr_fail(p, n, "address: FIELD (or HOST_FIELD:PORT_FIELD)", "resolve_callee has no address");
+    if (yr_nonempty(p, v, "resolve_callee.address", "a field name", &f->resolve_address) < 0 ||
+        split_join(p, v, "resolve_callee.address", f->resolve_address, &f->resolve_address_join) < 0)
+        return -1;
+    if (!(v = yr_get(p, map, "service"))) return yr_fail(p, n, "service: FIELD", "resolve_callee has no service");
+    return yr_nonempty(p, v, "resolve_callee.service", "a field name", &f->resolve_service);
+}
+
 /* latency: { field: F, unit: U } or { sum: F, count: F, unit: U }. */
 static int parse_latency(yr_parser *p, const yaml_node_t *n, flow_config *f, unsigned *written) {
     static const struct {
@@ -539,6 +570,7 @@ static int parse_traffic(yr_parser *p, const yaml_node_t *map, flow_config *f, u
         if (rc) *written |= strings[i].bit;
     }
     if (parse_latency(p, yr_get(p, map, "latency"), f, written) < 0) return -1;
+    if (parse_resolve(p, yr_get(p, map, "resolve_callee"), f, written) < 0) return -1;
     const yaml_node_t *cm = yr_get(p, map, "count_missing");
     if (cm) {
         if (yr_double(p, cm, "count_missing", 0, 1e15, &f->count_missing) < 0) return -1;
@@ -598,6 +630,12 @@ static int apply_preset(yr_parser *p, const flow_preset *preset, flow_config *f,
         take_string(&f->latency_count_field, &from_preset.latency_count_field);
         take_string(&f->latency_weight_field, &from_preset.latency_weight_field);
         f->latency_unit_ms = from_preset.latency_unit_ms;
+    }
+    if (filled & W_RESOLVE) {
+        take_conditions(&f->resolve_where, &from_preset.resolve_where);
+        take_string(&f->resolve_address, &from_preset.resolve_address);
+        take_string(&f->resolve_address_join, &from_preset.resolve_address_join);
+        take_string(&f->resolve_service, &from_preset.resolve_service);
     }
     for (int i = 0; i < EP_COUNT; i++) {
         if (!(filled & (W_FIELD0 << i))) continue;

@@ -122,6 +122,15 @@ typedef struct flow_config {
      * (a sampled span's representative count), so the average is the
      * traffic's rather than the stored samples'; "" = every duration weighs 1. */
     char *latency_weight_field;
+    /* resolve_callee: callee names that are addresses (host:port) become the
+     * service that serves them, learned in the same window from the events
+     * resolve_where keeps (a Server span): resolve_address (joined with
+     * resolve_address_join as A:B when set) names the address, resolve_service
+     * the service. resolve_service "" = off. source_resolve.c does it. */
+    condition_list resolve_where;
+    char *resolve_address;
+    char *resolve_address_join;
+    char *resolve_service;
 } flow_config;
 
 typedef struct {

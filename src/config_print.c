@@ -245,6 +245,19 @@ static void print_flow(FILE *out, const flow_config *f) {
                     : f->latency_unit_ms < 1000 ? "ms"
                                                 : "s");
         }
+        if (*f->resolve_service) {
+            fputs("    resolve_callee:\n      where:", out);
+            if (!f->resolve_where.n) fputs(" []", out);
+            for (size_t i = 0; i < f->resolve_where.n; i++) {
+                fputs("\n        - ", out);
+                print_condition(out, &f->resolve_where.items[i]);
+            }
+            fputs("\n      address: ", out);
+            print_field(out, f->resolve_address, f->resolve_address_join);
+            fputs("\n      service: ", out);
+            print_string(out, f->resolve_service);
+            fputc('\n', out);
+        }
     }
     print_key_string(out, "    warning_label: ", f->warning_label);
     print_key_string(out, "    danger_label: ", f->danger_label);

@@ -132,7 +132,10 @@ static const flow_preset presets[] = {
      * attributes peer.service and server.address of an unenriched span. kind and status.code are listed in each
      * spelling the exporter, Elasticsearch's tests and OTLP JSON use. A span counts as many calls as its representative
      * count (sampling weight, set by the enrichment), 1 where the span does not carry one,
-     * and its duration weighs as much in the average latency (latency.weight). */
+     * and its duration weighs as much in the average latency (latency.weight).
+     * A callee that is an address (host:port, from the enrichment or joined
+     * here) becomes the service whose Server spans of the same window were
+     * reached at that address (resolve_callee, source_resolve.c). */
     {"otel-spans",
      "where:\n"
      "  - { field: kind, in: [Client, CLIENT, client, SPAN_KIND_CLIENT,"
@@ -145,6 +148,11 @@ static const flow_preset presets[] = {
      "count: attributes.span.representative_count\n"
      "count_missing: 1\n"
      "latency: { field: duration, unit: ns, weight: attributes.span.representative_count }\n"
+     "resolve_callee:\n"
+     "  where:\n"
+     "    - { field: kind, in: [Server, SERVER, server, SPAN_KIND_SERVER] }\n"
+     "  address: \"attributes.server.address:attributes.server.port\"\n"
+     "  service: resource.attributes.service.name\n"
      "danger:\n"
      "  - { field: status.code, in: [Error, ERROR, error, STATUS_CODE_ERROR] }\n"
      "  - { field: attributes.event.outcome, equals: failure }\n"

@@ -88,6 +88,8 @@ extern const source_ops source_file_ops;
 extern const source_ops source_demo_ops;
 extern const source_ops source_es_ops;     /* elasticsearch flows */
 extern const source_ops source_replay_ops; /* replay flows: answers recorded with --record */
+/* Any flow with resolve_callee: its type's source twice, callees resolved (source_resolve.c). */
+extern const source_ops source_resolve_ops;
 
 /* The ops for a flow's type. */
 const source_ops *source_ops_for(flow_type type);

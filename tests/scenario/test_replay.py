@@ -5,8 +5,36 @@ import json
 import os
 import tempfile
 
-from esdata import AT, INDEX, FakeElasticsearch, config, events
-from vizlib import Tap, run
+from esdata import AT, INDEX, FakeElasticsearch, config, events, ndjson_docs
+from vizlib import TESTS, Tap, run
+
+OTEL_AT = "2024-01-15T10:35:00Z"
+OTEL = """refresh: {{ window: 5m, lag: 0s }}
+graph: {{ thresholds: {{ min_rate: 0.001 }} }}
+{es}flows:
+  - {{ name: spans, {flow}, preset: otel-spans }}
+"""
+
+
+def resolved(tap, tmp):
+    """otel-spans resolves callees through a second query (resolve_callee): --record keeps its pages
+    in ROOT/spans.servers beside ROOT/spans, and a replay of ROOT/spans reads them from there."""
+    docs = ndjson_docs(os.path.join(TESTS, "cases", "preset-otel-spans", "events.ndjson"))
+    rec = os.path.join(tmp, "otel-rec")
+    with FakeElasticsearch() as es:
+        es.load("traces-generic.otel-default", docs, {"@timestamp": "date", "duration": "long"})
+        live = os.path.join(tmp, "otel-live.yml")
+        with open(live, "w") as f:
+            f.write(OTEL.format(es=f"elasticsearch: {{ hosts: [{es.url}] }}\n", flow="type: elasticsearch"))
+        a = run(["once", "-c", live, "--at", OTEL_AT, "--record", rec])
+    tap.check(a.returncode == 0 and sorted(os.listdir(rec)) == ["spans", "spans.servers"],
+              "resolve_callee: the companion query is recorded beside its flow", a.stderr + str(os.listdir(rec)))
+    replay = os.path.join(tmp, "otel-replay.yml")
+    with open(replay, "w") as f:
+        f.write(OTEL.format(es="", flow=f"type: replay, path: {json.dumps(os.path.join(rec, 'spans'))}"))
+    b = run(["once", "-c", replay, "--at", OTEL_AT])
+    tap.check(b.returncode == 0 and a.stdout == b.stdout and '"target":"inventory"' in b.stdout,
+              "resolve_callee: the replay gives the live graph, callees resolved, byte for byte", b.stderr)
 
 
 def main():
@@ -42,6 +70,7 @@ def main():
         # A configuration error (README: exit codes): 2, not just "not 0" (a crash is not 0 either).
         tap.check(c.returncode == 2 and "nowhere" in c.stderr, "a missing recording is a clear error (exit 2)",
                   f"exit {c.returncode}: {c.stderr}")
+        resolved(tap, tmp)
     tap.done()
 
 
