@@ -15,6 +15,7 @@
 #include "source.h"
 #include "util.h"
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +29,7 @@
 typedef struct {
     char *value[EP_COUNT];
     double count[CLASS_COUNT];
+    latency lat;
 } row;
 
 typedef struct {
@@ -128,6 +130,7 @@ static int keep_row(void *ctx, const raw_row *r) {
     row *out = &f->rows[f->nrows++];
     for (int i = 0; i < EP_COUNT; i++) out->value[i] = r->value[i] ? strdup(r->value[i]) : NULL;
     memcpy(out->count, r->count, sizeof out->count);
+    out->lat = r->lat;
     return 0;
 }
 
@@ -245,6 +248,65 @@ static void test_count_field(void **state) {
     /* 5 + 7 + 0 (missing) + 3 + 0 (not a number) + 0.5 */
     assert_true(f->rows[0].count[CLASS_NORMAL] == 15.5);
     assert_int_equal(stats(f).events, 6);
+}
+
+/* A duration field holding a histogram is read as Elasticsearch's sum,
+ * value_count and max read a histogram field (values times counts, the
+ * counts, the largest value), zero counts dropped; a histogram Elasticsearch
+ * would refuse to index adds nothing. */
+static void test_histogram_latency(void **state) {
+    fixture *f = *state;
+    f->flow.latency_field = "h";
+    f->flow.latency_unit_ms = 1000;
+    const char *hist[] = {
+        "{\"values\":[0.1,0.2,0.4],\"counts\":[3,1,0]}", /* b0: 0.5 s over 4, max 0.2 s */
+        "{\"values\":[0.2,0.1],\"counts\":[1,1]}",       /* b1: values out of order */
+        "{\"values\":[0.1],\"counts\":[1,2]}",           /* b2: lengths differ */
+        "{\"values\":[0.1],\"counts\":[-1]}",            /* b3: a negative count */
+        "{\"values\":[0.1],\"counts\":[1.5]}",           /* b4: a fractional count */
+        "{\"values\":[0.1,\"x\"],\"counts\":[1,1]}",     /* b5: a value that is no number */
+    };
+    for (size_t i = 0; i < sizeof hist / sizeof hist[0]; i++) {
+        char line[512];
+        snprintf(line, sizeof line,
+                 "{\"@timestamp\":%lld,\"event.dataset\":\"web\",\"client.service\":\"a\",\"service.name\":\"b%zu\","
+                 "\"h\":%s}\n",
+                 (long long)T0 + (long long)i, i, hist[i]);
+        append(f->path, line);
+    }
+    open_source(f);
+    assert_int_equal(collect(f, T0, T0 + MINUTE), 0);
+    assert_int_equal(f->nrows, 6);
+    const row *r = find(f, "a", "b0");
+    assert_non_null(r);
+    assert_true(fabs(r->lat.sum_ms - 500) < 1e-9 && r->lat.n == 4 && fabs(r->lat.max_ms - 200) < 1e-9);
+    for (int i = 1; i < 6; i++) {
+        char to[8];
+        snprintf(to, sizeof to, "b%d", i);
+        assert_non_null(r = find(f, "a", to));
+        assert_true(r->lat.n == 0 && r->lat.sum_ms == 0);
+    }
+}
+
+/* latency.weight: each duration weighs its document's weight field, 1
+ * where it has none (the representative count of a sampled span). */
+static void test_weighted_latency(void **state) {
+    fixture *f = *state;
+    f->flow.latency_field = "d";
+    f->flow.latency_weight_field = "w";
+    f->flow.latency_unit_ms = 1;
+    append(f->path, "{\"@timestamp\":1767225600000,\"event.dataset\":\"web\",\"client.service\":\"a\","
+                    "\"service.name\":\"b\",\"d\":10,\"w\":3}\n"
+                    "{\"@timestamp\":1767225600001,\"event.dataset\":\"web\",\"client.service\":\"a\","
+                    "\"service.name\":\"b\",\"d\":20}\n"
+                    "{\"@timestamp\":1767225600002,\"event.dataset\":\"web\",\"client.service\":\"a\","
+                    "\"service.name\":\"b\",\"w\":5}\n");
+    open_source(f);
+    assert_int_equal(collect(f, T0, T0 + MINUTE), 0);
+    assert_int_equal(f->nrows, 1);
+    /* 10 x 3 + 20 x 1 over 4 calls: 12.5 ms; the third has no duration and weighs nothing. */
+    assert_true(fabs(f->rows[0].lat.sum_ms - 50) < 1e-9 && f->rows[0].lat.n == 4);
+    assert_true(f->rows[0].lat.max_ms == 20);
 }
 
 static void test_growth(void **state) {
@@ -661,6 +723,8 @@ int main(void) {
         TEST(test_window_bounds),
         TEST(test_classification),
         TEST(test_count_field),
+        TEST(test_histogram_latency),
+        TEST(test_weighted_latency),
         TEST(test_growth),
         TEST(test_partial_line),
         TEST(test_rotation),
