@@ -82,5 +82,8 @@
 #define RECORDING_MAX_REFRESHES 100000 /* refresh directories one replay flow lists */
 #define RECORDING_MAX_PAGES     100000 /* pages of one recorded refresh, as ES_MAX_PAGES */
 #define RECORDING_MAX_REQUEST   (ES_MAX_SEARCH_BODY + 8192) /* a request file: the largest search body and its path */
+#define VIZ_MAX_TIMELINE_POINTS 1440 /* steps of one timeline: a day of minutes; more is refused, never cut */
+#define VIZ_MAX_TIMELINE_SERIES                                                                                        \
+    1000 /* regions (or one region's services) one timeline tells apart; the rest are summed as "other" */
 
 #endif

@@ -634,6 +634,29 @@ static int file_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_
     return rc;
 }
 
+/* The timeline, from the events kept (what was read is read first, as a
+ * collect() would): each event in [from, to) is one row of its step. The
+ * window floor is left alone: a timeline keeps nothing and drops nothing.
+ * Events older than what the source keeps are not counted (the file source
+ * keeps its window and what the floor allows, within VIZ_MAX_FILE_EVENTS). */
+static int file_timeline(source *src, int64_t from_ms, int64_t to_ms, int64_t step_ms, step_emit_fn emit, void *ctx,
+                         char *err) {
+    file_src *s = (file_src *)src;
+    char why[ERR_LEN];
+    if (follow(s, why) < 0) return util_fail(err, "%s", why);
+    for (size_t i = 0, j = s->events_head; i < s->events_len; i++) {
+        event e = s->events[j];
+        if (++j == s->events_cap) j = 0;
+        if (e.ts < from_ms || e.ts >= to_ms) continue;
+        raw_row row = {0};
+        tuple_values(s, e.tuple, row.value);
+        row.count[e.class] = e.count;
+        if (emit(ctx, util_align_ms(e.ts, step_ms), &row) != 0)
+            return util_fail(err, "timeline stopped by its consumer");
+    }
+    return 0;
+}
+
 static void file_stats(const source *src, source_stats *out) {
     const file_src *s = (const file_src *)src;
     *out = s->stats;
@@ -667,4 +690,5 @@ const source_ops source_file_ops = {
     .collect = file_collect,
     .stats = file_stats,
     .close = file_close,
+    .timeline = file_timeline,
 };
