@@ -204,6 +204,20 @@ static const char *replay_degraded(const source *src) {
     return s->is_degraded ? s->degraded : NULL;
 }
 
+/* A recording holds refreshes, each the window the live flow asked for, and
+ * no timeline: counts per step cannot be made from them (a refresh's rows
+ * carry no time), so a timeline is refused with the reason rather than made
+ * from the wrong data. */
+static int replay_timeline(source *src, int64_t from_ms, int64_t to_ms, int64_t step_ms, step_emit_fn emit, void *ctx,
+                           char *err) {
+    const replay_src *s = (const replay_src *)src;
+    (void)from_ms, (void)to_ms, (void)step_ms, (void)emit, (void)ctx;
+    return util_fail(err,
+                     "a replay flow answers only the refreshes recorded in %s, and a recording holds no timeline; "
+                     "ask the cluster it was recorded from",
+                     s->flow->path);
+}
+
 const source_ops source_replay_ops = {
     .type = "replay",
     .open = replay_open,
@@ -211,4 +225,5 @@ const source_ops source_replay_ops = {
     .stats = replay_stats,
     .degraded = replay_degraded,
     .close = replay_close,
+    .timeline = replay_timeline,
 };

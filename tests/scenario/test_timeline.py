@@ -219,6 +219,15 @@ def main():
                           "the printed timeline covers the 6 hours up to --at, at the smallest step of whole "
                           "intervals within 1440 points (20s)", json.dumps(body)[:300])
 
+            # A replay flow answers only what was recorded: refreshes, no timeline.
+            record = os.path.join(tmp, "record")
+            r = run(["once", "-c", es_cfg, "--at", iso(FROM_MS + STEP_MS), "--record", record])
+            replay_cfg = write(os.path.join(tmp, "replay.yml"), CONFIG.format(
+                es="", source=f"type: replay\n    path: {os.path.join(record, 'access')}"))
+            r = run(["timeline", "-c", replay_cfg] + rng)
+            tap.check(r.returncode == 1 and "flow 'access'" in r.stderr and "holds no timeline" in r.stderr
+                      and not r.stdout, "replay flow: exit 1 with the reason, nothing printed", r.stderr)
+
             # The fake's date_histogram, checked on its own against a count: keys are the epoch
             # ms of each bucket's start, offset 0, including times before a step boundary.
             es.load("neg-1", [{"@timestamp": -1, "svc": "a"}, {"@timestamp": 0, "svc": "a"},
