@@ -58,13 +58,12 @@ int timeline_range(int64_t *from_ms, int64_t *to_ms, int64_t step_ms, size_t *po
 }
 
 int64_t timeline_default_step(int64_t from_ms, int64_t to_ms, int64_t interval_ms) {
-    int64_t step = interval_ms > 0 ? interval_ms : 1000;
+    int64_t unit = interval_ms > 0 ? interval_ms : 1000;
     int64_t span = to_ms > from_ms ? to_ms - from_ms : 0;
-    /* One more step than the span needs: from rounded down may add one. */
-    int64_t need = span / VIZ_MAX_TIMELINE_POINTS + 1;
-    if (step < need) step = (need + step - 1) / step * step;
-    while (span / step + 1 > VIZ_MAX_TIMELINE_POINTS) step += interval_ms > 0 ? interval_ms : 1000;
-    return step;
+    /* Rounded down to the grid, [from, to) holds at most ceil(span / step)
+     * whole steps, wherever it starts. */
+    int64_t need = (span + VIZ_MAX_TIMELINE_POINTS - 1) / VIZ_MAX_TIMELINE_POINTS;
+    return need <= unit ? unit : (need + unit - 1) / unit * unit;
 }
 
 /* The series of a name, made on first sight; past the limit, "other". */
