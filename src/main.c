@@ -54,7 +54,7 @@ static const char usage_text[] =
     "      --listen ADDR    HTTP address, overrides `listen` (port 0 = any free port)\n"
     "      --demo           use the built-in demo fleet; no configuration file needed\n"
     "      --at TIME        window end for `once`, `query`: RFC 3339 or epoch milliseconds\n"
-    "      --from, --to TIME  `timeline`: its range (default now - 6h to now)\n"
+    "      --from/--to T    `timeline`: its range (default now - 6h to now)\n"
     "      --step D         `timeline`: one point per D (default the interval, longer past 1440 points)\n"
     "      --region R       `timeline`: that region's services instead of the regions\n"
     "      --record DIR     store every Elasticsearch request and answer under DIR\n"

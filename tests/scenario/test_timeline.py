@@ -219,6 +219,20 @@ def main():
                           "the printed timeline covers the 6 hours up to --at, at the smallest step of whole "
                           "intervals within 1440 points (20s)", json.dumps(body)[:300])
 
+            # A cluster that answers in part, refuses the buckets or pages for ever: the timeline
+            # fails with the reason (a hole would read as a drop in traffic), nothing printed.
+            for fault, words in (("timed_out_partial", "partial timeline"), ("shard_failures", "partial timeline"),
+                                 ("too_many_buckets", "too_many_buckets_exception"),
+                                 ("cycling_after_key", "already given")):
+                es.inject({"named": fault, "always": True})
+                r = run(["timeline", "-c", es_cfg] + rng)
+                es.clear()
+                tap.check(r.returncode == 1 and words in r.stderr and "flow 'access'" in r.stderr and not r.stdout,
+                          f"elasticsearch {fault}: exit 1 with the reason, nothing printed", r.stderr)
+            r = run(["timeline", "-c", es_cfg] + rng)
+            tap.check(r.returncode == 0 and r.stdout == json.dumps(by_region, separators=(",", ":")) + "\n",
+                      "and the same timeline once the cluster is well", r.stderr)
+
             # A replay flow answers only what was recorded: refreshes, no timeline.
             record = os.path.join(tmp, "record")
             r = run(["once", "-c", es_cfg, "--at", iso(FROM_MS + STEP_MS), "--record", record])
