@@ -35,7 +35,7 @@ static const char usage_text[] =
     "       vizfeed once [-c FILE] [--demo] [--at TIME] [-o FILE]\n"
     "       vizfeed check [-c FILE]\n"
     "       vizfeed query [-c FILE] [--at TIME]\n"
-    "       vizfeed timeline [-c FILE] [--demo] [--from TIME] [--to TIME] [--step D] [--region R]\n"
+    "       vizfeed timeline [-c FILE] [--demo] [--from T] [--to T] [--step D] [--region R]\n"
     "       vizfeed pull URL -o FILE [--interval 10s]\n"
     "       vizfeed init --es URL [auth options] [--at TIME]   (see vizfeed init --help)\n"
     "       vizfeed --help | --version\n"
@@ -220,8 +220,8 @@ static int parse_options(int argc, char **argv, options *o) {
     if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
     if (o->at && !util_str_eq(o->command, "once") && !util_str_eq(o->command, "query"))
         return usage_error("%s goes with the `once` or `query` command", "--at");
-    if (o->record_dir && o->command && !util_str_eq(o->command, "once"))
-        return usage_error("%s goes with the daemon or the `once` command", "--record");
+    if (o->record_dir && o->command && !util_str_eq(o->command, "once") && !util_str_eq(o->command, "timeline"))
+        return usage_error("%s goes with the daemon or the `once` or `timeline` command", "--record");
     if (o->output && !util_str_eq(o->command, "once") && !util_str_eq(o->command, "pull"))
         return usage_error("%s goes with the `once` or `pull` command", "-o");
     if ((o->from || o->to || o->step || o->region) && !util_str_eq(o->command, "timeline"))

@@ -44,6 +44,12 @@ typedef int (*row_emit_fn)(void *ctx, const raw_row *row);
 /* A timeline's row (timeline.h): its counts fell in the step that starts at
  * step_start_ms. */
 typedef int (*step_emit_fn)(void *ctx, int64_t step_start_ms, const raw_row *row);
+/* With --record, an elasticsearch flow writes a timeline's pages as a
+ * refresh's (recording.h) under this directory of the flow's, named by the
+ * timeline's from, to and step in ms; a replay flow answers a timeline from
+ * there, and only the timelines recorded so. Not numbered, so a replay's
+ * refreshes never include it. */
+#define SOURCE_TIMELINE_RECORD_DIR "timeline-%lld-%lld-%lld"
 
 /* Counters a source keeps over its lifetime, for /metrics and logs. */
 typedef struct {

@@ -678,7 +678,7 @@ static int timeline_row(void *ctxp, const raw_row *row) {
  * PAGE_FAILED with err. No back-off starts here and the page size stays as
  * it is: a timeline is asked for by a person, who gets the reason at once. */
 static page_result timeline_page(es_src *s, const es_query_params *params, int64_t step_ms, unsigned page,
-                                 char **next_after, char *err) {
+                                 const char *record_dir, unsigned long record_refresh, char **next_after, char *err) {
     page_result result = PAGE_FAILED;
     buf body, record;
     buf_init(&body, ES_MAX_SEARCH_BODY);
@@ -689,12 +689,19 @@ static page_result timeline_page(es_src *s, const es_query_params *params, int64
         goto done;
     }
     es_response resp;
-    page_ctx pc = {.src = s, .resp = &resp, .record = NULL};
+    page_ctx pc = {.src = s, .resp = &resp, .record = record_dir ? &record : NULL};
     char why[ERR_LEN];
     int rc =
         es_client_request(s->client, "POST", s->path, body.data, body.len, s->flow->name, on_data, &pc, &resp, why);
     metrics_add("vizfeed_es_requests_total", s->flow_label, 1);
     metrics_add("vizfeed_es_response_bytes_total", s->flow_label, (double)resp.bytes);
+    char record_err[ERR_LEN];
+    if (record_dir && recording_write_page(record_dir, record_refresh, page, s->path, body.data, body.len,
+                                           rc < 0 ? -1 : resp.status, &record, record_err) < 0) {
+        util_fail(err, "recording: %s", record_err);
+        count_error(s, "record");
+        goto done;
+    }
     if (rc < 0) {
         util_fail(err, "%s", why);
         goto done;
@@ -783,8 +790,21 @@ static int es_timeline(source *src, int64_t from_ms, int64_t to_ms, int64_t step
                               .page_size = s->page_size,
                               .timeout_ms = s->cfg->es.timeout_ms,
                               .after_json = NULL};
-    char *after = NULL;
+    char *after = NULL, *record_dir = NULL;
+    unsigned long record_refresh = 0;
     int rc = -1;
+    if (s->record_dir) {
+        char name[96];
+        snprintf(name, sizeof name, SOURCE_TIMELINE_RECORD_DIR, (long long)from_ms, (long long)to_ms,
+                 (long long)step_ms);
+        char why[ERR_LEN];
+        if (recording_flow_dir(s->record_dir, name, &record_dir, &record_refresh, why) < 0) {
+            util_fail(err, "recording: %s", why);
+            count_error(s, "record");
+            goto done;
+        }
+        record_refresh++; /* a timeline recorded again is kept beside the first; replay takes the last */
+    }
     for (unsigned page = 1;; page++) {
         if (page > ES_MAX_PAGES) {
             util_fail(err, "more than %d pages in one timeline; stopping", ES_MAX_PAGES);
@@ -802,7 +822,7 @@ static int es_timeline(source *src, int64_t from_ms, int64_t to_ms, int64_t step
         }
         char *next = NULL;
         params.after_json = after;
-        page_result r = timeline_page(s, &params, step_ms, page, &next, err);
+        page_result r = timeline_page(s, &params, step_ms, page, record_dir, record_refresh, &next, err);
         if (r == PAGE_FAILED) break;
         free(after);
         after = next;
@@ -811,7 +831,9 @@ static int es_timeline(source *src, int64_t from_ms, int64_t to_ms, int64_t step
             break;
         }
     }
+done:
     free(after);
+    free(record_dir);
     s->emit = NULL;
     s->emit_ctx = NULL;
     return rc;

@@ -233,14 +233,22 @@ def main():
             tap.check(r.returncode == 0 and r.stdout == json.dumps(by_region, separators=(",", ":")) + "\n",
                       "and the same timeline once the cluster is well", r.stderr)
 
-            # A replay flow answers only what was recorded: refreshes, no timeline.
+            # --record writes the timeline's pages; a replay flow answers that very timeline from
+            # them, and refuses any other (a recorded refresh's rows carry no time).
             record = os.path.join(tmp, "record")
+            r = run(["timeline", "-c", es_cfg, "--record", record] + rng)
+            recorded = r.stdout
             r = run(["once", "-c", es_cfg, "--at", iso(FROM_MS + STEP_MS), "--record", record])
             replay_cfg = write(os.path.join(tmp, "replay.yml"), CONFIG.format(
                 es="", source=f"type: replay\n    path: {os.path.join(record, 'access')}"))
             r = run(["timeline", "-c", replay_cfg] + rng)
-            tap.check(r.returncode == 1 and "flow 'access'" in r.stderr and "holds no timeline" in r.stderr
-                      and not r.stdout, "replay flow: exit 1 with the reason, nothing printed", r.stderr)
+            tap.check(r.returncode == 0 and r.stdout == recorded == json.dumps(by_region, separators=(",", ":")) + "\n",
+                      "replay flow: the recorded timeline, byte for byte", r.stderr)
+            r = run(["once", "-c", replay_cfg, "--at", iso(FROM_MS + STEP_MS)])
+            tap.check(r.returncode == 0, "replay flow: its refreshes still replay beside the timeline", r.stderr)
+            r = run(["timeline", "-c", replay_cfg, "--step", "1m"] + rng[:4])
+            tap.check(r.returncode == 1 and "flow 'access'" in r.stderr and "no recording of this timeline" in r.stderr
+                      and not r.stdout, "replay flow, a timeline not recorded: exit 1 with the reason", r.stderr)
 
             # The fake's date_histogram, checked on its own against a count: keys are the epoch
             # ms of each bucket's start, offset 0, including times before a step boundary.
