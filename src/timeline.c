@@ -73,7 +73,7 @@ static series *series_for(tally *t, const char *name) {
     uint32_t tag = (uint32_t)h;
     for (hashtab_slot *sl = hashtab_first(&t->index, tag); sl->id; sl = hashtab_next(&t->index, sl))
         if (sl->tag == tag && strcmp(t->series[sl->id - 1].name, name) == 0) return &t->series[sl->id - 1];
-    if (t->nseries == VIZ_MAX_TIMELINE_SERIES) {
+    if (t->nseries >= VIZ_MAX_TIMELINE_SERIES) {
         if (t->other) return &t->series[t->other - 1];
         name = OTHER_NAME;
         h = hashtab_hash_bytes(name, strlen(name), HASHTAB_SEED);
