@@ -40,7 +40,10 @@
  *
  * Errors: NULL with a reason in err (range empty or reversed, step not
  * positive, too many points, a flow whose source has no timeline or fails:
- * "flow 'NAME': why"); the caller owns the returned bytes (free()).
+ * "flow 'NAME': why"); the caller owns the returned bytes (free()). An HTTP
+ * caller asks timeline_range() first: what it refuses is the request's fault
+ * (400), what timeline_json() refuses after it is the sources' (a flow that
+ * failed, or a stop).
  */
 #ifndef VIZ_TIMELINE_H
 #define VIZ_TIMELINE_H
