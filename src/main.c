@@ -77,8 +77,9 @@ typedef struct {
     bool demo;
     log_level level;
     bool json_logs;
-    const char *url;                       /* `pull` */
-    int64_t interval_ms;                   /* `pull` */
+    const char *url;     /* `pull` */
+    int64_t interval_ms; /* `pull` */
+
     const char *from, *to, *step, *region; /* `timeline` */
 } options;
 
@@ -106,19 +107,8 @@ static int check_pull_options(int argc, char **argv, options *o) {
 
 /* Returns -1 to go on, or an exit code. */
 static int parse_options(int argc, char **argv, options *o) {
-    enum {
-        OPT_LISTEN = 256,
-        OPT_DEMO,
-        OPT_AT,
-        OPT_VERSION,
-        OPT_LOG_FORMAT,
-        OPT_INTERVAL,
-        OPT_RECORD,
-        OPT_FROM,
-        OPT_TO,
-        OPT_STEP,
-        OPT_REGION
-    };
+    enum { OPT_LISTEN = 256, OPT_DEMO, OPT_AT, OPT_VERSION, OPT_LOG_FORMAT, OPT_INTERVAL, OPT_RECORD };
+    enum { OPT_FROM = 512, OPT_TO, OPT_STEP, OPT_REGION }; /* `timeline` */
     static const char *const commands[] = {"once", "check", "query", "pull", "timeline"};
     static const struct option table[] = {{"config", required_argument, NULL, 'c'},
                                           {"listen", required_argument, NULL, OPT_LISTEN},
@@ -224,11 +214,8 @@ static int parse_options(int argc, char **argv, options *o) {
         return usage_error("%s goes with the daemon or the `once` or `timeline` command", "--record");
     if (o->output && !util_str_eq(o->command, "once") && !util_str_eq(o->command, "pull"))
         return usage_error("%s goes with the `once` or `pull` command", "-o");
-    if ((o->from || o->to || o->step || o->region) && !util_str_eq(o->command, "timeline"))
-        return usage_error("%s goes with the `timeline` command", o->from   ? "--from"
-                                                                  : o->to   ? "--to"
-                                                                  : o->step ? "--step"
-                                                                            : "--region");
+    const char *range = o->from ? "--from" : o->to ? "--to" : o->step ? "--step" : o->region ? "--region" : NULL;
+    if (range && !util_str_eq(o->command, "timeline")) return usage_error("%s goes with the `timeline` command", range);
     if (o->interval_ms >= 0 && !util_str_eq(o->command, "pull"))
         return usage_error("%s goes with the `pull` command", "--interval");
     return -1;
