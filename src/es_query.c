@@ -439,3 +439,123 @@ int es_query_print(const vizfeed_config *cfg, int64_t end_ms, buf *out) {
     buf_free(&body);
     return rc;
 }
+
+/* ---- the timeline's request (timeline.h) ------------------------------ */
+
+/* Elasticsearch's interval units do not combine either: whole seconds as
+ * "Ns", anything else in ms. */
+static void write_interval(jsonw *w, int64_t ms) {
+    char text[32];
+    if (ms % 1000 == 0)
+        snprintf(text, sizeof text, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(text, sizeof text, "%lldms", (long long)ms);
+    jsonw_string(w, text);
+}
+
+static void write_timeline_sources(jsonw *w, const flow_config *flow, int64_t step_ms) {
+    jsonw_array_begin(w);
+    jsonw_object_begin(w);
+    jsonw_key(w, ES_TIMELINE_TIME_SOURCE);
+    jsonw_object_begin(w);
+    jsonw_key(w, "date_histogram");
+    jsonw_object_begin(w);
+    jsonw_key(w, "field");
+    jsonw_string(w, flow->timestamp_field);
+    jsonw_key(w, "fixed_interval");
+    write_interval(w, step_ms);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    /* Only the callee's service and region decide where a call counts
+     * (topology.h), so only they split the buckets: the caller and the
+     * hosts would multiply them for nothing. */
+    static const int parts[] = {EP_TO_SERVICE, EP_TO_REGION};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        int part = parts[i];
+        if (!util_str_empty(flow->fields[part])) write_terms_source(w, es_query_source_names[part], flow->fields[part]);
+        for (int k = 0; k < FLOW_MAX_FIELD_ALTS && !util_str_empty(flow->alt_fields[part][k]); k++) {
+            char name[40];
+            snprintf(name, sizeof name, "%s_alt%d", es_query_source_names[part], k + 1);
+            write_terms_source(w, name, flow->alt_fields[part][k]);
+        }
+    }
+    jsonw_array_end(w);
+}
+
+int es_query_timeline_body(const es_query_params *p, int64_t step_ms, buf *out) {
+    /* The classes are split exactly as a refresh splits them; latency is
+     * not part of a timeline, so its sub-aggregations are left out. */
+    static char none[] = "";
+    flow_config flow = *p->flow;
+    flow.latency_field = flow.latency_sum_field = flow.latency_count_field = none;
+    jsonw w;
+    jsonw_init(&w, out);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "size");
+    jsonw_int(&w, 0);
+    jsonw_key(&w, "track_total_hits");
+    jsonw_bool(&w, false);
+    jsonw_key(&w, "timeout");
+    write_timeout(&w, p->timeout_ms);
+
+    jsonw_key(&w, "query");
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "bool");
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "filter");
+    jsonw_array_begin(&w);
+    write_range(&w, flow.timestamp_field, p->start_ms, p->end_ms);
+    for (size_t i = 0; i < flow.where.n; i++) cond_to_es(&flow.where.items[i], &w);
+    jsonw_array_end(&w);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
+
+    jsonw_key(&w, "aggs");
+    jsonw_object_begin(&w);
+    jsonw_key(&w, ES_AGG_NAME);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "composite");
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "size");
+    jsonw_int(&w, p->page_size);
+    jsonw_key(&w, "sources");
+    write_timeline_sources(&w, &flow, step_ms);
+    if (p->after_json) {
+        jsonw_key(&w, "after");
+        jsonw_raw(&w, p->after_json, strlen(p->after_json));
+    }
+    jsonw_object_end(&w);
+    write_sub_aggs(&w, &flow);
+    jsonw_object_end(&w);
+    jsonw_object_end(&w);
+
+    jsonw_object_end(&w);
+    return jsonw_failed(&w) ? -1 : 0;
+}
+
+int es_query_timeline_print(const vizfeed_config *cfg, int64_t from_ms, int64_t to_ms, int64_t step_ms, buf *out) {
+    buf body;
+    buf_init(&body, out->max);
+    int rc = 0;
+    for (size_t i = 0; i < cfg->nflows && rc == 0; i++) {
+        const flow_config *flow = &cfg->flows[i];
+        if (flow->type != FLOW_ELASTICSEARCH && flow->type != FLOW_REPLAY) continue;
+        es_query_params params = {.flow = flow,
+                                  .start_ms = from_ms,
+                                  .end_ms = to_ms,
+                                  .page_size = cfg->es.page_size,
+                                  .timeout_ms = cfg->es.timeout_ms,
+                                  .after_json = NULL};
+        buf_reset(&body);
+        if (out->len > 0) rc = buf_putc(out, '\n');
+        if (rc == 0) rc = buf_printf(out, "# flow %s, timeline\nPOST ", flow->name);
+        if (rc == 0) rc = es_query_path(flow, out);
+        if (rc == 0) rc = buf_putc(out, '\n');
+        if (rc == 0) rc = es_query_timeline_body(&params, step_ms, &body);
+        if (rc == 0) rc = pretty(body.data, body.len, out);
+        if (rc == 0) rc = buf_putc(out, '\n');
+    }
+    buf_free(&body);
+    return rc;
+}

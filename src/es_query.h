@@ -74,4 +74,27 @@ int es_query_body(const es_query_params *p, buf *out);
  * Used by `vizfeed query`. */
 int es_query_print(const vizfeed_config *cfg, int64_t end_ms, buf *out);
 
+/*
+ * The timeline's request (timeline.h): the same envelope, range (from, to)
+ * and `where` as a page, and the same class sub-aggregations (without
+ * latency), but the composite "edges" has a date_histogram source first,
+ * {"field": <timestamp field>, "fixed_interval": step} (buckets keyed by the
+ * epoch ms of their step's start, offset 0), then terms sources for the
+ * callee's service and region and their alternatives only, named as above.
+ * The date_histogram is a composite source rather than a top-level
+ * aggregation so that it pages (after_key) and keeps events lacking a field
+ * (missing_bucket), which terms sub-aggregations under a date_histogram
+ * would cut at their size or need a typed `missing` value for. It costs
+ * Elasticsearch steps x distinct (service, region) buckets, es.page_size a
+ * page. Its source is named ES_TIMELINE_TIME_SOURCE, a caller part the
+ * timeline never reads, so that es_parse hands each bucket's step to the
+ * source as that part's value: one parser reads both requests.
+ */
+#define ES_TIMELINE_TIME_SOURCE "from_host"
+int es_query_timeline_body(const es_query_params *p, int64_t step_ms, buf *out);
+/* `vizfeed query`: the first page of every elasticsearch or replay flow's
+ * timeline request over [from, to) in steps of step_ms, in the form of
+ * es_query_print(), each headed "# flow NAME, timeline". Appends to out. */
+int es_query_timeline_print(const vizfeed_config *cfg, int64_t from_ms, int64_t to_ms, int64_t step_ms, buf *out);
+
 #endif

@@ -25,6 +25,7 @@
 #include "sink.h"
 #include "topology.h"
 #include "init.h"
+#include "timeline.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE   2
@@ -34,6 +35,7 @@ static const char usage_text[] =
     "       vizfeed once [-c FILE] [--demo] [--at TIME] [-o FILE]\n"
     "       vizfeed check [-c FILE]\n"
     "       vizfeed query [-c FILE] [--at TIME]\n"
+    "       vizfeed timeline [-c FILE] [--demo] [--from T] [--to T] [--step D] [--region R]\n"
     "       vizfeed pull URL -o FILE [--interval 10s]\n"
     "       vizfeed init --es URL [auth options] [--at TIME]   (see vizfeed init --help)\n"
     "       vizfeed --help | --version\n"
@@ -43,7 +45,8 @@ static const char usage_text[] =
     "  (no command)  run the daemon: refresh every interval, serve /vizceral.json\n"
     "  once          one refresh; print the graph (or write FILE with -o); exit\n"
     "  check         validate the configuration; print the resolved flows\n"
-    "  query         print the Elasticsearch requests a refresh would send\n"
+    "  query         print the Elasticsearch requests a refresh (and a timeline) would send\n"
+    "  timeline      print requests/s and error share per step (default: the last 6h)\n"
     "  pull          keep FILE an atomically replaced copy of URL (a feeder's graph)\n"
     "  init          print a starting configuration for what a cluster holds\n"
     "\n"
@@ -51,6 +54,9 @@ static const char usage_text[] =
     "      --listen ADDR    HTTP address, overrides `listen` (port 0 = any free port)\n"
     "      --demo           use the built-in demo fleet; no configuration file needed\n"
     "      --at TIME        window end for `once`, `query`: RFC 3339 or epoch milliseconds\n"
+    "      --from/--to T    `timeline`: its range (default now - 6h to now)\n"
+    "      --step D         `timeline`: one point per D (default the interval, longer past 1440 points)\n"
+    "      --region R       `timeline`: that region's services instead of the regions\n"
     "      --record DIR     store every Elasticsearch request and answer under DIR\n"
     "  -o, --output FILE    `once`, `pull`: write the graph to FILE atomically\n"
     "      --interval D     `pull`: poll every D (default 10s; backs off on errors)\n"
@@ -73,6 +79,8 @@ typedef struct {
     bool json_logs;
     const char *url;     /* `pull` */
     int64_t interval_ms; /* `pull` */
+
+    const char *from, *to, *step, *region; /* `timeline` */
 } options;
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
@@ -100,7 +108,8 @@ static int check_pull_options(int argc, char **argv, options *o) {
 /* Returns -1 to go on, or an exit code. */
 static int parse_options(int argc, char **argv, options *o) {
     enum { OPT_LISTEN = 256, OPT_DEMO, OPT_AT, OPT_VERSION, OPT_LOG_FORMAT, OPT_INTERVAL, OPT_RECORD };
-    static const char *const commands[] = {"once", "check", "query", "pull"};
+    enum { OPT_FROM = 512, OPT_TO, OPT_STEP, OPT_REGION }; /* `timeline` */
+    static const char *const commands[] = {"once", "check", "query", "pull", "timeline"};
     static const struct option table[] = {{"config", required_argument, NULL, 'c'},
                                           {"listen", required_argument, NULL, OPT_LISTEN},
                                           {"demo", no_argument, NULL, OPT_DEMO},
@@ -113,6 +122,10 @@ static int parse_options(int argc, char **argv, options *o) {
                                           {"version", no_argument, NULL, OPT_VERSION},
                                           {"interval", required_argument, NULL, OPT_INTERVAL},
                                           {"record", required_argument, NULL, OPT_RECORD},
+                                          {"from", required_argument, NULL, OPT_FROM},
+                                          {"to", required_argument, NULL, OPT_TO},
+                                          {"step", required_argument, NULL, OPT_STEP},
+                                          {"region", required_argument, NULL, OPT_REGION},
                                           {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->config_path = "vizfeed.yml";
@@ -144,6 +157,18 @@ static int parse_options(int argc, char **argv, options *o) {
             break;
         case OPT_RECORD:
             o->record_dir = optarg;
+            break;
+        case OPT_FROM:
+            o->from = optarg;
+            break;
+        case OPT_TO:
+            o->to = optarg;
+            break;
+        case OPT_STEP:
+            o->step = optarg;
+            break;
+        case OPT_REGION:
+            o->region = optarg;
             break;
         case 'o':
             o->output = optarg;
@@ -185,10 +210,12 @@ static int parse_options(int argc, char **argv, options *o) {
     if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
     if (o->at && !util_str_eq(o->command, "once") && !util_str_eq(o->command, "query"))
         return usage_error("%s goes with the `once` or `query` command", "--at");
-    if (o->record_dir && o->command && !util_str_eq(o->command, "once"))
-        return usage_error("%s goes with the daemon or the `once` command", "--record");
+    if (o->record_dir && o->command && !util_str_eq(o->command, "once") && !util_str_eq(o->command, "timeline"))
+        return usage_error("%s goes with the daemon or the `once` or `timeline` command", "--record");
     if (o->output && !util_str_eq(o->command, "once") && !util_str_eq(o->command, "pull"))
         return usage_error("%s goes with the `once` or `pull` command", "-o");
+    const char *range = o->from ? "--from" : o->to ? "--to" : o->step ? "--step" : o->region ? "--region" : NULL;
+    if (range && !util_str_eq(o->command, "timeline")) return usage_error("%s goes with the `timeline` command", range);
     if (o->interval_ms >= 0 && !util_str_eq(o->command, "pull"))
         return usage_error("%s goes with the `pull` command", "--interval");
     return -1;
@@ -263,7 +290,12 @@ static int run_query(const options *o) {
     buf out;
     buf_init(&out, VIZ_MAX_GRAPH_JSON);
     if (window_end(o, cfg, &end_ms) < 0) goto done;
-    if (es_query_print(cfg, end_ms, &out) < 0) {
+    /* Then the timeline the page asks for by default: the 6 hours up to the window end. */
+    int64_t tl_from = end_ms - TIMELINE_DEFAULT_SPAN_MS, tl_to = end_ms;
+    int64_t tl_step = timeline_default_step(tl_from, tl_to, cfg->interval_ms);
+    size_t tl_points;
+    timeline_range(&tl_from, &tl_to, tl_step, &tl_points, err);
+    if (es_query_print(cfg, end_ms, &out) < 0 || es_query_timeline_print(cfg, tl_from, tl_to, tl_step, &out) < 0) {
         log_plain("the requests are larger than %zu bytes", out.max);
         status = EXIT_RUNTIME;
         goto done;
@@ -341,6 +373,66 @@ done:
     return status;
 }
 
+/* ---- timeline ---- */
+
+/* `timeline`: the bytes of GET /timeline.json for the same range, through
+ * a refresher of its own as a history worker's. */
+static int run_timeline(const options *o) {
+    char err[ERR_LEN];
+    vizfeed_config *cfg = load_config(o, err);
+    if (!cfg) {
+        log_plain("%s", err);
+        return EXIT_USAGE;
+    }
+    int status = EXIT_USAGE;
+    refresher *r = NULL;
+    char *json = NULL;
+    int64_t to_ms = util_now_ms(), from_ms, step_ms;
+    if (o->to && util_parse_time_ms(o->to, &to_ms, err) < 0) {
+        log_plain("--to: %s", err);
+        goto done;
+    }
+    from_ms = to_ms - TIMELINE_DEFAULT_SPAN_MS;
+    if (o->from && util_parse_time_ms(o->from, &from_ms, err) < 0) {
+        log_plain("--from: %s", err);
+        goto done;
+    }
+    if (!o->step) {
+        step_ms = timeline_default_step(from_ms, to_ms, cfg->interval_ms);
+    } else if (util_parse_duration_ms(o->step, &step_ms, err) < 0 || step_ms <= 0) {
+        log_plain("--step takes a positive duration such as 10s or 1m, not '%s'", o->step);
+        goto done;
+    }
+    size_t points;
+    int64_t from_check = from_ms, to_check = to_ms;
+    if (timeline_range(&from_check, &to_check, step_ms, &points, err) < 0) {
+        log_plain("%s", err);
+        goto done;
+    }
+    r = refresher_new(cfg, NULL, err);
+    if (!r) {
+        log_plain("%s", err);
+        goto done;
+    }
+    status = EXIT_RUNTIME;
+    size_t len;
+    json = timeline_json(r, from_ms, to_ms, step_ms, o->region, &len, err);
+    if (!json) {
+        log_plain("%s", err);
+        goto done;
+    }
+    if (fwrite(json, 1, len, stdout) != len || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+        log_plain("writing the timeline to standard output: %s", strerror(errno));
+        goto done;
+    }
+    status = 0;
+done:
+    free(json);
+    refresher_free(r);
+    cfg_free(cfg);
+    return status;
+}
+
 /* ---- pull ---- */
 
 static volatile sig_atomic_t pull_stop; /* the signal that asked to stop, 0 until then */
@@ -395,5 +487,6 @@ int main(int argc, char **argv) {
     if (util_str_eq(o.command, "once")) return run_once(&o);
     if (util_str_eq(o.command, "query")) return run_query(&o);
     if (util_str_eq(o.command, "pull")) return run_pull(&o);
+    if (util_str_eq(o.command, "timeline")) return run_timeline(&o);
     return run_daemon(&o);
 }

@@ -325,3 +325,19 @@ done:
     graph_model_free(all);
     return snap;
 }
+
+const vizfeed_config *refresher_config(const refresher *r) {
+    return r->cfg;
+}
+
+const struct topology *refresher_topology(const refresher *r) {
+    return r->topo;
+}
+
+source *refresher_source(const refresher *r, size_t i) {
+    return i < r->nflows ? r->flows[i].src : NULL;
+}
+
+const atomic_bool *refresher_stop_flag(const refresher *r) {
+    return &r->stop;
+}

@@ -69,4 +69,13 @@ void refresher_take_over(refresher *r, refresher *old);
 void refresher_stop(refresher *r);
 void refresher_free(refresher *r);
 
+/* What timeline.c asks the flows through: the configuration, the compiled
+ * topology, flow i's source (NULL for i past the last flow) and the stop flag
+ * refresher_stop() sets. Borrowed: they live as long as the refresher, and
+ * are used on the thread that uses the refresher. */
+const vizfeed_config *refresher_config(const refresher *r);
+const struct topology *refresher_topology(const refresher *r);
+source *refresher_source(const refresher *r, size_t i);
+const atomic_bool *refresher_stop_flag(const refresher *r);
+
 #endif

@@ -41,6 +41,15 @@ typedef struct {
 } raw_row;
 
 typedef int (*row_emit_fn)(void *ctx, const raw_row *row);
+/* A timeline's row (timeline.h): its counts fell in the step that starts at
+ * step_start_ms. */
+typedef int (*step_emit_fn)(void *ctx, int64_t step_start_ms, const raw_row *row);
+/* With --record, an elasticsearch flow writes a timeline's pages as a
+ * refresh's (recording.h) under this directory of the flow's, named by the
+ * timeline's from, to and step in ms; a replay flow answers a timeline from
+ * there, and only the timelines recorded so. Not numbered, so a replay's
+ * refreshes never include it. */
+#define SOURCE_TIMELINE_RECORD_DIR "timeline-%lld-%lld-%lld"
 
 /* Counters a source keeps over its lifetime, for /metrics and logs. */
 typedef struct {
@@ -82,6 +91,18 @@ struct source_ops {
     const char *(*degraded)(const source *src);
     /* Optional: bounds the next collect() in time (see the top). */
     void (*limit)(source *src, const source_limits *limits);
+    /* Optional: the timeline (timeline.h). from_ms is a multiple of step_ms
+     * and to_ms - from_ms of it too; an event whose timestamp t is
+     * from <= t < to lies in the step starting at t rounded down to a
+     * multiple of step_ms (as Elasticsearch's date_histogram keys it, offset
+     * 0). emit() gets that step's start and a row whose values hold at least
+     * EP_TO_SERVICE and EP_TO_REGION (the values that decide the callee's
+     * region and service, topology.h; the caller's may be NULL) and whose
+     * counts add to those of other rows of the same step and values. Errors
+     * as collect(), and a source keeps its collect() state as it was (a
+     * timeline is no refresh). A flow whose source lacks it has no timeline. */
+    int (*timeline)(source *src, int64_t from_ms, int64_t to_ms, int64_t step_ms, step_emit_fn emit, void *ctx,
+                    char *err);
 };
 
 extern const source_ops source_file_ops;

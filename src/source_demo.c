@@ -478,6 +478,33 @@ static int demo_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_
     return 0;
 }
 
+/* The timeline: each step is the window [t, t + step) computed on its own,
+ * with the same whole events per host as collect() gives, so a point equals
+ * the graph of that window. Cost: steps x edges x (hosts + minutes of a
+ * step): 360 one-minute steps take a few milliseconds. */
+static int demo_timeline(source *src, int64_t from_ms, int64_t to_ms, int64_t step_ms, step_emit_fn emit, void *ctx,
+                         char *err) {
+    demo_src *s = (demo_src *)src;
+    if (step_ms > DEMO_MAX_WINDOW_MS)
+        return util_fail(err, "demo step of %lld ms is too long; expected at most 31 days", (long long)step_ms);
+    for (int64_t t = from_ms; t < to_ms; t += step_ms) {
+        for (int id = 0; id < s->nedges; id++) {
+            const demo_edge *e = &s->edges[id];
+            double edge[CLASS_COUNT];
+            edge_counts(s, id, t, t + step_ms, edge);
+            const host_set *hosts = &s->hosts[e->to_region][e->to_service];
+            raw_row row = {0};
+            for (int h = 0; h < hosts->n; h++)
+                for (int c = 0; c < CLASS_COUNT; c++) row.count[c] += round(edge[c] * hosts->weights[h]);
+            if (row.count[CLASS_NORMAL] + row.count[CLASS_WARNING] + row.count[CLASS_DANGER] <= 0) continue;
+            row.value[EP_TO_SERVICE] = services[e->to_service].name;
+            row.value[EP_TO_REGION] = regions[e->to_region].name;
+            if (emit(ctx, t, &row) != 0) return util_fail(err, "demo: timeline stopped by the consumer");
+        }
+    }
+    return 0;
+}
+
 static void demo_stats(const source *src, source_stats *out) {
     const demo_src *s = (const demo_src *)src;
     memset(out, 0, sizeof *out);
@@ -504,4 +531,5 @@ const source_ops source_demo_ops = {
     .collect = demo_collect,
     .stats = demo_stats,
     .close = demo_close,
+    .timeline = demo_timeline,
 };

@@ -650,6 +650,195 @@ static const char *es_degraded(const source *src) {
     return s->is_degraded ? s->degraded : NULL;
 }
 
+/* ---- timeline ------------------------------------------------------- */
+
+/* Where a timeline's rows go: the parser hands every bucket to forward_row,
+ * which calls s->emit with this as its context. */
+typedef struct {
+    step_emit_fn emit;
+    void *ctx;
+    int64_t step_ms;
+} timeline_ctx;
+
+/* A bucket of the timeline's request: its step sits where the parser puts
+ * the ES_TIMELINE_TIME_SOURCE part (es_query.h); the caller's parts are
+ * none of the timeline's business. */
+static int timeline_row(void *ctxp, const raw_row *row) {
+    timeline_ctx *t = ctxp;
+    const char *key = row->value[EP_FROM_HOST];
+    char *end = NULL;
+    double v = key ? strtod(key, &end) : 0;
+    if (!key || end == key || *end || v != v || v < -9.2e18 || v > 9.2e18) return 0; /* no step: not ours */
+    raw_row r = *row;
+    r.value[EP_FROM_SERVICE] = r.value[EP_FROM_REGION] = r.value[EP_FROM_HOST] = NULL;
+    return t->emit(t->ctx, util_align_ms((int64_t)v, t->step_ms), &r);
+}
+
+/* One page of the timeline; PAGE_NEXT with *next_after, PAGE_DONE or
+ * PAGE_FAILED with err. No back-off starts here and the page size stays as
+ * it is: a timeline is asked for by a person, who gets the reason at once. */
+static page_result timeline_page(es_src *s, const es_query_params *params, int64_t step_ms, unsigned page,
+                                 const char *record_dir, unsigned long record_refresh, char **next_after, char *err) {
+    page_result result = PAGE_FAILED;
+    buf body, record;
+    buf_init(&body, ES_MAX_SEARCH_BODY);
+    buf_init(&record, ES_MAX_ANSWER);
+    es_answer answer = {0};
+    if (es_query_timeline_body(params, step_ms, &body) < 0) {
+        util_fail(err, "the search body is larger than %u bytes", ES_MAX_SEARCH_BODY);
+        goto done;
+    }
+    es_response resp;
+    page_ctx pc = {.src = s, .resp = &resp, .record = record_dir ? &record : NULL};
+    char why[ERR_LEN];
+    int rc =
+        es_client_request(s->client, "POST", s->path, body.data, body.len, s->flow->name, on_data, &pc, &resp, why);
+    metrics_add("vizfeed_es_requests_total", s->flow_label, 1);
+    metrics_add("vizfeed_es_response_bytes_total", s->flow_label, (double)resp.bytes);
+    char record_err[ERR_LEN];
+    if (record_dir && recording_write_page(record_dir, record_refresh, page, s->path, body.data, body.len,
+                                           rc < 0 ? -1 : resp.status, &record, record_err) < 0) {
+        util_fail(err, "recording: %s", record_err);
+        count_error(s, "record");
+        goto done;
+    }
+    if (rc < 0) {
+        util_fail(err, "%s", why);
+        goto done;
+    }
+    if (!pc.started) es_parser_reset(s->parser, resp.status);
+    rc = es_parser_finish(s->parser, &answer, why);
+    switch (answer.kind) {
+    case ES_ANSWER_OK:
+        if (rc < 0) {
+            util_fail(err, "%s", why);
+            goto done;
+        }
+        if (answer.timed_out || answer.shards_failed > 0 || es_parse_shards_missing(&answer) > 0) {
+            /* A timeline has no place for a partial mark: a hole would read
+             * as a drop in traffic. */
+            util_fail(err, "%s answered a partial timeline (%s%lld of %lld shards failed or unavailable)%s%.200s",
+                      resp.host, answer.timed_out ? "timed out; " : "",
+                      (long long)(answer.shards_failed + es_parse_shards_missing(&answer)),
+                      (long long)answer.shards_total, answer.shard_reason[0] ? ": " : "", answer.shard_reason);
+            goto done;
+        }
+        if (answer.buckets > (uint64_t)params->page_size || (!answer.after_key && answer.buckets > 0)) {
+            util_fail(err, "%s answered %zu buckets to a page of %d%s; stopping the paging", resp.host, answer.buckets,
+                      params->page_size, answer.after_key ? "" : " without an after_key");
+            goto done;
+        }
+        if (answer.after_key && answer.buckets > 0) {
+            if (!seen_add(s, answer.after_key)) {
+                util_fail(err, "%s answered an after_key it had already given in this timeline (page %u)", resp.host,
+                          page);
+                goto done;
+            }
+            *next_after = answer.after_key;
+            answer.after_key = NULL;
+            result = PAGE_NEXT;
+        } else {
+            result = PAGE_DONE;
+        }
+        goto done;
+    case ES_ANSWER_TOO_MANY_BUCKETS:
+        util_fail(err,
+                  "%s answered %d too_many_buckets_exception to %d buckets a page: lower es.page_size or ask "
+                  "for a longer step (%s)",
+                  resp.host, resp.status, params->page_size, answer.error_reason);
+        break;
+    case ES_ANSWER_ERROR:
+        util_fail(err, "%s answered %d %s: %s", resp.host, resp.status,
+                  answer.error_type[0] ? answer.error_type : "error", answer.error_reason);
+        break;
+    case ES_ANSWER_NOT_JSON: {
+        char text[SHOWN_TEXT + 1];
+        visible_text(pc.snippet, text, SHOWN_TEXT);
+        util_fail(err, "%s answered %d with something that is not JSON (a proxy?): \"%s\"", resp.host, resp.status,
+                  text);
+        break;
+    }
+    case ES_ANSWER_TRUNCATED:
+    case ES_ANSWER_UNEXPECTED:
+        util_fail(err, "%s: %s", resp.host, why);
+        break;
+    }
+    count_error(s, answer.kind == ES_ANSWER_TOO_MANY_BUCKETS ? "too_many_buckets" : status_kind(resp.status));
+done:
+    free(answer.after_key);
+    buf_free(&record);
+    buf_free(&body);
+    return result;
+}
+
+/* The timeline (source.h): one composite aggregation with a date_histogram
+ * source (es_query.h), paged like a refresh, within the limits limit() set
+ * and ES_MAX_PAGES. A cluster in back-off is not asked. */
+static int es_timeline(source *src, int64_t from_ms, int64_t to_ms, int64_t step_ms, step_emit_fn emit, void *ctx,
+                       char *err) {
+    es_src *s = (es_src *)src;
+    if (util_monotonic_ms() < s->backoff_till)
+        return util_fail(err, "backing off until %s after %s", s->backoff_until, s->backoff_reason);
+    timeline_ctx tctx = {.emit = emit, .ctx = ctx, .step_ms = step_ms};
+    s->emit = timeline_row;
+    s->emit_ctx = &tctx;
+    s->seen_count = 0;
+    hashtab_clear(&s->seen_index);
+    es_query_params params = {.flow = s->flow,
+                              .start_ms = from_ms,
+                              .end_ms = to_ms,
+                              .page_size = s->page_size,
+                              .timeout_ms = s->cfg->es.timeout_ms,
+                              .after_json = NULL};
+    char *after = NULL, *record_dir = NULL;
+    unsigned long record_refresh = 0;
+    int rc = -1;
+    if (s->record_dir) {
+        char name[96];
+        snprintf(name, sizeof name, SOURCE_TIMELINE_RECORD_DIR, (long long)from_ms, (long long)to_ms,
+                 (long long)step_ms);
+        char why[ERR_LEN];
+        if (recording_flow_dir(s->record_dir, name, &record_dir, &record_refresh, why) < 0) {
+            util_fail(err, "recording: %s", why);
+            count_error(s, "record");
+            goto done;
+        }
+        record_refresh++; /* a timeline recorded again is kept beside the first; replay takes the last */
+    }
+    for (unsigned page = 1;; page++) {
+        if (page > ES_MAX_PAGES) {
+            util_fail(err, "more than %d pages in one timeline; stopping", ES_MAX_PAGES);
+            break;
+        }
+        if (s->stop && atomic_load(s->stop)) {
+            util_fail(err, "stopped");
+            break;
+        }
+        if (s->deadline_ms > 0 && util_monotonic_ms() >= s->deadline_ms) {
+            char budget[32];
+            util_format_duration(s->budget_ms, budget, sizeof budget);
+            util_fail(err, "missed the deadline (%s) at page %u of the timeline", budget, page);
+            break;
+        }
+        char *next = NULL;
+        params.after_json = after;
+        page_result r = timeline_page(s, &params, step_ms, page, record_dir, record_refresh, &next, err);
+        if (r == PAGE_FAILED) break;
+        free(after);
+        after = next;
+        if (r == PAGE_DONE) {
+            rc = 0;
+            break;
+        }
+    }
+done:
+    free(after);
+    free(record_dir);
+    s->emit = NULL;
+    s->emit_ctx = NULL;
+    return rc;
+}
+
 const source_ops source_es_ops = {
     .type = "elasticsearch",
     .open = es_open,
@@ -658,4 +847,5 @@ const source_ops source_es_ops = {
     .degraded = es_degraded,
     .close = es_close,
     .limit = es_limit,
+    .timeline = es_timeline,
 };

@@ -204,6 +204,70 @@ static const char *replay_degraded(const source *src) {
     return s->is_degraded ? s->degraded : NULL;
 }
 
+/* Where a recorded timeline's rows go (see timeline_row in source_es.c: the
+ * step is the ES_TIMELINE_TIME_SOURCE part of the bucket key). */
+typedef struct {
+    step_emit_fn emit;
+    void *ctx;
+    int64_t step_ms;
+} timeline_ctx;
+
+static int timeline_row(void *ctxp, const raw_row *row) {
+    timeline_ctx *t = ctxp;
+    const char *key = row->value[EP_FROM_HOST];
+    char *end = NULL;
+    double v = key ? strtod(key, &end) : 0;
+    if (!key || end == key || *end || v != v || v < -9.2e18 || v > 9.2e18) return 0;
+    raw_row r = *row;
+    r.value[EP_FROM_SERVICE] = r.value[EP_FROM_REGION] = r.value[EP_FROM_HOST] = NULL;
+    return t->emit(t->ctx, util_align_ms((int64_t)v, t->step_ms), &r);
+}
+
+/* A replay flow answers a timeline only when the live flow recorded that
+ * very one (the same from, to and step: SOURCE_TIMELINE_RECORD_DIR), from its
+ * last recording, page after page as a refresh is replayed. Any other
+ * timeline is refused with the reason: a recorded refresh's rows carry no
+ * time. A recorded answer that was partial fails as it failed live. */
+static int replay_timeline(source *src, int64_t from_ms, int64_t to_ms, int64_t step_ms, step_emit_fn emit, void *ctx,
+                           char *err) {
+    replay_src *s = (replay_src *)src;
+    char name[96], dir[8192];
+    snprintf(name, sizeof name, SOURCE_TIMELINE_RECORD_DIR, (long long)from_ms, (long long)to_ms, (long long)step_ms);
+    snprintf(dir, sizeof dir, "%s/%s", s->flow->path, name);
+    struct stat st;
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        return util_fail(err,
+                         "%s holds no recording of this timeline (%s, as `vizfeed timeline --record` writes it); "
+                         "a replay flow answers only the refreshes and timelines recorded",
+                         s->flow->path, name);
+    char **runs = NULL, **pages = NULL;
+    size_t nruns = 0, npages = 0;
+    if (recording_list_refreshes(dir, &runs, &nruns, err) < 0) return -1;
+    int rc = -1;
+    if (nruns == 0) {
+        util_fail(err, "%s holds no recorded timeline", dir);
+        goto done;
+    }
+    char run[8192 + 32];
+    snprintf(run, sizeof run, "%s/%s", dir, runs[nruns - 1]);
+    if (recording_list_pages(run, &pages, &npages, err) < 0) goto done;
+    timeline_ctx tctx = {.emit = emit, .ctx = ctx, .step_ms = step_ms};
+    s->emit = timeline_row;
+    s->emit_ctx = &tctx;
+    s->degraded[0] = '\0';
+    s->is_degraded = false;
+    rc = npages ? 0 : util_fail(err, "%s holds no recorded page", run);
+    for (size_t i = 0; i < npages && rc == 0; i++) rc = replay_page(s, run, pages[i], err);
+    if (rc == 0 && s->is_degraded) rc = util_fail(err, "%s: the recorded timeline is partial: %s", run, s->degraded);
+    s->emit = NULL;
+    s->emit_ctx = NULL;
+    s->is_degraded = false;
+done:
+    recording_free_names(pages, npages);
+    recording_free_names(runs, nruns);
+    return rc;
+}
+
 const source_ops source_replay_ops = {
     .type = "replay",
     .open = replay_open,
@@ -211,4 +275,5 @@ const source_ops source_replay_ops = {
     .stats = replay_stats,
     .degraded = replay_degraded,
     .close = replay_close,
+    .timeline = replay_timeline,
 };

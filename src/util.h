@@ -80,6 +80,9 @@ void util_format_duration(int64_t ms, char *out, size_t outlen);
  * milliseconds ("1767225600000", also with a fraction: "1767225600000.5",
  * rounded down) -> epoch ms. Returns 0 or -1. */
 int util_parse_time_ms(const char *s, int64_t *ms, char *err);
+/* t rounded down to a multiple of step (> 0), also for negative t: the
+ * grid every window end and timeline step lies on. */
+int64_t util_align_ms(int64_t t, int64_t step);
 /* Epoch ms -> "2026-01-01T00:00:00.000Z". out must hold 32 bytes. */
 void util_format_time_ms(int64_t ms, char *out, size_t outlen);
 int64_t util_now_ms(void);       /* wall clock */

@@ -3,7 +3,8 @@
 
 It holds documents in memory and answers the part of the Elasticsearch REST API
 vizfeed uses (GET /, POST|GET /<pattern>/_search with the query DSL subset and
-the composite/filter/sum aggregations of src/es_query.h) with the shapes of
+the composite/filter/sum aggregations of src/es_query.h, composite sources terms and
+date_histogram with a fixed_interval) with the shapes of
 /work/shared/reference/elasticsearch.md. Whatever it does not implement is
 refused with a 400 error in Elasticsearch's error envelope, never silently
 ignored. See docs/TEST_ELASTICSEARCH.md.
@@ -1298,7 +1299,10 @@ def parse_composite(body, ctx, pos, name):
         if not isinstance(sv, dict) or len(sv) != 1:
             raise ctx.parsing(_pos(s, sname), f"Expected a single value source type under [{sname}]")
         stype = next(iter(sv))
-        if stype in ("histogram", "date_histogram", "geotile_grid"):
+        if stype == "date_histogram":
+            srcs.append(parse_date_histogram_source(sname, sv[stype], ctx, _pos(sv, stype)))
+            continue
+        if stype in ("histogram", "geotile_grid"):
             raise not_implemented(f"composite source type [{stype}]")
         if stype != "terms":
             raise ctx.parsing(_pos(sv, stype), f"invalid source type: {stype}")
@@ -1350,6 +1354,62 @@ def parse_composite(body, ctx, pos, name):
             if isinstance(v, (dict, list)):
                 raise es_error("illegal_argument_exception", f"Invalid value for [after.{s['name']}]")
     return {"size": size, "sources": srcs, "after": after}
+
+
+DATE_HISTOGRAM_SOURCE_FIELDS = ["calendar_interval", "field", "fixed_interval", "format", "interval", "missing_bucket",
+                                "missing_order", "offset", "order", "script", "time_zone", "value_type"]
+FIXED_UNITS_MS = {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
+
+
+def parse_fixed_interval(v):
+    """Elasticsearch's TimeValue: a whole number and one unit of ms, s, m, h, d (nanos and micros
+    too, which vizfeed never sends); no calendar units and no combinations."""
+    m = re.fullmatch(r"(\d+)(ms|s|m|h|d)", v.strip()) if isinstance(v, str) else None
+    if not m:
+        raise es_error("illegal_argument_exception",
+                       f"failed to parse setting [date_histogram.fixedInterval] with value [{v}] as a time value: "
+                       "unit is missing or unrecognized")
+    ms = int(m.group(1)) * FIXED_UNITS_MS[m.group(2)]
+    if ms <= 0:
+        raise es_error("illegal_argument_exception", "Zero or negative time interval not supported")
+    return ms
+
+
+def parse_date_histogram_source(sname, spec, ctx, pos):
+    """A composite date_histogram source: each value rounded down to a multiple of fixed_interval
+    since the epoch (offset 0, UTC), the bucket keyed by that epoch-millis integer (reference
+    §1.1: no format given)."""
+    if not isinstance(spec, dict):
+        raise ctx.xcontent(pos, "[date_histogram] expected object")
+    src = {"name": sname, "field": None, "missing_bucket": False, "order": "asc", "missing_order": "default",
+           "interval_ms": None}
+    for k, v in spec.items():
+        if k == "field":
+            src["field"] = v
+        elif k == "fixed_interval":
+            src["interval_ms"] = parse_fixed_interval(v)
+        elif k == "missing_bucket":
+            if not isinstance(v, bool):
+                raise ctx.xcontent(_pos(spec, k), "[date_histogram] failed to parse field [missing_bucket]")
+            src["missing_bucket"] = v
+        elif k == "order":
+            if str(v).lower() not in ("asc", "desc"):
+                raise es_error("illegal_argument_exception", f"Unknown order direction [{v}]")
+            src["order"] = str(v).lower()
+        elif k == "offset" and v in (0, "0", "0ms", "0s"):
+            pass
+        elif k == "time_zone" and v in ("UTC", "Z", "+00:00"):
+            pass
+        elif k in ("calendar_interval", "interval", "format", "offset", "time_zone", "script", "value_type",
+                   "missing_order"):
+            raise not_implemented(f"composite date_histogram source [{k}]")
+        else:
+            _object_parser_unknown(ctx, spec, k, "date_histogram", DATE_HISTOGRAM_SOURCE_FIELDS)
+    if src["field"] is None:
+        raise es_error("illegal_argument_exception", f"Composite [sources] [{sname}] requires a field or a script")
+    if src["interval_ms"] is None:
+        raise es_error("illegal_argument_exception", "Invalid interval specified, must be non-null and non-empty")
+    return src
 
 
 class Bucketer:
@@ -1515,7 +1575,11 @@ def run_composite(spec, subs, docs, now_ms, bk, typed_keys):
         per = []
         for s in sources:
             vals = f.get(s["field"])
-            if vals:
+            if vals and s.get("interval_ms"):
+                # date_histogram: rounded down (floor, also before 1970) to the interval's grid
+                step = s["interval_ms"]
+                per.append(list(dict.fromkeys(int(v) // step * step for v in vals)))
+            elif vals:
                 per.append(list(dict.fromkeys(vals)))
             elif s["missing_bucket"]:
                 per.append([None])
@@ -1565,7 +1629,12 @@ def check_aggs(aggs, index, now_ms, fielddata_prefix=False):
             # A terms source needs doc values, which a text field has not (fielddata is off): the
             # words of OpenSearch 2.19.6 and Elasticsearch 7-9, as the engine test saw them.
             for src in spec["sources"]:
-                if index.mapping.get(src["field"]) == "text":
+                ftype = index.mapping.get(src["field"])
+                if src.get("interval_ms") and ftype is not None and ftype not in ("date", "date_nanos") + NUMERIC:
+                    raise ShardFailure(cause("illegal_argument_exception",
+                                             f"Field [{src['field']}] of type [{ftype}] is not supported for "
+                                             "aggregation [date_histogram]"), 400)
+                if ftype == "text":
                     # Elasticsearch 8.19 and 9.5 say first which field of which index
                     prefix = (f"Fielddata is disabled on [{src['field']}] in [{index.name}]. "
                               if fielddata_prefix else "")

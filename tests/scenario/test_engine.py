@@ -386,6 +386,38 @@ def normalise(v, path=""):
     return v
 
 
+def timeline(tap, eng, tmp):
+    """`vizfeed timeline` (issue 15): the crafted events of test_timeline.py in an index of the
+    engine give the file flow's bytes and the independent count, through the engine's own
+    composite date_histogram source; its pages go to fake_agrees like every search here."""
+    import test_timeline as tl
+    docs = tl.crafted_events()
+    eng.ok("PUT", "/timeline-1", {"mappings": {"properties": {
+        "@timestamp": {"type": "date"}, "svc": {"type": "keyword"}, "region": {"type": "keyword"},
+        "client": {"type": "keyword"}, "status": {"type": "long"}}}})
+    eng.bulk("timeline-1", docs)
+    path = write_ndjson(os.path.join(tmp, "timeline.ndjson"), docs)
+    f = os.path.join(tmp, "timeline-file.yml")
+    with open(f, "w") as fh:
+        fh.write(tl.CONFIG.format(es="", source=f"type: file\n    path: {path}"))
+    rec = Recorder(eng.port)
+    e = os.path.join(tmp, "timeline-es.yml")
+    with open(e, "w") as fh:
+        fh.write(tl.CONFIG.format(es=f"elasticsearch: {{ hosts: [{rec.url}], page_size: 40 }}",
+                                  source='type: elasticsearch\n    index: "timeline-*"'))
+    rng = ["--from", tl.iso(tl.FROM_MS), "--to", tl.iso(tl.FROM_MS + tl.POINTS * tl.STEP_MS), "--step", "5m"]
+    a = run(["timeline", "-c", f] + rng)
+    b = run(["timeline", "-c", e] + rng)
+    rec.close()
+    for x in rec.searches():
+        EXCHANGES.append(("timeline", x, {"timeline-1": docs}, "timeline-1"))
+    tap.check(a.returncode == 0 and b.returncode == 0, "timeline: both flows answer", a.stderr + b.stderr)
+    tap.check(a.stdout == b.stdout and a.stdout, f"timeline: the engine gives the file flow's bytes "
+              f"({len(rec.searches())} pages of 40)", first_difference(a.stdout, b.stdout))
+    if b.returncode == 0:
+        tl.compare(tap, json.loads(b.stdout), docs, None, "timeline through the engine")
+
+
 def fake_agrees(tap, eng):
     """Every search above put to the fake loaded with the same documents and the engine's own
     mappings: the same answer, normalised."""
@@ -468,6 +500,7 @@ def main():
         tap.run(text_field, eng, tmp)
         docs = filebeat_7(eng)
         tap.run(max_buckets_and_query, eng, tmp, docs)
+        tap.run(timeline, eng, tmp)
         tap.run(fake_agrees, eng)
         tap.run(root_agrees, eng)
     tap.done()

@@ -31,7 +31,11 @@ flows:
         r = run(["query", "-c", cfg, "--at", "2026-01-01T00:00:00Z"])
         tap.equal(r.returncode, 0, "query exits 0 without contacting Elasticsearch")
         blocks = [b for b in r.stdout.split("# flow ") if b.strip()]
+        timelines = [b for b in blocks if b.split("\n", 1)[0].endswith(", timeline")]
+        blocks = [b for b in blocks if b not in timelines]
         tap.equal([b.split("\n", 1)[0] for b in blocks], ["web", "mesh"], "one request per elasticsearch flow")
+        tap.equal([b.split("\n", 1)[0] for b in timelines], ["web, timeline", "mesh, timeline"],
+                  "then the timeline request of each (tests/scenario/test_timeline.py checks them)")
         for b in blocks:
             name, method_path, body = b.split("\n", 2)
             tap.check(method_path.startswith("POST /") and "/_search?" in method_path, f"{name}: POST /index/_search",

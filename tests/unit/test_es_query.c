@@ -290,6 +290,36 @@ static void source_names(void **state) {
     assert_string_equal(es_query_source_names[EP_TO_HOST], "to_host");
 }
 
+/* The timeline's request (es_query.h): the refresh's envelope, range and
+ * class filters, a date_histogram source first, then only the callee's
+ * service and region; no latency sub-aggregation even when the flow reads one. */
+static void timeline_body(void **state) {
+    flow_config flow = nginx_flow();
+    flow.latency_field = "event.duration";
+    es_query_params p = {
+        .flow = &flow, .start_ms = START, .end_ms = END, .page_size = 1000, .timeout_ms = 20000, .after_json = NULL};
+    buf out;
+    buf_init(&out, 1u << 20);
+    assert_int_equal(es_query_timeline_body(&p, 60000, &out), 0);
+    assert_string_equal(
+        buf_cstr(&out),
+        "{\"size\":0,\"track_total_hits\":false,\"timeout\":\"20s\",\"query\":{\"bool\":{\"filter\":["
+        "{\"range\":{\"@timestamp\":{\"gte\":1717171200000,\"lt\":1717171500000,\"format\":\"epoch_millis\"}}},"
+        "{\"term\":{\"event.dataset\":\"nginx.access\"}}]}},"
+        "\"aggs\":{\"edges\":{\"composite\":{\"size\":1000,\"sources\":["
+        "{\"from_host\":{\"date_histogram\":{\"field\":\"@timestamp\",\"fixed_interval\":\"60s\"}}},"
+        "{\"to_service\":{\"terms\":{\"field\":\"host.name\",\"missing_bucket\":true}}},"
+        "{\"to_region\":{\"terms\":{\"field\":\"cloud.region\",\"missing_bucket\":true}}}]}," NGINX_SUB_AGGS "}}}");
+    /* A step that is not whole seconds is written in ms; after_key goes back verbatim. */
+    buf_reset(&out);
+    p.after_json = "{\"from_host\":1717171200000,\"to_service\":\"web-1\",\"to_region\":null}";
+    assert_int_equal(es_query_timeline_body(&p, 1500, &out), 0);
+    assert_non_null(strstr(buf_cstr(&out), "\"fixed_interval\":\"1500ms\""));
+    assert_non_null(strstr(buf_cstr(&out), ",\"after\":{\"from_host\":1717171200000,"));
+    assert_null(strstr(buf_cstr(&out), "lat_"));
+    buf_free(&out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(nginx_first_page),
@@ -299,6 +329,7 @@ int main(void) {
         cmocka_unit_test(path_encoding),
         cmocka_unit_test(print_dev_tools_form),
         cmocka_unit_test(source_names),
+        cmocka_unit_test(timeline_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
