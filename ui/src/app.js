@@ -506,6 +506,7 @@
     renderCrumbs();
     applySearch();
     renderDetails();
+    renderTimeline(); // a region's own figures
   });
 
   viz.on('viewUpdated', () => {
@@ -1701,6 +1702,12 @@
     if (startAt !== null && at === null) {
       state.pastProblem = 'The address\'s ?at=' + startAt.slice(0, 60) + ' is not a time (RFC 3339 such as 2026-05-04T09:12:00Z, ' +
         'epoch milliseconds, or -15m): showing live.';
+    }
+    // A moment older than the default range: the smallest range that shows it on the strip.
+    if (at !== null) {
+      const age = Date.now() - at;
+      state.range = Object.keys(RANGES).find((r) => RANGES[r] > age * 1.05 && RANGES[r] >= RANGES['6h']) || '7d';
+      elements.range.value = state.range;
     }
     loadTimeline();
     renderTimeline();
