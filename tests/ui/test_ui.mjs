@@ -476,11 +476,20 @@ async function hostileTests(browser) {
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json' };
 
 /* Serves ui/dist and, at /vizceral.json, whatever fake.graph holds (mode '304' answers every
-   poll with 304, conditional or not). Listens on 127.0.0.1 at a port of its own. */
+   poll with 304, conditional or not). ?at= is ignored (as by a vizfeed before issue 15) unless
+   fake.past is set: then fake.past(at, n) answers the n-th request with ?at= ({status, headers,
+   graph}). Listens on 127.0.0.1 at a port of its own. */
 async function startFakeFeeder() {
-  const fake = { graph: null, mode: 'ok', requests: [] };
+  const fake = { graph: null, mode: 'ok', requests: [], past: null, pastRequests: 0 };
   const server = createServer((req, res) => {
-    const path = new URL(req.url, 'http://x').pathname;
+    const url = new URL(req.url, 'http://x');
+    const path = url.pathname;
+    if (path === '/vizceral.json' && fake.past && url.searchParams.has('at')) {
+      const answer = fake.past(Number(url.searchParams.get('at')), ++fake.pastRequests);
+      res.writeHead(answer.status, Object.assign({ 'Content-Type': 'application/json' }, answer.headers || {}));
+      res.end(answer.graph ? JSON.stringify(answer.graph) : '{"error":"busy"}');
+      return;
+    }
     if (path === '/vizceral.json') {
       fake.requests.push({ inm: req.headers['if-none-match'] || null });
       if (fake.mode === 'html') {
@@ -1160,6 +1169,33 @@ async function timeFallbackTests(context) {
       check(want.test(s.banner) && s.live && !/Past moment/.test(s.banner) && !/PAST/.test(s.freshness), name, JSON.stringify(s));
       await page.close();
     }
+
+    // A feeder that answers ?at= as the contract says, busy (503, Retry-After: 1) on every
+    // third request: the page waits and asks again, and Play goes on.
+    const grid = REFRESH_S * 1000;
+    fake.past = (at, n) => (n % 3 === 1 ? { status: 503, headers: { 'Retry-After': '1' } }
+      : { status: 200, graph: Object.assign(makeGraph([{ name: 'eu', services: ['a', 'b'] }]), { updated: Math.floor(at / grid) * grid }) });
+    const moment = Math.floor((Date.now() - 3_600_000) / grid) * grid;
+    page = await context.newPage();
+    watchPage(page, 'time-busy');
+    await page.goto(`${fake.base}/?refresh=${REFRESH_S}&at=${isoMoment(moment)}`);
+    const busy = await page.waitForFunction(() => /busy with other past windows \(503\): asking again in \d+ s/.test(document.getElementById('banners').textContent),
+      null, { timeout: 10_000 }).then(() => true, () => false);
+    const shown = await waitPast(page, undefined, 15_000);
+    const t = await timeState(page);
+    check(busy && shown && t.past === moment && fake.pastRequests === 2,
+      '503 Retry-After on a past moment: a banner says the feeder is busy, the page asks again after it and shows the moment',
+      JSON.stringify({ busy, t, requests: fake.pastRequests }));
+    await page.selectOption('#speed', '60');
+    await page.click('#play');
+    await page.waitForFunction((m) => window.__vizfeed.time.past >= m + 20 * 2000, moment, { timeout: 30_000 }).catch(() => {});
+    const played = await timeState(page);
+    check(played.playing === 60 && played.past >= moment + 20 * grid && fake.pastRequests >= 6,
+      'Play at 60× through 503s: the replay waits them out and goes on', JSON.stringify({ played, requests: fake.pastRequests }));
+    await page.click('#live');
+    await page.waitForFunction(() => window.__vizfeed.time.live, null, { timeout: 10_000 }).catch(() => {});
+    check((await timeState(page)).live, 'Live after a replay: live again');
+    await page.close();
   } finally {
     await fake.close();
   }
