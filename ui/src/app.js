@@ -57,6 +57,7 @@
   const MAX_ROWS = 40;               // rows per table in the details panel
   const FETCH_TIMEOUT_MS = 8000;
   const MAX_LAG_ESTIMATE_MS = 5 * 60 * 1000;
+  const PAST_PROBLEM_SHOWN_MS = 30 * 1000; // a failed past moment is said this long once live again
 
   const params = new URLSearchParams(window.location.search);
   const refreshSeconds = clampNumber(Number(params.get('refresh')) || 10, 1, 3600);
@@ -118,6 +119,8 @@
     momentAbort: null,
     momentLoading: false,
     pastProblem: null,      // why the last past moment could not be shown, or null
+    pastProblemSince: null, // Date.now() when that was first shown
+    pastProblemText: null,
     busyUntil: null,        // Date.now() until which the feeder asked to wait (503 Retry-After)
     liveGen: 0,             // the live polling loop's generation: a new one stops the old
     liveUpdated: null,      // `updated` of the newest live graph
@@ -741,6 +744,14 @@
     } else if (state.graph) {
       elements.freshness.classList.remove('past');
       elements.freshness.textContent = 'age unknown';
+    }
+    // Live again, a problem with a past moment is news for a while, not for good.
+    if (state.pastProblem && state.moment === null && state.pastProblemSince !== null && now - state.pastProblemSince > PAST_PROBLEM_SHOWN_MS) {
+      state.pastProblem = null;
+    }
+    if (state.pastProblem !== state.pastProblemText) {
+      state.pastProblemText = state.pastProblem;
+      state.pastProblemSince = state.pastProblem ? now : null;
     }
     if (state.pastProblem) banners.push({ cls: 'warning', text: state.pastProblem });
     if (state.unreachableSince !== null) {
