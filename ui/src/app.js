@@ -1246,7 +1246,8 @@
   function stripTime(clientX) {
     const tl = state.timeline;
     if (!tl) return null;
-    const rect = elements.strip.getBoundingClientRect();
+    const rect = svg.getBoundingClientRect(); // what is drawn: inside the strip's border
+    if (!(rect.width > 0)) return null;
     const f = clampNumber((clientX - rect.left) / rect.width, 0, 1);
     return Math.round(tl.from + f * (tl.to - tl.from));
   }
