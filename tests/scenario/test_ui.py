@@ -4,6 +4,10 @@ tests/ui/test_ui.mjs (Node, playwright-core, Debian's chromium) and relays its T
 A missing chromium, node or npm is a failure, not a skip: CI installs them (./dev test).
 Screenshots go to the build directory (build/screenshots/), not into docs/: the ones in
 docs/screenshots/ are refreshed on purpose with `node tests/ui/test_ui.mjs`.
+
+The tests of issue 15 that need a server part first ask the daemon for it (GET /timeline.json,
+GET /vizceral.json?at=, graph.baseline) and, when it is missing, fail with a line that says
+"needs the ... server part" and what the daemon answered instead.
 """
 import os
 import shutil
