@@ -663,14 +663,15 @@ async function hostileFeedTests(context) {
       watchPage(page, 'numbers');
       await page.goto(`${fake.base}/?refresh=${REFRESH_S}${hash}`);
       const ready = await waitReady(page, 15_000).then(() => true, () => false);
-      // The tab must keep answering and drawing frames.
+      // The tab must keep answering and drawing frames. A frozen tab draws one
+      // frame at most; a loaded CI machine draws 7-30, so 3 tells them apart.
       const frames = await answers(page, () => new Promise((done) => {
         let n = 0;
         const start = performance.now();
         const tick = () => { n++; if (performance.now() - start < 2000) requestAnimationFrame(tick); else done(n); };
         requestAnimationFrame(tick);
       }), 15_000);
-      check(ready && typeof frames === 'number' && frames >= 10, `hostile numbers, ${what}: the tab keeps drawing (${JSON.stringify(frames)} frames in 2 s)`);
+      check(ready && typeof frames === 'number' && frames >= 3, `hostile numbers, ${what}: the tab keeps drawing (${JSON.stringify(frames)} frames in 2 s)`);
       const text = await bannerText(page);
       if (wrong) check(typeof text === 'string' && /corrections/.test(text), `hostile numbers, ${what}: the correction is said in a banner`, JSON.stringify(text));
       else check(text === '', `hostile numbers, ${what}: no banner (nothing was wrong)`, JSON.stringify(text));
