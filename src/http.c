@@ -112,7 +112,9 @@ enum MHD_Result http_answer_json(http_server *h, struct MHD_Connection *c, unsig
         buf_putc(&body, '"');
     }
     buf_puts(&body, "}\n");
-    struct MHD_Response *r = http_copied_response(buf_cstr(&body), body.len, "application/json");
+    /* Cut JSON is never published: closing the connection says less but says nothing false. */
+    struct MHD_Response *r =
+        buf_failed(&body) ? NULL : http_copied_response(buf_cstr(&body), body.len, "application/json");
     buf_free(&body);
     if (!r) return MHD_NO;
     http_add_cors(h, r);
@@ -302,7 +304,8 @@ static int refuse_request(http_server *h, struct MHD_Connection *c, const char *
     buf_puts(&body, "{\"error\":\"bad request\",\"reason\":\"");
     jsonw_escape(&body, reason, strlen(reason));
     buf_puts(&body, "\"}\n");
-    struct MHD_Response *r = http_copied_response(buf_cstr(&body), body.len, "application/json");
+    struct MHD_Response *r =
+        buf_failed(&body) ? NULL : http_copied_response(buf_cstr(&body), body.len, "application/json");
     buf_free(&body);
     if (!r) return -1;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");

@@ -73,6 +73,13 @@ refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, cha
         buf_puts(&labels, "flow=\"");
         metrics_label_escape(&labels, f->flow->name);
         buf_putc(&labels, '"');
+        if (buf_failed(&labels)) {
+            util_fail(err, "flow '%s': the name makes a metrics label longer than %zu bytes", f->flow->name,
+                      labels.max);
+            buf_free(&labels);
+            r->nflows++; /* so that refresher_free() closes the source that opened */
+            goto fail;
+        }
         f->labels = buf_take(&labels, NULL);
         r->nflows++;
     }

@@ -123,7 +123,8 @@ static void count_error(es_src *s, const char *kind) {
     buf_printf(&labels, "%s,kind=\"", s->flow_label);
     metrics_label_escape(&labels, kind);
     buf_putc(&labels, '"');
-    metrics_add("vizfeed_es_errors_total", buf_cstr(&labels), 1);
+    /* A cut label set would make /metrics unparsable: the series is left out instead. */
+    if (!buf_failed(&labels)) metrics_add("vizfeed_es_errors_total", buf_cstr(&labels), 1);
     buf_free(&labels);
 }
 
@@ -219,6 +220,11 @@ static source *es_open(const flow_config *flow, const vizfeed_config *cfg, char 
     buf_puts(&b, "flow=\"");
     metrics_label_escape(&b, flow->name);
     buf_putc(&b, '"');
+    if (buf_failed(&b)) {
+        util_fail(err, "the flow name makes a metrics label longer than %zu bytes", b.max);
+        buf_free(&b);
+        goto fail;
+    }
     s->flow_label = buf_take(&b, NULL);
     if (!util_str_empty(cfg->record_dir)) {
         if (recording_flow_dir(cfg->record_dir, flow->name, &s->record_dir, &s->record_refresh, err) < 0) {
@@ -551,7 +557,7 @@ static void detect_cluster(es_src *s) {
     buf_init(&labels, 1024);
     buf_printf(&labels, "%s,product=\"%s\",major=\"%d\"", s->flow_label,
                flavor == ES_FLAVOR_OPENSEARCH ? "opensearch" : "elasticsearch", major);
-    metrics_set("vizfeed_es_cluster_info", buf_cstr(&labels), 1);
+    if (!buf_failed(&labels)) metrics_set("vizfeed_es_cluster_info", buf_cstr(&labels), 1);
     buf_free(&labels);
 }
 

@@ -366,7 +366,8 @@ static void handle_line(file_src *s, const char *line, size_t len) {
                                                  : CLASS_NORMAL;
     e.count = event_count(s);
     build_key(s);
-    int64_t id = tuple_intern(s);
+    /* A cut key would merge this row into another tuple: drop it instead. */
+    int64_t id = buf_failed(&s->key) ? -1 : tuple_intern(s);
     if (id < 0) {
         s->stats.dropped++;
         return;
