@@ -6,6 +6,7 @@
  */
 #include "graph_intern.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,7 @@ static uint64_t str_hash(const char *s, size_t len) {
 }
 
 uint32_t graph_strtab_intern_n(strtab *t, const char *s, size_t len) {
+    assert(t && (s || len == 0));
     uint64_t h = str_hash(s, len);
     uint32_t id = strtab_find(t, s, len, h);
     if (id != NO_ID) return id;
@@ -56,6 +58,7 @@ uint32_t graph_strtab_intern(strtab *t, const char *s) {
 }
 
 uint32_t graph_strtab_lookup(const strtab *t, const char *s) {
+    assert(t && s);
     size_t len = strlen(s);
     return strtab_find(t, s, len, str_hash(s, len));
 }

@@ -5,6 +5,7 @@
  */
 #include "hashtab.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,12 +34,14 @@ static void rehash(hashtab *t, size_t nslots) {
 }
 
 void hashtab_reserve(hashtab *t, size_t n) {
+    assert(t);
     size_t nslots = t->nslots ? t->nslots : 256;
     while (n * 2 > nslots) nslots *= 2;
     if (nslots != t->nslots) rehash(t, nslots);
 }
 
 void hashtab_put(hashtab *t, uint32_t tag, size_t index) {
+    assert(t && index < UINT32_MAX); /* ids are stored + 1 in 32 bits */
     if ((t->n + 1) * 2 > t->nslots) hashtab_reserve(t, t->n + 1);
     place(t, tag, (uint32_t)index + 1);
     t->n++;
@@ -65,6 +68,7 @@ static uint64_t rotate_left(uint64_t v, int k) {
 }
 
 uint64_t hashtab_hash_bytes(const void *p, size_t n, uint64_t seed) {
+    assert(p || n == 0);
     const unsigned char *c = p;
     uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
     for (; n >= 8; c += 8, n -= 8) h = rotate_left(h ^ load64(c) * 0xbf58476d1ce4e5b9ULL, 29) * 0x94d049bb133111ebULL;

@@ -6,12 +6,14 @@
  */
 #include "jsonw.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 void jsonw_init(jsonw *w, buf *out) {
+    assert(w && out);
     memset(w, 0, sizeof *w);
     w->out = out;
     w->first[0] = true;
@@ -95,6 +97,7 @@ size_t jsonw_utf8_sequence_length(const unsigned char *s, size_t n) {
 }
 
 int jsonw_escape(buf *out, const char *str, size_t n) {
+    assert(out && (str || n == 0));
     const unsigned char *s = (const unsigned char *)str;
     int rc = 0;
     size_t i = 0;
@@ -134,6 +137,7 @@ int jsonw_escape(buf *out, const char *str, size_t n) {
 }
 
 void jsonw_key(jsonw *w, const char *key) {
+    assert(w && key);
     before_value(w);
     put(w, "\"", 1);
     if (!w->failed && jsonw_escape(w->out, key, strlen(key)) < 0) w->failed = true;
@@ -142,6 +146,7 @@ void jsonw_key(jsonw *w, const char *key) {
 }
 
 void jsonw_string_n(jsonw *w, const char *s, size_t n) {
+    assert(w && (s || n == 0));
     before_value(w);
     put(w, "\"", 1);
     if (!w->failed && jsonw_escape(w->out, s, n) < 0) w->failed = true;
@@ -281,6 +286,7 @@ void jsonw_null(jsonw *w) {
 }
 
 void jsonw_raw(jsonw *w, const char *json, size_t n) {
+    assert(w && (json || n == 0));
     before_value(w);
     put(w, json, n);
 }
