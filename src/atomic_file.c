@@ -95,7 +95,7 @@ static int claim_temporary(const char *dir, char *tmp) {
 }
 
 int atomic_file_replace(const char *path, const char *dir, const atomic_part *parts, size_t nparts, char *err) {
-    assert(path && dir && (parts || nparts == 0) && err);
+    assert(path && dir && (parts || nparts == 0));
     char why[ERR_LEN];
     if (atomic_file_check_target(path, why) < 0) return util_fail(err, "%s", why);
     size_t path_len = strlen(path);

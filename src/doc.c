@@ -401,7 +401,7 @@ static const yajl_callbacks callbacks = {
 };
 
 int doc_parse(doc *d, const char *json, size_t len, char *err) {
-    assert(d && (json || len == 0) && err);
+    assert(d && (json || len == 0)); /* err may be NULL */
     clear_values(d);
     d->depth = 0;
     d->path_len = 0;

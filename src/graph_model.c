@@ -172,7 +172,7 @@ int graph_model_add(graph_model *m, const endpoint *from, const endpoint *to, co
 
 int graph_model_add_lat(graph_model *m, const endpoint *from, const endpoint *to, const double count[CLASS_COUNT],
                         const latency *lat, unsigned flow, char *err) {
-    assert(m && from && to && count && err);
+    assert(m && from && to && count);
     double c[CLASS_COUNT];
     double total = sanitize(m, count, c);
     if (to->service[0] == '\0') {
@@ -239,7 +239,7 @@ static int merge_table(rectab *into, const rectab *from, const uint32_t *map, un
 }
 
 int graph_model_merge(graph_model *into, const graph_model *from, char *err) {
-    assert(into && from && into != from && err);
+    assert(into && from && into != from);
     uint32_t *map = xmalloc(((size_t)from->names.n + 1) * sizeof *map);
     for (uint32_t id = 0; id < from->names.n; id++) {
         const char *s = str_of(&from->names, id);

@@ -44,7 +44,7 @@ struct refresher {
 };
 
 refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, char *err) {
-    assert(cfg && err);
+    assert(cfg);
     refresher *r = xcalloc(1, sizeof *r);
     r->cfg = cfg;
     r->topo = topology_new(cfg->topology, cfg->ntopology, cfg->path, err);
@@ -232,7 +232,7 @@ static void *flow_thread(void *arg) {
 }
 
 snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res, char *err) {
-    assert(r && res && err);
+    assert(r && res);
     const vizfeed_config *cfg = r->cfg;
     double started = util_monotonic_seconds(), cpu_started = util_thread_cpu_seconds(), cpu_workers = 0;
     memset(res, 0, sizeof *res);

@@ -5,7 +5,6 @@
  */
 #include "snapshot.h"
 
-#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +37,6 @@ static int gzip_bytes(const char *in, size_t len, char **out, size_t *out_len, c
 }
 
 snapshot *snapshot_new(char *json, size_t len, int64_t window_end_ms, int64_t refreshed_mono_ms, char *err) {
-    assert(err);
     if (!json) {
         util_fail(err, "no graph bytes to publish");
         return NULL;
