@@ -30,7 +30,6 @@ static uint64_t str_hash(const char *s, size_t len) {
 }
 
 uint32_t graph_strtab_intern_n(strtab *t, const char *s, size_t len) {
-    assert(t && (s || len == 0));
     uint64_t h = str_hash(s, len);
     uint32_t id = strtab_find(t, s, len, h);
     if (id != NO_ID) return id;

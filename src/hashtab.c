@@ -68,7 +68,6 @@ static uint64_t rotate_left(uint64_t v, int k) {
 }
 
 uint64_t hashtab_hash_bytes(const void *p, size_t n, uint64_t seed) {
-    assert(p || n == 0);
     const unsigned char *c = p;
     uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
     for (; n >= 8; c += 8, n -= 8) h = rotate_left(h ^ load64(c) * 0xbf58476d1ce4e5b9ULL, 29) * 0x94d049bb133111ebULL;

@@ -97,7 +97,6 @@ size_t jsonw_utf8_sequence_length(const unsigned char *s, size_t n) {
 }
 
 int jsonw_escape(buf *out, const char *str, size_t n) {
-    assert(out && (str || n == 0));
     const unsigned char *s = (const unsigned char *)str;
     int rc = 0;
     size_t i = 0;
@@ -137,7 +136,6 @@ int jsonw_escape(buf *out, const char *str, size_t n) {
 }
 
 void jsonw_key(jsonw *w, const char *key) {
-    assert(w && key);
     before_value(w);
     put(w, "\"", 1);
     if (!w->failed && jsonw_escape(w->out, key, strlen(key)) < 0) w->failed = true;
