@@ -612,10 +612,16 @@ void http_update_options(http_server *h, const http_options *o) {
     auth_credentials_free(old_credentials);
 }
 
+/* Not MHD_quiesce_daemon(): in libmicrohttpd 0.9.75 (and later 0.9.x) it
+ * removes the listening socket from each pool thread's epoll set while that
+ * thread, woken by any event, may be removing it too; the second one gets
+ * ENOENT and libmicrohttpd aborts the process ("Failed to remove listen FD
+ * from epoll set"), a SIGTERM ending in SIGABRT (test_shutdown.py). The
+ * accept policy (http_conn_accept) closes every new connection instead; MHD
+ * keeps the listening socket, and MHD_stop_daemon() closes it. */
 void http_quiesce(http_server *h) {
-    if (!h || !h->daemon || h->quiesced) return;
-    h->listener = MHD_quiesce_daemon(h->daemon);
-    h->quiesced = true;
+    if (!h || !h->daemon) return;
+    __atomic_store_n(&h->quiesced, 1, __ATOMIC_RELEASE);
 }
 
 void http_stop(http_server *h) {
@@ -630,7 +636,6 @@ void http_stop(http_server *h) {
             usleep(10 * 1000);
         }
         MHD_stop_daemon(h->daemon);
-        if (h->listener != MHD_INVALID_SOCKET) close(h->listener);
     }
     if (h->watchdog_running) {
         pthread_mutex_lock(&h->connections_lock);

@@ -68,9 +68,8 @@ struct http_server {
     sink sink; /* what the refresher publishes to; owned by the server */
     struct MHD_Daemon *daemon;
     int port;
-    bool quiesced;       /* no longer accepting (main thread only) */
-    MHD_socket listener; /* the listening socket MHD handed back when quiesced */
-    int starting;        /* atomic: MHD messages are captured, not logged */
+    int quiesced; /* atomic: no longer accepting (set by the main thread, read by the accept policy) */
+    int starting; /* atomic: MHD messages are captured, not logged */
     char start_error[ERR_LEN];
 
     pthread_mutex_t lock; /* guards everything below */
