@@ -6,6 +6,7 @@
  */
 #include "atomic_file.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -94,6 +95,7 @@ static int claim_temporary(const char *dir, char *tmp) {
 }
 
 int atomic_file_replace(const char *path, const char *dir, const atomic_part *parts, size_t nparts, char *err) {
+    assert(path && dir && (parts || nparts == 0));
     char why[ERR_LEN];
     if (atomic_file_check_target(path, why) < 0) return util_fail(err, "%s", why);
     size_t path_len = strlen(path);

@@ -2,7 +2,10 @@
  * bounds.h - every hard limit of vizfeed in one place (OpenBSD httpd's habit).
  * Each bounds memory or work that outside input could otherwise grow; when a
  * limit is hit the input is rejected or truncated and the event is counted,
- * never silently ignored.
+ * never silently ignored. Not here: what paces retries (back-off steps in
+ * source_es.c and pull.h) and what sizes an algorithm's own work without
+ * refusing any input (regex_match.c's automaton, past which regexec()
+ * decides; the HTTP thread count in http.c).
  */
 #ifndef VIZ_BOUNDS_H
 #define VIZ_BOUNDS_H
@@ -33,6 +36,7 @@
 #define HTTP_CONNECTION_MEMORY    (32u << 10)  /* per-connection buffer: bounds request line + headers */
 #define HTTP_MAX_URI              (8u << 10)   /* request target; longer ones get 414 (nginx's default is 8 KiB too) */
 #define PULL_MAX_BODY             (256u << 20) /* decoded bytes of one answer `vizfeed pull` accepts */
+#define PULL_MAX_ETAG             256          /* bytes of an ETag `pull` sends back; longer: not used */
 #define HTTP_MAX_STATIC_FILE      (64u << 20)  /* a file served from ui_dir */
 #define VIZ_MAX_SINKS             4 /* sinks in a sink_list: the HTTP server, the output file, room for tests */
 

@@ -8,7 +8,7 @@
  * every thread (the main thread takes them with sigwait), loads the
  * configuration through o->load, starts the HTTP server and the refresher
  * thread, and returns when a stop signal has been handled: HTTP stops
- * accepting at once, a refresh in progress is cut (refresher_stop) within
+ * accepting at once (http_quiesce), a refresh in progress is cut (refresher_stop) within
  * about a second, in-flight responses finish, everything is freed.
  *
  * Reload (SIGHUP): o->load is called again on the main thread; a
@@ -28,7 +28,7 @@
  * once per SIGHUP.
  *
  * Returns 0 after a stop signal, DAEMON_EXIT_USAGE when the first
- * configuration does not load (or a source cannot open),
+ * configuration does not load (or a source or the output file cannot open),
  * DAEMON_EXIT_RUNTIME when HTTP or the refresher thread cannot start.
  */
 #ifndef VIZFEED_DAEMON_H

@@ -16,6 +16,7 @@
 #include "bounds.h"
 #include "doc.h"
 
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,6 +414,7 @@ static const yajl_callbacks callbacks = {
 };
 
 int doc_parse(doc *d, const char *json, size_t len, char *err) {
+    assert(d && (json || len == 0)); /* err may be NULL */
     clear_values(d);
     d->depth = 0;
     d->path_len = 0;
@@ -454,6 +456,7 @@ int doc_parse(doc *d, const char *json, size_t len, char *err) {
 }
 
 size_t doc_get(const doc *d, const char *field, const doc_value **values) {
+    assert(d && field && values);
     size_t len = strlen(field);
     const schema_entry *e = schema_find(d->schema, field, len, path_hash(field, len));
     if (!e || !(e->flags & ENTRY_FIELD)) {

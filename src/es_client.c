@@ -141,6 +141,11 @@ static int decode_cloud_id(const char *cloud_id, char **url, char *err) {
     buf u;
     buf_init(&u, 1024);
     buf_printf(&u, "https://%s.%s:%s", parts[1], parts[0], port);
+    if (buf_failed(&u)) {
+        buf_free(&u);
+        util_fail(err, "elasticsearch.cloud_id is not valid: the URL it names is too long");
+        goto free_text;
+    }
     *url = buf_take(&u, NULL);
     rc = 0;
 free_text:
@@ -182,6 +187,7 @@ static int build_authorization(es_client *c, const es_config *cfg, char *err) {
     buf h;
     buf_init(&h, 16384);
     int rc = -1;
+    bool cut = false; /* a piece of the header did not fit */
     if (!util_str_empty(cfg->api_key)) {
         if (has_line_break(cfg->api_key)) {
             util_fail(err, "elasticsearch.api_key contains a line break");
@@ -206,10 +212,17 @@ static int build_authorization(es_client *c, const es_config *cfg, char *err) {
         buf_init(&pair, 8192);
         buf_printf(&pair, "%s:%s", cfg->username, cfg->password ? cfg->password : "");
         buf_puts(&h, "Authorization: Basic ");
-        util_base64_encode(&h, (const unsigned char *)pair.data, pair.len);
+        cut = buf_failed(&pair);
+        util_base64_encode(&h, (const unsigned char *)buf_cstr(&pair), pair.len);
         /* Wipe the plain pair: a core dump should not hand it out. */
-        memset(pair.data, 0, pair.len);
+        if (pair.data) memset(pair.data, 0, pair.len);
         buf_free(&pair);
+    }
+    /* A cut header would send a wrong secret and read as a refused login. */
+    if (cut || buf_failed(&h)) {
+        if (h.data) memset(h.data, 0, h.len);
+        util_fail(err, "elasticsearch credentials are too long for one Authorization header");
+        goto done;
     }
     if (h.len) c->authorization = buf_take(&h, NULL);
     rc = 0;

@@ -6,6 +6,7 @@
  */
 #include "graph_intern.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,7 @@ uint32_t graph_strtab_intern(strtab *t, const char *s) {
 }
 
 uint32_t graph_strtab_lookup(const strtab *t, const char *s) {
+    assert(t && s);
     size_t len = strlen(s);
     return strtab_find(t, s, len, str_hash(s, len));
 }

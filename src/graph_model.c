@@ -14,6 +14,7 @@
  */
 #include "graph_model.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,6 +151,7 @@ static void add_host(graph_model *m, uint32_t region, uint32_t service, const ch
 }
 
 void graph_model_add_self_call(graph_model *m, const endpoint *ep, const double count[CLASS_COUNT], unsigned flow) {
+    assert(m && ep && count);
     double c[CLASS_COUNT];
     sanitize(m, count, c);
     uint32_t key[4] = {graph_strtab_intern(&m->names, ep->region), graph_strtab_intern(&m->names, ep->service), 0, 0};
@@ -158,6 +160,7 @@ void graph_model_add_self_call(graph_model *m, const endpoint *ep, const double 
 }
 
 void graph_model_add_dropped(graph_model *m, double count, unsigned flow) {
+    assert(m);
     m->dropped += clamp_count(m, count);
     m->dropped_flows |= flow_bit(flow);
 }
@@ -169,6 +172,7 @@ int graph_model_add(graph_model *m, const endpoint *from, const endpoint *to, co
 
 int graph_model_add_lat(graph_model *m, const endpoint *from, const endpoint *to, const double count[CLASS_COUNT],
                         const latency *lat, unsigned flow, char *err) {
+    assert(m && from && to && count);
     double c[CLASS_COUNT];
     double total = sanitize(m, count, c);
     if (to->service[0] == '\0') {
@@ -235,6 +239,7 @@ static int merge_table(rectab *into, const rectab *from, const uint32_t *map, un
 }
 
 int graph_model_merge(graph_model *into, const graph_model *from, char *err) {
+    assert(into && from && into != from);
     uint32_t *map = xmalloc(((size_t)from->names.n + 1) * sizeof *map);
     for (uint32_t id = 0; id < from->names.n; id++) {
         const char *s = str_of(&from->names, id);

@@ -5,6 +5,7 @@
  */
 #include "hashtab.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,12 +34,14 @@ static void rehash(hashtab *t, size_t nslots) {
 }
 
 void hashtab_reserve(hashtab *t, size_t n) {
+    assert(t);
     size_t nslots = t->nslots ? t->nslots : 256;
     while (n * 2 > nslots) nslots *= 2;
     if (nslots != t->nslots) rehash(t, nslots);
 }
 
 void hashtab_put(hashtab *t, uint32_t tag, size_t index) {
+    assert(t && index < UINT32_MAX); /* ids are stored + 1 in 32 bits */
     if ((t->n + 1) * 2 > t->nslots) hashtab_reserve(t, t->n + 1);
     place(t, tag, (uint32_t)index + 1);
     t->n++;

@@ -14,7 +14,7 @@
  *   for (hashtab_slot *s = hashtab_first(&t, tag); s->id;
  *        s = hashtab_next(&t, s))        lookup: the caller compares keys
  *       if (s->tag == tag && key_eq(array[s->id - 1], key)) ...
- *   hashtab_put(&t, tag, index);         adds index (after a reserve)
+ *   hashtab_put(&t, tag, index);         adds index (grows the table as needed)
  *   hashtab_free(&t);
  *
  * tag: 32 bits of a well-mixed hash (hashtab_hash_bytes, a finalizer like
@@ -41,7 +41,7 @@ typedef struct {
 } hashtab;
 
 /* A free slot that lookups in a table without slots start and stop on; it
- * is never written (hashtab_put needs a reserve first). */
+ * is never written (hashtab_put gives a table without slots its own first). */
 extern hashtab_slot hashtab_none;
 
 /* The first slot where an entry with this tag may be: a lookup walks with

@@ -71,8 +71,10 @@ http_server *http_start(const http_options *o, char *err);
 int http_port(const http_server *h); /* the bound port (useful with port 0) */
 sink *http_sink(http_server *h);
 void http_update_options(http_server *h, const http_options *o);
-/* Stops accepting connections at once; requests in flight go on. Called on
- * SIGTERM before the last refresh is waited for. http_stop() does it too. */
+/* Stops accepting at once: from then on a new connection is closed as soon
+ * as it is accepted (the listening socket stays open until http_stop());
+ * requests in flight go on. Called on SIGTERM before the last refresh is
+ * waited for. http_stop() does it too. */
 void http_quiesce(http_server *h);
 void http_stop(http_server *h);
 

@@ -80,6 +80,8 @@ void http_conn_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 enum MHD_Result http_conn_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
     http_server *h = cls;
     (void)addr, (void)addrlen;
+    /* Stopping (http_quiesce): closed at once, and not counted as refused. */
+    if (__atomic_load_n(&h->quiesced, __ATOMIC_ACQUIRE)) return MHD_NO;
     unsigned open, refused = 0;
     pthread_mutex_lock(&h->connections_lock);
     open = h->open_connections;

@@ -29,7 +29,8 @@ void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context
                       enum MHD_ConnectionNotificationCode code);
 /* MHD_OPTION_NOTIFY_COMPLETED: the next request's headers are awaited. */
 void http_conn_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode code);
-/* MHD's accept policy: MHD_NO (closed at once) at h->connection_limit. */
+/* MHD's accept policy: MHD_NO (closed at once) at h->connection_limit, and
+ * for every connection once http_quiesce() has set h->quiesced. */
 enum MHD_Result http_conn_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
 /* The watchdog thread's body (arg: the server). */
 void *http_conn_watchdog(void *arg);

@@ -11,7 +11,7 @@
  *   http_static.c the files of ui_dir;
  *   http_conn.c   connection tracking, the connection limit and the
  *                 watchdog that cuts requests whose headers are overdue.
- * Only these files include this header.
+ * Only these files (and http_static.h, sink_http.h) include this header.
  *
  * Threads: the helpers below are called from libmicrohttpd's threads while
  * a request is answered (one connection is served by one thread at a time).
@@ -41,7 +41,7 @@ typedef enum { AUTH_NONE, AUTH_BASIC, AUTH_BEARER } auth_scheme;
 
 /* The current snapshot and the responses prebuilt from it. A request only
  * takes the server's mutex long enough to queue one of them, which makes
- * MHD take its own reference; publish() swaps the set under the same mutex
+ * MHD take its own reference; http_publish() (sink_http.c) swaps the set under the same mutex
  * and drops the old one afterwards, so responses still being sent keep
  * their snapshot alive through the free callback. */
 typedef struct {
@@ -68,9 +68,8 @@ struct http_server {
     sink sink; /* what the refresher publishes to; owned by the server */
     struct MHD_Daemon *daemon;
     int port;
-    bool quiesced;       /* no longer accepting (main thread only) */
-    MHD_socket listener; /* the listening socket MHD handed back when quiesced */
-    int starting;        /* atomic: MHD messages are captured, not logged */
+    int quiesced; /* atomic: no longer accepting (set by the main thread, read by the accept policy) */
+    int starting; /* atomic: MHD messages are captured, not logged */
     char start_error[ERR_LEN];
 
     pthread_mutex_t lock; /* guards everything below */

@@ -5,7 +5,8 @@
  * http.c calls these for every request; they live apart so that the unit
  * tests and the fuzzer (tests/fuzz/fuzz_http.c) can drive them directly
  * with hostile input. None allocates, none keeps a pointer, and every
- * argument is a NUL-terminated string (NULL where noted).
+ * string argument is NUL-terminated (NULL where noted) unless its length
+ * comes with it (the field checks).
  */
 #ifndef VIZ_HTTP_PARSE_H
 #define VIZ_HTTP_PARSE_H

@@ -237,7 +237,9 @@ static int fields_mapped(es_client *c, const char *index, const char *const *fie
     buf_init(&path, 1 << 16);
     buf_printf(&path, "/%s/_field_caps?ignore_unavailable=true&allow_no_indices=true&fields=", index);
     for (size_t i = 0; i < n; i++) buf_printf(&path, "%s%s", i ? "," : "", fields[i]);
-    yajl_val v = request_json(c, "GET", buf_cstr(&path), NULL, err);
+    /* A cut path would ask about other fields than the caller's. */
+    yajl_val v = buf_failed(&path) ? NULL : request_json(c, "GET", buf_cstr(&path), NULL, err);
+    if (buf_failed(&path)) util_fail(err, "the _field_caps path for %s is longer than %zu bytes", index, path.max);
     buf_free(&path);
     if (!v) return -1;
     *missing = NULL;
@@ -290,7 +292,9 @@ static int count_documents(es_client *c, const flow_config *f, int64_t start, in
     jsonw_object_end(&w);
     buf_printf(&path, "/%s/_search?ignore_unavailable=true&allow_no_indices=true", f->index);
     int rc = -1;
-    yajl_val v = jsonw_failed(&w) ? NULL : request_json(c, "POST", buf_cstr(&path), buf_cstr(&body), err);
+    bool too_long = jsonw_failed(&w) || buf_failed(&path);
+    if (too_long) util_fail(err, "flow %s: the count request for %s is too long", f->name, f->index);
+    yajl_val v = too_long ? NULL : request_json(c, "POST", buf_cstr(&path), buf_cstr(&body), err);
     if (v) {
         const char *as_object[] = {"hits", "total", "value", NULL}, *as_int[] = {"hits", "total", NULL};
         yajl_val t = yajl_tree_get(v, as_object, yajl_t_number);

@@ -4,8 +4,10 @@
  *
  * It asks Elasticsearch three things, with the same client (auth, TLS,
  * timeouts) as an elasticsearch flow:
- *   1. GET /_resolve/index/ALL (the * pattern): the data streams and the indices that are not
- *      a data stream's backing index (hidden and system names are left out);
+ *   1. GET /_resolve/index/ with the pattern `*` and expand_wildcards=open:
+ *      the open data streams and the indices that are not a data stream's
+ *      backing index (names starting with '.', hidden and system ones, are
+ *      left out);
  *   2. for every preset whose default index patterns (preset.h) match some of
  *      them, GET /<patterns>/_field_caps for the fields the preset cannot do
  *      without (the callee's service and the timestamp);
@@ -20,9 +22,9 @@
  * environment variables instead.
  *
  * Errors: init_main() returns the process exit code: 0 with a configuration
- * printed, 1 when the cluster cannot be read or nothing was recognised (the
- * comments are printed all the same), 2 for a usage error. Messages go to
- * stderr.
+ * printed, 1 when the cluster cannot be read (stdout then stops where it
+ * was) or nothing was recognised (the comments are printed all the same),
+ * 2 for a usage error. Messages go to stderr.
  */
 #ifndef VIZ_INIT_H
 #define VIZ_INIT_H

@@ -9,6 +9,7 @@
 #include "bounds.h"
 #include "jsonr.h"
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,6 +66,7 @@ static void init_tables(void) {
 }
 
 jsonr *jsonr_new(const jsonr_callbacks *cb, void *ctx) {
+    assert(cb);
     init_tables();
     jsonr *r = xcalloc(1, sizeof *r);
     r->cb = cb;
@@ -447,6 +449,7 @@ static const unsigned char *finish_pending(jsonr *r, const unsigned char *p, con
 }
 
 jsonr_status jsonr_feed(jsonr *r, const char *data, size_t len) {
+    assert(r && (data || len == 0));
     if (r->failed) return JSONR_ERROR;
     if (r->stopped) return JSONR_STOPPED;
     const unsigned char *start = (const unsigned char *)data, *p = start, *end = start + len;

@@ -6,12 +6,14 @@
  */
 #include "jsonw.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 void jsonw_init(jsonw *w, buf *out) {
+    assert(w && out);
     memset(w, 0, sizeof *w);
     w->out = out;
     w->first[0] = true;
@@ -142,6 +144,7 @@ void jsonw_key(jsonw *w, const char *key) {
 }
 
 void jsonw_string_n(jsonw *w, const char *s, size_t n) {
+    assert(w && (s || n == 0));
     before_value(w);
     put(w, "\"", 1);
     if (!w->failed && jsonw_escape(w->out, s, n) < 0) w->failed = true;
@@ -281,6 +284,7 @@ void jsonw_null(jsonw *w) {
 }
 
 void jsonw_raw(jsonw *w, const char *json, size_t n) {
+    assert(w && (json || n == 0));
     before_value(w);
     put(w, json, n);
 }

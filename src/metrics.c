@@ -5,6 +5,7 @@
  */
 #include "metrics.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <math.h>
 #include <pthread.h>
@@ -101,6 +102,7 @@ static series *lookup(const char *name, const char *labels, int create) {
 }
 
 void metrics_add(const char *name, const char *labels, double delta) {
+    assert(name);
     pthread_mutex_lock(&lock);
     series *s = lookup(name, labels, 1);
     /* A counter never goes down; Prometheus would read a decrease as a
@@ -110,6 +112,7 @@ void metrics_add(const char *name, const char *labels, double delta) {
 }
 
 void metrics_set(const char *name, const char *labels, double value) {
+    assert(name);
     pthread_mutex_lock(&lock);
     series *s = lookup(name, labels, 1);
     if (s) s->value = value;
@@ -117,6 +120,7 @@ void metrics_set(const char *name, const char *labels, double value) {
 }
 
 double metrics_get(const char *name, const char *labels) {
+    assert(name);
     pthread_mutex_lock(&lock);
     series *s = lookup(name, labels, 0);
     double v = s ? s->value : 0;
@@ -203,6 +207,7 @@ static int compare_series(const void *a, const void *b) {
 }
 
 void metrics_render(buf *out) {
+    assert(out);
     pthread_mutex_lock(&lock);
     int order[METRICS_MAX_DECLARED];
     for (int i = 0; i < ndecls; i++) order[i] = i;

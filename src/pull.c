@@ -22,7 +22,6 @@
 #include "sink.h"
 #include "util.h"
 
-#define PULL_MAX_ETAG    256 /* bytes of an ETag we send back; a longer one is not used */
 #define PULL_BODY_SAMPLE 120 /* bytes of an error answer quoted in the log */
 /* Room kept for the next answer between polls. A larger buffer (a big graph,
  * or an answer refused at PULL_MAX_BODY) is given back after its poll:

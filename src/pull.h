@@ -18,7 +18,8 @@
  *     atomically (temporary file, fsync, rename: sink_file_write()), so a
  *     reader sees the old copy or the new one, never a partial or empty file.
  *   - 304 to a request that carried If-None-Match: FILE is current; nothing
- *     to do. A 304 to a request without it (nothing to compare with: a
+ *     to do, unless FILE was removed meanwhile (then one warning and the
+ *     same poll asks again without If-None-Match). A 304 to a request without it (nothing to compare with: a
  *     broken cache or proxy) is a failure like those below.
  *   - anything else (connection refused, timeout, another status such as the
  *     feeder's 503 before its first graph, an invalid or oversized body, a

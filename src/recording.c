@@ -82,6 +82,11 @@ int recording_write_page(const char *flow_dir, unsigned long refresh, unsigned p
     buf_puts(&request, ",\"body\":");
     buf_append(&request, body, body_len);
     buf_puts(&request, "}\n");
+    if (buf_failed(&request)) {
+        buf_free(&request);
+        util_fail(err, "recording %s/%04u: the request is longer than %d bytes", dir, page, RECORDING_MAX_REQUEST);
+        return -1;
+    }
     snprintf(path, sizeof path, "%s/%04u.request.json", dir, page);
     int rc = write_atomic(dir, path, request.data, request.len, "", 0, err);
     buf_free(&request);
@@ -114,6 +119,12 @@ int recording_flow_dir(const char *root, const char *flow_name, char **dir, unsi
     buf_puts(&b, root);
     buf_putc(&b, '/');
     safe_component(flow_name, &b);
+    if (buf_failed(&b)) {
+        buf_free(&b);
+        *dir = NULL;
+        util_fail(err, "recording directory for flow '%s' is too long", flow_name);
+        return -1;
+    }
     *dir = buf_take(&b, NULL);
     buf_free(&b);
     if (make_dirs(*dir, err) < 0) {

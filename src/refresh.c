@@ -6,6 +6,7 @@
  */
 #include "refresh.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@ struct refresher {
 };
 
 refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, char *err) {
+    assert(cfg);
     refresher *r = xcalloc(1, sizeof *r);
     r->cfg = cfg;
     r->topo = topology_new(cfg->topology, cfg->ntopology, cfg->path, err);
@@ -75,6 +77,9 @@ refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, cha
         buf_puts(&labels, "flow=\"");
         metrics_label_escape(&labels, f->flow->name);
         buf_putc(&labels, '"');
+        /* Always fits: metrics_label_escape() cuts a value at METRICS_MAX_LABEL_VALUE bytes
+         * (3 bytes each at worst, plus a hash), so a 2 KB flow name is a label of 400 at most. */
+        assert(!buf_failed(&labels));
         f->labels = buf_take(&labels, NULL);
         r->nflows++;
     }
@@ -225,6 +230,7 @@ static void *flow_thread(void *arg) {
 }
 
 snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res, char *err) {
+    assert(r && res);
     const vizfeed_config *cfg = r->cfg;
     double started = util_monotonic_seconds(), cpu_started = util_thread_cpu_seconds(), cpu_workers = 0;
     memset(res, 0, sizeof *res);

@@ -57,7 +57,7 @@ typedef struct {
     uint64_t malformed;    /* lines that were not a JSON object */
     uint64_t oversize;     /* lines longer than VIZ_MAX_LINE_BYTES */
     uint64_t no_timestamp; /* events without a readable timestamp */
-    uint64_t dropped;      /* events dropped because VIZ_MAX_FILE_EVENTS was reached */
+    uint64_t dropped;      /* events dropped at VIZ_MAX_FILE_EVENTS events or FILE_MAX_TUPLES tuples held */
     uint64_t rotations;    /* file replaced or truncated */
 } source_stats;
 

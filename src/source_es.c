@@ -33,6 +33,7 @@
  * through recording.h (<record_dir>/<flow>/<refresh>/<page>.{request,
  * response}.json), which source_replay.c reads back through the same parser.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -123,6 +124,7 @@ static void count_error(es_src *s, const char *kind) {
     buf_printf(&labels, "%s,kind=\"", s->flow_label);
     metrics_label_escape(&labels, kind);
     buf_putc(&labels, '"');
+    assert(!buf_failed(&labels)); /* two bounded values (metrics_label_escape), see es_open() */
     metrics_add("vizfeed_es_errors_total", buf_cstr(&labels), 1);
     buf_free(&labels);
 }
@@ -219,6 +221,9 @@ static source *es_open(const flow_config *flow, const vizfeed_config *cfg, char 
     buf_puts(&b, "flow=\"");
     metrics_label_escape(&b, flow->name);
     buf_putc(&b, '"');
+    /* Always fits: metrics_label_escape() cuts a value at METRICS_MAX_LABEL_VALUE bytes
+     * (3 bytes each at worst, plus a hash), so any flow name is a label of 400 at most. */
+    assert(!buf_failed(&b));
     s->flow_label = buf_take(&b, NULL);
     if (!util_str_empty(cfg->record_dir)) {
         if (recording_flow_dir(cfg->record_dir, flow->name, &s->record_dir, &s->record_refresh, err) < 0) {
@@ -551,6 +556,7 @@ static void detect_cluster(es_src *s) {
     buf_init(&labels, 1024);
     buf_printf(&labels, "%s,product=\"%s\",major=\"%d\"", s->flow_label,
                flavor == ES_FLAVOR_OPENSEARCH ? "opensearch" : "elasticsearch", major);
+    assert(!buf_failed(&labels)); /* a bounded label (es_open) and two short ones */
     metrics_set("vizfeed_es_cluster_info", buf_cstr(&labels), 1);
     buf_free(&labels);
 }

@@ -30,6 +30,7 @@
  * summed over its numeric values, missing counting 0, like a sum aggregation;
  * each endpoint is the first non-null value of its field.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -434,6 +435,9 @@ static void handle_line(file_src *s, const char *line, size_t len) {
                                                  : CLASS_NORMAL;
     e.count = event_count(s);
     build_key(s);
+    /* Always fits: the key buffer holds EP_COUNT parts of at most
+     * VIZ_MAX_KEY_VALUE_BYTES and two marks (build_key cuts each value). */
+    assert(!buf_failed(&s->key));
     int64_t id = tuple_intern(s);
     if (id < 0) {
         s->stats.dropped++;

@@ -510,6 +510,7 @@ static void build_indexes(topology *t) {
 }
 
 topology *topology_new(const topology_entry *entries, size_t n, const char *file, char *err) {
+    assert(entries || n == 0);
     if (n > VIZ_MAX_TOPOLOGY) {
         util_fail(err, "%s: %zu topology entries; expected at most %d", util_str_empty(file) ? "topology" : file, n,
                   VIZ_MAX_TOPOLOGY);
@@ -811,6 +812,7 @@ resolve_result topology_resolve(const topology *t, const graph_config *g, const 
 
 resolve_result topology_resolve_memo(const topology *t, topology_memo *memo, const graph_config *g,
                                      const char *const value[EP_COUNT], endpoint *from, endpoint *to) {
+    assert(g && value && from && to); /* t may be NULL: no topology */
     lookup_result r;
     memset(from, 0, sizeof *from);
     memset(to, 0, sizeof *to);

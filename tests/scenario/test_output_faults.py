@@ -116,6 +116,39 @@ def umount(directory):
         subprocess.run(["umount", "-l", directory], capture_output=True, timeout=20)
 
 
+TAIL_LINES = 30  # of the daemon's log quoted when it does not exit 0
+
+
+def sanitizer_reports(pid):
+    """The sanitizer reports process pid wrote ($ASAN_OPTIONS/$UBSAN_OPTIONS/$TSAN_OPTIONS
+    log_path, as ./dev sets them, names files PATH.PID)."""
+    out = []
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS"):
+        m = re.search(r"(?:^|:)log_path=([^:]+)", os.environ.get(var, ""))
+        path = m and f"{m.group(1)}.{pid}"
+        if path and os.path.exists(path):
+            with open(path, errors="replace") as f:
+                out.append(f"--- {path}:\n{f.read()[-4000:]}")
+    return out
+
+
+def stopped_cleanly(tap, d, name):
+    """SIGTERM, then checks the exit status is 0. Otherwise the failure says
+    all there is to know (a failed assert() or a library's panic goes to
+    stderr, which is the daemon's log, removed with its folder): the status,
+    the signal, the log's last lines and any sanitizer report of the process."""
+    code = d.stop()
+    why = ""
+    if code != 0:
+        sig = f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else ""
+        lines = d.log().splitlines()
+        why = (f"exit status {code}{sig}; the daemon's last {min(TAIL_LINES, len(lines))} log lines "
+               f"(stdout and stderr):\n" + "\n".join(lines[-TAIL_LINES:]))
+        reports = sanitizer_reports(d.proc.pid)
+        why += "\n" + ("\n".join(reports) if reports else "no sanitizer report for pid %d" % d.proc.pid)
+    return tap.check(code == 0, name, why)
+
+
 # The demo fleet: a small graph that changes every second, so a 300 ms
 # interval tries a write every second. ui_dir "": no page needed.
 DEMO_CONFIG = """
@@ -292,7 +325,7 @@ def sigkill_mid_write(tap, tmp):
                   f"{label}: {hups} reloads (SIGHUP) while a temporary file was being written: no write failed, "
                   "nothing removed",
                   "\n".join(bad[:3]) or f"{hups} reloads in {time.time() - t0:.0f} s, errors_total {errors}")
-        tap.equal(d.stop(), 0, f"{label}: the last daemon exits 0 on SIGTERM")
+        stopped_cleanly(tap, d, f"{label}: the last daemon exits 0 on SIGTERM")
         tap.check(not temporaries(out_dir), f"{label}: no temporary file left at the end", temporaries(out_dir))
         problems = graph_problems(read_bytes(out))
         tap.check(not problems, f"{label}: the file at the end is a complete, valid graph", problems[:3])
@@ -368,7 +401,7 @@ def read_only(tap, tmp):
                   "\n".join(log_lines(d, log1)[-5:]))
         tap.check(not temporaries(out_dir) and not graph_problems(read_bytes(out)),
                   f"{label}: after recovery a valid file and no temporary")
-        tap.equal(d.stop(), 0, f"{label}: exits 0 on SIGTERM")
+        stopped_cleanly(tap, d, f"{label}: exits 0 on SIGTERM")
     finally:
         if d:
             d.stop()
@@ -464,7 +497,7 @@ def eio(tap, tmp):
             tap.check(os.listdir(out_dir) == [OUT] and not graph_problems(read_bytes(out)),
                       f"{name}: after recovery a valid file and no temporary", os.listdir(out_dir))
         tap.check(d.proc.poll() is None and d.request("GET", "/healthz")[0] == 200, f"{label}: the daemon runs on")
-        tap.equal(d.stop(), 0, f"{label}: exits 0 on SIGTERM")
+        stopped_cleanly(tap, d, f"{label}: exits 0 on SIGTERM")
     finally:
         if os.path.exists(control):
             os.unlink(control)

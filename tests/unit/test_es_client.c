@@ -447,6 +447,71 @@ static void test_cloud_id(void **state) {
     buf_free(&body);
 }
 
+/* A cloud_id naming a URL longer than the client's 1 KiB limit is refused
+ * with its reason, not cut into another host's name. */
+static void test_cloud_id_too_long(void **state) {
+    fixture *f = *state;
+    f->cfg.nhosts = 0;
+    /* base64 of "<1100 x 'h'>.invalid$abc$def" */
+    char host[1200] = "";
+    memset(host, 'h', 1100);
+    strcat(host, ".invalid$abc$def");
+    buf text;
+    buf_init(&text, 4096);
+    buf_puts(&text, "x:");
+    util_base64_encode(&text, (const unsigned char *)host, strlen(host));
+    f->cfg.cloud_id = text.data; /* es_config holds char * */
+    char err[ERR_LEN] = "";
+    assert_null(es_client_new(&f->cfg, err));
+    assert_string_equal(err, "elasticsearch.cloud_id is not valid: the URL it names is too long");
+    /* The same just under the limit is a client. */
+    host[900] = '\0';
+    strcat(host, ".invalid$abc$def");
+    buf_reset(&text);
+    buf_puts(&text, "x:");
+    util_base64_encode(&text, (const unsigned char *)host, strlen(host));
+    f->cfg.cloud_id = text.data; /* es_config holds char * */
+    es_client *c = es_client_new(&f->cfg, err);
+    assert_non_null(c);
+    es_client_free(c);
+    buf_free(&text);
+}
+
+/* Credentials that do not fit one Authorization header (16 KiB) are refused
+ * when the client is made: a cut header would send a wrong secret, which
+ * the cluster would answer as a refused login. */
+static void test_credentials_too_long(void **state) {
+    fixture *f = *state;
+    char *secret = malloc(20000);
+    memset(secret, 'k', 19999);
+    secret[19999] = '\0';
+    char err[ERR_LEN] = "";
+    f->cfg.bearer_token = secret;
+    assert_null(es_client_new(&f->cfg, err));
+    assert_string_equal(err, "elasticsearch credentials are too long for one Authorization header");
+    f->cfg.bearer_token = "";
+    f->cfg.api_key = secret;
+    err[0] = '\0';
+    assert_null(es_client_new(&f->cfg, err));
+    assert_string_equal(err, "elasticsearch credentials are too long for one Authorization header");
+    /* Basic: a user:password pair over 8 KiB, which would fit the header
+     * once base64-encoded (4/3 of its length) but was cut before. */
+    f->cfg.api_key = "";
+    f->cfg.username = "elastic";
+    secret[13000] = '\0';
+    f->cfg.password = secret;
+    err[0] = '\0';
+    assert_null(es_client_new(&f->cfg, err));
+    assert_string_equal(err, "elasticsearch credentials are too long for one Authorization header");
+    assert_null(strstr(err, "kkkk"));
+    /* Long but within the header: a client. */
+    secret[8000] = '\0';
+    es_client *c = es_client_new(&f->cfg, err);
+    assert_non_null(c);
+    es_client_free(c);
+    free(secret);
+}
+
 static void test_detect(void **state) {
     fixture *f = *state;
     fake_push(f->server,
@@ -512,6 +577,8 @@ int main(void) {
         TEST(test_tls_to_plain_port),
         TEST(test_resolve_failure_hides_credentials),
         TEST(test_cloud_id),
+        TEST(test_cloud_id_too_long),
+        TEST(test_credentials_too_long),
         TEST(test_detect),
         cmocka_unit_test(test_failure_names),
     };

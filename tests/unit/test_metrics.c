@@ -144,6 +144,19 @@ static void long_and_odd_label_values_stay_one_valid_label(void **state) {
     assert_string_equal(buf_cstr(&la),
                         "q\\\"\\\\\\nz\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd[31m\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9");
 
+    /* The worst case, every byte a control character (3 bytes of U+FFFD
+     * each): still well inside the 1 KiB label buffers of refresh.c and
+     * source_es.c, which assert that their labels fit. */
+    char ctl[2001];
+    memset(ctl, '\x01', 2000);
+    ctl[2000] = '\0';
+    buf_reset(&la);
+    buf_puts(&la, "flow=\"");
+    metrics_label_escape(&la, ctl);
+    buf_putc(&la, '"');
+    assert_false(buf_failed(&la));
+    assert_int_equal(la.len, 6 + 3 * 128 + 9 + 1);
+
     metrics_declare("t_total", METRIC_COUNTER, "t");
     buf_reset(&la);
     buf_puts(&la, "flow=\"");

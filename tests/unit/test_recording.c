@@ -161,12 +161,61 @@ static void heads_and_errors(void **state) {
     assert_non_null(strstr(err, "cannot create"));
 }
 
+/* What does not fit is refused with its reason, never written cut: a
+ * request file longer than RECORDING_MAX_REQUEST (a cut body would replay
+ * as another query) and a flow directory longer than 64 KiB. */
+static void too_long_is_refused(void **state) {
+    const char *root = *state;
+    char *dir = NULL, err[ERR_LEN], flow_dir[512];
+    unsigned long last;
+    assert_int_equal(recording_flow_dir(root, "f", &dir, &last, err), 0);
+    snprintf(flow_dir, sizeof flow_dir, "%s", dir);
+    free(dir);
+    size_t n = RECORDING_MAX_REQUEST;
+    char *body = malloc(n + 1);
+    memset(body, ' ', n);
+    body[0] = '{', body[n - 1] = '}', body[n] = '\0';
+    buf answer;
+    buf_init(&answer, 64);
+    buf_puts(&answer, "{}");
+    err[0] = '\0';
+    assert_int_equal(recording_write_page(flow_dir, 1, 1, "/logs-*/_search", body, n, 200, &answer, err), -1);
+    char expected[ERR_LEN + 64], path[600];
+    snprintf(expected, sizeof expected, "recording %s/000001/0001: the request is longer than %d bytes", flow_dir,
+             RECORDING_MAX_REQUEST);
+    assert_string_equal(err, expected);
+    snprintf(path, sizeof path, "%s/000001/0001.request.json", flow_dir);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(path, sizeof path, "%s/000001/0001.response.json", flow_dir);
+    assert_int_equal(access(path, F_OK), -1);
+    /* The largest body that fits is written whole. */
+    size_t fits = RECORDING_MAX_REQUEST - 200;
+    body[fits - 1] = '}', body[fits] = '\0';
+    assert_int_equal(recording_write_page(flow_dir, 1, 1, "/logs-*/_search", body, fits, 200, &answer, err), 0);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/000001/0001.request.json", flow_dir);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true((size_t)st.st_size > fits);
+    buf_free(&answer);
+    free(body);
+
+    char *long_root = malloc(70000);
+    memset(long_root, 'r', 69999);
+    long_root[0] = '/', long_root[69999] = '\0';
+    dir = (char *)1;
+    assert_int_equal(recording_flow_dir(long_root, "flow1", &dir, &last, err), -1);
+    assert_null(dir);
+    assert_string_equal(err, "recording directory for flow 'flow1' is too long");
+    free(long_root);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(written_pages_read_back, setup, teardown),
         cmocka_unit_test_setup_teardown(second_run_continues_numbering, setup, teardown),
         cmocka_unit_test_setup_teardown(unsafe_flow_names_stay_inside, setup, teardown),
         cmocka_unit_test_setup_teardown(heads_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(too_long_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
