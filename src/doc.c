@@ -1,7 +1,9 @@
 /*
  * doc.c - one NDJSON line reduced to the fields a flow reads.
  *
- * The parse is a single yajl pass in callback mode. While it walks the
+ * A line is read by the fast path below (a reader of its own that skips what
+ * the schema does not lead to, without a callback per token) and, when that
+ * gives up, by a single yajl pass in callback mode. While either walks the
  * document it keeps the dotted path of the current key in a buffer and looks
  * it up in the schema, which knows both the fields and every prefix of a field
  * ("http", "http.response" for "http.response.status_code"). A key that is
@@ -78,6 +80,7 @@ typedef struct {
  * for an object, the value of its last key; for an array, every element
  * (arrays are transparent, so they inherit the state of their key). */
 typedef struct {
+    bool is_map;
     bool keys_live; /* object: its keys may lead to a schema field */
     size_t base;
     int value_field;   /* schema field receiving scalar values, or -1 */
@@ -299,6 +302,7 @@ static int push(doc *d, bool is_map) {
     const frame *parent = d->depth ? top(d) : NULL;
     frame *f = &d->stack[d->depth++];
     f->base = d->path_len;
+    f->is_map = is_map;
     if (is_map) {
         f->keys_live = parent ? parent->value_prefix : true;
         f->value_field = -1;
@@ -387,6 +391,318 @@ static int on_map_key(void *ctx, const unsigned char *key, size_t len) {
     return 1;
 }
 
+/* ---- fast path -------------------------------------------------------- */
+
+/* Most of a line is fields the flow never reads: a 250-byte span has 12
+ * keys and the flow wants 5 values. yajl tokenizes all of it and calls back
+ * for every token; this reader walks the line itself, runs the same
+ * callbacks above only where the schema leads, and skips every other value
+ * with a validating scan that hands nothing out.
+ *
+ * It accepts a subset of what yajl accepts and gives the same values for it:
+ * RFC 8259 JSON with yajl's UTF-8 rule (a lead byte followed by its
+ * continuation bytes; overlong forms pass, as in yajl), white space limited
+ * to space, tab, CR and LF, nothing but white space after the object, and
+ * strings that the flow reads (a key on the schema's way, a field's value)
+ * without escapes. On anything else it gives up and doc_parse() parses the
+ * line again with yajl, which then decides, so a line yajl refuses or
+ * decodes is read exactly as before, error message included. */
+
+/* The bytes of an 8-byte word that need a look inside a string: '"', '\\',
+ * control characters and bytes of UTF-8 sequences, as the high bit of each.
+ * A borrow may mark bytes above a marked one too, never below it: the
+ * lowest mark is exact (the word is read little-endian). */
+static inline uint64_t string_special(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high;
+}
+
+static inline uint64_t le64(uint64_t w) {
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return __builtin_bswap64(w);
+#else
+    return w;
+#endif
+}
+
+static inline bool hex_digit(unsigned char c) {
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* Scans a string whose opening quote is before p: the end of its text (at
+ * the closing quote), or NULL when yajl would refuse it. *escapes tells
+ * whether it holds a backslash escape (its text then needs decoding). */
+static const unsigned char *scan_string(const unsigned char *p, const unsigned char *end, bool *escapes) {
+    for (;;) {
+        while (end - p >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            w = le64(w);
+            uint64_t m = string_special(w);
+            if (m) {
+                p += __builtin_ctzll(m) / 8;
+                break;
+            }
+            p += 8;
+        }
+        if (p == end) return NULL;
+        unsigned char c = *p;
+        if (c == '"') return p;
+        if (c == '\\') {
+            *escapes = true;
+            if (end - p < 2) return NULL;
+            c = p[1];
+            if (c == 'u') {
+                if (end - p < 6 || !hex_digit(p[2]) || !hex_digit(p[3]) || !hex_digit(p[4]) || !hex_digit(p[5]))
+                    return NULL;
+                p += 6;
+            } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' || c == 't') {
+                p += 2;
+            } else {
+                return NULL;
+            }
+        } else if (c < 0x20) {
+            return NULL;
+        } else if (c < 0x80) {
+            p++;
+        } else {
+            /* yajl's rule: a lead byte, then as many continuation bytes as
+             * it announces. */
+            size_t more = (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 0;
+            if (more == 0 || (size_t)(end - p) <= more) return NULL;
+            for (size_t i = 1; i <= more; i++)
+                if ((p[i] >> 6) != 0x2) return NULL;
+            p += more + 1;
+        }
+    }
+}
+
+static inline const unsigned char *skip_space(const unsigned char *p, const unsigned char *end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) p++;
+    return p;
+}
+
+static inline bool is_digit(unsigned char c) {
+    return c >= '0' && c <= '9';
+}
+
+/* The end of the number starting at p (yajl's grammar), or NULL. */
+static const unsigned char *scan_number(const unsigned char *p, const unsigned char *end) {
+    if (p < end && *p == '-') p++;
+    if (p == end) return NULL;
+    if (*p == '0') {
+        p++;
+    } else if (is_digit(*p)) {
+        while (p < end && is_digit(*p)) p++;
+    } else {
+        return NULL;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        if (p == end || !is_digit(*p)) return NULL;
+        while (p < end && is_digit(*p)) p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p == end || !is_digit(*p)) return NULL;
+        while (p < end && is_digit(*p)) p++;
+    }
+    return p;
+}
+
+/* The end of the literal true, false or null at p, or NULL; *type and
+ * *text say which. */
+static const unsigned char *scan_literal(const unsigned char *p, const unsigned char *end, doc_value_type *type,
+                                         const char **text) {
+    size_t left = (size_t)(end - p);
+    if (left >= 4 && memcmp(p, "true", 4) == 0) {
+        *type = DOC_BOOL, *text = "true";
+        return p + 4;
+    }
+    if (left >= 5 && memcmp(p, "false", 5) == 0) {
+        *type = DOC_BOOL, *text = "false";
+        return p + 5;
+    }
+    if (left >= 4 && memcmp(p, "null", 4) == 0) {
+        *type = DOC_NULL, *text = "";
+        return p + 4;
+    }
+    return NULL;
+}
+
+/* Skips the value at p (white space before it already skipped) and
+ * validates it as yajl would, handing nothing out: the end of the value, or
+ * NULL to give up. depth: the frames open around it, so that nesting past
+ * DOC_MAX_DEPTH is left to the slow path, which reports it. */
+static const unsigned char *skip_value(const unsigned char *p, const unsigned char *end, int depth) {
+    char close[DOC_MAX_DEPTH]; /* the closing byte of each container open here */
+    int n = 0;
+    bool escapes;
+    doc_value_type type;
+    const char *text;
+value:
+    if (p == end) return NULL;
+    switch (*p) {
+    case '{':
+        if (depth + n >= DOC_MAX_DEPTH) return NULL;
+        close[n++] = '}';
+        p = skip_space(p + 1, end);
+        if (p < end && *p == '}') {
+            p++;
+            n--;
+            goto after;
+        }
+        goto key;
+    case '[':
+        if (depth + n >= DOC_MAX_DEPTH) return NULL;
+        close[n++] = ']';
+        p = skip_space(p + 1, end);
+        if (p < end && *p == ']') {
+            p++;
+            n--;
+            goto after;
+        }
+        goto value;
+    case '"':
+        p = scan_string(p + 1, end, &escapes);
+        if (!p) return NULL;
+        p++;
+        goto after;
+    case 't':
+    case 'f':
+    case 'n':
+        p = scan_literal(p, end, &type, &text);
+        if (!p) return NULL;
+        goto after;
+    default:
+        p = scan_number(p, end);
+        if (!p) return NULL;
+        goto after;
+    }
+key:
+    if (p == end || *p != '"') return NULL;
+    p = scan_string(p + 1, end, &escapes);
+    if (!p) return NULL;
+    p = skip_space(p + 1, end);
+    if (p == end || *p != ':') return NULL;
+    p = skip_space(p + 1, end);
+    goto value;
+after:
+    if (n == 0) return p;
+    p = skip_space(p, end);
+    if (p == end) return NULL;
+    if (*p == ',') {
+        p = skip_space(p + 1, end);
+        if (close[n - 1] == '}') goto key;
+        goto value;
+    }
+    if (*p != close[n - 1]) return NULL;
+    p++;
+    n--;
+    goto after;
+}
+
+/* Whether the value that comes next in the open container is read at all:
+ * it feeds a field, may hold one, or is the _source object of a hit. */
+static bool value_live(doc *d, unsigned char first) {
+    const frame *f = top(d);
+    if (f->value_field >= 0) return true;
+    if (first == '{') return f->value_prefix || (d->depth == 1 && d->source_key && !d->source_done);
+    if (first == '[') return f->value_prefix;
+    return false;
+}
+
+/* Parses the line with the callbacks above. 0: parsed; -1: give up (the
+ * document's state is then garbage and the caller parses again). */
+static int fast_parse(doc *d, const char *json, size_t len) {
+    const unsigned char *p = (const unsigned char *)json, *end = p + len;
+    p = skip_space(p, end);
+    if (p == end || *p != '{') return -1;
+    if (!on_start_map(d)) return -1;
+    p = skip_space(p + 1, end);
+    if (p < end && *p == '}') {
+        p++;
+        goto closed;
+    }
+    for (;;) {
+        /* A key of the innermost object (live: dead objects are skipped). */
+        if (p == end || *p != '"') return -1;
+        bool escapes = false;
+        const unsigned char *k = p + 1;
+        p = scan_string(k, end, &escapes);
+        if (!p || escapes) return -1;
+        on_map_key(d, k, (size_t)(p - k));
+        p = skip_space(p + 1, end);
+        if (p == end || *p != ':') return -1;
+        p = skip_space(p + 1, end);
+    value:
+        if (p == end) return -1;
+        if (!value_live(d, *p)) {
+            p = skip_value(p, end, d->depth);
+            if (!p) return -1;
+        } else if (*p == '{' || *p == '[') {
+            bool map = *p == '{';
+            if (!(map ? on_start_map(d) : on_start_array(d))) return -1;
+            p = skip_space(p + 1, end);
+            if (p < end && *p == (map ? '}' : ']')) {
+                p++;
+                map ? on_end_map(d) : on_end_array(d);
+            } else if (map) {
+                continue;
+            } else {
+                goto value;
+            }
+        } else {
+            doc_value_type type;
+            const char *text;
+            const unsigned char *v = p;
+            if (*p == '"') {
+                bool esc = false;
+                v = p + 1;
+                p = scan_string(v, end, &esc);
+                if (!p || esc) return -1;
+                type = DOC_STRING;
+                text = (const char *)v;
+                p++;
+            } else if (*p == 't' || *p == 'f' || *p == 'n') {
+                p = scan_literal(p, end, &type, &text);
+                if (!p) return -1;
+                v = (const unsigned char *)text;
+            } else {
+                p = scan_number(p, end);
+                if (!p) return -1;
+                type = DOC_NUMBER;
+                text = (const char *)v;
+            }
+            size_t n = type == DOC_STRING ? (size_t)(p - 1 - v) : type == DOC_NUMBER ? (size_t)(p - v) : strlen(text);
+            if (!add_value(d, type, text, n)) return -1;
+        }
+        /* After a value: the next key or element, or the end of containers. */
+        for (;;) {
+            p = skip_space(p, end);
+            if (p == end) return -1;
+            bool map = top(d)->is_map;
+            if (*p == ',') {
+                p = skip_space(p + 1, end);
+                if (map) break;
+                goto value;
+            }
+            if (*p != (map ? '}' : ']')) return -1;
+            p++;
+            if (map) {
+                on_end_map(d);
+                if (d->depth == 0) goto closed;
+            } else {
+                on_end_array(d);
+            }
+        }
+    }
+closed:
+    return skip_space(p, end) == end ? 0 : -1;
+}
+
 static const yajl_callbacks callbacks = {
     .yajl_null = on_null,
     .yajl_boolean = on_boolean,
@@ -399,7 +715,7 @@ static const yajl_callbacks callbacks = {
     .yajl_end_array = on_end_array,
 };
 
-int doc_parse(doc *d, const char *json, size_t len, char *err) {
+static void reset(doc *d) {
     clear_values(d);
     d->depth = 0;
     d->path_len = 0;
@@ -408,6 +724,23 @@ int doc_parse(doc *d, const char *json, size_t len, char *err) {
     d->in_source = false;
     d->source_done = false;
     d->error = NULL;
+}
+
+/* Turns the values' arena offsets into pointers, once the arena holds all. */
+static void fix_texts(doc *d) {
+    for (size_t i = 0; i < d->schema->nfields; i++) {
+        field_values *fv = &d->slots[i];
+        for (size_t j = 0; j < fv->n; j++) fv->values[j].text = d->arena.data + fv->offsets[j];
+    }
+}
+
+int doc_parse(doc *d, const char *json, size_t len, char *err) {
+    reset(d);
+    if (fast_parse(d, json, len) == 0) {
+        fix_texts(d);
+        return 0;
+    }
+    reset(d);
     /* yajl has no reset: a handle serves one document. Its allocation is a
      * few small blocks that the allocator hands straight back. */
     if (d->yajl) yajl_free(d->yajl);
@@ -433,10 +766,7 @@ int doc_parse(doc *d, const char *json, size_t len, char *err) {
         clear_values(d);
         return -1;
     }
-    for (size_t i = 0; i < d->schema->nfields; i++) {
-        field_values *fv = &d->slots[i];
-        for (size_t j = 0; j < fv->n; j++) fv->values[j].text = d->arena.data + fv->offsets[j];
-    }
+    fix_texts(d);
     return 0;
 }
 

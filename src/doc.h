@@ -4,9 +4,10 @@
  *
  * Calling sequence: doc_schema_new(flow) once per flow collects every field
  * the flow names (endpoints, conditions, count, timestamp); doc_new(schema)
- * makes a reusable document; doc_parse() fills it from one JSON line with
- * yajl callbacks, keeping only the schema's fields, so a 5 KB Beats event
- * costs a handful of small values.
+ * makes a reusable document; doc_parse() fills it from one JSON line,
+ * keeping only the schema's fields, so a 5 KB Beats event costs a handful of
+ * small values (and the bytes of the rest are only scanned, not handed
+ * over). What it accepts, and the error it gives, are yajl's.
  *
  * Field names are ECS dotted paths. A document may hold them nested
  * ({"http":{"response":{"status_code":200}}}), flat
