@@ -50,6 +50,8 @@
  * a kilobyte holds several events, hence several timestamps. */
 #define HEAD_BYTES    1024
 #define MAX_KEY_BYTES (UINT32_MAX - 1u)
+/* One tuple's key: per part a flag byte, the value (cut) and a NUL. */
+#define KEY_MAX (EP_COUNT * (VIZ_MAX_KEY_VALUE_BYTES + 2))
 
 typedef struct {
     int64_t ts;
@@ -95,7 +97,8 @@ typedef struct {
     size_t ntuples, tuples_cap, live_tuples;
     hashtab index; /* of tuples, tagged with their hash */
     buf keys;
-    buf key; /* the key being built for the current event */
+    char *key; /* the key being built for the current event, KEY_MAX bytes */
+    size_t key_len;
 
     double (*sums)[CLASS_COUNT]; /* per tuple, during collect() */
     latency *tuple_lats;         /* per tuple, during collect(), when has_latency */
@@ -151,8 +154,8 @@ static void tuple_release(file_src *s, uint32_t id) {
 /* The id of the tuple whose key is in s->key, added if new; -1 when the key
  * store is full. */
 static int64_t tuple_intern(file_src *s) {
-    const char *key = s->key.data;
-    size_t len = s->key.len;
+    const char *key = s->key;
+    size_t len = s->key_len;
     uint64_t hash = hashtab_hash_bytes(key, len, HASHTAB_SEED);
     uint32_t tag = (uint32_t)hash;
     for (hashtab_slot *sl = hashtab_first(&s->index, tag); sl->id; sl = hashtab_next(&s->index, sl)) {
@@ -316,8 +319,10 @@ static size_t utf8_cut(const char *s, size_t n, size_t max) {
     return n;
 }
 
+/* Written straight into a buffer of KEY_MAX bytes, which every key fits:
+ * this runs for every event. */
 static void build_key(file_src *s) {
-    buf_reset(&s->key);
+    char *out = s->key;
     for (int i = 0; i < EP_COUNT; i++) {
         const char *field = s->flow->fields[i];
         const doc_value *v = NULL;
@@ -331,15 +336,17 @@ static void build_key(file_src *s) {
             while (j < n && v[j].type == DOC_NULL) j++;
         }
         if (j == n) {
-            buf_putc(&s->key, 0);
+            *out++ = 0;
             continue;
         }
         /* A value holding "\u0000" ends there: rows carry C strings. */
         size_t len = utf8_cut(v[j].text, strnlen(v[j].text, v[j].len), VIZ_MAX_KEY_VALUE_BYTES);
-        buf_putc(&s->key, 1);
-        buf_append(&s->key, v[j].text, len);
-        buf_putc(&s->key, 0);
+        *out++ = 1;
+        memcpy(out, v[j].text, len);
+        out += len;
+        *out++ = 0;
     }
+    s->key_len = (size_t)(out - s->key);
 }
 
 static void handle_line(file_src *s, const char *line, size_t len) {
@@ -563,7 +570,7 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
     s->chunk = xmalloc(READ_CHUNK);
     buf_init(&s->partial, VIZ_MAX_LINE_BYTES);
     buf_init(&s->keys, MAX_KEY_BYTES);
-    buf_init(&s->key, EP_COUNT * (VIZ_MAX_KEY_VALUE_BYTES + 2));
+    s->key = xmalloc(KEY_MAX);
     s->schema = doc_schema_new(flow);
     s->doc = doc_new(s->schema);
     index_rebuild(s);
@@ -647,7 +654,7 @@ static void file_close(source *src) {
     doc_schema_free(s->schema);
     buf_free(&s->partial);
     buf_free(&s->keys);
-    buf_free(&s->key);
+    free(s->key);
     free(s->chunk);
     free(s->events);
     free(s->tuples);
