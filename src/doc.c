@@ -42,9 +42,19 @@ typedef struct {
     int field; /* index into doc_schema.fields when ENTRY_FIELD */
 } schema_entry;
 
+/* A field name as the flow's configuration holds it: doc_get() is called
+ * with these very pointers, a dozen times a line, and finds them without
+ * hashing. */
+typedef struct {
+    const char *name;
+    int field;
+} field_alias;
+
 struct doc_schema {
     char **fields; /* distinct field names, in first-seen order */
     size_t nfields;
+    field_alias *aliases;
+    size_t naliases;
     schema_entry *entries; /* fields and prefixes, in the order inserted */
     size_t nentries;
     hashtab index; /* of entries, tagged with the path's hash */
@@ -127,12 +137,25 @@ struct doc {
 
 /* ---- schema ---------------------------------------------------------- */
 
+/* memcmp() for the short paths of a schema, without a call. */
+static inline bool same_bytes(const char *a, const char *b, size_t n) {
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y) return false;
+    }
+    for (; n > 0; a++, b++, n--)
+        if (*a != *b) return false;
+    return true;
+}
+
 /* The entry for name, or NULL. */
-static schema_entry *schema_find(const doc_schema *s, const char *name, size_t len, uint64_t hash) {
+static inline schema_entry *schema_find(const doc_schema *s, const char *name, size_t len, uint64_t hash) {
     uint32_t tag = (uint32_t)hash;
     for (hashtab_slot *sl = hashtab_first(&s->index, tag); sl->id; sl = hashtab_next(&s->index, sl)) {
         schema_entry *e = &s->entries[sl->id - 1];
-        if (sl->tag == tag && e->hash == hash && e->len == len && memcmp(e->name, name, len) == 0) return e;
+        if (sl->tag == tag && e->hash == hash && e->len == len && same_bytes(e->name, name, len)) return e;
     }
     return NULL;
 }
@@ -160,13 +183,21 @@ static void schema_insert(doc_schema *s, const char *name, size_t len, int flag,
 typedef struct {
     char **names;
     size_t n, cap;
+    field_alias *aliases;
+    size_t naliases, aliases_cap;
 } name_list;
 
 static void add_name(void *ctx, const char *field) {
     name_list *l = ctx;
     if (util_str_empty(field)) return;
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->names[i], field) == 0) return;
+    size_t i = 0;
+    while (i < l->n && strcmp(l->names[i], field) != 0) i++;
+    if (l->naliases == l->aliases_cap) {
+        l->aliases_cap = l->aliases_cap ? l->aliases_cap * 2 : 16;
+        l->aliases = xrealloc(l->aliases, l->aliases_cap * sizeof *l->aliases);
+    }
+    l->aliases[l->naliases++] = (field_alias){field, (int)i};
+    if (i < l->n) return;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 16;
         l->names = xrealloc(l->names, l->cap * sizeof *l->names);
@@ -192,6 +223,8 @@ doc_schema *doc_schema_new(const flow_config *flow) {
     doc_schema *s = xcalloc(1, sizeof *s);
     s->fields = l.names;
     s->nfields = l.n;
+    s->aliases = l.aliases;
+    s->naliases = l.naliases;
     /* Each field adds itself and at most one prefix per dot; keep the load
      * under one half. */
     size_t entries = 0;
@@ -217,6 +250,7 @@ void doc_schema_free(doc_schema *s) {
     for (size_t i = 0; i < s->nentries; i++) free(s->entries[i].name);
     for (size_t i = 0; i < s->nfields; i++) free(s->fields[i]);
     free(s->entries);
+    free(s->aliases);
     hashtab_free(&s->index);
     free(s->fields);
     free(s);
@@ -814,6 +848,17 @@ int doc_parse(doc *d, const char *json, size_t len, char *err) {
 }
 
 size_t doc_get(const doc *d, const char *field, const doc_value **values) {
+    /* The pointer seen by doc_schema_new() still holding the same name (it
+     * is compared, in case the caller's memory changed since). */
+    const doc_schema *s = d->schema;
+    for (size_t i = 0; i < s->naliases; i++) {
+        if (s->aliases[i].name != field) continue;
+        const char *name = s->fields[s->aliases[i].field];
+        if (strcmp(name, field) != 0) break;
+        const field_values *fv = &d->slots[s->aliases[i].field];
+        *values = fv->values;
+        return fv->n;
+    }
     size_t len = strlen(field);
     const schema_entry *e = schema_find(d->schema, field, len, path_hash(field, len));
     if (!e || !(e->flags & ENTRY_FIELD)) {
