@@ -117,7 +117,23 @@ typedef struct {
     size_t base;
     int value_field;   /* schema field receiving scalar values, or -1 */
     bool value_prefix; /* an object value may hold schema fields */
+    /* Fast path only (fast_key()): the key memo slot of the key whose value
+     * is being read (an array: of the key holding it), and of the key
+     * holding this object; -1 for the top (and a hit's _source), whose path
+     * is empty; -2 unknown. */
+    int slot, parent_slot;
 } frame;
+
+/* What the key at one position of the previous lines led to (fast_key()). */
+#define KEY_MEMO_SLOTS 64
+#define KEY_MEMO_BYTES 32
+typedef struct {
+    int parent; /* slot of the key holding its object, or -1 */
+    int value_field;
+    bool value_prefix;
+    size_t len;
+    char key[KEY_MEMO_BYTES];
+} key_memo;
 
 struct doc {
     const doc_schema *schema;
@@ -133,6 +149,9 @@ struct doc {
     bool source_done;  /* _source has been read: ignore the rest of the hit */
     const char *error; /* our own reason for cancelling the parse */
     yajl_handle yajl;
+    key_memo memo[KEY_MEMO_SLOTS];
+    int memo_n; /* slots below this are valid */
+    int nkeys;  /* keys of live objects looked up on this line so far */
 };
 
 /* ---- schema ---------------------------------------------------------- */
@@ -380,6 +399,8 @@ static int push(doc *d, bool is_map) {
     frame *f = &d->stack[d->depth++];
     f->base = d->path_len;
     f->is_map = is_map;
+    f->slot = is_map ? -2 : parent->slot;
+    f->parent_slot = !parent ? -1 : parent->slot;
     if (is_map) {
         f->keys_live = parent ? parent->value_prefix : true;
         f->value_field = -1;
@@ -438,17 +459,18 @@ static int on_end_array(void *ctx) {
     return pop(ctx);
 }
 
-static int on_map_key(void *ctx, const unsigned char *key, size_t len) {
-    doc *d = ctx;
-    frame *f = top(d);
+/* Sets the path of the key (after the frame's base) and looks it up: what
+ * its value feeds. false when the key leads nowhere without a lookup (the
+ * rest of a hit's envelope, an object whose keys are not live). */
+static bool key_path(doc *d, frame *f, const unsigned char *key, size_t len) {
     f->value_field = -1;
     f->value_prefix = false;
     d->path_len = f->base;
     if (d->depth == 1) {
         d->source_key = len == 7 && memcmp(key, "_source", 7) == 0;
-        if (d->source_done) return 1; /* the rest of a hit's envelope */
+        if (d->source_done) return false; /* the rest of a hit's envelope */
     }
-    if (!f->keys_live) return 1;
+    if (!f->keys_live) return false;
 
     size_t need = d->path_len + 1 + len + 1;
     if (need > d->path_cap) {
@@ -458,13 +480,22 @@ static int on_map_key(void *ctx, const unsigned char *key, size_t len) {
     if (d->path_len > 0) d->path[d->path_len++] = '.';
     memcpy(d->path + d->path_len, key, len);
     d->path_len += len;
+    return true;
+}
 
-    if (!may_match(d->schema, d->path, d->path_len)) return 1;
+static void key_lookup(doc *d, frame *f) {
+    if (!may_match(d->schema, d->path, d->path_len)) return;
     const schema_entry *e = schema_find(d->schema, d->path, d->path_len, path_hash(d->path, d->path_len));
     if (e) {
         f->value_field = (e->flags & ENTRY_FIELD) ? e->field : -1;
         f->value_prefix = (e->flags & ENTRY_PREFIX) != 0;
     }
+}
+
+static int on_map_key(void *ctx, const unsigned char *key, size_t len) {
+    doc *d = ctx;
+    frame *f = top(d);
+    if (key_path(d, f, key, len)) key_lookup(d, f);
     return 1;
 }
 
@@ -691,6 +722,39 @@ static bool value_live(doc *d, unsigned char first) {
     return false;
 }
 
+/* on_map_key() with a memo: the lines of one producer repeat their keys in
+ * the same order, so the key looked up at the k-th position of a line is
+ * compared with the one at the same position of the previous lines, and
+ * when it is the same key under the same parent slot, its path is the same
+ * path (by induction from the top, whose path is empty) and the lookup's
+ * answer is reused. A lookup at slot k that is stored anew drops the slots
+ * above k, whose parents may have been the old key at k. */
+static void fast_key(doc *d, const unsigned char *key, size_t len) {
+    frame *f = top(d);
+    f->slot = -2;
+    if (!key_path(d, f, key, len)) return;
+    int k = d->nkeys++;
+    if (k >= KEY_MEMO_SLOTS || f->parent_slot < -1 || len > KEY_MEMO_BYTES) {
+        if (k < d->memo_n) d->memo_n = k;
+        key_lookup(d, f);
+        return;
+    }
+    key_memo *m = &d->memo[k];
+    f->slot = k;
+    if (k < d->memo_n && m->parent == f->parent_slot && m->len == len && same_bytes(m->key, (const char *)key, len)) {
+        f->value_field = m->value_field;
+        f->value_prefix = m->value_prefix;
+        return;
+    }
+    key_lookup(d, f);
+    m->parent = f->parent_slot;
+    m->value_field = f->value_field;
+    m->value_prefix = f->value_prefix;
+    m->len = len;
+    memcpy(m->key, key, len);
+    d->memo_n = k + 1;
+}
+
 /* Parses the line with the callbacks above. 0: parsed; -1: give up (the
  * document's state is then garbage and the caller parses again). */
 static int fast_parse(doc *d, const char *json, size_t len) {
@@ -710,7 +774,7 @@ static int fast_parse(doc *d, const char *json, size_t len) {
         const unsigned char *k = p + 1;
         p = scan_string(k, end, &escapes);
         if (!p || escapes) return -1;
-        on_map_key(d, k, (size_t)(p - k));
+        fast_key(d, k, (size_t)(p - k));
         p = skip_space(p + 1, end);
         if (p == end || *p != ':') return -1;
         p = skip_space(p + 1, end);
@@ -721,7 +785,9 @@ static int fast_parse(doc *d, const char *json, size_t len) {
             if (!p) return -1;
         } else if (*p == '{' || *p == '[') {
             bool map = *p == '{';
+            bool source = map && d->depth == 1 && d->source_key && !d->source_done;
             if (!(map ? on_start_map(d) : on_start_array(d))) return -1;
+            if (source) top(d)->parent_slot = -1; /* a hit's _source: its keys' paths start empty */
             p = skip_space(p + 1, end);
             if (p < end && *p == (map ? '}' : ']')) {
                 p++;
@@ -794,6 +860,7 @@ static const yajl_callbacks callbacks = {
 
 static void reset(doc *d) {
     clear_values(d);
+    d->nkeys = 0;
     d->depth = 0;
     d->path_len = 0;
     d->seen_root = false;
