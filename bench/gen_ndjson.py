@@ -21,6 +21,7 @@ import json
 import os
 import random
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_replay  # noqa: E402
@@ -30,7 +31,6 @@ AT_MS = 1767225600000  # 2026-01-01T00:00:00Z, bench.py's --at
 
 def iso(ms):
     s, ms = divmod(ms, 1000)
-    import time
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + f".{ms:03d}Z"
 
 
