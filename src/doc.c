@@ -884,6 +884,10 @@ int doc_parse(doc *d, const char *json, size_t len, char *err) {
         fix_texts(d);
         return 0;
     }
+    return doc_parse_yajl(d, json, len, err);
+}
+
+int doc_parse_yajl(doc *d, const char *json, size_t len, char *err) {
     reset(d);
     /* yajl has no reset: a handle serves one document. Its allocation is a
      * few small blocks that the allocator hands straight back. */

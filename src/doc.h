@@ -51,6 +51,9 @@ void doc_schema_free(doc_schema *schema);
 doc *doc_new(const doc_schema *schema);
 void doc_free(doc *d);
 int doc_parse(doc *d, const char *json, size_t len, char *err);
+/* doc_parse() by yajl alone, without its own fast reader: the reference the
+ * fast reader must agree with (tests/fuzz/fuzz_doc.c checks that it does). */
+int doc_parse_yajl(doc *d, const char *json, size_t len, char *err);
 /* The values of a field (0 when absent); field must be one the schema knows. */
 size_t doc_get(const doc *d, const char *field, const doc_value **values);
 
