@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """bench.py - vizfeed's benchmark: refresh cost by size, against jq and Node.js,
-HTTP against nginx, and Elasticsearch's side of a refresh.
+an NDJSON file against Node.js and the parsing limit, HTTP against nginx, and
+Elasticsearch's side of a refresh.
 
     ./dev bench            (installs jq, wrk, nginx-light, time, builds, runs this)
     bench/bench.py --vizfeed build-bench/vizfeed [--sizes 1000,10000,100000,1000000]
@@ -211,6 +212,78 @@ def refresh_costs(a, sizes):
         say()
         table(["step", "refresh CPU", "refresh wall", "process CPU"], growth)
     return results
+
+
+# ---- 2c: an NDJSON file ----------------------------------------------------------------------
+
+def parse_limit(a, path, fields):
+    """MB/s of the parsing limit on this machine (bench/parse_limit.cc): a scan of the bytes for
+    newlines and quotes, and simdjson reading the same fields when Debian's libsimdjson-dev is
+    installed. {} when no C++ compiler is found."""
+    cxx = shutil.which("c++") or shutil.which("g++")
+    if not cxx:
+        return {}
+    exe = os.path.join(a.work, "parse_limit")
+    src = os.path.join(HERE, "parse_limit.cc")
+    have_simdjson = os.path.exists("/usr/include/simdjson.h")
+    cmd = [cxx, "-O3", "-march=native", src, "-o", exe] + (["-lsimdjson"] if have_simdjson else ["-DNO_SIMDJSON"])
+    if subprocess.run(cmd, capture_output=True).returncode != 0:
+        return {}
+    out = subprocess.run([exe, path] + fields, capture_output=True, text=True, timeout=300).stdout
+    return {k: float(v) for k, v in (line.split() for line in out.splitlines())}
+
+
+def ndjson_case(a):
+    spans, edges = a.ndjson_spans, a.ndjson_spans // 2
+    d = os.path.join(a.work, f"ndjson-{spans}")
+    stamp = os.path.join(d, "done")
+    gen = os.path.join(HERE, "gen_ndjson.py")
+    if not os.path.exists(stamp) or os.path.getmtime(stamp) < os.path.getmtime(gen):
+        shutil.rmtree(d, ignore_errors=True)
+        subprocess.run([sys.executable, gen, "--spans", str(spans), "--edges", str(edges), "--out", d], check=True)
+        open(stamp, "w").close()
+    path = os.path.join(d, "spans.ndjson")
+    size = os.path.getsize(path)
+    mb = size / 1e6
+    say(f"## An NDJSON file: {spans:,} APM spans, {edges:,} edges, one file flow")
+    say()
+    say(f"`bench/gen_ndjson.py` writes {spans:,} span documents ({human(size)}, {size / spans:.0f} bytes a line:"
+        " timestamp, caller, region, span id, callee, outcome) whose calls make")
+    say(f"{edges:,} distinct edges, resolved by the topology of the replay cases. \"vizfeed\" is the first read of the")
+    say("file: `vizfeed once -v --at ... -c vizfeed.yml`, reading, parsing and aggregating every line, then the")
+    say("graph as in the replay cases. Node.js is `bench/node/transform.mjs --ndjson`: `JSON.parse` of every line,")
+    say("the same window and aggregation, then the same transformation as its replay case. \"reading\" is vizfeed")
+    say("on the same file with a `where` that no span meets (vizfeed-read.yml): every line read, parsed and")
+    say("tested, no event kept, so no graph; its MB/s are the file's bytes over that refresh's CPU time. The")
+    say("limit is `bench/parse_limit.cc` on the same bytes in memory (best of 5): a byte loop counting newlines")
+    say("and quotes, and simdjson's DOM parser (Debian's libsimdjson) reading the flow's five fields of each line.")
+    say()
+    viz, node, read = interleaved_runs(
+        [[a.vizfeed, "once", "-v", "--at", AT, "-c", os.path.join(d, "vizfeed.yml")],
+         ["node", f"{HERE}/node/transform.mjs", os.path.join(d, "bench.json"), "--ndjson", path],
+         [a.vizfeed, "once", "-v", "--at", AT, "-c", os.path.join(d, "vizfeed-read.yml")]],
+        [a.reps, a.reps, a.reps], a.jq_timeout)
+    if viz is None or read is None:
+        raise SystemExit(f"bench: vizfeed took more than {a.jq_timeout} s on the NDJSON file")
+    limit = parse_limit(a, path, ["@timestamp", "service.name", "cloud.region", "span.destination.service.resource",
+                                  "event.outcome"])
+    node_ratio = f"{node[1] / viz[1]:.1f}x" if node else f"> {a.jq_timeout / viz[1]:.0f}x"
+    node_wall = f"{node[0] / viz[0]:.1f}x" if node else "-"
+    table(["file", "vizfeed refresh wall", "refresh CPU", "process wall", "process CPU", "peak RSS", "Node wall",
+           "Node CPU", "Node RSS", "Node/vizfeed (CPU)", "Node/vizfeed (wall)"],
+          [[human(size), f"{viz[3]:.3f} s", f"{viz[4]:.3f} s", f"{viz[0]:.3f} s", f"{viz[1]:.3f} s",
+            f"{viz[2]:.0f} MB", fmt_time(node, a.jq_timeout), f"{node[1]:.3f} s" if node else "-",
+            f"{node[2]:.0f} MB" if node else "-", node_ratio, node_wall]])
+    read_mbs = mb / read[4]
+    rows = [["vizfeed, reading (refresh CPU)", f"{read[4]:.3f} s", f"{read_mbs:.0f}", "-"],
+            ["vizfeed, first read with the graph (refresh CPU)", f"{viz[4]:.3f} s", f"{mb / viz[4]:.0f}", "-"]]
+    for name, key in (("scan for newlines and quotes", "scan"), ("simdjson DOM, the five fields", "simdjson")):
+        if key in limit:
+            rows.append([name, f"{mb / limit[key]:.3f} s", f"{limit[key]:.0f}", f"{read_mbs / limit[key]:.0%}"])
+    if not limit:
+        say("(no C++ compiler: the limit is not measured)")
+        say()
+    table(["MB/s on the same bytes", "time", "MB/s", "vizfeed reading / this"], rows)
 
 
 # ---- 2b: HTTP --------------------------------------------------------------------------------
@@ -617,7 +690,8 @@ def main():
     ap.add_argument("--http-reps", type=int, default=3, help="how many times each wrk run is repeated")
     ap.add_argument("--http-size", type=int, default=100000)
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "PERFORMANCE.md"))
-    ap.add_argument("--skip", default="", help="comma list of: refresh, http, es")
+    ap.add_argument("--skip", default="", help="comma list of: refresh, ndjson, http, es")
+    ap.add_argument("--ndjson-spans", type=int, default=200000, help="lines of the NDJSON case (edges: half)")
     a = ap.parse_args()
     a.vizfeed = os.path.abspath(a.vizfeed)
     a_global = a
@@ -627,6 +701,8 @@ def main():
     machine()
     if "refresh" not in skip:
         refresh_costs(a, sizes)
+    if "ndjson" not in skip:
+        ndjson_case(a)
     if "http" not in skip:
         http_bench(a, a.http_size)
     if "es" not in skip:

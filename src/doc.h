@@ -4,9 +4,10 @@
  *
  * Calling sequence: doc_schema_new(flow) once per flow collects every field
  * the flow names (endpoints, conditions, count, timestamp); doc_new(schema)
- * makes a reusable document; doc_parse() fills it from one JSON line with
- * yajl callbacks, keeping only the schema's fields, so a 5 KB Beats event
- * costs a handful of small values.
+ * makes a reusable document; doc_parse() fills it from one JSON line,
+ * keeping only the schema's fields, so a 5 KB Beats event costs a handful of
+ * small values (and the bytes of the rest are only scanned, not handed
+ * over). What it accepts, and the error it gives, are yajl's.
  *
  * Field names are ECS dotted paths. A document may hold them nested
  * ({"http":{"response":{"status_code":200}}}), flat
@@ -50,6 +51,9 @@ void doc_schema_free(doc_schema *schema);
 doc *doc_new(const doc_schema *schema);
 void doc_free(doc *d);
 int doc_parse(doc *d, const char *json, size_t len, char *err);
+/* doc_parse() by yajl alone, without its own fast reader: the reference the
+ * fast reader must agree with (tests/fuzz/fuzz_doc.c checks that it does). */
+int doc_parse_yajl(doc *d, const char *json, size_t len, char *err);
 /* The values of a field (0 when absent); field must be one the schema knows. */
 size_t doc_get(const doc *d, const char *field, const doc_value **values);
 

@@ -242,10 +242,15 @@ static void copy_name(char *dst, size_t cap, const char *s, size_t n) {
             i++;
             continue;
         }
-        size_t run = strnlen(s + i, n - i);
-        size_t copied = copy_cut(dst + out, cap - out, s + i, run);
-        out += copied;
-        if (copied < run) break; /* full */
+        /* copy_cut() without its strnlen(): the run holds no NUL. */
+        size_t run = strnlen(s + i, n - i), take = run;
+        if (take > cap - 1 - out) {
+            take = cap - 1 - out;
+            while (take > 0 && ((unsigned char)s[i + take] & 0xC0) == 0x80) take--;
+        }
+        memcpy(dst + out, s + i, take);
+        out += take;
+        if (take < run) break; /* full */
         i += run;
     }
     dst[out] = '\0';

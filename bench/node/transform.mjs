@@ -3,6 +3,7 @@
 // packages. Reads recorded pages, writes Vizceral JSON to standard output.
 //
 //   node transform.mjs bench.json DIR/edge/000001 DIR/mesh/000001 ...
+//   node transform.mjs bench.json --ndjson FILE
 //
 // Each directory holds one flow's pages (NNNN.response.json, "HTTP 200\n" then
 // the body); the flow is the directory's parent's name. It does what vizfeed
@@ -11,6 +12,12 @@
 // counts per edge, rates to 4 significant digits, classes, root and region
 // levels, maxVolume) and, like the jq script, not the rest: no `other` cap,
 // hosts, notices, metadata, stale marks, sorting, name cuts or IPv6.
+//
+// With --ndjson, the input is one file of event documents (bench/gen_ndjson.py)
+// instead: each line is parsed, kept when its @timestamp is in the window, and
+// counted into a bucket per (from service, from region, to service, to region)
+// as a composite aggregation would, danger when its outcome field says so; the
+// buckets then go through the same transformation.
 import { readFileSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
@@ -59,12 +66,47 @@ const empty = (s) => s === null || s === undefined || s === '';
 const sums = Object.fromEntries(rules.flows.map((f) => [f.name, f.sum]));
 
 const edges = new Map(); // "fr\0fs\0tr\0ts" -> [normal, warning, danger]
-for (const dir of process.argv.slice(3)) {
-  const sum = sums[basename(dirname(dir))];
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.response.json')).sort()) {
-    const text = readFileSync(join(dir, name), 'utf8');
-    const doc = JSON.parse(text.slice(text.indexOf('\n') + 1));
-    for (const b of doc.aggregations?.edges?.buckets ?? []) {
+function* pages() {
+  for (const dir of process.argv.slice(3)) {
+    const sum = sums[basename(dirname(dir))];
+    for (const name of readdirSync(dir).filter((n) => n.endsWith('.response.json')).sort()) {
+      const text = readFileSync(join(dir, name), 'utf8');
+      const doc = JSON.parse(text.slice(text.indexOf('\n') + 1));
+      yield [sum, doc.aggregations?.edges?.buckets ?? []];
+    }
+  }
+}
+function get(doc, path) {
+  let v = doc;
+  for (const part of path.split('.')) v = v?.[part];
+  return v ?? null;
+}
+function* events(file) {
+  const n = rules.ndjson;
+  const buckets = new Map();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    let doc;
+    try {
+      doc = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const ts = Date.parse(doc['@timestamp']);
+    if (!(ts >= n.start_ms && ts < n.end_ms)) continue;
+    const key = { from_service: get(doc, n.from_service), from_region: get(doc, n.from_region),
+      to_service: get(doc, n.to_service), to_region: get(doc, n.to_region) };
+    const id = `${key.from_service}\0${key.from_region}\0${key.to_service}\0${key.to_region}`;
+    const b = buckets.get(id) ?? buckets.set(id, { key, doc_count: 0, danger: { doc_count: 0 } }).get(id);
+    b.doc_count++;
+    if (get(doc, n.danger.field) === n.danger.equals) b.danger.doc_count++;
+  }
+  yield [false, buckets.values()];
+}
+const input = process.argv[3] === '--ndjson' ? events(process.argv[4]) : pages();
+for (const [sum, buckets] of input) {
+  {
+    for (const b of buckets) {
       const k = b.key;
       const total = sum ? b.count?.value ?? 0 : b.doc_count;
       const warning = (sum ? b.warning?.count?.value : b.warning?.doc_count) ?? 0;

@@ -96,6 +96,33 @@ static void test_nested_flat_mixed(void **state) {
     assert_string_equal(values(f, "service.name"), "s:a|s:b");
 }
 
+/* Lines of the same shape one after the other: the fast reader reuses what
+ * a key at the same position led to on the previous lines, which must not
+ * outlive a change of the key above it (cloud.name is not service.name). */
+static void test_same_shape_lines(void **state) {
+    fixture *f = *state;
+    const char *lines[][3] = {
+        {"{\"service\":{\"name\":\"a\"},\"cloud\":{\"region\":\"r\"}}", "s:a", "s:r"},
+        {"{\"cloud\":{\"name\":\"b\"},\"service\":{\"region\":\"q\"}}", "", ""},
+        {"{\"service\":{\"name\":\"c\"},\"cloud\":{\"region\":\"r\"}}", "s:c", "s:r"},
+        {"{\"_index\":\"i\",\"_source\":{\"service\":{\"name\":\"d\"}}}", "s:d", ""},
+        {"{\"service\":{\"name\":\"e\"}}", "s:e", ""},
+        {"{\"x\":{\"name\":\"f\"}}", "", ""},
+        {"{\"service\":[{\"name\":\"g\"}],\"cloud.region\":\"t\"}", "s:g", "s:t"},
+        {"{\"service\":{\"x\":{\"name\":\"h\"}},\"cloud\":{\"region\":\"u\"}}", "", "s:u"},
+        {"{\"service\":{\"name\":\"a\\\"b\"}}", "s:a\"b", ""},
+        {"{\"service\\u002ename\":\"z\",\"cloud\":{\"region\":\"v\"}}", "s:z", "s:v"},
+        {"{\"service\":{\"name\":\"k\"},\"cloud\":{\"region\":\"r\"}}", "s:k", "s:r"},
+    };
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+            assert_int_equal(parse(f, lines[i][0]), 0);
+            assert_string_equal(values(f, "service.name"), lines[i][1]);
+            assert_string_equal(values(f, "cloud.region"), lines[i][2]);
+        }
+    }
+}
+
 static void test_arrays(void **state) {
     fixture *f = *state;
     assert_int_equal(parse(f, "{\"host\":{\"name\":[\"web-1\",\"web-2\"]},\"url\":{\"path\":[]}}"), 0);
@@ -273,6 +300,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_numbers_and_scalars, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fields_not_in_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_shape_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test(test_schema_from_conditions),
     };
