@@ -195,11 +195,29 @@ static void publish(daemon_state *d, snapshot *snap) {
     sink_list_publish(&sinks, snap, report_sink, d);
 }
 
+/* The window end of the live refresh: now - lag rounded down to the
+ * interval's grid, so that replicas with the same configuration compute the
+ * same windows (and publish the same bytes), and a past window asked for
+ * with ?at= is one the live graph showed. */
+static int64_t live_window_end(const vizfeed_config *cfg, int64_t now_ms) {
+    return util_align_ms(now_ms - cfg->lag_ms, cfg->interval_ms);
+}
+
+/* Milliseconds from now_ms until the next grid point passes now - lag: the
+ * refresh then shows the newest window as soon as it is complete, and
+ * replicas refresh at the same moments. At most one interval, so that a
+ * wall clock set back does not stall refreshes. */
+static int64_t until_next_window(const vizfeed_config *cfg, int64_t now_ms) {
+    int64_t next = live_window_end(cfg, now_ms) + cfg->interval_ms + cfg->lag_ms;
+    int64_t wait = next - now_ms;
+    return wait < 0 ? 0 : wait > cfg->interval_ms ? cfg->interval_ms : wait;
+}
+
 static void refresh_once(daemon_state *d) {
     const vizfeed_config *cfg = d->current.cfg;
     char err[ERR_LEN];
     refresh_result res;
-    int64_t end_ms = (util_now_ms() - cfg->lag_ms) / 1000 * 1000;
+    int64_t end_ms = live_window_end(cfg, util_now_ms());
     snapshot *snap = refresher_run(d->current.refresher, end_ms, &res, err);
     if (res.stopped) return; /* SIGTERM cut it short: nothing to say or publish */
     metrics_add("vizfeed_refreshes_total", "", 1);
@@ -255,11 +273,10 @@ static void *refresh_loop(void *arg) {
         if (d->pending.cfg) adopt_pending(d);
         pthread_mutex_unlock(&d->lock);
 
-        int64_t started = util_monotonic_ms();
         refresh_once(d);
 
         pthread_mutex_lock(&d->lock);
-        int64_t due = started + d->current.cfg->interval_ms;
+        int64_t due = util_monotonic_ms() + until_next_window(d->current.cfg, util_now_ms());
         while (!d->stopping && !d->pending.cfg && util_monotonic_ms() < due) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
