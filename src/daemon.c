@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bounds.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -105,12 +106,18 @@ typedef struct {
     vizfeed_config *cfg;
     refresher *refresher;
     sink *file; /* NULL when output.file is not set */
+    /* The history workers' own copy of the configuration (history.h), loaded
+     * with this one: the workers' refreshers outlive a reload's hand-over
+     * and must not write into --record's directory beside the live one.
+     * NULL once given to the history pool. */
+    vizfeed_config *history_cfg;
 } generation;
 
 static void generation_free(generation *g) {
     if (g->file) g->file->ops->close(g->file);
     refresher_free(g->refresher);
     cfg_free(g->cfg);
+    cfg_free(g->history_cfg);
     memset(g, 0, sizeof *g);
 }
 
@@ -135,6 +142,10 @@ static int generation_new(const daemon_options *o, generation *g, char *err) {
     g->refresher = refresher_new(g->cfg, NULL, err);
     if (!g->refresher) goto fail;
     if (!util_str_empty(g->cfg->output_file) && !(g->file = sink_file_new(g->cfg->output_file, err))) goto fail;
+    g->history_cfg = o->load(o->ctx, err);
+    if (!g->history_cfg) goto fail;
+    free(g->history_cfg->record_dir); /* past windows are not recorded: --record is the live refreshes' */
+    g->history_cfg->record_dir = xstrdup("");
     warn_if_unverified(g->cfg);
     return 0;
 fail:
@@ -149,6 +160,7 @@ typedef struct {
     generation current; /* used by the refresher thread only, once it runs */
     generation pending; /* a reloaded configuration waiting to be taken over (cfg != NULL) */
     http_server *http;
+    history *history; /* past windows, on threads of their own */
     /* What each flow and each sink last failed with (refresher thread only). */
     failure_log flow_failure[VIZ_MAX_FLOWS];
     failure_log sink_failure[VIZ_MAX_SINKS];
@@ -156,8 +168,9 @@ typedef struct {
     bool regex_said;   /* the regex time running out was logged */
 } daemon_state;
 
-static http_options http_options_of(const vizfeed_config *cfg) {
-    return (http_options){.listen = cfg->listen,
+static http_options http_options_of(const vizfeed_config *cfg, history *past) {
+    return (http_options){.history = past,
+                          .listen = cfg->listen,
                           .cors_origin = cfg->cors_origin,
                           .ui_dir = cfg->ui_dir,
                           .ui_settings = cfg->ui_settings,
@@ -249,7 +262,7 @@ static void adopt_pending(daemon_state *d) {
     d->current = d->pending;
     memset(&d->pending, 0, sizeof d->pending);
     memset(d->flow_failure, 0, sizeof d->flow_failure); /* flows may have changed */
-    http_options ho = http_options_of(d->current.cfg);
+    http_options ho = http_options_of(d->current.cfg, d->history);
     http_update_options(d->http, &ho);
 }
 
@@ -309,13 +322,17 @@ static void reload(daemon_state *d, const daemon_options *o) {
     if (!util_str_eq(g.cfg->listen, d->current.cfg->listen))
         log_warn("reload: the listen address changed to %s; it takes effect after a restart", g.cfg->listen);
     generation_free(&d->pending); /* two reloads before the refresher woke up: the newer wins */
+    /* Past windows are computed with the new configuration from now on:
+     * the history workers do not wait for the live refresher's hand-over. */
+    history_configure(d->history, g.history_cfg);
+    g.history_cfg = NULL;
     d->pending = g;
     /* What the HTTP side uses (credentials, CORS origin, ui_dir) applies
      * now, not when the refresher is done with a refresh that a slow
      * cluster can stretch for minutes: a revoked password must stop working
      * when the reload is logged. Under the lock, so that an older
      * configuration being adopted cannot overwrite it. */
-    http_options ho = http_options_of(d->pending.cfg);
+    http_options ho = http_options_of(d->pending.cfg, d->history);
     http_update_options(d->http, &ho);
     pthread_cond_signal(&d->wake);
     pthread_mutex_unlock(&d->lock);
@@ -351,7 +368,14 @@ int daemon_run(const daemon_options *o) {
         goto done;
     }
     const vizfeed_config *cfg = d.current.cfg;
-    http_options ho = http_options_of(cfg);
+    d.history = history_new(NULL, err);
+    if (!d.history) {
+        log_error("%s", err);
+        goto done;
+    }
+    history_configure(d.history, d.current.history_cfg);
+    d.current.history_cfg = NULL;
+    http_options ho = http_options_of(cfg, d.history);
     d.http = http_start(&ho, err);
     if (!d.http) {
         log_error("cannot serve HTTP: %s", err); /* err names the address */
@@ -395,7 +419,11 @@ done:
         pthread_mutex_unlock(&d.lock);
         pthread_join(thread, NULL);
     }
+    /* Past windows first: every request still waiting for one is answered
+     * (503), since libmicrohttpd cannot stop with a connection suspended. */
+    history_stop(d.history);
     if (d.http) http_stop(d.http); /* finishes in-flight responses */
+    history_free(d.history);
     generation_free(&d.pending);
     generation_free(&d.current);
     pthread_cond_destroy(&d.wake);
