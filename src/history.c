@@ -82,7 +82,8 @@ struct history {
     held_config *current; /* NULL until configured */
     uint64_t generations;
     job *queue_head, *queue_tail;
-    unsigned queued;
+    unsigned queued;  /* jobs no worker has taken yet */
+    unsigned working; /* workers computing a job */
     cache_entry cache[VIZ_HISTORY_CACHE];
     uint64_t clock;
     double mean_seconds; /* of recent jobs, for Retry-After */
@@ -242,6 +243,7 @@ static void *worker_main(void *arg) {
         if (!h->queue_head) h->queue_tail = NULL;
         h->queued--;
         j->next = NULL;
+        h->working++;
         held_config *c = h->current;
         c->refs++; /* the job's */
         j->generation = c->generation;
@@ -292,6 +294,7 @@ static void *worker_main(void *arg) {
         if (res.status == HISTORY_OK) cache_put(h, &j->key, j->generation, res.snap, res.immutable, res.max_age_s);
         h->mean_seconds = h->mean_seconds > 0 ? 0.7 * h->mean_seconds + 0.3 * seconds : seconds;
         w->job = NULL;
+        h->working--;
         config_release(c);
         last_end = j->key.end_ms;
         last_failed = res.status != HISTORY_OK;
@@ -424,7 +427,9 @@ history_answer history_graph(history *h, int64_t t_ms, int64_t now_ms, history_d
         return HISTORY_READY;
     }
     job *j = find_job(h, &key);
-    if (!j && h->queued >= VIZ_HISTORY_QUEUE) {
+    /* Busy: every worker has a job and VIZ_HISTORY_QUEUE more wait (jobs
+     * that idle workers are about to take do not count against the queue). */
+    if (!j && h->queued >= VIZ_HISTORY_QUEUE + (VIZ_HISTORY_WORKERS - h->working)) {
         *retry_after_s = retry_after(h);
         pthread_mutex_unlock(&h->lock);
         metrics_add("vizfeed_history_busy_total", labels, 1);
