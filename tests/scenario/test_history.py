@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import tempfile
+import time
 
 from esdata import AT, INDEX, FakeElasticsearch, config, events, write_ndjson
 from vizlib import Daemon, Tap, run, validate
@@ -193,9 +194,30 @@ def busy(tap, tmp):
             tap.check(status == 200, "once the workers are free, a refused window is served", status)
 
 
+def once_on_the_grid(tap, tmp):
+    """`once --at` and `query --at` round T down to the grid and read relative times."""
+    a = run(["once", "--demo", "--at", "2026-03-01T12:00:07Z"])
+    b = run(["once", "--demo", "--at", "2026-03-01T12:00:00Z"])
+    tap.check(a.returncode == 0 and a.stdout == b.stdout and json.loads(a.stdout)["updated"] == 1772366400000,
+              "once --at T is rounded down to the interval's grid", a.stderr)
+    before = int(time.time() * 1000)
+    r = run(["once", "--demo", "--at", "-15m"])
+    end = json.loads(r.stdout)["updated"] if r.returncode == 0 else -1
+    tap.check(end % 10000 == 0 and before - 900000 - 10000 < end <= int(time.time() * 1000) - 900000,
+              "once --at -15m: fifteen minutes ago, on the grid", f"{end} {r.stderr}")
+    r = run(["once", "--demo", "--at", "-15x"])
+    tap.check(r.returncode == 2 and "-15x" in r.stderr, "a bad relative --at is a usage error naming it", r.stderr)
+    cfg = config(os.path.join(tmp, "q.yml"), 'type: elasticsearch\n    index: "filebeat-*"',
+                 es="elasticsearch: { hosts: [http://127.0.0.1:9] }")
+    q = run(["query", "-c", cfg, "--at", "2026-01-01T00:02:09.999Z"])
+    tap.check(q.returncode == 0 and f'"lt":{AT_MS}' in q.stdout.replace(" ", ""), "query --at is on the grid too",
+              q.stdout[:300] + q.stderr)
+
+
 def main():
     tap = Tap()
     with tempfile.TemporaryDirectory() as tmp:
+        tap.run(once_on_the_grid, tmp)
         tap.run(file_flow, tmp)
         tap.run(elasticsearch_flow, tmp)
         tap.run(replay_flow, tmp)
