@@ -255,7 +255,8 @@ static void refresh_once(daemon_state *d) {
 }
 
 /* Takes over a reloaded configuration; called with the lock held. The new
- * refresher inherits what must outlive a reload: readiness and maxVolume. */
+ * refresher inherits what must outlive a reload: readiness (the graph state it also hands over carries nothing since
+ * maxVolume depends on the view alone). */
 static void adopt_pending(daemon_state *d) {
     refresher_take_over(d->pending.refresher, d->current.refresher);
     generation_free(&d->current);
