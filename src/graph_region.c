@@ -145,7 +145,7 @@ static bool node_first(const vnode *a, const vnode *b) {
     return a->byte_rank < b->byte_rank;
 }
 
-static const vnode *order_nodes;
+static _Thread_local const vnode *order_nodes; /* per thread: renders run side by side (graph.h) */
 static int node_order_cmp(const void *a, const void *b) {
     const vnode *x = &order_nodes[*(const uint32_t *)a], *y = &order_nodes[*(const uint32_t *)b];
     return node_first(x, y) ? -1 : node_first(y, x) ? 1 : 0;
