@@ -392,31 +392,21 @@ static job *find_job(history *h, const history_key *key) {
     return NULL;
 }
 
-history_answer history_graph(history *h, int64_t t_ms, int64_t now_ms, history_done_fn done, void *ctx,
-                             history_result *res, int64_t *retry_after_s, char *err) {
-    const char *labels = kind_labels[HISTORY_GRAPH];
-    memset(res, 0, sizeof *res);
-    char t_text[32], now_text[32];
-    util_format_time_ms(t_ms, t_text, sizeof t_text);
-    util_format_time_ms(now_ms, now_text, sizeof now_text);
-    if (t_ms > now_ms) {
-        util_fail(err, "at=%s is in the future (now is %s): a past window ends at or before now", t_text, now_text);
-        return HISTORY_BAD;
-    }
-    if (t_ms < 0) {
-        util_fail(err, "at=%s is before 1970-01-01T00:00:00Z", t_text);
-        return HISTORY_BAD;
-    }
-    pthread_mutex_lock(&h->lock);
+/* What every kind of request shares: the cache, joining a job of the same
+ * key, the bound on the queue. Called locked (and unlocks); key is complete
+ * but for what make_key() fills from the configuration. */
+static history_answer submit(history *h, history_key *key, void (*make_key)(const vizfeed_config *, history_key *),
+                             history_done_fn done, void *ctx, history_result *res, int64_t *retry_after_s, char *err) {
+    const char *labels = kind_labels[key->kind];
     if (!h->current || h->stopping) {
         pthread_mutex_unlock(&h->lock);
         util_fail(err, "past windows are not available now");
         return HISTORY_OFF;
     }
     metrics_add("vizfeed_history_requests_total", labels, 1);
-    history_key key = {.kind = HISTORY_GRAPH, .end_ms = util_align_ms(t_ms, h->current->cfg->interval_ms)};
+    make_key(h->current->cfg, key);
     int64_t now_mono = util_monotonic_ms();
-    cache_entry *e = cache_find(h, &key, h->current->generation, now_mono);
+    cache_entry *e = cache_find(h, key, h->current->generation, now_mono);
     if (e) {
         res->status = HISTORY_OK;
         res->snap = snapshot_ref(e->snap);
@@ -426,7 +416,7 @@ history_answer history_graph(history *h, int64_t t_ms, int64_t now_ms, history_d
         metrics_add("vizfeed_history_cache_hits_total", labels, 1);
         return HISTORY_READY;
     }
-    job *j = find_job(h, &key);
+    job *j = find_job(h, key);
     /* Busy: every worker has a job and VIZ_HISTORY_QUEUE more wait (jobs
      * that idle workers are about to take do not count against the queue). */
     if (!j && h->queued >= VIZ_HISTORY_QUEUE + (VIZ_HISTORY_WORKERS - h->working)) {
@@ -439,7 +429,7 @@ history_answer history_graph(history *h, int64_t t_ms, int64_t now_ms, history_d
     }
     if (!j) {
         j = xcalloc(1, sizeof *j);
-        j->key = key;
+        j->key = *key;
         if (h->queue_tail)
             h->queue_tail->next = j;
         else
@@ -455,6 +445,30 @@ history_answer history_graph(history *h, int64_t t_ms, int64_t now_ms, history_d
     j->waiters = w;
     pthread_mutex_unlock(&h->lock);
     return HISTORY_PENDING;
+}
+
+/* The graph's window end: T rounded down to the configuration's grid. */
+static void graph_key(const vizfeed_config *cfg, history_key *key) {
+    key->end_ms = util_align_ms(key->end_ms, cfg->interval_ms);
+}
+
+history_answer history_graph(history *h, int64_t t_ms, int64_t now_ms, history_done_fn done, void *ctx,
+                             history_result *res, int64_t *retry_after_s, char *err) {
+    memset(res, 0, sizeof *res);
+    char t_text[32], now_text[32];
+    util_format_time_ms(t_ms, t_text, sizeof t_text);
+    util_format_time_ms(now_ms, now_text, sizeof now_text);
+    if (t_ms > now_ms) {
+        util_fail(err, "at=%s is in the future (now is %s): a past window ends at or before now", t_text, now_text);
+        return HISTORY_BAD;
+    }
+    if (t_ms < 0) {
+        util_fail(err, "at=%s is before 1970-01-01T00:00:00Z", t_text);
+        return HISTORY_BAD;
+    }
+    history_key key = {.kind = HISTORY_GRAPH, .end_ms = t_ms};
+    pthread_mutex_lock(&h->lock);
+    return submit(h, &key, graph_key, done, ctx, res, retry_after_s, err);
 }
 
 void history_stop(history *h) {

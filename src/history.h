@@ -36,10 +36,13 @@
  * would otherwise show the flow's last good part, from another window), and
  * is not cached.
  *
- * Adding a kind of job (the timeline, timeline.h): a value in history_kind,
- * its parameters in history_key, a request function like history_graph()
- * that fills the key, and a case in compute() (history.c) that turns the
- * worker's refresher into JSON bytes; queueing, coalescing, the cache and
+ * Adding a kind of job (the timeline, timeline.h): a value in history_kind
+ * (and its label in kind_labels), its parameters in history_key (compared
+ * by key_equal(); end_ms stays the moment after which the answer cannot
+ * change, to_ms for a timeline), a request function like history_graph()
+ * that checks its arguments and calls submit() (history.c), and a case in
+ * compute() that turns the worker's refresher into bytes (snapshot_new()
+ * of timeline_json()'s); queueing, coalescing, the cache, immutability and
  * the metrics are shared.
  *
  * Calling sequence: history_new() (starts the threads, idle until
