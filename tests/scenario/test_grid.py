@@ -34,6 +34,10 @@ def event(ms, src, dst):
     return json.dumps({"@timestamp": stamp(ms), "source": {"service": src}, "destination": {"service": dst}})
 
 
+def max_volume(body):
+    return next(n["maxVolume"] for n in json.loads(body)["nodes"] if n.get("name") == "dc1")
+
+
 def identity(d):
     status, headers, body = d.request("GET", "/vizceral.json")
     return (json.loads(body)["updated"], body, headers.get("etag")) if status == 200 else None
@@ -55,7 +59,8 @@ def main():
         write(os.path.join(tmp, "events.ndjson"), "\n".join(lines) + "\n")
         write(os.path.join(tmp, "vizfeed.yml"), CONFIG)
         with Daemon(["-c", "vizfeed.yml"], cwd=tmp) as a:
-            seen = tap.within(lambda: (lambda g: g and g[0] > burst_end and g)(identity(a)), "the first daemon serves a window", a)
+            seen = tap.within(lambda: (lambda g: g and burst_end < g[0] <= burst_end + 4000 and g)(identity(a)),
+                              "the first daemon serves a window with the burst", a)
             # The burst falls out of the first daemon's window before the second starts.
             tap.within(lambda: (lambda g: g and g[0] - 4000 > burst_end)(identity(a)),
                        "the burst leaves the first daemon's window", a, timeout=30)
@@ -76,7 +81,10 @@ def main():
                 # A later window too: they move on the grid together.
                 later = poll(lambda: (lambda p: p and p[0][0] > (pair[0][0] if pair else 0) and p)(same_window()), 30)
                 tap.check(bool(later) and later[0][1] == later[1][1], "a later window: the same bytes again")
-            tap.check(seen is not None, "the first daemon saw the burst's window before")
+            if seen and pair:
+                tap.check(max_volume(seen[1]) > max_volume(pair[0][1]),
+                          "the burst raised the first daemon's maxVolume then (what a decay would have kept)",
+                          f"{max_volume(seen[1])} then, {max_volume(pair[0][1])} now")
     tap.done()
 
 
