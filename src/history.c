@@ -278,7 +278,12 @@ static void *worker_main(void *arg) {
         metrics_add("vizfeed_history_computed_total", labels, 1);
         metrics_add("vizfeed_history_compute_seconds_total", labels, seconds);
         if (res.status == HISTORY_OK) {
-            res.immutable = j->key.end_ms + c->cfg->lag_ms + VIZ_HISTORY_SETTLE_MS <= now;
+            /* A partial answer (shards that failed or timed out: a region's
+             * metadata.partial, graph_region.c) may be whole when asked
+             * again: never immutable. In the JSON, "partial": can only be
+             * that key, since quotes inside strings are escaped. */
+            bool partial = strstr(res.snap->json, "\"partial\":") != NULL;
+            res.immutable = !partial && j->key.end_ms + c->cfg->lag_ms + VIZ_HISTORY_SETTLE_MS <= now;
             res.max_age_s = res.immutable ? HISTORY_IMMUTABLE_MAX_AGE_S : (c->cfg->interval_ms + 999) / 1000;
             char at[32];
             util_format_time_ms(j->key.end_ms, at, sizeof at);

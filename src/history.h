@@ -31,7 +31,9 @@
  *
  * Results: a graph whose window ended more than lag + VIZ_HISTORY_SETTLE_MS
  * ago can no longer change: it is immutable (cached until evicted, served
- * with a long max-age). A more recent one is cached for one interval. A
+ * with a long max-age). A more recent one, and one with partial data (a
+ * flow's degraded answer: failed or timed-out shards), is cached for one
+ * interval. A
  * window in which a flow failed is an error, never a graph (a refresher
  * would otherwise show the flow's last good part, from another window), and
  * is not cached.
