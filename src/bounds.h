@@ -39,6 +39,15 @@
 #define PULL_MAX_ETAG             256          /* bytes of an ETag `pull` sends back; longer: not used */
 #define HTTP_MAX_STATIC_FILE      (64u << 20)  /* a file served from ui_dir */
 #define VIZ_MAX_SINKS             4 /* sinks in a sink_list: the HTTP server, the output file, room for tests */
+/* Issue 15: query arguments (/vizceral.json?at=T, /timeline.json?from=&to=&step=&region=), read by a parser of
+ * our own before libmicrohttpd sees them (http.c, inspect_raw_uri). */
+#define HTTP_MAX_QUERY_ARGS  16           /* arguments of one query; more is a 400 */
+#define HTTP_MAX_QUERY_VALUE VIZ_NAME_MAX /* decoded bytes of one argument's value (a region name fits) */
+/* Issue 15: past windows (history.h). */
+#define VIZ_HISTORY_WORKERS   2  /* threads computing past windows, each with its own refresher */
+#define VIZ_HISTORY_QUEUE     4  /* distinct past windows waiting for a worker; beyond: 503 + Retry-After */
+#define VIZ_HISTORY_CACHE     64 /* past graphs kept (least recently used goes); a graph of 1 MB keeps 64 MB at most */
+#define VIZ_HISTORY_SETTLE_MS (5 * 60 * 1000) /* after lag + this, a window's data no longer changes: immutable */
 
 /* Moved here from the modules that use them (issue 12 item 5). */
 #define CFG_MAX_SERVICES_LIMIT 100000 /* largest services limit a configuration may set */

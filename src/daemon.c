@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bounds.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -105,12 +106,18 @@ typedef struct {
     vizfeed_config *cfg;
     refresher *refresher;
     sink *file; /* NULL when output.file is not set */
+    /* The history workers' own copy of the configuration (history.h), loaded
+     * with this one: the workers' refreshers outlive a reload's hand-over
+     * and must not write into --record's directory beside the live one.
+     * NULL once given to the history pool. */
+    vizfeed_config *history_cfg;
 } generation;
 
 static void generation_free(generation *g) {
     if (g->file) g->file->ops->close(g->file);
     refresher_free(g->refresher);
     cfg_free(g->cfg);
+    cfg_free(g->history_cfg);
     memset(g, 0, sizeof *g);
 }
 
@@ -135,6 +142,10 @@ static int generation_new(const daemon_options *o, generation *g, char *err) {
     g->refresher = refresher_new(g->cfg, NULL, err);
     if (!g->refresher) goto fail;
     if (!util_str_empty(g->cfg->output_file) && !(g->file = sink_file_new(g->cfg->output_file, err))) goto fail;
+    g->history_cfg = o->load(o->ctx, err);
+    if (!g->history_cfg) goto fail;
+    free(g->history_cfg->record_dir); /* past windows are not recorded: --record is the live refreshes' */
+    g->history_cfg->record_dir = xstrdup("");
     warn_if_unverified(g->cfg);
     return 0;
 fail:
@@ -149,6 +160,7 @@ typedef struct {
     generation current; /* used by the refresher thread only, once it runs */
     generation pending; /* a reloaded configuration waiting to be taken over (cfg != NULL) */
     http_server *http;
+    history *history; /* past windows, on threads of their own */
     /* What each flow and each sink last failed with (refresher thread only). */
     failure_log flow_failure[VIZ_MAX_FLOWS];
     failure_log sink_failure[VIZ_MAX_SINKS];
@@ -156,8 +168,9 @@ typedef struct {
     bool regex_said;   /* the regex time running out was logged */
 } daemon_state;
 
-static http_options http_options_of(const vizfeed_config *cfg) {
-    return (http_options){.listen = cfg->listen,
+static http_options http_options_of(const vizfeed_config *cfg, history *past) {
+    return (http_options){.history = past,
+                          .listen = cfg->listen,
                           .cors_origin = cfg->cors_origin,
                           .ui_dir = cfg->ui_dir,
                           .ui_settings = cfg->ui_settings,
@@ -195,11 +208,29 @@ static void publish(daemon_state *d, snapshot *snap) {
     sink_list_publish(&sinks, snap, report_sink, d);
 }
 
+/* The window end of the live refresh: now - lag rounded down to the
+ * interval's grid, so that replicas with the same configuration compute the
+ * same windows (and publish the same bytes), and a past window asked for
+ * with ?at= is one the live graph showed. */
+static int64_t live_window_end(const vizfeed_config *cfg, int64_t now_ms) {
+    return util_align_ms(now_ms - cfg->lag_ms, cfg->interval_ms);
+}
+
+/* Milliseconds from now_ms until the next grid point passes now - lag: the
+ * refresh then shows the newest window as soon as it is complete, and
+ * replicas refresh at the same moments. At most one interval, so that a
+ * wall clock set back does not stall refreshes. */
+static int64_t until_next_window(const vizfeed_config *cfg, int64_t now_ms) {
+    int64_t next = live_window_end(cfg, now_ms) + cfg->interval_ms + cfg->lag_ms;
+    int64_t wait = next - now_ms;
+    return wait < 0 ? 0 : wait > cfg->interval_ms ? cfg->interval_ms : wait;
+}
+
 static void refresh_once(daemon_state *d) {
     const vizfeed_config *cfg = d->current.cfg;
     char err[ERR_LEN];
     refresh_result res;
-    int64_t end_ms = (util_now_ms() - cfg->lag_ms) / 1000 * 1000;
+    int64_t end_ms = live_window_end(cfg, util_now_ms());
     snapshot *snap = refresher_run(d->current.refresher, end_ms, &res, err);
     if (res.stopped) return; /* SIGTERM cut it short: nothing to say or publish */
     metrics_add("vizfeed_refreshes_total", "", 1);
@@ -224,14 +255,15 @@ static void refresh_once(daemon_state *d) {
 }
 
 /* Takes over a reloaded configuration; called with the lock held. The new
- * refresher inherits what must outlive a reload: readiness and maxVolume. */
+ * refresher inherits what must outlive a reload: readiness (the graph state it also hands over carries nothing since
+ * maxVolume depends on the view alone). */
 static void adopt_pending(daemon_state *d) {
     refresher_take_over(d->pending.refresher, d->current.refresher);
     generation_free(&d->current);
     d->current = d->pending;
     memset(&d->pending, 0, sizeof d->pending);
     memset(d->flow_failure, 0, sizeof d->flow_failure); /* flows may have changed */
-    http_options ho = http_options_of(d->current.cfg);
+    http_options ho = http_options_of(d->current.cfg, d->history);
     http_update_options(d->http, &ho);
 }
 
@@ -255,11 +287,10 @@ static void *refresh_loop(void *arg) {
         if (d->pending.cfg) adopt_pending(d);
         pthread_mutex_unlock(&d->lock);
 
-        int64_t started = util_monotonic_ms();
         refresh_once(d);
 
         pthread_mutex_lock(&d->lock);
-        int64_t due = started + d->current.cfg->interval_ms;
+        int64_t due = util_monotonic_ms() + until_next_window(d->current.cfg, util_now_ms());
         while (!d->stopping && !d->pending.cfg && util_monotonic_ms() < due) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -292,13 +323,17 @@ static void reload(daemon_state *d, const daemon_options *o) {
     if (!util_str_eq(g.cfg->listen, d->current.cfg->listen))
         log_warn("reload: the listen address changed to %s; it takes effect after a restart", g.cfg->listen);
     generation_free(&d->pending); /* two reloads before the refresher woke up: the newer wins */
+    /* Past windows are computed with the new configuration from now on:
+     * the history workers do not wait for the live refresher's hand-over. */
+    history_configure(d->history, g.history_cfg);
+    g.history_cfg = NULL;
     d->pending = g;
     /* What the HTTP side uses (credentials, CORS origin, ui_dir) applies
      * now, not when the refresher is done with a refresh that a slow
      * cluster can stretch for minutes: a revoked password must stop working
      * when the reload is logged. Under the lock, so that an older
      * configuration being adopted cannot overwrite it. */
-    http_options ho = http_options_of(d->pending.cfg);
+    http_options ho = http_options_of(d->pending.cfg, d->history);
     http_update_options(d->http, &ho);
     pthread_cond_signal(&d->wake);
     pthread_mutex_unlock(&d->lock);
@@ -334,7 +369,14 @@ int daemon_run(const daemon_options *o) {
         goto done;
     }
     const vizfeed_config *cfg = d.current.cfg;
-    http_options ho = http_options_of(cfg);
+    d.history = history_new(NULL, err);
+    if (!d.history) {
+        log_error("%s", err);
+        goto done;
+    }
+    history_configure(d.history, d.current.history_cfg);
+    d.current.history_cfg = NULL;
+    http_options ho = http_options_of(cfg, d.history);
     d.http = http_start(&ho, err);
     if (!d.http) {
         log_error("cannot serve HTTP: %s", err); /* err names the address */
@@ -378,7 +420,11 @@ done:
         pthread_mutex_unlock(&d.lock);
         pthread_join(thread, NULL);
     }
+    /* Past windows first: every request still waiting for one is answered
+     * (503), since libmicrohttpd cannot stop with a connection suspended. */
+    history_stop(d.history);
     if (d.http) http_stop(d.http); /* finishes in-flight responses */
+    history_free(d.history);
     generation_free(&d.pending);
     generation_free(&d.current);
     pthread_cond_destroy(&d.wake);

@@ -9,7 +9,8 @@
  * configuration through o->load, starts the HTTP server and the refresher
  * thread, and returns when a stop signal has been handled: HTTP stops
  * accepting at once (http_quiesce), a refresh in progress is cut (refresher_stop) within
- * about a second, in-flight responses finish, everything is freed.
+ * about a second, the history workers stop and every request waiting for a
+ * past window is answered, in-flight responses finish, everything is freed.
  *
  * Reload (SIGHUP): o->load is called again on the main thread; a
  * configuration that fails keeps the running one (logged, counted in
@@ -17,7 +18,14 @@
  * HTTP options (credentials, CORS origin, ui_dir, ui settings) applied at
  * once, and its sources and output file taken over by the refresher thread
  * at its next wake-up, which the reload triggers (a refresh in progress
- * finishes first). The listen address changes only with a restart.
+ * finishes first). The listen address changes only with a restart. The
+ * history workers (history.h, past windows) compute with the new
+ * configuration at once; o->load is called twice per (re)load, once for the
+ * live refresher and once for them (their copy has --record off).
+ *
+ * Windows: the live window ends at now - lag rounded down to a multiple of
+ * the interval (util_align_ms), and the refresher wakes when the next such
+ * grid point passes, so replicas compute the same windows.
  *
  * Failures: a flow or sink that fails at every refresh is logged when it
  * starts or changes, again after a minute, and once when it clears.

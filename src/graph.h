@@ -10,12 +10,14 @@
  *                combine with graph_model_merge().
  *   graph_render writes the three-level Vizceral JSON of a model: rates per
  *                second, classes, notices, maxVolume, the `other` node, stale
- *                marks, in a deterministic order (same model + options + state
+ *                marks, in a deterministic order (same model + options
  *                = same bytes).
  *
- * graph_state carries what must persist between refreshes: the decaying
- * maximum volume per region. A fresh state gives `vizfeed once` its
- * reproducible output.
+ * Nothing persists between refreshes: a graph is a function of its model
+ * and options, so replicas and `vizfeed once --at T` agree byte for byte.
+ * graph_state is what once carried a decaying maxVolume; it now holds
+ * nothing (graph_state.h) and stays in the API so that callers need not
+ * change.
  *
  * Counts are clamped to [0, VIZ_MAX_COUNT] as they come in: a negative or
  * NaN count, or one below 1e-6, carries no traffic; a larger or infinite one
@@ -34,9 +36,10 @@
  *
  * Threads: a model belongs to one thread at a time (refresh.c's workers each
  * fill their own; the refresher merges and renders them). graph_render()
- * sorts names through a static (graph_order.h: qsort has no context), so
- * only one render may run in the process at a time; a state belongs to the
- * thread that renders with it.
+ * sorts names through a thread-local (graph_order.h: qsort has no context),
+ * so renders in different threads (the live refresher and the history
+ * workers, history.h) run side by side; a state belongs to the thread that
+ * renders with it.
  */
 #ifndef VIZ_GRAPH_H
 #define VIZ_GRAPH_H

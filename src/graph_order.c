@@ -15,7 +15,8 @@ int graph_sort_key_cmp(const void *a, const void *b) {
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static const strtab *rank_names;
+/* Per thread: the live refresher and the history workers render at once. */
+static _Thread_local const strtab *rank_names;
 static int name_id_cmp(const void *a, const void *b) {
     return strcmp(str_of(rank_names, *(const uint32_t *)a), str_of(rank_names, *(const uint32_t *)b));
 }

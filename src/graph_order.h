@@ -11,7 +11,7 @@
  * such an order.
  *
  * Returned arrays are malloc'd; the caller frees them. graph_compute_ranks() uses
- * a static for qsort (no context argument in C11): one render at a time.
+ * a thread-local for qsort (no context argument in C11): one render at a time per thread.
  */
 #ifndef VIZ_GRAPH_ORDER_H
 #define VIZ_GRAPH_ORDER_H

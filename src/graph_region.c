@@ -15,8 +15,6 @@
 #include "graph_state.h"
 #include "graph_view.h"
 
-#define MAX_VOLUME_FACTOR 5.0
-
 static void write_hosts(render_ctx *c, const vnode *s, unsigned *hidden) {
     size_t n = s->host_end - s->host_begin;
     *hidden = 0;
@@ -147,7 +145,7 @@ static bool node_first(const vnode *a, const vnode *b) {
     return a->byte_rank < b->byte_rank;
 }
 
-static const vnode *order_nodes;
+static _Thread_local const vnode *order_nodes; /* per thread: renders run side by side (graph.h) */
 static int node_order_cmp(const void *a, const void *b) {
     const vnode *x = &order_nodes[*(const uint32_t *)a], *y = &order_nodes[*(const uint32_t *)b];
     return node_first(x, y) ? -1 : node_first(y, x) ? 1 : 0;
@@ -341,9 +339,8 @@ static void write_region_connections(render_ctx *c, const region *r, const view 
 void graph_write_region(render_ctx *c, region *r, const item *items, const graph_state *st) {
     view v;
     graph_view_build(c, r, items, &v);
-    double target = MAX_VOLUME_FACTOR * v.max_rate;
-    if (!isfinite(target) || target < 1.0) target = 1.0;
-    r->max_volume = graph_state_decayed_max(st, str_of(&c->m->names, r->id), target, c->o->window_end_ms);
+    (void)st;
+    r->max_volume = graph_max_volume(v.max_rate);
     region_status s = region_status_of(c, r, &v);
     write_region_head(c, r, &v, &s);
     write_region_notices(c, r, &s);

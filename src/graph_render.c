@@ -371,8 +371,8 @@ static void write_root_connections(render_ctx *c, root *rt) {
     jsonw_object_end(w);
 }
 
-/* Phase 8: on success the state takes the regions' new maxVolume and the
- * caller gets the stats; on failure the output is cut back to where it was. */
+/* Phase 8: on success the caller gets the stats; on failure the output is
+ * cut back to where it was. */
 static int render_finish(render_ctx *c, const root *rt, graph_state *st, buf *out, graph_stats *stats, char *err) {
     if (jsonw_failed(&c->w)) {
         out->len = rt->start_len;
@@ -380,15 +380,7 @@ static int render_finish(render_ctx *c, const root *rt, graph_state *st, buf *ou
         out->failed = false; /* back to where it was, failure included */
         return util_fail(err, "graph JSON larger than %zu bytes", out->max);
     }
-    const char **names = xmalloc((rt->nregions + 1) * sizeof *names);
-    double *volumes = xmalloc((rt->nregions + 1) * sizeof *volumes);
-    for (size_t i = 0; i < rt->nregions; i++) {
-        names[i] = str_of(&c->m->names, rt->regions[i].id);
-        volumes[i] = rt->regions[i].max_volume;
-    }
-    graph_state_commit(st, names, volumes, rt->nregions, c->o->window_end_ms);
-    free(names);
-    free(volumes);
+    (void)st; /* nothing to carry over: maxVolume is the view's own (graph_state.h) */
     c->stats.regions = (unsigned)rt->nregions;
     c->stats.clamped = c->m->clamped;
     if (stats) *stats = c->stats;

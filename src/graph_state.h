@@ -1,33 +1,31 @@
 /*
- * graph_state.h - internal to the graph module: the decaying maximum volume
- * per region that a graph_state (graph.h) carries between renders.
+ * graph_state.h - internal to the graph module: a region's maxVolume.
  *
- * maxVolume: target = 5 x the largest connection rate of the region view
- * (at least 1). The state keeps, per region, the value and window end of the
- * last render; the new value is max(target, previous halved every 15 minutes
- * of window time), so particle density changes slowly after a burst but
- * follows growth at once. A fresh state yields the target, which keeps
- * `vizfeed once` reproducible. Regions unseen for an hour are forgotten.
+ * maxVolume is 5 x the largest connection rate of the region view, rounded
+ * up to the next step of 1, 2 or 5 x 10^k (at least 1). It depends on the
+ * view alone, so the graph is a pure function of its window and the
+ * configuration: two replicas publish the same bytes and the same ETag, and
+ * a past window (GET /vizceral.json?at=T) renders as `vizfeed once --at T`
+ * does. The steps keep particle density from following every small change
+ * of the busiest rate; a rate that hovers around a step's boundary moves
+ * maxVolume by one step (2 or 2.5 times), which is what a 15-minute decay
+ * kept in memory used to smooth, at the price of a graph that depended on
+ * what the process had seen before (README.md, "Windows on a grid").
  *
- * Calling sequence per render: graph_state_decayed_max() for each region (reads only),
- * then, once the render has succeeded, graph_state_commit() with every region's
- * final value; a failed render leaves the state as it was. Not thread-safe.
+ * A graph_state (graph.h) therefore carries nothing that changes the bytes;
+ * it stays in graph_render()'s signature so that callers keep compiling.
+ * Any thread may call graph_max_volume().
  */
 #ifndef VIZ_GRAPH_STATE_H
 #define VIZ_GRAPH_STATE_H
 
-#include <stddef.h>
-#include <stdint.h>
-
 #include "graph.h"
 
-/* The maxVolume of region `name` for a view whose target is `target`, at
- * window end end_ms: target, or the region's last value decayed, whichever
- * is larger. */
-double graph_state_decayed_max(const graph_state *st, const char *name, double target, int64_t end_ms);
-/* Replaces the state by the nregions regions just rendered, keeping other
- * regions seen within the last hour. */
-void graph_state_commit(graph_state *st, const char *const *names, const double *volumes, size_t nregions,
-                        int64_t end_ms);
+#define MAX_VOLUME_FACTOR 5.0 /* maxVolume is at least this many times the busiest connection's rate */
+
+/* The maxVolume of a view whose busiest connection carries max_rate
+ * requests per second: 1, 2 or 5 x 10^k, at least MAX_VOLUME_FACTOR x
+ * max_rate and at least 1 (also for a rate that is not finite). */
+double graph_max_volume(double max_rate);
 
 #endif

@@ -24,8 +24,9 @@ static vnode *vnode_push(vnode **nodes, size_t *n, size_t *cap, uint8_t kind, ui
     return v;
 }
 
-static const vnode *svc_sort_nodes;
-static const render_ctx *svc_sort_ctx;
+/* qsort has no context argument: per thread, since renders run side by side (graph.h). */
+static _Thread_local const vnode *svc_sort_nodes;
+static _Thread_local const render_ctx *svc_sort_ctx;
 static int busiest_first(const void *a, const void *b) {
     const vnode *x = &svc_sort_nodes[*(const uint32_t *)a], *y = &svc_sort_nodes[*(const uint32_t *)b];
     if (x->activity != y->activity) return x->activity > y->activity ? -1 : 1;
@@ -37,7 +38,7 @@ static int name_index_cmp(const void *a, const void *b) {
     return strcmp(svc_sort_nodes[*(const uint32_t *)a].name, svc_sort_nodes[*(const uint32_t *)b].name);
 }
 
-static const uint32_t *conn_rank;
+static _Thread_local const uint32_t *conn_rank;
 static int conn_cmp(const void *a, const void *b) {
     const conn *x = a, *y = b;
     if (conn_rank[x->src] != conn_rank[y->src]) return conn_rank[x->src] < conn_rank[y->src] ? -1 : 1;

@@ -62,8 +62,17 @@
 enum { MARK_LATER = 1, MARK_NUL = 2, MARK_URI_TOO_LONG = 4 };
 static char marks[8];
 
+/* A request whose target has a query gets an http_request instead
+ * (http_internal.h); NULL for the others. */
+static http_request *request_state(void *con_cls) {
+    char *m = con_cls;
+    return m && !(m >= marks && m < marks + sizeof marks) ? con_cls : NULL;
+}
+
 static unsigned request_marks(void *con_cls) {
     char *m = con_cls;
+    http_request *req = request_state(con_cls);
+    if (req) return req->marks;
     return m >= marks && m < marks + sizeof marks ? (unsigned)(m - marks) : 0;
 }
 
@@ -326,7 +335,11 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
          * now, before MHD reads it, and its connection is closed. Request
          * size stays bounded by the connection memory limit. */
         if (!request_has_body(c)) {
-            *con_cls = &marks[m | MARK_LATER];
+            http_request *req = request_state(*con_cls);
+            if (req)
+                req->marks |= MARK_LATER;
+            else
+                *con_cls = &marks[m | MARK_LATER];
             return MHD_YES;
         }
     } else if (*upload_data_size != 0) {
@@ -347,7 +360,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
     if (!is_get)
         return http_answer_json(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, http_metrics_path(url), "error",
                                 "\"method not allowed\"", "only GET, HEAD and OPTIONS are served");
-    if (strcmp(url, "/vizceral.json") == 0) return sink_http_serve(h, c);
+    if (strcmp(url, "/vizceral.json") == 0) return sink_http_serve(h, c, request_state(*con_cls));
     if (strcmp(url, "/healthz") == 0) return http_answer_json(h, c, MHD_HTTP_OK, "/healthz", "status", "\"ok\"", NULL);
     if (strcmp(url, "/readyz") == 0) return serve_readiness(h, c);
     if (strcmp(url, "/metrics") == 0) return serve_metrics(h, c);
@@ -363,31 +376,53 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
 /* Sees the raw request target before MHD decodes it; its return value
  * becomes the request's *con_cls.
  *
- * It also ends the target at its '?'. No route reads query arguments (the
- * page's ?src= is read by the page itself), and libmicrohttpd 0.9.75 spends
- * its per-connection memory on every argument it parses: a few hundred of
- * them left no room for the headers, and the request was then neither
- * answered nor closed until the connection timed out. MHD hands this
- * callback its own buffer (it calls it "before we modify URI *or* args")
- * and finds the arguments at the same '?', so a NUL right after it leaves
- * an empty query. test_http_hostile.py: framing (3,000 query arguments) checks
- * that this still holds with the installed library. */
+ * It reads the query itself and then ends the target at its '?'.
+ * libmicrohttpd 0.9.75 spends its per-connection memory on every argument
+ * it parses: a few hundred of them left no room for the headers, and the
+ * request was then neither answered nor closed until the connection timed
+ * out. So the arguments are read here, from the raw target, by our own
+ * bounded parser (http_query_parse: a few named arguments of bounded
+ * length, into the request's own fixed-size state, which request_completed()
+ * frees), and MHD is left an empty query. MHD hands this callback its own
+ * buffer (it calls it "before we modify URI *or* args") and finds the
+ * arguments at the same '?', so a NUL right after it leaves an empty query.
+ * test_http_hostile.py: framing (3,000 query arguments) checks that this
+ * still holds with the installed library. The routes that take arguments
+ * (/vizceral.json?at=T) refuse a query that did not parse or names others;
+ * the rest ignore it (the page's ?src= and ?at= are read by the page). */
 static void *inspect_raw_uri(void *cls, const char *uri, struct MHD_Connection *c) {
-    (void)cls, (void)c;
+    (void)cls;
     unsigned m = 0;
     if (http_uri_has_nul(uri)) m |= MARK_NUL;
-    if (strlen(uri) > HTTP_MAX_URI) m |= MARK_URI_TOO_LONG;
-    /* Where a bounded query parser goes. The next routes read arguments
-     * (/vizceral.json?at=T, /timeline.json?from=&to=&step=): they must be
-     * read here, from the raw target, into the request's own fixed-size
-     * state (a few named arguments of bounded length, anything else
-     * counted and refused with 400), before the cut below, which must
-     * stay: libmicrohttpd would otherwise parse every argument into its
-     * connection memory. *con_cls then points at that state instead of at
-     * marks[] (and a completion callback frees it). */
+    size_t len = strlen(uri);
+    if (len > HTTP_MAX_URI) m |= MARK_URI_TOO_LONG;
     char *query = (char *)http_uri_query(uri);
-    if (query) *query = '\0';
-    return &marks[m];
+    if (!query) return &marks[m];
+    http_request *req = NULL;
+    if (*query && len <= HTTP_MAX_URI) {
+        req = xcalloc(1, sizeof *req);
+        req->marks = m;
+        req->connection = c;
+        pthread_mutex_init(&req->lock, NULL);
+        (void)http_query_parse(query, strlen(query), &req->query); /* an error is the route's to answer */
+    }
+    *query = '\0';
+    return req ? (void *)req : &marks[m];
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: frees a request's state (a past window's
+ * answer included), then lets the connection tracking know. A suspended
+ * request is never completed: history_stop() resumes every one first. */
+static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                              enum MHD_RequestTerminationCode code) {
+    http_request *req = request_state(*con_cls);
+    if (req) {
+        snapshot_unref(req->result.snap);
+        pthread_mutex_destroy(&req->lock);
+        free(req);
+        *con_cls = NULL;
+    }
+    http_conn_completed(cls, c, con_cls, code);
 }
 
 __attribute__((format(printf, 2, 0))) static void log_from_mhd(void *cls, const char *fmt, va_list ap) {
@@ -486,20 +521,21 @@ static struct MHD_Daemon *start_daemon(http_server *h, const listen_address *a) 
     /* Room above our own limit for connections accepted at the same moment
      * by several threads: at most one each before they are counted. */
     unsigned mhd_limit = h->connection_limit + HTTP_THREADS_MAX;
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    /* Suspend/resume: a request for a past window waits for a history
+     * worker without holding one of these threads (sink_http.c). */
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (a->ipv6) flags |= a->any ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
     /* One thread per CPU this process may run on: the affinity mask follows
      * taskset and a container's cpuset, where the online count would not. */
     cpu_set_t mask;
     long cpus = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask) : sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cpus < 1 ? 1 : cpus > HTTP_THREADS_MAX ? HTTP_THREADS_MAX : (unsigned)cpus;
-    return MHD_start_daemon(flags, 0, http_conn_accept, h, handle_request, h, MHD_OPTION_SOCK_ADDR,
-                            (const struct sockaddr *)&a->addr, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONNECTION_TIMEOUT_S,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
-                            MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_URI_LOG_CALLBACK, inspect_raw_uri, h,
-                            MHD_OPTION_NOTIFY_CONNECTION, http_conn_notify, h, MHD_OPTION_NOTIFY_COMPLETED,
-                            http_conn_completed, h, MHD_OPTION_EXTERNAL_LOGGER, log_from_mhd, h, MHD_OPTION_END);
+    return MHD_start_daemon(
+        flags, 0, http_conn_accept, h, handle_request, h, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&a->addr,
+        MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_URI_LOG_CALLBACK, inspect_raw_uri, h, MHD_OPTION_NOTIFY_CONNECTION, http_conn_notify, h,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, h, MHD_OPTION_EXTERNAL_LOGGER, log_from_mhd, h, MHD_OPTION_END);
 }
 
 http_server *http_start(const http_options *o, char *err) {
@@ -526,6 +562,7 @@ http_server *http_start(const http_options *o, char *err) {
     h->ui_settings = xstrdup(o->ui_settings ? o->ui_settings : "{}");
     h->interval_ms = o->interval_ms;
     h->auth_credentials = auth_credentials_of(o, &h->auth);
+    h->history = o->history;
     h->starting = 1;
     h->daemon = start_daemon(h, &address);
     if (!h->daemon && address.any) {

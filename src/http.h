@@ -63,6 +63,8 @@ typedef struct {
     const char *auth_password;     /* secret */
     const char *auth_bearer_token; /* secret; instead of Basic ("" or NULL: none) */
     const char *ui_settings;       /* JSON answered at /ui-settings.json for the page (NULL: "{}") */
+    struct history *history;       /* answers /vizceral.json?at=T (history.h); NULL: 404. Read by http_start() only,
+                                      and must outlive http_stop() (history_stop() comes first: no request waits) */
 } http_options;
 
 typedef struct http_server http_server;

@@ -29,7 +29,9 @@
 
 #include <microhttpd.h>
 
+#include "history.h"
 #include "http.h"
+#include "http_parse.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -64,6 +66,23 @@ typedef struct tracked_connection {
 
 #define ANSWERING (-1)
 
+/* The state of one request whose target has a query, made by http.c's URI
+ * callback (requests without one need none) and freed when the request
+ * completes. A past window (/vizceral.json?at=T) suspends the connection
+ * while a history worker computes it: the worker's callback stores the
+ * result and resumes the connection, and the access handler, called again,
+ * answers from it. The lock orders the two: the connection is suspended
+ * before the callback can resume it. */
+typedef struct {
+    unsigned marks;   /* http.c's MARK_* */
+    http_query query; /* what the query held */
+    pthread_mutex_t lock;
+    struct MHD_Connection *connection;
+    bool waiting;          /* asked history_graph(), suspended until the answer */
+    bool answered;         /* result holds the answer */
+    history_result result; /* its snap is this request's reference */
+} http_request;
+
 struct http_server {
     sink sink; /* what the refresher publishes to; owned by the server */
     struct MHD_Daemon *daemon;
@@ -81,6 +100,7 @@ struct http_server {
     char *ui_settings;
     auth_scheme auth;
     char *auth_credentials; /* what must follow the scheme: base64(user:password) or the token; NULL when open */
+    history *history;       /* past windows (?at=); NULL: none (set at start, never changes) */
 
     /* Guards the connection list and what follows. The watchdog holds it
      * while it shuts a socket down: MHD reports a connection closed before

@@ -230,3 +230,73 @@ const char *http_metrics_path(const char *url) {
         if (strcmp(url, known[i]) == 0) return known[i];
     return "/other";
 }
+
+/* ---- query strings ---------------------------------------------------- */
+
+static const char *const arg_names[HTTP_ARG_COUNT] = {"at", "from", "to", "step", "region"};
+
+const char *http_arg_name(http_arg a) {
+    return a < HTTP_ARG_COUNT ? arg_names[a] : "?";
+}
+
+static int hex_value(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes in[0..n) into out (cap bytes and a NUL). 0, or -1 with
+ * *why: too long, a broken escape, an encoded NUL. */
+static int query_decode(const char *in, size_t n, char *out, size_t cap, const char **why) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = in[i];
+        if (ch == '%') {
+            int hi = i + 1 < n ? hex_value(in[i + 1]) : -1;
+            int lo = i + 2 < n ? hex_value(in[i + 2]) : -1;
+            if (hi < 0 || lo < 0) return *why = "a query argument has a broken percent escape (expected %XX)", -1;
+            ch = (char)(hi * 16 + lo);
+            if (ch == '\0') return *why = "a query argument holds an encoded NUL (%00)", -1;
+            i += 2;
+        }
+        if (o == cap) return *why = "a query argument's value is too long", -1;
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int http_query_parse(const char *query, size_t n, http_query *q) {
+    memset(q, 0, sizeof *q);
+    unsigned count = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t end = i;
+        while (end < n && query[end] != '&' && query[end] != ';') end++;
+        if (end > i) {
+            if (++count > HTTP_MAX_QUERY_ARGS) return q->error = "too many query arguments", -1;
+            size_t eq = i;
+            while (eq < end && query[eq] != '=') eq++;
+            size_t name_len = eq - i;
+            int known = -1;
+            for (int a = 0; a < HTTP_ARG_COUNT; a++)
+                if (strlen(arg_names[a]) == name_len && memcmp(query + i, arg_names[a], name_len) == 0) known = a;
+            if (known < 0) {
+                if (q->unknown++ == 0) {
+                    size_t keep = name_len < sizeof q->first_unknown - 1 ? name_len : sizeof q->first_unknown - 1;
+                    memcpy(q->first_unknown, query + i, keep);
+                    q->first_unknown[keep] = '\0';
+                }
+            } else {
+                if (q->present[known]) return q->error = "a query argument is given twice", -1;
+                const char *value = eq < end ? query + eq + 1 : query + end;
+                size_t value_len = eq < end ? end - eq - 1 : 0;
+                if (query_decode(value, value_len, q->value[known], HTTP_MAX_QUERY_VALUE, &q->error) < 0) return -1;
+                q->present[known] = 1;
+            }
+        }
+        i = end + 1;
+    }
+    return 0;
+}

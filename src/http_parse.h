@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include "bounds.h"
+
 /* Whether an Accept-Encoding value (NULL: header absent) allows gzip. */
 int http_accepts_gzip(const char *accept_encoding);
 /* Whether an If-None-Match value (NULL: header absent) names etag. */
@@ -62,6 +64,28 @@ typedef struct {
  * request is answered and its connection closed: after a framing error
  * nothing that follows on the connection can be trusted to be a request. */
 unsigned http_head_refusal(const http_head *h, const char **reason);
+/* The arguments a route may take, read from a raw query string by
+ * http_query_parse(). Values are percent-decoded ('+' stays '+': RFC 3339
+ * offsets such as +02:00 are written unencoded in links) and at most
+ * HTTP_MAX_QUERY_VALUE bytes. */
+typedef enum { HTTP_ARG_AT, HTTP_ARG_FROM, HTTP_ARG_TO, HTTP_ARG_STEP, HTTP_ARG_REGION, HTTP_ARG_COUNT } http_arg;
+
+typedef struct {
+    char value[HTTP_ARG_COUNT][HTTP_MAX_QUERY_VALUE + 1];
+    unsigned char present[HTTP_ARG_COUNT];
+    unsigned unknown;       /* arguments of other names (the page's own, such as src=) */
+    char first_unknown[32]; /* the first one's name, cut, for a route's error message */
+    const char *error;      /* NULL, or why the query cannot be read (a static string) */
+} http_query;
+
+/* The name of an argument ("at", "from", ...). */
+const char *http_arg_name(http_arg a);
+/* Reads query (the bytes after '?', n of them, not NUL-terminated) into q:
+ * 0, or -1 with q->error set (more than HTTP_MAX_QUERY_ARGS arguments, a
+ * known one given twice, a value longer than HTTP_MAX_QUERY_VALUE, a broken
+ * or NUL percent escape in a known one). Unknown arguments are counted and
+ * otherwise left alone: only the routes that take arguments refuse them. */
+int http_query_parse(const char *query, size_t n, http_query *q);
 /* The Content-Type for a file name, by its extension. */
 const char *http_content_type(const char *path);
 /* The path label of vizfeed_http_requests_total for a URL: one of a closed

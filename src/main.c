@@ -53,7 +53,8 @@ static const char usage_text[] =
     "  -c, --config FILE    configuration file (default ./vizfeed.yml)\n"
     "      --listen ADDR    HTTP address, overrides `listen` (port 0 = any free port)\n"
     "      --demo           use the built-in demo fleet; no configuration file needed\n"
-    "      --at TIME        window end for `once`, `query`: RFC 3339 or epoch milliseconds\n"
+    "      --at TIME        window end for `once`, `query`: RFC 3339, epoch ms or -15m;\n"
+    "                       rounded down to a multiple of the refresh interval\n"
     "      --from/--to T    `timeline`: its range (default now - 6h to now)\n"
     "      --step D         `timeline`: one point per D (default the interval, longer past 1440 points)\n"
     "      --region R       `timeline`: that region's services instead of the regions\n"
@@ -266,16 +267,22 @@ static int run_check(const options *o) {
     return 0;
 }
 
-/* The window end of `once` and `query`: --at, or now - lag in whole seconds. */
+/* The window end of `once` and `query`: --at T, or now - lag, rounded down
+ * to the interval's grid as the daemon's windows and ?at= are (README.md,
+ * "Windows on a grid"), so `once --at T` gives the bytes of ?at=T. */
 static int window_end(const options *o, const vizfeed_config *cfg, int64_t *end_ms) {
     char err[ERR_LEN];
-    if (!o->at) {
-        *end_ms = (util_now_ms() - cfg->lag_ms) / 1000 * 1000;
-        return 0;
+    int64_t now = util_now_ms(), t = now - cfg->lag_ms;
+    if (o->at && util_parse_time_at_ms(o->at, now, &t, err) < 0) {
+        log_plain("--at: %s", err);
+        return -1;
     }
-    if (util_parse_time_ms(o->at, end_ms, err) == 0) return 0;
-    log_plain("--at: %s", err);
-    return -1;
+    if (t < 0) {
+        log_plain("--at: %s is before 1970-01-01T00:00:00Z; a window ends at the epoch or later", o->at);
+        return -1;
+    }
+    *end_ms = util_align_ms(t, cfg->interval_ms);
+    return 0;
 }
 
 static int run_query(const options *o) {

@@ -26,8 +26,15 @@
 extern const sink_ops sink_http_ops;
 
 /* Answers /vizceral.json: 200 (gzip when accepted), 304 when If-None-Match
- * names the current ETag, 503 with Retry-After before the first graph. */
-enum MHD_Result sink_http_serve(http_server *h, struct MHD_Connection *c);
+ * names the current ETag, 503 with Retry-After before the first graph.
+ * With ?at=T (req, the request's state, NULL without a query): the past
+ * window's graph from h->history, made for this request (the connection is
+ * suspended while a worker computes it, and the handler is called again
+ * when it is resumed); 400 for a T that cannot be read or answered, 503
+ * with Retry-After when the history workers are busy, 502 when a flow
+ * failed for that window. Arguments other than at= are ignored, as every
+ * query was before. */
+enum MHD_Result sink_http_serve(http_server *h, struct MHD_Connection *c, http_request *req);
 
 /* Builds the four responses of s (identity, gzip, and their 304s) carrying
  * cors; g holds a reference to s. 0, or -1 with err (g is then empty). */

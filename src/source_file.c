@@ -251,7 +251,7 @@ static bool value_number(const doc_value *v, double *out) {
 
 /* A timestamp in the shape Beats and APM write, "2026-01-01T00:00:31.123Z",
  * whose date, hour and minute are those of the last one: its milliseconds
- * without parsing it all again (util_parse_time_ms() is linear in the
+ * without parsing it all again (util_parse_timestamp_ms() is linear in the
  * seconds and the fraction). false: not this shape, left to event_time(). */
 static bool memo_time(file_src *s, const doc_value *v, int64_t *ts) {
     const char *t = v->text;
@@ -265,7 +265,7 @@ static bool memo_time(file_src *s, const doc_value *v, int64_t *ts) {
         *ts = s->time_base + sec * 1000 + frac;
         return true;
     }
-    if (util_parse_time_ms(t, ts, NULL) != 0) return false;
+    if (util_parse_timestamp_ms(t, ts, NULL) != 0) return false;
     memcpy(s->time_prefix, t, sizeof s->time_prefix);
     s->time_base = *ts - sec * 1000 - frac;
     s->time_memo = true;
@@ -284,13 +284,13 @@ static bool event_time(file_src *s, int64_t *ts) {
         }
         if (v[i].type != DOC_STRING) return false;
         if (memo_time(s, &v[i], ts)) return true;
-        if (util_parse_time_ms(v[i].text, ts, NULL) == 0) return true;
+        if (util_parse_timestamp_ms(v[i].text, ts, NULL) == 0) return true;
         /* A date-time without a zone ("2024-01-15T10:30:00", as in
          * Elasticsearch's own OpenTelemetry tests) is UTC to Elasticsearch's
          * date parser; read it the same way. */
         char utc[64];
         return v[i].len + 2 <= sizeof utc && v[i].len > 10 && (v[i].text[10] == 'T' || v[i].text[10] == ' ') &&
-               snprintf(utc, sizeof utc, "%sZ", v[i].text) > 0 && util_parse_time_ms(utc, ts, NULL) == 0;
+               snprintf(utc, sizeof utc, "%sZ", v[i].text) > 0 && util_parse_timestamp_ms(utc, ts, NULL) == 0;
     }
     return false;
 }

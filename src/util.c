@@ -230,7 +230,7 @@ static int digits(const char *p, int n, int *out) {
     return 0;
 }
 
-int util_parse_time_ms(const char *s, int64_t *ms, char *err) {
+int util_parse_timestamp_ms(const char *s, int64_t *ms, char *err) {
     if (util_str_empty(s))
         return util_fail(err, "expected a time (RFC 3339 or epoch milliseconds), got an empty value");
     size_t len = strlen(s);
@@ -299,6 +299,42 @@ int util_parse_time_ms(const char *s, int64_t *ms, char *err) {
     return 0;
 bad:
     return util_fail(err, "expected a time in RFC 3339 (2026-01-01T00:00:00Z) or epoch milliseconds, got '%s'", s);
+}
+
+/* What a user may write for a moment: a timestamp as above, or a time
+ * relative to now as Kibana and Grafana write it ("now", "now-15m", "-15m",
+ * "-1h30m"), which a link can carry without going stale the wrong way. */
+int util_parse_time_at_ms(const char *s, int64_t now_ms, int64_t *ms, char *err) {
+    static const char expected[] =
+        "expected a time: RFC 3339 (2026-01-01T00:00:00Z), epoch milliseconds, now, or a duration ago such as -15m";
+    if (util_str_empty(s)) return util_fail(err, "%s, got an empty value", expected);
+    const char *rel = s;
+    if (strncmp(rel, "now", 3) == 0) {
+        rel += 3;
+        if (*rel == '\0') {
+            *ms = now_ms;
+            return 0;
+        }
+    }
+    if (*rel != '-') {
+        if (rel != s) return util_fail(err, "%s, got '%s'", expected, s);
+        return util_parse_timestamp_ms(s, ms, err) == 0 ? 0 : util_fail(err, "%s, got '%s'", expected, s);
+    }
+    int64_t ago;
+    char why[ERR_LEN];
+    if (util_parse_duration_ms(rel + 1, &ago, why) < 0) return util_fail(err, "'%s': %s", s, why);
+    *ms = now_ms - ago;
+    return 0;
+}
+
+int util_parse_time_ms(const char *s, int64_t *ms, char *err) {
+    return util_parse_time_at_ms(s, util_now_ms(), ms, err);
+}
+
+int64_t util_align_ms(int64_t t, int64_t step) {
+    if (step <= 0) return t;
+    int64_t r = t % step;
+    return r < 0 ? t - r - step : t - r;
 }
 
 void util_format_time_ms(int64_t ms, char *out, size_t outlen) {
@@ -390,9 +426,4 @@ bool util_str_eq(const char *a, const char *b) {
 
 bool util_str_empty(const char *s) {
     return !s || !*s;
-}
-
-int64_t util_align_ms(int64_t t, int64_t step) {
-    int64_t r = t % step;
-    return r < 0 ? t - r - step : t - r;
 }

@@ -78,10 +78,18 @@ int util_parse_duration_ms(const char *s, int64_t *ms, char *err);
 void util_format_duration(int64_t ms, char *out, size_t outlen);
 /* RFC 3339 ("2026-01-01T00:00:00Z", fractions and offsets allowed) or epoch
  * milliseconds ("1767225600000", also with a fraction: "1767225600000.5",
- * rounded down) -> epoch ms. Returns 0 or -1. */
+ * rounded down) -> epoch ms. Returns 0 or -1. For timestamps in data. */
+int util_parse_timestamp_ms(const char *s, int64_t *ms, char *err);
+/* A time a user gives (--at, ?at=, from=, to=): what util_parse_timestamp_ms()
+ * reads, or relative to now_ms: "now", "now-15m", "-15m", "-1h30m" (a
+ * duration as util_parse_duration_ms() reads it, ago). Returns 0 or -1 with
+ * a reason that says every accepted form. */
+int util_parse_time_at_ms(const char *s, int64_t now_ms, int64_t *ms, char *err);
+/* util_parse_time_at_ms() relative to the wall clock (util_now_ms()). */
 int util_parse_time_ms(const char *s, int64_t *ms, char *err);
-/* t rounded down to a multiple of step (> 0), also for negative t: the
- * grid every window end and timeline step lies on. */
+/* t rounded down to a multiple of step since the epoch (also for t < 0):
+ * the grid every window end is on (README.md, "Windows on a grid"). step <= 0
+ * returns t. */
 int64_t util_align_ms(int64_t t, int64_t step);
 /* Epoch ms -> "2026-01-01T00:00:00.000Z". out must hold 32 bytes. */
 void util_format_time_ms(int64_t ms, char *out, size_t outlen);

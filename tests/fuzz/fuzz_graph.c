@@ -18,8 +18,8 @@
  * Counts: a count byte < 0xe0 picks a special value (0, 1, -1, NaN, ±Inf,
  * DBL_MAX, DBL_MIN, subnormals, 1e15 ± a little, 1e60, 1e300, small
  * integers); 0xe0 and up takes the next 8 bytes as the double's bits.
- * The graph is rendered twice with one state (maxVolume decays from the
- * first render) and each rendering is also checked against two of
+ * The graph is rendered twice with one state (which carries nothing since
+ * issue 15, and must not) and each rendering is also checked against two of
  * Vizceral's rules (unique names per level, no connection inside a region
  * without metrics); then every number used goes through jsonw alone.
  */

@@ -14,7 +14,9 @@
  * among the known ones; an accepted header value has no control byte, an
  * accepted name only token bytes, an accepted Host no space, slash or '@';
  * the path of a target is a suffix of it or "/"; a head with two
- * Content-Length fields is always refused.
+ * Content-Length fields is always refused; the query parser (the target's
+ * query and the raw bytes as one) keeps every value within its bound and
+ * gives a reason when it refuses.
  */
 #include <string.h>
 
@@ -70,6 +72,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(strcmp(path, "/") == 0 || (path >= url && path <= url + strlen(url)));
     const char *query = http_uri_query(url);
     if (query) FUZZ_CHECK(query > url && query[-1] == '?');
+    /* The query parser (issue 15) on the target's query and on the raw
+     * bytes: bounded values, no NUL inside one, a reason when it refuses. */
+    http_query q;
+    const char *queries[2] = {query ? query : "", raw};
+    size_t lengths[2] = {query ? strlen(query) : 0, size};
+    for (int k = 0; k < 2; k++) {
+        if (http_query_parse(queries[k], lengths[k], &q) < 0) {
+            FUZZ_CHECK(q.error && q.error[0]);
+            continue;
+        }
+        FUZZ_CHECK(q.error == NULL);
+        for (int a = 0; a < HTTP_ARG_COUNT; a++) {
+            FUZZ_CHECK(strlen(q.value[a]) <= HTTP_MAX_QUERY_VALUE);
+            if (!q.present[a]) FUZZ_CHECK(q.value[a][0] == '\0');
+        }
+        FUZZ_CHECK(strlen(q.first_unknown) < sizeof q.first_unknown);
+        FUZZ_CHECK(q.unknown <= HTTP_MAX_QUERY_ARGS);
+    }
     http_head head = {.http11 = size > 0 && data[0] & 1,
                       .host_count = size > 1 ? data[1] % 3 : 1,
                       .host_valid = 1,

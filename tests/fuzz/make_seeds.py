@@ -133,6 +133,9 @@ def http():
         b"x-gzip;Q=0.001\n\"unterminated\n\"x\"\n/.git/config\n/srv/ui",
         b"identity\n\"abc\"\n\"abc\"\n/srv/uix/secret\n/srv/ui",
         b"GZIP ; q=1\n\"abc\"\n\"abc\"\n/a\\b.css\n/srv/ui",
+        # query strings (issue 15): known arguments, escapes, '+', repeats, empty pieces
+        b"gzip\n\n\"abc\"\n/vizceral.json?at=2026-05-04T09:12:00%2B02:00&step=1m&region=eu-west-1&src=x\n/srv/ui",
+        b"\n\n\"abc\"\n/vizceral.json?at=-15m;;&at=now&from=%zz&to=%4&region=\n/",
     ]
     for s in samples:
         put("http", s)

@@ -21,6 +21,7 @@
 /* Our headers first: cmocka defines a util_fail() macro that would clash with util.h's util_fail(). */
 #include "config.h"
 #include "graph.h"
+#include "graph_state.h"
 #include "bounds.h"
 
 #include <cmocka.h>
@@ -436,33 +437,28 @@ static void test_self_calls_and_dropped(void **state) {
     graph_model_free(m);
 }
 
-static void test_max_volume_decay(void **state) {
+/* Issue 15 item 1: maxVolume is a function of the view alone, on steps of
+ * 1, 2 and 5 x 10^k, so replicas publish the same bytes whatever each saw
+ * before (the decay it replaced kept a burst's maxVolume for an hour). */
+static void test_max_volume_on_steps(void **state) {
     (void)state;
-    graph_model *big = graph_model_new(), *small = graph_model_new();
+    graph_model *big = graph_model_new(), *small = graph_model_new(), *odd = graph_model_new();
     add(big, "eu", NULL, "eu", "web", NULL, 12000, 0, 0, 0);  /* 100/s -> 500 */
     add(small, "eu", NULL, "eu", "web", NULL, 1200, 0, 0, 0); /* 10/s -> 50 */
+    add(odd, "eu", NULL, "eu", "web", NULL, 4440, 0, 0, 0);   /* 37/s -> 185 -> 200 */
     graph_state *st = graph_state_new();
     char *json = render_with(big, st, T0, NULL);
     assert_contains(json, "\"maxVolume\":500,");
     free(json);
-    /* 15 minutes later, half of it survives. */
-    json = render_with(small, st, T0 + 15 * 60000, NULL);
-    assert_contains(json, "\"maxVolume\":250,");
-    free(json);
-    /* Another 30 minutes: 62.5, still above the target of 50. */
-    json = render_with(small, st, T0 + 45 * 60000, NULL);
-    assert_contains(json, "\"maxVolume\":62.5,");
-    free(json);
-    /* Growth is followed at once; the same window end does not decay. */
-    json = render_with(big, st, T0 + 45 * 60000, NULL);
-    assert_contains(json, "\"maxVolume\":500,");
-    free(json);
-    json = render_with(small, st, T0 + 45 * 60000, NULL);
-    assert_contains(json, "\"maxVolume\":500,");
-    free(json);
-    /* A fresh state gives the target: `vizfeed once` is reproducible. */
-    json = render(small);
+    /* After a burst, the same state gives what a fresh one gives. */
+    json = render_with(small, st, T0 + 60000, NULL);
     assert_contains(json, "\"maxVolume\":50,");
+    char *fresh = render_with(small, NULL, T0 + 60000, NULL);
+    assert_string_equal(json, fresh);
+    free(fresh);
+    free(json);
+    json = render_with(odd, st, T0 + 120000, NULL);
+    assert_contains(json, "\"maxVolume\":200,");
     free(json);
     /* Tiny traffic: never below 1. */
     graph_model *tiny = graph_model_new();
@@ -474,6 +470,20 @@ static void test_max_volume_decay(void **state) {
     graph_state_free(st);
     graph_model_free(big);
     graph_model_free(small);
+    graph_model_free(odd);
+}
+
+static void test_max_volume_steps(void **state) {
+    (void)state;
+    struct {
+        double rate, volume;
+    } cases[] = {{0, 1},       {0.1, 1},     {0.2, 1},  {0.21, 2}, {0.4, 2},      {0.5, 5},   {1, 5},
+                 {1.01, 10},   {2, 10},      {2.2, 20}, {20, 100}, {20.2, 200},   {100, 500}, {100.1, 1000},
+                 {1e14, 5e14}, {2e14, 1e15}, {-3, 1},   {NAN, 1},  {INFINITY, 1}, {1e308, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double v = graph_max_volume(cases[i].rate);
+        if (v != cases[i].volume) fail_msg("rate %g: maxVolume %g, expected %g", cases[i].rate, v, cases[i].volume);
+    }
 }
 
 static void test_stale(void **state) {
@@ -720,7 +730,8 @@ int main(void) {
         cmocka_unit_test_setup(test_name_clashes, setup),
         cmocka_unit_test_setup(test_hosts, setup),
         cmocka_unit_test_setup(test_self_calls_and_dropped, setup),
-        cmocka_unit_test_setup(test_max_volume_decay, setup),
+        cmocka_unit_test_setup(test_max_volume_on_steps, setup),
+        cmocka_unit_test(test_max_volume_steps),
         cmocka_unit_test_setup(test_stale, setup),
         cmocka_unit_test_setup(test_determinism, setup),
         cmocka_unit_test_setup(test_stats_and_empty, setup),

@@ -2,6 +2,7 @@
  * what http.c decides from Accept-Encoding, If-None-Match and the path
  * before it touches a socket or a file. tests/fuzz/fuzz_http.c drives the
  * same functions with hostile input. */
+#include <stdio.h>
 #include <string.h>
 
 #include "http_parse.h"
@@ -139,6 +140,56 @@ static void framing_refusals(void **state) {
     assert_int_equal(http_head_refusal(&h, &reason), 414);
 }
 
+/* Issue 15: the bounded query parser that runs before libmicrohttpd sees
+ * the arguments. */
+static void query_arguments(void **state) {
+    (void)state;
+    http_query q;
+    const char *t = "at=2026-05-04T09:12:00%2B02:00&src=x&step=1m";
+    assert_int_equal(http_query_parse(t, strlen(t), &q), 0);
+    assert_true(q.present[HTTP_ARG_AT]);
+    assert_string_equal(q.value[HTTP_ARG_AT], "2026-05-04T09:12:00+02:00");
+    assert_string_equal(q.value[HTTP_ARG_STEP], "1m");
+    assert_false(q.present[HTTP_ARG_FROM]);
+    assert_int_equal(q.unknown, 1);
+    assert_string_equal(q.first_unknown, "src");
+    /* '+' stays itself (an RFC 3339 offset written unencoded); an empty
+     * value is present and empty; empty pieces and ';' separate. */
+    t = "at=2026-05-04T09:12:00+02:00;;&region=&";
+    assert_int_equal(http_query_parse(t, strlen(t), &q), 0);
+    assert_string_equal(q.value[HTTP_ARG_AT], "2026-05-04T09:12:00+02:00");
+    assert_true(q.present[HTTP_ARG_REGION]);
+    assert_string_equal(q.value[HTTP_ARG_REGION], "");
+    /* Only the given length counts. */
+    assert_int_equal(http_query_parse("at=-15mJUNK", 7, &q), 0);
+    assert_string_equal(q.value[HTTP_ARG_AT], "-15m");
+    assert_int_equal(http_query_parse("", 0, &q), 0);
+    assert_int_equal(q.unknown, 0);
+
+    const char *bad[] = {"at=1&at=2", "at=%", "at=%4", "at=%zz", "at=a%00b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(http_query_parse(bad[i], strlen(bad[i]), &q), -1);
+        assert_non_null(q.error);
+    }
+    /* Bounds: a value one byte over, and one argument too many. */
+    char big[HTTP_MAX_QUERY_VALUE + 16];
+    snprintf(big, sizeof big, "region=");
+    memset(big + 7, 'a', HTTP_MAX_QUERY_VALUE);
+    big[7 + HTTP_MAX_QUERY_VALUE] = '\0';
+    assert_int_equal(http_query_parse(big, strlen(big), &q), 0);
+    assert_int_equal(strlen(q.value[HTTP_ARG_REGION]), HTTP_MAX_QUERY_VALUE);
+    strcat(big, "a");
+    assert_int_equal(http_query_parse(big, strlen(big), &q), -1);
+    char many[16 * (HTTP_MAX_QUERY_ARGS + 1)] = "";
+    for (int i = 0; i <= HTTP_MAX_QUERY_ARGS; i++) strcat(many, "x=1&");
+    assert_int_equal(http_query_parse(many, strlen(many), &q), -1);
+    assert_string_equal(q.error, "too many query arguments");
+    /* A long unknown name is cut for the message. */
+    t = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1";
+    assert_int_equal(http_query_parse(t, strlen(t), &q), 0);
+    assert_int_equal(strlen(q.first_unknown), sizeof q.first_unknown - 1);
+}
+
 static void labels_and_types(void **state) {
     assert_string_equal(http_content_type("/srv/ui/index.html"), "text/html; charset=utf-8");
     assert_string_equal(http_content_type("/srv/ui/app.JS"), "text/javascript; charset=utf-8");
@@ -149,9 +200,9 @@ static void labels_and_types(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(accept_encoding),  cmocka_unit_test(if_none_match), cmocka_unit_test(static_paths),
-        cmocka_unit_test(request_targets),  cmocka_unit_test(field_syntax),  cmocka_unit_test(framing_refusals),
-        cmocka_unit_test(labels_and_types),
+        cmocka_unit_test(accept_encoding),  cmocka_unit_test(if_none_match),   cmocka_unit_test(static_paths),
+        cmocka_unit_test(request_targets),  cmocka_unit_test(field_syntax),    cmocka_unit_test(framing_refusals),
+        cmocka_unit_test(labels_and_types), cmocka_unit_test(query_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -134,6 +134,59 @@ static void times_parse_rfc3339_and_epoch_ms(void **state) {
     }
 }
 
+/* Issue 15: what a user writes for a moment (--at, ?at=), relative ones
+ * against a fixed now so that the test does not depend on the clock. */
+static void times_relative_to_now(void **state) {
+    const int64_t now = 1767225600000LL; /* 2026-01-01T00:00:00Z */
+    struct {
+        const char *text;
+        int64_t ms;
+    } ok[] = {{"now", now},
+              {"-15m", now - 15 * 60000},
+              {"now-15m", now - 15 * 60000},
+              {"-2h", now - 2 * 3600000},
+              {"-1d", now - 86400000},
+              {"-1h30m", now - 90 * 60000},
+              {"-0s", now},
+              {"2025-12-31T23:45:00Z", now - 15 * 60000},
+              {"1767224700000", now - 15 * 60000}};
+    char err[ERR_LEN];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int64_t ms = -1;
+        assert_int_equal(util_parse_time_at_ms(ok[i].text, now, &ms, err), 0);
+        assert_int_equal(ms, ok[i].ms);
+    }
+    const char *bad[] = {"", "-", "now-", "now+5m", "nowish", "-15", "--15m", "-15x", "15m", "yesterday", "now -15m"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t ms;
+        assert_int_equal(util_parse_time_at_ms(bad[i], now, &ms, err), -1);
+    }
+    /* The message says every form, so a user sees what to write. */
+    assert_int_equal(util_parse_time_at_ms("yesterday", now, &(int64_t){0}, err), -1);
+    assert_non_null(strstr(err, "RFC 3339"));
+    assert_non_null(strstr(err, "-15m"));
+    assert_non_null(strstr(err, "'yesterday'"));
+    /* Timestamps in data are never relative. */
+    assert_int_equal(util_parse_timestamp_ms("now", &(int64_t){0}, NULL), -1);
+    assert_int_equal(util_parse_timestamp_ms("-15m", &(int64_t){0}, NULL), -1);
+}
+
+/* The grid: rounded down, also before the epoch (C's % rounds toward 0). */
+static void align_rounds_down_on_the_grid(void **state) {
+    assert_int_equal(util_align_ms(1767225612345LL, 10000), 1767225610000LL);
+    assert_int_equal(util_align_ms(1767225610000LL, 10000), 1767225610000LL);
+    assert_int_equal(util_align_ms(1767225619999LL, 10000), 1767225610000LL);
+    assert_int_equal(util_align_ms(0, 10000), 0);
+    assert_int_equal(util_align_ms(-1, 10000), -10000);
+    assert_int_equal(util_align_ms(-10000, 10000), -10000);
+    assert_int_equal(util_align_ms(-10001, 10000), -20000);
+    assert_int_equal(util_align_ms(12345, 1), 12345);
+    assert_int_equal(util_align_ms(12345, 0), 12345);
+    /* A step that does not divide a second or a minute: still one grid. */
+    assert_int_equal(util_align_ms(1767225612345LL, 7000), 1767225612345LL - 1767225612345LL % 7000);
+    assert_int_equal(util_align_ms(1767225612345LL, 7000) % 7000, 0);
+}
+
 static void times_format_round_trip(void **state) {
     char out[32];
     util_format_time_ms(1767225600250LL, out, sizeof out);
@@ -171,6 +224,8 @@ int main(void) {
         cmocka_unit_test(durations_format_shortest),
         cmocka_unit_test(times_parse_rfc3339_and_epoch_ms),
         cmocka_unit_test(times_format_round_trip),
+        cmocka_unit_test(times_relative_to_now),
+        cmocka_unit_test(align_rounds_down_on_the_grid),
         cmocka_unit_test(base64_round_trips_and_accepts_url_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
