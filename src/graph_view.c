@@ -141,6 +141,7 @@ static void collect_conns(render_ctx *c, const region *r, const item *items, vie
         cn->flows = it->flows;
         memcpy(cn->count, it->count, sizeof cn->count);
         cn->lat = it->lat;
+        cn->base = it->base;
     }
 }
 
@@ -210,6 +211,7 @@ static void sum_conns(view *v) {
             for (int k = 0; k < CLASS_COUNT; k++) v->conns[out - 1].count[k] += v->conns[i].count[k];
             latency_add(&v->conns[out - 1].lat, &v->conns[i].lat);
             v->conns[out - 1].flows |= v->conns[i].flows;
+            v->conns[out - 1].base += v->conns[i].base;
         } else {
             v->conns[out++] = v->conns[i];
         }
@@ -228,6 +230,8 @@ static void node_totals(render_ctx *c, view *v) {
         }
         latency_add(&d->lat_in, &cn->lat);
         d->in_flows |= cn->flows;
+        s->base_out += cn->base;
+        d->base_in += cn->base;
         s->connected = d->connected = true;
         double rate = sum3(cn->count) / c->window_s;
         if (rate > v->max_rate) v->max_rate = rate;

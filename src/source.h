@@ -82,6 +82,12 @@ struct source_ops {
     const char *(*degraded)(const source *src);
     /* Optional: bounds the next collect() in time (see the top). */
     void (*limit)(source *src, const source_limits *limits);
+    /* Optional: after a collect, the time from which the source holds every
+     * event (a file flow keeps window + baseline, within its event limit);
+     * a window starting earlier is answered short. INT64_MIN = all of
+     * them; without the op the source can answer any window (demo,
+     * Elasticsearch). */
+    int64_t (*held_from)(const source *src);
 };
 
 extern const source_ops source_file_ops;

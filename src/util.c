@@ -391,3 +391,9 @@ bool util_str_eq(const char *a, const char *b) {
 bool util_str_empty(const char *s) {
     return !s || !*s;
 }
+
+int64_t util_align_ms(int64_t t, int64_t step) {
+    if (step <= 0) return t;
+    int64_t r = t % step;
+    return r < 0 ? t - r - step : t - r;
+}

@@ -84,6 +84,9 @@ int util_parse_time_ms(const char *s, int64_t *ms, char *err);
 void util_format_time_ms(int64_t ms, char *out, size_t outlen);
 int64_t util_now_ms(void);       /* wall clock */
 int64_t util_monotonic_ms(void); /* for intervals and ages */
+/* t rounded down to a multiple of step (> 0) since the epoch, also for a
+ * negative t: the grid every window end sits on (README.md). */
+int64_t util_align_ms(int64_t t, int64_t step);
 /* Seconds, to the nanosecond: of CLOCK_MONOTONIC, and of the CPU time the
  * calling thread has used. For measuring one piece of work. */
 double util_monotonic_seconds(void);

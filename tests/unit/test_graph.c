@@ -87,7 +87,7 @@ static void add(graph_model *m, const char *fr, const char *fs, const char *tr, 
 }
 
 static graph_render_opts opts_at(int64_t end) {
-    graph_render_opts o = {end, WINDOW_MS, infos, 3};
+    graph_render_opts o = {.window_end_ms = end, .window_ms = WINDOW_MS, .flows = infos, .nflows = 3};
     return o;
 }
 
