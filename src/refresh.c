@@ -37,6 +37,10 @@ typedef struct {
     bool base_collected;  /* collected (not reused) in this refresh */
     char base_error[ERR_LEN];
     char base_logged[ERR_LEN]; /* the last reason logged, so a lasting failure is logged once */
+    /* ops->degraded() of the live collect, copied before the baseline
+     * collect replaces the source's own string. */
+    char degraded[SOURCE_DEGRADED_LEN];
+    bool is_degraded;
 } flow_state;
 
 struct refresher {
@@ -233,9 +237,16 @@ static void refresh_flow_baseline(refresher *r, flow_state *f, unsigned index, i
     report_source_stats(f);
     f->base_collected = true;
     metrics_add("vizfeed_baseline_collects_total", f->labels, 1);
-    if (rc < 0) {
+    /* A partial baseline (shards failed, cut by the deadline) would show
+     * drops and gone edges that are not there: none is better. */
+    const char *partial = rc == 0 && f->ops->degraded ? f->ops->degraded(f->src) : NULL;
+    if (rc < 0 || partial) {
         char full[ERR_LEN];
-        snprintf(full, sizeof full, "baseline window: %s", row_error[0] ? row_error : why[0] ? why : "failed");
+        snprintf(full, sizeof full, "baseline window: %.400s",
+                 partial        ? partial
+                 : row_error[0] ? row_error
+                 : why[0]       ? why
+                                : "failed");
         graph_model_free(model);
         baseline_failed(f, full);
         return;
@@ -278,6 +289,9 @@ static int refresh_flow(refresher *r, unsigned index, int64_t start_ms, int64_t 
     f->data_end_ms = end_ms;
     f->failures = 0;
     f->failing_since_ms = 0;
+    const char *degraded = f->ops->degraded ? f->ops->degraded(f->src) : NULL;
+    f->is_degraded = degraded != NULL;
+    if (degraded) snprintf(f->degraded, sizeof f->degraded, "%s", degraded);
     f->held_from_ms = f->ops->held_from ? f->ops->held_from(f->src) : INT64_MIN;
     refresh_flow_baseline(r, f, index, end_ms, deadline_ms);
     return 0;
@@ -389,7 +403,7 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
         infos[i].flow = f->flow;
         infos[i].data_end_ms = f->data_end_ms;
         infos[i].stale_since_ms = f->failures >= REFRESH_STALE_AFTER ? f->failing_since_ms : 0;
-        infos[i].degraded = f->failures == 0 && f->ops->degraded ? f->ops->degraded(f->src) : NULL;
+        infos[i].degraded = f->failures == 0 && f->is_degraded ? f->degraded : NULL;
         if (!f->model) continue;
         /* Together the flows may pass the edge limit: then this flow's part is
          * left out whole (never half merged) and it counts as failed, so the

@@ -147,6 +147,14 @@ def through_elasticsearch(tap, tmp, file_bytes):
         g = json.loads(r.stdout)
         tap.check(not marks(g) and "baseline window" in g["metadata"].get("baseline_error", ""),
                   "a failing baseline leaves the graph without change marks", g["metadata"])
+        # A partial baseline (failed shards) would show drops that are not there: none instead,
+        # and the live window, which was whole, is not called partial.
+        es.clear()
+        es.inject([{"delay": 0, "path": "_search"}] * live_pages + [{"named": "shard_failures", "path": "_search"}])
+        g = json.loads(once(tap, cfg, "a partial baseline").stdout)
+        tap.check(not marks(g) and "baseline window" in g["metadata"].get("baseline_error", "")
+                  and "partial" not in json.dumps(g), "a partial baseline is no baseline; the live data stays whole",
+                  g["metadata"])
         es.clear()
 
 
