@@ -231,10 +231,14 @@ size_t graph_model_set_baseline(graph_model *m, const graph_model *base) {
             key[k] = src->key[k] == ENTRY_ID || src->key[k] == NO_ID ? src->key[k] : map[src->key[k]];
         /* A gone edge takes a place under the edge limit like any other. */
         record *dst = rectab_get(&m->edges, key, VIZ_MAX_EDGES);
-        if (dst)
-            dst->base += total;
-        else
+        if (!dst) {
             m->base_untracked += total;
+            continue;
+        }
+        dst->base += total;
+        /* A gone edge names the flows that carried it, so its region says
+         * where its data comes from (and their stale marks reach it). */
+        if (!(dst->count[0] + dst->count[1] + dst->count[2] > 0)) dst->flows |= src->flows;
     }
     free(map);
     return with_traffic;

@@ -110,6 +110,31 @@ def crafted_data_set(tap, tmp):
     return r.stdout
 
 
+def hidden_services_and_a_gone_region(tap):
+    """Gone edges count against max_services (their services merge into `other` first, having no
+    traffic now), and a region whose every edge is gone is still drawn, whole and valid."""
+    d = os.path.join(DATA, "other")
+    r = run(["once", "-c", os.path.join(d, "config.yml"), "--at", AT], cwd=d)
+    tap.check(r.returncode == 0, "other: once exits 0", r.stderr)
+    g = json.loads(r.stdout)
+    problems = validate(g, 0.03, 0.10, 0.1)
+    tap.check(not problems, "other: the graph obeys the Vizceral rules", "\n".join(problems))
+    eu = next(n for n in g["nodes"] if n["name"] == "eu")
+    us = next(n for n in g["nodes"] if n["name"] == "us")
+    names = [n["name"] for n in eu["nodes"]]
+    tap.check(names == ["INTERNET", "api", "other", "svc4", "web", "us"] and eu["metadata"]["hidden_services"] == 9,
+              "the services limit holds with gone services, which merge into other", (names, eu["metadata"]))
+    other = next(c for c in eu["connections"] if c["target"] == "other")
+    tap.check(other["metadata"]["baseline_rate"] == 15 and "change" not in other["metadata"],
+              "other's connection sums its services' baseline rates (10/s now, 15/s then: no mark)", other)
+    tap.check(us["metadata"].get("change") == "gone" and us["metadata"]["flows"] == ["calls"]
+              and all(c["metrics"] == {} and c["class"] == "warning" for c in us["connections"]),
+              "a region with no traffic left is drawn gone, with its flow named", us)
+    root = {(c["source"], c["target"]): c["metadata"].get("change") for c in g["connections"]}
+    tap.check(root == {("INTERNET", "eu"): None, ("INTERNET", "us"): "gone", ("eu", "us"): "gone"},
+              "the root's connections into it are gone too", root)
+
+
 def first_pages(es):
     """(gte, lt) of every search that starts a collect (no after_key)."""
     out = []
@@ -197,6 +222,7 @@ def main():
     tap = Tap()
     with tempfile.TemporaryDirectory(prefix="vizfeed-baseline-") as tmp:
         file_bytes = crafted_data_set(tap, tmp)
+        tap.run(hidden_services_and_a_gone_region)
         tap.run(through_elasticsearch, tmp, file_bytes)
         tap.run(daemon_fetches_each_baseline_once, tmp)
     tap.done()
