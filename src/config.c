@@ -855,7 +855,10 @@ static int parse_baseline(yr_parser *p, const yaml_node_t *g, graph_config *gc) 
             return 0;
         }
     }
-    if (yr_duration(p, n, "graph.baseline", 1, &gc->baseline_ms) < 0) return -1;
+    char why[ERR_LEN];
+    if (!text || util_parse_duration_ms(text, &gc->baseline_ms, why) < 0 || gc->baseline_ms <= 0)
+        return yr_fail(p, n, "off, 1w, 1d or a duration such as 36h", "graph.baseline '%s' is not a baseline",
+                       text ? text : yr_kind(n));
     if (gc->baseline_ms > CFG_MAX_BASELINE_MS)
         return yr_fail(p, n, "off, or a duration of at most 5w", "graph.baseline is too long");
     return 0;
@@ -894,8 +897,11 @@ static int parse_graph(yr_parser *p, const yaml_node_t *root, vizfeed_config *cf
         return yr_fail(p, n, "0 <= warning <= danger <= 1",
                        "graph.thresholds.warning (%g) is above graph.thresholds.danger (%g)", gc->warning, gc->danger);
     }
-    if ((n = yr_get(p, t, "surge")) && yr_double(p, n, "graph.thresholds.surge", 1.000001, 1e6, &gc->surge) < 0)
-        return -1;
+    if ((n = yr_get(p, t, "surge"))) {
+        if (yr_double(p, n, "graph.thresholds.surge", 0, 1e6, &gc->surge) < 0) return -1;
+        if (!(gc->surge > 1))
+            return yr_fail(p, n, "a ratio above 1, such as 3", "graph.thresholds.surge %g marks no change", gc->surge);
+    }
     if (parse_baseline(p, g, gc) < 0) return -1;
     if (opt_string(p, g, "notice_link", "graph.notice_link", &gc->notice_link) < 0) return -1;
     if (*gc->notice_link && !is_http_url(gc->notice_link))
