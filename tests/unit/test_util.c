@@ -162,6 +162,17 @@ static void base64_round_trips_and_accepts_url_safe(void **state) {
     buf_free(&out);
 }
 
+/* util_align_ms (CONTRACT's grid): rounds down, also before the epoch. */
+static void align_rounds_down_on_the_grid(void **state) {
+    assert_int_equal(util_align_ms(1767225612345LL, 10000), 1767225610000LL);
+    assert_int_equal(util_align_ms(1767225610000LL, 10000), 1767225610000LL);
+    assert_int_equal(util_align_ms(0, 60000), 0);
+    assert_int_equal(util_align_ms(-1, 60000), -60000);
+    assert_int_equal(util_align_ms(-60000, 60000), -60000);
+    assert_int_equal(util_align_ms(-60001, 60000), -120000);
+    assert_int_equal(util_align_ms(12345, 0), 12345); /* no grid */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buffer_grows_up_to_its_cap_and_no_further),
@@ -172,6 +183,7 @@ int main(void) {
         cmocka_unit_test(times_parse_rfc3339_and_epoch_ms),
         cmocka_unit_test(times_format_round_trip),
         cmocka_unit_test(base64_round_trips_and_accepts_url_safe),
+        cmocka_unit_test(align_rounds_down_on_the_grid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
