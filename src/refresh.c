@@ -86,7 +86,7 @@ refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, cha
         char why[ERR_LEN];
         f->src = f->ops->open(f->flow, cfg, why);
         if (!f->src) {
-            util_fail(err, "flow '%.100s': %.380s", f->flow->name, why);
+            util_fail(err, "flow '%s': %s", f->flow->name, why);
             goto fail;
         }
         /* Only now: refresher_free() releases the flows that opened. */
@@ -270,6 +270,7 @@ static int refresh_flow(refresher *r, unsigned index, int64_t start_ms, int64_t 
     char row_error[ERR_LEN] = "";
     collect_ctx ctx = {.r = r, .memo = f->memo ? f->memo : r->memo, .model = model, .flow = index, .err = row_error};
     f->error[0] = '\0';
+    f->base_collected = false;
     if (f->ops->limit) {
         source_limits limits = {.deadline_ms = deadline_ms, .budget_ms = r->deadline_ms, .stop = &r->stop};
         f->ops->limit(f->src, &limits);
