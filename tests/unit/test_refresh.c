@@ -459,6 +459,45 @@ static void the_baseline_is_collected_once_per_grid_step(void **state) {
     free_config(cfg);
 }
 
+static int64_t held_an_hour(const source *src) {
+    return B_NOW - 3600000;
+}
+
+static const source_ops short_memory_ops = {.type = "short",
+                                            .open = scripted_open,
+                                            .collect = windowed_collect,
+                                            .close = scripted_close,
+                                            .held_from = held_an_hour};
+
+static const source_ops *short_memory_lookup(const flow_config *flow) {
+    return &short_memory_ops;
+}
+
+/* A source that holds only the last hour (a file flow past its event
+ * limit): no baseline collect is made, the graph has no marks, the root
+ * says why and the regions say their baseline window is older than the data. */
+static void a_baseline_older_than_the_data_is_not_asked_for(void **state) {
+    vizfeed_config *cfg = make_config();
+    cfg->graph.baseline_ms = B_DAY;
+    char err[ERR_LEN];
+    refresher *r = refresher_new(cfg, short_memory_lookup, err);
+    assert_non_null(r);
+    baseline_collects = live_collects = 0;
+    fail_baseline = false;
+    refresh_result res;
+    char *json = refresh(r, B_NOW, &res, NULL);
+    assert_non_null(json);
+    assert_int_equal(res.flows_failed, 0);
+    assert_int_equal(baseline_collects, 0);
+    assert_non_null(res.baseline_error);
+    assert_non_null(strstr(res.baseline_error, "holds data only from 2025-12-31T23:00:00.000Z"));
+    assert_null(strstr(json, "\"change\""));
+    assert_non_null(strstr(json, "\"history\":\"the baseline window starts before the oldest data its flows hold\""));
+    free(json);
+    refresher_free(r);
+    free_config(cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(flows_combine_into_one_graph),
@@ -469,6 +508,7 @@ int main(void) {
         cmocka_unit_test(waiting_flows_run_side_by_side_until_the_deadline),
         cmocka_unit_test(a_stop_request_ends_the_refresh),
         cmocka_unit_test(the_baseline_is_collected_once_per_grid_step),
+        cmocka_unit_test(a_baseline_older_than_the_data_is_not_asked_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
