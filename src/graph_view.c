@@ -219,6 +219,28 @@ static void sum_conns(view *v) {
     v->nconns = out;
 }
 
+/* Phase 6b: an entry node whose every connection is gone (graph.baseline)
+ * would carry no traffic, and Vizceral divides by an entry node's traffic:
+ * its gone connections are left to the root, which shows the region's
+ * ingress gone, unless they are all the view has (a region with nothing
+ * left must still be drawn). */
+static void drop_gone_ingress(view *v) {
+    bool entry_any = false, entry_live = false, others = false;
+    for (size_t i = 0; i < v->nconns; i++) {
+        if (v->conns[i].src != 0) {
+            others = true;
+            continue;
+        }
+        entry_any = true;
+        if (sum3(v->conns[i].count) > 0) entry_live = true;
+    }
+    if (!entry_any || entry_live || !others) return;
+    size_t out = 0;
+    for (size_t i = 0; i < v->nconns; i++)
+        if (v->conns[i].src != 0) v->conns[out++] = v->conns[i];
+    v->nconns = out;
+}
+
 /* Phase 7: the nodes' totals in and out, and the view's largest rate. */
 static void node_totals(render_ctx *c, view *v) {
     for (size_t i = 0; i < v->nconns; i++) {
@@ -249,5 +271,6 @@ void graph_view_build(render_ctx *c, const region *r, const item *items, view *v
     name_nodes(c, v, svcs, nsvc);
     free(svcs);
     sum_conns(v);
+    drop_gone_ingress(v);
     node_totals(c, v);
 }

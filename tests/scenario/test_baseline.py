@@ -130,9 +130,16 @@ def hidden_services_and_a_gone_region(tap):
     tap.check(us["metadata"].get("change") == "gone" and us["metadata"]["flows"] == ["calls"]
               and all(c["metrics"] == {} and c["class"] == "warning" for c in us["connections"]),
               "a region with no traffic left is drawn gone, with its flow named", us)
+    # An entry node with no traffic now would make Vizceral divide by zero: its gone ingress is
+    # left to the root, unless it is all the region has (ap: only its ingress, gone).
+    tap.check("entryNode" not in us and [(c["source"], c["target"]) for c in us["connections"]] == [("eu", "shop")],
+              "a gone ingress beside other gone calls is shown at the root only", us["connections"])
+    ap = next(n for n in g["nodes"] if n["name"] == "ap")
+    tap.check(ap.get("entryNode") == "INTERNET" and [c["metadata"].get("change") for c in ap["connections"]] == ["gone"],
+              "a region whose only edge was its ingress still draws it", ap)
     root = {(c["source"], c["target"]): c["metadata"].get("change") for c in g["connections"]}
-    tap.check(root == {("INTERNET", "eu"): None, ("INTERNET", "us"): "gone", ("eu", "us"): "gone"},
-              "the root's connections into it are gone too", root)
+    tap.check(root == {("INTERNET", "ap"): "gone", ("INTERNET", "eu"): None, ("INTERNET", "us"): "gone",
+                       ("eu", "us"): "gone"}, "the root's connections into them are gone too", root)
 
 
 def first_pages(es):
