@@ -38,9 +38,6 @@
 
 /* Moved here from the modules that use them (issue 12 item 5). */
 #define CFG_MAX_SERVICES_LIMIT 100000 /* largest services limit a configuration may set */
-#define CFG_DEFAULT_BASELINE_MS (7LL * 86400000) /* graph.baseline when unset: one week */
-#define CFG_MAX_BASELINE_MS     (35LL * 86400000) /* longest graph.baseline (5w): bounds a file flow's retention */
-#define BASELINE_EVERY          6 /* baseline window ends sit on a grid of this many intervals: refetched once per 6 */
 #define DOC_MAX_DEPTH                                                                                                  \
     256 /* nesting of one NDJSON event; no real event is this deep, the frame stack stays a fixed array */
 #define DOC_MAX_TEXT                                                                                                   \
@@ -85,5 +82,10 @@
 #define RECORDING_MAX_REFRESHES 100000 /* refresh directories one replay flow lists */
 #define RECORDING_MAX_PAGES     100000 /* pages of one recorded refresh, as ES_MAX_PAGES */
 #define RECORDING_MAX_REQUEST   (ES_MAX_SEARCH_BODY + 8192) /* a request file: the largest search body and its path */
+
+/* Baseline and change (graph.baseline, refresh.h). */
+#define CFG_DEFAULT_BASELINE_MS (7LL * 86400000)  /* graph.baseline when unset: one week */
+#define CFG_MAX_BASELINE_MS     (35LL * 86400000) /* longest graph.baseline (5w): bounds a file flow's retention */
+#define BASELINE_EVERY          6 /* baseline window ends sit on a grid of this many intervals: refetched once per 6 */
 
 #endif
