@@ -10,8 +10,10 @@
  *                combine with graph_model_merge().
  *   graph_render writes the three-level Vizceral JSON of a model: rates per
  *                second, classes, notices, maxVolume, the `other` node, stale
- *                marks, in a deterministic order (same model + options + state
- *                = same bytes).
+ *                marks, and, for a model given its baseline
+ *                (graph_model_set_baseline), baseline rates and new / gone /
+ *                surge / drop marks, in a deterministic order (same model +
+ *                options + state = same bytes).
  *
  * graph_state carries what must persist between refreshes: the decaying
  * maximum volume per region. A fresh state gives `vizfeed once` its
