@@ -102,4 +102,9 @@
 #define VIZ_MAX_TIMELINE_SERIES                                                                                        \
     1000 /* regions (or one region's services) one timeline tells apart; the rest are summed as "other" */
 
+/* Baseline and change (graph.baseline, refresh.h). */
+#define CFG_DEFAULT_BASELINE_MS (7LL * 86400000)  /* graph.baseline when unset: one week */
+#define CFG_MAX_BASELINE_MS     (35LL * 86400000) /* longest graph.baseline (5w): bounds a file flow's retention */
+#define BASELINE_EVERY          6 /* baseline window ends sit on a grid of this many intervals: refetched once per 6 */
+
 #endif

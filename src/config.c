@@ -57,10 +57,10 @@ static const char *const ui_keys[] = {"allow_src", NULL};
 static const char *const auth_keys[] = {"username", "password", "bearer_token", NULL};
 static const char *const refresh_keys[] = {"interval", "window", "lag", "deadline", NULL};
 static const char *const output_keys[] = {"file", NULL};
-static const char *const graph_keys[] = {"name",        "entry", "default_region", "max_services", "thresholds",
-                                         "notice_link", NULL};
-static const char *const threshold_keys[] = {"warning",         "danger",         "min_rate",
-                                             "latency_warning", "latency_danger", NULL};
+static const char *const graph_keys[] = {"name",       "entry",       "default_region", "max_services",
+                                         "thresholds", "notice_link", "baseline",       NULL};
+static const char *const threshold_keys[] = {"warning",        "danger", "min_rate", "latency_warning",
+                                             "latency_danger", "surge",  NULL};
 static const char *const es_keys[] = {"hosts",   "cloud_id", "username", "password",  "api_key", "bearer_token",
                                       "ca_file", "verify",   "timeout",  "page_size", NULL};
 static const char *const topology_keys[] = {"match", "service", "region", NULL};
@@ -233,6 +233,8 @@ static vizfeed_config *config_with_defaults(const char *path) {
     cfg->graph.warning = 0.03;
     cfg->graph.danger = 0.10;
     cfg->graph.min_rate = 0.1;
+    cfg->graph.baseline_ms = CFG_DEFAULT_BASELINE_MS;
+    cfg->graph.surge = 3;
     cfg->graph.notice_link = xstrdup("");
     cfg->es.cloud_id = xstrdup("");
     cfg->es.username = xstrdup("");
@@ -900,6 +902,36 @@ static int parse_name(yr_parser *p, const yaml_node_t *map, const char *key, con
     return 0;
 }
 
+/* graph.baseline: `off`, weeks (`1w`, which the duration parser has no unit
+ * for) or any duration; at most CFG_MAX_BASELINE_MS, so that a file flow's
+ * retention (window + baseline) stays a bounded span. */
+static int parse_baseline(yr_parser *p, const yaml_node_t *g, graph_config *gc) {
+    const yaml_node_t *n = yr_get(p, g, "baseline");
+    if (!n) return 0;
+    const char *text = n->type == YAML_SCALAR_NODE ? yr_text(n) : NULL;
+    if (text && strcmp(text, "off") == 0) {
+        gc->baseline_ms = 0;
+        return 0;
+    }
+    char *end;
+    if (text && *text >= '1' && *text <= '9') {
+        long long weeks = strtoll(text, &end, 10);
+        if (end[0] == 'w' && end[1] == '\0') {
+            if (weeks > CFG_MAX_BASELINE_MS / (7LL * 86400000))
+                return yr_fail(p, n, "off, or a duration of at most 5w", "graph.baseline is too long");
+            gc->baseline_ms = weeks * 7 * 86400000LL;
+            return 0;
+        }
+    }
+    char why[ERR_LEN];
+    if (!text || util_parse_duration_ms(text, &gc->baseline_ms, why) < 0 || gc->baseline_ms <= 0)
+        return yr_fail(p, n, "off, 1w, 1d or a duration such as 36h", "graph.baseline '%s' is not a baseline",
+                       text ? text : yr_kind(n));
+    if (gc->baseline_ms > CFG_MAX_BASELINE_MS)
+        return yr_fail(p, n, "off, or a duration of at most 5w", "graph.baseline is too long");
+    return 0;
+}
+
 static int parse_graph(yr_parser *p, const yaml_node_t *root, vizfeed_config *cfg) {
     const yaml_node_t *g, *t, *n;
     graph_config *gc = &cfg->graph;
@@ -933,6 +965,12 @@ static int parse_graph(yr_parser *p, const yaml_node_t *root, vizfeed_config *cf
         return yr_fail(p, n, "0 <= warning <= danger <= 1",
                        "graph.thresholds.warning (%g) is above graph.thresholds.danger (%g)", gc->warning, gc->danger);
     }
+    if ((n = yr_get(p, t, "surge"))) {
+        if (yr_double(p, n, "graph.thresholds.surge", 0, 1e6, &gc->surge) < 0) return -1;
+        if (!(gc->surge > 1))
+            return yr_fail(p, n, "a ratio above 1, such as 3", "graph.thresholds.surge %g marks no change", gc->surge);
+    }
+    if (parse_baseline(p, g, gc) < 0) return -1;
     if (opt_string(p, g, "notice_link", "graph.notice_link", &gc->notice_link) < 0) return -1;
     if (*gc->notice_link && !is_http_url(gc->notice_link))
         return yr_fail(p, yr_get(p, g, "notice_link"), "a link starting with http:// or https://",

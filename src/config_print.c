@@ -315,6 +315,11 @@ void cfg_print(const vizfeed_config *cfg, FILE *out) {
     fputc('\n', out);
     if (g->latency_warning_ms) fprintf(out, "    latency_warning: %lldms\n", (long long)g->latency_warning_ms);
     if (g->latency_danger_ms) fprintf(out, "    latency_danger: %lldms\n", (long long)g->latency_danger_ms);
+    fputs("    surge: ", out);
+    print_number(out, g->surge);
+    char baseline[32];
+    graph_baseline_text(g->baseline_ms, baseline, sizeof baseline);
+    fprintf(out, "\n  baseline: %s\n", baseline);
     print_key_string(out, "  notice_link: ", g->notice_link);
 
     const es_config *es = &cfg->es;

@@ -10,8 +10,10 @@
  *                combine with graph_model_merge().
  *   graph_render writes the three-level Vizceral JSON of a model: rates per
  *                second, classes, notices, maxVolume, the `other` node, stale
- *                marks, in a deterministic order (same model + options
- *                = same bytes).
+ *                marks, and, for a model given its baseline
+ *                (graph_model_set_baseline), baseline rates and new / gone /
+ *                surge / drop marks, in a deterministic order (same model +
+ *                options = same bytes).
  *
  * Nothing persists between refreshes: a graph is a function of its model
  * and options, so replicas and `vizfeed once --at T` agree byte for byte.
@@ -71,6 +73,16 @@ void graph_model_add_self_call(graph_model *m, const endpoint *ep, const double 
 void graph_model_add_dropped(graph_model *m, double count, unsigned flow);
 int graph_model_merge(graph_model *into, const graph_model *from, char *err);
 size_t graph_model_edges(const graph_model *m);
+/* Gives the model its baseline (README.md, "Baseline and change"): every
+ * edge's record gets the calls its pair had in base (all classes summed,
+ * merged models of every flow), and an edge of base that m lacks is made
+ * with no traffic now, so that the render draws it as gone. Edges of base
+ * past VIZ_MAX_EDGES are left out (their calls counted in the model). From
+ * then on the render writes metadata.baseline_rate and the change marks.
+ * Call it once, after every merge into m. Returns the number of base's
+ * edges with traffic; with none, m is left as it was (an empty baseline is
+ * data not kept that long, and would call every edge new). */
+size_t graph_model_set_baseline(graph_model *m, const graph_model *base);
 
 /* What the renderer needs to know about each flow. */
 typedef struct {
@@ -85,6 +97,17 @@ typedef struct {
     int64_t window_ms;            /* rates = count / window seconds */
     const graph_flow_info *flows; /* indexed like the configuration's flows */
     size_t nflows;
+    /* Baseline (graph.baseline): non-zero writes metadata.baseline on the
+     * root and regions; the change marks need the model's baseline too
+     * (graph_model_set_baseline). baseline_error: why this render has none
+     * (root metadata.baseline_error), NULL when it has or it is off. */
+    int64_t baseline_ms;
+    const char *baseline_error;
+    /* The earliest time the flows' sources hold data for, per flow (0 =
+     * unknown / all); a window or baseline window starting earlier gets a
+     * "history" note in the region's metadata. NULL = none. */
+    const int64_t *held_from_ms;
+    int64_t baseline_start_ms; /* start of the baseline window, for that note */
 } graph_render_opts;
 
 typedef struct {

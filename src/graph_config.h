@@ -10,6 +10,7 @@
 #ifndef VIZ_GRAPH_CONFIG_H
 #define VIZ_GRAPH_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -25,6 +26,14 @@ typedef struct {
     int64_t latency_warning_ms;
     int64_t latency_danger_ms;
     char *notice_link; /* "" = no links */
+    /* graph.baseline: how far back the window each refresh is compared
+     * with (README.md, "Baseline and change"); 0 = off. Default 1w. */
+    int64_t baseline_ms;
+    double surge; /* graph.thresholds.surge: now/baseline ratio (or its inverse) that is a surge (drop), default 3 */
 } graph_config;
+
+/* How a baseline is named in notices and metadata: "1w", "1d", "36h",
+ * "off" for 0 (graph_notice.c). */
+void graph_baseline_text(int64_t baseline_ms, char *out, size_t outlen);
 
 #endif

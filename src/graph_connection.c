@@ -52,11 +52,15 @@ static void write_latency_notice(render_ctx *c, int cls, double avg, const notic
 
 /* A connection; the caller has put its query into c->query. */
 void graph_write_connection(render_ctx *c, const char *source, const char *target, const double n[CLASS_COUNT],
-                            const latency *lat, uint64_t flows, const notice_subject *ns) {
+                            const latency *lat, uint64_t flows, double base, const notice_subject *ns) {
     jsonw *w = &c->w;
     int cls = graph_classify(c, n);
     double avg = 0;
     int lat_cls = cls ? 0 : classify_latency(c, n, lat, &avg);
+    graph_change ch = graph_change_of(c, sum3(n), base);
+    /* A gone edge has nothing the error share or latency could colour; it
+     * is a warning, its change notice saying why. */
+    if (ch == CHANGE_GONE) cls = 0, lat_cls = 1;
     jsonw_object_begin(w);
     jsonw_key(w, "source");
     jsonw_string(w, source);
@@ -65,21 +69,25 @@ void graph_write_connection(render_ctx *c, const char *source, const char *targe
     graph_write_metrics(c, n);
     jsonw_key(w, "class");
     jsonw_string(w, graph_class_names[cls ? cls : lat_cls]);
-    if (cls) {
+    if (cls || lat_cls || ch) {
         jsonw_key(w, "notices");
         jsonw_array_begin(w);
-        graph_write_class_notice(c, cls, n, flows, ns);
-        jsonw_array_end(w);
-    } else if (lat_cls) {
-        jsonw_key(w, "notices");
-        jsonw_array_begin(w);
-        write_latency_notice(c, lat_cls, avg, ns);
+        if (cls)
+            graph_write_class_notice(c, cls, n, flows, ns);
+        else if (lat_cls && ch != CHANGE_GONE)
+            write_latency_notice(c, lat_cls, avg, ns);
+        graph_write_change_notice(c, ch, sum3(n), base, ns);
         jsonw_array_end(w);
     }
     jsonw_key(w, "metadata");
     jsonw_object_begin(w);
     write_counts(c, n);
     latency_write(w, lat);
+    if (c->m->has_base) {
+        jsonw_key(w, "baseline_rate");
+        jsonw_rate(w, base / c->window_s);
+    }
+    graph_write_change_meta(c, ch);
     jsonw_object_end(w);
     jsonw_object_end(w);
     c->stats.connections++;

@@ -214,6 +214,40 @@ int graph_model_add_lat(graph_model *m, const endpoint *from, const endpoint *to
     return 0;
 }
 
+size_t graph_model_set_baseline(graph_model *m, const graph_model *base) {
+    size_t with_traffic = 0;
+    for (size_t i = 0; base && i < base->edges.n; i++)
+        if (base->edges.recs[i].count[0] + base->edges.recs[i].count[1] + base->edges.recs[i].count[2] > 0)
+            with_traffic++;
+    if (!with_traffic) return 0;
+    m->has_base = true;
+    uint32_t *map = xmalloc(((size_t)base->names.n + 1) * sizeof *map);
+    for (uint32_t id = 0; id < base->names.n; id++) {
+        const char *s = str_of(&base->names, id);
+        map[id] = graph_strtab_intern_n(&m->names, s, strlen(s));
+    }
+    for (size_t i = 0; i < base->edges.n; i++) {
+        const record *src = &base->edges.recs[i];
+        double total = src->count[0] + src->count[1] + src->count[2];
+        if (!(total > 0)) continue;
+        uint32_t key[4];
+        for (unsigned k = 0; k < 4; k++)
+            key[k] = src->key[k] == ENTRY_ID || src->key[k] == NO_ID ? src->key[k] : map[src->key[k]];
+        /* A gone edge takes a place under the edge limit like any other. */
+        record *dst = rectab_get(&m->edges, key, VIZ_MAX_EDGES);
+        if (!dst) {
+            m->base_untracked += total;
+            continue;
+        }
+        dst->base += total;
+        /* A gone edge names the flows that carried it, so its region says
+         * where its data comes from (and their stale marks reach it). */
+        if (!(dst->count[0] + dst->count[1] + dst->count[2] > 0)) dst->flows |= src->flows;
+    }
+    free(map);
+    return with_traffic;
+}
+
 static uint32_t map_id(const uint32_t *map, uint32_t id) {
     return id == ENTRY_ID || id == NO_ID ? id : map[id];
 }

@@ -23,6 +23,7 @@ typedef struct {
     uint64_t flows;
     double count[CLASS_COUNT];
     latency lat; /* edges only */
+    double base; /* edges only: all calls in the baseline window (graph_model_set_baseline) */
 } record;
 
 /* Records sit in a dense array in the order they were made; the open-
@@ -45,7 +46,9 @@ struct graph_model {
     double dropped;
     uint64_t dropped_flows;
     double hosts_untracked;
-    uint64_t clamped; /* counts clamped to VIZ_MAX_COUNT */
+    uint64_t clamped;      /* counts clamped to VIZ_MAX_COUNT */
+    bool has_base;         /* graph_model_set_baseline() was called: render the change marks */
+    double base_untracked; /* baseline calls of edges left out at VIZ_MAX_EDGES */
     /* The id last interned at each endpoint position: sources emit rows
      * grouped by caller and region, so most names repeat the previous row's
      * and a strcmp replaces a hash and a probe. NO_ID when unset. */

@@ -162,3 +162,70 @@ void graph_write_class_notice(render_ctx *c, int cls, const double n[CLASS_COUNT
     graph_write_notice(c, cls, title, ns->subtitle, graph_notice_link(c, ns));
     free(title);
 }
+
+void graph_baseline_text(int64_t baseline_ms, char *out, size_t outlen) {
+    const int64_t week = 7LL * 86400000;
+    if (baseline_ms <= 0)
+        snprintf(out, outlen, "off");
+    else if (baseline_ms % week == 0)
+        snprintf(out, outlen, "%lldw", (long long)(baseline_ms / week));
+    else
+        util_format_duration(baseline_ms, out, outlen);
+}
+
+const char *graph_change_names[] = {"", "new", "gone", "surge", "drop"};
+
+graph_change graph_change_of(const render_ctx *c, double now, double base) {
+    if (!c->m->has_base) return CHANGE_NONE;
+    if (!(now > 0)) now = 0;
+    if (!(base > 0)) base = 0;
+    double most = now > base ? now : base;
+    if (!(most > 0) || most / c->window_s < c->g->min_rate) return CHANGE_NONE;
+    if (now == 0) return CHANGE_GONE;
+    if (base == 0) return CHANGE_NEW;
+    double surge = c->g->surge > 1 ? c->g->surge : 3;
+    if (now >= surge * base) return CHANGE_SURGE;
+    if (now * surge <= base) return CHANGE_DROP;
+    return CHANGE_NONE;
+}
+
+bool graph_edge_drawn(const render_ctx *c, const record *e) {
+    if (sum3(e->count) > 0) return true;
+    return c->m->has_base && e->base > 0 && e->base / c->window_s >= c->g->min_rate;
+}
+
+void graph_write_change_notice(render_ctx *c, graph_change ch, double now, double base, const notice_subject *ns) {
+    if (ch == CHANGE_NONE) return;
+    char when[32], now_rate[32], base_rate[32], ratio[32];
+    graph_baseline_text(c->o->baseline_ms, when, sizeof when);
+    jsonw_format_rate(now / c->window_s, now_rate, sizeof now_rate);
+    jsonw_format_rate(base / c->window_s, base_rate, sizeof base_rate);
+    buf_reset(&c->text);
+    if (ch == CHANGE_NEW) {
+        buf_printf(&c->text, "new since %s ago", when);
+    } else if (ch == CHANGE_GONE) {
+        buf_printf(&c->text, "no traffic now: %s/s %s ago", base_rate, when);
+    } else {
+        double q = now / base;
+        /* Two significant figures reads best from 0.05x to 99x. */
+        snprintf(ratio, sizeof ratio, q >= 10 ? "%.0f" : q >= 0.095 ? "%.1f" : "%.2f", q);
+        buf_printf(&c->text, "traffic %s\u00d7 the usual: %s/s now, %s/s %s ago", ratio, now_rate, base_rate, when);
+    }
+    char *title = xstrdup(buf_cstr(&c->text));
+    graph_write_notice(c, 1, title, ns->subtitle, NULL);
+    free(title);
+}
+
+void graph_write_baseline_meta(render_ctx *c) {
+    if (!c->o->baseline_ms) return;
+    char text[32];
+    graph_baseline_text(c->o->baseline_ms, text, sizeof text);
+    jsonw_key(&c->w, "baseline");
+    jsonw_string(&c->w, text);
+}
+
+void graph_write_change_meta(render_ctx *c, graph_change ch) {
+    if (ch == CHANGE_NONE) return;
+    jsonw_key(&c->w, "change");
+    jsonw_string(&c->w, graph_change_names[ch]);
+}

@@ -36,4 +36,21 @@ void graph_write_notice(render_ctx *c, int severity, const char *title, const ch
 void graph_write_class_notice(render_ctx *c, int cls, const double n[CLASS_COUNT], uint64_t flows,
                               const notice_subject *ns);
 
+/* Change against the baseline (README.md, "Baseline and change"), from the
+ * calls now and in the baseline window (the same length): none unless the
+ * model has a baseline and either rate reaches graph.min_rate. */
+typedef enum { CHANGE_NONE, CHANGE_NEW, CHANGE_GONE, CHANGE_SURGE, CHANGE_DROP } graph_change;
+extern const char *graph_change_names[]; /* metadata.change: "", "new", "gone", "surge", "drop" */
+graph_change graph_change_of(const render_ctx *c, double now, double base);
+/* The severity-1 notice of a change ("traffic 4.2× the usual: 840/s now,
+ * 200/s 1w ago", "new since 1w ago", "no traffic now: 12/s 1w ago"). */
+void graph_write_change_notice(render_ctx *c, graph_change ch, double now, double base, const notice_subject *ns);
+/* metadata.baseline ("1w") of the root and regions, when a baseline is configured. */
+void graph_write_baseline_meta(render_ctx *c);
+/* metadata.change, when there is one. */
+void graph_write_change_meta(render_ctx *c, graph_change ch);
+/* A model edge is drawn when it carries traffic now, or carried some in the
+ * baseline that reaches min_rate (a gone edge). */
+bool graph_edge_drawn(const render_ctx *c, const record *e);
+
 #endif

@@ -61,9 +61,16 @@ static void write_hosts(render_ctx *c, const vnode *s, unsigned *hidden) {
     free(kept);
 }
 
-/* The class notice of a coloured service, stand-in or other node: about the
- * calls into it. */
-static void write_node_notice(render_ctx *c, const region *r, const vnode *v, int cls) {
+/* A node's change against the baseline: of the calls into it, or out of it
+ * for a node that is only a caller. */
+static graph_change node_change(const render_ctx *c, const vnode *v) {
+    if (sum3(v->in) > 0 || v->base_in > 0) return graph_change_of(c, sum3(v->in), v->base_in);
+    return graph_change_of(c, sum3(v->out), v->base_out);
+}
+
+/* The class and change notices of a service, stand-in or other node: about
+ * the calls into it. */
+static void write_node_notice(render_ctx *c, const region *r, const vnode *v, int cls, graph_change ch) {
     jsonw *w = &c->w;
     buf_reset(&c->query);
     graph_node_query(c, graph_first_flow(c, v->in_flows), v, false);
@@ -76,12 +83,14 @@ static void write_node_notice(render_ctx *c, const region *r, const vnode *v, in
     notice_subject ns = {"", graph_data_name(c, v), str_of(&c->m->names, r->id), subtitle};
     jsonw_key(w, "notices");
     jsonw_array_begin(w);
-    graph_write_class_notice(c, cls, v->in, v->in_flows, &ns);
+    if (cls) graph_write_class_notice(c, cls, v->in, v->in_flows, &ns);
+    bool in = sum3(v->in) > 0 || v->base_in > 0;
+    graph_write_change_notice(c, ch, in ? sum3(v->in) : sum3(v->out), in ? v->base_in : v->base_out, &ns);
     jsonw_array_end(w);
     free(subtitle);
 }
 
-static void write_node_metadata(render_ctx *c, const vnode *v) {
+static void write_node_metadata(render_ctx *c, const vnode *v, graph_change ch) {
     jsonw *w = &c->w;
     jsonw_key(w, "metadata");
     jsonw_object_begin(w);
@@ -108,6 +117,11 @@ static void write_node_metadata(render_ctx *c, const vnode *v) {
         jsonw_key(w, "hosts_hidden");
         jsonw_int(w, (unsigned)(v->host_end - v->host_begin - VIZ_MAX_HOSTS_PER_SERVICE));
     }
+    if (c->m->has_base) {
+        jsonw_key(w, "baseline_rate_in");
+        jsonw_rate(w, v->base_in / c->window_s);
+    }
+    graph_write_change_meta(c, ch);
     jsonw_object_end(w);
 }
 
@@ -129,10 +143,11 @@ static void write_view_node(render_ctx *c, const region *r, const vnode *v) {
         jsonw_string(w, v->name);
     }
     int cls = graph_classify(c, v->in);
+    graph_change ch = node_change(c, v);
     jsonw_key(w, "class");
     jsonw_string(w, graph_class_names[cls]);
-    if (cls) write_node_notice(c, r, v, cls);
-    write_node_metadata(c, v);
+    if (cls || ch) write_node_notice(c, r, v, cls, ch);
+    write_node_metadata(c, v, ch);
     unsigned hosts_hidden = 0;
     if (v->kind == NODE_SERVICE) write_hosts(c, v, &hosts_hidden);
     jsonw_object_end(w);
@@ -193,10 +208,12 @@ static int64_t oldest_data(const render_ctx *c, uint64_t flows) {
 
 /* What a region's header, notices and metadata say about its flows. */
 typedef struct {
-    uint64_t flows; /* every flow that touched the region or its view */
-    int cls;        /* class of all calls into the region */
-    int64_t stale;  /* 0, or since when one of its flows is stale */
-    bool partial;   /* one of its flows answered only in part */
+    uint64_t flows;      /* every flow that touched the region or its view */
+    int cls;             /* class of all calls into the region */
+    int64_t stale;       /* 0, or since when one of its flows is stale */
+    bool partial;        /* one of its flows answered only in part */
+    graph_change change; /* of all calls into the region against the baseline */
+    const char *history; /* why its window or baseline is older than its flows' data, or NULL */
 } region_status;
 
 static region_status region_status_of(render_ctx *c, const region *r, const view *v) {
@@ -205,6 +222,18 @@ static region_status region_status_of(render_ctx *c, const region *r, const view
     s.stale = stale_since(c, s.flows);
     for (unsigned i = 0; i < c->o->nflows && i < VIZ_MAX_FLOWS; i++)
         if ((s.flows >> i & 1) && c->o->flows[i].degraded) s.partial = true;
+    s.change = graph_change_of(c, sum3(r->into), r->into_base);
+    /* A flow holds data from some time on (a file flow keeps window +
+     * baseline): a window, or baseline window, that starts earlier is short
+     * of data, and the user must be told why it looks empty. */
+    for (unsigned i = 0; c->o->held_from_ms && i < c->o->nflows && i < VIZ_MAX_FLOWS; i++) {
+        int64_t held = c->o->held_from_ms[i];
+        if (!(s.flows >> i & 1) || held <= 0) continue;
+        if (held > c->o->window_end_ms - (int64_t)(c->window_s * 1000))
+            s.history = "the window starts before the oldest data its flows hold";
+        else if (c->o->baseline_ms && held > c->o->baseline_start_ms && !s.history)
+            s.history = "the baseline window starts before the oldest data its flows hold";
+    }
     return s;
 }
 
@@ -244,10 +273,18 @@ static void write_region_class_notice(render_ctx *c, const region *r, int cls) {
 
 static void write_region_notices(render_ctx *c, const region *r, const region_status *s) {
     jsonw *w = &c->w;
-    if (!s->cls && !s->stale && !s->partial) return;
+    if (!s->cls && !s->stale && !s->partial && !s->change) return;
     jsonw_key(w, "notices");
     jsonw_array_begin(w);
     if (s->cls) write_region_class_notice(c, r, s->cls);
+    if (s->change) {
+        buf_reset(&c->text);
+        buf_printf(&c->text, "into region %s", str_of(&c->m->names, r->id));
+        char *subtitle = xstrdup(buf_cstr(&c->text));
+        notice_subject ns = {"", str_of(&c->m->names, r->id), str_of(&c->m->names, r->id), subtitle};
+        graph_write_change_notice(c, s->change, sum3(r->into), r->into_base, &ns);
+        free(subtitle);
+    }
     if (s->stale) {
         char when[40], title[64];
         util_format_time_ms(s->stale, when, sizeof when);
@@ -288,6 +325,16 @@ static void write_region_metadata(render_ctx *c, const region *r, const view *v,
     if (s->partial) {
         jsonw_key(w, "partial");
         jsonw_bool(w, true);
+    }
+    graph_write_baseline_meta(c);
+    if (c->m->has_base) {
+        jsonw_key(w, "baseline_rate_in");
+        jsonw_rate(w, r->into_base / c->window_s);
+    }
+    graph_write_change_meta(c, s->change);
+    if (s->history) {
+        jsonw_key(w, "history");
+        jsonw_string(w, s->history);
     }
     jsonw_object_end(w);
 }
@@ -330,7 +377,7 @@ static void write_region_connections(render_ctx *c, const region *r, const view 
         buf_printf(&c->text, "from %s to %s", graph_data_name(c, s), graph_data_name(c, d));
         char *subtitle = xstrdup(buf_cstr(&c->text));
         notice_subject ns = {graph_data_name(c, s), graph_data_name(c, d), str_of(&c->m->names, r->id), subtitle};
-        graph_write_connection(c, s->name, d->name, cn->count, &cn->lat, cn->flows, &ns);
+        graph_write_connection(c, s->name, d->name, cn->count, &cn->lat, cn->flows, cn->base, &ns);
         free(subtitle);
     }
     jsonw_array_end(w);

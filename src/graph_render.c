@@ -37,6 +37,7 @@ typedef struct {
     uint64_t flows;
     double count[CLASS_COUNT];
     latency lat;
+    double base;
 } root_conn;
 
 static int root_conn_cmp(const void *a, const void *b) {
@@ -123,7 +124,7 @@ static void collect_regions(const render_ctx *c, root *rt) {
     size_t nk = 0;
     for (size_t i = 0; i < rt->nedges; i++) {
         const record *e = &m->edges.recs[rt->edge_order[i]];
-        if (!(sum3(e->count) > 0)) continue;
+        if (!graph_edge_drawn(c, e)) continue;
         for (int side = 0; side < 2; side++) {
             uint32_t id = side ? e->key[2] : e->key[0];
             if (rt->region_of[id] == -1) {
@@ -148,7 +149,7 @@ static size_t reserve_items(const render_ctx *c, root *rt) {
     size_t *fill = xcalloc(rt->nregions + 1, sizeof *fill);
     for (size_t i = 0; i < rt->nedges; i++) {
         const record *e = &m->edges.recs[rt->edge_order[i]];
-        if (!(sum3(e->count) > 0)) continue;
+        if (!graph_edge_drawn(c, e)) continue;
         fill[rt->region_of[e->key[2]]]++;
         if (e->key[1] != ENTRY_ID && e->key[0] != e->key[2]) fill[rt->region_of[e->key[0]]]++;
     }
@@ -178,6 +179,7 @@ static void place_cross(root *rt, const record *e, item it, region *to) {
     rc->flows = e->flows;
     memcpy(rc->count, e->count, sizeof rc->count);
     rc->lat = e->lat;
+    rc->base = e->base;
 }
 
 /* Phase 3: items per region (count, place, fill: a bucket sort, stable),
@@ -189,17 +191,19 @@ static void place_items(const render_ctx *c, root *rt) {
     rt->cross = xmalloc((rt->nedges + 1) * sizeof *rt->cross);
     for (size_t oi = 0; oi < rt->nedges; oi++) {
         const record *e = &m->edges.recs[rt->edge_order[oi]];
-        if (!(sum3(e->count) > 0)) continue;
+        if (!graph_edge_drawn(c, e)) continue;
         region *to = &rt->regions[rt->region_of[e->key[2]]];
         for (int k = 0; k < CLASS_COUNT; k++) to->into[k] += e->count[k];
         to->into_flows |= e->flows;
         to->flows |= e->flows;
-        item it = {.flows = e->flows, .lat = e->lat};
+        to->into_base += e->base;
+        item it = {.flows = e->flows, .lat = e->lat, .base = e->base};
         memcpy(it.count, e->count, sizeof it.count);
         if (e->key[1] == ENTRY_ID) {
             for (int k = 0; k < CLASS_COUNT; k++) to->ingress[k] += e->count[k];
             latency_add(&to->ingress_lat, &e->lat);
             to->ingress_flows |= e->flows;
+            to->ingress_base += e->base;
             it.src_kind = NODE_ENTRY, it.src = NO_ID;
             it.dst_kind = NODE_SERVICE, it.dst = e->key[3];
             rt->items[to->item_end++] = it;
@@ -270,6 +274,15 @@ static void write_root_head(render_ctx *c, const root *rt) {
         jsonw_key(w, "clamped_counts");
         jsonw_int(w, (int64_t)m->clamped);
     }
+    graph_write_baseline_meta(c);
+    if (c->o->baseline_ms && c->o->baseline_error) {
+        jsonw_key(w, "baseline_error");
+        jsonw_string(w, c->o->baseline_error);
+    }
+    if (m->base_untracked > 0) {
+        jsonw_key(w, "baseline_untracked");
+        jsonw_double(w, m->base_untracked);
+    }
     jsonw_object_end(w);
 }
 
@@ -312,6 +325,7 @@ static size_t sum_cross(root *rt) {
             for (int k = 0; k < CLASS_COUNT; k++) cross[nout - 1].count[k] += cross[i].count[k];
             latency_add(&cross[nout - 1].lat, &cross[i].lat);
             cross[nout - 1].flows |= cross[i].flows;
+            cross[nout - 1].base += cross[i].base;
         } else {
             cross[nout++] = cross[i];
         }
@@ -363,7 +377,8 @@ static void write_root_connections(render_ctx *c, root *rt) {
         buf_printf(&c->text, "from %s to %s", e->from_data, e->to_data);
         char *subtitle = xstrdup(buf_cstr(&c->text));
         notice_subject ns = {e->from_data, e->to_data, e->to_data, subtitle};
-        graph_write_connection(c, e->source, e->target, n, e->cross ? &e->cross->lat : &e->to->ingress_lat, flows, &ns);
+        graph_write_connection(c, e->source, e->target, n, e->cross ? &e->cross->lat : &e->to->ingress_lat, flows,
+                               e->cross ? e->cross->base : e->to->ingress_base, &ns);
         free(subtitle);
     }
     free(edges);

@@ -34,6 +34,7 @@ typedef struct {
     uint64_t flows;
     double count[CLASS_COUNT];
     latency lat;
+    double base; /* calls in the baseline window (graph_model_set_baseline) */
 } item;
 
 /* A node of a region view while it is being built. */
@@ -46,7 +47,8 @@ typedef struct {
     uint32_t final; /* index after merging into other */
     double activity;
     double in[CLASS_COUNT], out[CLASS_COUNT];
-    latency lat_in; /* of its incoming connections */
+    double base_in, base_out; /* the same in the baseline window */
+    latency lat_in;           /* of its incoming connections */
     uint64_t in_flows;
     double self[CLASS_COUNT];
     bool has_self;
@@ -61,6 +63,7 @@ typedef struct {
     uint64_t flows;
     double count[CLASS_COUNT];
     latency lat;
+    double base;
 } conn;
 
 /* A root-level region under construction. */
@@ -70,6 +73,7 @@ typedef struct {
     bool owned;
     size_t item_begin, item_end;
     double ingress[CLASS_COUNT];
+    double ingress_base, into_base; /* baseline calls of ingress, of into */
     latency ingress_lat;
     uint64_t ingress_flows;
     double into[CLASS_COUNT]; /* all calls into its services */

@@ -142,6 +142,7 @@ static void collect_conns(render_ctx *c, const region *r, const item *items, vie
         cn->flows = it->flows;
         memcpy(cn->count, it->count, sizeof cn->count);
         cn->lat = it->lat;
+        cn->base = it->base;
     }
 }
 
@@ -211,10 +212,33 @@ static void sum_conns(view *v) {
             for (int k = 0; k < CLASS_COUNT; k++) v->conns[out - 1].count[k] += v->conns[i].count[k];
             latency_add(&v->conns[out - 1].lat, &v->conns[i].lat);
             v->conns[out - 1].flows |= v->conns[i].flows;
+            v->conns[out - 1].base += v->conns[i].base;
         } else {
             v->conns[out++] = v->conns[i];
         }
     }
+    v->nconns = out;
+}
+
+/* Phase 6b: an entry node whose every connection is gone (graph.baseline)
+ * would carry no traffic, and Vizceral divides by an entry node's traffic:
+ * its gone connections are left to the root, which shows the region's
+ * ingress gone, unless they are all the view has (a region with nothing
+ * left must still be drawn). */
+static void drop_gone_ingress(view *v) {
+    bool entry_any = false, entry_live = false, others = false;
+    for (size_t i = 0; i < v->nconns; i++) {
+        if (v->conns[i].src != 0) {
+            others = true;
+            continue;
+        }
+        entry_any = true;
+        if (sum3(v->conns[i].count) > 0) entry_live = true;
+    }
+    if (!entry_any || entry_live || !others) return;
+    size_t out = 0;
+    for (size_t i = 0; i < v->nconns; i++)
+        if (v->conns[i].src != 0) v->conns[out++] = v->conns[i];
     v->nconns = out;
 }
 
@@ -229,6 +253,8 @@ static void node_totals(render_ctx *c, view *v) {
         }
         latency_add(&d->lat_in, &cn->lat);
         d->in_flows |= cn->flows;
+        s->base_out += cn->base;
+        d->base_in += cn->base;
         s->connected = d->connected = true;
         double rate = sum3(cn->count) / c->window_s;
         if (rate > v->max_rate) v->max_rate = rate;
@@ -246,5 +272,6 @@ void graph_view_build(render_ctx *c, const region *r, const item *items, view *v
     name_nodes(c, v, svcs, nsvc);
     free(svcs);
     sum_conns(v);
+    drop_gone_ingress(v);
     node_totals(c, v);
 }

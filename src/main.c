@@ -307,6 +307,20 @@ static int run_query(const options *o) {
         status = EXIT_RUNTIME;
         goto done;
     }
+    /* The baseline window's requests too (refresh.h): a refresh sends them
+     * once per BASELINE_EVERY refreshes, `once --at` every time. */
+    int64_t base_start, base_end;
+    if (out.len && refresher_baseline_window(cfg, end_ms, &base_start, &base_end)) {
+        char when[40], from[40];
+        graph_baseline_text(cfg->graph.baseline_ms, when, sizeof when);
+        util_format_time_ms(base_start, from, sizeof from);
+        buf_printf(&out, "\n# baseline (graph.baseline: %s): the window from %s\n", when, from);
+        if (es_query_print(cfg, base_end, &out) < 0) {
+            log_plain("the requests are larger than %zu bytes", out.max);
+            status = EXIT_RUNTIME;
+            goto done;
+        }
+    }
     if (out.len == 0) {
         log_plain("%s has no elasticsearch flow: nothing would be sent", cfg->path);
         status = EXIT_RUNTIME;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "source.h"
 #include "topology.h"
@@ -29,6 +30,18 @@ typedef struct {
     char *labels;             /* flow="NAME", escaped once for every metric of the flow */
     char error[ERR_LEN];
     topology_memo *memo; /* its own while it runs in a thread of its own; NULL otherwise */
+    /* Baseline: the model of the baseline window that ends at base_end_ms
+     * (0 = none), and why the last try to get one failed. */
+    graph_model *base_model;
+    int64_t base_end_ms;
+    int64_t held_from_ms; /* ops->held_from after the last collect; INT64_MIN = all */
+    bool base_collected;  /* collected (not reused) in this refresh */
+    char base_error[ERR_LEN];
+    char base_logged[ERR_LEN]; /* the last reason logged, so a lasting failure is logged once */
+    /* ops->degraded() of the live collect, copied before the baseline
+     * collect replaces the source's own string. */
+    char degraded[SOURCE_DEGRADED_LEN];
+    bool is_degraded;
 } flow_state;
 
 struct refresher {
@@ -41,7 +54,16 @@ struct refresher {
     int64_t last_success_mono_ms; /* last refresh in which every flow answered */
     int64_t deadline_ms;          /* how long a refresh may take a flow (cfg_refresh_deadline_ms) */
     atomic_bool stop;             /* refresher_stop() was called, from any thread */
+    char baseline_error[ERR_LEN]; /* refresh_result.baseline_error */
 };
+
+bool refresher_baseline_window(const vizfeed_config *cfg, int64_t window_end_ms, int64_t *start_ms, int64_t *end_ms) {
+    if (cfg->graph.baseline_ms <= 0) return false;
+    int64_t end = util_align_ms(window_end_ms - cfg->graph.baseline_ms, BASELINE_EVERY * cfg->interval_ms);
+    *end_ms = end;
+    *start_ms = end - cfg->window_ms;
+    return true;
+}
 
 refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, char *err) {
     assert(cfg);
@@ -103,6 +125,7 @@ void refresher_free(refresher *r) {
         r->flows[i].ops->close(r->flows[i].src);
         free(r->flows[i].labels);
         graph_model_free(r->flows[i].model);
+        graph_model_free(r->flows[i].base_model);
         topology_memo_free(r->flows[i].memo);
     }
     free(r->flows);
@@ -170,6 +193,78 @@ static void count_flow_failure(const flow_state *f) {
     metrics_add("vizfeed_refresh_failures_total", f->labels, 1);
 }
 
+/* Why a flow cannot have a baseline at all, or NULL. */
+static const char *baseline_impossible(const refresher *r, const flow_state *f) {
+    /* One reason for both, so that a replay gives the recorded run's bytes. */
+    if (f->flow->type == FLOW_REPLAY || !util_str_empty(r->cfg->record_dir))
+        return "recordings (--record) and replay flows hold the live windows only";
+    return NULL;
+}
+
+static void baseline_failed(flow_state *f, const char *why) {
+    snprintf(f->base_error, sizeof f->base_error, "%s", why);
+    graph_model_free(f->base_model);
+    f->base_model = NULL;
+    f->base_end_ms = 0;
+    metrics_add("vizfeed_baseline_failures_total", f->labels, 1);
+    if (strcmp(f->base_logged, f->base_error) != 0) {
+        log_msg(LOG_LEVEL_WARN, "flow '%s': no baseline, the graph shows no changes: %s", f->flow->name, f->base_error);
+        snprintf(f->base_logged, sizeof f->base_logged, "%s", f->base_error);
+    }
+}
+
+/* After a good live collect: the flow's baseline window, collected through
+ * the same source unless the flow already holds the model of that window. A
+ * failure only takes the change marks away (refresh.h). */
+static void refresh_flow_baseline(refresher *r, flow_state *f, unsigned index, int64_t end_ms, int64_t deadline_ms) {
+    int64_t bstart, bend;
+    f->base_collected = false;
+    if (!refresher_baseline_window(r->cfg, end_ms, &bstart, &bend)) return;
+    if (f->base_model && f->base_end_ms == bend) return;
+    const char *impossible = baseline_impossible(r, f);
+    if (impossible) {
+        baseline_failed(f, impossible);
+        return;
+    }
+    if (f->held_from_ms != INT64_MIN && f->held_from_ms > bstart) {
+        char when[40], why[ERR_LEN];
+        util_format_time_ms(f->held_from_ms, when, sizeof when);
+        snprintf(why, sizeof why, "the source holds data only from %s, after the baseline window's start", when);
+        baseline_failed(f, why);
+        return;
+    }
+    graph_model *model = graph_model_new();
+    char row_error[ERR_LEN] = "", why[ERR_LEN] = "";
+    collect_ctx ctx = {.r = r, .memo = f->memo ? f->memo : r->memo, .model = model, .flow = index, .err = row_error};
+    if (f->ops->limit) {
+        source_limits limits = {.deadline_ms = deadline_ms, .budget_ms = r->deadline_ms, .stop = &r->stop};
+        f->ops->limit(f->src, &limits);
+    }
+    int rc = f->ops->collect(f->src, bstart, bend, add_row, &ctx, why);
+    report_source_stats(f);
+    f->base_collected = true;
+    metrics_add("vizfeed_baseline_collects_total", f->labels, 1);
+    /* A partial baseline (shards failed, cut by the deadline) would show
+     * drops and gone edges that are not there: none is better. */
+    const char *partial = rc == 0 && f->ops->degraded ? f->ops->degraded(f->src) : NULL;
+    if (rc < 0 || partial) {
+        char full[ERR_LEN];
+        snprintf(full, sizeof full, "baseline window: %.400s",
+                 partial        ? partial
+                 : row_error[0] ? row_error
+                 : why[0]       ? why
+                                : "failed");
+        graph_model_free(model);
+        baseline_failed(f, full);
+        return;
+    }
+    graph_model_free(f->base_model);
+    f->base_model = model;
+    f->base_end_ms = bend;
+    f->base_error[0] = '\0';
+    f->base_logged[0] = '\0';
+}
+
 /* Runs one flow's source for the window; on success its model replaces the
  * flow's last good one. Touches only the flow's own state (and the
  * thread-safe metrics), so flows may run in threads of their own. */
@@ -182,6 +277,7 @@ static int refresh_flow(refresher *r, unsigned index, int64_t start_ms, int64_t 
     char row_error[ERR_LEN] = "";
     collect_ctx ctx = {.r = r, .memo = f->memo ? f->memo : r->memo, .model = model, .flow = index, .err = row_error};
     f->error[0] = '\0';
+    f->base_collected = false;
     if (f->ops->limit) {
         source_limits limits = {.deadline_ms = deadline_ms, .budget_ms = r->deadline_ms, .stop = &r->stop};
         f->ops->limit(f->src, &limits);
@@ -201,6 +297,11 @@ static int refresh_flow(refresher *r, unsigned index, int64_t start_ms, int64_t 
     f->data_end_ms = end_ms;
     f->failures = 0;
     f->failing_since_ms = 0;
+    const char *degraded = f->ops->degraded ? f->ops->degraded(f->src) : NULL;
+    f->is_degraded = degraded != NULL;
+    if (degraded) snprintf(f->degraded, sizeof f->degraded, "%s", degraded);
+    f->held_from_ms = f->ops->held_from ? f->ops->held_from(f->src) : INT64_MIN;
+    refresh_flow_baseline(r, f, index, end_ms, deadline_ms);
     return 0;
 }
 
@@ -227,6 +328,39 @@ static void *flow_thread(void *arg) {
     job->rc = refresh_flow(job->r, job->index, job->start_ms, job->end_ms, job->deadline_ms);
     job->cpu_seconds = util_thread_cpu_seconds() - cpu;
     return NULL;
+}
+
+/* Gives the merged model its baseline when every merged flow has the one
+ * of its data's window; else returns why not (the graph then has no change
+ * marks: half a baseline would call the other flows' edges new or gone). */
+static const char *attach_baseline(refresher *r, graph_model *all, const bool *merged, int64_t window_bstart) {
+    graph_model *base = graph_model_new();
+    const char *why = NULL;
+    for (unsigned i = 0; i < r->nflows && !why; i++) {
+        flow_state *f = &r->flows[i];
+        if (!merged[i]) continue;
+        int64_t bstart, bend;
+        refresher_baseline_window(r->cfg, f->data_end_ms, &bstart, &bend);
+        if (!f->base_model || f->base_end_ms != bend) {
+            snprintf(r->baseline_error, sizeof r->baseline_error, "flow '%.100s': %.380s", f->flow->name,
+                     f->base_error[0] ? f->base_error : "its baseline window has not been collected");
+            why = r->baseline_error;
+        } else if (graph_model_edges(base) + graph_model_edges(f->base_model) > VIZ_MAX_EDGES ||
+                   graph_model_merge(base, f->base_model, r->baseline_error) < 0) {
+            snprintf(r->baseline_error, sizeof r->baseline_error, "the baseline passes %u distinct edges",
+                     VIZ_MAX_EDGES);
+            why = r->baseline_error;
+        }
+    }
+    if (!why && graph_model_set_baseline(all, base) == 0) {
+        char from[40];
+        util_format_time_ms(window_bstart, from, sizeof from);
+        snprintf(r->baseline_error, sizeof r->baseline_error,
+                 "no traffic at all in the baseline window from %s: data not kept that long", from);
+        why = r->baseline_error;
+    }
+    graph_model_free(base);
+    return why;
 }
 
 snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res, char *err) {
@@ -263,8 +397,12 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
     res->stopped = atomic_load(&r->stop);
 
     bool any_data = false;
+    bool *merged = xcalloc(r->nflows + 1, sizeof *merged);
+    int64_t *held_from = xcalloc(r->nflows + 1, sizeof *held_from);
     for (unsigned i = 0; i < r->nflows; i++) {
         flow_state *f = &r->flows[i];
+        held_from[i] = f->held_from_ms == INT64_MIN ? 0 : f->held_from_ms;
+        if (f->base_collected) res->baseline_collects++;
         if (jobs[i].rc == 0) {
             res->flows_ok++;
         } else {
@@ -274,7 +412,7 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
         infos[i].flow = f->flow;
         infos[i].data_end_ms = f->data_end_ms;
         infos[i].stale_since_ms = f->failures >= REFRESH_STALE_AFTER ? f->failing_since_ms : 0;
-        infos[i].degraded = f->failures == 0 && f->ops->degraded ? f->ops->degraded(f->src) : NULL;
+        infos[i].degraded = f->failures == 0 && f->is_degraded ? f->degraded : NULL;
         if (!f->model) continue;
         /* Together the flows may pass the edge limit: then this flow's part is
          * left out whole (never half merged) and it counts as failed, so the
@@ -290,6 +428,7 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
             res->flow_error[i] = f->error;
             continue;
         }
+        merged[i] = true;
         any_data = true;
     }
     /* Values of the next refresh may differ: memory follows one refresh. */
@@ -312,8 +451,19 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
     }
     if (res->flows_failed == 0) r->last_success_mono_ms = util_monotonic_ms();
 
-    graph_render_opts opts = {
-        .window_end_ms = window_end_ms, .window_ms = cfg->window_ms, .flows = infos, .nflows = r->nflows};
+    int64_t bstart = 0, bend = 0;
+    if (refresher_baseline_window(cfg, window_end_ms, &bstart, &bend)) {
+        res->baseline_error = attach_baseline(r, all, merged, bstart);
+        if (res->baseline_error) metrics_add("vizfeed_baseline_missing_total", "", 1);
+    }
+    graph_render_opts opts = {.window_end_ms = window_end_ms,
+                              .window_ms = cfg->window_ms,
+                              .flows = infos,
+                              .nflows = r->nflows,
+                              .baseline_ms = cfg->graph.baseline_ms,
+                              .baseline_error = res->baseline_error,
+                              .held_from_ms = held_from,
+                              .baseline_start_ms = bstart};
     if (graph_render(all, &cfg->graph, r->state, &opts, &json, &res->stats, err) < 0) goto done;
     size_t len;
     char *bytes = buf_take(&json, &len);
@@ -328,6 +478,8 @@ done:
     res->cpu_seconds = util_thread_cpu_seconds() - cpu_started + cpu_workers;
     buf_free(&json);
     free(infos);
+    free(merged);
+    free(held_from);
     graph_model_free(all);
     return snap;
 }

@@ -14,6 +14,18 @@
  * REFRESH_STALE_AFTER times in a row, the regions it feeds are marked stale.
  * A failing flow never stops the others.
  *
+ * Baseline (graph.baseline, README.md "Baseline and change"): after a
+ * flow's live collect, the same source collects the baseline window
+ * (refresher_baseline_window()) into a model of its own, which the flow
+ * keeps and collects again only when that window moves, i.e. once per
+ * BASELINE_EVERY refreshes. The graph gets its change marks only when every
+ * flow shown has the baseline of its window: a baseline that fails, that a
+ * source does not hold (held_from) or that a replay flow cannot answer is
+ * logged, counted (vizfeed_baseline_failures_total) and named in the root's
+ * metadata.baseline_error, and the graph is rendered without change marks;
+ * it never fails the refresh. With --record no baseline is collected: a
+ * recording holds the live windows only, for replay.
+ *
  * Time: a refresh gives every flow the same deadline, cfg_refresh_deadline_ms()
  * after it starts. Flows whose sources wait on the network (those with a
  * limit() op) run side by side, each in a thread of its own, and are cut at
@@ -52,6 +64,10 @@ typedef struct {
     /* Why each failed flow failed (NULL for flows that answered); the strings
      * belong to the refresher and stay valid until its next run. */
     const char *flow_error[VIZ_MAX_FLOWS];
+    /* NULL when the graph has its change marks or the baseline is off; else
+     * why not (belongs to the refresher, valid until its next run). */
+    const char *baseline_error;
+    unsigned baseline_collects; /* baseline windows collected (not reused) in this refresh */
 } refresh_result;
 
 /* Which source a flow uses; NULL for the built-in ones (source_ops_for).
@@ -60,6 +76,11 @@ typedef const source_ops *(*source_lookup_fn)(const flow_config *flow);
 
 refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, char *err);
 snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res, char *err);
+/* The baseline window of the window ending at window_end_ms: that end moved
+ * back by graph.baseline and rounded down to a grid of BASELINE_EVERY
+ * intervals, as long as the window. Returns false (and sets nothing) when
+ * the baseline is off. Pure: `vizfeed query` prints its requests. */
+bool refresher_baseline_window(const vizfeed_config *cfg, int64_t window_end_ms, int64_t *start_ms, int64_t *end_ms);
 /* After a reload: the new refresher takes over the old one's graph state
  * (the decaying maxVolume) and the time of its last fully successful refresh,
  * so a reload neither makes particles jump nor resets readiness. */

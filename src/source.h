@@ -103,6 +103,12 @@ struct source_ops {
      * timeline is no refresh). A flow whose source lacks it has no timeline. */
     int (*timeline)(source *src, int64_t from_ms, int64_t to_ms, int64_t step_ms, step_emit_fn emit, void *ctx,
                     char *err);
+    /* Optional: after a collect, the time from which the source holds every
+     * event (a file flow keeps window + baseline, within its event limit);
+     * a window starting earlier is answered short. INT64_MIN = all of
+     * them; without the op the source can answer any window (demo,
+     * Elasticsearch). */
+    int64_t (*held_from)(const source *src);
 };
 
 extern const source_ops source_file_ops;

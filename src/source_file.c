@@ -21,9 +21,13 @@
  * of its endpoint tuple) in a ring of at most VIZ_MAX_FILE_EVENTS. The six
  * endpoint values are interned once per distinct tuple, so memory grows with
  * distinct edges, not with traffic. A collect() first drops the events older
- * than its window start: windows normally only move forward. A collect() that
- * asks for an earlier start than a previous one is answered from what is
- * still kept; events dropped earlier are gone.
+ * than the newest window end asked for minus the window and the baseline
+ * (graph.baseline, plus BASELINE_EVERY intervals: the baseline window's grid),
+ * so that the refresher's baseline collect and past windows find their
+ * events. A collect() for an earlier window is answered from what is still
+ * kept; events dropped earlier are gone, and held_from() says since when the
+ * source holds every event (the floor, or later when the event limit made
+ * room by dropping the oldest).
  *
  * Events are evaluated the way the Elasticsearch source asks Elasticsearch to:
  * `where` must hold (cond_all); danger wins over warning; the count field is
@@ -85,7 +89,10 @@ typedef struct {
     bool skipping; /* inside an oversize line: drop bytes up to a newline */
     doc_schema *schema;
     doc *doc;
-    int64_t floor; /* events before this (the window start) are not kept */
+    int64_t floor;         /* events before this (newest window end - window - keep_extra_ms) are not kept */
+    int64_t keep_extra_ms; /* kept beyond the window: baseline + its grid (refresh.h), what may still be asked for */
+    int64_t newest_end;    /* the latest window end asked for; INT64_MIN before the first collect */
+    int64_t evicted_to;    /* newest timestamp the event limit made room by dropping; INT64_MIN = none */
     /* The date, hour and minute ("2026-01-01T00:00:") of the last timestamp
      * read in the common shape (memo_time()) and its milliseconds at :00.000. */
     char time_prefix[17];
@@ -207,6 +214,7 @@ static void events_push(file_src *s, const event *e, const latency *lat) {
     if (s->events_len == s->events_cap) {
         if (s->events_cap == VIZ_MAX_FILE_EVENTS) {
             /* Full: the oldest event makes room. */
+            if (s->events[s->events_head].ts > s->evicted_to) s->evicted_to = s->events[s->events_head].ts;
             tuple_release(s, s->events[s->events_head].tuple);
             if (++s->events_head == s->events_cap) s->events_head = 0;
             s->events_len--;
@@ -669,6 +677,13 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
     s->path = xstrdup(flow->path);
     s->fd = -1;
     s->floor = INT64_MIN;
+    s->newest_end = INT64_MIN;
+    s->evicted_to = INT64_MIN;
+    /* The baseline window (refresh.h) ends up to BASELINE_EVERY intervals
+     * before the live end moved back by the baseline, and past windows
+     * (`?at=`) are answered from what is kept too. */
+    if (cfg && cfg->graph.baseline_ms > 0)
+        s->keep_extra_ms = cfg->graph.baseline_ms + BASELINE_EVERY * cfg->interval_ms;
     s->chunk = xmalloc(READ_CHUNK);
     buf_init(&s->partial, VIZ_MAX_LINE_BYTES);
     buf_init(&s->keys, MAX_KEY_BYTES);
@@ -689,7 +704,12 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
 static int file_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
     file_src *s = (file_src *)src;
     char why[ERR_LEN];
-    s->floor = start_ms;
+    /* Keep what a later window or baseline may still ask for: a window and
+     * keep_extra_ms back from the newest end asked for. An earlier window is answered from
+     * what is kept (held_from says since when) and moves nothing. */
+    if (end_ms > s->newest_end) s->newest_end = end_ms;
+    int64_t floor = s->newest_end - (end_ms - start_ms) - s->keep_extra_ms;
+    if (floor > s->floor) s->floor = floor;
     if (follow(s, why) < 0) return util_fail(err, "%s", why);
 
     if (s->sums_cap < s->ntuples) {
@@ -707,7 +727,7 @@ static int file_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_
         event e = s->events[j];
         latency lat = s->lats ? s->lats[j] : (latency){0};
         if (++j == s->events_cap) j = 0;
-        if (e.ts < start_ms) {
+        if (e.ts < s->floor) {
             tuple_release(s, e.tuple);
             continue;
         }
@@ -715,7 +735,7 @@ static int file_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_
         if (to >= s->events_cap) to -= s->events_cap;
         s->events[to] = e;
         if (s->lats) s->lats[to] = lat;
-        if (e.ts >= end_ms) continue;
+        if (e.ts >= end_ms || e.ts < start_ms) continue;
         if (!s->touched[e.tuple]) {
             s->touched[e.tuple] = 1;
             s->order[norder++] = e.tuple;
@@ -810,6 +830,13 @@ static void file_stats(const source *src, source_stats *out) {
     *out = s->stats;
 }
 
+static int64_t file_held_from(const source *src) {
+    const file_src *s = (const file_src *)src;
+    int64_t from = s->floor;
+    if (s->evicted_to != INT64_MIN && s->evicted_to + 1 > from) from = s->evicted_to + 1;
+    return from;
+}
+
 static void file_close(source *src) {
     file_src *s = (file_src *)src;
     if (!s) return;
@@ -839,4 +866,5 @@ const source_ops source_file_ops = {
     .stats = file_stats,
     .close = file_close,
     .timeline = file_timeline,
+    .held_from = file_held_from,
 };

@@ -165,14 +165,19 @@ class _Checker:
                 self.err(w, "target %r is not a node of this level" % dst)
             if src == dst:
                 self.err(w, "self-loop")
+            meta = c.get("metadata")
+            # A gone edge (baseline, SPEC: "Baseline and change") is drawn
+            # without traffic: empty metrics, class warning, a notice.
+            gone = isinstance(meta, dict) and meta.get("change") == "gone"
             if "metrics" not in c:
                 self.err(w, "metrics missing")
             else:
-                self.metrics(w, c["metrics"], allow_empty_from_entry and src == entry)
+                self.metrics(w, c["metrics"], (allow_empty_from_entry and src == entry) or gone)
+                if gone and c["metrics"]:
+                    self.err(w, "a gone connection carries traffic")
             cls = self.klass(w, c)
             notices = self.notices(w, c)
             self.class_notice(w, cls, notices)
-            meta = c.get("metadata")
             if meta is not None and not isinstance(meta, dict):
                 self.err(w, "metadata is not an object")
             elif isinstance(meta, dict):
@@ -180,7 +185,12 @@ class _Checker:
                     if k in meta and (not _finite(meta[k]) or meta[k] < 0):
                         self.err(w, "metadata.%s is not a finite count >= 0" % k)
                 self.latency_check(w, meta)
-                self.threshold_check(w, cls, meta)
+                self.change_check(w, cls, meta, notices)
+                if gone:
+                    if cls != "warning":
+                        self.err(w, "a gone connection is class %s, not warning" % cls)
+                else:
+                    self.threshold_check(w, cls, meta)
             keys.append((_byte_key(src), _byte_key(dst)))
         if len(set(keys)) != len(keys):
             self.err(where, "duplicate (source, target) connections")
@@ -213,6 +223,23 @@ class _Checker:
                 want = "warning"
         if cls != want:
             self.err(where, "class %s but the counts %r give %s" % (cls, n, want))
+
+    def change_check(self, where, cls, meta, notices):
+        """metadata.change / baseline_rate, when present (graph.baseline)."""
+        if "baseline_rate" in meta and (not _finite(meta["baseline_rate"]) or meta["baseline_rate"] < 0):
+            self.err(where, "metadata.baseline_rate is not a finite rate >= 0")
+        ch = meta.get("change")
+        if ch is None:
+            return
+        if ch not in ("new", "gone", "surge", "drop"):
+            self.err(where, "metadata.change %r is not new/gone/surge/drop" % (ch,))
+            return
+        if ch == "new" and meta.get("baseline_rate", 0) != 0:
+            self.err(where, "a new connection has a baseline rate")
+        if ch == "gone" and not (meta.get("baseline_rate", 0) > 0):
+            self.err(where, "a gone connection without a baseline rate")
+        if not any(n.get("severity") == 1 for n in notices):
+            self.err(where, "change %s without a notice of severity 1" % ch)
 
     def latency_check(self, where, meta):
         """metadata.latency_ms, when present: {"avg": ms >= 0, "max": ms >= avg (optional)}."""
@@ -588,7 +615,25 @@ def self_test():
     slow["metadata"] = dict(slow.get("metadata") or {}, latency_ms={"avg": 900, "max": 1500})
     if validate(g, (0.03, 0.10, 0.1)) or not validate(g, (0.03, 0.10, 0.1, None, 500)):
         failures.append("latency: a well-formed latency_ms rejected, or a danger latency not required")
-    n = len(_broken_graphs()) + 5
+    # Baseline: a gone edge (no traffic, class warning, a notice) is drawn; one that carries
+    # traffic, is normal or has no baseline rate is caught.
+    g = copy.deepcopy(good)
+    _region(g, "eu")["connections"].append(
+        {"source": "web", "target": "us", "metrics": {}, "class": "warning",
+         "notices": [{"title": "no traffic now: 12/s 1w ago", "severity": 1}],
+         "metadata": {"normal": 0, "warning": 0, "danger": 0, "baseline_rate": 12, "change": "gone"}})
+    if validate(g, (0.03, 0.10, 0.1)):
+        failures.append("baseline: a well-formed gone connection rejected: " + "; ".join(validate(g, (0.03, 0.10, 0.1))))
+    for name, breaker in (("gone with traffic", lambda c: c.update(metrics={"normal": 1})),
+                          ("gone but normal", lambda c: c.update(**{"class": "normal"})),
+                          ("gone without baseline", lambda c: c["metadata"].pop("baseline_rate")),
+                          ("change unknown", lambda c: c["metadata"].update(change="odd")),
+                          ("empty metrics without change", lambda c: c["metadata"].pop("change"))):
+        b = copy.deepcopy(g)
+        breaker(_region(b, "eu")["connections"][-1])
+        if not validate(b, (0.03, 0.10, 0.1)):
+            failures.append("not caught: " + name)
+    n = len(_broken_graphs()) + 11
     for f in failures:
         print("self-test: " + f)
     print("self-test: %d checks, %d failed" % (n, len(failures)))

@@ -130,9 +130,13 @@ static void check_vizceral(const char *json) {
         yajl_val nodes = array_at(r, "nodes"), conns = array_at(r, "connections");
         if (nodes) check_unique_names(nodes);
         for (size_t k = 0; conns && k < YAJL_GET_ARRAY(conns)->len; k++) {
-            const char *path[] = {"metrics", NULL};
+            const char *path[] = {"metrics", NULL}, *change[] = {"metadata", "change", NULL};
             yajl_val m = yajl_tree_get(YAJL_GET_ARRAY(conns)->values[k], path, yajl_t_object);
-            FUZZ_CHECK(m != NULL && YAJL_GET_OBJECT(m)->len > 0);
+            yajl_val ch = yajl_tree_get(YAJL_GET_ARRAY(conns)->values[k], change, yajl_t_string);
+            /* Only a gone edge (graph.baseline) is drawn without traffic. */
+            const char *cs = ch ? YAJL_GET_STRING(ch) : NULL;
+            bool gone = cs && strcmp(cs, "gone") == 0;
+            FUZZ_CHECK(m != NULL && (YAJL_GET_OBJECT(m)->len > 0) != gone);
         }
     }
     yajl_tree_free(root);
@@ -169,6 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                       .notice_link = (char *)"https://k.example/?q={query}&r={region}"};
 
     graph_model *m = graph_model_new();
+    graph_model *base = graph_model_new(); /* the baseline window's edges: ops with bit 3 set */
     for (int steps = 0; steps < 256 && r.p < r.end; steps++) {
         uint8_t op = next_byte(&r);
         if (op >= 0xa0) {
@@ -207,17 +212,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (op < 0x10)
                 graph_model_add_dropped(m, c[0], flow);
             else
-                (void)graph_model_add(m, &from, &to, c, flow, err);
+                (void)graph_model_add(op & 0x08 ? base : m, &from, &to, c, flow, err);
             break;
         }
     }
 
     graph_state *st = graph_state_new();
-    for (int round = 0; round < 2; round++) {
+    for (int round = 0; round < 3; round++) {
+        /* The third round with the baseline: new, gone, surge and drop marks. */
+        if (round == 2) graph_model_set_baseline(m, base);
         graph_render_opts o = {.window_end_ms = 1767225600000LL + round * 60000LL,
-                               .window_ms = round ? 1 : 60000,
+                               .window_ms = round == 1 ? 1 : 60000,
                                .flows = infos,
-                               .nflows = 2};
+                               .nflows = 2,
+                               .baseline_ms = round == 2 ? 7LL * 86400000 : 0};
         infos[1].stale_since_ms = round ? 1767225600000LL : 0;
         buf out;
         buf_init(&out, 64u << 20);
@@ -231,6 +239,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     graph_state_free(st);
     graph_model_free(m);
+    graph_model_free(base);
 
     /* The writer alone: every number used, as a double, a rate and an int. */
     buf out;

@@ -149,7 +149,8 @@ def run_printed_query(base_url, printed, ctx=None, pages=100):
     """Sends the first request `vizfeed query` printed (its "POST PATH" line and JSON body) as a
     user would by hand, following after_key for at most `pages` pages; returns the sum of the
     composite buckets' doc_count."""
-    lines = printed.split("\n\n# flow ")[0].split("\n")  # the first block (the timeline's follow)
+    # Only the first block: the next flows' requests and the baseline's follow after a blank line.
+    lines = printed.split("\n\n", 1)[0].split("\n")
     path = lines[1].split(" ", 1)[1]
     body = json.loads("\n".join(lines[2:]))
     total = 0

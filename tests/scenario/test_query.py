@@ -30,12 +30,27 @@ flows:
 """)
         r = run(["query", "-c", cfg, "--at", "2026-01-01T00:00:00Z"])
         tap.equal(r.returncode, 0, "query exits 0 without contacting Elasticsearch")
-        blocks = [b for b in r.stdout.split("# flow ") if b.strip()]
+        # The live window's requests, then the baseline window's (graph.baseline, 1w by default).
+        live, _, baseline = r.stdout.partition("\n# baseline (graph.baseline: 1w): the window from ")
+        blocks = [b for b in live.split("# flow ") if b.strip()]
         timelines = [b for b in blocks if b.split("\n", 1)[0].endswith(", timeline")]
         blocks = [b for b in blocks if b not in timelines]
         tap.equal([b.split("\n", 1)[0] for b in blocks], ["web", "mesh"], "one request per elasticsearch flow")
         tap.equal([b.split("\n", 1)[0] for b in timelines], ["web, timeline", "mesh, timeline"],
                   "then the timeline request of each (tests/scenario/test_timeline.py checks them)")
+        base_blocks = [b for b in baseline.split("# flow ") if b.strip()][1:]
+        tap.equal([b.split("\n", 1)[0] for b in base_blocks], ["web", "mesh"],
+                  "and one per flow for the baseline window")
+        for b in base_blocks:
+            name, _, body = b.split("\n", 2)
+            rng = json.loads(body)["query"]["bool"]["filter"][0]["range"]["@timestamp"]
+            # One week earlier, its end on the grid of 6 intervals (6 x 10s): 2025-12-25T00:00:00Z.
+            tap.check(rng == {"gte": 1766620680000, "lt": 1766620800000, "format": "epoch_millis"},
+                      f"{name}: the baseline request asks for the window one week before", rng)
+        off = write(os.path.join(tmp, "off.yml"), open(cfg).read() + "graph:\n  baseline: off\n")
+        r_off = run(["query", "-c", off, "--at", "2026-01-01T00:00:00Z"])
+        tap.check(r_off.returncode == 0 and r_off.stdout == live and "# baseline" not in r_off.stdout,
+                  "with graph.baseline: off only the live requests", r_off.stdout[-500:])
         for b in blocks:
             name, method_path, body = b.split("\n", 2)
             tap.check(method_path.startswith("POST /") and "/_search?" in method_path, f"{name}: POST /index/_search",

@@ -178,6 +178,8 @@ static void assert_config_equal(const vizfeed_config *a, const vizfeed_config *b
     assert_true(a->graph.danger == b->graph.danger);
     assert_true(a->graph.min_rate == b->graph.min_rate);
     assert_string_equal(a->graph.notice_link, b->graph.notice_link);
+    assert_int_equal(a->graph.baseline_ms, b->graph.baseline_ms);
+    assert_true(a->graph.surge == b->graph.surge);
     assert_int_equal(a->es.nhosts, b->es.nhosts);
     for (size_t i = 0; i < a->es.nhosts; i++)
         if (!strchr(a->es.hosts[i], '@')) assert_string_equal(a->es.hosts[i], b->es.hosts[i]);
@@ -414,6 +416,38 @@ static void test_defaults(void **state) {
                     "flows:\n  - { name: d, type: demo }\n");
     assert_int_equal(cfg->interval_ms, 10000);
     cfg_free(cfg);
+}
+
+/* graph.baseline: off, weeks, days, any duration; thresholds.surge; each
+ * printed form loads back to the same value (assert_round_trip). */
+static void test_baseline(void **state) {
+    vizfeed_config *cfg = load_text("flows:\n  - { name: d, type: demo }\n");
+    assert_int_equal(cfg->graph.baseline_ms, 7LL * 86400000);
+    assert_true(cfg->graph.surge == 3);
+    char *printed = print_to_string(cfg);
+    assert_non_null(strstr(printed, "    surge: 3\n  baseline: 1w\n"));
+    free(printed);
+    cfg_free(cfg);
+    static const struct {
+        const char *text;
+        int64_t ms;
+    } cases[] = {{"off", 0}, {"1d", 86400000}, {"2w", 14LL * 86400000}, {"36h", 36LL * 3600000}, {"\"1w\"", 604800000}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "graph:\n  baseline: %s\n  thresholds: { surge: 2.5 }\nflows:\n  - { name: d, type: demo }\n",
+                 cases[i].text);
+        cfg = load_text(text);
+        assert_int_equal(cfg->graph.baseline_ms, cases[i].ms);
+        assert_true(cfg->graph.surge == 2.5);
+        assert_round_trip(cfg);
+        cfg_free(cfg);
+    }
+    expect_error("graph:\n  baseline: 0s\nflows:\n  - { name: d, type: demo }\n",
+                 "2:13: graph.baseline '0s' is not a baseline");
+    expect_error("graph:\n  baseline: 36d\nflows:\n  - { name: d, type: demo }\n", "2:13: graph.baseline is too long");
+    expect_error("graph:\n  thresholds: { surge: 0.5 }\nflows:\n  - { name: d, type: demo }\n",
+                 "surge 0.5 marks no change");
 }
 
 static void test_demo(void **state) {
@@ -929,6 +963,7 @@ int main(void) {
         cmocka_unit_test(test_conditions),
         cmocka_unit_test(test_flow_rules),
         cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_baseline),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

@@ -88,7 +88,7 @@ static void add(graph_model *m, const char *fr, const char *fs, const char *tr, 
 }
 
 static graph_render_opts opts_at(int64_t end) {
-    graph_render_opts o = {end, WINDOW_MS, infos, 3};
+    graph_render_opts o = {.window_end_ms = end, .window_ms = WINDOW_MS, .flows = infos, .nflows = 3};
     return o;
 }
 
@@ -613,6 +613,117 @@ static double seconds_since(const struct timespec *t0) {
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* The JSON object of the connection source -> target (the first one: region
+ * views come before the root's connections); the caller frees it. */
+static char *conn_json(const char *json, const char *source, const char *target) {
+    char key[256];
+    snprintf(key, sizeof key, "{\"source\":\"%s\",\"target\":\"%s\"", source, target);
+    const char *p = strstr(json, key);
+    if (!p) fail_msg("no connection %s -> %s in\n%s", source, target, json);
+    int depth = 0;
+    const char *q = p;
+    bool in_string = false;
+    for (; *q; q++) {
+        if (in_string) {
+            if (*q == '\\')
+                q++;
+            else if (*q == '"')
+                in_string = false;
+            continue;
+        }
+        if (*q == '"') in_string = true;
+        if (*q == '{') depth++;
+        if (*q == '}' && --depth == 0) break;
+    }
+    size_t n = (size_t)(q - p) + 1;
+    char *out = malloc(n + 1);
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return out;
+}
+
+static void expect_conn(const char *json, const char *target, const char *change, const char *cls) {
+    char *c = conn_json(json, "web", target);
+    char want[64];
+    if (change) {
+        snprintf(want, sizeof want, "\"change\":\"%s\"", change);
+        assert_contains(c, want);
+    } else if (strstr(c, "\"change\"")) {
+        fail_msg("web -> %s has a change mark: %s", target, c);
+    }
+    snprintf(want, sizeof want, "\"class\":\"%s\"", cls);
+    assert_contains(c, want);
+    free(c);
+}
+
+/* graph_model_set_baseline() and the marks: the surge ratio and its inverse
+ * are marks at exactly 3x and 1/3, not below; min_rate applies to new and gone
+ * edges (a gone one under it is not drawn at all); every connection carries
+ * its baseline_rate; the result obeys the validator. */
+static void test_baseline_marks(void **state) {
+    graph_model *now = graph_model_new(), *base = graph_model_new();
+    add(now, "eu", NULL, "eu", "web", NULL, 1200, 0, 0, 0);
+    add(base, "eu", NULL, "eu", "web", NULL, 1200, 0, 0, 0);
+    add(now, "eu", "web", "eu", "api", NULL, 3600, 0, 0, 0); /* 30/s, 10/s then: exactly 3x */
+    add(base, "eu", "web", "eu", "api", NULL, 1200, 0, 0, 0);
+    add(now, "eu", "web", "eu", "db", NULL, 1190, 0, 0, 0); /* exactly a third */
+    add(base, "eu", "web", "eu", "db", NULL, 3570, 0, 0, 0);
+    add(now, "eu", "web", "eu", "cache", NULL, 2000, 0, 0, 0); /* twice: no mark */
+    add(base, "eu", "web", "eu", "cache", NULL, 1000, 0, 0, 0);
+    add(now, "eu", "web", "eu", "fresh", NULL, 100, 0, 0, 0); /* 0.83/s, none then */
+    add(now, "eu", "web", "eu", "tiny", NULL, 5, 0, 0, 0);    /* 0.04/s, under min_rate */
+    add(base, "eu", "web", "eu", "gone", NULL, 600, 0, 0, 0); /* 5/s then, none now */
+    add(base, "eu", "web", "eu", "faint", NULL, 6, 0, 0, 0);  /* 0.05/s then: not drawn */
+    assert_int_equal(graph_model_set_baseline(now, base), 6);
+    graph_state *st = graph_state_new();
+    graph_render_opts o = opts_at(T0);
+    o.baseline_ms = 7LL * 86400000;
+    buf out;
+    buf_init(&out, VIZ_MAX_GRAPH_JSON);
+    char err[ERR_LEN] = "";
+    graph_stats stats;
+    assert_int_equal(graph_render(now, &cfg, st, &o, &out, &stats, err), 0);
+    char *json = buf_take(&out, NULL);
+    expect_conn(json, "api", "surge", "normal");
+    expect_conn(json, "db", "drop", "normal");
+    expect_conn(json, "cache", NULL, "normal");
+    expect_conn(json, "fresh", "new", "normal");
+    expect_conn(json, "tiny", NULL, "normal");
+    expect_conn(json, "gone", "gone", "warning");
+    assert_null(strstr(json, "faint"));
+    assert_contains(json, "traffic 3.0\u00d7 the usual: 30/s now, 10/s 1w ago");
+    assert_contains(json, "traffic 0.3\u00d7 the usual: 9.917/s now, 29.75/s 1w ago");
+    assert_contains(json, "no traffic now: 5/s 1w ago");
+    char *gone = conn_json(json, "web", "gone");
+    assert_contains(gone, "\"metrics\":{}");
+    assert_contains(gone, "\"baseline_rate\":5");
+    free(gone);
+    assert_contains(json, "\"baseline\":\"1w\"");
+    assert_int_equal(validate(json, "--thresholds 0.03,0.10,0.1"), 0);
+    free(json);
+    graph_state_free(st);
+    graph_model_free(now);
+    graph_model_free(base);
+}
+
+/* A baseline without traffic leaves the model as it was: the render is the
+ * one without a baseline but for metadata.baseline. */
+static void test_empty_baseline_changes_nothing(void **state) {
+    graph_model *a = graph_model_new(), *b = graph_model_new(), *base = graph_model_new();
+    add(a, "eu", NULL, "eu", "web", NULL, 1200, 0, 30, 0);
+    add(b, "eu", NULL, "eu", "web", NULL, 1200, 0, 30, 0);
+    add(base, "eu", "web", "eu", "api", NULL, 0, 0, 0, 0);
+    assert_int_equal(graph_model_set_baseline(b, base), 0);
+    char *ja = render(a), *jb = render(b);
+    assert_string_equal(ja, jb);
+    assert_null(strstr(jb, "baseline"));
+    free(ja);
+    free(jb);
+    graph_model_free(a);
+    graph_model_free(b);
+    graph_model_free(base);
+}
+
 static void test_edge_limit(void **state) {
     (void)state;
     graph_model *m = graph_model_new();
@@ -737,6 +848,8 @@ int main(void) {
         cmocka_unit_test_setup(test_stats_and_empty, setup),
         cmocka_unit_test_setup(test_output_cap, setup),
         cmocka_unit_test_setup(test_edge_limit, setup),
+        cmocka_unit_test_setup(test_baseline_marks, setup),
+        cmocka_unit_test_setup(test_empty_baseline_changes_nothing, setup),
         cmocka_unit_test_setup(test_extreme_counts_are_clamped_and_render_valid_json, setup),
         cmocka_unit_test_setup(test_speed, setup),
     };

@@ -378,6 +378,126 @@ static void a_stop_request_ends_the_refresh(void **state) {
     free_config(cfg);
 }
 
+/* A source that tells windows apart: traffic now, and a third of it in any
+ * window that ends more than a day before now (the baseline); it counts its
+ * collects and can fail the baseline ones alone. */
+#define B_NOW 1767225600000LL /* 2026-01-01T00:00:00Z, on the grid of 6 x 10 s */
+#define B_DAY 86400000LL
+static int baseline_collects, live_collects;
+static bool fail_baseline;
+
+static int windowed_collect(source *src, int64_t start, int64_t end, row_emit_fn emit, void *ctx, char *err) {
+    bool baseline = end <= B_NOW - B_DAY + 10 * 60000;
+    if (baseline) {
+        baseline_collects++;
+        assert_int_equal(end - start, 60000); /* as long as the window */
+        assert_int_equal(end % 60000, 0);     /* on the grid of BASELINE_EVERY intervals */
+        if (fail_baseline) {
+            snprintf(err, ERR_LEN, "scripted baseline failure");
+            return -1;
+        }
+    } else {
+        live_collects++;
+    }
+    raw_row row = {0};
+    row.value[EP_TO_SERVICE] = ((scripted_source *)src)->index ? "beta" : "alpha";
+    row.value[EP_TO_REGION] = "eu";
+    row.count[CLASS_NORMAL] = baseline ? 60 : 180;
+    return emit(ctx, &row);
+}
+
+static const source_ops windowed_ops = {
+    .type = "windowed", .open = scripted_open, .collect = windowed_collect, .close = scripted_close};
+
+static const source_ops *windowed_lookup(const flow_config *flow) {
+    return &windowed_ops;
+}
+
+/* graph.baseline: each flow's baseline window is collected once per
+ * BASELINE_EVERY refreshes; a surge of 3x is marked; a failing baseline
+ * fails no flow, publishes the graph without marks and is asked again. */
+static void the_baseline_is_collected_once_per_grid_step(void **state) {
+    vizfeed_config *cfg = make_config();
+    cfg->graph.baseline_ms = B_DAY;
+    cfg->graph.surge = 3;
+    char err[ERR_LEN];
+    refresher *r = refresher_new(cfg, windowed_lookup, err);
+    assert_non_null(r);
+    baseline_collects = live_collects = 0;
+    fail_baseline = false;
+    refresh_result res;
+    for (int k = 0; k < 3 * BASELINE_EVERY; k++) {
+        char *json = refresh(r, B_NOW + k * 10000, &res, NULL);
+        assert_non_null(json);
+        assert_null(res.baseline_error);
+        assert_non_null(strstr(json, "\"change\":\"surge\""));
+        assert_non_null(strstr(json, "\"baseline_rate\":1,"));
+        free(json);
+    }
+    assert_int_equal(live_collects, 3 * BASELINE_EVERY * NFLOWS);
+    assert_int_equal(baseline_collects, 3 * NFLOWS);
+
+    fail_baseline = true;
+    char *json = refresh(r, B_NOW + 3 * BASELINE_EVERY * 10000, &res, NULL);
+    assert_non_null(json);
+    assert_int_equal(res.flows_failed, 0);
+    assert_non_null(res.baseline_error);
+    assert_non_null(strstr(res.baseline_error, "scripted baseline failure"));
+    assert_null(strstr(json, "\"change\""));
+    assert_null(strstr(json, "baseline_rate"));
+    assert_non_null(strstr(json, "\"baseline_error\":"));
+    free(json);
+    assert_int_equal(baseline_collects, 4 * NFLOWS);
+
+    fail_baseline = false; /* same grid step: asked again, not cached as failed */
+    json = refresh(r, B_NOW + (3 * BASELINE_EVERY + 1) * 10000, &res, NULL);
+    assert_null(res.baseline_error);
+    assert_non_null(strstr(json, "\"change\":\"surge\""));
+    free(json);
+    assert_int_equal(baseline_collects, 5 * NFLOWS);
+    refresher_free(r);
+    free_config(cfg);
+}
+
+static int64_t held_an_hour(const source *src) {
+    return B_NOW - 3600000;
+}
+
+static const source_ops short_memory_ops = {.type = "short",
+                                            .open = scripted_open,
+                                            .collect = windowed_collect,
+                                            .close = scripted_close,
+                                            .held_from = held_an_hour};
+
+static const source_ops *short_memory_lookup(const flow_config *flow) {
+    return &short_memory_ops;
+}
+
+/* A source that holds only the last hour (a file flow past its event
+ * limit): no baseline collect is made, the graph has no marks, the root
+ * says why and the regions say their baseline window is older than the data. */
+static void a_baseline_older_than_the_data_is_not_asked_for(void **state) {
+    vizfeed_config *cfg = make_config();
+    cfg->graph.baseline_ms = B_DAY;
+    char err[ERR_LEN];
+    refresher *r = refresher_new(cfg, short_memory_lookup, err);
+    assert_non_null(r);
+    baseline_collects = live_collects = 0;
+    fail_baseline = false;
+    refresh_result res;
+    char *json = refresh(r, B_NOW, &res, NULL);
+    assert_non_null(json);
+    assert_int_equal(res.flows_failed, 0);
+    assert_int_equal(baseline_collects, 0);
+    assert_non_null(res.baseline_error);
+    assert_non_null(strstr(res.baseline_error, "holds data only from 2025-12-31T23:00:00.000Z"));
+    assert_null(strstr(json, "\"change\""));
+    assert_non_null(strstr(json, "\"history\":\"the baseline window starts before the oldest data its flows hold\""));
+    free(json);
+    refresher_free(r);
+    free_config(cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(flows_combine_into_one_graph),
@@ -387,6 +507,8 @@ int main(void) {
         cmocka_unit_test(a_flow_that_never_answered_marks_every_region_stale),
         cmocka_unit_test(waiting_flows_run_side_by_side_until_the_deadline),
         cmocka_unit_test(a_stop_request_ends_the_refresh),
+        cmocka_unit_test(the_baseline_is_collected_once_per_grid_step),
+        cmocka_unit_test(a_baseline_older_than_the_data_is_not_asked_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -620,6 +620,41 @@ static void test_es_hits_match_beats(void **state) {
     }
 }
 
+/* graph.baseline: the source keeps window + baseline + the baseline grid
+ * back from the newest window end, so the refresher's baseline collect after
+ * the live one finds its events; held_from() says from when it holds them;
+ * without a baseline only the window is kept, as before. */
+static void test_baseline_retention(void **state) {
+    fixture *f = *state;
+    const int64_t day = 24 * 60 * MINUTE;
+    append(f->path, event(T0 - 2 * day, "a", "old", "h", 200));
+    append(f->path, event(T0 - day - 30000, "a", "then", "h", 200));
+    append(f->path, event(T0 - 30000, "a", "now", "h", 200));
+    vizfeed_config cfg = {.interval_ms = 10000, .window_ms = MINUTE, .graph = {.baseline_ms = day}};
+    f->src = source_file_ops.open(&f->flow, &cfg, f->err);
+    assert_non_null(f->src);
+    assert_int_equal(collect(f, T0 - MINUTE, T0), 0);
+    assert_non_null(find(f, "a", "now"));
+    assert_int_equal(f->nrows, 1);
+    assert_int_equal(collect(f, T0 - day - MINUTE, T0 - day), 0);
+    assert_non_null(find(f, "a", "then"));
+    assert_int_equal(f->nrows, 1);
+    assert_int_equal(source_file_ops.held_from(f->src), T0 - MINUTE - day - BASELINE_EVERY * 10000);
+    /* Older than that is gone, and the window did not move the floor back. */
+    assert_int_equal(collect(f, T0 - 2 * day - MINUTE, T0 - 2 * day + MINUTE), 0);
+    assert_int_equal(f->nrows, 0);
+    assert_int_equal(collect(f, T0 - day - MINUTE, T0 - day), 0);
+    assert_int_equal(f->nrows, 1);
+    source_file_ops.close(f->src);
+
+    cfg.graph.baseline_ms = 0;
+    f->src = source_file_ops.open(&f->flow, &cfg, f->err);
+    assert_int_equal(collect(f, T0 - MINUTE, T0), 0);
+    assert_int_equal(collect(f, T0 - day - MINUTE, T0 - day), 0);
+    assert_int_equal(f->nrows, 0);
+    assert_int_equal(source_file_ops.held_from(f->src), T0 - MINUTE);
+}
+
 static void test_window_moves(void **state) {
     fixture *f = *state;
     append(f->path, event(T0 + 1000, "a", "b", "h", 200));
@@ -736,6 +771,7 @@ int main(void) {
         TEST(test_open_errors),
         TEST(test_es_hits_match_beats),
         TEST(test_window_moves),
+        TEST(test_baseline_retention),
         TEST(test_missing_values_and_timestamps),
         TEST(test_emit_stops),
         TEST(test_many_edges),
