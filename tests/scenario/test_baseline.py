@@ -7,7 +7,8 @@ is gone; INTERNET -> web is unchanged. `vizfeed once --at` must give exactly
 those notices, classes and metadata (and nothing else marked), pass the
 Vizceral validator, and give the same bytes twice. With `graph.baseline: off`
 the graph is today's byte for byte (expected-off.json was written by vizfeed
-before the baseline existed). Through an elasticsearch flow (the test
+before the baseline existed; only its maxVolume changed since, to the 1-2-5
+steps windows on a grid brought, graph_state.h). Through an elasticsearch flow (the test
 Elasticsearch) the same data gives the file flow's bytes, and the live daemon
 asks it for each baseline window once: at most one baseline aggregation per
 flow per BASELINE_EVERY (6) refreshes. A baseline that fails only takes the
