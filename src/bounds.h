@@ -83,4 +83,12 @@
 #define RECORDING_MAX_PAGES     100000 /* pages of one recorded refresh, as ES_MAX_PAGES */
 #define RECORDING_MAX_REQUEST   (ES_MAX_SEARCH_BODY + 8192) /* a request file: the largest search body and its path */
 
+/* Incremental windows of elasticsearch flows (es_ring.h, source_es.c). */
+#define ES_SETTLE_INTERVALS 3 /* elasticsearch.settle's default, in refresh intervals */
+#define ES_MAX_RING_CELLS                                                                                              \
+    4000000u /* (slice, edge) cells one flow keeps: 100k edges in 40 slices; about 32 bytes each (64 with latency)     \
+                plus the names; above it the flow uses full queries */
+#define ES_MAX_RING_SLICES     100000 /* slices of an incremental window (window / interval); more: full queries */
+#define ES_RING_RETRY_COLLECTS 360    /* full queries after passing ES_MAX_RING_CELLS, before the ring is tried again */
+
 #endif

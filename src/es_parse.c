@@ -84,6 +84,8 @@ typedef enum {
     K_LAT_SUM,
     K_LAT_N,
     K_LAT_MAX,
+    K_TOOK,
+    K_SLICE,           /* AT_KEY: the date_histogram source of an incremental query (es_query.h) */
     K_ALT_BASE = 1000, /* AT_KEY: K_ALT_BASE + part * FLOW_MAX_FIELD_ALTS + k */
 } key_id;
 
@@ -120,6 +122,7 @@ static const struct {
     KEY("lat_sum", K_LAT_SUM),
     KEY("lat_n", K_LAT_N),
     KEY("lat_max", K_LAT_MAX),
+    KEY("took", K_TOOK),
 };
 
 typedef struct {
@@ -139,6 +142,8 @@ typedef struct {
     double sum, danger_sum, warning_sum;
     double lat_sum, lat_n, lat_max;
     bool has_lat_max;
+    int64_t slice; /* the "slice" key (epoch ms of the slice's start), when has_slice */
+    bool has_slice;
 } bucket;
 
 /* An error cause: a type and a reason, cut to what es_answer holds. */
@@ -268,6 +273,7 @@ static int lookup_key(const es_parser *p, place at, const char *s, size_t n) {
                 s[m + 4] >= '1' && s[m + 4] < '1' + FLOW_MAX_FIELD_ALTS)
                 return K_ALT_BASE + i * FLOW_MAX_FIELD_ALTS + (s[m + 4] - '1');
         }
+        if (n == sizeof ES_SLICE_SOURCE - 1 && memcmp(s, ES_SLICE_SOURCE, n) == 0) return K_SLICE;
         return K_OTHER;
     }
     for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++)
@@ -380,6 +386,10 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
     switch (f->at) {
     case AT_ROOT:
         if (f->key == K_TIMED_OUT) p->answer.timed_out = !is_string && !is_number && truth;
+        if (f->key == K_TOOK && is_number) {
+            p->answer.took_ms = count_value(text, n);
+            p->answer.has_took = true;
+        }
         if (f->key == K_ERROR && is_string) {
             p->has_error = p->error_is_string = true;
             copy_cut(p->top.reason, sizeof p->top.reason, text, n);
@@ -413,6 +423,16 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
             int part = (f->key - K_ALT_BASE) / FLOW_MAX_FIELD_ALTS, k = (f->key - K_ALT_BASE) % FLOW_MAX_FIELD_ALTS;
             p->row.alt_present[part][k] = text != NULL;
             if (text) copy_name(p->row.alt_value[part][k], sizeof p->row.alt_value[part][k], text, n);
+        } else if (f->key == K_SLICE && is_number) {
+            /* Epoch ms, an integer as date_histogram keys are (negative before 1970). */
+            char tmp[32];
+            copy_cut(tmp, sizeof tmp, text, n);
+            char *end;
+            long long v = strtoll(tmp, &end, 10);
+            if (*end == '\0') {
+                p->row.slice = v;
+                p->row.has_slice = true;
+            }
         }
         return 0;
     case AT_BUCKET:
@@ -564,6 +584,7 @@ static int open_container(es_parser *p, bool is_map) {
         p->row.sum = p->row.danger_sum = p->row.warning_sum = 0;
         p->row.lat_sum = p->row.lat_n = p->row.lat_max = 0;
         p->row.has_lat_max = false;
+        p->row.has_slice = false;
         break;
     default:
         break;
@@ -821,6 +842,12 @@ int es_parser_finish(es_parser *p, es_answer *out, char *err) {
     *out = *a;
     a->after_key = NULL;
     return rc;
+}
+
+bool es_parser_row_slice(const es_parser *p, int64_t *slice_ms) {
+    if (!p->row.has_slice) return false;
+    *slice_ms = p->row.slice;
+    return true;
 }
 
 int64_t es_parse_shards_missing(const es_answer *a) {

@@ -238,10 +238,41 @@ int es_query_sources(const flow_config *flow, es_source out[ES_MAX_SOURCES]) {
     return n;
 }
 
-static void write_sources(jsonw *w, const flow_config *flow) {
+/* Elasticsearch time units do not combine, so whole seconds when it is
+ * one, else milliseconds ("10s", "1500ms"): the same grid either way. */
+static void write_interval(jsonw *w, int64_t ms) {
+    char text[32];
+    if (ms % 1000 == 0)
+        snprintf(text, sizeof text, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(text, sizeof text, "%lldms", (long long)ms);
+    jsonw_string(w, text);
+}
+
+/* {"slice":{"date_histogram":{"field":TS,"fixed_interval":I}}}: fixed
+ * intervals are counted from the epoch in UTC, so a slice's key is its start
+ * on the same grid as the window ends (util_align_ms). No missing_bucket: the
+ * range filter already requires the timestamp. */
+static void write_slice_source(jsonw *w, const flow_config *flow, int64_t slice_ms) {
+    jsonw_object_begin(w);
+    jsonw_key(w, ES_SLICE_SOURCE);
+    jsonw_object_begin(w);
+    jsonw_key(w, "date_histogram");
+    jsonw_object_begin(w);
+    jsonw_key(w, "field");
+    jsonw_string(w, flow->timestamp_field);
+    jsonw_key(w, "fixed_interval");
+    write_interval(w, slice_ms);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+}
+
+static void write_sources(jsonw *w, const flow_config *flow, int64_t slice_ms) {
     es_source sources[ES_MAX_SOURCES];
     int n = es_query_sources(flow, sources);
     jsonw_array_begin(w);
+    if (slice_ms > 0) write_slice_source(w, flow, slice_ms);
     for (int i = 0; i < n; i++) write_terms_source(w, sources[i].name, sources[i].field);
     jsonw_array_end(w);
 }
@@ -279,7 +310,7 @@ int es_query_body(const es_query_params *p, buf *out) {
     jsonw_key(&w, "size");
     jsonw_int(&w, p->page_size);
     jsonw_key(&w, "sources");
-    write_sources(&w, flow);
+    write_sources(&w, flow, p->slice_ms);
     if (p->after_json) {
         jsonw_key(&w, "after");
         jsonw_raw(&w, p->after_json, strlen(p->after_json));

@@ -1220,7 +1220,10 @@ def parse_composite(body, ctx, pos, name):
         if not isinstance(sv, dict) or len(sv) != 1:
             raise ctx.parsing(_pos(s, sname), f"Expected a single value source type under [{sname}]")
         stype = next(iter(sv))
-        if stype in ("histogram", "date_histogram", "geotile_grid"):
+        if stype == "date_histogram":
+            srcs.append(parse_date_histogram_source(sname, sv[stype], ctx, _pos(sv, stype)))
+            continue
+        if stype in ("histogram", "geotile_grid"):
             raise not_implemented(f"composite source type [{stype}]")
         if stype != "terms":
             raise ctx.parsing(_pos(sv, stype), f"invalid source type: {stype}")
@@ -1272,6 +1275,51 @@ def parse_composite(body, ctx, pos, name):
             if isinstance(v, (dict, list)):
                 raise es_error("illegal_argument_exception", f"Invalid value for [after.{s['name']}]")
     return {"size": size, "sources": srcs, "after": after}
+
+
+DATE_HISTOGRAM_SOURCE_FIELDS = ["calendar_interval", "field", "fixed_interval", "format", "interval", "missing_bucket",
+                                "missing_order", "offset", "order", "script", "time_zone", "value_type"]
+_FIXED_UNITS = {"ms": 1, "s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
+
+
+def parse_date_histogram_source(sname, spec, ctx, pos):
+    """A composite date_histogram source with a fixed_interval (what an incremental vizfeed query sends):
+    its key is the bucket's start in epoch ms, floor(t / interval) * interval, counted from the epoch in
+    UTC as Elasticsearch's fixed intervals are."""
+    if not isinstance(spec, dict):
+        raise ctx.xcontent(pos, "[date_histogram] expected object")
+    src = {"name": sname, "field": None, "missing_bucket": False, "order": "asc", "missing_order": "default",
+           "interval_ms": None}
+    for k, v in spec.items():
+        if k == "field":
+            src["field"] = v
+        elif k == "fixed_interval":
+            m = re.fullmatch(r"(\d+)(ms|s|m|h|d)", v) if isinstance(v, str) else None
+            if not m or int(m.group(1)) == 0:
+                # Elasticsearch's words for a fixed_interval it cannot read
+                raise es_error("illegal_argument_exception",
+                               f"failed to parse setting [date_histogram.fixedInterval] with value [{v}] as a time "
+                               "value: unit is missing or unrecognized" if not m else
+                               "Zero or negative time interval not supported")
+            src["interval_ms"] = int(m.group(1)) * _FIXED_UNITS[m.group(2)]
+        elif k == "missing_bucket":
+            if not isinstance(v, bool):
+                raise ctx.xcontent(_pos(spec, k), "[date_histogram] failed to parse field [missing_bucket]")
+            src["missing_bucket"] = v
+        elif k == "order":
+            if str(v).lower() not in ("asc", "desc"):
+                raise es_error("illegal_argument_exception", f"Unknown order direction [{v}]")
+            src["order"] = str(v).lower()
+        elif k in ("calendar_interval", "interval", "format", "offset", "time_zone", "script", "value_type",
+                   "missing_order"):
+            raise not_implemented(f"composite date_histogram source [{k}]")
+        else:
+            _object_parser_unknown(ctx, spec, k, "date_histogram", DATE_HISTOGRAM_SOURCE_FIELDS)
+    if src["field"] is None:
+        raise es_error("illegal_argument_exception", f"Composite [sources] [{sname}] requires a field or a script")
+    if src["interval_ms"] is None:
+        raise es_error("illegal_argument_exception", "Invalid interval specified, must be non-null and non-empty")
+    return src
 
 
 class Bucketer:
@@ -1408,7 +1456,11 @@ def run_composite(spec, subs, docs, now_ms, bk, typed_keys):
         per = []
         for s in sources:
             vals = f.get(s["field"])
-            if vals:
+            if vals and s.get("interval_ms"):
+                # date_histogram: each value's bucket start (floor, also before 1970)
+                step = s["interval_ms"]
+                per.append(list(dict.fromkeys(int(v) // step * step for v in vals)))
+            elif vals:
                 per.append(list(dict.fromkeys(vals)))
             elif s["missing_bucket"]:
                 per.append([None])
@@ -1458,6 +1510,11 @@ def check_aggs(aggs, index, now_ms, fielddata_prefix=False):
             # A terms source needs doc values, which a text field has not (fielddata is off): the
             # words of OpenSearch 2.19.6 and Elasticsearch 7-9, as the engine test saw them.
             for src in spec["sources"]:
+                t = index.mapping.get(src["field"])
+                if src.get("interval_ms") and t is not None and t != "date" and t not in NUMERIC:
+                    raise ShardFailure(cause("illegal_argument_exception",
+                                             f"Field [{src['field']}] of type [{t}] is not supported for aggregation "
+                                             "[date_histogram]"), 400)
                 if index.mapping.get(src["field"]) == "text":
                     # Elasticsearch 8.19 and 9.5 say first which field of which index
                     prefix = (f"Fielddata is disabled on [{src['field']}] in [{index.name}]. "
