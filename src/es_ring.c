@@ -42,7 +42,7 @@ struct es_ring {
     int64_t slice_ms;
     int nslices;
     size_t max_cells;
-    int64_t end_ms; /* of the last begin */
+    int64_t from_ms, end_ms; /* of the last begin: the slices being read */
     slice *slices;
     size_t cells;
 
@@ -121,6 +121,7 @@ void es_ring_begin(es_ring *r, int64_t from_ms, int64_t end_ms) {
         slice *s = &r->slices[i];
         if (s->used && (s->start < window_start || s->start >= from_ms)) empty_slice(r, s);
     }
+    r->from_ms = from_ms;
     r->end_ms = end_ms;
     /* The slices to be read are present (empty) even when the answer has
      * nothing for them: a quiet slice is a slice with no traffic. */
@@ -177,7 +178,7 @@ static uint32_t intern(es_ring *r, const raw_row *row) {
 int es_ring_add(es_ring *r, int64_t slice_start_ms, const raw_row *row, bool *over_limit, char *err) {
     *over_limit = false;
     slice *s = slot_of(r, slice_start_ms);
-    if (!s->used || s->start != slice_start_ms || slice_start_ms >= r->end_ms)
+    if (!s->used || s->start != slice_start_ms || slice_start_ms < r->from_ms || slice_start_ms >= r->end_ms)
         return util_fail(err, "a bucket for the slice at %lld ms, which the query did not ask for",
                          (long long)slice_start_ms);
     if (r->cells >= r->max_cells) {
