@@ -95,6 +95,110 @@ def sliced(body):
     return any("slice" in s for s in body["aggs"]["edges"]["composite"]["sources"])
 
 
+class Store:
+    """Where the documents go: load_all(docs) for what the daemon reads, load_seen(docs) for the
+    copy without the documents later than settle; urls and indices for the two configs."""
+
+    def __init__(self, url_all, index_all, load_all, url_seen, index_seen, load_seen):
+        self.url_all, self.index_all, self.load_all = url_all, index_all, load_all
+        self.url_seen, self.index_seen, self.load_seen = url_seen, index_seen, load_seen
+        self.beyond = []  # documents that came later than settle, not (yet) in the seen copy
+
+
+def config(url, index, incremental):
+    return CONFIG.replace("index: calls", f"index: {index}").format(url=url, incremental=incremental)
+
+
+def check_incremental(tap, store, searches, tmp, lib, label="", steps=None, timeout=30):
+    """Steps the daemon's clock, feeds documents, compares every refresh (see the top)."""
+    rng = random.Random(16)
+    clock = os.path.join(tmp, "clock")
+    now = T0 + LAG
+    set_clock(clock, now)
+    first = [doc(rng, T0 - WINDOW + rng.randrange(WINDOW + 3 * IV)) for _ in range(60)]
+    store.load_all(first)
+    store.load_seen(first)
+    inc_cfg = os.path.join(tmp, "incremental.yml")
+    full_cfg = os.path.join(tmp, "full.yml")
+    with open(inc_cfg, "w") as f:
+        f.write(config(store.url_all, store.index_all, "true"))
+    with open(full_cfg, "w") as f:
+        f.write(config(store.url_seen, store.index_seen, "false"))
+    env = dict(os.environ, LD_PRELOAD=lib, FAKECLOCK_FILE=clock)
+    with Daemon(["-c", inc_cfg], env=env) as d:
+        # Steps of the clock, in intervals: mostly one, some of several, one longer than the
+        # window (a full query, then a rebuild), then more single steps.
+        steps = steps or [1, 1, 1, 2, 1, 3, 1, 1, 12, 1, 1, 2, 1, 1, 1, 1, 4, 1, 1, 1]
+        mismatches, compared, beyond_total, late_total = [], 0, 0, 0
+        for k, step in enumerate(steps + [None]):
+            end = now - LAG
+            graph = d.wait_for(lambda: (lambda g: g if g.get("updated") == end else None)(d.graph()),
+                               timeout=timeout, what=f"a graph of the window ending at {end}")
+            if k >= 1:
+                r = run(["once", "-c", full_cfg, "--at", str(end)])
+                if r.returncode != 0:
+                    mismatches.append(f"end {end}: once failed: {r.stderr}")
+                else:
+                    compared += 1
+                    a = json.dumps(strip_state(graph))
+                    b = json.dumps(strip_state(json.loads(r.stdout)))
+                    if a != b:
+                        mismatches.append(f"end {end} (step {k}): incremental {a[:600]}\n   full {b[:600]}")
+            if step is None:
+                break
+            nxt = end + step * IV
+            # Documents arriving now: in time (in the slices the next window adds, and a few
+            # ahead of it), late within settle (slices already read, re-read next time), and,
+            # after the first refreshes, late beyond settle (for the daemon only).
+            in_time = [doc(rng, end + rng.randrange(step * IV + 2 * IV)) for _ in range(rng.randrange(5, 25))]
+            late = [doc(rng, end - 1 - rng.randrange(SETTLE)) for _ in range(rng.randrange(1, 6))]
+            beyond = [doc(rng, end - SETTLE - 1 - rng.randrange(WINDOW - SETTLE)) for _ in range(2)] \
+                if k >= 3 else []
+            late_total += len(late)
+            beyond_total += len(beyond)
+            store.load_all(in_time + late + beyond)
+            store.load_seen(in_time + late)
+            store.beyond += beyond
+            if step * IV >= WINDOW or (k > 0 and steps[k - 1] * IV >= WINDOW):
+                # A gap longer than the window: one full query answers its window, and the
+                # next step rebuilds the ring; both read the late documents of their window.
+                seen = [x for x in store.beyond if nxt - WINDOW <= x["@timestamp"] < nxt]
+                store.beyond = [x for x in store.beyond if x not in seen]
+                store.load_seen(seen)
+            now = nxt + LAG
+            set_clock(clock, now)
+        tap.check(compared == len(steps) and not mismatches,
+                  f"{label}{compared} refreshes: the incremental graph is the full query's, byte for byte "
+                  f"({late_total} documents late within settle, {beyond_total} beyond it left out)",
+                  "\n".join(mismatches[:5]))
+
+        bodies = searches()
+        kinds = [("sliced" if sliced(b) else "full", window_of(b)) for b in bodies]
+        inc = [w for kind, w in kinds if kind == "sliced" and w[1] - w[0] < WINDOW]
+        tap.check(inc and all(w[1] - w[0] <= SETTLE + 4 * IV for w in inc),
+                  f"{label}{len(inc)} incremental search pages asked only for [last end - settle, new end)",
+                  json.dumps(kinds[:12]))
+        rebuilds = [w for kind, w in kinds if kind == "sliced" and w[1] - w[0] == WINDOW]
+        tap.check(len(rebuilds) >= 2 and kinds[0][0] == "full",
+                  f"{label}the first refresh is one full query and the second rebuilds the ring over the whole "
+                  "window, as does the step after the long gap", json.dumps(kinds[:4]))
+        m = d.metrics()
+        n_inc = sum(v for k, v in m.items() if k.startswith("vizfeed_es_queries_total") and 'kind="incremental"' in k)
+        took = [v for k, v in m.items() if k.startswith("vizfeed_es_took_seconds_total")]
+        tap.check(n_inc >= 15 and took, f"{label}/metrics counts {n_inc:.0f} incremental searches and the "
+                  "engine's took", json.dumps({k: v for k, v in m.items() if "vizfeed_es_" in k}))
+
+        # The full query of everything (beyond-settle documents included) differs: those documents
+        # are what incremental windows give up, and the comparison above would see them.
+        end = now - LAG
+        with open(os.path.join(tmp, "all.yml"), "w") as f:
+            f.write(config(store.url_all, store.index_all, "false"))
+        r_all = run(["once", "-c", os.path.join(tmp, "all.yml"), "--at", str(end)])
+        r_seen = run(["once", "-c", full_cfg, "--at", str(end)])
+        tap.check(r_all.returncode == 0 and r_seen.returncode == 0 and r_all.stdout != r_seen.stdout,
+                  f"{label}documents later than settle would change the full graph (the comparison can fail)")
+
+
 def main():
     tap = Tap()
     lib, why = fakeclock_library()
@@ -102,103 +206,17 @@ def main():
         tap.skip("incremental graph equals the full query refresh after refresh", why)
         tap.done()
         return
-    rng = random.Random(16)
     # es_all: what the daemon reads. es_seen: the same documents minus those that arrived
     # later than settle, which the incremental daemon by design never reads again.
     with FakeElasticsearch() as es_all, FakeElasticsearch() as es_seen, \
             tempfile.TemporaryDirectory(prefix="vizfeed-incr-") as tmp:
         es_all.load("calls", [], MAPPINGS)
         es_seen.load("calls", [], MAPPINGS)
-        clock = os.path.join(tmp, "clock")
-        now = T0 + LAG
-        set_clock(clock, now)
-        first = [doc(rng, T0 - WINDOW + rng.randrange(WINDOW + 3 * IV)) for _ in range(60)]
-        es_all.load("calls", first)
-        es_seen.load("calls", first)
-        inc_cfg = os.path.join(tmp, "incremental.yml")
-        full_cfg = os.path.join(tmp, "full.yml")
-        with open(inc_cfg, "w") as f:
-            f.write(CONFIG.format(url=es_all.url, incremental="true"))
-        with open(full_cfg, "w") as f:
-            f.write(CONFIG.format(url=es_seen.url, incremental="false"))
-        env = dict(os.environ, LD_PRELOAD=lib, FAKECLOCK_FILE=clock)
-        with Daemon(["-c", inc_cfg], env=env) as d:
-            # Steps of the clock, in intervals: mostly one, some of several, one longer than the
-            # window (the ring is rebuilt), then more single steps.
-            steps = [1, 1, 1, 2, 1, 3, 1, 1, 12, 1, 1, 2, 1, 1, 1, 1, 4, 1, 1, 1]
-            mismatches, compared, beyond_total, late_total = [], 0, 0, 0
-            for k, step in enumerate(steps + [None]):
-                end = now - LAG
-                graph = d.wait_for(lambda: (lambda g: g if g.get("updated") == end else None)(d.graph()),
-                                   timeout=30, what=f"a graph of the window ending at {end}")
-                if k >= 1:
-                    r = run(["once", "-c", full_cfg, "--at", str(end)])
-                    if r.returncode != 0:
-                        mismatches.append(f"end {end}: once failed: {r.stderr}")
-                    else:
-                        compared += 1
-                        a = json.dumps(strip_state(graph), sort_keys=False)
-                        b = json.dumps(strip_state(json.loads(r.stdout)), sort_keys=False)
-                        if a != b:
-                            mismatches.append(f"end {end} (step {k}): incremental {a[:600]}\n   full {b[:600]}")
-                if step is None:
-                    break
-                nxt = end + step * IV
-                # Documents arriving now: in time (in the slices the next window adds, and a few
-                # ahead of it), late within settle (slices already read, re-read next time), and,
-                # after the first refreshes, late beyond settle (into es_all only).
-                in_time = [doc(rng, end + rng.randrange(step * IV + 2 * IV)) for _ in range(rng.randrange(5, 25))]
-                late = [doc(rng, end - 1 - rng.randrange(SETTLE)) for _ in range(rng.randrange(1, 6))]
-                beyond = [doc(rng, end - SETTLE - 1 - rng.randrange(WINDOW - SETTLE)) for _ in range(2)] \
-                    if k >= 3 else []
-                late_total += len(late)
-                beyond_total += len(beyond)
-                es_all.load("calls", in_time + late + beyond)
-                es_seen.load("calls", in_time + late)
-                if step * IV >= WINDOW or (k > 0 and steps[k - 1] * IV >= WINDOW):
-                    # A gap longer than the window: one full query answers its window, and the
-                    # next step rebuilds the ring; both read the late documents of their window.
-                    seen_beyond = [x for x in beyond_docs_so_far(es_all, es_seen) if nxt - WINDOW <= x["@timestamp"] < nxt]
-                    es_seen.load("calls", seen_beyond)
-                now = nxt + LAG
-                set_clock(clock, now)
-            tap.check(compared == len(steps) and not mismatches,
-                      f"{compared} refreshes: the incremental graph is the full query's, byte for byte "
-                      f"({late_total} documents late within settle, {beyond_total} beyond it left out)",
-                      "\n".join(mismatches[:5]))
-
-            bodies = search_bodies(es_all)
-            kinds = [("sliced" if sliced(b) else "full", window_of(b)) for b in bodies]
-            inc = [w for kind, w in kinds if kind == "sliced" and w[1] - w[0] < WINDOW]
-            tap.check(inc and all(w[1] - w[0] <= SETTLE + 4 * IV for w in inc),
-                      f"{len(inc)} incremental search pages asked only for [last end - settle, new end)",
-                      json.dumps(kinds[:12]))
-            rebuilds = [w for kind, w in kinds if kind == "sliced" and w[1] - w[0] == WINDOW]
-            tap.check(len(rebuilds) >= 2 and kinds[0][0] == "full",
-                      "the first refresh is one full query and the second rebuilds the ring over the whole window, "
-                      "as does the step after the long gap", json.dumps(kinds[:4]))
-            m = d.metrics()
-            n_inc = sum(v for k, v in m.items() if k.startswith("vizfeed_es_queries_total") and 'kind="incremental"' in k)
-            took = [v for k, v in m.items() if k.startswith("vizfeed_es_took_seconds_total")]
-            tap.check(n_inc >= 15 and took, f"/metrics counts {n_inc:.0f} incremental searches and the engine's took",
-                      json.dumps({k: v for k, v in m.items() if "vizfeed_es_" in k}))
-
-            # The full query of es_all (beyond-settle documents included) differs: those documents
-            # are what incremental windows give up, and the comparison above would see them.
-            end = now - LAG
-            with open(os.path.join(tmp, "all.yml"), "w") as f:
-                f.write(CONFIG.format(url=es_all.url, incremental="false"))
-            r_all = run(["once", "-c", os.path.join(tmp, "all.yml"), "--at", str(end)])
-            r_seen = run(["once", "-c", full_cfg, "--at", str(end)])
-            tap.check(r_all.returncode == 0 and r_seen.returncode == 0 and r_all.stdout != r_seen.stdout,
-                      "documents later than settle would change the full graph (the comparison can fail)")
+        store = Store(es_all.url, "calls", lambda docs: es_all.load("calls", docs),
+                      es_seen.url, "calls", lambda docs: es_seen.load("calls", docs))
+        check_incremental(tap, store, lambda: search_bodies(es_all), tmp, lib)
     tap.done()
 
 
-def beyond_docs_so_far(es_all, es_seen):
-    """Documents es_all holds and es_seen does not (those that came beyond settle)."""
-    seen = {json.dumps(d, sort_keys=True) for _, d, _ in es_seen.indices["calls"].docs}
-    return [d for _, d, _ in es_all.indices["calls"].docs if json.dumps(d, sort_keys=True) not in seen]
-
-
-main()
+if __name__ == "__main__":
+    main()
