@@ -719,7 +719,15 @@ static int collect_sliced(es_src *s, query_kind kind, int64_t start_ms, int64_t 
     if (rc == 0) {
         s->ring_end = end_ms;
         metrics_set("vizfeed_es_ring_cells", s->flow_label, (double)es_ring_cells(s->ring));
-        if (es_ring_emit(s->ring, s->emit, s->emit_ctx) == 0) return 0;
+        rc = es_ring_emit(s->ring, s->emit, s->emit_ctx);
+        if (s->is_degraded || rc < 0) {
+            /* A partial answer (timed out, shards lost) is shown as such this
+             * once, as a full query's would be; kept in the ring, its slices
+             * would stay short until they left the window. */
+            es_ring_reset(s->ring);
+            s->ring_end = 0;
+        }
+        if (rc == 0) return 0;
         return util_fail(err, "the graph stopped taking rows (a graph limit)");
     }
     /* Part of the ring was emptied for the answer that failed: it is rebuilt

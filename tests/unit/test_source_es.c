@@ -612,6 +612,115 @@ static void test_replay_open_errors(void **state) {
 
 #define TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
+/* ---- incremental windows ------------------------------------------------ */
+
+#define SBUCKET(slice, from, to, n)                                                                                    \
+    "{\"key\":{\"slice\":" #slice ",\"from_service\":\"" from "\",\"to_service\":\"" to "\"},\"doc_count\":" #n        \
+    ",\"warning\":{\"doc_count\":0},\"danger\":{\"doc_count\":0}}"
+#define SPAGE(timed_out, buckets)                                                                                      \
+    "{\"took\":3,\"timed_out\":" timed_out "," SHARDS_OK ",\"aggregations\":{\"edges\":{\"after_key\":"                \
+    "{\"slice\":0,\"from_service\":\"z\",\"to_service\":\"z\"},\"buckets\":[" buckets "]}}}"
+
+static void collect_at(fixture *f, source *s, int64_t end, const char *want) {
+    char err[ERR_LEN] = "";
+    buf_reset(&f->rows);
+    int rc = source_es_ops.collect(s, end - 120000, end, keep_row, &f->rows, err);
+    if (rc != 0) fprintf(stderr, "collect: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_string_equal(buf_cstr(&f->rows), want);
+}
+
+static void assert_range(const fake_request *r, int64_t gte, int64_t lt, bool sliced) {
+    char range[128];
+    snprintf(range, sizeof range, "{\"gte\":%lld,\"lt\":%lld,", (long long)gte, (long long)lt);
+    assert_non_null(strstr(r->body, range));
+    assert_true((strstr(r->body, "\"date_histogram\"") != NULL) == sliced);
+}
+
+/* The sequence of a live refresher: a full query, a rebuild, incremental
+ * steps whose re-read slices replace what was held; a baseline window in
+ * between is one full query and leaves the ring alone; a partial answer is
+ * shown once and the ring rebuilt after it. */
+static void test_incremental_windows(void **state) {
+    fixture *f = *state;
+    f->cfg->window_ms = 120000;
+    f->cfg->interval_ms = 10000; /* settle: the default 3 intervals */
+    const int64_t e0 = 1767225600000LL, iv = 10000;
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 10, 0, 0))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    fake_push(f->server, (fake_answer){.status = 200,
+                                       .body = SPAGE("false", SBUCKET(1767225490000, "a", "b", 3) "," SBUCKET(
+                                                                  1767225600000, "a", "b",
+                                                                  4) "," SBUCKET(1767225600000, "c", "d", 1))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    fake_push(f->server, (fake_answer){.status = 200,
+                                       .body = SPAGE("false", SBUCKET(1767225600000, "a", "b",
+                                                                      5) "," SBUCKET(1767225610000, "a", "b", 2))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("x", "y", 1, 0, 0))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    fake_push(f->server, (fake_answer){.status = 200, .body = SPAGE("true", SBUCKET(1767225620000, "a", "b", 1))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    source *s = open_es(f);
+    fake_request *r = f->server->requests;
+
+    collect_at(f, s, e0, "a>b 10/0/0;"); /* the first: one full query */
+    assert_range(&r[0], e0 - 120000, e0, false);
+
+    collect_at(f, s, e0 + iv, "a>b 7/0/0;c>d 1/0/0;"); /* rebuild: the whole window by slices */
+    assert_range(&r[2], e0 + iv - 120000, e0 + iv, true);
+    assert_non_null(strstr(r[2].body, "\"fixed_interval\":\"10s\""));
+
+    /* [last end - 30s, new end): slice e0 re-read (4 -> 5, c>d gone), e0+iv new, e0-110s dropped. */
+    collect_at(f, s, e0 + 2 * iv, "a>b 7/0/0;");
+    assert_range(&r[4], e0 + iv - 3 * iv, e0 + 2 * iv, true);
+
+    /* A baseline window: one full query, nothing sliced. */
+    char err[ERR_LEN] = "";
+    buf_reset(&f->rows);
+    const int64_t day = 86400000;
+    assert_int_equal(source_es_ops.collect(s, e0 + 2 * iv - day - 120000, e0 + 2 * iv - day, keep_row, &f->rows, err),
+                     0);
+    assert_string_equal(buf_cstr(&f->rows), "x>y 1/0/0;");
+    assert_range(&r[6], e0 + 2 * iv - day - 120000, e0 + 2 * iv - day, false);
+
+    /* The ring was left alone: the next step is incremental again (its answer, partial, has
+     * nothing for the re-read slices e0 and e0 + iv: they are emptied, not kept). */
+    collect_at(f, s, e0 + 3 * iv, "a>b 1/0/0;");
+    assert_range(&r[8], e0 + 2 * iv - 3 * iv, e0 + 3 * iv, true);
+    assert_non_null(source_es_ops.degraded(s));
+
+    /* After a partial answer the ring is rebuilt. */
+    collect_at(f, s, e0 + 4 * iv, "");
+    assert_range(&r[10], e0 + 4 * iv - 120000, e0 + 4 * iv, true);
+    assert_true(metrics_get("vizfeed_es_queries_total", "flow=\"edge\",kind=\"incremental\"") == 2);
+    assert_true(metrics_get("vizfeed_es_queries_total", "flow=\"edge\",kind=\"rebuild\"") == 2);
+    assert_true(metrics_get("vizfeed_es_queries_total", "flow=\"edge\",kind=\"full\"") == 2);
+    assert_true(metrics_get("vizfeed_es_took_seconds_total", "flow=\"edge\"") > 0);
+    source_es_ops.close(s);
+}
+
+/* A window that is not a whole number of intervals: every collect is one
+ * full query. */
+static void test_incremental_off(void **state) {
+    fixture *f = *state;
+    f->cfg->window_ms = 125000;
+    f->cfg->interval_ms = 10000;
+    for (int i = 0; i < 3; i++) {
+        fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 1, 0, 0))});
+        fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    }
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(source_es_ops.collect(s, 1767225600000LL + i * 10000 - 125000, 1767225600000LL + i * 10000,
+                                               keep_row, &f->rows, err),
+                         0);
+    for (int i = 0; i < 6; i++) assert_null(strstr(f->server->requests[i].body, "date_histogram"));
+    source_es_ops.close(s);
+}
+
 int main(void) {
     /* A proxy from the environment would take loopback requests elsewhere. */
     unsetenv("http_proxy");
@@ -640,6 +749,8 @@ int main(void) {
         TEST(test_record_then_replay),
         TEST(test_replay_of_a_failure),
         TEST(test_replay_open_errors),
+        TEST(test_incremental_windows),
+        TEST(test_incremental_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
