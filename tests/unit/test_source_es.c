@@ -644,7 +644,8 @@ static void assert_range(const fake_request *r, int64_t gte, int64_t lt, bool sl
 static void test_incremental_windows(void **state) {
     fixture *f = *state;
     f->cfg->window_ms = 120000;
-    f->cfg->interval_ms = 10000; /* settle: the default 3 intervals */
+    f->cfg->interval_ms = 10000;
+    f->cfg->es.settle_ms = 30000;
     const int64_t e0 = 1767225600000LL, iv = 10000;
     fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 10, 0, 0))});
     fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
