@@ -734,6 +734,14 @@ static int collect_sliced(es_src *s, query_kind kind, int64_t start_ms, int64_t 
      * at the next step forward. */
     es_ring_reset(s->ring);
     s->ring_end = 0;
+    if (kind == QUERY_REBUILD && !s->ring_over && !(s->stop && atomic_load(s->stop))) {
+        /* A rebuild asks for window / interval times a full query's buckets;
+         * where that misses the deadline, trying again at every refresh
+         * would fail every refresh. Full queries for a while instead. */
+        log_warn("flow '%s': rebuilding the incremental window failed; full queries for the next %d refreshes",
+                 s->flow->name, ES_REBUILD_RETRY_COLLECTS);
+        s->ring_off = ES_REBUILD_RETRY_COLLECTS;
+    }
     if (s->ring_over) {
         log_warn("flow '%s': more than %u (slice, edge) cells in the incremental window; full queries for the "
                  "next %d refreshes",

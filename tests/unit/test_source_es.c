@@ -722,6 +722,29 @@ static void test_incremental_off(void **state) {
     source_es_ops.close(s);
 }
 
+/* A rebuild that fails (here an answer that is not JSON) is not tried again at
+ * every refresh: full queries for ES_REBUILD_RETRY_COLLECTS refreshes. */
+static void test_failed_rebuild_falls_back(void **state) {
+    fixture *f = *state;
+    f->cfg->window_ms = 120000;
+    f->cfg->interval_ms = 10000;
+    const int64_t e0 = 1767225600000LL, iv = 10000;
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 10, 0, 0))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    fake_push(f->server, (fake_answer){.status = 200, .body = "<html>busy</html>"});
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 11, 0, 0))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    source *s = open_es(f);
+    fake_request *r = f->server->requests;
+    collect_at(f, s, e0, "a>b 10/0/0;");
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, e0 + iv - 120000, e0 + iv, keep_row, &f->rows, err), -1);
+    assert_range(&r[2], e0 + iv - 120000, e0 + iv, true);
+    collect_at(f, s, e0 + 2 * iv, "a>b 11/0/0;");
+    assert_range(&r[3], e0 + 2 * iv - 120000, e0 + 2 * iv, false);
+    source_es_ops.close(s);
+}
+
 int main(void) {
     /* A proxy from the environment would take loopback requests elsewhere. */
     unsetenv("http_proxy");
@@ -752,6 +775,7 @@ int main(void) {
         TEST(test_replay_open_errors),
         TEST(test_incremental_windows),
         TEST(test_incremental_off),
+        TEST(test_failed_rebuild_falls_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
