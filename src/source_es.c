@@ -29,6 +29,14 @@
  * collect, requests in flight included (kind deadline), and a stop request
  * ends it within about a second.
  *
+ * Incremental windows (es_ring.h; README.md, "Incremental windows"): a
+ * live flow keeps its window as a ring of interval slices and asks each
+ * refresh only for [last end - settle, new end), with a date_histogram
+ * source in the composite aggregation; choose_query() below says which
+ * collect gets which search. Anything but the ring's next window forward
+ * (baseline, past, off the grid) is one full query that leaves the ring as
+ * it was.
+ *
  * With cfg->record_dir set, every request and its answer are written
  * through recording.h (<record_dir>/<flow>/<refresh>/<page>.{request,
  * response}.json), which source_replay.c reads back through the same parser.
