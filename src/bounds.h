@@ -88,9 +88,7 @@
 #define ES_MAX_RING_CELLS                                                                                              \
     4000000u /* (slice, edge) cells one flow keeps: 100k edges in 40 slices; about 32 bytes each (64 with latency)     \
                 plus the names; above it the flow uses full queries */
-#define ES_MAX_RING_SLICES 100000 /* slices of an incremental window (window / interval); more: full queries */
-#define ES_REBUILD_RETRY_COLLECTS                                                                                      \
-    30 /* full queries after a failed rebuild of the ring (one window / interval times a full query's buckets) */
-#define ES_RING_RETRY_COLLECTS 360 /* full queries after passing ES_MAX_RING_CELLS, before the ring is tried again */
+#define ES_MAX_RING_SLICES     100000 /* slices of an incremental window (window / interval); more: full queries */
+#define ES_RING_RETRY_COLLECTS 360    /* full queries after passing ES_MAX_RING_CELLS, before the ring is tried again */
 
 #endif

@@ -17,7 +17,7 @@
  *   es_ring_emit(r, emit, ctx): one row per distinct raw row held, its counts
  *       and latency summed over the slices: the window's graph rows.
  * After a failed collect the caller calls es_ring_reset() (the ring is then
- * incomplete), and the next update rebuilds it from an empty ring.
+ * incomplete), and the next update fills it again from an empty ring.
  *
  * Exactness: counts are sums of integers below 2^53 (doc_count, or integer
  * count sums), so the sum over slices equals the whole window's sum. Latency

@@ -110,6 +110,7 @@ typedef struct {
     int64_t interval_ms;    /* slice width = refresh.interval */
     int64_t settle_ms;      /* re-read per refresh, whole intervals */
     int64_t ring_end;       /* end of the window the ring holds; 0 = it holds none */
+    int64_t ring_from;      /* start of the first slice it holds: it holds the whole window once <= start */
     int64_t last_end;       /* the latest window end answered; 0 = none yet */
     unsigned ring_off;      /* full queries left before the ring is tried again (it passed its limit) */
     int64_t query_slice_ms; /* of the query in progress: > 0 when it fills the ring */
@@ -680,24 +681,35 @@ static int run_query(es_src *s, int64_t start_ms, int64_t end_ms, char *err) {
     return rc;
 }
 
-typedef enum { QUERY_FULL, QUERY_REBUILD, QUERY_INCREMENTAL } query_kind;
-static const char *const query_kind_names[] = {"full", "rebuild", "incremental"};
+typedef enum { QUERY_FULL, QUERY_INCREMENTAL } query_kind;
+static const char *const query_kind_names[] = {"full", "incremental"};
+
+static void count_query(es_src *s, query_kind kind) {
+    buf labels;
+    buf_init(&labels, 1024);
+    buf_printf(&labels, "%s,kind=\"%s\"", s->flow_label, query_kind_names[kind]);
+    metrics_add("vizfeed_es_queries_total", buf_cstr(&labels), 1);
+    buf_free(&labels);
+}
 
 /* Which search answers collect(start, end) (README.md, "Incremental
  * windows"):
  *   - incremental, over [ring end - settle, end), when the ring holds a
  *     window and this one is it moved forward on the grid by less than a
  *     window (or the same one again: its settle slices are re-read);
- *   - rebuild, the whole window by slices, when the ring holds nothing
- *     usable and this window is a step forward from the last one answered:
- *     a live refresher after its first refresh, a reload, a gap or a failure;
+ *   - incremental over [end - settle - interval, end) into an emptied ring
+ *     (*fresh), when the ring holds nothing usable and this window is a
+ *     step forward from the last one answered: a live refresher after its
+ *     first refresh, a reload, a gap or a failure. The ring then fills step
+ *     by step; until it holds the whole window, a full query answers too;
  *   - full, one plain query, for anything else: the first collect (a
  *     one-off `vizfeed once`, a past window or a timeline point never pays
  *     for slices), a window earlier than the last (baseline, past), a window
  *     or an end off the interval grid, and while the ring is off. A full
  *     query leaves the ring as it was. */
-static query_kind choose_query(es_src *s, int64_t start_ms, int64_t end_ms, int64_t *from_ms) {
+static query_kind choose_query(es_src *s, int64_t start_ms, int64_t end_ms, int64_t *from_ms, bool *fresh) {
     *from_ms = start_ms;
+    *fresh = false;
     if (!s->ring) return QUERY_FULL;
     if (s->ring_off > 0) {
         s->ring_off--;
@@ -705,51 +717,63 @@ static query_kind choose_query(es_src *s, int64_t start_ms, int64_t end_ms, int6
     }
     int64_t window = end_ms - start_ms;
     if (window != s->cfg->window_ms || end_ms % s->interval_ms != 0) return QUERY_FULL;
+    int64_t from;
     if (s->ring_end != 0 && end_ms >= s->ring_end && end_ms - s->ring_end < window) {
-        int64_t from = s->ring_end - s->settle_ms;
-        *from_ms = from > start_ms ? from : start_ms;
-        return QUERY_INCREMENTAL;
+        from = s->ring_end - s->settle_ms;
+    } else if (s->last_end != 0 && end_ms > s->last_end && end_ms - s->last_end < window) {
+        from = end_ms - s->settle_ms - s->interval_ms;
+        *fresh = true;
+    } else {
+        return QUERY_FULL;
     }
-    if (s->last_end != 0 && end_ms > s->last_end && end_ms - s->last_end < window) return QUERY_REBUILD;
-    return QUERY_FULL;
+    *from_ms = from > start_ms ? from : start_ms;
+    return QUERY_INCREMENTAL;
 }
 
-/* Fills the ring from [from, end) and emits the window's sums. When the ring
- * passes ES_MAX_RING_CELLS, the flow answers with a full query instead and
- * keeps doing so for ES_RING_RETRY_COLLECTS collects. */
-static int collect_sliced(es_src *s, query_kind kind, int64_t start_ms, int64_t from_ms, int64_t end_ms, char *err) {
-    if (kind == QUERY_REBUILD) es_ring_reset(s->ring);
+/* Reads [from, end) into the ring, then answers: with the ring's sums once it
+ * holds the whole window, else with a full query. Never a search of the whole
+ * window by slices: that would ask for window / interval times the buckets of
+ * a full query (docs/PERFORMANCE.md). When the ring passes ES_MAX_RING_CELLS,
+ * the flow answers with a full query instead and keeps doing so for
+ * ES_RING_RETRY_COLLECTS collects. */
+static int collect_sliced(es_src *s, bool fresh, int64_t start_ms, int64_t from_ms, int64_t end_ms, char *err) {
+    if (fresh) {
+        es_ring_reset(s->ring);
+        s->ring_from = from_ms;
+    }
     es_ring_begin(s->ring, from_ms, end_ms);
     s->query_slice_ms = s->interval_ms;
     s->ring_over = s->ring_failed = false;
+    count_query(s, QUERY_INCREMENTAL);
     int rc = run_query(s, from_ms, end_ms, err);
     s->query_slice_ms = 0;
     if (rc == 0) {
         s->ring_end = end_ms;
+        if (from_ms < s->ring_from) s->ring_from = from_ms;
         metrics_set("vizfeed_es_ring_cells", s->flow_label, (double)es_ring_cells(s->ring));
-        rc = es_ring_emit(s->ring, s->emit, s->emit_ctx);
-        if (s->is_degraded || rc < 0) {
+        bool whole = s->ring_from <= start_ms;
+        bool partial = s->is_degraded;
+        if (whole) {
+            rc = es_ring_emit(s->ring, s->emit, s->emit_ctx);
+            if (rc < 0) util_fail(err, "the graph stopped taking rows (a graph limit)");
+        } else {
+            /* Still filling: the slices before ring_from are not held yet. */
+            count_query(s, QUERY_FULL);
+            rc = run_query(s, start_ms, end_ms, err);
+        }
+        if (partial || rc < 0) {
             /* A partial answer (timed out, shards lost) is shown as such this
              * once, as a full query's would be; kept in the ring, its slices
              * would stay short until they left the window. */
             es_ring_reset(s->ring);
             s->ring_end = 0;
         }
-        if (rc == 0) return 0;
-        return util_fail(err, "the graph stopped taking rows (a graph limit)");
+        return rc;
     }
-    /* Part of the ring was emptied for the answer that failed: it is rebuilt
-     * at the next step forward. */
+    /* Part of the ring was emptied for the answer that failed: it fills
+     * again from the next step forward. */
     es_ring_reset(s->ring);
     s->ring_end = 0;
-    if (kind == QUERY_REBUILD && !s->ring_over && !(s->stop && atomic_load(s->stop))) {
-        /* A rebuild asks for window / interval times a full query's buckets;
-         * where that misses the deadline, trying again at every refresh
-         * would fail every refresh. Full queries for a while instead. */
-        log_warn("flow '%s': rebuilding the incremental window failed; full queries for the next %d refreshes",
-                 s->flow->name, ES_REBUILD_RETRY_COLLECTS);
-        s->ring_off = ES_REBUILD_RETRY_COLLECTS;
-    }
     if (s->ring_over) {
         log_warn("flow '%s': more than %u (slice, edge) cells in the incremental window; full queries for the "
                  "next %d refreshes",
@@ -757,11 +781,7 @@ static int collect_sliced(es_src *s, query_kind kind, int64_t start_ms, int64_t 
         metrics_add("vizfeed_es_ring_over_limit_total", s->flow_label, 1);
         metrics_set("vizfeed_es_ring_cells", s->flow_label, 0);
         s->ring_off = ES_RING_RETRY_COLLECTS;
-        buf labels;
-        buf_init(&labels, 1024);
-        buf_printf(&labels, "%s,kind=\"full\"", s->flow_label);
-        metrics_add("vizfeed_es_queries_total", buf_cstr(&labels), 1);
-        buf_free(&labels);
+        count_query(s, QUERY_FULL);
         return run_query(s, start_ms, end_ms, err);
     }
     if (s->ring_failed) {
@@ -782,14 +802,14 @@ static int es_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn
     s->emit_ctx = ctx;
     if (s->record_dir) s->record_refresh++;
     int64_t from_ms;
-    query_kind kind = choose_query(s, start_ms, end_ms, &from_ms);
-    buf labels;
-    buf_init(&labels, 1024);
-    buf_printf(&labels, "%s,kind=\"%s\"", s->flow_label, query_kind_names[kind]);
-    metrics_add("vizfeed_es_queries_total", buf_cstr(&labels), 1);
-    buf_free(&labels);
-    int rc = kind == QUERY_FULL ? run_query(s, start_ms, end_ms, err)
-                                : collect_sliced(s, kind, start_ms, from_ms, end_ms, err);
+    bool fresh;
+    int rc;
+    if (choose_query(s, start_ms, end_ms, &from_ms, &fresh) == QUERY_FULL) {
+        count_query(s, QUERY_FULL);
+        rc = run_query(s, start_ms, end_ms, err);
+    } else {
+        rc = collect_sliced(s, fresh, start_ms, from_ms, end_ms, err);
+    }
     if (rc == 0) {
         if (end_ms > s->last_end) s->last_end = end_ms;
         s->backoff_ms = 0;
