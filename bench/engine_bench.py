@@ -13,6 +13,17 @@ preset: the composite pages, the engine's `took` summed over them, the bytes of 
 the wire, and vizfeed's wall-clock time for the refresh. Loading is bounded by --load-seconds
 (what was loaded by then is what is measured, and said). Writes the table between the
 "engine-bench:begin/end" markers of docs/PERFORMANCE.md (":elasticsearch" after them for that engine).
+
+    ./dev bench --engine opensearch --incremental [--docs N] [--edges N] [--settle 10s,30s]
+
+measures incremental windows instead (issue 16): --docs documents over --edges edges whose
+timestamps fill a 2-minute window and the --steps intervals of 10 s after it, then the daemon
+(its wall clock set through tests/faults/fakeclock.c, built as build/tests/libfakeclock.so)
+with `window: 2m`, `interval: 10s`, once with `incremental: false` and once per --settle,
+stepped through the same window ends. Per refresh: the documents in the range each search asked
+for (the engine's _count of it), the engine's `took` summed over the refresh's pages, buckets
+and pages; the medians over the steps, and the ratio full / incremental. Writes the table
+between the "engine-bench:begin:incremental" and "engine-bench:end:incremental" markers.
 """
 import argparse
 import http.client
@@ -106,6 +117,213 @@ flows:
 """
 
 
+INCR_CONFIG = """refresh: {{ interval: 10s, window: 2m, lag: 0s, deadline: 300s }}
+graph: {{ max_services: 100000, thresholds: {{ warning: 0.05, danger: 0.2, min_rate: 0 }} }}
+elasticsearch: {{ hosts: [{url}], timeout: 120s, page_size: {page}, incremental: {incremental}, settle: {settle} }}
+flows:
+  - name: bench
+    type: elasticsearch
+    index: bench-calls
+    from: {{ service: from }}
+    to: {{ service: to }}
+    warning: [{{ field: status, gte: 400, lt: 500 }}]
+    danger: [{{ field: status, gte: 500 }}]
+"""
+INCR_T0 = 1767225600000  # the first window ends here (2026-01-01T00:00:00Z)
+INCR_WINDOW, INCR_IV = 120000, 10000
+
+
+def incr_load(eng, n, edges, steps, deadline):
+    """n documents over [T0 - window, T0 + steps * interval): document i's time is a
+    permutation of i, so whatever prefix the deadline leaves still covers the range evenly."""
+    eng.ok("PUT", "/bench-calls", {"settings": {"number_of_shards": 1, "number_of_replicas": 0,
+                                                "refresh_interval": "-1"},
+                                   "mappings": {"properties": {"@timestamp": {"type": "date"},
+                                                               "from": {"type": "keyword"},
+                                                               "to": {"type": "keyword"},
+                                                               "status": {"type": "short"}}}})
+    span = INCR_WINDOW + steps * INCR_IV
+    start = INCR_T0 - INCR_WINDOW
+    prime = 1_000_003  # coprime with n unless n is a multiple of it
+    if n % prime == 0:
+        n -= 1
+
+    def make(i):
+        e = i % edges
+        t = start + ((i * prime) % n) * span // n
+        status = 503 if i % 17 == 0 else 404 if i % 23 == 0 else 200
+        return f'{{"@timestamp":{t},"from":"svc-{e // 100}","to":"dst-{e % 100}","status":{status}}}'
+    conn = http.client.HTTPConnection("127.0.0.1", eng.port, timeout=600)
+    head = '{"index":{"_index":"bench-calls"}}'
+    done = 0
+    while done < n and time.time() < deadline:
+        k = min(5000, n - done)
+        body = "".join(f"{head}\n{make(done + j)}\n" for j in range(k)).encode()
+        conn.request("POST", "/_bulk", body=body, headers={"Content-Type": "application/x-ndjson"})
+        resp = conn.getresponse()
+        answer = json.loads(resp.read())
+        if resp.status != 200 or answer.get("errors"):
+            raise RuntimeError(f"bulk: {json.dumps(answer)[:500]}")
+        done += k
+        if done % 500000 < 5000:
+            print(f"loaded {done:,} documents", flush=True)
+    conn.close()
+    eng.ok("PUT", "/bench-calls/_settings", {"index": {"refresh_interval": "1s"}})
+    eng.ok("POST", "/bench-calls/_refresh")
+    eng.ok("POST", "/bench-calls/_forcemerge?max_num_segments=1", timeout=1800)
+    return done
+
+
+def set_clock(path, ms):
+    with open(path + ".tmp", "w") as f:
+        f.write(str(ms))
+    os.replace(path + ".tmp", path)
+
+
+def graph_updated(port):
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/vizceral.json")
+        data = conn.getresponse().read()
+        conn.close()
+        return json.loads(data).get("updated")
+    except (OSError, ValueError):
+        return None
+
+
+def incr_run(a, eng, tmp, lib, incremental, settle, steps):
+    """One daemon through the window ends T0 .. T0 + steps * interval; per end, the first
+    refresh's (docs in its range, took, buckets, pages, kind)."""
+    rec = Recorder(eng.port)
+    cfg = os.path.join(tmp, f"incr-{incremental}-{settle}.yml")
+    with open(cfg, "w") as f:
+        f.write(INCR_CONFIG.format(url=rec.url, page=a.page_size, incremental=str(incremental).lower(),
+                                   settle=settle))
+    clock = os.path.join(tmp, "clock")
+    set_clock(clock, INCR_T0)
+    log = open(os.path.join(tmp, "daemon.log"), "w")
+    env = dict(os.environ, LD_PRELOAD=lib, FAKECLOCK_FILE=clock)
+    proc = subprocess.Popen([a.vizfeed, "-c", cfg, "--listen", "127.0.0.1:0", "--log-format", "json"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    port = None
+    for _ in range(200):
+        time.sleep(0.1)
+        for line in open(log.name):
+            if line.startswith("{") and '"server.port"' in line:
+                try:
+                    port = int(json.loads(line)["server.port"])
+                except (ValueError, KeyError, TypeError):
+                    pass
+        if port:
+            break
+    if not port:
+        proc.kill()
+        raise RuntimeError("the daemon did not say its port: " + open(log.name).read()[:2000])
+    out = []
+    try:
+        for k in range(steps + 1):
+            end = INCR_T0 + k * INCR_IV
+            # The shard request cache would answer a repeated search (one run's full queries are
+            # the next run's) from memory.
+            eng.ok("POST", "/_cache/clear?request=true")
+            set_clock(clock, end)
+            t = time.time()
+            while graph_updated(port) != end:
+                if time.time() - t > 900:
+                    raise RuntimeError(f"no graph for {end}: " + open(log.name).read()[-2000:])
+                time.sleep(0.2)
+            out.append(end)
+    finally:
+        proc.terminate()
+        proc.wait()
+        rec.close()
+    per_end = {}
+    for x in rec.searches():
+        body = json.loads(x["body"])
+        rng = body["query"]["bool"]["filter"][0]["range"]["@timestamp"]
+        comp = body["aggs"]["edges"]["composite"]
+        first_page = "after" not in comp
+        groups = per_end.setdefault(rng["lt"], [])
+        if first_page:
+            if len(groups) >= 1:
+                continue  # a later refresh of the same end: only the first one counts
+            kind = "incremental" if any("slice" in s for s in comp["sources"]) else "full"
+            if kind == "incremental" and rng["lt"] - rng["gte"] >= INCR_WINDOW:
+                kind = "rebuild"
+            groups.append({"gte": rng["gte"], "lt": rng["lt"], "took": 0, "buckets": 0, "pages": 0, "kind": kind})
+        elif not groups or groups[-1].get("closed"):
+            continue
+        g = groups[-1]
+        answer = json.loads(x["answer"])
+        g["took"] += answer.get("took", 0)
+        g["pages"] += 1
+        g["buckets"] += len(answer.get("aggregations", {}).get("edges", {}).get("buckets", []))
+        if "after_key" not in answer.get("aggregations", {}).get("edges", {}):
+            g["closed"] = True
+    rows = []
+    for end in out:
+        for g in per_end.get(end, [])[:1]:
+            q = {"query": {"range": {"@timestamp": {"gte": g["gte"], "lt": g["lt"], "format": "epoch_millis"}}}}
+            g["docs"] = eng.ok("POST", "/bench-calls/_count", q)["count"]
+            rows.append(g)
+    return rows
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else 0
+
+
+def main_incremental(a):
+    lib = a.fakeclock or os.path.join(os.path.dirname(os.path.abspath(a.vizfeed)), "tests", "libfakeclock.so")
+    if not os.path.exists(lib):
+        raise SystemExit(f"{lib} is missing: build it (ninja -C build tests/libfakeclock.so)")
+    steps = a.steps
+    with Engine(nodes=1, kind=a.engine) as eng, tempfile.TemporaryDirectory() as tmp:
+        t0 = time.time()
+        loaded = incr_load(eng, a.docs, a.edges, steps, t0 + a.load_seconds)
+        load_s = time.time() - t0
+        print(f"loaded {loaded:,} documents in {load_s:.0f} s", flush=True)
+        version = next(iter(eng.ok("GET", "/_nodes/_local")["nodes"].values()))["version"]
+        runs = [("full (incremental: false)", incr_run(a, eng, tmp, lib, False, "30s", steps))]
+        for settle in a.settle.split(","):
+            runs.append((f"incremental, settle {settle}", incr_run(a, eng, tmp, lib, True, settle, steps)))
+    full = runs[0][1]
+    full_docs = median([g["docs"] for g in full[2:]])
+    full_took = median([g["took"] for g in full[2:]])
+    lines = [f"Engine: {a.engine} {version}, 1 node in one JVM with 1 GiB of heap, 1 shard, on the same 2-core machine "
+             f"as vizfeed (shared with other work while measured). {loaded:,} documents over {a.edges:,} edges, "
+             f"their times spread evenly over {(INCR_WINDOW + steps * INCR_IV) // 1000} s (a 2-minute window and "
+             f"{steps} intervals of 10 s after it), bulk-loaded in {load_s:.0f} s"
+             f"{'' if loaded >= a.docs else f' (of {a.docs:,} asked: bounded by --load-seconds)'}; "
+             f"page_size {a.page_size}. `window: 2m`, `interval: 10s`; the daemon's clock stepped one interval "
+             f"at a time through {steps + 1} window ends; per refresh, the first search of each end: medians "
+             f"over the last {max(steps - 1, 1)} steps (the ring fills during the first window / interval refreshes: "
+             f"use --steps above 12 for the ring alone to answer; the searches measured are the same).",
+             "",
+             "| mode | documents aggregated per refresh | engine `took` per refresh (ms) | buckets | pages | "
+             "documents ratio (full / this) | `took` ratio (full / this) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, rows in runs:
+        steady = rows[2:] if len(rows) > 2 else rows
+        docs, took = median([g["docs"] for g in steady]), median([g["took"] for g in steady])
+        buckets, pages = median([g["buckets"] for g in steady]), median([g["pages"] for g in steady])
+        lines.append(f"| {name} | {docs:,} | {took:,} | {buckets:,} | {pages} | "
+                     f"{full_docs / docs if docs else 0:.1f} | {full_took / took if took else 0:.1f} |")
+        print(name, json.dumps([{k: g[k] for k in ("kind", "gte", "lt", "docs", "took", "buckets", "pages")}
+                                for g in rows]), flush=True)
+    text = "\n".join(lines)
+    print(text)
+    if a.write:
+        with open(a.write) as f:
+            doc = f.read()
+        begin, end = "<!-- engine-bench:begin:incremental -->", "<!-- engine-bench:end:incremental -->"
+        if begin in doc:
+            doc = doc[:doc.index(begin) + len(begin)] + "\n" + text + "\n" + doc[doc.index(end):]
+            with open(a.write, "w") as f:
+                f.write(doc)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vizfeed", required=True)
@@ -115,7 +333,13 @@ def main():
     ap.add_argument("--page-size", type=int, default=5000)
     ap.add_argument("--load-seconds", type=int, default=900)
     ap.add_argument("--write", default=os.path.join(ROOT, "docs", "PERFORMANCE.md"))
+    ap.add_argument("--incremental", action="store_true", help="full against incremental windows instead")
+    ap.add_argument("--settle", default="10s,30s", help="--incremental: settle values, comma-separated")
+    ap.add_argument("--steps", type=int, default=8, help="--incremental: window ends after the first")
+    ap.add_argument("--fakeclock", help="--incremental: libfakeclock.so (default: beside vizfeed in tests/)")
     a = ap.parse_args()
+    if a.incremental:
+        return main_incremental(a)
     rows = []
     with Engine(nodes=1, kind=a.engine) as eng, tempfile.TemporaryDirectory() as tmp:
         ps = presets()

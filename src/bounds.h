@@ -107,4 +107,12 @@
 #define CFG_MAX_BASELINE_MS     (35LL * 86400000) /* longest graph.baseline (5w): bounds a file flow's retention */
 #define BASELINE_EVERY          6 /* baseline window ends sit on a grid of this many intervals: refetched once per 6 */
 
+/* Incremental windows of elasticsearch flows (es_ring.h, source_es.c). */
+#define ES_SETTLE_INTERVALS 1 /* elasticsearch.settle's default, in refresh intervals (PERFORMANCE.md: its cost) */
+#define ES_MAX_RING_CELLS                                                                                              \
+    4000000u /* (slice, edge) cells one flow keeps: 100k edges in 40 slices; about 32 bytes each (64 with latency)     \
+                plus the names; above it the flow uses full queries */
+#define ES_MAX_RING_SLICES     100000 /* slices of an incremental window (window / interval); more: full queries */
+#define ES_RING_RETRY_COLLECTS 360    /* full queries after passing ES_MAX_RING_CELLS, before the ring is tried again */
+
 #endif

@@ -61,8 +61,9 @@ static const char *const graph_keys[] = {"name",       "entry",       "default_r
                                          "thresholds", "notice_link", "baseline",       NULL};
 static const char *const threshold_keys[] = {"warning",        "danger", "min_rate", "latency_warning",
                                              "latency_danger", "surge",  NULL};
-static const char *const es_keys[] = {"hosts",   "cloud_id", "username", "password",  "api_key", "bearer_token",
-                                      "ca_file", "verify",   "timeout",  "page_size", NULL};
+static const char *const es_keys[] = {"hosts",        "cloud_id", "username", "password", "api_key",
+                                      "bearer_token", "ca_file",  "verify",   "timeout",  "page_size",
+                                      "incremental",  "settle",   NULL};
 static const char *const topology_keys[] = {"match", "service", "region", NULL};
 static const char *const flow_keys[] = {
     "name",          "type",         "index",   "path",          "seed",           "preset",    "where",
@@ -245,6 +246,8 @@ static vizfeed_config *config_with_defaults(const char *path) {
     cfg->es.verify = true;
     cfg->es.timeout_ms = 20000;
     cfg->es.page_size = 5000;
+    cfg->es.incremental = true;
+    cfg->es.settle_ms = -1;
     return cfg;
 }
 
@@ -884,6 +887,10 @@ static int parse_elasticsearch(yr_parser *p, const yaml_node_t *root, vizfeed_co
         if (yr_int(p, n, "elasticsearch.page_size", 1, 65536, &page) < 0) return -1;
         cfg->es.page_size = (int)page;
     }
+    if ((n = yr_get(p, es, "incremental")) && yr_bool(p, n, "elasticsearch.incremental", &cfg->es.incremental) < 0)
+        return -1;
+    if ((n = yr_get(p, es, "settle")) && yr_duration(p, n, "elasticsearch.settle", 0, &cfg->es.settle_ms) < 0)
+        return -1;
     return 0;
 }
 

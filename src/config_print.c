@@ -343,6 +343,9 @@ void cfg_print(const vizfeed_config *cfg, FILE *out) {
     fprintf(out, "  verify: %s\n  timeout: ", es->verify ? "true" : "false");
     print_duration(out, es->timeout_ms);
     fprintf(out, "\n  page_size: %d\n", es->page_size);
+    fprintf(out, "  incremental: %s\n  settle: ", es->incremental ? "true" : "false");
+    print_duration(out, es->settle_ms >= 0 ? es->settle_ms : ES_SETTLE_INTERVALS * cfg->interval_ms);
+    fputc('\n', out);
 
     fputs("topology:", out);
     if (!cfg->ntopology) fputs(" []", out);

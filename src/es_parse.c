@@ -89,6 +89,8 @@ typedef enum {
     K_LAT_MAX,
     K_LAT_AVG,
     K_LAT_W,
+    K_TOOK,
+    K_SLICE,            /* AT_KEY: the date_histogram source of an incremental query (es_query.h) */
     K_ALT_BASE = 1000,  /* AT_KEY: K_ALT_BASE + part * FLOW_MAX_FIELD_ALTS + k */
     K_JOIN_BASE = 2000, /* AT_KEY: K_JOIN_BASE + part * (1 + FLOW_MAX_FIELD_ALTS) + k, k 0 the part's field */
 } key_id;
@@ -128,6 +130,7 @@ static const struct {
     KEY("lat_max", K_LAT_MAX),
     KEY("lat_avg", K_LAT_AVG),
     KEY("lat_w", K_LAT_W),
+    KEY("took", K_TOOK),
 };
 
 typedef struct {
@@ -153,6 +156,8 @@ typedef struct {
     bool has_lat_max;
     double lat_avg; /* weighted: the average, lat_n its weight */
     bool has_lat_avg;
+    int64_t slice; /* the "slice" key (epoch ms of the slice's start), when has_slice */
+    bool has_slice;
 } bucket;
 
 /* An error cause: a type and a reason, cut to what es_answer holds. */
@@ -296,6 +301,7 @@ static int lookup_key(const es_parser *p, place at, const char *s, size_t n) {
                 s[m + 4] >= '1' && s[m + 4] < '1' + FLOW_MAX_FIELD_ALTS && memcmp(s + m + 5, "_join", 5) == 0)
                 return K_JOIN_BASE + i * (1 + FLOW_MAX_FIELD_ALTS) + (s[m + 4] - '0');
         }
+        if (n == sizeof ES_SLICE_SOURCE - 1 && memcmp(s, ES_SLICE_SOURCE, n) == 0) return K_SLICE;
         return K_OTHER;
     }
     for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0]; i++)
@@ -408,6 +414,10 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
     switch (f->at) {
     case AT_ROOT:
         if (f->key == K_TIMED_OUT) p->answer.timed_out = !is_string && !is_number && truth;
+        if (f->key == K_TOOK && is_number) {
+            p->answer.took_ms = count_value(text, n);
+            p->answer.has_took = true;
+        }
         if (f->key == K_ERROR && is_string) {
             p->has_error = p->error_is_string = true;
             copy_cut(p->top.reason, sizeof p->top.reason, text, n);
@@ -446,6 +456,16 @@ static int scalar(es_parser *p, const char *text, size_t n, bool is_string, bool
                 k = (f->key - K_JOIN_BASE) % (1 + FLOW_MAX_FIELD_ALTS);
             p->row.join_present[part][k] = text != NULL;
             if (text) copy_name(p->row.join_value[part][k], sizeof p->row.join_value[part][k], text, n);
+        } else if (f->key == K_SLICE && is_number) {
+            /* Epoch ms, an integer as date_histogram keys are (negative before 1970). */
+            char tmp[32];
+            copy_cut(tmp, sizeof tmp, text, n);
+            char *end;
+            long long v = strtoll(tmp, &end, 10);
+            if (*end == '\0') {
+                p->row.slice = v;
+                p->row.has_slice = true;
+            }
         }
         return 0;
     case AT_BUCKET:
@@ -610,6 +630,7 @@ static int open_container(es_parser *p, bool is_map) {
         p->row.has_lat_max = false;
         p->row.lat_avg = 0;
         p->row.has_lat_avg = false;
+        p->row.has_slice = false;
         break;
     default:
         break;
@@ -893,6 +914,12 @@ int es_parser_finish(es_parser *p, es_answer *out, char *err) {
     *out = *a;
     a->after_key = NULL;
     return rc;
+}
+
+bool es_parser_row_slice(const es_parser *p, int64_t *slice_ms) {
+    if (!p->row.has_slice) return false;
+    *slice_ms = p->row.slice;
+    return true;
 }
 
 int64_t es_parse_shards_missing(const es_answer *a) {

@@ -71,6 +71,8 @@ typedef struct {
     char error_type[128]; /* ES_ANSWER_ERROR / TOO_MANY_BUCKETS: e.g. "index_not_found_exception" */
     char error_reason[512];
     int64_t max_buckets; /* from a too_many_buckets_exception's reason or max_buckets field, 0 if unknown */
+    bool has_took;
+    int64_t took_ms; /* the answer's "took": the engine's own time for the search */
 } es_answer;
 
 typedef struct es_parser es_parser;
@@ -80,6 +82,10 @@ void es_parser_reset(es_parser *p, int http_status);
 /* Returns 0, or -1 once the body is known to be unusable (later feeds are ignored). */
 int es_parser_feed(es_parser *p, const char *data, size_t len);
 int es_parser_finish(es_parser *p, es_answer *out, char *err);
+
+/* During emit(): the bucket's "slice" key (ES_SLICE_SOURCE, the start of
+ * its time slice in epoch ms) when the query had one; false otherwise. */
+bool es_parser_row_slice(const es_parser *p, int64_t *slice_ms);
 
 /* Shards of an ES_ANSWER_OK answer that neither answered, were skipped nor are counted as
  * failed: unavailable ones (0 when the answer does not say). */

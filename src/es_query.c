@@ -301,10 +301,42 @@ int es_query_sources(const flow_config *flow, es_source out[ES_MAX_SOURCES]) {
     return n;
 }
 
-static void write_sources(jsonw *w, const flow_config *flow) {
+/* Elasticsearch time units do not combine, so whole seconds when it is
+ * one, else milliseconds ("10s", "1500ms"): the same grid either way. */
+static void write_interval(jsonw *w, int64_t ms) {
+    char text[32];
+    if (ms % 1000 == 0)
+        snprintf(text, sizeof text, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(text, sizeof text, "%lldms", (long long)ms);
+    jsonw_string(w, text);
+}
+
+/* {NAME:{"date_histogram":{"field":TS,"fixed_interval":I}}}, the first
+ * source of an incremental query (its slices) and of the timeline's (its
+ * steps): fixed intervals are counted from the epoch in UTC, so a bucket's
+ * key is its start on the same grid as the window ends (util_align_ms). No
+ * missing_bucket: the range filter already requires the timestamp. */
+static void write_date_source(jsonw *w, const char *name, const flow_config *flow, int64_t interval_ms) {
+    jsonw_object_begin(w);
+    jsonw_key(w, name);
+    jsonw_object_begin(w);
+    jsonw_key(w, "date_histogram");
+    jsonw_object_begin(w);
+    jsonw_key(w, "field");
+    jsonw_string(w, flow->timestamp_field);
+    jsonw_key(w, "fixed_interval");
+    write_interval(w, interval_ms);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+}
+
+static void write_sources(jsonw *w, const flow_config *flow, int64_t slice_ms) {
     es_source sources[ES_MAX_SOURCES];
     int n = es_query_sources(flow, sources);
     jsonw_array_begin(w);
+    if (slice_ms > 0) write_date_source(w, ES_SLICE_SOURCE, flow, slice_ms);
     for (int i = 0; i < n; i++) write_terms_source(w, sources[i].name, sources[i].field);
     jsonw_array_end(w);
 }
@@ -342,7 +374,7 @@ int es_query_body(const es_query_params *p, buf *out) {
     jsonw_key(&w, "size");
     jsonw_int(&w, p->page_size);
     jsonw_key(&w, "sources");
-    write_sources(&w, flow);
+    write_sources(&w, flow, p->slice_ms);
     if (p->after_json) {
         jsonw_key(&w, "after");
         jsonw_raw(&w, p->after_json, strlen(p->after_json));
@@ -442,31 +474,9 @@ int es_query_print(const vizfeed_config *cfg, int64_t end_ms, buf *out) {
 
 /* ---- the timeline's request (timeline.h) ------------------------------ */
 
-/* Elasticsearch's interval units do not combine either: whole seconds as
- * "Ns", anything else in ms. */
-static void write_interval(jsonw *w, int64_t ms) {
-    char text[32];
-    if (ms % 1000 == 0)
-        snprintf(text, sizeof text, "%llds", (long long)(ms / 1000));
-    else
-        snprintf(text, sizeof text, "%lldms", (long long)ms);
-    jsonw_string(w, text);
-}
-
 static void write_timeline_sources(jsonw *w, const flow_config *flow, int64_t step_ms) {
     jsonw_array_begin(w);
-    jsonw_object_begin(w);
-    jsonw_key(w, ES_TIMELINE_TIME_SOURCE);
-    jsonw_object_begin(w);
-    jsonw_key(w, "date_histogram");
-    jsonw_object_begin(w);
-    jsonw_key(w, "field");
-    jsonw_string(w, flow->timestamp_field);
-    jsonw_key(w, "fixed_interval");
-    write_interval(w, step_ms);
-    jsonw_object_end(w);
-    jsonw_object_end(w);
-    jsonw_object_end(w);
+    write_date_source(w, ES_TIMELINE_TIME_SOURCE, flow, step_ms);
     /* Only the callee's service and region decide where a call counts
      * (topology.h), so only they split the buckets: the caller and the
      * hosts would multiply them for nothing. */

@@ -29,6 +29,14 @@
  * collect, requests in flight included (kind deadline), and a stop request
  * ends it within about a second.
  *
+ * Incremental windows (es_ring.h; README.md, "Incremental windows"): a
+ * live flow keeps its window as a ring of interval slices and asks each
+ * refresh only for [last end - settle, new end), with a date_histogram
+ * source in the composite aggregation; choose_query() below says which
+ * collect gets which search. Anything but the ring's next window forward
+ * (baseline, past, off the grid) is one full query that leaves the ring as
+ * it was.
+ *
  * With cfg->record_dir set, every request and its answer are written
  * through recording.h (<record_dir>/<flow>/<refresh>/<page>.{request,
  * response}.json), which source_replay.c reads back through the same parser.
@@ -47,6 +55,7 @@
 #include "es_client.h"
 #include "es_parse.h"
 #include "es_query.h"
+#include "es_ring.h"
 #include "hashtab.h"
 #include "log.h"
 #include "metrics.h"
@@ -97,6 +106,19 @@ typedef struct {
     const atomic_bool *stop;
     es_failure last_failure; /* of the last page that failed without an answer */
 
+    /* Incremental windows (es_ring.h, es_collect below). */
+    es_ring *ring;          /* NULL: this flow always sends full queries */
+    int64_t interval_ms;    /* slice width = refresh.interval */
+    int64_t settle_ms;      /* re-read per refresh, whole intervals */
+    int64_t ring_end;       /* end of the window the ring holds; 0 = it holds none */
+    int64_t ring_from;      /* start of the first slice it holds: it holds the whole window once <= start */
+    int64_t last_end;       /* the latest window end answered; 0 = none yet */
+    unsigned ring_off;      /* full queries left before the ring is tried again (it passed its limit) */
+    int64_t query_slice_ms; /* of the query in progress: > 0 when it fills the ring */
+    bool ring_over;         /* the query in progress passed ES_MAX_RING_CELLS */
+    bool ring_failed;       /* ... or had a bucket the ring cannot place (ring_err) */
+    char ring_err[ERR_LEN];
+
     /* Hashes of the after_keys seen in this collect, and their index. */
     uint64_t *seen;
     size_t seen_cap, seen_count;
@@ -115,7 +137,18 @@ typedef struct {
 
 static int forward_row(void *ctx, const raw_row *row) {
     es_src *s = ctx;
-    return s->emit(s->emit_ctx, row);
+    if (s->query_slice_ms <= 0) return s->emit(s->emit_ctx, row);
+    int64_t slice;
+    if (!es_parser_row_slice(s->parser, &slice)) {
+        snprintf(s->ring_err, sizeof s->ring_err, "a bucket without its \"%s\" key", ES_SLICE_SOURCE);
+        s->ring_failed = true;
+        return 1;
+    }
+    if (es_ring_add(s->ring, slice, row, &s->ring_over, s->ring_err) < 0) {
+        s->ring_failed = !s->ring_over;
+        return 1;
+    }
+    return 0;
 }
 
 static void count_error(es_src *s, const char *kind) {
@@ -161,9 +194,14 @@ static bool after_key_fits(const es_src *s, const char *json, char *why, size_t 
         snprintf(why, why_len, "is not an object");
         goto done;
     }
-    es_source sources[ES_MAX_SOURCES];
+    es_source sources[ES_MAX_SOURCES + 1];
     int nsources = es_query_sources(s->flow, sources);
-    bool seen[ES_MAX_SOURCES] = {false};
+    if (s->query_slice_ms > 0) {
+        /* The incremental query's date_histogram source (es_query.h). */
+        snprintf(sources[nsources].name, sizeof sources[nsources].name, "%s", ES_SLICE_SOURCE);
+        sources[nsources++].field = s->flow->timestamp_field;
+    }
+    bool seen[ES_MAX_SOURCES + 1] = {false};
     for (size_t k = 0; k < root->u.object.len; k++) {
         const char *name = root->u.object.keys[k];
         int i = 0;
@@ -195,12 +233,33 @@ static void es_close(source *src) {
     if (!s) return;
     free(s->seen);
     hashtab_free(&s->seen_index);
+    es_ring_free(s->ring);
     es_client_free(s->client);
     es_parser_free(s->parser);
     free(s->path);
     free(s->flow_label);
     free(s->record_dir);
     free(s);
+}
+
+/* A ring when the flow can have one: incremental on, the window a whole
+ * number of intervals (else slices would not tile it) and not recording
+ * (a replay reads each refresh's answers alone, so they must hold the whole
+ * window). Otherwise every collect is one full query, as before. */
+static void open_ring(es_src *s) {
+    const vizfeed_config *cfg = s->cfg;
+    int64_t interval = cfg->interval_ms, window = cfg->window_ms;
+    if (!cfg->es.incremental || s->record_dir || interval <= 0 || window <= 0 || window % interval != 0 ||
+        window / interval > ES_MAX_RING_SLICES) {
+        if (cfg->es.incremental && !s->record_dir)
+            log_info("flow '%s': full queries: the window is not a whole number of refresh intervals (at most %d)",
+                     s->flow->name, ES_MAX_RING_SLICES);
+        return;
+    }
+    s->interval_ms = interval;
+    int64_t settle = cfg->es.settle_ms >= 0 ? cfg->es.settle_ms : ES_SETTLE_INTERVALS * interval;
+    s->settle_ms = (settle + interval - 1) / interval * interval; /* whole slices */
+    s->ring = es_ring_new(interval, (int)(window / interval), ES_MAX_RING_CELLS);
 }
 
 static source *es_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
@@ -235,6 +294,7 @@ static source *es_open(const flow_config *flow, const vizfeed_config *cfg, char 
     s->client = es_client_new(&cfg->es, err);
     if (!s->client) goto fail;
     s->parser = es_parser_new(flow, forward_row, s);
+    open_ring(s);
     return &s->base;
 fail:
     es_close(&s->base);
@@ -375,7 +435,8 @@ static page_result fetch_page(es_src *s, int64_t start_ms, int64_t end_ms, const
                               .end_ms = end_ms,
                               .page_size = s->page_size,
                               .timeout_ms = s->cfg->es.timeout_ms,
-                              .after_json = after};
+                              .after_json = after,
+                              .slice_ms = s->query_slice_ms};
     if (es_query_body(&params, &body) < 0) {
         util_fail(err, "the search body is larger than %u bytes", ES_MAX_SEARCH_BODY);
         count_error(s, "query");
@@ -414,6 +475,7 @@ static page_result fetch_page(es_src *s, int64_t start_ms, int64_t end_ms, const
             goto done;
         }
         s->stats.events += answer.buckets;
+        if (answer.has_took) metrics_add("vizfeed_es_took_seconds_total", s->flow_label, answer.took_ms / 1000.0);
         if (answer.timed_out) {
             add_degraded(s, "timed out: partial results");
             count_error(s, "partial");
@@ -581,16 +643,9 @@ static void es_limit(source *src, const source_limits *limits) {
     es_client_set_limits(s->client, limits->deadline_ms, limits->stop);
 }
 
-static int es_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
-    es_src *s = (es_src *)src;
-    s->degraded[0] = '\0';
-    s->is_degraded = false;
-    int64_t now = util_monotonic_ms();
-    if (now < s->backoff_till)
-        return util_fail(err, "backing off until %s after %s", s->backoff_until, s->backoff_reason);
-    s->emit = emit;
-    s->emit_ctx = ctx;
-    if (s->record_dir) s->record_refresh++;
+/* Pages through one search over [start, end): a full one, or, with
+ * query_slice_ms set, one whose rows fill the ring. 0, or -1 with err. */
+static int run_query(es_src *s, int64_t start_ms, int64_t end_ms, char *err) {
     char *after = NULL;
     int lowerings = 0, rc = -1;
     unsigned page = 0;
@@ -629,7 +684,140 @@ static int es_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn
         after = next;
     }
     free(after);
+    return rc;
+}
+
+typedef enum { QUERY_FULL, QUERY_INCREMENTAL } query_kind;
+static const char *const query_kind_names[] = {"full", "incremental"};
+
+static void count_query(es_src *s, query_kind kind) {
+    buf labels;
+    buf_init(&labels, 1024);
+    buf_printf(&labels, "%s,kind=\"%s\"", s->flow_label, query_kind_names[kind]);
+    metrics_add("vizfeed_es_queries_total", buf_cstr(&labels), 1);
+    buf_free(&labels);
+}
+
+/* Which search answers collect(start, end) (README.md, "Incremental
+ * windows"):
+ *   - incremental, over [ring end - settle, end), when the ring holds a
+ *     window and this one is it moved forward on the grid by less than a
+ *     window (or the same one again: its settle slices are re-read);
+ *   - incremental over [end - settle - interval, end) into an emptied ring
+ *     (*fresh), when the ring holds nothing usable and this window is a
+ *     step forward from the last one answered: a live refresher after its
+ *     first refresh, a reload, a gap or a failure. The ring then fills step
+ *     by step; until it holds the whole window, a full query answers too;
+ *   - full, one plain query, for anything else: the first collect (a
+ *     one-off `vizfeed once`, a past window or a timeline point never pays
+ *     for slices), a window earlier than the last (baseline, past), a window
+ *     or an end off the interval grid, and while the ring is off. A full
+ *     query leaves the ring as it was. */
+static query_kind choose_query(es_src *s, int64_t start_ms, int64_t end_ms, int64_t *from_ms, bool *fresh) {
+    *from_ms = start_ms;
+    *fresh = false;
+    if (!s->ring) return QUERY_FULL;
+    if (s->ring_off > 0) {
+        s->ring_off--;
+        return QUERY_FULL;
+    }
+    int64_t window = end_ms - start_ms;
+    if (window != s->cfg->window_ms || end_ms % s->interval_ms != 0) return QUERY_FULL;
+    int64_t from;
+    if (s->ring_end != 0 && end_ms >= s->ring_end && end_ms - s->ring_end < window) {
+        from = s->ring_end - s->settle_ms;
+    } else if (s->last_end != 0 && end_ms > s->last_end && end_ms - s->last_end < window) {
+        from = end_ms - s->settle_ms - s->interval_ms;
+        *fresh = true;
+    } else {
+        return QUERY_FULL;
+    }
+    *from_ms = from > start_ms ? from : start_ms;
+    return QUERY_INCREMENTAL;
+}
+
+/* Reads [from, end) into the ring, then answers: with the ring's sums once it
+ * holds the whole window, else with a full query. Never a search of the whole
+ * window by slices: that would ask for window / interval times the buckets of
+ * a full query (docs/PERFORMANCE.md). When the ring passes ES_MAX_RING_CELLS,
+ * the flow answers with a full query instead and keeps doing so for
+ * ES_RING_RETRY_COLLECTS collects. */
+static int collect_sliced(es_src *s, bool fresh, int64_t start_ms, int64_t from_ms, int64_t end_ms, char *err) {
+    if (fresh) {
+        es_ring_reset(s->ring);
+        s->ring_from = from_ms;
+    }
+    es_ring_begin(s->ring, from_ms, end_ms);
+    s->query_slice_ms = s->interval_ms;
+    s->ring_over = s->ring_failed = false;
+    count_query(s, QUERY_INCREMENTAL);
+    int rc = run_query(s, from_ms, end_ms, err);
+    s->query_slice_ms = 0;
     if (rc == 0) {
+        s->ring_end = end_ms;
+        if (from_ms < s->ring_from) s->ring_from = from_ms;
+        metrics_set("vizfeed_es_ring_cells", s->flow_label, (double)es_ring_cells(s->ring));
+        bool whole = s->ring_from <= start_ms;
+        bool partial = s->is_degraded;
+        if (whole) {
+            rc = es_ring_emit(s->ring, s->emit, s->emit_ctx);
+            if (rc < 0) util_fail(err, "the graph stopped taking rows (a graph limit)");
+        } else {
+            /* Still filling: the slices before ring_from are not held yet. */
+            count_query(s, QUERY_FULL);
+            rc = run_query(s, start_ms, end_ms, err);
+        }
+        if (partial || rc < 0) {
+            /* A partial answer (timed out, shards lost) is shown as such this
+             * once, as a full query's would be; kept in the ring, its slices
+             * would stay short until they left the window. */
+            es_ring_reset(s->ring);
+            s->ring_end = 0;
+        }
+        return rc;
+    }
+    /* Part of the ring was emptied for the answer that failed: it fills
+     * again from the next step forward. */
+    es_ring_reset(s->ring);
+    s->ring_end = 0;
+    if (s->ring_over) {
+        log_warn("flow '%s': more than %u (slice, edge) cells in the incremental window; full queries for the "
+                 "next %d refreshes",
+                 s->flow->name, ES_MAX_RING_CELLS, ES_RING_RETRY_COLLECTS);
+        metrics_add("vizfeed_es_ring_over_limit_total", s->flow_label, 1);
+        metrics_set("vizfeed_es_ring_cells", s->flow_label, 0);
+        s->ring_off = ES_RING_RETRY_COLLECTS;
+        count_query(s, QUERY_FULL);
+        return run_query(s, start_ms, end_ms, err);
+    }
+    if (s->ring_failed) {
+        util_fail(err, "an incremental answer was not what was asked: %s", s->ring_err);
+        count_error(s, "unexpected");
+    }
+    return -1;
+}
+
+static int es_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
+    es_src *s = (es_src *)src;
+    s->degraded[0] = '\0';
+    s->is_degraded = false;
+    int64_t now = util_monotonic_ms();
+    if (now < s->backoff_till)
+        return util_fail(err, "backing off until %s after %s", s->backoff_until, s->backoff_reason);
+    s->emit = emit;
+    s->emit_ctx = ctx;
+    if (s->record_dir) s->record_refresh++;
+    int64_t from_ms;
+    bool fresh;
+    int rc;
+    if (choose_query(s, start_ms, end_ms, &from_ms, &fresh) == QUERY_FULL) {
+        count_query(s, QUERY_FULL);
+        rc = run_query(s, start_ms, end_ms, err);
+    } else {
+        rc = collect_sliced(s, fresh, start_ms, from_ms, end_ms, err);
+    }
+    if (rc == 0) {
+        if (end_ms > s->last_end) s->last_end = end_ms;
         s->backoff_ms = 0;
         s->backoff_till = 0;
         if (!s->detected) detect_cluster(s);

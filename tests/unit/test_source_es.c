@@ -612,6 +612,153 @@ static void test_replay_open_errors(void **state) {
 
 #define TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
+/* ---- incremental windows ------------------------------------------------ */
+
+#define SBUCKET(slice, from, to, n)                                                                                    \
+    "{\"key\":{\"slice\":" #slice ",\"from_service\":\"" from "\",\"to_service\":\"" to "\"},\"doc_count\":" #n        \
+    ",\"warning\":{\"doc_count\":0},\"danger\":{\"doc_count\":0}}"
+#define SPAGE(timed_out, buckets)                                                                                      \
+    "{\"took\":3,\"timed_out\":" timed_out "," SHARDS_OK ",\"aggregations\":{\"edges\":{\"after_key\":"                \
+    "{\"slice\":0,\"from_service\":\"z\",\"to_service\":\"z\"},\"buckets\":[" buckets "]}}}"
+
+static void collect_at(fixture *f, source *s, int64_t end, int64_t window, const char *want) {
+    char err[ERR_LEN] = "";
+    buf_reset(&f->rows);
+    int rc = source_es_ops.collect(s, end - window, end, keep_row, &f->rows, err);
+    if (rc != 0) fprintf(stderr, "collect: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_string_equal(buf_cstr(&f->rows), want);
+}
+
+static void assert_range(const fake_request *r, int64_t gte, int64_t lt, bool sliced) {
+    char range[128];
+    snprintf(range, sizeof range, "{\"gte\":%lld,\"lt\":%lld,", (long long)gte, (long long)lt);
+    assert_non_null(strstr(r->body, range));
+    assert_true((strstr(r->body, "\"date_histogram\"") != NULL) == sliced);
+}
+
+/* The sequence of a live refresher (window 30s, interval 10s, settle 10s): a
+ * full query first; then the ring fills from [end - settle - interval, end)
+ * while full queries answer, until it holds the whole window; then
+ * incremental steps whose re-read slices replace what was held. A baseline
+ * window in between is one full query and leaves the ring alone; a partial
+ * answer is shown once and the ring fills again after it. No search ever asks
+ * for the whole window by slices. */
+static void test_incremental_windows(void **state) {
+    fixture *f = *state;
+    f->cfg->window_ms = 30000;
+    f->cfg->interval_ms = 10000;
+    f->cfg->es.settle_ms = 10000;
+    const int64_t e0 = 1767225600000LL, iv = 10000, w = 30000;
+    fake_answer last = {.status = 200, .body = LAST_PAGE};
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 10, 0, 0))});
+    fake_push(f->server, last);
+    /* e0 + iv: slices e0 - iv and e0 into an empty ring, then a full query */
+    fake_push(f->server, (fake_answer){.status = 200,
+                                       .body = SPAGE("false", SBUCKET(1767225590000, "a", "b",
+                                                                      3) "," SBUCKET(1767225600000, "c", "d", 1))});
+    fake_push(f->server, last);
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 9, 0, 0))});
+    fake_push(f->server, last);
+    /* e0 + 2iv: slices e0 (re-read) and e0 + iv; the ring holds the window */
+    fake_push(f->server, (fake_answer){.status = 200,
+                                       .body = SPAGE("false", SBUCKET(1767225600000, "c", "d",
+                                                                      2) "," SBUCKET(1767225610000, "a", "b", 4))});
+    fake_push(f->server, last);
+    /* a baseline window */
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("x", "y", 1, 0, 0))});
+    fake_push(f->server, last);
+    /* e0 + 3iv: slices e0 + iv (re-read, a partial answer) and e0 + 2iv */
+    fake_push(f->server, (fake_answer){.status = 200, .body = SPAGE("true", SBUCKET(1767225610000, "a", "b", 5))});
+    fake_push(f->server, last);
+    /* e0 + 4iv: the ring fills again (nothing), a full query answers (nothing) */
+    fake_push(f->server, last);
+    fake_push(f->server, last);
+    source *s = open_es(f);
+    fake_request *r = f->server->requests;
+
+    collect_at(f, s, e0, w, "a>b 10/0/0;"); /* the first: one full query */
+    assert_range(&r[0], e0 - w, e0, false);
+
+    collect_at(f, s, e0 + iv, w, "a>b 9/0/0;"); /* filling: the full query answers */
+    assert_range(&r[2], e0 - iv, e0 + iv, true);
+    assert_non_null(strstr(r[2].body, "\"fixed_interval\":\"10s\""));
+    assert_range(&r[4], e0 + iv - w, e0 + iv, false);
+
+    /* [last end - settle, new end): slice e0 re-read (c>d 1 -> 2), e0 + iv new; the ring answers. */
+    collect_at(f, s, e0 + 2 * iv, w, "a>b 7/0/0;c>d 2/0/0;");
+    assert_range(&r[6], e0, e0 + 2 * iv, true);
+
+    /* A baseline window: one full query, nothing sliced. */
+    char err[ERR_LEN] = "";
+    buf_reset(&f->rows);
+    const int64_t day = 86400000;
+    assert_int_equal(source_es_ops.collect(s, e0 + 2 * iv - day - w, e0 + 2 * iv - day, keep_row, &f->rows, err), 0);
+    assert_string_equal(buf_cstr(&f->rows), "x>y 1/0/0;");
+    assert_range(&r[8], e0 + 2 * iv - day - w, e0 + 2 * iv - day, false);
+
+    /* The ring was left alone: the next step is incremental again (slice e0 - iv has left). */
+    collect_at(f, s, e0 + 3 * iv, w, "a>b 5/0/0;c>d 2/0/0;");
+    assert_range(&r[10], e0 + iv, e0 + 3 * iv, true);
+    assert_non_null(source_es_ops.degraded(s));
+
+    /* After the partial answer the ring fills again, from a small range. */
+    collect_at(f, s, e0 + 4 * iv, w, "");
+    assert_range(&r[12], e0 + 2 * iv, e0 + 4 * iv, true);
+    assert_range(&r[13], e0 + 4 * iv - w, e0 + 4 * iv, false);
+    assert_true(metrics_get("vizfeed_es_queries_total", "flow=\"edge\",kind=\"incremental\"") == 4);
+    assert_true(metrics_get("vizfeed_es_queries_total", "flow=\"edge\",kind=\"full\"") == 4);
+    assert_true(metrics_get("vizfeed_es_took_seconds_total", "flow=\"edge\"") > 0);
+    source_es_ops.close(s);
+}
+
+/* A window that is not a whole number of intervals: every collect is one
+ * full query. */
+static void test_incremental_off(void **state) {
+    fixture *f = *state;
+    f->cfg->window_ms = 125000;
+    f->cfg->interval_ms = 10000;
+    for (int i = 0; i < 3; i++) {
+        fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 1, 0, 0))});
+        fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    }
+    source *s = open_es(f);
+    char err[ERR_LEN] = "";
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(source_es_ops.collect(s, 1767225600000LL + i * 10000 - 125000, 1767225600000LL + i * 10000,
+                                               keep_row, &f->rows, err),
+                         0);
+    for (int i = 0; i < 6; i++) assert_null(strstr(f->server->requests[i].body, "date_histogram"));
+    source_es_ops.close(s);
+}
+
+/* An incremental search that fails (here an answer that is not JSON) fails
+ * the refresh; the next step forward fills the ring again from a small range
+ * while a full query answers: never the whole window by slices. */
+static void test_failed_incremental_fills_again(void **state) {
+    fixture *f = *state;
+    f->cfg->window_ms = 120000;
+    f->cfg->interval_ms = 10000;
+    f->cfg->es.settle_ms = 10000;
+    const int64_t e0 = 1767225600000LL, iv = 10000;
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 10, 0, 0))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    fake_push(f->server, (fake_answer){.status = 200, .body = "<html>busy</html>"});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 11, 0, 0))});
+    fake_push(f->server, (fake_answer){.status = 200, .body = LAST_PAGE});
+    source *s = open_es(f);
+    fake_request *r = f->server->requests;
+    collect_at(f, s, e0, 120000, "a>b 10/0/0;");
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, e0 + iv - 120000, e0 + iv, keep_row, &f->rows, err), -1);
+    assert_range(&r[2], e0 + iv - 2 * iv, e0 + iv, true);
+    collect_at(f, s, e0 + 2 * iv, 120000, "a>b 11/0/0;");
+    assert_range(&r[3], e0, e0 + 2 * iv, true);
+    assert_range(&r[4], e0 + 2 * iv - 120000, e0 + 2 * iv, false);
+    source_es_ops.close(s);
+}
+
 int main(void) {
     /* A proxy from the environment would take loopback requests elsewhere. */
     unsetenv("http_proxy");
@@ -640,6 +787,9 @@ int main(void) {
         TEST(test_record_then_replay),
         TEST(test_replay_of_a_failure),
         TEST(test_replay_open_errors),
+        TEST(test_incremental_windows),
+        TEST(test_incremental_off),
+        TEST(test_failed_incremental_fills_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,63 @@
+/*
+ * es_ring.h - the window of an incremental elasticsearch flow as a ring of
+ * time slices of edge counts (source_es.c; README.md, "Incremental windows").
+ *
+ * The window [end - nslices * slice_ms, end) is cut into nslices slices of
+ * slice_ms each, on the epoch grid (a slice starts at a multiple of
+ * slice_ms). Each slice holds, per distinct raw row (the six endpoint values,
+ * NULL included), its class counts and latency sums for the events of that
+ * slice: exactly what one bucket of a composite aggregation with a
+ * date_histogram source says.
+ *
+ * Calling sequence, per collect that updates the ring:
+ *   es_ring_begin(r, from, end): the ring will end at `end`; slices that
+ *       start before end - window are dropped, slices that start at or after
+ *       `from` are emptied, to be read again (a re-read replaces, never adds);
+ *   es_ring_add(r, slice_start, row) for every bucket of the answer;
+ *   es_ring_emit(r, emit, ctx): one row per distinct raw row held, its counts
+ *       and latency summed over the slices: the window's graph rows.
+ * After a failed collect the caller calls es_ring_reset() (the ring is then
+ * incomplete), and the next update fills it again from an empty ring.
+ *
+ * Exactness: counts are sums of integers below 2^53 (doc_count, or integer
+ * count sums), so the sum over slices equals the whole window's sum. Latency
+ * sums and counts add the same way; the maximum is the maximum of the
+ * slices' maxima. Float sums of fractional values may differ in the last
+ * bits from Elasticsearch's own order of summing, which the graph's
+ * microsecond rounding of latency absorbs (latency.h).
+ *
+ * Memory: at most max_cells (slice, row) cells in all (ES_MAX_RING_CELLS);
+ * es_ring_add() returns -1 when one more would pass it (the caller falls back
+ * to full queries). Distinct rows that no slice holds any more are forgotten
+ * by es_ring_emit() once they are as many as the live ones.
+ *
+ * Not thread-safe: a ring belongs to its source, used by one thread at a time.
+ */
+#ifndef VIZ_ES_RING_H
+#define VIZ_ES_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "source.h"
+
+typedef struct es_ring es_ring;
+
+/* slice_ms > 0, nslices >= 1. */
+es_ring *es_ring_new(int64_t slice_ms, int nslices, size_t max_cells);
+void es_ring_free(es_ring *r);
+/* Forgets everything. */
+void es_ring_reset(es_ring *r);
+/* from and end on the grid, end - window <= from <= end. */
+void es_ring_begin(es_ring *r, int64_t from_ms, int64_t end_ms);
+/* Adds a row to the slice starting at slice_start (on the grid, within
+ * [from, end) of the last begin). 0; -1 when slice_start is outside (err says
+ * so) or when the ring would pass max_cells (*over_limit set). */
+int es_ring_add(es_ring *r, int64_t slice_start_ms, const raw_row *row, bool *over_limit, char *err);
+/* emit() per distinct row; a nonzero return stops it (returns -1). */
+int es_ring_emit(es_ring *r, row_emit_fn emit, void *ctx);
+/* Cells held now, over all slices. */
+size_t es_ring_cells(const es_ring *r);
+
+#endif
