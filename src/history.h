@@ -1,6 +1,7 @@
 /*
- * history.h - past windows (GET /vizceral.json?at=T), computed off the live
- * path by a small pool of worker threads (README.md, "Any past moment";
+ * history.h - past windows (GET /vizceral.json?at=T) and timelines (GET
+ * /timeline.json, timeline.h), computed off the live path by a small pool
+ * of worker threads (README.md, "Any past moment";
  * docs/ARCHITECTURE.md, "Threads and ownership").
  *
  * A past graph is exactly what `vizfeed once --at T` prints with the same
@@ -25,7 +26,9 @@
  * that ends before its last one (a file source has dropped the events before
  * its last window), when the configuration changed, for every job of a
  * configuration with a replay flow (a replay source steps through its
- * recording at each collect, whatever the window), and after a failed job;
+ * recording at each collect, whatever the window), after a failed job, and
+ * for a timeline after graphs (a timeline asks the sources as `vizfeed
+ * timeline` does, as they were opened);
  * so each answer is what a refresher made afresh, as `vizfeed once` makes
  * it, answers. An idle worker frees its refresher after HISTORY_IDLE_MS.
  *
@@ -49,7 +52,8 @@
  *
  * Calling sequence: history_new() (starts the threads, idle until
  * configured); history_configure() at start and after every reload (takes
- * the configuration); history_graph() from any thread (HTTP's); on
+ * the configuration); history_graph() and history_timeline() from any
+ * thread (HTTP's); on
  * shutdown history_stop() (cuts the jobs in progress within about a
  * second, calls every waiting callback with HISTORY_STOPPED, joins the
  * threads) before the HTTP server stops, then history_free().
@@ -69,6 +73,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bounds.h"
 #include "config.h"
 #include "refresh.h"
 #include "snapshot.h"
@@ -76,14 +81,19 @@
 typedef struct history history;
 
 typedef enum {
-    HISTORY_GRAPH, /* the graph of one past window */
+    HISTORY_GRAPH,    /* the graph of one past window */
+    HISTORY_TIMELINE, /* a timeline (timeline.h): requests and errors per step */
     HISTORY_KINDS
 } history_kind;
 
 /* What a job computes; equal keys (and configurations) share one result. */
 typedef struct {
     history_kind kind;
-    int64_t end_ms; /* HISTORY_GRAPH: the window end, on the grid */
+    int64_t end_ms; /* the moment after which the answer cannot change: a graph's window end (on the grid), a
+                       timeline's to_ms */
+    /* HISTORY_TIMELINE: the range and step as timeline_range() rounds them, and the region ("" for the regions view) */
+    int64_t from_ms, to_ms, step_ms;
+    char region[VIZ_NAME_MAX + 1];
 } history_key;
 
 typedef enum {
@@ -107,7 +117,7 @@ typedef enum {
     HISTORY_READY,   /* *res holds the answer now (from the cache) */
     HISTORY_PENDING, /* done(ctx, res) will be called once */
     HISTORY_BUSY,    /* every worker busy, the queue full: *retry_after_s */
-    HISTORY_BAD,     /* T cannot be answered (future, before the epoch): err */
+    HISTORY_BAD,     /* the request cannot be answered (T in the future, a range with too many points): err */
     HISTORY_OFF,     /* not configured, or stopping */
 } history_answer;
 
@@ -121,6 +131,15 @@ void history_configure(history *h, vizfeed_config *cfg);
  * is the request's wall clock. */
 history_answer history_graph(history *h, int64_t t_ms, int64_t now_ms, history_done_fn done, void *ctx,
                              history_result *res, int64_t *retry_after_s, char *err);
+/* The timeline (timeline.h) of from_ms .. to_ms by step_ms (0: the
+ * default, timeline_default_step() with the configuration's interval) of
+ * region (NULL or "": by region); HISTORY_BAD with timeline_range()'s
+ * reason for a range it refuses, or when to_ms is after now_ms. Its bytes
+ * are timeline_json()'s, as `vizfeed timeline` prints them; cached and
+ * immutable as a graph whose window ends at the rounded to_ms. */
+history_answer history_timeline(history *h, int64_t from_ms, int64_t to_ms, int64_t step_ms, const char *region,
+                                int64_t now_ms, history_done_fn done, void *ctx, history_result *res,
+                                int64_t *retry_after_s, char *err);
 void history_stop(history *h);
 void history_free(history *h);
 
