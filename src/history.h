@@ -25,8 +25,8 @@
  * windows it is asked for move forward. It makes a fresh one for a window
  * that ends before its last one (a file source has dropped the events before
  * its last window), when the configuration changed, for every job of a
- * configuration with a replay flow (a replay source steps through its
- * recording at each collect, whatever the window), after a failed job, and
+ * configuration with a replay flow (a replay source's live replay, for
+ * windows after its recording, moves on at each collect), after a failed job, and
  * for a timeline after graphs (a timeline asks the sources as `vizfeed
  * timeline` does, as they were opened);
  * so each answer is what a refresher made afresh, as `vizfeed once` makes
