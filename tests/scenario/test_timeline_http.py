@@ -3,8 +3,9 @@
 by service; defaults (to=now, from=to-6h, the default step) and relative times; a range the
 timeline refuses is a 400 that says why; a second request is a cache hit in /metrics, its ETag
 gives 304, an old timeline is immutable and a recent one is not; a flow that fails is a 502
-with the reason."""
-import datetime
+with the reason; timelines beyond the workers and their queue get 503 with Retry-After."""
+import concurrent.futures
+import http.client
 import json
 import os
 import tempfile
@@ -17,6 +18,7 @@ from vizlib import Daemon, Tap, run
 FROM, TO = "2026-01-01T00:00:00Z", "2026-01-01T00:02:00Z"  # the events of esdata.events()
 FROM_MS = 1767225600000
 HOUR = 3600 * 1000
+WORKERS, QUEUE = 2, 4  # VIZ_HISTORY_WORKERS, VIZ_HISTORY_QUEUE (src/bounds.h)
 
 
 def get(d, query, headers=None):
@@ -144,11 +146,54 @@ def elasticsearch_flow(tap, tmp):
                       f"{status}: {reason}")
 
 
+def slow_get(d, path, timeout=120):
+    """d.request with room for a queue of slow computations (its own timeout is 10 s)."""
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def busy(tap, tmp):
+    """More distinct timelines at once than workers + queue: the rest get 503 with Retry-After
+    at once, the accepted ones are answered, the live graph keeps being served."""
+    with FakeElasticsearch() as es:
+        es.load(INDEX, events())
+        cfg = config(os.path.join(tmp, "slow.yml"), 'type: elasticsearch\n    index: "filebeat-*"',
+                     es=f"elasticsearch: {{ hosts: [{es.url}], page_size: 1000 }}")
+        with Daemon(["-c", cfg]) as d:
+            d.wait_for(lambda: d.request("GET", "/vizceral.json")[0] == 200, what="a first live graph")
+            es.inject({"delay": 1, "always": True, "path": "_search"})
+            n = WORKERS + QUEUE + 6
+            queries = [q(**{"from": FROM, "to": TO, "step": f"{10 + k}s"}) for k in range(n)]
+            with concurrent.futures.ThreadPoolExecutor(n) as pool:
+                futures = [pool.submit(slow_get, d, "/timeline.json?" + query) for query in queries]
+                status, _, _ = d.request("GET", "/vizceral.json")
+                tap.check(status == 200, "the live graph is answered while timelines are computed")
+                answers = [f.result(timeout=240) for f in futures]
+            refused = [a for a in answers if a[0] == 503]
+            served = [a for a in answers if a[0] == 200]
+            tap.check(len(refused) + len(served) == n and len(served) >= WORKERS + QUEUE and refused,
+                      f"{len(served)} timelines served, {len(refused)} refused with 503 (workers + queue = "
+                      f"{WORKERS + QUEUE})", [a[0] for a in answers])
+            tap.check(all(a[1].get("retry-after", "").isdigit() and int(a[1]["retry-after"]) >= 1 for a in refused)
+                      and all(json.loads(a[2]).get("error") == "busy" for a in refused),
+                      "every 503 says Retry-After in seconds, and why", [a[1].get("retry-after") for a in refused])
+            m = d.metrics()
+            tap.equal(m.get('vizfeed_history_busy_total{kind="timeline"}'), float(len(refused)),
+                      "/metrics counts the 503s")
+            es.clear()
+
+
 def main():
     tap = Tap()
     with tempfile.TemporaryDirectory() as tmp:
         tap.run(file_flow, tmp)
         tap.run(elasticsearch_flow, tmp)
+        tap.run(busy, tmp)
     tap.done()
 
 
