@@ -36,27 +36,28 @@
  * ago can no longer change: it is immutable (cached until evicted, served
  * with a long max-age). A more recent one, and one with partial data (a
  * flow's degraded answer: failed or timed-out shards), is cached for one
- * interval. A
- * window in which a flow failed is an error, never a graph (a refresher
- * would otherwise show the flow's last good part, from another window), and
- * is not cached.
+ * interval. A window in which a flow failed is an error, never a graph (a
+ * refresher would otherwise show the flow's last good part, from another
+ * window), and is not cached. A timeline follows the same rules with its
+ * rounded to_ms as the window end (a partial timeline is an error already,
+ * timeline.h).
  *
- * Adding a kind of job (the timeline, timeline.h): a value in history_kind
- * (and its label in kind_labels), its parameters in history_key (compared
- * by key_equal(); end_ms stays the moment after which the answer cannot
- * change, to_ms for a timeline), a request function like history_graph()
- * that checks its arguments and calls submit() (history.c), and a case in
- * compute() that turns the worker's refresher into bytes (snapshot_new()
- * of timeline_json()'s); queueing, coalescing, the cache, immutability and
- * the metrics are shared.
+ * Kinds of job: a graph (history_graph()) and a timeline
+ * (history_timeline(), whose range, step and region are its key). Adding
+ * one: a value in history_kind (and its label in kind_labels), its
+ * parameters in history_key (compared by key_equal(); end_ms stays the
+ * moment after which the answer cannot change), a request function that
+ * checks its arguments and calls submit() (history.c), and a case in
+ * compute() that turns the worker's refresher into a snapshot; queueing,
+ * coalescing, the cache, immutability and the metrics are shared.
  *
  * Calling sequence: history_new() (starts the threads, idle until
  * configured); history_configure() at start and after every reload (takes
  * the configuration); history_graph() and history_timeline() from any
- * thread (HTTP's); on
- * shutdown history_stop() (cuts the jobs in progress within about a
- * second, calls every waiting callback with HISTORY_STOPPED, joins the
- * threads) before the HTTP server stops, then history_free().
+ * thread (HTTP's); on shutdown history_stop() (cuts the jobs in progress
+ * within about a second, calls every waiting callback with
+ * HISTORY_STOPPED, joins the threads) before the HTTP server stops, then
+ * history_free().
  *
  * Callbacks: a history_done_fn is called exactly once per HISTORY_PENDING
  * answer, from a worker thread (or from history_stop()), with no lock of
