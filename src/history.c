@@ -530,6 +530,23 @@ static void key_as_is(const vizfeed_config *cfg, history_key *key) {
     (void)cfg, (void)key;
 }
 
+/* The first flow whose source has no timeline (timeline_json() would
+ * refuse it after opening every source), picked as refresher_new() picks
+ * it; NULL when all have one. */
+static const flow_config *flow_without_timeline(const history *h, const vizfeed_config *cfg, const char **type) {
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        const flow_config *flow = &cfg->flows[i];
+        const source_ops *ops = h->lookup                                ? h->lookup(flow)
+                                : !util_str_empty(flow->resolve_service) ? &source_resolve_ops
+                                                                         : source_ops_for(flow->type);
+        if (ops && !ops->timeline) {
+            *type = !h->lookup && !util_str_empty(flow->resolve_service) ? "resolve_callee" : ops->type;
+            return flow;
+        }
+    }
+    return NULL;
+}
+
 history_answer history_timeline(history *h, int64_t from_ms, int64_t to_ms, int64_t step_ms, const char *region,
                                 int64_t now_ms, history_done_fn done, void *ctx, history_result *res,
                                 int64_t *retry_after_s, char *err) {
@@ -548,6 +565,13 @@ history_answer history_timeline(history *h, int64_t from_ms, int64_t to_ms, int6
     history_key key = {.kind = HISTORY_TIMELINE};
     pthread_mutex_lock(&h->lock);
     if (h->current) {
+        const char *type = NULL;
+        const flow_config *without = flow_without_timeline(h, h->current->cfg, &type);
+        if (without) {
+            pthread_mutex_unlock(&h->lock);
+            util_fail(err, "no timeline for this configuration: flow '%s' (%s) has none", without->name, type);
+            return HISTORY_NONE;
+        }
         if (step_ms <= 0) step_ms = timeline_default_step(from_ms, to_ms, h->current->cfg->interval_ms);
         size_t points;
         if (timeline_range(&from_ms, &to_ms, step_ms, &points, err) < 0) {

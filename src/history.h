@@ -120,6 +120,7 @@ typedef enum {
     HISTORY_BUSY,    /* every worker busy, the queue full: *retry_after_s */
     HISTORY_BAD,     /* the request cannot be answered (T in the future, a range with too many points): err */
     HISTORY_OFF,     /* not configured, or stopping */
+    HISTORY_NONE,    /* the configuration has no such answer (a flow whose source has no timeline): err */
 } history_answer;
 
 /* lookup: as refresher_new()'s (NULL: the built-in sources). NULL with err
@@ -135,7 +136,9 @@ history_answer history_graph(history *h, int64_t t_ms, int64_t now_ms, history_d
 /* The timeline (timeline.h) of from_ms .. to_ms by step_ms (0: the
  * default, timeline_default_step() with the configuration's interval) of
  * region (NULL or "": by region); HISTORY_BAD with timeline_range()'s
- * reason for a range it refuses, or when to_ms is after now_ms. Its bytes
+ * reason for a range it refuses, or when to_ms is after now_ms;
+ * HISTORY_NONE when a flow's source has no timeline op (a resolve_callee
+ * flow), said before any work. Its bytes
  * are timeline_json()'s, as `vizfeed timeline` prints them; cached and
  * immutable as a graph whose window ends at the rounded to_ms. */
 history_answer history_timeline(history *h, int64_t from_ms, int64_t to_ms, int64_t step_ms, const char *region,

@@ -420,6 +420,8 @@ static enum MHD_Result serve_timeline(http_server *h, struct MHD_Connection *c, 
         return timeline_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", err, retry);
     case HISTORY_BAD:
         return timeline_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request", err, 0);
+    case HISTORY_NONE: /* as a vizfeed without the route: the page shows its note */
+        return timeline_error(h, c, MHD_HTTP_NOT_FOUND, "no timeline", err, 0);
     default:
         return timeline_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", err, 1);
     }

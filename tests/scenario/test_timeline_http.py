@@ -146,6 +146,24 @@ def elasticsearch_flow(tap, tmp):
                       f"{status}: {reason}")
 
 
+def no_timeline(tap, tmp):
+    """A flow whose source has no timeline (otel-spans resolves callees through a companion
+    query): 404 with the reason, as a vizfeed without the route, said before any work."""
+    spans = os.path.join(tmp, "spans.ndjson")
+    open(spans, "w").close()
+    cfg = os.path.join(tmp, "spans.yml")
+    with open(cfg, "w") as f:
+        f.write("refresh: { interval: 2s, window: 5m, lag: 0s }\nflows:\n"
+                f"  - {{ name: spans, type: file, path: {json.dumps(spans)}, preset: otel-spans }}\n")
+    with Daemon(["-c", cfg]) as d:
+        status, _, body = get(d, "")
+        reason = json.loads(body).get("reason", "") if status == 404 else body
+        tap.check(status == 404 and "flow 'spans' (resolve_callee)" in reason,
+                  "a flow without a timeline: 404 that names it", f"{status}: {reason}")
+        m = d.metrics()
+        tap.equal(m.get('vizfeed_history_computed_total{kind="timeline"}', 0), 0, "and nothing was computed")
+
+
 def slow_get(d, path, timeout=120):
     """d.request with room for a queue of slow computations (its own timeout is 10 s)."""
     conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=timeout)
@@ -193,6 +211,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tap.run(file_flow, tmp)
         tap.run(elasticsearch_flow, tmp)
+        tap.run(no_timeline, tmp)
         tap.run(busy, tmp)
     tap.done()
 
