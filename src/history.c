@@ -18,6 +18,7 @@
 #include "bounds.h"
 #include "log.h"
 #include "metrics.h"
+#include "timeline.h"
 #include "util.h"
 
 /* Lower than the live refresher's +15 (daemon.c): when the CPU is short, a
@@ -32,7 +33,7 @@
 #define HISTORY_RETRY_MIN_S 1
 #define HISTORY_RETRY_MAX_S 300
 
-static const char *const kind_labels[HISTORY_KINDS] = {"kind=\"graph\""};
+static const char *const kind_labels[HISTORY_KINDS] = {"kind=\"graph\"", "kind=\"timeline\""};
 
 typedef struct waiter {
     struct waiter *next;
@@ -91,7 +92,22 @@ struct history {
 };
 
 static bool key_equal(const history_key *a, const history_key *b) {
-    return a->kind == b->kind && a->end_ms == b->end_ms;
+    return a->kind == b->kind && a->end_ms == b->end_ms && a->from_ms == b->from_ms && a->to_ms == b->to_ms &&
+           a->step_ms == b->step_ms && strcmp(a->region, b->region) == 0;
+}
+
+/* What a log line calls a job. */
+static void describe(const history_key *key, char *out, size_t n) {
+    char a[32], b[32];
+    if (key->kind == HISTORY_TIMELINE) {
+        util_format_time_ms(key->from_ms, a, sizeof a);
+        util_format_time_ms(key->to_ms, b, sizeof b);
+        snprintf(out, n, "timeline %s to %s by %lld ms%s%.64s", a, b, (long long)key->step_ms,
+                 key->region[0] ? " of region " : "", key->region);
+    } else {
+        util_format_time_ms(key->end_ms, a, sizeof a);
+        snprintf(out, n, "past window ending %s", a);
+    }
 }
 
 /* Called locked. The last holder frees the configuration. */
@@ -181,6 +197,28 @@ static void compute(const held_config *c, refresher *r, const char *open_error, 
         if (snap) snapshot_unref(snap);
         return;
     }
+    case HISTORY_TIMELINE: {
+        char err[ERR_LEN] = "";
+        size_t len = 0;
+        char *json =
+            timeline_json(r, key->from_ms, key->to_ms, key->step_ms, key->region[0] ? key->region : NULL, &len, err);
+        if (!json && atomic_load(refresher_stop_flag(r))) {
+            res->status = HISTORY_STOPPED;
+            snprintf(res->error, sizeof res->error, "vizfeed is stopping");
+            return;
+        }
+        /* snapshot_new() takes json in every case: gzip and the ETags once,
+         * as for a graph. */
+        snapshot *snap = json ? snapshot_new(json, len, key->to_ms, 0, err) : NULL;
+        if (!snap) {
+            res->status = HISTORY_FAILED;
+            snprintf(res->error, sizeof res->error, "%s", err);
+            return;
+        }
+        res->status = HISTORY_OK;
+        res->snap = snap;
+        return;
+    }
     case HISTORY_KINDS:
         break;
     }
@@ -218,7 +256,7 @@ static void *worker_main(void *arg) {
     pthread_setname_np(pthread_self(), "history");
     held_config *made_from = NULL; /* the configuration of w->r */
     int64_t last_end = INT64_MIN, idle_since = util_monotonic_ms();
-    bool last_failed = false;
+    bool last_failed = false, ran_graph = false;
 
     pthread_mutex_lock(&h->lock);
     for (;;) {
@@ -248,7 +286,12 @@ static void *worker_main(void *arg) {
         c->refs++; /* the job's */
         j->generation = c->generation;
         w->job = j;
-        bool fresh = !w->r || made_from != c || j->key.end_ms < last_end || c->has_replay || last_failed;
+        /* A timeline is asked of sources as they were opened, as `vizfeed
+         * timeline` asks them: a file source that has followed its file
+         * through graphs keeps only what their windows need. */
+        bool fresh = !w->r || made_from != c || j->key.end_ms < last_end || c->has_replay || last_failed ||
+                     (j->key.kind == HISTORY_TIMELINE && ran_graph);
+        if (fresh) ran_graph = false;
         refresher *old = fresh ? w->r : NULL;
         if (fresh) w->r = NULL;
         pthread_mutex_unlock(&h->lock);
@@ -285,14 +328,14 @@ static void *worker_main(void *arg) {
             bool partial = strstr(res.snap->json, "\"partial\":") != NULL;
             res.immutable = !partial && j->key.end_ms + c->cfg->lag_ms + VIZ_HISTORY_SETTLE_MS <= now;
             res.max_age_s = res.immutable ? HISTORY_IMMUTABLE_MAX_AGE_S : (c->cfg->interval_ms + 999) / 1000;
-            char at[32];
-            util_format_time_ms(j->key.end_ms, at, sizeof at);
-            log_debug("past window ending %s computed in %.3fs (%zu bytes)", at, seconds, res.snap->json_len);
+            char what[160];
+            describe(&j->key, what, sizeof what);
+            log_debug("%s computed in %.3fs (%zu bytes)", what, seconds, res.snap->json_len);
         } else if (res.status == HISTORY_FAILED) {
             metrics_add("vizfeed_history_failures_total", labels, 1);
-            char at[32];
-            util_format_time_ms(j->key.end_ms, at, sizeof at);
-            log_warn("past window ending %s failed: %s", at, res.error);
+            char what[160];
+            describe(&j->key, what, sizeof what);
+            log_warn("%s failed: %s", what, res.error);
         }
 
         pthread_mutex_lock(&h->lock);
@@ -301,7 +344,10 @@ static void *worker_main(void *arg) {
         w->job = NULL;
         h->working--;
         config_release(c);
-        last_end = j->key.end_ms;
+        if (j->key.kind == HISTORY_GRAPH) {
+            last_end = j->key.end_ms;
+            ran_graph = true;
+        }
         last_failed = res.status != HISTORY_OK;
         pthread_mutex_unlock(&h->lock);
 
@@ -323,17 +369,19 @@ static void *worker_main(void *arg) {
 /* ---- the pool ------------------------------------------------------------ */
 
 static void declare_metrics(void) {
-    metrics_declare("vizfeed_history_requests_total", METRIC_COUNTER,
-                    "Requests for a past window (?at=), by kind, answered or not.");
+    metrics_declare(
+        "vizfeed_history_requests_total", METRIC_COUNTER,
+        "Requests for a past window (?at=, kind graph) or a timeline (/timeline.json), by kind, answered or not.");
     metrics_declare("vizfeed_history_cache_hits_total", METRIC_COUNTER,
-                    "Past-window requests answered from the cache, by kind.");
-    metrics_declare("vizfeed_history_busy_total", METRIC_COUNTER,
-                    "Past-window requests refused with 503 because every worker was busy and the queue full.");
+                    "Past-window and timeline requests answered from the cache, by kind.");
+    metrics_declare(
+        "vizfeed_history_busy_total", METRIC_COUNTER,
+        "Past-window and timeline requests refused with 503 because every worker was busy and the queue full.");
     metrics_declare("vizfeed_history_failures_total", METRIC_COUNTER,
-                    "Past windows whose computation failed (a flow failed), by kind.");
-    metrics_declare("vizfeed_history_computed_total", METRIC_COUNTER, "Past windows computed, by kind.");
+                    "Past windows and timelines whose computation failed (a flow failed), by kind.");
+    metrics_declare("vizfeed_history_computed_total", METRIC_COUNTER, "Past windows and timelines computed, by kind.");
     metrics_declare("vizfeed_history_compute_seconds_total", METRIC_COUNTER,
-                    "Wall time the history workers spent computing past windows, by kind.");
+                    "Wall time the history workers spent computing past windows and timelines, by kind.");
     for (int k = 0; k < HISTORY_KINDS; k++) {
         metrics_add("vizfeed_history_requests_total", kind_labels[k], 0);
         metrics_add("vizfeed_history_cache_hits_total", kind_labels[k], 0);
@@ -428,8 +476,8 @@ static history_answer submit(history *h, history_key *key, void (*make_key)(cons
         *retry_after_s = retry_after(h);
         pthread_mutex_unlock(&h->lock);
         metrics_add("vizfeed_history_busy_total", labels, 1);
-        util_fail(err, "%d past windows are being computed and %d more wait: try again in %lld s", VIZ_HISTORY_WORKERS,
-                  VIZ_HISTORY_QUEUE, (long long)*retry_after_s);
+        util_fail(err, "%d past windows or timelines are being computed and %d more wait: try again in %lld s",
+                  VIZ_HISTORY_WORKERS, VIZ_HISTORY_QUEUE, (long long)*retry_after_s);
         return HISTORY_BUSY;
     }
     if (!j) {
@@ -474,6 +522,68 @@ history_answer history_graph(history *h, int64_t t_ms, int64_t now_ms, history_d
     history_key key = {.kind = HISTORY_GRAPH, .end_ms = t_ms};
     pthread_mutex_lock(&h->lock);
     return submit(h, &key, graph_key, done, ctx, res, retry_after_s, err);
+}
+
+/* A timeline's key is complete before submit(): its defaults and checks
+ * need the configuration's interval first. */
+static void key_as_is(const vizfeed_config *cfg, history_key *key) {
+    (void)cfg, (void)key;
+}
+
+/* The first flow whose source has no timeline (timeline_json() would
+ * refuse it after opening every source), picked as refresher_new() picks
+ * it; NULL when all have one. */
+static const flow_config *flow_without_timeline(const history *h, const vizfeed_config *cfg, const char **type) {
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        const flow_config *flow = &cfg->flows[i];
+        const source_ops *ops = h->lookup                                ? h->lookup(flow)
+                                : !util_str_empty(flow->resolve_service) ? &source_resolve_ops
+                                                                         : source_ops_for(flow->type);
+        if (ops && !ops->timeline) {
+            *type = !h->lookup && !util_str_empty(flow->resolve_service) ? "resolve_callee" : ops->type;
+            return flow;
+        }
+    }
+    return NULL;
+}
+
+history_answer history_timeline(history *h, int64_t from_ms, int64_t to_ms, int64_t step_ms, const char *region,
+                                int64_t now_ms, history_done_fn done, void *ctx, history_result *res,
+                                int64_t *retry_after_s, char *err) {
+    memset(res, 0, sizeof *res);
+    if (to_ms > now_ms) {
+        char to_text[32], now_text[32];
+        util_format_time_ms(to_ms, to_text, sizeof to_text);
+        util_format_time_ms(now_ms, now_text, sizeof now_text);
+        util_fail(err, "to=%s is in the future (now is %s): a timeline ends at or before now", to_text, now_text);
+        return HISTORY_BAD;
+    }
+    if (region && strlen(region) > VIZ_NAME_MAX) {
+        util_fail(err, "region= is longer than %d bytes", VIZ_NAME_MAX);
+        return HISTORY_BAD;
+    }
+    history_key key = {.kind = HISTORY_TIMELINE};
+    pthread_mutex_lock(&h->lock);
+    if (h->current) {
+        const char *type = NULL;
+        const flow_config *without = flow_without_timeline(h, h->current->cfg, &type);
+        if (without) {
+            pthread_mutex_unlock(&h->lock);
+            util_fail(err, "no timeline for this configuration: flow '%s' (%s) has none", without->name, type);
+            return HISTORY_NONE;
+        }
+        if (step_ms <= 0) step_ms = timeline_default_step(from_ms, to_ms, h->current->cfg->interval_ms);
+        size_t points;
+        if (timeline_range(&from_ms, &to_ms, step_ms, &points, err) < 0) {
+            pthread_mutex_unlock(&h->lock);
+            return HISTORY_BAD;
+        }
+        key.from_ms = from_ms;
+        key.to_ms = key.end_ms = to_ms;
+        key.step_ms = step_ms;
+        snprintf(key.region, sizeof key.region, "%s", region ? region : "");
+    }
+    return submit(h, &key, key_as_is, done, ctx, res, retry_after_s, err);
 }
 
 void history_stop(history *h) {

@@ -1,6 +1,7 @@
 /*
- * history.h - past windows (GET /vizceral.json?at=T), computed off the live
- * path by a small pool of worker threads (README.md, "Any past moment";
+ * history.h - past windows (GET /vizceral.json?at=T) and timelines (GET
+ * /timeline.json, timeline.h), computed off the live path by a small pool
+ * of worker threads (README.md, "Any past moment";
  * docs/ARCHITECTURE.md, "Threads and ownership").
  *
  * A past graph is exactly what `vizfeed once --at T` prints with the same
@@ -24,8 +25,10 @@
  * windows it is asked for move forward. It makes a fresh one for a window
  * that ends before its last one (a file source has dropped the events before
  * its last window), when the configuration changed, for every job of a
- * configuration with a replay flow (a replay source steps through its
- * recording at each collect, whatever the window), and after a failed job;
+ * configuration with a replay flow (a replay source's live replay, for
+ * windows after its recording, moves on at each collect), after a failed job, and
+ * for a timeline after graphs (a timeline asks the sources as `vizfeed
+ * timeline` does, as they were opened);
  * so each answer is what a refresher made afresh, as `vizfeed once` makes
  * it, answers. An idle worker frees its refresher after HISTORY_IDLE_MS.
  *
@@ -33,26 +36,28 @@
  * ago can no longer change: it is immutable (cached until evicted, served
  * with a long max-age). A more recent one, and one with partial data (a
  * flow's degraded answer: failed or timed-out shards), is cached for one
- * interval. A
- * window in which a flow failed is an error, never a graph (a refresher
- * would otherwise show the flow's last good part, from another window), and
- * is not cached.
+ * interval. A window in which a flow failed is an error, never a graph (a
+ * refresher would otherwise show the flow's last good part, from another
+ * window), and is not cached. A timeline follows the same rules with its
+ * rounded to_ms as the window end (a partial timeline is an error already,
+ * timeline.h).
  *
- * Adding a kind of job (the timeline, timeline.h): a value in history_kind
- * (and its label in kind_labels), its parameters in history_key (compared
- * by key_equal(); end_ms stays the moment after which the answer cannot
- * change, to_ms for a timeline), a request function like history_graph()
- * that checks its arguments and calls submit() (history.c), and a case in
- * compute() that turns the worker's refresher into bytes (snapshot_new()
- * of timeline_json()'s); queueing, coalescing, the cache, immutability and
- * the metrics are shared.
+ * Kinds of job: a graph (history_graph()) and a timeline
+ * (history_timeline(), whose range, step and region are its key). Adding
+ * one: a value in history_kind (and its label in kind_labels), its
+ * parameters in history_key (compared by key_equal(); end_ms stays the
+ * moment after which the answer cannot change), a request function that
+ * checks its arguments and calls submit() (history.c), and a case in
+ * compute() that turns the worker's refresher into a snapshot; queueing,
+ * coalescing, the cache, immutability and the metrics are shared.
  *
  * Calling sequence: history_new() (starts the threads, idle until
  * configured); history_configure() at start and after every reload (takes
- * the configuration); history_graph() from any thread (HTTP's); on
- * shutdown history_stop() (cuts the jobs in progress within about a
- * second, calls every waiting callback with HISTORY_STOPPED, joins the
- * threads) before the HTTP server stops, then history_free().
+ * the configuration); history_graph() and history_timeline() from any
+ * thread (HTTP's); on shutdown history_stop() (cuts the jobs in progress
+ * within about a second, calls every waiting callback with
+ * HISTORY_STOPPED, joins the threads) before the HTTP server stops, then
+ * history_free().
  *
  * Callbacks: a history_done_fn is called exactly once per HISTORY_PENDING
  * answer, from a worker thread (or from history_stop()), with no lock of
@@ -69,6 +74,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bounds.h"
 #include "config.h"
 #include "refresh.h"
 #include "snapshot.h"
@@ -76,14 +82,19 @@
 typedef struct history history;
 
 typedef enum {
-    HISTORY_GRAPH, /* the graph of one past window */
+    HISTORY_GRAPH,    /* the graph of one past window */
+    HISTORY_TIMELINE, /* a timeline (timeline.h): requests and errors per step */
     HISTORY_KINDS
 } history_kind;
 
 /* What a job computes; equal keys (and configurations) share one result. */
 typedef struct {
     history_kind kind;
-    int64_t end_ms; /* HISTORY_GRAPH: the window end, on the grid */
+    int64_t end_ms; /* the moment after which the answer cannot change: a graph's window end (on the grid), a
+                       timeline's to_ms */
+    /* HISTORY_TIMELINE: the range and step as timeline_range() rounds them, and the region ("" for the regions view) */
+    int64_t from_ms, to_ms, step_ms;
+    char region[VIZ_NAME_MAX + 1];
 } history_key;
 
 typedef enum {
@@ -107,8 +118,9 @@ typedef enum {
     HISTORY_READY,   /* *res holds the answer now (from the cache) */
     HISTORY_PENDING, /* done(ctx, res) will be called once */
     HISTORY_BUSY,    /* every worker busy, the queue full: *retry_after_s */
-    HISTORY_BAD,     /* T cannot be answered (future, before the epoch): err */
+    HISTORY_BAD,     /* the request cannot be answered (T in the future, a range with too many points): err */
     HISTORY_OFF,     /* not configured, or stopping */
+    HISTORY_NONE,    /* the configuration has no such answer (a flow whose source has no timeline): err */
 } history_answer;
 
 /* lookup: as refresher_new()'s (NULL: the built-in sources). NULL with err
@@ -121,6 +133,17 @@ void history_configure(history *h, vizfeed_config *cfg);
  * is the request's wall clock. */
 history_answer history_graph(history *h, int64_t t_ms, int64_t now_ms, history_done_fn done, void *ctx,
                              history_result *res, int64_t *retry_after_s, char *err);
+/* The timeline (timeline.h) of from_ms .. to_ms by step_ms (0: the
+ * default, timeline_default_step() with the configuration's interval) of
+ * region (NULL or "": by region); HISTORY_BAD with timeline_range()'s
+ * reason for a range it refuses, or when to_ms is after now_ms;
+ * HISTORY_NONE when a flow's source has no timeline op (a resolve_callee
+ * flow), said before any work. Its bytes
+ * are timeline_json()'s, as `vizfeed timeline` prints them; cached and
+ * immutable as a graph whose window ends at the rounded to_ms. */
+history_answer history_timeline(history *h, int64_t from_ms, int64_t to_ms, int64_t step_ms, const char *region,
+                                int64_t now_ms, history_done_fn done, void *ctx, history_result *res,
+                                int64_t *retry_after_s, char *err);
 void history_stop(history *h);
 void history_free(history *h);
 

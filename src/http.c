@@ -1,7 +1,7 @@
 /*
  * http.c - vizfeed's HTTP server: routing (the MHD access handler, request
  * framing checks, authentication, /healthz, /readyz, /metrics,
- * /ui-settings.json) and the life cycle (start, options reloaded, quiesce,
+ * /ui-settings.json, /timeline.json through the history pool) and the life cycle (start, options reloaded, quiesce,
  * stop). What each route serves at length lives apart: /vizceral.json in
  * sink_http.c, the page's files in http_static.c, connection limits and the
  * watchdog in http_conn.c (see http_internal.h for how they fit).
@@ -32,6 +32,7 @@
 
 #include "http_parse.h"
 #include "jsonw.h"
+#include "timeline.h"
 #include "bounds.h"
 #include "log.h"
 #include "metrics.h"
@@ -262,6 +263,170 @@ static enum MHD_Result serve_metrics(http_server *h, struct MHD_Connection *c) {
     return http_queue_once(c, MHD_HTTP_OK, r, "/metrics");
 }
 
+/* ---- /timeline.json -------------------------------------------------- */
+
+/* GET /timeline.json?from=&to=&step=[&region=] (README.md, "Timeline"):
+ * the bytes of `vizfeed timeline` with the same arguments, computed by the
+ * history pool (history.h) as a past window is, while the connection is
+ * suspended; cached, immutable once its `to` can no longer change. */
+
+static enum MHD_Result timeline_error(http_server *h, struct MHD_Connection *c, unsigned code, const char *error,
+                                      const char *reason, int64_t retry_after_s) {
+    buf body;
+    buf_init(&body, 4096);
+    buf_printf(&body, "{\"error\":\"%s\",\"reason\":\"", error);
+    jsonw_escape(&body, reason, strlen(reason));
+    buf_puts(&body, "\"}\n");
+    struct MHD_Response *r =
+        buf_failed(&body) ? NULL : http_copied_response(buf_cstr(&body), body.len, "application/json");
+    buf_free(&body);
+    if (!r) return MHD_NO;
+    if (retry_after_s > 0) {
+        char seconds[24];
+        snprintf(seconds, sizeof seconds, "%lld", (long long)retry_after_s);
+        MHD_add_response_header(r, "Retry-After", seconds);
+        MHD_add_response_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    }
+    http_add_cors(h, r);
+    return http_queue_once(c, code, r, "/timeline.json");
+}
+
+/* A history worker's answer: stored, and the connection resumed if the
+ * access handler suspended it already (as sink_http.c's for a graph). */
+static void timeline_done(void *ctx, history_result *res) {
+    http_request *req = ctx;
+    pthread_mutex_lock(&req->lock);
+    req->result = *res;
+    req->answered = true;
+    if (req->waiting) {
+        req->waiting = false;
+        MHD_resume_connection(req->connection);
+    }
+    pthread_mutex_unlock(&req->lock);
+}
+
+static void release_timeline(void *cls) {
+    snapshot_unref(cls);
+}
+
+/* The answer: identity or gzip with its own strong ETag, or a 304; a
+ * timeline that can no longer change may be kept by any cache for a year,
+ * a recent one for what is left of its interval (private behind auth). */
+static enum MHD_Result timeline_answer(http_server *h, struct MHD_Connection *c, http_request *req) {
+    history_result *res = &req->result;
+    if (res->status == HISTORY_STOPPED)
+        return timeline_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", res->error, 1);
+    if (res->status != HISTORY_OK) return timeline_error(h, c, MHD_HTTP_BAD_GATEWAY, "timeline failed", res->error, 0);
+    snapshot *s = res->snap;
+    int gzip = http_accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"));
+    const char *etag = gzip ? s->etag_gzip : s->etag;
+    int not_modified = http_etag_matches(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match"), etag);
+    struct MHD_Response *r;
+    if (not_modified) {
+        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    } else {
+        /* Borrows the snapshot's bytes, holding a reference until sent. */
+        r = MHD_create_response_from_buffer_with_free_callback_cls(gzip ? s->gzip_len : s->json_len,
+                                                                   gzip ? s->gzip : s->json, release_timeline, s);
+        if (r) snapshot_ref(s);
+    }
+    if (!r) return MHD_NO;
+    pthread_mutex_lock(&h->lock);
+    const char *scope = h->auth == AUTH_NONE ? "public" : "private";
+    pthread_mutex_unlock(&h->lock);
+    char cache_control[96];
+    if (res->immutable)
+        snprintf(cache_control, sizeof cache_control, "%s, max-age=%lld, immutable", scope, (long long)res->max_age_s);
+    else if (res->max_age_s > 0)
+        snprintf(cache_control, sizeof cache_control, "%s, max-age=%lld", scope, (long long)res->max_age_s);
+    else
+        snprintf(cache_control, sizeof cache_control, "no-cache");
+    if (!not_modified) MHD_add_response_header(r, "Content-Type", "application/json");
+    if (gzip && !not_modified) MHD_add_response_header(r, "Content-Encoding", "gzip");
+    http_add_cors(h, r);
+    MHD_add_response_header(r, "Access-Control-Expose-Headers", "ETag");
+    MHD_add_response_header(r, "Cache-Control", cache_control);
+    MHD_add_response_header(r, "ETag", etag);
+    MHD_add_response_header(r, "Vary", "Accept-Encoding");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    return http_queue_once(c, not_modified ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r, "/timeline.json");
+}
+
+/* Reads one time argument (absent: fallback); -1 with the reason. */
+static int timeline_time(const http_query *q, http_arg a, int64_t now, int64_t fallback, int64_t *ms, char *reason) {
+    *ms = fallback;
+    if (!q || !q->present[a]) return 0;
+    char err[ERR_LEN];
+    if (util_parse_time_at_ms(q->value[a], now, ms, err) == 0) return 0;
+    snprintf(reason, ERR_LEN + 16, "%s=: %s", http_arg_name(a), err);
+    return -1;
+}
+
+static enum MHD_Result serve_timeline(http_server *h, struct MHD_Connection *c, void **con_cls) {
+    if (!h->history) return http_answer_not_found(h, c);
+    http_request *req = request_state(*con_cls);
+    if (!req) {
+        /* No query (all defaults): the state that suspends the request is
+         * made here, and request_completed() frees it as any other. */
+        req = xcalloc(1, sizeof *req);
+        req->marks = request_marks(*con_cls);
+        req->connection = c;
+        pthread_mutex_init(&req->lock, NULL);
+        *con_cls = req;
+    }
+    pthread_mutex_lock(&req->lock);
+    bool answered = req->answered;
+    pthread_mutex_unlock(&req->lock);
+    if (answered) return timeline_answer(h, c, req); /* resumed, or answered from the cache */
+    const http_query *q = &req->query;
+    if (q->error) return timeline_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request", q->error, 0);
+    if (q->present[HTTP_ARG_AT])
+        return timeline_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request",
+                              "at= is for /vizceral.json: /timeline.json takes from=, to=, step= and region=", 0);
+    char err[ERR_LEN], reason[ERR_LEN + 16];
+    int64_t now = util_now_ms(), from, to, step = 0, retry = 0;
+    if (timeline_time(q, HTTP_ARG_TO, now, now, &to, reason) < 0 ||
+        timeline_time(q, HTTP_ARG_FROM, now, to - TIMELINE_DEFAULT_SPAN_MS, &from, reason) < 0)
+        return timeline_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request", reason, 0);
+    if (q->present[HTTP_ARG_STEP] && (util_parse_duration_ms(q->value[HTTP_ARG_STEP], &step, err) < 0 || step <= 0)) {
+        snprintf(reason, sizeof reason, "step= takes a positive duration such as 10s or 1m, not '%.64s'",
+                 q->value[HTTP_ARG_STEP]);
+        return timeline_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request", reason, 0);
+    }
+    const char *region = q->present[HTTP_ARG_REGION] ? q->value[HTTP_ARG_REGION] : NULL;
+    if (region && !*region)
+        return timeline_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request",
+                              "region= is empty: name a region, or leave it out for every region", 0);
+    history_result res;
+    /* Held across the request: the answer's callback cannot resume the
+     * connection before it is suspended. */
+    pthread_mutex_lock(&req->lock);
+    history_answer a = history_timeline(h->history, from, to, step, region, now, timeline_done, req, &res, &retry, err);
+    if (a == HISTORY_PENDING) {
+        req->waiting = true;
+        MHD_suspend_connection(c);
+        pthread_mutex_unlock(&req->lock);
+        return MHD_YES;
+    }
+    if (a == HISTORY_READY) {
+        req->result = res;
+        req->answered = true;
+    }
+    pthread_mutex_unlock(&req->lock);
+    switch (a) {
+    case HISTORY_READY:
+        return timeline_answer(h, c, req);
+    case HISTORY_BUSY:
+        return timeline_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", err, retry);
+    case HISTORY_BAD:
+        return timeline_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request", err, 0);
+    case HISTORY_NONE: /* as a vizfeed without the route: the page shows its note */
+        return timeline_error(h, c, MHD_HTTP_NOT_FOUND, "no timeline", err, 0);
+    default:
+        return timeline_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", err, 1);
+    }
+}
+
 /* ---- MHD callbacks ---------------------------------------------------- */
 
 static int request_has_body(struct MHD_Connection *c) {
@@ -361,6 +526,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
         return http_answer_json(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, http_metrics_path(url), "error",
                                 "\"method not allowed\"", "only GET, HEAD and OPTIONS are served");
     if (strcmp(url, "/vizceral.json") == 0) return sink_http_serve(h, c, request_state(*con_cls));
+    if (strcmp(url, "/timeline.json") == 0) return serve_timeline(h, c, con_cls);
     if (strcmp(url, "/healthz") == 0) return http_answer_json(h, c, MHD_HTTP_OK, "/healthz", "status", "\"ok\"", NULL);
     if (strcmp(url, "/readyz") == 0) return serve_readiness(h, c);
     if (strcmp(url, "/metrics") == 0) return serve_metrics(h, c);

@@ -225,7 +225,7 @@ const char *http_content_type(const char *path) {
 
 /* Served UI files are counted as "/static" where they are answered. */
 const char *http_metrics_path(const char *url) {
-    static const char *const known[] = {"/vizceral.json", "/healthz", "/readyz", "/metrics"};
+    static const char *const known[] = {"/vizceral.json", "/timeline.json", "/healthz", "/readyz", "/metrics"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(url, known[i]) == 0) return known[i];
     return "/other";

@@ -10,6 +10,7 @@
 #include "jsonr.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,8 +56,14 @@ struct jsonr {
 enum { C_PLAIN, C_QUOTE, C_BACKSLASH, C_CONTROL, C_HIGH };
 static unsigned char string_class[256];
 
-static void init_tables(void) {
-    if (string_class['"']) return;
+/* Filled once per process through pthread_once(): several Elasticsearch
+ * flows and the history workers make readers at the same time, and a
+ * table filled by whichever came first while another already read it was a
+ * data race (a reader could see a half-filled table: a backslash or a
+ * UTF-8 byte taken for a plain one). */
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void fill_tables(void) {
     for (int c = 0; c < 256; c++)
         string_class[c] = c < 0x20    ? C_CONTROL
                           : c >= 0x80 ? C_HIGH
@@ -67,7 +74,7 @@ static void init_tables(void) {
 
 jsonr *jsonr_new(const jsonr_callbacks *cb, void *ctx) {
     assert(cb);
-    init_tables();
+    pthread_once(&tables_once, fill_tables);
     jsonr *r = xcalloc(1, sizeof *r);
     r->cb = cb;
     r->ctx = ctx;

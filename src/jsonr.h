@@ -25,6 +25,12 @@
  * and the document is over. The pointers a callback gets are valid during the call
  * only. Errors are sticky: after JSONR_ERROR every call returns it again,
  * and jsonr_error() says what was wrong and at which byte.
+ *
+ * Threads: one reader is used by one thread at a time; any number of
+ * readers may be made and used on different threads at once (several
+ * Elasticsearch flows, the history workers). The byte tables they share are
+ * filled once per process under pthread_once() by the first jsonr_new() and
+ * only read after it (tests/unit/test_jsonr_threads.c, run under TSan).
  */
 #ifndef VIZ_JSONR_H
 #define VIZ_JSONR_H

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "atomic_file.h"
+#include "jsonr.h"
 
 /* ---- recording ------------------------------------------------------- */
 
@@ -216,4 +217,135 @@ size_t recording_parse_head(const char *text, int *status) {
     int head = 0;
     if (sscanf(text, "HTTP %d\n%n", status, &head) < 1 || head == 0) return 0;
     return (size_t)head;
+}
+
+/* ---- a refresh's window ---------------------------------------------- */
+
+/* Where in the request the reader is: per open container, the key being
+ * read (a map's, cut) or the index of the value being read (an array's). */
+#define WINDOW_DEPTH 8 /* request(1) body(2) query(3) bool(4) filter(5) [0](6) range(7) field(8) */
+
+typedef struct {
+    int depth;
+    bool is_map[WINDOW_DEPTH + 1];
+    char key[WINDOW_DEPTH + 1][8];
+    long index[WINDOW_DEPTH + 1];
+    bool have_start, have_end;
+    int64_t start_ms, end_ms;
+} window_reader;
+
+/* A value starts in the current container: an array counts it. */
+static void value_starts(window_reader *w) {
+    if (w->depth >= 1 && w->depth <= WINDOW_DEPTH && !w->is_map[w->depth]) w->index[w->depth]++;
+}
+
+static bool key_is(const window_reader *w, int depth, const char *key) {
+    return w->is_map[depth] && strcmp(w->key[depth], key) == 0;
+}
+
+/* Inside request.body.query.bool.filter[0].range.<field>. */
+static bool in_range(const window_reader *w) {
+    return w->depth == WINDOW_DEPTH && key_is(w, 1, "body") && key_is(w, 2, "query") && key_is(w, 3, "bool") &&
+           key_is(w, 4, "filter") && !w->is_map[5] && w->index[5] == 0 && key_is(w, 6, "range") && w->is_map[7] &&
+           w->is_map[8];
+}
+
+static int window_number(void *ctx, const char *text, size_t len) {
+    window_reader *w = ctx;
+    value_starts(w);
+    if (!in_range(w) || len >= 24) return 0;
+    char digits[24], *end;
+    memcpy(digits, text, len);
+    digits[len] = '\0';
+    errno = 0;
+    long long v = strtoll(digits, &end, 10);
+    if (*end || errno) return 0;
+    if (strcmp(w->key[8], "gte") == 0) w->have_start = true, w->start_ms = v;
+    if (strcmp(w->key[8], "lt") == 0) w->have_end = true, w->end_ms = v;
+    return w->have_start && w->have_end; /* both read: stop */
+}
+
+static int window_scalar(void *ctx) {
+    value_starts(ctx);
+    return 0;
+}
+static int window_boolean(void *ctx, int v) {
+    (void)v;
+    value_starts(ctx);
+    return 0;
+}
+static int window_string(void *ctx, const unsigned char *s, size_t n) {
+    (void)s, (void)n;
+    value_starts(ctx);
+    return 0;
+}
+static int window_open(window_reader *w, bool map) {
+    value_starts(w);
+    w->depth++;
+    if (w->depth <= WINDOW_DEPTH) {
+        w->is_map[w->depth] = map;
+        w->key[w->depth][0] = '\0';
+        w->index[w->depth] = -1;
+    }
+    return 0;
+}
+static int window_start_map(void *ctx) {
+    return window_open(ctx, true);
+}
+static int window_start_array(void *ctx) {
+    return window_open(ctx, false);
+}
+static int window_close(void *ctx) {
+    window_reader *w = ctx;
+    w->depth--;
+    return 0;
+}
+static int window_key(void *ctx, const unsigned char *key, size_t n) {
+    window_reader *w = ctx;
+    if (w->depth >= 1 && w->depth <= WINDOW_DEPTH)
+        snprintf(w->key[w->depth], sizeof w->key[w->depth], "%.*s", n < sizeof w->key[0] ? (int)n : 0,
+                 (const char *)key); /* a longer key matches none: "" */
+    return 0;
+}
+
+static const jsonr_callbacks window_callbacks = {
+    .on_null = window_scalar,
+    .on_boolean = window_boolean,
+    .on_number = window_number,
+    .on_string = window_string,
+    .on_start_map = window_start_map,
+    .on_map_key = window_key,
+    .on_end_map = window_close,
+    .on_start_array = window_start_array,
+    .on_end_array = window_close,
+};
+
+int recording_refresh_window(const char *refresh_dir, int64_t *start_ms, int64_t *end_ms, char *err) {
+    char **pages = NULL;
+    size_t npages = 0;
+    if (recording_list_pages(refresh_dir, &pages, &npages, err) < 0) return -1;
+    if (npages == 0) {
+        recording_free_names(pages, npages);
+        return 0;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", refresh_dir, pages[0]);
+    recording_free_names(pages, npages);
+    FILE *f = fopen(path, "rb");
+    if (!f) return util_fail(err, "cannot open %s: %s", path, strerror(errno));
+    window_reader w = {0};
+    jsonr *r = jsonr_new(&window_callbacks, &w);
+    char chunk[16384];
+    size_t n, total = 0;
+    jsonr_status st = JSONR_OK;
+    while (st == JSONR_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0 && (total += n) <= RECORDING_MAX_REQUEST)
+        st = jsonr_feed(r, chunk, n);
+    int rc = ferror(f) ? util_fail(err, "cannot read %s: %s", path, strerror(errno)) : 0;
+    fclose(f);
+    jsonr_free(r);
+    if (rc < 0) return -1;
+    if (!w.have_start || !w.have_end) return 0; /* not JSON, or no such range: a window we cannot tell */
+    *start_ms = w.start_ms;
+    *end_ms = w.end_ms;
+    return 1;
 }

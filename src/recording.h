@@ -24,7 +24,8 @@
  * (as the flow's path names it), recording_list_pages() on a REFRESH
  * directory; both return names (not paths), sorted by number, which the
  * caller frees with recording_free_names(). recording_response_path() and
- * recording_parse_head() read a page back.
+ * recording_parse_head() read a page back; recording_refresh_window() says
+ * which window a refresh was recorded for.
  *
  * Errors: int functions return 0, or -1 with err (ERR_LEN bytes) naming the
  * path and the system's reason. No state is shared between calls: any
@@ -34,6 +35,7 @@
 #define VIZFEED_RECORDING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bounds.h"
 #include "util.h"
@@ -57,5 +59,13 @@ void recording_response_path(const char *refresh_dir, const char *request_name, 
 /* The length of the "HTTP <status>\n" head at the start of text (NUL-
  * terminated) with *status set, or 0 when text does not start with one. */
 size_t recording_parse_head(const char *text, int *status);
+/* The window a recorded refresh asked for, from its first page's request:
+ * the range filter es_query.c writes first in the search body
+ * (query.bool.filter[0].range.<timestamp field>.gte and .lt, epoch ms), so
+ * a refresh recorded by --record names its window without a file of its
+ * own. 1 with [*start_ms, *end_ms); 0 when the request names none (a
+ * recording written by hand or by bench/gen_replay.py, a refresh without
+ * pages); -1 with err when the request cannot be read. */
+int recording_refresh_window(const char *refresh_dir, int64_t *start_ms, int64_t *end_ms, char *err);
 
 #endif

@@ -32,11 +32,13 @@
  * the deadline: a flow that misses it fails alone, as any failure, while the
  * others are rendered and published when it is cut. refresher_stop() (from
  * any thread, e.g. on SIGTERM) makes a refresh in progress return within
- * about a second, with res->stopped set and no snapshot.
+ * about a second, with res->stopped set and no snapshot; so does every
+ * later refresher_run() (NULL, err "stopped"): a stopped refresher stays so.
  *
  * Errors: refresher_new() returns NULL with err (bad topology, a source that
  * cannot open). refresher_run() returns NULL with err only when nothing can
- * be rendered (no flow has ever answered, or rendering itself failed).
+ * be rendered (no flow has ever answered, or rendering itself failed), or
+ * with err "stopped" (and res->stopped) after refresher_stop().
  */
 #ifndef VIZ_REFRESH_H
 #define VIZ_REFRESH_H
@@ -81,9 +83,11 @@ snapshot *refresher_run(refresher *r, int64_t window_end_ms, refresh_result *res
  * intervals, as long as the window. Returns false (and sets nothing) when
  * the baseline is off. Pure: `vizfeed query` prints its requests. */
 bool refresher_baseline_window(const vizfeed_config *cfg, int64_t window_end_ms, int64_t *start_ms, int64_t *end_ms);
-/* After a reload: the new refresher takes over the old one's graph state
- * (the decaying maxVolume) and the time of its last fully successful refresh,
- * so a reload neither makes particles jump nor resets readiness. */
+/* After a reload: the new refresher takes over the time of the old one's
+ * last fully successful refresh, so a reload does not reset readiness, and
+ * its graph state, which no longer changes the bytes (maxVolume is a pure
+ * function of the view, graph_state.h): a reload renders a window as a
+ * fresh process would. */
 void refresher_take_over(refresher *r, refresher *old);
 /* Asks the refresh in progress, and every later one, to stop as soon as it
  * can. Safe from any thread while another runs refresher_run(). */

@@ -3,10 +3,23 @@
  * directory <path> holds one directory per refresh, each with the pages of
  * that refresh; recording.h describes the layout and lists it.
  *
- * Each collect() replays the next refresh, page after page, through the same
- * es_parse code the live source uses, so a recording gives the graph the
- * cluster gave; after the last refresh the last one is repeated. The window
- * asked for is not looked at: the recording fixed it.
+ * Which refresh a collect() replays depends on its window (a refresh knows
+ * the window it was recorded for: recording_refresh_window()):
+ *   - a window recorded: that refresh (the last one recorded for it), so a
+ *     past window (GET /vizceral.json?at=T, `once --at T`) or a baseline
+ *     recorded live is answered as the cluster answered it;
+ *   - a window after every recorded one, not earlier than the last such
+ *     collect (a live refresh's: a baseline's is earlier): the live replay,
+ *     the next refresh in turn,
+ *     whatever its window (after the last one, the last one again), as a
+ *     daemon replaying a recording does; so is every collect of a
+ *     recording whose refreshes name no window (written by hand or by
+ *     bench/gen_replay.py);
+ *   - any other window (one before or between the recorded ones, or an
+ *     earlier one than the replay has reached): an error naming the window
+ *     and what was recorded, never another window's graph.
+ * A refresh is replayed page after page through the same es_parse code the
+ * live source uses, so a recording gives the graph the cluster gave.
  *
  * Answers are judged as the live source judged them: a too_many_buckets page
  * was followed by the same page asked again with fewer buckets (the next
@@ -35,6 +48,15 @@ typedef struct {
     es_parser *parser;
     char **refreshes; /* directory paths, in refresh order */
     size_t nrefreshes, next;
+    /* Per refresh, the window it was recorded for (known[i] false: none
+     * named), read at the first collect. */
+    int64_t *win_start, *win_end;
+    bool *known;
+    bool windows_read;
+    bool any_known;
+    int64_t last_recorded_end; /* the latest recorded window end */
+    int64_t first_recorded_end;
+    int64_t last_live_end; /* of the last collect answered by the live replay; INT64_MIN before */
     row_emit_fn emit;
     void *emit_ctx;
     source_stats stats;
@@ -52,6 +74,9 @@ static void replay_close(source *src) {
     if (!s) return;
     es_parser_free(s->parser);
     recording_free_names(s->refreshes, s->nrefreshes);
+    free(s->win_start);
+    free(s->win_end);
+    free(s->known);
     free(s);
 }
 
@@ -81,6 +106,7 @@ static source *replay_open(const flow_config *flow, const vizfeed_config *cfg, c
         s->refreshes[i] = buf_take(&p, NULL);
     }
     s->nrefreshes = n;
+    s->last_live_end = INT64_MIN;
     recording_free_names(names, n);
     s->parser = es_parser_new(flow, forward_row, s);
     return &s->base;
@@ -174,12 +200,61 @@ done:
     return rc;
 }
 
+/* Reads the window of every refresh, once. */
+static int read_windows(replay_src *s, char *err) {
+    if (s->windows_read) return 0;
+    s->win_start = xcalloc(s->nrefreshes, sizeof *s->win_start);
+    s->win_end = xcalloc(s->nrefreshes, sizeof *s->win_end);
+    s->known = xcalloc(s->nrefreshes, sizeof *s->known);
+    for (size_t i = 0; i < s->nrefreshes; i++) {
+        int rc = recording_refresh_window(s->refreshes[i], &s->win_start[i], &s->win_end[i], err);
+        if (rc < 0) return -1;
+        s->known[i] = rc == 1;
+        if (!s->known[i]) continue;
+        if (!s->any_known || s->win_end[i] > s->last_recorded_end) s->last_recorded_end = s->win_end[i];
+        if (!s->any_known || s->win_end[i] < s->first_recorded_end) s->first_recorded_end = s->win_end[i];
+        s->any_known = true;
+    }
+    s->windows_read = true;
+    return 0;
+}
+
+/* The refresh directory that answers [start_ms, end_ms), or NULL with err. */
+static const char *pick_refresh(replay_src *s, int64_t start_ms, int64_t end_ms, char *err) {
+    if (read_windows(s, err) < 0) return NULL;
+    for (size_t i = s->nrefreshes; i-- > 0;)
+        if (s->known[i] && s->win_start[i] == start_ms && s->win_end[i] == end_ms) return s->refreshes[i];
+    if (!s->any_known || (end_ms > s->last_recorded_end && end_ms >= s->last_live_end)) {
+        const char *dir = s->refreshes[s->next];
+        if (s->next + 1 < s->nrefreshes) s->next++;
+        s->last_live_end = end_ms;
+        return dir;
+    }
+    char from[32], to[32], first[32], last[32];
+    util_format_time_ms(start_ms, from, sizeof from);
+    util_format_time_ms(end_ms, to, sizeof to);
+    util_format_time_ms(s->first_recorded_end, first, sizeof first);
+    util_format_time_ms(s->last_recorded_end, last, sizeof last);
+    if (end_ms > s->last_recorded_end)
+        util_fail(err,
+                  "the window %s to %s was not recorded in %s, and the replay of its refreshes in turn has "
+                  "reached a later window",
+                  from, to, s->flow->path);
+    else
+        util_fail(err,
+                  "the window %s to %s was not recorded in %s (%zu refreshes, windows ending %s to %s): a replay "
+                  "flow answers the windows it recorded, and replays its refreshes in turn only for windows after "
+                  "the last",
+                  from, to, s->flow->path, s->nrefreshes, first, last);
+    return NULL;
+}
+
 static int replay_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
     replay_src *s = (replay_src *)src;
     s->degraded[0] = '\0';
     s->is_degraded = false;
-    const char *dir = s->refreshes[s->next];
-    if (s->next + 1 < s->nrefreshes) s->next++;
+    const char *dir = pick_refresh(s, start_ms, end_ms, err);
+    if (!dir) return -1;
     char **pages = NULL;
     size_t npages = 0;
     if (recording_list_pages(dir, &pages, &npages, err) < 0) return -1;

@@ -1,6 +1,7 @@
 """Any past moment (issue 15 item 2): GET /vizceral.json?at=T answers the bytes of
 `vizfeed once --at T` with the same configuration, through file, elasticsearch (the test
-Elasticsearch) and replay flows; T is rounded down to the interval's grid; a second request
+Elasticsearch) and replay flows (a recorded window answers its refresh, an unrecorded one is a
+502 that says so); T is rounded down to the interval's grid; a second request
 is a cache hit (/metrics) and If-None-Match gives 304; an old window is immutable; a bad T
 is a 400 that says why; past windows beyond the workers and their queue get 503 with
 Retry-After while the live graph keeps being answered."""
@@ -151,11 +152,30 @@ def replay_flow(tap, tmp):
         es.load(INDEX, events())
         live = config(os.path.join(tmp, "live.yml"), 'type: elasticsearch\n    index: "filebeat-*"',
                       es=f"elasticsearch: {{ hosts: [{es.url}], page_size: 7 }}")
-        r = run(["once", "-c", live, "--at", AT, "--record", rec])
-        tap.check(r.returncode == 0, "a refresh recorded", r.stderr)
+        for t in (AT, iso(AT_MS - 30000)):
+            r = run(["once", "-c", live, "--at", t, "--record", rec])
+            tap.check(r.returncode == 0, f"the refresh of {t} recorded", r.stderr)
     replay = config(os.path.join(tmp, "replay.yml"), f"type: replay\n    path: {os.path.join(rec, 'access')}")
     with Daemon(["-c", replay]) as d:
-        same_as_once(tap, d, replay, [AT, AT, iso(AT_MS - 30000)], "replay flow")
+        # Each recorded window answers its own refresh, in any order (a replay answered the next
+        # recorded refresh, whatever the window, before).
+        same_as_once(tap, d, replay, [AT, iso(AT_MS - 30000), AT], "replay flow")
+        _, _, a = past(d, AT)
+        _, _, b = past(d, iso(AT_MS - 30000))
+        tap.check(a != b and json.loads(a)["updated"] == AT_MS, "two recorded windows, two graphs")
+        # A window that was not recorded: a clear error, as `once --at` says it, never another graph.
+        unrecorded = iso(AT_MS - 60000)
+        status, _, body = past(d, unrecorded)
+        reason = json.loads(body).get("reason", "") if status == 502 else body
+        r = run(["once", "-c", replay, "--at", unrecorded])
+        tap.check(status == 502 and "flow 'access'" in reason and "was not recorded" in reason
+                  and "2 refreshes" in reason, f"?at={unrecorded}, not recorded: 502 with the reason", f"{status}: {reason}")
+        tap.check(r.returncode != 0 and "was not recorded" in r.stderr and not r.stdout,
+                  "and `once --at` fails with the same reason", r.stderr)
+        # The live replay goes on: the daemon's windows are after the recorded ones.
+        live_graph = d.graph()
+        tap.check(live_graph["updated"] > AT_MS and live_graph.get("nodes"), "the live replay still publishes graphs",
+                  live_graph.get("updated"))
 
 
 def busy(tap, tmp):

@@ -209,6 +209,40 @@ static void too_long_is_refused(void **state) {
     free(long_root);
 }
 
+/* A refresh's window is the range filter of its first request, as
+ * es_query.c writes it; a body without one, or not JSON, names none. */
+static void refresh_windows(void **state) {
+    const char *root = *state;
+    char dir[256], refresh[300], err[ERR_LEN];
+    snprintf(dir, sizeof dir, "%s/flow", root);
+    buf a;
+    buf_init(&a, 64);
+    buf_puts(&a, "{}");
+    const char *ranged =
+        "{\"size\":0,\"query\":{\"bool\":{\"filter\":[{\"range\":{\"@timestamp\":{\"gte\":-5000,\"lt\":"
+        "1767225720000,\"format\":\"epoch_millis\"}}},{\"range\":{\"x\":{\"gte\":1,\"lt\":2}}}]}}}";
+    assert_int_equal(recording_write_page(dir, 1, 1, "/x/_search", ranged, strlen(ranged), 200, &a, err), 0);
+    const char *second = "{\"query\":{\"bool\":{\"filter\":[{\"range\":{\"t\":{\"gte\":1,\"lt\":2}}}]}}}";
+    assert_int_equal(recording_write_page(dir, 1, 2, "/x/_search", second, strlen(second), 200, &a, err), 0);
+    const char *none = "{\"size\":0,\"aggs\":{\"range\":{\"gte\":1,\"lt\":2}}}";
+    assert_int_equal(recording_write_page(dir, 2, 1, "/x/_search", none, strlen(none), 200, &a, err), 0);
+    assert_int_equal(recording_write_page(dir, 3, 1, "/x/_search", "{not json", 9, 200, &a, err), 0);
+    buf_free(&a);
+
+    int64_t start = 0, end = 0;
+    snprintf(refresh, sizeof refresh, "%s/000001", dir);
+    assert_int_equal(recording_refresh_window(refresh, &start, &end, err), 1);
+    assert_int_equal(start, -5000); /* the first page's, not the second filter's nor the second page's */
+    assert_int_equal(end, 1767225720000);
+    snprintf(refresh, sizeof refresh, "%s/000002", dir);
+    assert_int_equal(recording_refresh_window(refresh, &start, &end, err), 0);
+    snprintf(refresh, sizeof refresh, "%s/000003", dir);
+    assert_int_equal(recording_refresh_window(refresh, &start, &end, err), 0);
+    snprintf(refresh, sizeof refresh, "%s/000009", dir);
+    assert_int_equal(recording_refresh_window(refresh, &start, &end, err), -1);
+    assert_non_null(strstr(err, "000009"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(written_pages_read_back, setup, teardown),
@@ -216,6 +250,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(unsafe_flow_names_stay_inside, setup, teardown),
         cmocka_unit_test_setup_teardown(heads_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(too_long_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(refresh_windows, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

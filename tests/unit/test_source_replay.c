@@ -1,5 +1,6 @@
 /* Unit tests of source_replay.c on recordings written by hand: refresh and
- * page order, the last refresh repeating, too_many_buckets pages skipped,
+ * page order, the last refresh repeating, a recorded window answered by its
+ * refresh and an unrecorded one refused, too_many_buckets pages skipped,
  * recorded failures failing, open errors naming the directory. (Recording
  * with the live source and replaying it is in test_source_es.c.) */
 #include <stdio.h>
@@ -217,14 +218,96 @@ static void test_open_errors_name_the_directory(void **state) {
     source_replay_ops.close(s);
 }
 
+/* A refresh recorded for [start, end): its first request's body holds the
+ * range filter as es_query.c writes it (another filter after it, which must
+ * not be taken for the window). */
+static void put_window(fixture *f, const char *refresh, long long start, long long end, const char *bucket) {
+    put_page(f, refresh, 1, 200, PAGE(BUCKET("z", "z", 1, 0, 0)));
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s/0001.request.json", f->dir, refresh);
+    FILE *out = fopen(path, "w");
+    assert_non_null(out);
+    fprintf(out,
+            "{\"method\":\"POST\",\"path\":\"/x/_search\",\"body\":{\"size\":0,\"query\":{\"bool\":{\"filter\":["
+            "{\"range\":{\"@timestamp\":{\"gte\":%lld,\"lt\":%lld,\"format\":\"epoch_millis\"}}},"
+            "{\"range\":{\"other\":{\"gte\":1,\"lt\":2}}}]}},\"aggs\":{}}}\n",
+            start, end);
+    fclose(out);
+    snprintf(path, sizeof path, "%s/%s/0001.response.json", f->dir, refresh);
+    out = fopen(path, "w");
+    assert_non_null(out);
+    fprintf(out, "HTTP 200\n%s", bucket);
+    fclose(out);
+}
+
+static const char *collect_window(fixture *f, source *s, int64_t start, int64_t end, int expect_rc, char *err) {
+    buf_reset(&f->rows);
+    err[0] = '\0';
+    assert_int_equal(source_replay_ops.collect(s, start, end, keep_row, &f->rows, err), expect_rc);
+    return buf_cstr(&f->rows);
+}
+
+/* A recorded window is answered by its refresh, in any order and again; a
+ * window before, between or inside the recorded ones is an error naming it;
+ * windows after the last recorded one are the live replay: the refreshes in
+ * turn, and an earlier window after that (a baseline's) is an error too. */
+static void test_windows_answer_their_refresh(void **state) {
+    fixture *f = *state;
+    put_window(f, "000001", 1000, 2000, PAGE(BUCKET("first", "x", 1, 0, 0)));
+    put_window(f, "000002", 2000, 3000, PAGE(BUCKET("second", "x", 2, 0, 0)));
+    put_window(f, "000003", 3000, 4000, PAGE(BUCKET("third", "x", 3, 0, 0)));
+    char err[ERR_LEN] = "";
+    source *s = source_replay_ops.open(&f->flow, f->cfg, err);
+    assert_non_null(s);
+    assert_string_equal(collect_window(f, s, 2000, 3000, 0, err), "second>x 2/0/0;");
+    assert_string_equal(collect_window(f, s, 1000, 2000, 0, err), "first>x 1/0/0;");
+    assert_string_equal(collect_window(f, s, 2000, 3000, 0, err), "second>x 2/0/0;");
+    assert_string_equal(collect_window(f, s, 3000, 4000, 0, err), "third>x 3/0/0;");
+    /* Not recorded: before, between (another start), inside. */
+    assert_string_equal(collect_window(f, s, 0, 1000, -1, err), "");
+    assert_non_null(strstr(err, "the window 1970-01-01T00:00:00.000Z to 1970-01-01T00:00:01.000Z was not recorded in"));
+    assert_non_null(strstr(err, "3 refreshes, windows ending 1970-01-01T00:00:02.000Z to 1970-01-01T00:00:04.000Z"));
+    collect_window(f, s, 1500, 2500, -1, err);
+    assert_non_null(strstr(err, "was not recorded"));
+    collect_window(f, s, 2500, 4000, -1, err);
+    assert_non_null(strstr(err, "was not recorded"));
+    /* After the recording: the live replay, in turn, the last repeated. */
+    assert_string_equal(collect_window(f, s, 9000, 10000, 0, err), "first>x 1/0/0;");
+    assert_string_equal(collect_window(f, s, 10000, 11000, 0, err), "second>x 2/0/0;");
+    assert_string_equal(collect_window(f, s, 10000, 11000, 0, err), "third>x 3/0/0;");
+    assert_string_equal(collect_window(f, s, 11000, 12000, 0, err), "third>x 3/0/0;");
+    collect_window(f, s, 5000, 6000, -1, err); /* a baseline's: earlier than the live replay has reached */
+    assert_non_null(strstr(err, "has reached a later window"));
+    assert_string_equal(collect_window(f, s, 3000, 4000, 0, err), "third>x 3/0/0;"); /* a recorded one still is */
+    source_replay_ops.close(s);
+}
+
+/* A window recorded twice (a recording continued by a second run): the
+ * last one. */
+static void test_window_recorded_twice_takes_the_last(void **state) {
+    fixture *f = *state;
+    put_window(f, "000001", 1000, 2000, PAGE(BUCKET("old", "x", 1, 0, 0)));
+    put_window(f, "000002", 1000, 2000, PAGE(BUCKET("new", "x", 1, 0, 0)));
+    char err[ERR_LEN] = "";
+    source *s = source_replay_ops.open(&f->flow, f->cfg, err);
+    assert_non_null(s);
+    assert_string_equal(collect_window(f, s, 1000, 2000, 0, err), "new>x 1/0/0;");
+    source_replay_ops.close(s);
+}
+
 #define TEST(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        TEST(test_refreshes_in_order_then_repeat),   TEST(test_numeric_order),
-        TEST(test_too_many_buckets_page_is_skipped), TEST(test_partial_answer_is_degraded),
-        TEST(test_recorded_failures_fail),           TEST(test_bad_response_file),
+        TEST(test_refreshes_in_order_then_repeat),
+        TEST(test_numeric_order),
+        TEST(test_too_many_buckets_page_is_skipped),
+        TEST(test_partial_answer_is_degraded),
+        TEST(test_recorded_failures_fail),
+        TEST(test_bad_response_file),
         TEST(test_open_errors_name_the_directory),
+        TEST(test_windows_answer_their_refresh),
+        TEST(test_window_recorded_twice_takes_the_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
