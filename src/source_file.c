@@ -701,6 +701,19 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
     return &s->base;
 }
 
+/* Makes the per-tuple scratch arrays of a pass over the kept events (sums,
+ * latencies, first-seen order, touched marks) as long as the tuple table;
+ * collect and timeline share them, one pass at a time. */
+static void grow_sums(file_src *s) {
+    if (s->sums_cap >= s->ntuples) return;
+    s->sums_cap = s->ntuples;
+    s->sums = xrealloc(s->sums, s->sums_cap * sizeof *s->sums);
+    if (s->has_latency) s->tuple_lats = xrealloc(s->tuple_lats, s->sums_cap * sizeof *s->tuple_lats);
+    s->order = xrealloc(s->order, s->sums_cap * sizeof *s->order);
+    free(s->touched);
+    s->touched = xcalloc(s->sums_cap, sizeof *s->touched);
+}
+
 static int file_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
     file_src *s = (file_src *)src;
     char why[ERR_LEN];
@@ -712,14 +725,7 @@ static int file_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_
     if (floor > s->floor) s->floor = floor;
     if (follow(s, why) < 0) return util_fail(err, "%s", why);
 
-    if (s->sums_cap < s->ntuples) {
-        s->sums_cap = s->ntuples;
-        s->sums = xrealloc(s->sums, s->sums_cap * sizeof *s->sums);
-        if (s->has_latency) s->tuple_lats = xrealloc(s->tuple_lats, s->sums_cap * sizeof *s->tuple_lats);
-        s->order = xrealloc(s->order, s->sums_cap * sizeof *s->order);
-        free(s->touched);
-        s->touched = xcalloc(s->sums_cap, sizeof *s->touched);
-    }
+    grow_sums(s);
     /* One pass drops what fell out of the window and sums what is in it,
      * per tuple, in the order tuples first appear. */
     size_t kept = 0, norder = 0;
@@ -793,14 +799,7 @@ static int file_timeline(source *src, int64_t from_ms, int64_t to_ms, int64_t st
     file_src *s = (file_src *)src;
     char why[ERR_LEN];
     if (follow(s, why) < 0) return util_fail(err, "%s", why);
-    if (s->sums_cap < s->ntuples) {
-        s->sums_cap = s->ntuples;
-        s->sums = xrealloc(s->sums, s->sums_cap * sizeof *s->sums);
-        if (s->has_latency) s->tuple_lats = xrealloc(s->tuple_lats, s->sums_cap * sizeof *s->tuple_lats);
-        s->order = xrealloc(s->order, s->sums_cap * sizeof *s->order);
-        free(s->touched);
-        s->touched = xcalloc(s->sums_cap, sizeof *s->touched);
-    }
+    grow_sums(s);
     size_t norder = 0;
     int64_t step = 0;
     int rc = 0;
