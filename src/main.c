@@ -285,6 +285,16 @@ static int window_end(const options *o, const vizfeed_config *cfg, int64_t *end_
     return 0;
 }
 
+/* Writes a document and a newline to standard output and flushes it, so
+ * that a full disk or a closed pipe is said rather than lost; -1 said. */
+static int print_line(const char *data, size_t len, const char *what) {
+    if (fwrite(data, 1, len, stdout) != len || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+        log_plain("writing %s to standard output: %s", what, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int run_query(const options *o) {
     char err[ERR_LEN];
     vizfeed_config *cfg = load_config(o, err);
@@ -380,9 +390,7 @@ static int run_once(const options *o) {
             log_plain("file output failed: %s", err); /* as the daemon says it */
             goto done;
         }
-    } else if (fwrite(snap->json, 1, snap->json_len, stdout) != snap->json_len || fputc('\n', stdout) == EOF ||
-               fflush(stdout) != 0) {
-        log_plain("writing the graph to standard output: %s", strerror(errno));
+    } else if (print_line(snap->json, snap->json_len, "the graph") < 0) {
         goto done;
     }
     status = 0;
@@ -442,10 +450,7 @@ static int run_timeline(const options *o) {
         log_plain("%s", err);
         goto done;
     }
-    if (fwrite(json, 1, len, stdout) != len || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
-        log_plain("writing the timeline to standard output: %s", strerror(errno));
-        goto done;
-    }
+    if (print_line(json, len, "the timeline") < 0) goto done;
     status = 0;
 done:
     free(json);
