@@ -60,7 +60,7 @@ static void write_timeout(jsonw *w, int64_t ms) {
     jsonw_string(w, text);
 }
 
-static void write_range(jsonw *w, const char *field, int64_t start_ms, int64_t end_ms) {
+void es_query_range(jsonw *w, const char *field, int64_t start_ms, int64_t end_ms) {
     jsonw_object_begin(w);
     jsonw_key(w, "range");
     jsonw_object_begin(w);
@@ -341,53 +341,6 @@ static void write_sources(jsonw *w, const flow_config *flow, int64_t slice_ms) {
     jsonw_array_end(w);
 }
 
-int es_query_body(const es_query_params *p, buf *out) {
-    const flow_config *flow = p->flow;
-    jsonw w;
-    jsonw_init(&w, out);
-    jsonw_object_begin(&w);
-    jsonw_key(&w, "size");
-    jsonw_int(&w, 0);
-    jsonw_key(&w, "track_total_hits");
-    jsonw_bool(&w, false);
-    jsonw_key(&w, "timeout");
-    write_timeout(&w, p->timeout_ms);
-
-    jsonw_key(&w, "query");
-    jsonw_object_begin(&w);
-    jsonw_key(&w, "bool");
-    jsonw_object_begin(&w);
-    jsonw_key(&w, "filter");
-    jsonw_array_begin(&w);
-    write_range(&w, flow->timestamp_field, p->start_ms, p->end_ms);
-    for (size_t i = 0; i < flow->where.n; i++) cond_to_es(&flow->where.items[i], &w);
-    jsonw_array_end(&w);
-    jsonw_object_end(&w);
-    jsonw_object_end(&w);
-
-    jsonw_key(&w, "aggs");
-    jsonw_object_begin(&w);
-    jsonw_key(&w, ES_AGG_NAME);
-    jsonw_object_begin(&w);
-    jsonw_key(&w, "composite");
-    jsonw_object_begin(&w);
-    jsonw_key(&w, "size");
-    jsonw_int(&w, p->page_size);
-    jsonw_key(&w, "sources");
-    write_sources(&w, flow, p->slice_ms);
-    if (p->after_json) {
-        jsonw_key(&w, "after");
-        jsonw_raw(&w, p->after_json, strlen(p->after_json));
-    }
-    jsonw_object_end(&w);
-    write_sub_aggs(&w, flow);
-    jsonw_object_end(&w);
-    jsonw_object_end(&w);
-
-    jsonw_object_end(&w);
-    return jsonw_failed(&w) ? -1 : 0;
-}
-
 static int indent(buf *out, int depth) {
     int rc = buf_putc(out, '\n');
     for (int i = 0; i < depth && rc == 0; i++) rc = buf_puts(out, "  ");
@@ -493,12 +446,11 @@ static void write_timeline_sources(jsonw *w, const flow_config *flow, int64_t st
     jsonw_array_end(w);
 }
 
-int es_query_timeline_body(const es_query_params *p, int64_t step_ms, buf *out) {
-    /* The classes are split exactly as a refresh splits them; latency is
-     * not part of a timeline, so its sub-aggregations are left out. */
-    static char none[] = "";
-    flow_config flow = *p->flow;
-    flow.latency_field = flow.latency_sum_field = flow.latency_count_field = none;
+/* The search both requests send: no hits, the window and the flow's where
+ * as filters, and one composite aggregation whose sources are a refresh's
+ * (with the ring's slice when p->slice_ms > 0) or, with timeline_step_ms >
+ * 0, a timeline's. Only the sources differ, so the rest is written here. */
+static int write_search(const es_query_params *p, const flow_config *flow, int64_t timeline_step_ms, buf *out) {
     jsonw w;
     jsonw_init(&w, out);
     jsonw_object_begin(&w);
@@ -515,8 +467,8 @@ int es_query_timeline_body(const es_query_params *p, int64_t step_ms, buf *out) 
     jsonw_object_begin(&w);
     jsonw_key(&w, "filter");
     jsonw_array_begin(&w);
-    write_range(&w, flow.timestamp_field, p->start_ms, p->end_ms);
-    for (size_t i = 0; i < flow.where.n; i++) cond_to_es(&flow.where.items[i], &w);
+    es_query_range(&w, flow->timestamp_field, p->start_ms, p->end_ms);
+    for (size_t i = 0; i < flow->where.n; i++) cond_to_es(&flow->where.items[i], &w);
     jsonw_array_end(&w);
     jsonw_object_end(&w);
     jsonw_object_end(&w);
@@ -530,18 +482,34 @@ int es_query_timeline_body(const es_query_params *p, int64_t step_ms, buf *out) 
     jsonw_key(&w, "size");
     jsonw_int(&w, p->page_size);
     jsonw_key(&w, "sources");
-    write_timeline_sources(&w, &flow, step_ms);
+    if (timeline_step_ms > 0)
+        write_timeline_sources(&w, flow, timeline_step_ms);
+    else
+        write_sources(&w, flow, p->slice_ms);
     if (p->after_json) {
         jsonw_key(&w, "after");
         jsonw_raw(&w, p->after_json, strlen(p->after_json));
     }
     jsonw_object_end(&w);
-    write_sub_aggs(&w, &flow);
+    write_sub_aggs(&w, flow);
     jsonw_object_end(&w);
     jsonw_object_end(&w);
 
     jsonw_object_end(&w);
     return jsonw_failed(&w) ? -1 : 0;
+}
+
+int es_query_body(const es_query_params *p, buf *out) {
+    return write_search(p, p->flow, 0, out);
+}
+
+int es_query_timeline_body(const es_query_params *p, int64_t step_ms, buf *out) {
+    /* The classes are split exactly as a refresh splits them; latency is
+     * not part of a timeline, so its sub-aggregations are left out. */
+    static char none[] = "";
+    flow_config flow = *p->flow;
+    flow.latency_field = flow.latency_sum_field = flow.latency_count_field = none;
+    return write_search(p, &flow, step_ms, out);
 }
 
 int es_query_timeline_print(const vizfeed_config *cfg, int64_t from_ms, int64_t to_ms, int64_t step_ms, buf *out) {

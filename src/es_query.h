@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "jsonw.h"
 #include "util.h"
 
 #define ES_AGG_NAME     "edges"
@@ -71,6 +72,10 @@ typedef struct {
 /* "/<index>/_search?..." with the index pattern URL-encoded (',' and '*' kept). */
 int es_query_path(const flow_config *flow, buf *out);
 int es_query_body(const es_query_params *p, buf *out);
+/* Writes the filter {"range":{field:{"gte":start,"lt":end,"format":"epoch_millis"}}}:
+ * the one way every request of vizfeed bounds its time (the refresh's, the
+ * timeline's, and `vizfeed init`'s document counts). */
+void es_query_range(jsonw *w, const char *field, int64_t start_ms, int64_t end_ms);
 
 /* Writes, for every elasticsearch or replay flow of cfg, the first-page
  * request of a refresh ending at end_ms, in Kibana Dev Tools form:

@@ -26,12 +26,21 @@
  * bits from Elasticsearch's own order of summing, which the graph's
  * microsecond rounding of latency absorbs (latency.h).
  *
- * Memory: at most max_cells (slice, row) cells in all (ES_MAX_RING_CELLS);
+ * Memory: at most max_cells (slice, row) cells in all (source_es.c passes
+ * ES_MAX_RING_CELLS, and keeps nslices within ES_MAX_RING_SLICES);
  * es_ring_add() returns -1 when one more would pass it (the caller falls back
- * to full queries). Distinct rows that no slice holds any more are forgotten
- * by es_ring_emit() once they are as many as the live ones.
+ * to full queries). The ring copies each distinct row's values once, so the
+ * names are bounded by the rows (max_cells) and VIZ_MAX_KEY_VALUE_BYTES a
+ * value; the emitted rows' values point into the ring and are valid during
+ * the emit() call only. Distinct rows that no slice holds any more are
+ * forgotten by es_ring_emit() once they outnumber the live ones by 1024.
  *
- * Not thread-safe: a ring belongs to its source, used by one thread at a time.
+ * Errors: es_ring_add() is the only call that fails (-1 with err); the others
+ * cannot (allocation failure aborts, as everywhere in vizfeed).
+ *
+ * Threads: none of its own and no lock; a ring belongs to its source, used by
+ * the thread collecting that flow (the flow's thread, refresh.h), one at a
+ * time. The caller owns the ring: es_ring_new(), es_ring_free().
  */
 #ifndef VIZ_ES_RING_H
 #define VIZ_ES_RING_H

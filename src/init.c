@@ -25,6 +25,7 @@
 #include "cond.h"
 #include "config.h"
 #include "es_client.h"
+#include "es_query.h"
 #include "jsonw.h"
 #include "preset.h"
 #include "util.h"
@@ -269,22 +270,7 @@ static int count_documents(es_client *c, const flow_config *f, int64_t start, in
     jsonw_object_begin(&w);
     jsonw_key(&w, "filter");
     jsonw_array_begin(&w);
-    if (start < end) {
-        jsonw_object_begin(&w);
-        jsonw_key(&w, "range");
-        jsonw_object_begin(&w);
-        jsonw_key(&w, f->timestamp_field);
-        jsonw_object_begin(&w);
-        jsonw_key(&w, "gte");
-        jsonw_int(&w, start);
-        jsonw_key(&w, "lt");
-        jsonw_int(&w, end);
-        jsonw_key(&w, "format");
-        jsonw_string(&w, "epoch_millis");
-        jsonw_object_end(&w);
-        jsonw_object_end(&w);
-        jsonw_object_end(&w);
-    }
+    if (start < end) es_query_range(&w, f->timestamp_field, start, end);
     for (size_t i = 0; i < f->where.n; i++) cond_to_es(&f->where.items[i], &w);
     jsonw_array_end(&w);
     jsonw_object_end(&w);

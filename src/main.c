@@ -223,7 +223,7 @@ static int parse_options(int argc, char **argv, options *o) {
 }
 
 /* Loads and fully validates the configuration (topology included), the way
- * every command and a reload do. NULL after printing/logging the reason. */
+ * every command and a reload do. NULL with the reason in err. */
 static vizfeed_config *load_config(const options *o, char *err) {
     vizfeed_config *cfg = o->demo ? cfg_demo() : cfg_load(o->config_path, err);
     if (!cfg) return NULL;
@@ -255,13 +255,18 @@ static vizfeed_config *load_config(const options *o, char *err) {
     return cfg;
 }
 
-static int run_check(const options *o) {
+/* load_config() for a command: NULL after saying why (the exit is then
+ * EXIT_USAGE, as for any configuration error). */
+static vizfeed_config *load_or_say(const options *o) {
     char err[ERR_LEN];
     vizfeed_config *cfg = load_config(o, err);
-    if (!cfg) {
-        log_plain("%s", err);
-        return EXIT_USAGE;
-    }
+    if (!cfg) log_plain("%s", err);
+    return cfg;
+}
+
+static int run_check(const options *o) {
+    vizfeed_config *cfg = load_or_say(o);
+    if (!cfg) return EXIT_USAGE;
     cfg_print(cfg, stdout);
     cfg_free(cfg);
     return 0;
@@ -285,13 +290,20 @@ static int window_end(const options *o, const vizfeed_config *cfg, int64_t *end_
     return 0;
 }
 
+/* Writes a document and a newline to standard output and flushes it, so
+ * that a full disk or a closed pipe is said rather than lost; -1 said. */
+static int print_line(const char *data, size_t len, const char *what) {
+    if (fwrite(data, 1, len, stdout) != len || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+        log_plain("writing %s to standard output: %s", what, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int run_query(const options *o) {
     char err[ERR_LEN];
-    vizfeed_config *cfg = load_config(o, err);
-    if (!cfg) {
-        log_plain("%s", err);
-        return EXIT_USAGE;
-    }
+    vizfeed_config *cfg = load_or_say(o);
+    if (!cfg) return EXIT_USAGE;
     int status = EXIT_USAGE;
     int64_t end_ms;
     buf out;
@@ -336,11 +348,8 @@ done:
 
 static int run_once(const options *o) {
     char err[ERR_LEN];
-    vizfeed_config *cfg = load_config(o, err);
-    if (!cfg) {
-        log_plain("%s", err);
-        return EXIT_USAGE;
-    }
+    vizfeed_config *cfg = load_or_say(o);
+    if (!cfg) return EXIT_USAGE;
     int64_t end_ms;
     if (window_end(o, cfg, &end_ms) < 0) {
         cfg_free(cfg);
@@ -380,9 +389,7 @@ static int run_once(const options *o) {
             log_plain("file output failed: %s", err); /* as the daemon says it */
             goto done;
         }
-    } else if (fwrite(snap->json, 1, snap->json_len, stdout) != snap->json_len || fputc('\n', stdout) == EOF ||
-               fflush(stdout) != 0) {
-        log_plain("writing the graph to standard output: %s", strerror(errno));
+    } else if (print_line(snap->json, snap->json_len, "the graph") < 0) {
         goto done;
     }
     status = 0;
@@ -396,15 +403,12 @@ done:
 
 /* ---- timeline ---- */
 
-/* `timeline`: the bytes of GET /timeline.json for the same range, through
- * a refresher of its own as a history worker's. */
+/* `timeline`: the bytes timeline.h describes (those GET /timeline.json is to
+ * serve) for the range, through a refresher of its own. */
 static int run_timeline(const options *o) {
     char err[ERR_LEN];
-    vizfeed_config *cfg = load_config(o, err);
-    if (!cfg) {
-        log_plain("%s", err);
-        return EXIT_USAGE;
-    }
+    vizfeed_config *cfg = load_or_say(o);
+    if (!cfg) return EXIT_USAGE;
     int status = EXIT_USAGE;
     refresher *r = NULL;
     char *json = NULL;
@@ -442,10 +446,7 @@ static int run_timeline(const options *o) {
         log_plain("%s", err);
         goto done;
     }
-    if (fwrite(json, 1, len, stdout) != len || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
-        log_plain("writing the timeline to standard output: %s", strerror(errno));
-        goto done;
-    }
+    if (print_line(json, len, "the timeline") < 0) goto done;
     status = 0;
 done:
     free(json);

@@ -6,8 +6,11 @@
  * source per flow; refresher_run(r, window_end) is called once per refresh
  * (by the daemon's refresher thread, or once by `vizfeed once`); the
  * snapshot it returns belongs to the caller (one reference) and goes to the
- * sinks. refresher_free() closes the sources. A refresher is used by one
- * thread at a time; the configuration must outlive it.
+ * sinks. A history worker (history.h) runs a refresher of its own the same
+ * way for past windows. refresher_free() closes the sources. A refresher is
+ * used by one thread at a time (besides refresher_stop()); the
+ * configuration must outlive it. At most VIZ_MAX_FLOWS flows (config.c
+ * refuses more); the rendered graph is bounded by VIZ_MAX_GRAPH_JSON.
  *
  * Failures are per flow: a flow whose source fails keeps its part of the
  * graph from its last good refresh; once it has failed
@@ -24,11 +27,14 @@
  * logged, counted (vizfeed_baseline_failures_total) and named in the root's
  * metadata.baseline_error, and the graph is rendered without change marks;
  * it never fails the refresh. With --record no baseline is collected: a
- * recording holds the live windows only, for replay.
+ * recording holds the live windows only, for replay. The baseline collect
+ * runs on the thread that collects the flow (below), after its live collect
+ * and within the same deadline.
  *
  * Time: a refresh gives every flow the same deadline, cfg_refresh_deadline_ms()
  * after it starts. Flows whose sources wait on the network (those with a
- * limit() op) run side by side, each in a thread of its own, and are cut at
+ * limit() op: elasticsearch flows, and any resolve_callee flow, whose
+ * wrapper has one) run side by side, each in a thread of its own, and are cut at
  * the deadline: a flow that misses it fails alone, as any failure, while the
  * others are rendered and published when it is cut. refresher_stop() (from
  * any thread, e.g. on SIGTERM) makes a refresh in progress return within

@@ -18,9 +18,17 @@
  * collect() that fails leaves the source usable for the next refresh.
  * emit() returning non-zero stops the collection (collect() returns -1).
  *
+ * Windows: collect() is asked for the next window as time moves on, and also
+ * for earlier ones: the baseline window (refresh.h) and, through a history
+ * worker's refresher, past windows. A source that cannot answer any window
+ * says from when it holds every event (held_from()); an incremental
+ * elasticsearch flow reads only the slices a next window adds, and the
+ * settle's worth before them again (es_ring.h), and answers any other window
+ * with one full query.
+ *
  * Time: a source that waits on the network implements limit(); the refresher
- * calls it before every collect() with the refresh's deadline and the
- * process's stop flag. Such a collect() returns -1 with a reason by the
+ * calls it before every collect() (and timeline.c before every timeline())
+ * with the deadline and the process's stop flag. Such a collect() returns -1 with a reason by the
  * deadline, and within about a second once *stop is set, wherever it is
  * waiting. Sources that only read local files have no limit().
  */

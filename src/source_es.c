@@ -421,6 +421,29 @@ static void add_degraded(es_src *s, const char *what) {
 
 typedef enum { PAGE_NEXT, PAGE_DONE, PAGE_RETRY, PAGE_FAILED } page_result;
 
+/* Sends one page's search (pc->resp gets the answer's status, pc's parser
+ * its body) and, when record_dir is set, writes the page into the recording
+ * with its status (-1 when no answer came). 0; -1 with why when the request
+ * failed (pc->resp->failure says how); -2 with err, counted, when the page
+ * could not be recorded: the user asked for a recording, and a page missing
+ * from it must not pass unnoticed. */
+static int send_page(es_src *s, const buf *body, const char *record_dir, unsigned long record_refresh, unsigned page,
+                     page_ctx *pc, char *why, char *err) {
+    es_response *resp = pc->resp;
+    int rc =
+        es_client_request(s->client, "POST", s->path, body->data, body->len, s->flow->name, on_data, pc, resp, why);
+    metrics_add("vizfeed_es_requests_total", s->flow_label, 1);
+    metrics_add("vizfeed_es_response_bytes_total", s->flow_label, (double)resp->bytes);
+    char record_err[ERR_LEN];
+    if (record_dir && recording_write_page(record_dir, record_refresh, page, s->path, body->data, body->len,
+                                           rc < 0 ? -1 : resp->status, pc->record, record_err) < 0) {
+        util_fail(err, "recording: %s", record_err);
+        count_error(s, "record");
+        return -2;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
 /* Sends one page and reads its answer. On PAGE_NEXT *after holds the next
  * page's after_key (malloc'd). */
 static page_result fetch_page(es_src *s, int64_t start_ms, int64_t end_ms, const char *after, unsigned page,
@@ -445,19 +468,8 @@ static page_result fetch_page(es_src *s, int64_t start_ms, int64_t end_ms, const
     es_response resp;
     page_ctx pc = {.src = s, .resp = &resp, .record = s->record_dir ? &record : NULL};
     char why[ERR_LEN];
-    int rc =
-        es_client_request(s->client, "POST", s->path, body.data, body.len, s->flow->name, on_data, &pc, &resp, why);
-    metrics_add("vizfeed_es_requests_total", s->flow_label, 1);
-    metrics_add("vizfeed_es_response_bytes_total", s->flow_label, (double)resp.bytes);
-    char record_err[ERR_LEN];
-    if (s->record_dir && recording_write_page(s->record_dir, s->record_refresh, page, s->path, body.data, body.len,
-                                              rc < 0 ? -1 : resp.status, &record, record_err) < 0) {
-        /* The user asked for a recording: a refresh missing from it must
-         * not pass unnoticed. */
-        util_fail(err, "recording: %s", record_err);
-        count_error(s, "record");
-        goto done;
-    }
+    int rc = send_page(s, &body, s->record_dir, s->record_refresh, page, &pc, why, err);
+    if (rc == -2) goto done;
     if (rc < 0) {
         util_fail(err, "%s", why);
         s->last_failure = resp.failure;
@@ -885,17 +897,8 @@ static page_result timeline_page(es_src *s, const es_query_params *params, int64
     es_response resp;
     page_ctx pc = {.src = s, .resp = &resp, .record = record_dir ? &record : NULL};
     char why[ERR_LEN];
-    int rc =
-        es_client_request(s->client, "POST", s->path, body.data, body.len, s->flow->name, on_data, &pc, &resp, why);
-    metrics_add("vizfeed_es_requests_total", s->flow_label, 1);
-    metrics_add("vizfeed_es_response_bytes_total", s->flow_label, (double)resp.bytes);
-    char record_err[ERR_LEN];
-    if (record_dir && recording_write_page(record_dir, record_refresh, page, s->path, body.data, body.len,
-                                           rc < 0 ? -1 : resp.status, &record, record_err) < 0) {
-        util_fail(err, "recording: %s", record_err);
-        count_error(s, "record");
-        goto done;
-    }
+    int rc = send_page(s, &body, record_dir, record_refresh, page, &pc, why, err);
+    if (rc == -2) goto done;
     if (rc < 0) {
         util_fail(err, "%s", why);
         goto done;

@@ -701,6 +701,34 @@ static source *file_open(const flow_config *flow, const vizfeed_config *cfg, cha
     return &s->base;
 }
 
+/* Makes the per-tuple scratch arrays of a pass over the kept events (sums,
+ * latencies, first-seen order, touched marks) as long as the tuple table;
+ * collect and timeline share them, one pass at a time. */
+static void grow_sums(file_src *s) {
+    if (s->sums_cap >= s->ntuples) return;
+    s->sums_cap = s->ntuples;
+    s->sums = xrealloc(s->sums, s->sums_cap * sizeof *s->sums);
+    if (s->has_latency) s->tuple_lats = xrealloc(s->tuple_lats, s->sums_cap * sizeof *s->tuple_lats);
+    s->order = xrealloc(s->order, s->sums_cap * sizeof *s->order);
+    free(s->touched);
+    s->touched = xcalloc(s->sums_cap, sizeof *s->touched);
+}
+
+/* Adds an event to its tuple's sums; the first event of a tuple since the
+ * sums were emitted zeroes them and puts the tuple in s->order, so rows come
+ * out in the order tuples first appear. lat: the event's latency, or NULL
+ * where latency is not summed (a timeline). */
+static void sum_event(file_src *s, const event *e, const latency *lat, size_t *norder) {
+    if (!s->touched[e->tuple]) {
+        s->touched[e->tuple] = 1;
+        s->order[(*norder)++] = e->tuple;
+        memset(s->sums[e->tuple], 0, sizeof s->sums[e->tuple]);
+        if (lat && s->tuple_lats) s->tuple_lats[e->tuple] = (latency){0};
+    }
+    s->sums[e->tuple][e->class] += e->count;
+    if (lat && s->tuple_lats) latency_add(&s->tuple_lats[e->tuple], lat);
+}
+
 static int file_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_fn emit, void *ctx, char *err) {
     file_src *s = (file_src *)src;
     char why[ERR_LEN];
@@ -712,14 +740,7 @@ static int file_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_
     if (floor > s->floor) s->floor = floor;
     if (follow(s, why) < 0) return util_fail(err, "%s", why);
 
-    if (s->sums_cap < s->ntuples) {
-        s->sums_cap = s->ntuples;
-        s->sums = xrealloc(s->sums, s->sums_cap * sizeof *s->sums);
-        if (s->has_latency) s->tuple_lats = xrealloc(s->tuple_lats, s->sums_cap * sizeof *s->tuple_lats);
-        s->order = xrealloc(s->order, s->sums_cap * sizeof *s->order);
-        free(s->touched);
-        s->touched = xcalloc(s->sums_cap, sizeof *s->touched);
-    }
+    grow_sums(s);
     /* One pass drops what fell out of the window and sums what is in it,
      * per tuple, in the order tuples first appear. */
     size_t kept = 0, norder = 0;
@@ -736,14 +757,7 @@ static int file_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_
         s->events[to] = e;
         if (s->lats) s->lats[to] = lat;
         if (e.ts >= end_ms || e.ts < start_ms) continue;
-        if (!s->touched[e.tuple]) {
-            s->touched[e.tuple] = 1;
-            s->order[norder++] = e.tuple;
-            memset(s->sums[e.tuple], 0, sizeof s->sums[e.tuple]);
-            if (s->tuple_lats) s->tuple_lats[e.tuple] = (latency){0};
-        }
-        s->sums[e.tuple][e.class] += e.count;
-        if (s->tuple_lats) latency_add(&s->tuple_lats[e.tuple], &lat);
+        sum_event(s, &e, &lat, &norder);
     }
     s->events_len = kept;
 
@@ -793,14 +807,7 @@ static int file_timeline(source *src, int64_t from_ms, int64_t to_ms, int64_t st
     file_src *s = (file_src *)src;
     char why[ERR_LEN];
     if (follow(s, why) < 0) return util_fail(err, "%s", why);
-    if (s->sums_cap < s->ntuples) {
-        s->sums_cap = s->ntuples;
-        s->sums = xrealloc(s->sums, s->sums_cap * sizeof *s->sums);
-        if (s->has_latency) s->tuple_lats = xrealloc(s->tuple_lats, s->sums_cap * sizeof *s->tuple_lats);
-        s->order = xrealloc(s->order, s->sums_cap * sizeof *s->order);
-        free(s->touched);
-        s->touched = xcalloc(s->sums_cap, sizeof *s->touched);
-    }
+    grow_sums(s);
     size_t norder = 0;
     int64_t step = 0;
     int rc = 0;
@@ -811,12 +818,7 @@ static int file_timeline(source *src, int64_t from_ms, int64_t to_ms, int64_t st
         int64_t start = util_align_ms(e.ts, step_ms);
         if (start != step && norder > 0) rc = flush_step(s, &norder, step, emit, ctx, err);
         step = start;
-        if (!s->touched[e.tuple]) {
-            s->touched[e.tuple] = 1;
-            s->order[norder++] = e.tuple;
-            memset(s->sums[e.tuple], 0, sizeof s->sums[e.tuple]);
-        }
-        s->sums[e.tuple][e.class] += e.count;
+        sum_event(s, &e, NULL, &norder);
     }
     if (norder > 0) {
         int flushed = flush_step(s, &norder, step, emit, ctx, err);

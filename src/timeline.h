@@ -1,7 +1,7 @@
 /*
  * timeline.h - requests and errors over time, for the page's timeline strip
- * (README.md, "Timeline"): GET /timeline.json and `vizfeed timeline` print
- * these bytes.
+ * (README.md, "Timeline"): `vizfeed timeline` prints these bytes, and
+ * GET /timeline.json serves them, computed by a history worker (history.h).
  *
  *   {"step_ms": N, "points": [{"t": <epoch ms of the step's start>,
  *     "rps": x, "error_share": y,
@@ -33,14 +33,16 @@
  *
  * Threads: timeline_json() uses the refresher's sources, topology (with a
  * memo of its own) and configuration, so it runs on the thread that owns
- * that refresher, never beside a refresher_run() of the same refresher: a
- * history worker calls it with its own refresher. Flows are asked in turn,
- * each within refresh.deadline, and the whole call ends within about a
- * second of refresher_stop().
+ * that refresher, never beside a refresher_run() of the same refresher:
+ * `vizfeed timeline` makes a refresher of its own for it, as a history
+ * worker has one. Flows are asked in turn, each within refresh.deadline
+ * (through the source's limit(), as a refresh's), and the whole call ends
+ * within about a second of refresher_stop().
  *
  * Errors: NULL with a reason in err (range empty or reversed, step not
  * positive, too many points, a flow whose source has no timeline or fails:
- * "flow 'NAME': why"); the caller owns the returned bytes (free()). An HTTP
+ * "flow 'NAME': why", "stopped", or bytes past VIZ_MAX_GRAPH_JSON); the
+ * caller owns the returned bytes (free()). An HTTP
  * caller asks timeline_range() first: what it refuses is the request's fault
  * (400), what timeline_json() refuses after it is the sources' (a flow that
  * failed, or a stop).
