@@ -5,8 +5,8 @@
 `vizfeed once --at <the same window end>` with `incremental: false` (one full query): on
 every document when a full query answered it (the first refresh, and while the ring fills),
 else on the documents the ring could have seen: all but those that came later than `settle`.
-The two must be the same bytes (maxVolume aside, which the daemon decays across refreshes
-by design and `once` does not). The clock makes steps of one interval, of several, and one
+The two must be the same graph, maxVolume included (a pure function of the window since
+windows sit on a grid, graph_state.h). The clock makes steps of one interval, of several, and one
 longer than the window (after which the ring fills again); the searches the daemon sent show
 what it asked.
 """
@@ -58,15 +58,6 @@ def fakeclock_library():
     if b"__asan_init" in data or b"__tsan_init" in data:
         return None, "vizfeed is built with a sanitizer: LD_PRELOAD of another library breaks its runtime"
     return lib, None
-
-
-def strip_state(graph):
-    """The graph without maxVolume (state the daemon carries across refreshes)."""
-    if isinstance(graph, dict):
-        return {k: strip_state(v) for k, v in graph.items() if k != "maxVolume"}
-    if isinstance(graph, list):
-        return [strip_state(v) for v in graph]
-    return graph
 
 
 def doc(rng, ts):
@@ -148,8 +139,8 @@ def check_incremental(tap, store, searches, tmp, lib, label="", steps=None, time
                     mismatches.append(f"end {end}: once failed: {r.stderr}")
                 else:
                     compared += 1
-                    a = json.dumps(strip_state(graph))
-                    b = json.dumps(strip_state(json.loads(r.stdout)))
+                    a = json.dumps(graph)
+                    b = json.dumps(json.loads(r.stdout))
                     if a != b:
                         mismatches.append(f"end {end} (step {k}): incremental {a[:600]}\n   full {b[:600]}")
             if step is None:
