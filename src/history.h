@@ -15,10 +15,12 @@
  * Jobs: a request names a window; a finished graph of the same window and
  * configuration is answered from the cache (VIZ_HISTORY_CACHE graphs, the
  * least recently used goes first); a request for a window already being
- * computed waits for that computation (one Elasticsearch aggregation per
- * window, however many ask); any other becomes a job, queued for the next
+ * computed waits for that computation (one paged search per flow for the
+ * window, plus its baseline window's unless the worker's refresher holds
+ * it already, however many ask); any other becomes a job, queued for the next
  * free worker. At most VIZ_HISTORY_QUEUE jobs wait: beyond that the request
- * is refused as busy (HTTP 503 with Retry-After).
+ * is refused as busy (HTTP 503 with a Retry-After of HISTORY_RETRY_MIN_S to
+ * HISTORY_RETRY_MAX_S seconds, from the time the jobs ahead are taking).
  *
  * A worker keeps its refresher between jobs (its Elasticsearch connections
  * stay open, a file flow's source keeps following its file) while the
@@ -26,11 +28,10 @@
  * that ends before its last one (a file source has dropped the events before
  * its last window), when the configuration changed, for every job of a
  * configuration with a replay flow (a replay source's live replay, for
- * windows after its recording, moves on at each collect), after a failed job, and
- * for a timeline after graphs (a timeline asks the sources as `vizfeed
- * timeline` does, as they were opened);
- * so each answer is what a refresher made afresh, as `vizfeed once` makes
- * it, answers. An idle worker frees its refresher after HISTORY_IDLE_MS.
+ * windows after its recording, moves on at each collect), after a failed
+ * job, and for a timeline after graphs (a timeline asks the sources as
+ * `vizfeed timeline` does, as they were opened); so each answer is what a
+ * refresher made afresh, as `vizfeed once` makes it, answers. An idle worker frees its refresher after HISTORY_IDLE_MS.
  *
  * Results: a graph whose window ended more than lag + VIZ_HISTORY_SETTLE_MS
  * ago can no longer change: it is immutable (cached until evicted, served
