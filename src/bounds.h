@@ -97,7 +97,7 @@
 #define RECORDING_MAX_REQUEST   (ES_MAX_SEARCH_BODY + 8192) /* a request file: the largest search body and its path */
 /* (address, service) pairs resolve_callee learns in one collect (source_resolve.c): a fleet has a
  * few thousand; past this the rest resolve nothing and the flow says it is degraded. */
-#define RESOLVE_MAX_PAIRS 100000
+#define RESOLVE_MAX_PAIRS       100000
 #define VIZ_MAX_TIMELINE_POINTS 1440 /* steps of one timeline: a day of minutes; more is refused, never cut */
 #define VIZ_MAX_TIMELINE_SERIES                                                                                        \
     1000 /* regions (or one region's services) one timeline tells apart; the rest are summed as "other" */
