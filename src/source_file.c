@@ -736,7 +736,12 @@ static int file_collect(source *src, int64_t start_ms, int64_t end_ms, row_emit_
      * keep_extra_ms back from the newest end asked for. An earlier window is answered from
      * what is kept (held_from says since when) and moves nothing. */
     if (end_ms > s->newest_end) s->newest_end = end_ms;
-    int64_t floor = s->newest_end - (end_ms - start_ms) - s->keep_extra_ms;
+    /* Any window may be asked for (the fuzz target asks for all time): a
+     * floor that would overflow keeps everything. */
+    int64_t width, floor;
+    if (__builtin_sub_overflow(end_ms, start_ms, &width) || __builtin_sub_overflow(s->newest_end, width, &floor) ||
+        __builtin_sub_overflow(floor, s->keep_extra_ms, &floor))
+        floor = INT64_MIN;
     if (floor > s->floor) s->floor = floor;
     if (follow(s, why) < 0) return util_fail(err, "%s", why);
 

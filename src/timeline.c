@@ -128,7 +128,8 @@ static void write_numbers(jsonw *w, const double *counts, double seconds) {
 }
 
 static int render(tally *t, buf *out) {
-    qsort(t->series, t->nseries, sizeof *t->series, by_name);
+    if (t->nseries > 1)
+        qsort(t->series, t->nseries, sizeof *t->series, by_name); /* series is NULL when there are none */
     double seconds = (double)t->step_ms / 1000.0;
     jsonw w;
     jsonw_init(&w, out);
