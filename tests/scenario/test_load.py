@@ -38,7 +38,9 @@ SCRIPT = os.path.join(TESTS, "load", "vizceral.lua")
 
 CONFIG = r"""
 refresh: { interval: 1s, window: 10m, lag: 0s }
-graph: { thresholds: { warning: 0.05, danger: 0.2, min_rate: 0.001 } }
+# baseline off: the faults are meant for the live searches, whose errors the test counts by kind;
+# a baseline search would take some of them (test_baseline.py covers a failing baseline).
+graph: { baseline: off, thresholds: { warning: 0.05, danger: 0.2, min_rate: 0.001 } }
 topology:
   - match: 10.0.0.0/16
     region: load-region
