@@ -90,7 +90,7 @@ typedef enum {
     K_LAT_AVG,
     K_LAT_W,
     K_TOOK,
-    K_SLICE,            /* AT_KEY: the date_histogram source of an incremental query (es_query.h) */
+    K_SLICE,            /* AT_KEY: the date_histogram source of a slice-count search (es_query.h) */
     K_ALT_BASE = 1000,  /* AT_KEY: K_ALT_BASE + part * FLOW_MAX_FIELD_ALTS + k */
     K_JOIN_BASE = 2000, /* AT_KEY: K_JOIN_BASE + part * (1 + FLOW_MAX_FIELD_ALTS) + k, k 0 the part's field */
 } key_id;
@@ -916,9 +916,10 @@ int es_parser_finish(es_parser *p, es_answer *out, char *err) {
     return rc;
 }
 
-bool es_parser_row_slice(const es_parser *p, int64_t *slice_ms) {
+bool es_parser_row_slice(const es_parser *p, int64_t *slice_ms, double *docs) {
     if (!p->row.has_slice) return false;
     *slice_ms = p->row.slice;
+    *docs = p->row.doc_count;
     return true;
 }
 

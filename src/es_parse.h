@@ -84,8 +84,9 @@ int es_parser_feed(es_parser *p, const char *data, size_t len);
 int es_parser_finish(es_parser *p, es_answer *out, char *err);
 
 /* During emit(): the bucket's "slice" key (ES_SLICE_SOURCE, the start of
- * its time slice in epoch ms) when the query had one; false otherwise. */
-bool es_parser_row_slice(const es_parser *p, int64_t *slice_ms);
+ * its time slice in epoch ms) and its doc_count, when the search was a
+ * slice-count search (es_query.h); false otherwise. */
+bool es_parser_row_slice(const es_parser *p, int64_t *slice_ms, double *docs);
 
 /* Shards of an ES_ANSWER_OK answer that neither answered, were skipped nor are counted as
  * failed: unavailable ones (0 when the answer does not say). */

@@ -312,8 +312,8 @@ static void write_interval(jsonw *w, int64_t ms) {
     jsonw_string(w, text);
 }
 
-/* {NAME:{"date_histogram":{"field":TS,"fixed_interval":I}}}, the first
- * source of an incremental query (its slices) and of the timeline's (its
+/* {NAME:{"date_histogram":{"field":TS,"fixed_interval":I}}}, the source of
+ * a slice-count search (its slices) and the first of the timeline's (its
  * steps): fixed intervals are counted from the epoch in UTC, so a bucket's
  * key is its start on the same grid as the window ends (util_align_ms). No
  * missing_bucket: the range filter already requires the timestamp. */
@@ -332,11 +332,10 @@ static void write_date_source(jsonw *w, const char *name, const flow_config *flo
     jsonw_object_end(w);
 }
 
-static void write_sources(jsonw *w, const flow_config *flow, int64_t slice_ms) {
+static void write_sources(jsonw *w, const flow_config *flow) {
     es_source sources[ES_MAX_SOURCES];
     int n = es_query_sources(flow, sources);
     jsonw_array_begin(w);
-    if (slice_ms > 0) write_date_source(w, ES_SLICE_SOURCE, flow, slice_ms);
     for (int i = 0; i < n; i++) write_terms_source(w, sources[i].name, sources[i].field);
     jsonw_array_end(w);
 }
@@ -446,10 +445,11 @@ static void write_timeline_sources(jsonw *w, const flow_config *flow, int64_t st
     jsonw_array_end(w);
 }
 
-/* The search both requests send: no hits, the window and the flow's where
- * as filters, and one composite aggregation whose sources are a refresh's
- * (with the ring's slice when p->slice_ms > 0) or, with timeline_step_ms >
- * 0, a timeline's. Only the sources differ, so the rest is written here. */
+/* The search every request sends: no hits, the window and the flow's where
+ * as filters, and one composite aggregation whose sources are a refresh's,
+ * a slice-count search's (p->slice_ms > 0: no sub-aggregations either) or,
+ * with timeline_step_ms > 0, a timeline's. Only the sources differ, so the
+ * rest is written here. */
 static int write_search(const es_query_params *p, const flow_config *flow, int64_t timeline_step_ms, buf *out) {
     jsonw w;
     jsonw_init(&w, out);
@@ -482,16 +482,21 @@ static int write_search(const es_query_params *p, const flow_config *flow, int64
     jsonw_key(&w, "size");
     jsonw_int(&w, p->page_size);
     jsonw_key(&w, "sources");
-    if (timeline_step_ms > 0)
+    if (timeline_step_ms > 0) {
         write_timeline_sources(&w, flow, timeline_step_ms);
-    else
-        write_sources(&w, flow, p->slice_ms);
+    } else if (p->slice_ms > 0) {
+        jsonw_array_begin(&w);
+        write_date_source(&w, ES_SLICE_SOURCE, flow, p->slice_ms);
+        jsonw_array_end(&w);
+    } else {
+        write_sources(&w, flow);
+    }
     if (p->after_json) {
         jsonw_key(&w, "after");
         jsonw_raw(&w, p->after_json, strlen(p->after_json));
     }
     jsonw_object_end(&w);
-    write_sub_aggs(&w, flow);
+    if (p->slice_ms <= 0) write_sub_aggs(&w, flow);
     jsonw_object_end(&w);
     jsonw_object_end(&w);
 

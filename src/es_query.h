@@ -22,10 +22,13 @@
  *     value_count, max of the duration field) or "lat_sum"/"lat_n" (sums of
  *     the pre-aggregated sum and count fields).
  *   - "after": the previous page's after_key, copied verbatim.
- * An incremental query (slice_ms > 0, source_es.c) has one more composite
- * source, first: "slice", a date_histogram on the timestamp field with
- * fixed_interval slice_ms (epoch-aligned, UTC), whose key is the slice's
- * start in epoch ms; everything else is the same.
+ * An incremental window (source_es.c) reads each slice of it with this same
+ * search over the slice's range, and first asks which slices changed with a
+ * slice-count search (slice_ms > 0): the same envelope, range and `where`,
+ * but the composite's only source is "slice", a date_histogram on the
+ * timestamp field with fixed_interval slice_ms (epoch-aligned, UTC), whose
+ * key is the slice's start in epoch ms, and no sub-aggregations: one bucket
+ * per slice that has documents, with their doc_count.
  * Path: /<index>/_search?filter_path=...&ignore_unavailable=true&allow_no_indices=true
  * where filter_path keeps took, timed_out, _shards, hits.total and the edges
  * aggregation's after_key and buckets.
@@ -43,7 +46,7 @@
 #include "util.h"
 
 #define ES_AGG_NAME     "edges"
-#define ES_SLICE_SOURCE "slice" /* the date_histogram source of an incremental query */
+#define ES_SLICE_SOURCE "slice" /* the date_histogram source of a slice-count search */
 
 /* Composite source names per endpoint part: "from_service", "from_region", ... */
 extern const char *const es_query_source_names[EP_COUNT];
@@ -66,7 +69,7 @@ typedef struct {
     int page_size;
     int64_t timeout_ms;     /* written as the search's "timeout" */
     const char *after_json; /* NULL on the first page; else the after_key object, raw JSON */
-    int64_t slice_ms;       /* > 0: one bucket per slice_ms time slice too (ES_SLICE_SOURCE) */
+    int64_t slice_ms;       /* > 0: the slice-count search, slices of slice_ms (ES_SLICE_SOURCE) */
 } es_query_params;
 
 /* "/<index>/_search?..." with the index pattern URL-encoded (',' and '*' kept). */

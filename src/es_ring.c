@@ -30,6 +30,7 @@ typedef struct {
 typedef struct {
     int64_t start; /* the slice's first ms; meaningful when used */
     bool used;
+    double docs; /* documents counted in it before it was read (es_ring_open) */
     cell *cells;
     size_t n, cap;
 } slice;
@@ -42,7 +43,7 @@ struct es_ring {
     int64_t slice_ms;
     int nslices;
     size_t max_cells;
-    int64_t from_ms, end_ms; /* of the last begin: the slices being read */
+    int64_t end_ms; /* of the last advance */
     slice *slices;
     size_t cells;
 
@@ -101,7 +102,7 @@ size_t es_ring_cells(const es_ring *r) {
 }
 
 /* The slot of the slice that starts at t (a floor modulo: t may be negative). */
-static slice *slot_of(es_ring *r, int64_t t) {
+static slice *slot_of(const es_ring *r, int64_t t) {
     int64_t k = t / r->slice_ms;
     if (t % r->slice_ms != 0 && t < 0) k--;
     int64_t m = k % r->nslices;
@@ -115,21 +116,28 @@ static void empty_slice(es_ring *r, slice *s) {
     s->used = false;
 }
 
-void es_ring_begin(es_ring *r, int64_t from_ms, int64_t end_ms) {
+void es_ring_advance(es_ring *r, int64_t end_ms) {
     int64_t window_start = end_ms - (int64_t)r->nslices * r->slice_ms;
     for (int i = 0; i < r->nslices; i++) {
         slice *s = &r->slices[i];
-        if (s->used && (s->start < window_start || s->start >= from_ms)) empty_slice(r, s);
+        if (s->used && s->start < window_start) empty_slice(r, s);
     }
-    r->from_ms = from_ms;
     r->end_ms = end_ms;
-    /* The slices to be read are present (empty) even when the answer has
-     * nothing for them: a quiet slice is a slice with no traffic. */
-    for (int64_t t = from_ms > window_start ? from_ms : window_start; t < end_ms; t += r->slice_ms) {
-        slice *s = slot_of(r, t);
-        s->start = t;
-        s->used = true;
-    }
+}
+
+void es_ring_open(es_ring *r, int64_t slice_start_ms, double docs) {
+    slice *s = slot_of(r, slice_start_ms);
+    if (s->used) empty_slice(r, s);
+    s->start = slice_start_ms;
+    s->used = true;
+    s->docs = docs;
+}
+
+bool es_ring_docs(const es_ring *r, int64_t slice_start_ms, double *docs) {
+    const slice *s = slot_of(r, slice_start_ms);
+    if (!s->used || s->start != slice_start_ms) return false;
+    *docs = s->docs;
+    return true;
 }
 
 static uint64_t row_hash(const raw_row *row) {
@@ -178,8 +186,8 @@ static uint32_t intern(es_ring *r, const raw_row *row) {
 int es_ring_add(es_ring *r, int64_t slice_start_ms, const raw_row *row, bool *over_limit, char *err) {
     *over_limit = false;
     slice *s = slot_of(r, slice_start_ms);
-    if (!s->used || s->start != slice_start_ms || slice_start_ms < r->from_ms || slice_start_ms >= r->end_ms)
-        return util_fail(err, "a bucket for the slice at %lld ms, which the query did not ask for",
+    if (!s->used || s->start != slice_start_ms)
+        return util_fail(err, "a row for the slice at %lld ms, which the ring does not hold",
                          (long long)slice_start_ms);
     if (r->cells >= r->max_cells) {
         *over_limit = true;

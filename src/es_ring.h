@@ -10,12 +10,18 @@
  * date_histogram source says.
  *
  * Calling sequence, per collect that updates the ring:
- *   es_ring_begin(r, from, end): the ring will end at `end`; slices that
- *       start before end - window are dropped, slices that start at or after
- *       `from` are emptied, to be read again (a re-read replaces, never adds);
- *   es_ring_add(r, slice_start, row) for every bucket of the answer;
+ *   es_ring_advance(r, end): the ring will end at `end`; slices that start
+ *       before end - window are dropped;
+ *   es_ring_open(r, slice_start, docs) for each slice to be read (new, or
+ *       changed since it was read): the slice is emptied and held again,
+ *       empty until its rows come (a re-read replaces, never adds; a slice
+ *       with no documents is held empty: a quiet slice has no traffic), with
+ *       `docs`, the documents the engine counted in it just before the read;
+ *   es_ring_add(r, slice_start, row) for every bucket of the slice's answer;
  *   es_ring_emit(r, emit, ctx): one row per distinct raw row held, its counts
  *       and latency summed over the slices: the window's graph rows.
+ * es_ring_docs() says whether a slice is held and with how many documents,
+ * which tells the caller whether it changed since (source_es.c).
  * After a failed collect the caller calls es_ring_reset() (the ring is then
  * incomplete), and the next update fills it again from an empty ring.
  *
@@ -58,11 +64,16 @@ es_ring *es_ring_new(int64_t slice_ms, int nslices, size_t max_cells);
 void es_ring_free(es_ring *r);
 /* Forgets everything. */
 void es_ring_reset(es_ring *r);
-/* from and end on the grid, end - window <= from <= end. */
-void es_ring_begin(es_ring *r, int64_t from_ms, int64_t end_ms);
-/* Adds a row to the slice starting at slice_start (on the grid, within
- * [from, end) of the last begin). 0; -1 when slice_start is outside (err says
- * so) or when the ring would pass max_cells (*over_limit set). */
+/* end on the grid, not before the last advance's end. */
+void es_ring_advance(es_ring *r, int64_t end_ms);
+/* slice_start on the grid, within the window of the last advance. */
+void es_ring_open(es_ring *r, int64_t slice_start_ms, double docs);
+/* Whether the slice starting at slice_start is held, and its documents (of
+ * its es_ring_open()). */
+bool es_ring_docs(const es_ring *r, int64_t slice_start_ms, double *docs);
+/* Adds a row to the slice starting at slice_start, which must be held. 0; -1
+ * when it is not (err says so) or when the ring would pass max_cells
+ * (*over_limit set). */
 int es_ring_add(es_ring *r, int64_t slice_start_ms, const raw_row *row, bool *over_limit, char *err);
 /* emit() per distinct row; a nonzero return stops it (returns -1). */
 int es_ring_emit(es_ring *r, row_emit_fn emit, void *ctx);

@@ -291,7 +291,11 @@ void metrics_declare_all(void) {
         {"vizfeed_es_response_bytes_total", METRIC_COUNTER, "Bytes of Elasticsearch responses, by flow."},
         {"vizfeed_es_errors_total", METRIC_COUNTER, "Failed Elasticsearch requests, by flow and kind of error."},
         {"vizfeed_es_queries_total", METRIC_COUNTER,
-         "Searches (one per refresh, of one or more pages) by flow and kind: full, rebuild or incremental."},
+         "Refreshes of an elasticsearch flow by kind: full (one search of the window) or incremental (a slice-count "
+         "search, then one search per slice read), by flow."},
+        {"vizfeed_es_slice_reads_total", METRIC_COUNTER,
+         "Slices an incremental flow read, by flow and reason: new (not held yet) or changed (its document count "
+         "changed since it was read: late events)."},
         {"vizfeed_es_took_seconds_total", METRIC_COUNTER,
          "Time Elasticsearch says it spent on vizfeed's searches (the answers' took), by flow."},
         {"vizfeed_es_ring_cells", METRIC_GAUGE, "(slice, edge) cells an incremental flow holds, by flow."},

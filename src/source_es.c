@@ -30,12 +30,13 @@
  * ends it within about a second.
  *
  * Incremental windows (es_ring.h; README.md, "Incremental windows"): a
- * live flow keeps its window as a ring of interval slices and asks each
- * refresh only for [last end - settle, new end), with a date_histogram
- * source in the composite aggregation; choose_query() below says which
- * collect gets which search. Anything but the ring's next window forward
- * (baseline, past, off the grid) is one full query that leaves the ring as
- * it was.
+ * live flow keeps its window as a ring of interval slices. Each refresh
+ * asks how many documents each slice of [last end - settle, new end) holds
+ * (one slice-count search, es_query.h), then reads with a search of its own
+ * each slice that is new or whose count changed since it was read;
+ * choose_query() below says which collect gets which search. Anything but
+ * the ring's next window forward (baseline, past, off the grid) is one full
+ * query that leaves the ring as it was.
  *
  * With cfg->record_dir set, every request and its answer are written
  * through recording.h (<record_dir>/<flow>/<refresh>/<page>.{request,
@@ -107,16 +108,22 @@ typedef struct {
     es_failure last_failure; /* of the last page that failed without an answer */
 
     /* Incremental windows (es_ring.h, es_collect below). */
-    es_ring *ring;          /* NULL: this flow always sends full queries */
-    int64_t interval_ms;    /* slice width = refresh.interval */
-    int64_t settle_ms;      /* re-read per refresh, whole intervals */
-    int64_t ring_end;       /* end of the window the ring holds; 0 = it holds none */
-    int64_t ring_from;      /* start of the first slice it holds: it holds the whole window once <= start */
-    int64_t last_end;       /* the latest window end answered; 0 = none yet */
-    unsigned ring_off;      /* full queries left before the ring is tried again (it passed its limit) */
-    int64_t query_slice_ms; /* of the query in progress: > 0 when it fills the ring */
-    bool ring_over;         /* the query in progress passed ES_MAX_RING_CELLS */
-    bool ring_failed;       /* ... or had a bucket the ring cannot place (ring_err) */
+    es_ring *ring;       /* NULL: this flow always sends full queries */
+    int64_t interval_ms; /* slice width = refresh.interval */
+    int64_t settle_ms;   /* re-read per refresh, whole intervals */
+    int64_t ring_end;    /* end of the window the ring holds; 0 = it holds none */
+    int64_t ring_from;   /* start of the first slice it holds: it holds the whole window once <= start */
+    int64_t last_end;    /* the latest window end answered; 0 = none yet */
+    unsigned ring_off;   /* full queries left before the ring is tried again (it passed its limit) */
+    /* What the search in progress is for (forward_row): the graph's rows
+     * (neither flag), the ring's slice starting at read_slice, or the
+     * documents per slice of the count_n slices from count_from. */
+    bool reading_slice, counting;
+    int64_t read_slice, count_from;
+    double *slice_docs; /* counting: per slice from count_from, window / interval of them */
+    int count_n;        /* slices being counted */
+    bool ring_over;     /* the search in progress passed ES_MAX_RING_CELLS */
+    bool ring_failed;   /* ... or had a bucket the ring cannot place (ring_err) */
     char ring_err[ERR_LEN];
 
     /* Hashes of the after_keys seen in this collect, and their index. */
@@ -137,14 +144,23 @@ typedef struct {
 
 static int forward_row(void *ctx, const raw_row *row) {
     es_src *s = ctx;
-    if (s->query_slice_ms <= 0) return s->emit(s->emit_ctx, row);
-    int64_t slice;
-    if (!es_parser_row_slice(s->parser, &slice)) {
-        snprintf(s->ring_err, sizeof s->ring_err, "a bucket without its \"%s\" key", ES_SLICE_SOURCE);
-        s->ring_failed = true;
-        return 1;
+    if (s->counting) {
+        int64_t slice;
+        double docs;
+        int64_t k = -1;
+        if (es_parser_row_slice(s->parser, &slice, &docs) && slice >= s->count_from &&
+            (slice - s->count_from) % s->interval_ms == 0)
+            k = (slice - s->count_from) / s->interval_ms;
+        if (k < 0 || k >= s->count_n) {
+            snprintf(s->ring_err, sizeof s->ring_err, "a slice count that was not asked for");
+            s->ring_failed = true;
+            return 1;
+        }
+        s->slice_docs[k] = docs;
+        return 0;
     }
-    if (es_ring_add(s->ring, slice, row, &s->ring_over, s->ring_err) < 0) {
+    if (!s->reading_slice) return s->emit(s->emit_ctx, row);
+    if (es_ring_add(s->ring, s->read_slice, row, &s->ring_over, s->ring_err) < 0) {
         s->ring_failed = !s->ring_over;
         return 1;
     }
@@ -194,14 +210,16 @@ static bool after_key_fits(const es_src *s, const char *json, char *why, size_t 
         snprintf(why, why_len, "is not an object");
         goto done;
     }
-    es_source sources[ES_MAX_SOURCES + 1];
-    int nsources = es_query_sources(s->flow, sources);
-    if (s->query_slice_ms > 0) {
-        /* The incremental query's date_histogram source (es_query.h). */
-        snprintf(sources[nsources].name, sizeof sources[nsources].name, "%s", ES_SLICE_SOURCE);
-        sources[nsources++].field = s->flow->timestamp_field;
+    es_source sources[ES_MAX_SOURCES];
+    int nsources = 1;
+    if (s->counting) {
+        /* The slice-count search's one date_histogram source (es_query.h). */
+        snprintf(sources[0].name, sizeof sources[0].name, "%s", ES_SLICE_SOURCE);
+        sources[0].field = s->flow->timestamp_field;
+    } else {
+        nsources = es_query_sources(s->flow, sources);
     }
-    bool seen[ES_MAX_SOURCES + 1] = {false};
+    bool seen[ES_MAX_SOURCES] = {false};
     for (size_t k = 0; k < root->u.object.len; k++) {
         const char *name = root->u.object.keys[k];
         int i = 0;
@@ -234,6 +252,7 @@ static void es_close(source *src) {
     free(s->seen);
     hashtab_free(&s->seen_index);
     es_ring_free(s->ring);
+    free(s->slice_docs);
     es_client_free(s->client);
     es_parser_free(s->parser);
     free(s->path);
@@ -260,6 +279,7 @@ static void open_ring(es_src *s) {
     int64_t settle = cfg->es.settle_ms >= 0 ? cfg->es.settle_ms : ES_SETTLE_INTERVALS * interval;
     s->settle_ms = (settle + interval - 1) / interval * interval; /* whole slices */
     s->ring = es_ring_new(interval, (int)(window / interval), ES_MAX_RING_CELLS);
+    s->slice_docs = xcalloc((size_t)(window / interval), sizeof *s->slice_docs);
 }
 
 static source *es_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
@@ -459,7 +479,7 @@ static page_result fetch_page(es_src *s, int64_t start_ms, int64_t end_ms, const
                               .page_size = s->page_size,
                               .timeout_ms = s->cfg->es.timeout_ms,
                               .after_json = after,
-                              .slice_ms = s->query_slice_ms};
+                              .slice_ms = s->counting ? s->interval_ms : 0};
     if (es_query_body(&params, &body) < 0) {
         util_fail(err, "the search body is larger than %u bytes", ES_MAX_SEARCH_BODY);
         count_error(s, "query");
@@ -655,8 +675,8 @@ static void es_limit(source *src, const source_limits *limits) {
     es_client_set_limits(s->client, limits->deadline_ms, limits->stop);
 }
 
-/* Pages through one search over [start, end): a full one, or, with
- * query_slice_ms set, one whose rows fill the ring. 0, or -1 with err. */
+/* Pages through one search over [start, end): its rows go where
+ * forward_row() sends them. 0, or -1 with err. */
 static int run_query(es_src *s, int64_t start_ms, int64_t end_ms, char *err) {
     char *after = NULL;
     int lowerings = 0, rc = -1;
@@ -702,19 +722,24 @@ static int run_query(es_src *s, int64_t start_ms, int64_t end_ms, char *err) {
 typedef enum { QUERY_FULL, QUERY_INCREMENTAL } query_kind;
 static const char *const query_kind_names[] = {"full", "incremental"};
 
-static void count_query(es_src *s, query_kind kind) {
+/* Adds 1 to metric{flow, label="value"}; value is one of ours. */
+static void count_labeled(es_src *s, const char *metric, const char *label, const char *value) {
     buf labels;
     buf_init(&labels, 1024);
-    buf_printf(&labels, "%s,kind=\"%s\"", s->flow_label, query_kind_names[kind]);
-    metrics_add("vizfeed_es_queries_total", buf_cstr(&labels), 1);
+    buf_printf(&labels, "%s,%s=\"%s\"", s->flow_label, label, value);
+    metrics_add(metric, buf_cstr(&labels), 1);
     buf_free(&labels);
+}
+
+static void count_query(es_src *s, query_kind kind) {
+    count_labeled(s, "vizfeed_es_queries_total", "kind", query_kind_names[kind]);
 }
 
 /* Which search answers collect(start, end) (README.md, "Incremental
  * windows"):
  *   - incremental, over [ring end - settle, end), when the ring holds a
  *     window and this one is it moved forward on the grid by less than a
- *     window (or the same one again: its settle slices are re-read);
+ *     window (or the same one again: its settle slices are checked);
  *   - incremental over [end - settle - interval, end) into an emptied ring
  *     (*fresh), when the ring holds nothing usable and this window is a
  *     step forward from the last one answered: a live refresher after its
@@ -748,23 +773,54 @@ static query_kind choose_query(es_src *s, int64_t start_ms, int64_t end_ms, int6
     return QUERY_INCREMENTAL;
 }
 
-/* Reads [from, end) into the ring, then answers: with the ring's sums once it
- * holds the whole window, else with a full query. Never a search of the whole
- * window by slices: that would ask for window / interval times the buckets of
- * a full query (docs/PERFORMANCE.md). When the ring passes ES_MAX_RING_CELLS,
- * the flow answers with a full query instead and keeps doing so for
- * ES_RING_RETRY_COLLECTS collects. */
+/* How many documents each slice of [from, end) holds now (s->slice_docs):
+ * one small search, a bucket per slice that has any. 0, or -1 with err. */
+static int count_slices(es_src *s, int64_t from_ms, int64_t end_ms, char *err) {
+    s->count_from = from_ms;
+    s->count_n = (int)((end_ms - from_ms) / s->interval_ms);
+    memset(s->slice_docs, 0, (size_t)s->count_n * sizeof *s->slice_docs);
+    s->counting = true;
+    int rc = run_query(s, from_ms, end_ms, err);
+    s->counting = false;
+    return rc;
+}
+
+/* Brings the ring to [from, end), then answers: with the ring's sums once it
+ * holds the whole window, else with a full query. A slice is read, with a
+ * search of its own, when the ring does not hold it or when its document
+ * count changed since it was read: observability data is only appended, so
+ * a late event changes its slice's count, and a slice whose count did not
+ * change has nothing new (README.md, "Incremental windows", says what this
+ * assumes). A slice with no documents is held empty without a search. Each
+ * slice alone rather than several in one search: a composite search costs
+ * about pages x documents (docs/PERFORMANCE.md), so two slices in one search
+ * would cost twice the pages over twice the documents. Never the whole
+ * window by slices: that would cost window / interval times the buckets of
+ * a full query. When the ring passes ES_MAX_RING_CELLS, the flow answers
+ * with a full query instead and keeps doing so for ES_RING_RETRY_COLLECTS
+ * collects. */
 static int collect_sliced(es_src *s, bool fresh, int64_t start_ms, int64_t from_ms, int64_t end_ms, char *err) {
     if (fresh) {
         es_ring_reset(s->ring);
         s->ring_from = from_ms;
     }
-    es_ring_begin(s->ring, from_ms, end_ms);
-    s->query_slice_ms = s->interval_ms;
+    es_ring_advance(s->ring, end_ms);
     s->ring_over = s->ring_failed = false;
     count_query(s, QUERY_INCREMENTAL);
-    int rc = run_query(s, from_ms, end_ms, err);
-    s->query_slice_ms = 0;
+    int rc = count_slices(s, from_ms, end_ms, err);
+    for (int k = 0; rc == 0 && k < s->count_n; k++) {
+        int64_t t = from_ms + k * s->interval_ms;
+        double docs = s->slice_docs[k], held;
+        bool was_held = es_ring_docs(s->ring, t, &held);
+        if (was_held && held == docs) continue;
+        es_ring_open(s->ring, t, docs);
+        if (docs <= 0) continue;
+        count_labeled(s, "vizfeed_es_slice_reads_total", "reason", was_held ? "changed" : "new");
+        s->reading_slice = true;
+        s->read_slice = t;
+        rc = run_query(s, t, t + s->interval_ms, err);
+        s->reading_slice = false;
+    }
     if (rc == 0) {
         s->ring_end = end_ms;
         if (from_ms < s->ring_from) s->ring_from = from_ms;

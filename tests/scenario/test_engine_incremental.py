@@ -2,8 +2,8 @@
 (a daemon with a clock the test sets, documents that keep arriving, some late within settle
 and some beyond, every refresh compared byte for byte with `vizfeed once` and
 `incremental: false`) against OpenSearch 2.19 or Elasticsearch 8.19 ($VIZFEED_ENGINE, through
-`./dev engine`), so that the date_histogram composite source, its keys and its after_key are the
-engine's own. Index `calls` holds every document; `calls-seen` the same but those later than
+`./dev engine`), so that the slice-count search (a date_histogram composite source), its keys
+and its after_key, and the searches of one slice each, are the engine's own. Index `calls` holds every document; `calls-seen` the same but those later than
 settle, for the full query to compare with.
 """
 import json
@@ -13,7 +13,7 @@ import tempfile
 import urllib.request
 
 from enginelib import Engine, Recorder, skip_unless_runnable
-from test_incremental import MAPPINGS, Store, check_incremental, fakeclock_library, sliced  # noqa: F401
+from test_incremental import MAPPINGS, Store, check_incremental, fakeclock_library, kind  # noqa: F401
 from vizlib import TESTS, Tap
 
 sys.path.insert(0, os.path.join(TESTS, "es"))
@@ -21,7 +21,7 @@ from fake_es import FakeElasticsearch  # noqa: E402
 
 
 def fake_agrees(tap, eng, all_docs, bodies):
-    """The last sliced searches put again to the engine and to the fake holding the same
+    """The last incremental searches put again to the engine and to the fake holding the same
     documents: the same buckets, keys (slice starts) and after_key."""
     differ = []
     with FakeElasticsearch(flavor=eng.fake_flavor) as fake:
@@ -36,7 +36,7 @@ def fake_agrees(tap, eng, all_docs, bodies):
             b = json.dumps(got.get("aggregations"), sort_keys=True)
             if a != b:
                 differ.append(f"engine {a[:400]}\n  fake {b[:400]}")
-    tap.check(bodies and not differ, f"{eng.kind}: the fake answers {len(bodies)} sliced searches as the engine "
+    tap.check(bodies and not differ, f"{eng.kind}: the fake answers {len(bodies)} incremental searches as the engine "
               "does (date_histogram keys, buckets, after_key)", "\n".join(differ[:3]))
 
 
@@ -69,10 +69,12 @@ def main():
             # A slower machine: more time per refresh; the same steps.
             check_incremental(tap, store, searches, tmp, lib, label=f"{eng.kind}: ", timeout=120)
             bodies = searches()
-            keys = [b for b in bodies if sliced(b)]
-            tap.check(keys and all(x["status"] == 200 for x in rec.searches()),
-                      f"{eng.kind}: the engine accepted every sliced search ({len(keys)} pages)")
-            fake_agrees(tap, eng, all_docs, keys[-6:])
+            counts = [b for b in bodies if kind(b) == "counts"]
+            slices = [b for b in bodies if kind(b) == "slice"]
+            tap.check(counts and slices and all(x["status"] == 200 for x in rec.searches()),
+                      f"{eng.kind}: the engine accepted every search ({len(counts)} slice-count and {len(slices)} "
+                      "slice search pages)")
+            fake_agrees(tap, eng, all_docs, counts[-3:] + slices[-3:])
         finally:
             rec.close()
     tap.done()

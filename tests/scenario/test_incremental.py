@@ -8,7 +8,8 @@ else on the documents the ring could have seen: all but those that came later th
 The two must be the same graph, maxVolume included (a pure function of the window since
 windows sit on a grid, graph_state.h). The clock makes steps of one interval, of several, and one
 longer than the window (after which the ring fills again); the searches the daemon sent show
-what it asked.
+what it asked: a slice-count search over [last end - settle, end), then one search per slice,
+and a slice read again only when documents arrived in it since it was read.
 """
 import json
 import os
@@ -83,8 +84,33 @@ def window_of(body):
     return r["gte"], r["lt"]
 
 
-def sliced(body):
-    return any("slice" in s for s in body["aggs"]["edges"]["composite"]["sources"])
+def kind(body):
+    """"counts" (the slice-count search), "slice" (one slice of the ring) or "full"."""
+    sources = body["aggs"]["edges"]["composite"]["sources"]
+    if len(sources) == 1 and "slice" in sources[0]:
+        return "counts"
+    lo, hi = window_of(body)
+    return "slice" if hi - lo < WINDOW else "full"
+
+
+def unneeded_rereads(bodies, loads):
+    """Searches of a slice already read, with no document loaded into it since:
+    (list of them, number of re-reads). loads: (searches sent before, slices loaded) in order."""
+    read, dirty, unneeded, rereads, li = set(), set(), [], 0, 0
+    for i, b in enumerate(bodies):
+        while li < len(loads) and loads[li][0] <= i:
+            dirty |= loads[li][1]
+            li += 1
+        if kind(b) != "slice" or "after" in b["aggs"]["edges"]["composite"]:
+            continue  # only a search's first page
+        t = window_of(b)[0]
+        if t in read:
+            rereads += 1
+            if t not in dirty:
+                unneeded.append(t)
+        read.add(t)
+        dirty.discard(t)
+    return unneeded, rereads
 
 
 class Store:
@@ -124,6 +150,7 @@ def check_incremental(tap, store, searches, tmp, lib, label="", steps=None, time
         # window (the ring fills again), then more single steps.
         steps = steps or [1, 1, 1, 2, 1, 3, 1, 1, 12, 1, 1, 2, 1, 1, 1, 1, 4, 1, 1, 1]
         mismatches, compared, beyond_total, late_total, by_ring = [], 0, 0, 0, 0
+        loads = []  # (searches sent before, slices given documents), for unneeded_rereads
         for k, step in enumerate(steps + [None]):
             end = now - LAG
             graph = d.wait_for(lambda: (lambda g: g if g.get("updated") == end else None)(d.graph()),
@@ -132,7 +159,7 @@ def check_incremental(tap, store, searches, tmp, lib, label="", steps=None, time
                 # A refresh answered by a full query (the first, and while the ring fills: after
                 # the start and after the gap) is the full graph of everything; one answered by
                 # the ring is the full graph of what it could see.
-                full_answer = any(not sliced(b) and window_of(b)[1] == end for b in searches())
+                full_answer = any(kind(b) == "full" and window_of(b)[1] == end for b in searches())
                 by_ring += not full_answer
                 r = run(["once", "-c", all_cfg if full_answer else full_cfg, "--at", str(end)])
                 if r.returncode != 0:
@@ -157,6 +184,7 @@ def check_incremental(tap, store, searches, tmp, lib, label="", steps=None, time
             beyond_total += len(beyond)
             store.load_all(in_time + late + beyond)
             store.load_seen(in_time + late)
+            loads.append((len(searches()), {d["@timestamp"] // IV * IV for d in in_time + late + beyond}))
             now = nxt + LAG
             set_clock(clock, now)
         tap.check(compared == len(steps) and by_ring >= 10 and not mismatches,
@@ -165,15 +193,20 @@ def check_incremental(tap, store, searches, tmp, lib, label="", steps=None, time
                   "it left out)", "\n".join(mismatches[:5]))
 
         bodies = searches()
-        kinds = [("sliced" if sliced(b) else "full", window_of(b)) for b in bodies]
-        inc = [w for kind, w in kinds if kind == "sliced" and w[1] - w[0] < WINDOW]
-        tap.check(inc and all(w[1] - w[0] <= SETTLE + 4 * IV for w in inc),
-                  f"{label}{len(inc)} incremental search pages asked only for [last end - settle, new end)",
-                  json.dumps(kinds[:12]))
-        whole = [w for kind, w in kinds if kind == "sliced" and w[1] - w[0] >= WINDOW]
-        tap.check(not whole and kinds[0][0] == "full" and any(kind == "sliced" for kind, _ in kinds),
+        kinds = [(kind(b), window_of(b)) for b in bodies]
+        slices = [w for k, w in kinds if k == "slice"]
+        counts = [w for k, w in kinds if k == "counts"]
+        tap.check(slices and counts and all(w[1] - w[0] == IV and w[0] % IV == 0 for w in slices)
+                  and all(w[1] - w[0] <= SETTLE + 4 * IV for w in counts),
+                  f"{label}{len(counts)} slice-count searches asked only for [last end - settle, new end), "
+                  f"{len(slices)} slice searches for one slice each", json.dumps(kinds[:12]))
+        tap.check(kinds[0][0] == "full" and all(w[1] - w[0] < WINDOW for w in counts),
                   f"{label}the first refresh is one full query; then the ring fills from small ranges (never the "
                   "whole window by slices)", json.dumps(kinds[:4]))
+        unneeded, rereads = unneeded_rereads(bodies, loads)
+        tap.check(not unneeded and rereads > 0,
+                  f"{label}{rereads} slices read again, each after documents arrived in it; none read again "
+                  "without", json.dumps(unneeded[:10]))
         m = d.metrics()
         n_inc = sum(v for k, v in m.items() if k.startswith("vizfeed_es_queries_total") and 'kind="incremental"' in k)
         took = [v for k, v in m.items() if k.startswith("vizfeed_es_took_seconds_total")]

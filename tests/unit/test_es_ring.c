@@ -59,6 +59,13 @@ static void add(es_ring *r, int64_t slice, const char *from, const char *to, dou
     assert_int_equal(es_ring_add(r, slice, &row, &over, err), 0);
 }
 
+/* The ring ends at end, and every slice of [from, end) in its window is
+ * (re)opened to be read, as source_es.c does for the slices it reads. */
+static void begin(es_ring *r, int64_t from, int64_t end, int nslices) {
+    es_ring_advance(r, end);
+    for (int64_t t = from > end - nslices * IV ? from : end - nslices * IV; t < end; t += IV) es_ring_open(r, t, 0);
+}
+
 static got emit(es_ring *r) {
     got g = {0};
     assert_int_equal(es_ring_emit(r, collect, &g), 0);
@@ -69,7 +76,7 @@ static void replace_drop_and_sum(void **state) {
     (void)state;
     es_ring *r = es_ring_new(IV, 3, 1000);
     /* Window [0, 30000): three slices. */
-    es_ring_begin(r, 0, 3 * IV);
+    begin(r, 0, 3 * IV, 3);
     add(r, 0, "a", "b", 1, 0);
     add(r, IV, "a", "b", 2, 1);
     add(r, 2 * IV, "a", "b", 4, 0);
@@ -83,7 +90,7 @@ static void replace_drop_and_sum(void **state) {
 
     /* One step forward, the last slice re-read: slice 0 drops, slice 2 is
      * replaced (not added to), slice 3 is new. */
-    es_ring_begin(r, 2 * IV, 4 * IV);
+    begin(r, 2 * IV, 4 * IV, 3);
     add(r, 2 * IV, "a", "b", 6, 0);
     add(r, 3 * IV, "a", "b", 8, 0);
     g = emit(r);
@@ -91,20 +98,21 @@ static void replace_drop_and_sum(void **state) {
     assert_true(find(&g, "a>b")->count[CLASS_NORMAL] == 2 + 6 + 8);
     assert_true(find(&g, "a>b")->lat.max_ms == 8);
 
-    /* A slice outside what was asked is refused. */
+    /* A slice the ring does not hold (dropped, or never opened) is refused. */
     raw_row row = {0};
     bool over;
     char err[ERR_LEN];
-    assert_int_equal(es_ring_add(r, IV, &row, &over, err), -1);
+    assert_int_equal(es_ring_add(r, 0, &row, &over, err), -1);
     assert_false(over);
-    assert_non_null(strstr(err, "did not ask for"));
+    assert_non_null(strstr(err, "does not hold"));
+    assert_int_equal(es_ring_add(r, 4 * IV, &row, &over, err), -1);
     es_ring_free(r);
 }
 
 static void null_is_not_empty(void **state) {
     (void)state;
     es_ring *r = es_ring_new(IV, 2, 1000);
-    es_ring_begin(r, 0, 2 * IV);
+    begin(r, 0, 2 * IV, 2);
     add(r, 0, "a", NULL, 1, 0);
     add(r, 0, "a", "", 2, 0);
     add(r, IV, "a", NULL, 4, 0);
@@ -118,12 +126,12 @@ static void null_is_not_empty(void **state) {
 static void negative_times_and_gap(void **state) {
     (void)state;
     es_ring *r = es_ring_new(IV, 3, 1000);
-    es_ring_begin(r, -3 * IV, 0);
+    begin(r, -3 * IV, 0, 3);
     add(r, -3 * IV, "x", "y", 1, 0);
     add(r, -IV, "x", "y", 1, 0);
     assert_true(emit(r).rows[0].count[CLASS_NORMAL] == 2);
     /* Moved a whole window on: everything held drops. */
-    es_ring_begin(r, 0, 3 * IV);
+    begin(r, 0, 3 * IV, 3);
     got g = emit(r);
     assert_int_equal(g.n, 0);
     es_ring_free(r);
@@ -132,7 +140,7 @@ static void negative_times_and_gap(void **state) {
 static void cell_limit(void **state) {
     (void)state;
     es_ring *r = es_ring_new(IV, 2, 3);
-    es_ring_begin(r, 0, 2 * IV);
+    begin(r, 0, 2 * IV, 2);
     add(r, 0, "a", "b", 1, 0);
     add(r, 0, "a", "c", 1, 0);
     add(r, IV, "a", "b", 1, 0);
@@ -144,7 +152,7 @@ static void cell_limit(void **state) {
     assert_true(over);
     assert_int_equal(es_ring_cells(r), 3);
     /* Re-reading slice IV frees its cell. */
-    es_ring_begin(r, IV, 2 * IV);
+    begin(r, IV, 2 * IV, 2);
     assert_int_equal(es_ring_cells(r), 2);
     es_ring_free(r);
 }
@@ -156,24 +164,49 @@ static void compaction(void **state) {
     es_ring *r = es_ring_new(IV, 2, 100000);
     char name[32];
     int64_t end = 2 * IV;
-    es_ring_begin(r, 0, end);
+    begin(r, 0, end, 2);
     for (int i = 0; i < 5000; i++) {
         snprintf(name, sizeof name, "s%d", i);
         add(r, 0, name, "t", 1, 0);
     }
     add(r, IV, "keep", "t", 3, 0);
     assert_int_equal(emit(r).n, 5001);
-    es_ring_begin(r, 2 * IV, 3 * IV); /* slice 0 drops; slice IV stays */
+    begin(r, 2 * IV, 3 * IV, 2); /* slice 0 drops; slice IV stays */
     add(r, 2 * IV, "keep", "t", 4, 0);
     got g = emit(r); /* compacts: 5001 rows, 1 live */
     assert_int_equal(g.n, 1);
     assert_true(find(&g, "keep>t")->count[CLASS_NORMAL] == 7);
-    es_ring_begin(r, 3 * IV, 4 * IV);
+    begin(r, 3 * IV, 4 * IV, 2);
     add(r, 3 * IV, "new", "t", 1, 0);
     g = emit(r);
     assert_int_equal(g.n, 2);
     assert_true(find(&g, "keep>t")->count[CLASS_NORMAL] == 4);
     assert_true(find(&g, "new>t")->count[CLASS_NORMAL] == 1);
+    es_ring_free(r);
+}
+
+/* What a slice was opened with is what es_ring_docs() says while it is held,
+ * and nothing once it left the window or another slice took its place. */
+static void slice_documents(void **state) {
+    (void)state;
+    es_ring *r = es_ring_new(IV, 2, 1000);
+    double docs = -1;
+    assert_false(es_ring_docs(r, 0, &docs));
+    es_ring_advance(r, 2 * IV);
+    es_ring_open(r, 0, 7);
+    es_ring_open(r, IV, 0);
+    add(r, 0, "a", "b", 7, 0);
+    assert_true(es_ring_docs(r, 0, &docs) && docs == 7);
+    assert_true(es_ring_docs(r, IV, &docs) && docs == 0);
+    /* Re-opened with a new count: emptied, and the count replaced. */
+    es_ring_open(r, 0, 9);
+    assert_true(es_ring_docs(r, 0, &docs) && docs == 9);
+    assert_int_equal(emit(r).n, 0);
+    /* Slice 0 leaves the window; slice 2 * IV shares its slot but is not held. */
+    es_ring_advance(r, 3 * IV);
+    assert_false(es_ring_docs(r, 0, &docs));
+    assert_false(es_ring_docs(r, 2 * IV, &docs));
+    assert_true(es_ring_docs(r, IV, &docs));
     es_ring_free(r);
 }
 
@@ -184,6 +217,7 @@ int main(void) {
         cmocka_unit_test(negative_times_and_gap),
         cmocka_unit_test(cell_limit),
         cmocka_unit_test(compaction),
+        cmocka_unit_test(slice_documents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

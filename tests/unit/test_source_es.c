@@ -619,12 +619,15 @@ static void test_replay_open_errors(void **state) {
 
 /* ---- incremental windows ------------------------------------------------ */
 
-#define SBUCKET(slice, from, to, n)                                                                                    \
-    "{\"key\":{\"slice\":" #slice ",\"from_service\":\"" from "\",\"to_service\":\"" to "\"},\"doc_count\":" #n        \
-    ",\"warning\":{\"doc_count\":0},\"danger\":{\"doc_count\":0}}"
-#define SPAGE(timed_out, buckets)                                                                                      \
-    "{\"took\":3,\"timed_out\":" timed_out "," SHARDS_OK ",\"aggregations\":{\"edges\":{\"after_key\":"                \
-    "{\"slice\":0,\"from_service\":\"z\",\"to_service\":\"z\"},\"buckets\":[" buckets "]}}}"
+/* The answer to a slice-count search: a bucket per slice, its documents. */
+#define CBUCKET(slice, n) "{\"key\":{\"slice\":" #slice "},\"doc_count\":" #n "}"
+#define CPAGE(buckets)                                                                                                 \
+    "{\"took\":2,\"timed_out\":false," SHARDS_OK ",\"aggregations\":{\"edges\":{\"after_key\":{\"slice\":0},"          \
+    "\"buckets\":[" buckets "]}}}"
+#define PARTIAL_PAGE(after, buckets)                                                                                   \
+    "{\"took\":3,\"timed_out\":true," SHARDS_OK                                                                        \
+    ",\"aggregations\":{\"edges\":{\"after_key\":{\"from_service\":\"" after                                           \
+    "\",\"to_service\":\"x\"},\"buckets\":[" buckets "]}}}"
 
 static void collect_at(fixture *f, source *s, int64_t end, int64_t window, const char *want) {
     char err[ERR_LEN] = "";
@@ -635,50 +638,63 @@ static void collect_at(fixture *f, source *s, int64_t end, int64_t window, const
     assert_string_equal(buf_cstr(&f->rows), want);
 }
 
-static void assert_range(const fake_request *r, int64_t gte, int64_t lt, bool sliced) {
+/* The request asked for [gte, lt), and was a slice-count search or not. */
+static void assert_range(const fake_request *r, int64_t gte, int64_t lt, bool counts) {
     char range[128];
     snprintf(range, sizeof range, "{\"gte\":%lld,\"lt\":%lld,", (long long)gte, (long long)lt);
     assert_non_null(strstr(r->body, range));
-    assert_true((strstr(r->body, "\"date_histogram\"") != NULL) == sliced);
+    assert_true((strstr(r->body, "\"date_histogram\"") != NULL) == counts);
+}
+
+static void push(fixture *f, const char *body) {
+    fake_push(f->server, (fake_answer){.status = 200, .body = body});
 }
 
 /* The sequence of a live refresher (window 30s, interval 10s, settle 10s): a
  * full query first; then the ring fills from [end - settle - interval, end)
  * while full queries answer, until it holds the whole window; then
- * incremental steps whose re-read slices replace what was held. A baseline
- * window in between is one full query and leaves the ring alone; a partial
- * answer is shown once and the ring fills again after it. No search ever asks
- * for the whole window by slices. */
+ * incremental steps: one slice-count search over [last end - settle, end),
+ * then one search per slice that is new or whose count changed, a re-read
+ * replacing what was held. A baseline window in between is one full query
+ * and leaves the ring alone; a partial answer is shown once and the ring
+ * fills again after it. No search ever asks for the whole window by
+ * slices, and no slice that did not change is read twice. */
 static void test_incremental_windows(void **state) {
     fixture *f = *state;
     f->cfg->window_ms = 30000;
     f->cfg->interval_ms = 10000;
     f->cfg->es.settle_ms = 10000;
     const int64_t e0 = 1767225600000LL, iv = 10000, w = 30000;
-    fake_answer last = {.status = 200, .body = LAST_PAGE};
-    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 10, 0, 0))});
-    fake_push(f->server, last);
-    /* e0 + iv: slices e0 - iv and e0 into an empty ring, then a full query */
-    fake_push(f->server, (fake_answer){.status = 200,
-                                       .body = SPAGE("false", SBUCKET(1767225590000, "a", "b",
-                                                                      3) "," SBUCKET(1767225600000, "c", "d", 1))});
-    fake_push(f->server, last);
-    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("a", "b", 9, 0, 0))});
-    fake_push(f->server, last);
-    /* e0 + 2iv: slices e0 (re-read) and e0 + iv; the ring holds the window */
-    fake_push(f->server, (fake_answer){.status = 200,
-                                       .body = SPAGE("false", SBUCKET(1767225600000, "c", "d",
-                                                                      2) "," SBUCKET(1767225610000, "a", "b", 4))});
-    fake_push(f->server, last);
+    /* e0: the first refresh, a full query */
+    push(f, PAGE("b", BUCKET("a", "b", 10, 0, 0)));
+    push(f, LAST_PAGE);
+    /* e0 + iv: slices e0 - iv and e0 counted, read into an empty ring, then a full query */
+    push(f, CPAGE(CBUCKET(1767225590000, 3) "," CBUCKET(1767225600000, 1)));
+    push(f, LAST_PAGE);
+    push(f, PAGE("b", BUCKET("a", "b", 3, 0, 0)));
+    push(f, LAST_PAGE);
+    push(f, PAGE("d", BUCKET("c", "d", 1, 0, 0)));
+    push(f, LAST_PAGE);
+    push(f, PAGE("b", BUCKET("a", "b", 9, 0, 0)));
+    push(f, LAST_PAGE);
+    /* e0 + 2iv: slice e0 changed (1 -> 2 documents), e0 + iv is new; the ring holds the window */
+    push(f, CPAGE(CBUCKET(1767225600000, 2) "," CBUCKET(1767225610000, 4)));
+    push(f, LAST_PAGE);
+    push(f, PAGE("d", BUCKET("c", "d", 2, 0, 0)));
+    push(f, LAST_PAGE);
+    push(f, PAGE("b", BUCKET("a", "b", 4, 0, 0)));
+    push(f, LAST_PAGE);
     /* a baseline window */
-    fake_push(f->server, (fake_answer){.status = 200, .body = PAGE("b", BUCKET("x", "y", 1, 0, 0))});
-    fake_push(f->server, last);
-    /* e0 + 3iv: slices e0 + iv (re-read, a partial answer) and e0 + 2iv */
-    fake_push(f->server, (fake_answer){.status = 200, .body = SPAGE("true", SBUCKET(1767225610000, "a", "b", 5))});
-    fake_push(f->server, last);
-    /* e0 + 4iv: the ring fills again (nothing), a full query answers (nothing) */
-    fake_push(f->server, last);
-    fake_push(f->server, last);
+    push(f, PAGE("b", BUCKET("x", "y", 1, 0, 0)));
+    push(f, LAST_PAGE);
+    /* e0 + 3iv: slice e0 + iv unchanged (not read), e0 + 2iv new, a partial answer */
+    push(f, CPAGE(CBUCKET(1767225610000, 4) "," CBUCKET(1767225620000, 5)));
+    push(f, LAST_PAGE);
+    push(f, PARTIAL_PAGE("b", BUCKET("a", "b", 5, 0, 0)));
+    push(f, LAST_PAGE);
+    /* e0 + 4iv: the ring fills again: no documents (no slice search), a full query (nothing) */
+    push(f, LAST_PAGE);
+    push(f, LAST_PAGE);
     source *s = open_es(f);
     fake_request *r = f->server->requests;
 
@@ -688,11 +704,15 @@ static void test_incremental_windows(void **state) {
     collect_at(f, s, e0 + iv, w, "a>b 9/0/0;"); /* filling: the full query answers */
     assert_range(&r[2], e0 - iv, e0 + iv, true);
     assert_non_null(strstr(r[2].body, "\"fixed_interval\":\"10s\""));
-    assert_range(&r[4], e0 + iv - w, e0 + iv, false);
+    assert_range(&r[4], e0 - iv, e0, false);
+    assert_range(&r[6], e0, e0 + iv, false);
+    assert_range(&r[8], e0 + iv - w, e0 + iv, false);
 
-    /* [last end - settle, new end): slice e0 re-read (c>d 1 -> 2), e0 + iv new; the ring answers. */
+    /* Slice e0 re-read (c>d 1 -> 2), e0 + iv new; the ring answers. */
     collect_at(f, s, e0 + 2 * iv, w, "a>b 7/0/0;c>d 2/0/0;");
-    assert_range(&r[6], e0, e0 + 2 * iv, true);
+    assert_range(&r[10], e0, e0 + 2 * iv, true);
+    assert_range(&r[12], e0, e0 + iv, false);
+    assert_range(&r[14], e0 + iv, e0 + 2 * iv, false);
 
     /* A baseline window: one full query, nothing sliced. */
     char err[ERR_LEN] = "";
@@ -700,19 +720,24 @@ static void test_incremental_windows(void **state) {
     const int64_t day = 86400000;
     assert_int_equal(source_es_ops.collect(s, e0 + 2 * iv - day - w, e0 + 2 * iv - day, keep_row, &f->rows, err), 0);
     assert_string_equal(buf_cstr(&f->rows), "x>y 1/0/0;");
-    assert_range(&r[8], e0 + 2 * iv - day - w, e0 + 2 * iv - day, false);
+    assert_range(&r[16], e0 + 2 * iv - day - w, e0 + 2 * iv - day, false);
 
-    /* The ring was left alone: the next step is incremental again (slice e0 - iv has left). */
-    collect_at(f, s, e0 + 3 * iv, w, "a>b 5/0/0;c>d 2/0/0;");
-    assert_range(&r[10], e0 + iv, e0 + 3 * iv, true);
+    /* The ring was left alone: the next step is incremental again (slice e0 - iv has left), and
+     * slice e0 + iv, whose count did not change, is not read again. */
+    collect_at(f, s, e0 + 3 * iv, w, "a>b 9/0/0;c>d 2/0/0;");
+    assert_range(&r[18], e0 + iv, e0 + 3 * iv, true);
+    assert_range(&r[20], e0 + 2 * iv, e0 + 3 * iv, false);
     assert_non_null(source_es_ops.degraded(s));
 
     /* After the partial answer the ring fills again, from a small range. */
     collect_at(f, s, e0 + 4 * iv, w, "");
-    assert_range(&r[12], e0 + 2 * iv, e0 + 4 * iv, true);
-    assert_range(&r[13], e0 + 4 * iv - w, e0 + 4 * iv, false);
+    assert_range(&r[22], e0 + 2 * iv, e0 + 4 * iv, true);
+    assert_range(&r[23], e0 + 4 * iv - w, e0 + 4 * iv, false);
+    assert_int_equal(f->server->nrequests, 24);
     assert_true(metrics_get("vizfeed_es_queries_total", "flow=\"edge\",kind=\"incremental\"") == 4);
     assert_true(metrics_get("vizfeed_es_queries_total", "flow=\"edge\",kind=\"full\"") == 4);
+    assert_true(metrics_get("vizfeed_es_slice_reads_total", "flow=\"edge\",reason=\"new\"") == 4);
+    assert_true(metrics_get("vizfeed_es_slice_reads_total", "flow=\"edge\",reason=\"changed\"") == 1);
     assert_true(metrics_get("vizfeed_es_took_seconds_total", "flow=\"edge\"") > 0);
     source_es_ops.close(s);
 }
