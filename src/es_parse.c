@@ -923,6 +923,18 @@ bool es_parser_row_slice(const es_parser *p, int64_t *slice_ms, double *docs) {
     return true;
 }
 
+int es_parse_timeline_row(void *rows, const raw_row *row) {
+    es_timeline_rows *t = rows;
+    const char *key = row->value[EP_FROM_HOST];
+    char *end = NULL;
+    double v = key ? strtod(key, &end) : 0;
+    /* Within int64_t's range (and not NaN), so the conversion is defined. */
+    if (!key || end == key || *end || v != v || v < -9.2e18 || v > 9.2e18) return 0;
+    raw_row r = *row;
+    r.value[EP_FROM_SERVICE] = r.value[EP_FROM_REGION] = r.value[EP_FROM_HOST] = NULL;
+    return t->emit(t->ctx, util_align_ms((int64_t)v, t->step_ms), &r);
+}
+
 int64_t es_parse_shards_missing(const es_answer *a) {
     if (!a->has_successful) return 0;
     int64_t missing = a->shards_total - a->shards_successful - a->shards_skipped - a->shards_failed;

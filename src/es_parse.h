@@ -88,6 +88,23 @@ int es_parser_finish(es_parser *p, es_answer *out, char *err);
  * slice-count search (es_query.h); false otherwise. */
 bool es_parser_row_slice(const es_parser *p, int64_t *slice_ms, double *docs);
 
+/* The timeline's answers (es_query_timeline_body()), live or recorded:
+ * each bucket's step start (epoch ms) is the value of the
+ * ES_TIMELINE_TIME_SOURCE part, which the parser puts in
+ * value[EP_FROM_HOST] as it would a caller's host. es_parse_timeline_row is
+ * the row_emit_fn that turns such a row into a timeline row (source.h) for
+ * rows->emit: the step start rounded down to rows->step_ms, the caller's
+ * parts (EP_FROM_*) NULL, everything else as parsed. A row without a
+ * number there (not a timeline's bucket) is skipped, not an error.
+ * Returns what rows->emit returns (nonzero stops the page). The one reading
+ * of a timeline bucket for the elasticsearch and replay sources. */
+typedef struct {
+    step_emit_fn emit;
+    void *ctx;
+    int64_t step_ms;
+} es_timeline_rows;
+int es_parse_timeline_row(void *rows, const raw_row *row);
+
 /* Shards of an ES_ANSWER_OK answer that neither answered, were skipped nor are counted as
  * failed: unavailable ones (0 when the answer does not say). */
 int64_t es_parse_shards_missing(const es_answer *a);

@@ -102,7 +102,8 @@ int es_query_print(const vizfeed_config *cfg, int64_t end_ms, buf *out);
  * Elasticsearch steps x distinct (service, region) buckets, es.page_size a
  * page. Its source is named ES_TIMELINE_TIME_SOURCE, a caller part the
  * timeline never reads, so that es_parse hands each bucket's step to the
- * source as that part's value: one parser reads both requests.
+ * source as that part's value: one parser reads both requests
+ * (es_parse_timeline_row takes the step from there).
  */
 #define ES_TIMELINE_TIME_SOURCE "from_host"
 int es_query_timeline_body(const es_query_params *p, int64_t step_ms, buf *out);

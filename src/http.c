@@ -70,6 +70,16 @@ static http_request *request_state(void *con_cls) {
     return m && !(m >= marks && m < marks + sizeof marks) ? con_cls : NULL;
 }
 
+/* The state of a request that needs one (http_internal.h); request_completed()
+ * frees it. */
+static http_request *request_new(struct MHD_Connection *c, unsigned marks_of_uri) {
+    http_request *req = xcalloc(1, sizeof *req);
+    req->marks = marks_of_uri;
+    req->connection = c;
+    pthread_mutex_init(&req->lock, NULL);
+    return req;
+}
+
 static unsigned request_marks(void *con_cls) {
     char *m = con_cls;
     http_request *req = request_state(con_cls);
@@ -110,9 +120,43 @@ struct MHD_Response *http_copied_response(const char *body, size_t len, const ch
     return r;
 }
 
-/* A small JSON answer: {"<key>":<value>,"reason":"..."}. */
-enum MHD_Result http_answer_json(http_server *h, struct MHD_Connection *c, unsigned code, const char *path,
-                                 const char *key, const char *value_json, const char *reason) {
+static void release_snapshot(void *cls) {
+    snapshot_unref(cls);
+}
+
+struct MHD_Response *http_snapshot_response(snapshot *s, int gzip, int not_modified, const char *cors,
+                                            const char *cache_control) {
+    struct MHD_Response *r;
+    if (not_modified) {
+        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    } else {
+        /* The response borrows the snapshot's bytes and holds a reference
+         * until MHD destroys it, which may be long after a newer snapshot
+         * replaced this one. */
+        r = MHD_create_response_from_buffer_with_free_callback_cls(gzip ? s->gzip_len : s->json_len,
+                                                                   gzip ? s->gzip : s->json, release_snapshot, s);
+        if (r) snapshot_ref(s);
+    }
+    if (!r) return NULL;
+    /* A 304 repeats the validators and caching headers of the 200 it
+     * stands for, so a cache can refresh what it stored. */
+    if (!not_modified) MHD_add_response_header(r, "Content-Type", "application/json");
+    if (gzip && !not_modified) MHD_add_response_header(r, "Content-Encoding", "gzip");
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", cors);
+    MHD_add_response_header(r, "Access-Control-Expose-Headers", "ETag");
+    MHD_add_response_header(r, "Cache-Control", cache_control);
+    MHD_add_response_header(r, "ETag", gzip ? s->etag_gzip : s->etag);
+    MHD_add_response_header(r, "Vary", "Accept-Encoding");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    return r;
+}
+
+/* A small JSON answer: {"<key>":<value>,"reason":"..."}, with Retry-After
+ * when retry_after_s > 0 (http_internal.h). One writer for every JSON
+ * answer made for one request, so that they all say the same thing the
+ * same way. */
+static enum MHD_Result answer_json(http_server *h, struct MHD_Connection *c, unsigned code, const char *path,
+                                   const char *key, const char *value_json, const char *reason, int64_t retry_after_s) {
     buf body;
     buf_init(&body, 4096);
     buf_printf(&body, "{\"%s\":%s", key, value_json);
@@ -127,6 +171,13 @@ enum MHD_Result http_answer_json(http_server *h, struct MHD_Connection *c, unsig
         buf_failed(&body) ? NULL : http_copied_response(buf_cstr(&body), body.len, "application/json");
     buf_free(&body);
     if (!r) return MHD_NO;
+    if (retry_after_s > 0) {
+        char seconds[24];
+        snprintf(seconds, sizeof seconds, "%lld", (long long)retry_after_s);
+        MHD_add_response_header(r, "Retry-After", seconds);
+        /* A page's script reads it only when exposed (CORS). */
+        MHD_add_response_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    }
     http_add_cors(h, r);
     if (code == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, "Allow", ALLOWED_METHODS);
     if (code == MHD_HTTP_UNAUTHORIZED) {
@@ -138,6 +189,18 @@ enum MHD_Result http_answer_json(http_server *h, struct MHD_Connection *c, unsig
         MHD_add_response_header(r, "Access-Control-Expose-Headers", "WWW-Authenticate");
     }
     return http_queue_once(c, code, r, path);
+}
+
+enum MHD_Result http_answer_json(http_server *h, struct MHD_Connection *c, unsigned code, const char *path,
+                                 const char *key, const char *value_json, const char *reason) {
+    return answer_json(h, c, code, path, key, value_json, reason, 0);
+}
+
+enum MHD_Result http_answer_json_error(http_server *h, struct MHD_Connection *c, unsigned code, const char *path,
+                                       const char *error, const char *reason, int64_t retry_after_s) {
+    char value[128];
+    snprintf(value, sizeof value, "\"%s\"", error);
+    return answer_json(h, c, code, path, "error", value, reason, retry_after_s);
 }
 
 enum MHD_Result http_answer_not_found(http_server *h, struct MHD_Connection *c) {
@@ -263,37 +326,11 @@ static enum MHD_Result serve_metrics(http_server *h, struct MHD_Connection *c) {
     return http_queue_once(c, MHD_HTTP_OK, r, "/metrics");
 }
 
-/* ---- /timeline.json -------------------------------------------------- */
+/* ---- requests that wait for the history pool ----------------------- */
 
-/* GET /timeline.json?from=&to=&step=[&region=] (README.md, "Timeline"):
- * the bytes of `vizfeed timeline` with the same arguments, computed by the
- * history pool (history.h) as a past window is, while the connection is
- * suspended; cached, immutable once its `to` can no longer change. */
-
-static enum MHD_Result timeline_error(http_server *h, struct MHD_Connection *c, unsigned code, const char *error,
-                                      const char *reason, int64_t retry_after_s) {
-    buf body;
-    buf_init(&body, 4096);
-    buf_printf(&body, "{\"error\":\"%s\",\"reason\":\"", error);
-    jsonw_escape(&body, reason, strlen(reason));
-    buf_puts(&body, "\"}\n");
-    struct MHD_Response *r =
-        buf_failed(&body) ? NULL : http_copied_response(buf_cstr(&body), body.len, "application/json");
-    buf_free(&body);
-    if (!r) return MHD_NO;
-    if (retry_after_s > 0) {
-        char seconds[24];
-        snprintf(seconds, sizeof seconds, "%lld", (long long)retry_after_s);
-        MHD_add_response_header(r, "Retry-After", seconds);
-        MHD_add_response_header(r, "Access-Control-Expose-Headers", "Retry-After");
-    }
-    http_add_cors(h, r);
-    return http_queue_once(c, code, r, "/timeline.json");
-}
-
-/* A history worker's answer: stored, and the connection resumed if the
- * access handler suspended it already (as sink_http.c's for a graph). */
-static void timeline_done(void *ctx, history_result *res) {
+/* Runs on a history worker (or in history_stop()); the lock orders it
+ * after the access handler's suspend (http_request_wait). */
+void http_request_done(void *ctx, history_result *res) {
     http_request *req = ctx;
     pthread_mutex_lock(&req->lock);
     req->result = *res;
@@ -305,33 +342,38 @@ static void timeline_done(void *ctx, history_result *res) {
     pthread_mutex_unlock(&req->lock);
 }
 
-static void release_timeline(void *cls) {
-    snapshot_unref(cls);
+bool http_request_answered(http_request *req) {
+    pthread_mutex_lock(&req->lock);
+    bool answered = req->answered;
+    pthread_mutex_unlock(&req->lock);
+    return answered;
 }
 
-/* The answer: identity or gzip with its own strong ETag, or a 304; a
- * timeline that can no longer change may be kept by any cache for a year,
- * a recent one for what is left of its interval (private behind auth). */
-static enum MHD_Result timeline_answer(http_server *h, struct MHD_Connection *c, http_request *req) {
-    history_result *res = &req->result;
-    if (res->status == HISTORY_STOPPED)
-        return timeline_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", res->error, 1);
-    if (res->status != HISTORY_OK) return timeline_error(h, c, MHD_HTTP_BAD_GATEWAY, "timeline failed", res->error, 0);
-    snapshot *s = res->snap;
-    int gzip = http_accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"));
-    const char *etag = gzip ? s->etag_gzip : s->etag;
-    int not_modified = http_etag_matches(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match"), etag);
-    struct MHD_Response *r;
-    if (not_modified) {
-        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    } else {
-        /* Borrows the snapshot's bytes, holding a reference until sent. */
-        r = MHD_create_response_from_buffer_with_free_callback_cls(gzip ? s->gzip_len : s->json_len,
-                                                                   gzip ? s->gzip : s->json, release_timeline, s);
-        if (r) snapshot_ref(s);
+void http_request_wait(struct MHD_Connection *c, http_request *req, history_answer a, history_result *res) {
+    if (a == HISTORY_PENDING) {
+        req->waiting = true;
+        MHD_suspend_connection(c);
+    } else if (a == HISTORY_READY) {
+        req->result = *res;
+        req->answered = true;
     }
-    if (!r) return MHD_NO;
+}
+
+/* The answer itself: identity or gzip with its own strong ETag, or a 304;
+ * one that can no longer change may be kept by any cache for a year (its
+ * bytes, hence its ETag, will not change), a recent one for what is left of
+ * its interval. Behind auth, only the browser's own cache may keep it. */
+static enum MHD_Result answer_history_result(http_server *h, struct MHD_Connection *c, const history_result *res,
+                                             const char *path, const char *what) {
+    if (res->status == HISTORY_STOPPED)
+        return http_answer_json_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, path, "unavailable", res->error, 1);
+    if (res->status != HISTORY_OK) {
+        char failed[64];
+        snprintf(failed, sizeof failed, "%s failed", what);
+        return http_answer_json_error(h, c, MHD_HTTP_BAD_GATEWAY, path, failed, res->error, 0);
+    }
     pthread_mutex_lock(&h->lock);
+    char *cors = xstrdup(h->cors_origin);
     const char *scope = h->auth == AUTH_NONE ? "public" : "private";
     pthread_mutex_unlock(&h->lock);
     char cache_control[96];
@@ -341,16 +383,40 @@ static enum MHD_Result timeline_answer(http_server *h, struct MHD_Connection *c,
         snprintf(cache_control, sizeof cache_control, "%s, max-age=%lld", scope, (long long)res->max_age_s);
     else
         snprintf(cache_control, sizeof cache_control, "no-cache");
-    if (!not_modified) MHD_add_response_header(r, "Content-Type", "application/json");
-    if (gzip && !not_modified) MHD_add_response_header(r, "Content-Encoding", "gzip");
-    http_add_cors(h, r);
-    MHD_add_response_header(r, "Access-Control-Expose-Headers", "ETag");
-    MHD_add_response_header(r, "Cache-Control", cache_control);
-    MHD_add_response_header(r, "ETag", etag);
-    MHD_add_response_header(r, "Vary", "Accept-Encoding");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    return http_queue_once(c, not_modified ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r, "/timeline.json");
+    int gzip = http_accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"));
+    const char *if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
+    int not_modified = http_etag_matches(if_none_match, gzip ? res->snap->etag_gzip : res->snap->etag);
+    struct MHD_Response *r = http_snapshot_response(res->snap, gzip, not_modified, cors, cache_control);
+    free(cors);
+    return http_queue_once(c, not_modified ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r, path);
 }
+
+enum MHD_Result http_answer_history(http_server *h, struct MHD_Connection *c, http_request *req, history_answer a,
+                                    const char *err, int64_t retry_after_s, const char *path, const char *what) {
+    char none[64];
+    switch (a) {
+    case HISTORY_PENDING:
+        return MHD_YES; /* suspended: called again with HISTORY_READY once resumed */
+    case HISTORY_READY:
+        return answer_history_result(h, c, &req->result, path, what);
+    case HISTORY_BUSY:
+        return http_answer_json_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, path, "busy", err, retry_after_s);
+    case HISTORY_BAD:
+        return http_answer_json_error(h, c, MHD_HTTP_BAD_REQUEST, path, "bad request", err, 0);
+    case HISTORY_NONE: /* as a vizfeed without the route: the page shows its note */
+        snprintf(none, sizeof none, "no %s", what);
+        return http_answer_json_error(h, c, MHD_HTTP_NOT_FOUND, path, none, err, 0);
+    default:
+        return http_answer_json_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, path, "unavailable", err, 1);
+    }
+}
+
+/* ---- /timeline.json -------------------------------------------------- */
+
+/* GET /timeline.json?from=&to=&step=[&region=] (README.md, "Timeline"):
+ * the bytes of `vizfeed timeline` with the same arguments, computed by the
+ * history pool (history.h) as a past window is, while the connection is
+ * suspended; cached, immutable once its `to` can no longer change. */
 
 /* Reads one time argument (absent: fallback); -1 with the reason. */
 static int timeline_time(const http_query *q, http_arg a, int64_t now, int64_t fallback, int64_t *ms, char *reason) {
@@ -368,63 +434,41 @@ static enum MHD_Result serve_timeline(http_server *h, struct MHD_Connection *c, 
     if (!req) {
         /* No query (all defaults): the state that suspends the request is
          * made here, and request_completed() frees it as any other. */
-        req = xcalloc(1, sizeof *req);
-        req->marks = request_marks(*con_cls);
-        req->connection = c;
-        pthread_mutex_init(&req->lock, NULL);
+        req = request_new(c, request_marks(*con_cls));
         *con_cls = req;
     }
-    pthread_mutex_lock(&req->lock);
-    bool answered = req->answered;
-    pthread_mutex_unlock(&req->lock);
-    if (answered) return timeline_answer(h, c, req); /* resumed, or answered from the cache */
+    if (http_request_answered(req)) /* resumed, or answered from the cache */
+        return http_answer_history(h, c, req, HISTORY_READY, NULL, 0, "/timeline.json", "timeline");
     const http_query *q = &req->query;
-    if (q->error) return timeline_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request", q->error, 0);
+    if (q->error)
+        return http_answer_json_error(h, c, MHD_HTTP_BAD_REQUEST, "/timeline.json", "bad request", q->error, 0);
     if (q->present[HTTP_ARG_AT])
-        return timeline_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request",
-                              "at= is for /vizceral.json: /timeline.json takes from=, to=, step= and region=", 0);
+        return http_answer_json_error(
+            h, c, MHD_HTTP_BAD_REQUEST, "/timeline.json", "bad request",
+            "at= is for /vizceral.json: /timeline.json takes from=, to=, step= and region=", 0);
     char err[ERR_LEN], reason[ERR_LEN + 16];
     int64_t now = util_now_ms(), from, to, step = 0, retry = 0;
     if (timeline_time(q, HTTP_ARG_TO, now, now, &to, reason) < 0 ||
         timeline_time(q, HTTP_ARG_FROM, now, to - TIMELINE_DEFAULT_SPAN_MS, &from, reason) < 0)
-        return timeline_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request", reason, 0);
+        return http_answer_json_error(h, c, MHD_HTTP_BAD_REQUEST, "/timeline.json", "bad request", reason, 0);
     if (q->present[HTTP_ARG_STEP] && (util_parse_duration_ms(q->value[HTTP_ARG_STEP], &step, err) < 0 || step <= 0)) {
         snprintf(reason, sizeof reason, "step= takes a positive duration such as 10s or 1m, not '%.64s'",
                  q->value[HTTP_ARG_STEP]);
-        return timeline_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request", reason, 0);
+        return http_answer_json_error(h, c, MHD_HTTP_BAD_REQUEST, "/timeline.json", "bad request", reason, 0);
     }
     const char *region = q->present[HTTP_ARG_REGION] ? q->value[HTTP_ARG_REGION] : NULL;
     if (region && !*region)
-        return timeline_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request",
-                              "region= is empty: name a region, or leave it out for every region", 0);
+        return http_answer_json_error(h, c, MHD_HTTP_BAD_REQUEST, "/timeline.json", "bad request",
+                                      "region= is empty: name a region, or leave it out for every region", 0);
     history_result res;
     /* Held across the request: the answer's callback cannot resume the
      * connection before it is suspended. */
     pthread_mutex_lock(&req->lock);
-    history_answer a = history_timeline(h->history, from, to, step, region, now, timeline_done, req, &res, &retry, err);
-    if (a == HISTORY_PENDING) {
-        req->waiting = true;
-        MHD_suspend_connection(c);
-        pthread_mutex_unlock(&req->lock);
-        return MHD_YES;
-    }
-    if (a == HISTORY_READY) {
-        req->result = res;
-        req->answered = true;
-    }
+    history_answer a =
+        history_timeline(h->history, from, to, step, region, now, http_request_done, req, &res, &retry, err);
+    http_request_wait(c, req, a, &res);
     pthread_mutex_unlock(&req->lock);
-    switch (a) {
-    case HISTORY_READY:
-        return timeline_answer(h, c, req);
-    case HISTORY_BUSY:
-        return timeline_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", err, retry);
-    case HISTORY_BAD:
-        return timeline_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request", err, 0);
-    case HISTORY_NONE: /* as a vizfeed without the route: the page shows its note */
-        return timeline_error(h, c, MHD_HTTP_NOT_FOUND, "no timeline", err, 0);
-    default:
-        return timeline_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", err, 1);
-    }
+    return http_answer_history(h, c, req, a, err, retry, "/timeline.json", "timeline");
 }
 
 /* ---- MHD callbacks ---------------------------------------------------- */
@@ -566,10 +610,7 @@ static void *inspect_raw_uri(void *cls, const char *uri, struct MHD_Connection *
     if (!query) return &marks[m];
     http_request *req = NULL;
     if (*query && len <= HTTP_MAX_URI) {
-        req = xcalloc(1, sizeof *req);
-        req->marks = m;
-        req->connection = c;
-        pthread_mutex_init(&req->lock, NULL);
+        req = request_new(c, m);
         (void)http_query_parse(query, strlen(query), &req->query); /* an error is the route's to answer */
     }
     *query = '\0';

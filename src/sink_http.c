@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "http_parse.h"
-#include "jsonw.h"
 #include "util.h"
 
 static int64_t retry_after_seconds(int64_t interval_ms) {
@@ -22,37 +21,6 @@ static int64_t retry_after_seconds(int64_t interval_ms) {
 }
 
 /* ---- /vizceral.json --------------------------------------------------- */
-
-static void release_snapshot(void *cls) {
-    snapshot_unref(cls);
-}
-
-static struct MHD_Response *graph_response(snapshot *s, int gzip, int not_modified, const char *cors,
-                                           const char *cache_control) {
-    struct MHD_Response *r;
-    if (not_modified) {
-        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    } else {
-        /* The response borrows the snapshot's bytes and holds a reference
-         * until MHD destroys it, which may be long after a newer snapshot
-         * replaced this one. */
-        r = MHD_create_response_from_buffer_with_free_callback_cls(gzip ? s->gzip_len : s->json_len,
-                                                                   gzip ? s->gzip : s->json, release_snapshot, s);
-        if (r) snapshot_ref(s);
-    }
-    if (!r) return NULL;
-    /* A 304 repeats the validators and caching headers of the 200 it
-     * stands for, so a cache can refresh what it stored. */
-    if (!not_modified) MHD_add_response_header(r, "Content-Type", "application/json");
-    if (gzip && !not_modified) MHD_add_response_header(r, "Content-Encoding", "gzip");
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", cors);
-    MHD_add_response_header(r, "Access-Control-Expose-Headers", "ETag");
-    MHD_add_response_header(r, "Cache-Control", cache_control);
-    MHD_add_response_header(r, "ETag", gzip ? s->etag_gzip : s->etag);
-    MHD_add_response_header(r, "Vary", "Accept-Encoding");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    return r;
-}
 
 void sink_http_responses_free(graph_responses *g) {
     struct MHD_Response *all[] = {g->identity, g->gzip, g->identity_not_modified, g->gzip_not_modified};
@@ -65,10 +33,10 @@ void sink_http_responses_free(graph_responses *g) {
 int sink_http_responses_build(graph_responses *g, snapshot *s, const char *cors, char *err) {
     memset(g, 0, sizeof *g);
     g->snap = snapshot_ref(s);
-    g->identity = graph_response(s, 0, 0, cors, "no-cache");
-    g->gzip = graph_response(s, 1, 0, cors, "no-cache");
-    g->identity_not_modified = graph_response(s, 0, 1, cors, "no-cache");
-    g->gzip_not_modified = graph_response(s, 1, 1, cors, "no-cache");
+    g->identity = http_snapshot_response(s, 0, 0, cors, "no-cache");
+    g->gzip = http_snapshot_response(s, 1, 0, cors, "no-cache");
+    g->identity_not_modified = http_snapshot_response(s, 0, 1, cors, "no-cache");
+    g->gzip_not_modified = http_snapshot_response(s, 1, 1, cors, "no-cache");
     if (g->identity && g->gzip && g->identity_not_modified && g->gzip_not_modified) return 0;
     sink_http_responses_free(g);
     return util_fail(err, "cannot create responses for a graph of %zu bytes (out of memory)", s->json_len);
@@ -76,110 +44,29 @@ int sink_http_responses_build(graph_responses *g, snapshot *s, const char *cors,
 
 /* ---- /vizceral.json?at=T: a past window ------------------------------ */
 
-static enum MHD_Result answer_error(http_server *h, struct MHD_Connection *c, unsigned code, const char *error,
-                                    const char *reason, int64_t retry_after_s) {
-    buf body;
-    buf_init(&body, 4096);
-    buf_printf(&body, "{\"error\":\"%s\",\"reason\":\"", error);
-    jsonw_escape(&body, reason, strlen(reason));
-    buf_puts(&body, "\"}\n");
-    struct MHD_Response *r = http_copied_response(buf_cstr(&body), body.len, "application/json");
-    buf_free(&body);
-    if (!r) return MHD_NO;
-    if (retry_after_s > 0) {
-        char seconds[24];
-        snprintf(seconds, sizeof seconds, "%lld", (long long)retry_after_s);
-        MHD_add_response_header(r, "Retry-After", seconds);
-        MHD_add_response_header(r, "Access-Control-Expose-Headers", "Retry-After");
-    }
-    http_add_cors(h, r);
-    return http_queue_once(c, code, r, "/vizceral.json");
-}
-
-/* A history worker's answer (history.h): stored, and the connection
- * resumed if the access handler suspended it already. */
-static void past_done(void *ctx, history_result *res) {
-    http_request *req = ctx;
-    pthread_mutex_lock(&req->lock);
-    req->result = *res;
-    req->answered = true;
-    if (req->waiting) {
-        req->waiting = false;
-        MHD_resume_connection(req->connection);
-    }
-    pthread_mutex_unlock(&req->lock);
-}
-
-/* The graph of a past window, made for this request: a window that can no
- * longer change may be kept by any cache for a year (its bytes, hence its
- * strong ETag, will not change); a recent one for what is left of its
- * interval. Behind auth, only the browser's own cache may keep it. */
-static enum MHD_Result answer_past(http_server *h, struct MHD_Connection *c, http_request *req) {
-    history_result *res = &req->result;
-    if (res->status == HISTORY_STOPPED)
-        return answer_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", res->error, 1);
-    if (res->status != HISTORY_OK) return answer_error(h, c, MHD_HTTP_BAD_GATEWAY, "past window failed", res->error, 0);
-    pthread_mutex_lock(&h->lock);
-    char *cors = xstrdup(h->cors_origin);
-    const char *scope = h->auth == AUTH_NONE ? "public" : "private";
-    pthread_mutex_unlock(&h->lock);
-    char cache_control[96];
-    if (res->immutable)
-        snprintf(cache_control, sizeof cache_control, "%s, max-age=%lld, immutable", scope, (long long)res->max_age_s);
-    else if (res->max_age_s > 0)
-        snprintf(cache_control, sizeof cache_control, "%s, max-age=%lld", scope, (long long)res->max_age_s);
-    else
-        snprintf(cache_control, sizeof cache_control, "no-cache");
-    int gzip = http_accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"));
-    const char *if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");
-    int not_modified = http_etag_matches(if_none_match, gzip ? res->snap->etag_gzip : res->snap->etag);
-    struct MHD_Response *r = graph_response(res->snap, gzip, not_modified, cors, cache_control);
-    free(cors);
-    return http_queue_once(c, not_modified ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r, "/vizceral.json");
-}
-
 static enum MHD_Result serve_past(http_server *h, struct MHD_Connection *c, http_request *req) {
-    pthread_mutex_lock(&req->lock);
-    bool answered = req->answered;
-    pthread_mutex_unlock(&req->lock);
-    if (answered) return answer_past(h, c, req); /* resumed, or answered from the cache */
+    if (http_request_answered(req)) /* resumed, or answered from the cache */
+        return http_answer_history(h, c, req, HISTORY_READY, NULL, 0, "/vizceral.json", "past window");
     if (!h->history) return http_answer_not_found(h, c);
     char err[ERR_LEN], reason[ERR_LEN + 16];
     int64_t now = util_now_ms(), t, retry = 0;
     if (util_parse_time_at_ms(req->query.value[HTTP_ARG_AT], now, &t, err) < 0) {
         snprintf(reason, sizeof reason, "at=: %s", err);
-        return answer_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request", reason, 0);
+        return http_answer_json_error(h, c, MHD_HTTP_BAD_REQUEST, "/vizceral.json", "bad request", reason, 0);
     }
     history_result res;
     /* Held across the request: the answer's callback cannot resume the
      * connection before it is suspended. */
     pthread_mutex_lock(&req->lock);
-    history_answer a = history_graph(h->history, t, now, past_done, req, &res, &retry, err);
-    if (a == HISTORY_PENDING) {
-        req->waiting = true;
-        MHD_suspend_connection(c);
-        pthread_mutex_unlock(&req->lock);
-        return MHD_YES;
-    }
-    if (a == HISTORY_READY) {
-        req->result = res;
-        req->answered = true;
-    }
+    history_answer a = history_graph(h->history, t, now, http_request_done, req, &res, &retry, err);
+    http_request_wait(c, req, a, &res);
     pthread_mutex_unlock(&req->lock);
-    switch (a) {
-    case HISTORY_READY:
-        return answer_past(h, c, req);
-    case HISTORY_BUSY:
-        return answer_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "busy", err, retry);
-    case HISTORY_BAD:
-        return answer_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request", err, 0);
-    default:
-        return answer_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", err, 1);
-    }
+    return http_answer_history(h, c, req, a, err, retry, "/vizceral.json", "past window");
 }
 
 enum MHD_Result sink_http_serve(http_server *h, struct MHD_Connection *c, http_request *req) {
-    if (req && req->query.error) return answer_error(h, c, MHD_HTTP_BAD_REQUEST, "bad request", req->query.error, 0);
+    if (req && req->query.error)
+        return http_answer_json_error(h, c, MHD_HTTP_BAD_REQUEST, "/vizceral.json", "bad request", req->query.error, 0);
     if (req && req->query.present[HTTP_ARG_AT]) return serve_past(h, c, req);
     int gzip = http_accepts_gzip(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding"));
     const char *if_none_match = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-None-Match");

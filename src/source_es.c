@@ -914,28 +914,6 @@ static const char *es_degraded(const source *src) {
 
 /* ---- timeline ------------------------------------------------------- */
 
-/* Where a timeline's rows go: the parser hands every bucket to forward_row,
- * which calls s->emit with this as its context. */
-typedef struct {
-    step_emit_fn emit;
-    void *ctx;
-    int64_t step_ms;
-} timeline_ctx;
-
-/* A bucket of the timeline's request: its step sits where the parser puts
- * the ES_TIMELINE_TIME_SOURCE part (es_query.h); the caller's parts are
- * none of the timeline's business. */
-static int timeline_row(void *ctxp, const raw_row *row) {
-    timeline_ctx *t = ctxp;
-    const char *key = row->value[EP_FROM_HOST];
-    char *end = NULL;
-    double v = key ? strtod(key, &end) : 0;
-    if (!key || end == key || *end || v != v || v < -9.2e18 || v > 9.2e18) return 0; /* no step: not ours */
-    raw_row r = *row;
-    r.value[EP_FROM_SERVICE] = r.value[EP_FROM_REGION] = r.value[EP_FROM_HOST] = NULL;
-    return t->emit(t->ctx, util_align_ms((int64_t)v, t->step_ms), &r);
-}
-
 /* One page of the timeline; PAGE_NEXT with *next_after, PAGE_DONE or
  * PAGE_FAILED with err. No back-off starts here and the page size stays as
  * it is: a timeline is asked for by a person, who gets the reason at once. */
@@ -1032,9 +1010,10 @@ static int es_timeline(source *src, int64_t from_ms, int64_t to_ms, int64_t step
     es_src *s = (es_src *)src;
     if (util_monotonic_ms() < s->backoff_till)
         return util_fail(err, "backing off until %s after %s", s->backoff_until, s->backoff_reason);
-    timeline_ctx tctx = {.emit = emit, .ctx = ctx, .step_ms = step_ms};
-    s->emit = timeline_row;
-    s->emit_ctx = &tctx;
+    /* The parser hands every bucket to forward_row, which calls s->emit. */
+    es_timeline_rows rows = {.emit = emit, .ctx = ctx, .step_ms = step_ms};
+    s->emit = es_parse_timeline_row;
+    s->emit_ctx = &rows;
     s->seen_count = 0;
     hashtab_clear(&s->seen_index);
     es_query_params params = {.flow = s->flow,

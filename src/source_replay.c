@@ -279,25 +279,6 @@ static const char *replay_degraded(const source *src) {
     return s->is_degraded ? s->degraded : NULL;
 }
 
-/* Where a recorded timeline's rows go (see timeline_row in source_es.c: the
- * step is the ES_TIMELINE_TIME_SOURCE part of the bucket key). */
-typedef struct {
-    step_emit_fn emit;
-    void *ctx;
-    int64_t step_ms;
-} timeline_ctx;
-
-static int timeline_row(void *ctxp, const raw_row *row) {
-    timeline_ctx *t = ctxp;
-    const char *key = row->value[EP_FROM_HOST];
-    char *end = NULL;
-    double v = key ? strtod(key, &end) : 0;
-    if (!key || end == key || *end || v != v || v < -9.2e18 || v > 9.2e18) return 0;
-    raw_row r = *row;
-    r.value[EP_FROM_SERVICE] = r.value[EP_FROM_REGION] = r.value[EP_FROM_HOST] = NULL;
-    return t->emit(t->ctx, util_align_ms((int64_t)v, t->step_ms), &r);
-}
-
 /* A replay flow answers a timeline only when the live flow recorded that
  * very one (the same from, to and step: SOURCE_TIMELINE_RECORD_DIR), from its
  * last recording, page after page as a refresh is replayed. Any other
@@ -326,9 +307,9 @@ static int replay_timeline(source *src, int64_t from_ms, int64_t to_ms, int64_t 
     char run[8192 + 32];
     snprintf(run, sizeof run, "%s/%s", dir, runs[nruns - 1]);
     if (recording_list_pages(run, &pages, &npages, err) < 0) goto done;
-    timeline_ctx tctx = {.emit = emit, .ctx = ctx, .step_ms = step_ms};
-    s->emit = timeline_row;
-    s->emit_ctx = &tctx;
+    es_timeline_rows rows = {.emit = emit, .ctx = ctx, .step_ms = step_ms};
+    s->emit = es_parse_timeline_row;
+    s->emit_ctx = &rows;
     s->degraded[0] = '\0';
     s->is_degraded = false;
     rc = npages ? 0 : util_fail(err, "%s holds no recorded page", run);

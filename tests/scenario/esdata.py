@@ -1,6 +1,7 @@
 """Events shared by the Elasticsearch scenario tests: a small fleet of 40
 services in 3 regions whose traffic is known, written once as NDJSON for a
 file flow and loaded into the test Elasticsearch for an elasticsearch flow."""
+import contextlib
 import json
 import os
 import re
@@ -63,6 +64,28 @@ def config(path, source, es="", interval="10s"):
     with open(path, "w") as f:
         f.write(FLOW.format(source=source, es=es, interval=interval))
     return path
+
+
+def file_config(tmp, name="file"):
+    """A file flow over events(): writes them to tmp/ev.ndjson and the configuration to
+    tmp/<name>.yml, whose path it returns."""
+    path = write_ndjson(os.path.join(tmp, "ev.ndjson"), events())
+    return config(os.path.join(tmp, name + ".yml"), f"type: file\n    path: {path}")
+
+
+@contextlib.contextmanager
+def loaded_es():
+    """A FakeElasticsearch holding events() in INDEX, stopped on leaving."""
+    with FakeElasticsearch() as es:
+        es.load(INDEX, events())
+        yield es
+
+
+def es_config(tmp, name, es, page_size):
+    """An elasticsearch flow over filebeat-* of es, page_size buckets a page: the configuration
+    tmp/<name>.yml, whose path it returns."""
+    return config(os.path.join(tmp, name + ".yml"), 'type: elasticsearch\n    index: "filebeat-*"',
+                  es=f"elasticsearch: {{ hosts: [{es.url}], page_size: {page_size} }}")
 
 
 def ndjson_docs(path):

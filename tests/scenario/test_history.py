@@ -5,19 +5,17 @@ Elasticsearch) and replay flows (a recorded window answers its refresh, an unrec
 is a cache hit (/metrics) and If-None-Match gives 304; an old window is immutable; a bad T
 is a 400 that says why; past windows beyond the workers and their queue get 503 with
 Retry-After while the live graph keeps being answered."""
-import concurrent.futures
 import datetime
-import http.client
 import json
 import os
 import tempfile
 import time
 
-from esdata import AT, INDEX, FakeElasticsearch, config, events, write_ndjson
-from vizlib import Daemon, Tap, run, validate
+from esdata import AT, config, es_config, file_config, loaded_es
+from vizlib import (HISTORY_QUEUE, HISTORY_WORKERS, Daemon, Tap, check_bad_requests, check_history_busy,
+                    check_history_cache, check_same_as_printed, printed, reason_of, run, validate)
 
 AT_MS = 1767225720000  # AT in epoch ms
-WORKERS, QUEUE = 2, 4  # VIZ_HISTORY_WORKERS, VIZ_HISTORY_QUEUE (src/bounds.h)
 
 
 def iso(ms):
@@ -28,39 +26,19 @@ def past(d, t, headers=None):
     return d.request("GET", "/vizceral.json?at=" + t, headers)
 
 
-def slow_get(d, path, timeout=120):
-    """d.request with room for a queue of slow computations (its own timeout is 10 s)."""
-    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
-
-
-def once(cfg, t):
-    r = run(["once", "-c", cfg, "--at", t])
-    return r.stdout[:-1].encode() if r.returncode == 0 and r.stdout.endswith("\n") else None, r.stderr
-
-
 def same_as_once(tap, d, cfg, times, what):
     """Every T of times through ?at= equals `once --at T`, in this order (later windows before
     earlier ones: a worker's refresher must not answer an earlier window from what it dropped)."""
     for t in times:
-        status, headers, body = past(d, t)
-        expected, stderr = once(cfg, t)
-        tap.check(status == 200 and expected is not None and body == expected,
-                  f"{what}: ?at={t} is the bytes of once --at {t}",
-                  f"status {status}, {len(body)} bytes vs {len(expected or b'')}: {body[:200]!r} {stderr}")
+        status, _, body = check_same_as_printed(tap, d, "/vizceral.json?at=" + t, ["once", "-c", cfg, "--at", t],
+                                                f"{what}: ?at={t} is the bytes of once --at {t}")
         if status == 200:
             problems = validate(json.loads(body), 0.05, 0.2, 0.01)
             tap.check(not problems, f"{what}: the past graph of {t} passes the validator", "\n".join(problems[:5]))
 
 
 def file_flow(tap, tmp):
-    path = write_ndjson(os.path.join(tmp, "ev.ndjson"), events())
-    cfg = config(os.path.join(tmp, "file.yml"), f"type: file\n    path: {path}")
+    cfg = file_config(tmp)
     with Daemon(["-c", cfg]) as d:
         times = [iso(AT_MS + 60000), AT, iso(AT_MS + 70000), iso(AT_MS - 30000), iso(AT_MS + 30000), iso(AT_MS - 50000)]
         same_as_once(tap, d, cfg, times, "file flow")
@@ -73,24 +51,7 @@ def file_flow(tap, tmp):
             tap.check(status == 200 and body == on_grid, f"?at={t} is rounded down to the grid point {AT}",
                       f"status {status}: {body[:200]!r}")
         # Caching: a repeated window is a hit; its ETag gives 304; old windows are immutable.
-        before = d.metrics()
-        status, headers, body = past(d, AT)
-        after = d.metrics()
-        hits = after['vizfeed_history_cache_hits_total{kind="graph"}'] - before['vizfeed_history_cache_hits_total{kind="graph"}']
-        computed = (after['vizfeed_history_computed_total{kind="graph"}']
-                    - before['vizfeed_history_computed_total{kind="graph"}'])
-        tap.check(status == 200 and hits == 1 and computed == 0, "a second request for a window is a cache hit",
-                  f"hits +{hits}, computed +{computed}")
-        tap.check(headers.get("cache-control") == "public, max-age=31536000, immutable",
-                  "a window older than lag + settle is immutable", headers.get("cache-control"))
-        etag = headers.get("etag", "")
-        tap.check(etag.startswith('"') and not etag.startswith('W/'), "with a strong ETag", etag)
-        status, headers, body = past(d, AT, {"If-None-Match": etag})
-        tap.check(status == 304 and body == b"" and headers.get("etag") == etag, "If-None-Match: its ETag gives 304",
-                  f"status {status}")
-        status, headers, gz = past(d, AT, {"Accept-Encoding": "gzip", "If-None-Match": etag})
-        tap.check(status == 200 and headers.get("content-encoding") == "gzip" and headers.get("etag") != etag,
-                  "gzip is its own representation with its own ETag", headers)
+        check_history_cache(tap, d, "/vizceral.json?at=" + AT, "graph", "a window", "a window older than lag + settle")
         # A recent window may still change: a short max-age, not immutable.
         status, headers, _ = past(d, "-1s")
         cc = headers.get("cache-control", "")
@@ -111,10 +72,7 @@ def file_flow(tap, tmp):
 def bad(tap, d):
     cases = [("2099-01-01T00:00:00Z", "in the future"), ("now%2B5m", "expected a time"), ("yesterday", "expected a time"),
              ("-60000d", "before 1970"), ("", "empty"), ("-1h&at=-2h", "twice"), ("%zz", "percent")]
-    for t, why in cases:
-        status, headers, body = past(d, t)
-        reason = json.loads(body).get("reason", "") if status == 400 else body
-        tap.check(status == 400 and why in reason, f"?at={t} is a 400 that says '{why}'", f"{status}: {reason}")
+    check_bad_requests(tap, d, "/vizceral.json", [("at=" + t, why) for t, why in cases])
 
 
 def searches_for(es, end_ms):
@@ -129,12 +87,10 @@ def searches_for(es, end_ms):
 
 
 def elasticsearch_flow(tap, tmp):
-    with FakeElasticsearch() as es:
-        es.load(INDEX, events())
-        cfg = config(os.path.join(tmp, "es.yml"), 'type: elasticsearch\n    index: "filebeat-*"',
-                     es=f"elasticsearch: {{ hosts: [{es.url}], page_size: 4 }}")
+    with loaded_es() as es:
+        cfg = es_config(tmp, "es", es, 4)
         before = len(searches_for(es, AT_MS))
-        expected, stderr = once(cfg, AT)
+        expected, stderr = printed(["once", "-c", cfg, "--at", AT])
         pages = len(searches_for(es, AT_MS)) - before
         tap.check(expected is not None and pages >= 5, f"once --at pages through the window ({pages} searches)", stderr)
         with Daemon(["-c", cfg]) as d:
@@ -148,10 +104,8 @@ def elasticsearch_flow(tap, tmp):
 
 def replay_flow(tap, tmp):
     rec = os.path.join(tmp, "rec")
-    with FakeElasticsearch() as es:
-        es.load(INDEX, events())
-        live = config(os.path.join(tmp, "live.yml"), 'type: elasticsearch\n    index: "filebeat-*"',
-                      es=f"elasticsearch: {{ hosts: [{es.url}], page_size: 7 }}")
+    with loaded_es() as es:
+        live = es_config(tmp, "live", es, 7)
         for t in (AT, iso(AT_MS - 30000)):
             r = run(["once", "-c", live, "--at", t, "--record", rec])
             tap.check(r.returncode == 0, f"the refresh of {t} recorded", r.stderr)
@@ -166,7 +120,7 @@ def replay_flow(tap, tmp):
         # A window that was not recorded: a clear error, as `once --at` says it, never another graph.
         unrecorded = iso(AT_MS - 60000)
         status, _, body = past(d, unrecorded)
-        reason = json.loads(body).get("reason", "") if status == 502 else body
+        reason = reason_of(status, body, 502)
         r = run(["once", "-c", replay, "--at", unrecorded])
         tap.check(status == 502 and "flow 'access'" in reason and "was not recorded" in reason
                   and "2 refreshes" in reason, f"?at={unrecorded}, not recorded: 502 with the reason", f"{status}: {reason}")
@@ -181,35 +135,15 @@ def replay_flow(tap, tmp):
 def busy(tap, tmp):
     """More distinct past windows at once than workers + queue: the rest get 503 with
     Retry-After at once, the accepted ones are answered, the live graph keeps being served."""
-    with FakeElasticsearch() as es:
-        es.load(INDEX, events())
-        cfg = config(os.path.join(tmp, "slow.yml"), 'type: elasticsearch\n    index: "filebeat-*"',
-                     es=f"elasticsearch: {{ hosts: [{es.url}], page_size: 1000 }}")
+    with loaded_es() as es:
+        cfg = es_config(tmp, "slow", es, 1000)
         with Daemon(["-c", cfg]) as d:
-            d.wait_for(lambda: d.request("GET", "/vizceral.json")[0] == 200, what="a first live graph")
-            es.inject({"delay": 1, "always": True, "path": "_search"})
-            n = WORKERS + QUEUE + 6
+            n = HISTORY_WORKERS + HISTORY_QUEUE + 6
             times = [iso(AT_MS - 10000 * k) for k in range(n)]
-            with concurrent.futures.ThreadPoolExecutor(n) as pool:
-                futures = [pool.submit(slow_get, d, "/vizceral.json?at=" + t) for t in times]
-                # While the workers wait for the slow cluster, the live graph is still answered.
-                status, _, _ = d.request("GET", "/vizceral.json")
-                pending = sum(1 for f in futures if not f.done())
-                tap.check(status == 200, f"the live graph is answered while past windows are computed ({pending} pending)")
-                answers = [f.result(timeout=240) for f in futures]
-            refused = [a for a in answers if a[0] == 503]
-            served = [a for a in answers if a[0] == 200]
-            tap.check(len(refused) + len(served) == n and len(served) >= WORKERS + QUEUE and refused,
-                      f"{len(served)} past windows served, {len(refused)} refused with 503 (workers + queue = {WORKERS + QUEUE})",
-                      [a[0] for a in answers])
-            tap.check(all(a[1].get("retry-after", "").isdigit() and int(a[1]["retry-after"]) >= 1 for a in refused),
-                      "every 503 says Retry-After in seconds", [a[1].get("retry-after") for a in refused])
-            tap.check(all(json.loads(a[2]).get("error") == "busy" for a in refused), "and why, as JSON")
-            tap.check(all(json.loads(a[2])["updated"] in [AT_MS - 10000 * k for k in range(n)] for a in served),
-                      "the served ones are their windows")
-            m = d.metrics()
-            tap.equal(m.get('vizfeed_history_busy_total{kind="graph"}'), float(len(refused)), "/metrics counts the 503s")
-            es.clear()
+            answers = check_history_busy(tap, d, es, ["/vizceral.json?at=" + t for t in times], "graph",
+                                         "past windows")
+            tap.check(all(json.loads(a[2])["updated"] in [AT_MS - 10000 * k for k in range(n)]
+                          for a in answers if a[0] == 200), "the served ones are their windows")
             status, _, _ = past(d, times[-1])
             tap.check(status == 200, "once the workers are free, a refused window is served", status)
 

@@ -13,6 +13,7 @@ prints it. Each daemon's folder is removed when it stops. Every wait goes
 through wait() (Daemon.wait_for and writes_after are wait() with a daemon).
 """
 import atexit
+import concurrent.futures
 import gzip
 import http.client
 import json
@@ -116,6 +117,20 @@ def run(args, timeout=60, **kw):
     return subprocess.run([VIZFEED] + args, capture_output=True, text=True, timeout=timeout, **kw)
 
 
+def printed(args):
+    """Runs vizfeed with args: (what it printed as bytes without the final newline, or None when
+    it failed or printed no whole line; its standard error). What a route that serves a
+    command's output must answer, byte for byte."""
+    r = run(args)
+    return (r.stdout[:-1].encode() if r.returncode == 0 and r.stdout.endswith("\n") else None), r.stderr
+
+
+def reason_of(status, body, expected):
+    """The "reason" of a JSON error answer when status is the expected one, else the whole body
+    (so that a check's detail shows what came instead)."""
+    return json.loads(body).get("reason", "") if status == expected else body
+
+
 class Daemon:
     """A vizfeed daemon on 127.0.0.1 with a port of its own choosing."""
 
@@ -157,9 +172,10 @@ class Daemon:
         raw = self.raw_log()
         return text_log(raw) if self.json_log else raw
 
-    def request(self, method, path, headers=None, body=None):
-        """One request on a new connection: (status, headers dict lower-case, body bytes)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+    def request(self, method, path, headers=None, body=None, timeout=10):
+        """One request on a new connection: (status, headers dict lower-case, body bytes). A
+        request that may wait behind a queue of slow computations takes a longer timeout."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
@@ -453,3 +469,85 @@ def http_exchange(port, data, wait=2.0):
     finally:
         s.close()
     return [int(c) for c in re.findall(rb"(?m)^HTTP/1\.[01] (\d{3}) ", out)], closed, out
+
+
+# ---- answers of the history pool (past windows ?at=T, /timeline.json) ----
+
+HISTORY_WORKERS, HISTORY_QUEUE = 2, 4  # VIZ_HISTORY_WORKERS, VIZ_HISTORY_QUEUE (src/bounds.h)
+
+
+def check_same_as_printed(tap, d, path, args, name):
+    """GET path of daemon d answers 200 with the bytes `vizfeed args` prints; returns the
+    answer (status, headers, body)."""
+    status, headers, body = d.request("GET", path)
+    expected, stderr = printed(args)
+    tap.check(status == 200 and expected is not None and body == expected, name,
+              f"status {status}: {body[:300]!r} vs {(expected or b'')[:300]!r} {stderr}")
+    return status, headers, body
+
+
+def check_bad_requests(tap, d, route, cases):
+    """Each (query, why) of cases: GET route?query of daemon d is a 400 whose JSON reason says
+    why."""
+    for query, why in cases:
+        status, _, body = d.request("GET", f"{route}?{query}")
+        reason = reason_of(status, body, 400)
+        tap.check(status == 400 and why in reason, f"?{query} is a 400 that says '{why}'", f"{status}: {reason}")
+
+
+def check_history_cache(tap, d, path, kind, what, old):
+    """path (answered before) asked again is a cache hit of the history pool (/metrics, by kind:
+    "graph" or "timeline"); being `old` (no longer able to change), it is immutable for a year,
+    with a strong ETag that gives 304; gzip is its own representation with its own ETag, not a
+    304 for the identity's. what names the answer ("a window"). Returns the body."""
+    def count(m, name):
+        return m.get(f'{name}{{kind="{kind}"}}', 0)
+    before = d.metrics()
+    status, headers, body = d.request("GET", path)
+    after = d.metrics()
+    hits = count(after, "vizfeed_history_cache_hits_total") - count(before, "vizfeed_history_cache_hits_total")
+    computed = count(after, "vizfeed_history_computed_total") - count(before, "vizfeed_history_computed_total")
+    tap.check(status == 200 and hits == 1 and computed == 0, f"a second request for {what} is a cache hit",
+              f"hits +{hits}, computed +{computed}")
+    tap.check(headers.get("cache-control") == "public, max-age=31536000, immutable", f"{old} is immutable",
+              headers.get("cache-control"))
+    etag = headers.get("etag", "")
+    tap.check(etag.startswith('"') and not etag.startswith("W/"), "with a strong ETag", etag)
+    status, headers, empty = d.request("GET", path, {"If-None-Match": etag})
+    tap.check(status == 304 and empty == b"" and headers.get("etag") == etag, "If-None-Match: its ETag gives 304",
+              f"status {status}")
+    status, headers, _ = d.request("GET", path, {"Accept-Encoding": "gzip", "If-None-Match": etag})
+    tap.check(status == 200 and headers.get("content-encoding") == "gzip" and headers.get("etag") != etag,
+              "gzip is its own representation with its own ETag", headers)
+    return body
+
+
+def check_history_busy(tap, d, es, paths, kind, what):
+    """More distinct answers asked at once (paths) than the history pool's workers and queue
+    hold, while es (the daemon's FakeElasticsearch) answers every search a second late: the
+    rest get 503 "busy" with Retry-After at once, the accepted ones are answered, the live graph
+    keeps being served, /metrics counts the 503s by kind. what names the answers ("timelines").
+    Returns the answers (status, headers, body) in the order of paths, es answering at once
+    again."""
+    assert len(paths) > HISTORY_WORKERS + HISTORY_QUEUE
+    d.wait_for(lambda: d.request("GET", "/vizceral.json")[0] == 200, what="a first live graph")
+    es.inject({"delay": 1, "always": True, "path": "_search"})
+    with concurrent.futures.ThreadPoolExecutor(len(paths)) as pool:
+        futures = [pool.submit(d.request, "GET", path, None, None, 120) for path in paths]
+        # While the workers wait for the slow cluster, the live graph is still answered.
+        status, _, _ = d.request("GET", "/vizceral.json")
+        pending = sum(1 for f in futures if not f.done())
+        tap.check(status == 200, f"the live graph is answered while {what} are computed ({pending} pending)")
+        answers = [f.result(timeout=240) for f in futures]
+    refused = [a for a in answers if a[0] == 503]
+    served = [a for a in answers if a[0] == 200]
+    tap.check(len(refused) + len(served) == len(paths) and len(served) >= HISTORY_WORKERS + HISTORY_QUEUE and refused,
+              f"{len(served)} {what} served, {len(refused)} refused with 503 (workers + queue = "
+              f"{HISTORY_WORKERS + HISTORY_QUEUE})", [a[0] for a in answers])
+    tap.check(all(a[1].get("retry-after", "").isdigit() and int(a[1]["retry-after"]) >= 1 for a in refused),
+              "every 503 says Retry-After in seconds", [a[1].get("retry-after") for a in refused])
+    tap.check(all(json.loads(a[2]).get("error") == "busy" for a in refused), "and why, as JSON")
+    m = d.metrics()
+    tap.equal(m.get(f'vizfeed_history_busy_total{{kind="{kind}"}}'), float(len(refused)), "/metrics counts the 503s")
+    es.clear()
+    return answers

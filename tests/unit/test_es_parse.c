@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "es_parse.h"
+#include "es_query.h"
 #include "util.h"
 
 /* cmocka defines a util_fail() macro: include it after our headers. */
@@ -709,6 +710,60 @@ static void throughput_100k_buckets(void **state) {
     buf_free(&page);
 }
 
+/* The timeline's rows (es_parse_timeline_row), as the elasticsearch and
+ * replay sources both read them: the step from the ES_TIMELINE_TIME_SOURCE
+ * part, rounded down to the step; the caller's parts dropped; a bucket
+ * without a usable step skipped; the receiver can stop the page. */
+typedef struct {
+    buf text;
+    int stop_after, rows;
+} step_collector;
+
+static int collect_step(void *ctx, int64_t step_start_ms, const raw_row *row) {
+    step_collector *c = ctx;
+    buf_printf(&c->text, "%lld", (long long)step_start_ms);
+    for (int i = 0; i < EP_COUNT; i++) buf_printf(&c->text, "|%s", row->value[i] ? row->value[i] : "-");
+    buf_printf(&c->text, "|%g/%g/%g\n", row->count[CLASS_NORMAL], row->count[CLASS_WARNING], row->count[CLASS_DANGER]);
+    return ++c->rows == c->stop_after;
+}
+
+static int parse_timeline(const char *json, step_collector *c, es_answer *a, char *err) {
+    es_timeline_rows rows = {.emit = collect_step, .ctx = c, .step_ms = 20000};
+    es_parser *p = es_parser_new(&doc_count_flow, es_parse_timeline_row, &rows);
+    es_parser_reset(p, 200);
+    es_parser_feed(p, json, strlen(json));
+    int rc = es_parser_finish(p, a, err);
+    es_parser_free(p);
+    free(a->after_key);
+    return rc;
+}
+
+static void timeline_rows(void **state) {
+    const char *page = "{\"_shards\":{\"total\":1},\"aggregations\":{\"edges\":{\"buckets\":["
+                       "{\"key\":{\"" ES_TIMELINE_TIME_SOURCE "\":1767225610000,\"from_service\":\"c\","
+                       "\"to_service\":\"a\",\"to_region\":\"eu\"},\"doc_count\":3,\"danger\":{\"doc_count\":1}},"
+                       "{\"key\":{\"" ES_TIMELINE_TIME_SOURCE "\":null,\"to_service\":\"b\"},\"doc_count\":1},"
+                       "{\"key\":{\"" ES_TIMELINE_TIME_SOURCE "\":\"soon\",\"to_service\":\"b\"},\"doc_count\":1},"
+                       "{\"key\":{\"" ES_TIMELINE_TIME_SOURCE "\":1e30,\"to_service\":\"b\"},\"doc_count\":1},"
+                       "{\"key\":{\"" ES_TIMELINE_TIME_SOURCE "\":1767225620000,\"to_service\":\"b\"},"
+                       "\"doc_count\":2}]}}}";
+    step_collector c = {.stop_after = 0};
+    buf_init(&c.text, 4096);
+    es_answer a;
+    char err[ERR_LEN];
+    assert_int_equal(parse_timeline(page, &c, &a, err), 0);
+    assert_int_equal(a.buckets, 5);
+    assert_string_equal(buf_cstr(&c.text), "1767225600000|-|-|-|a|eu|-|2/0/1\n"
+                                           "1767225620000|-|-|-|b|-|-|2/0/0\n");
+    /* A receiver that stops ends the page, as any row_emit_fn's. */
+    buf_reset(&c.text);
+    c.rows = 0;
+    c.stop_after = 1;
+    assert_int_equal(parse_timeline(page, &c, &a, err), -1);
+    assert_int_equal(c.rows, 1);
+    buf_free(&c.text);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fixtures_whole_and_streamed),
@@ -723,6 +778,7 @@ int main(void) {
         cmocka_unit_test(throughput_100k_buckets),
         cmocka_unit_test(unavailable_shards),
         cmocka_unit_test(joined_field),
+        cmocka_unit_test(timeline_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
