@@ -38,12 +38,7 @@
 #define PULL_MAX_BODY             (256u << 20) /* decoded bytes of one answer `vizfeed pull` accepts */
 #define PULL_MAX_ETAG             256          /* bytes of an ETag `pull` sends back; longer: not used */
 #define HTTP_MAX_STATIC_FILE      (64u << 20)  /* a file served from ui_dir */
-/* Issue 18 item 6: request heads checked as libmicrohttpd reads them (http_scan.h, http_guard.h). */
-#define HTTP_MAX_CONTENT_LENGTH                                                                                        \
-    0x7fffffffffffffffull /* 2^63-1; larger: 400, not a length (nginx: the same for a signed 64-bit off_t) */
-#define HTTP_MAX_CONTENT_LENGTH_BYTES 24        /* bytes of a Content-Length value; longer (zeros first): 400 */
-#define HTTP_GUARD_MAX_FD             (1 << 16) /* descriptors the guard can watch; a connection above: closed at once */
-#define VIZ_MAX_SINKS                 4 /* sinks in a sink_list: the HTTP server, the output file, room for tests */
+#define VIZ_MAX_SINKS             4 /* sinks in a sink_list: the HTTP server, the output file, room for tests */
 /* Issue 15: query arguments (/vizceral.json?at=T, /timeline.json?from=&to=&step=&region=), read by a parser of
  * our own before libmicrohttpd sees them (http.c, inspect_raw_uri). */
 #define HTTP_MAX_QUERY_ARGS  16           /* arguments of one query; more is a 400 */
@@ -119,5 +114,11 @@
                 plus the names; above it the flow uses full queries */
 #define ES_MAX_RING_SLICES     100000 /* slices of an incremental window (window / interval); more: full queries */
 #define ES_RING_RETRY_COLLECTS 360    /* full queries after passing ES_MAX_RING_CELLS, before the ring is tried again */
+
+/* Issue 18 item 6: request heads checked as libmicrohttpd reads them (http_scan.h, http_guard.h). */
+#define HTTP_MAX_CONTENT_LENGTH                                                                                        \
+    0x7fffffffffffffffull /* 2^63-1; larger: 400, not a length (nginx: the same for a signed 64-bit off_t) */
+#define HTTP_MAX_CONTENT_LENGTH_BYTES 24        /* bytes of a Content-Length value; longer (zeros first): 400 */
+#define HTTP_GUARD_MAX_FD             (1 << 16) /* descriptors the guard can watch; a connection above: closed at once */
 
 #endif
