@@ -907,6 +907,7 @@ void http_stop(http_server *h) {
      * left here unless it did not start. */
     while (h->connections) {
         tracked_connection *next = h->connections->next;
+        http_guard_unwatch(h->connections->fd); /* the guard must not keep a pointer to it */
         free(h->connections);
         h->connections = next;
     }
