@@ -547,8 +547,10 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
         int refused = refuse_request(h, c, version, m);
         if (refused != 0) return refused > 0 ? MHD_YES : MHD_NO;
         /* No route takes a body: a request that announces one is answered
-         * now, before MHD reads it, and its connection is closed. Request
-         * size stays bounded by the connection memory limit. */
+         * now, before MHD reads it, and its connection is closed (MHD sets
+         * discard_request for an answer queued on this first call). Request
+         * size stays bounded by the connection memory limit. http_scan.c
+         * relies on this: it stops looking for heads after such a one. */
         if (!request_has_body(c)) {
             http_request *req = request_state(*con_cls);
             if (req)
