@@ -195,6 +195,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vizfeed", required=True)
     ap.add_argument("--before", help="a vizfeed build without the guards, for comparison")
+    ap.add_argument("--before-label", default="vizfeed, libmicrohttpd 0.9.75, no guards",
+                    help="the --before build's row name (e.g. which guards it lacks)")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--pin", action="store_true", help="servers on CPU 0 (one thread or worker), wrk on CPU 1")
@@ -209,7 +211,7 @@ def main():
     try:
         servers = []  # (name, port, pids function)
         for name, binary in [("vizfeed, libmicrohttpd 0.9.75 + guards", a.vizfeed),
-                             ("vizfeed, libmicrohttpd 0.9.75, no guards", a.before)]:
+                             (a.before_label, a.before)]:
             if not binary:
                 continue
             port = free_port()

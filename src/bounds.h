@@ -115,4 +115,10 @@
 #define ES_MAX_RING_SLICES     100000 /* slices of an incremental window (window / interval); more: full queries */
 #define ES_RING_RETRY_COLLECTS 360    /* full queries after passing ES_MAX_RING_CELLS, before the ring is tried again */
 
+/* Issue 18 item 6: request heads checked as libmicrohttpd reads them (http_scan.h, http_guard.h). */
+#define HTTP_MAX_CONTENT_LENGTH                                                                                        \
+    0x7fffffffffffffffull /* 2^63-1; larger: 400, not a length (nginx: the same for a signed 64-bit off_t) */
+#define HTTP_MAX_CONTENT_LENGTH_BYTES 24        /* bytes of a Content-Length value; longer (zeros first): 400 */
+#define HTTP_GUARD_MAX_FD             (1 << 16) /* descriptors the guard can watch; a connection above: closed at once */
+
 #endif

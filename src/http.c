@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -89,6 +90,8 @@ static unsigned request_marks(void *con_cls) {
 
 /* ---- helpers ---------------------------------------------------------- */
 
+static void log_limited(http_server *h, const char *message);
+
 void http_count_request(const char *path, unsigned code) {
     char labels[64];
     snprintf(labels, sizeof labels, "path=\"%s\",code=\"%u\"", path, code);
@@ -111,12 +114,16 @@ enum MHD_Result http_queue_once(struct MHD_Connection *c, unsigned code, struct 
     return ret;
 }
 
+/* The header fields of every answer made for one request; also written
+ * out by http_guard_refusal(), which answers without libmicrohttpd. */
+static const char *const answer_fields[][2] = {{"Cache-Control", "no-cache"}, {"X-Content-Type-Options", "nosniff"}};
+
 struct MHD_Response *http_copied_response(const char *body, size_t len, const char *content_type) {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r) return NULL;
     if (content_type) MHD_add_response_header(r, "Content-Type", content_type);
-    MHD_add_response_header(r, "Cache-Control", "no-cache");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    for (size_t i = 0; i < sizeof answer_fields / sizeof answer_fields[0]; i++)
+        MHD_add_response_header(r, answer_fields[i][0], answer_fields[i][1]);
     return r;
 }
 
@@ -477,8 +484,11 @@ static int request_has_body(struct MHD_Connection *c) {
     const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding")) return 1;
     if (!length) return 0;
-    while (*length == '0') length++;
-    return *length != '\0';
+    /* http_guard.c refused the invalid ones before MHD parsed them; one
+     * that still did not parse is taken as announcing a body (closed). */
+    unsigned long long n;
+    const char *why;
+    return http_content_length_parse(length, strlen(length), &n, &why) < 0 || n > 0;
 }
 
 /* Gathers what http_head_refusal() decides on from every header field:
@@ -504,6 +514,13 @@ static enum MHD_Result note_field(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
+/* The body of a refusal for bad framing: {"error":"bad request","reason":...}. */
+static void refusal_body(buf *body, const char *reason) {
+    buf_puts(body, "{\"error\":\"bad request\",\"reason\":\"");
+    jsonw_escape(body, reason, strlen(reason));
+    buf_puts(body, "\"}\n");
+}
+
 /* A request whose framing cannot be trusted gets its status and a
  * Connection: close, which makes MHD close the connection after the answer
  * instead of reading what follows as another request. Returns 0 when the
@@ -519,9 +536,7 @@ static int refuse_request(http_server *h, struct MHD_Connection *c, const char *
     if (code == 0) return 0;
     buf body;
     buf_init(&body, 512);
-    buf_puts(&body, "{\"error\":\"bad request\",\"reason\":\"");
-    jsonw_escape(&body, reason, strlen(reason));
-    buf_puts(&body, "\"}\n");
+    refusal_body(&body, reason);
     struct MHD_Response *r =
         buf_failed(&body) ? NULL : http_copied_response(buf_cstr(&body), body.len, "application/json");
     buf_free(&body);
@@ -529,6 +544,41 @@ static int refuse_request(http_server *h, struct MHD_Connection *c, const char *
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     http_add_cors(h, r);
     return http_queue_once(c, code, r, "/other") == MHD_YES ? 1 : -1;
+}
+
+/* The same answer as refuse_request()'s, written out for http_guard.c,
+ * which answers a head libmicrohttpd must not see: the header fields
+ * libmicrohttpd would add (Date, Content-Length) and those of
+ * http_copied_response(), CORS and Connection: close. Cut to nothing when
+ * it does not fit in cap (the connection is closed all the same). */
+size_t http_guard_refusal(void *ctx, const char *reason, char *out, size_t cap) {
+    http_server *h = ctx;
+    buf body, answer;
+    buf_init(&body, 512);
+    buf_init(&answer, cap);
+    refusal_body(&body, reason);
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    buf_printf(&answer, "HTTP/1.1 400 Bad Request\r\nDate: %s\r\nConnection: close\r\n", date);
+    buf_puts(&answer, "Content-Type: application/json\r\n");
+    for (size_t i = 0; i < sizeof answer_fields / sizeof answer_fields[0]; i++)
+        buf_printf(&answer, "%s: %s\r\n", answer_fields[i][0], answer_fields[i][1]);
+    pthread_mutex_lock(&h->lock);
+    buf_printf(&answer, "Access-Control-Allow-Origin: %s\r\n", h->cors_origin);
+    pthread_mutex_unlock(&h->lock);
+    buf_printf(&answer, "Content-Length: %zu\r\n\r\n", body.len);
+    buf_append(&answer, body.data, body.len);
+    size_t n = buf_failed(&body) || buf_failed(&answer) ? 0 : answer.len;
+    if (n) memcpy(out, answer.data, n);
+    buf_free(&body);
+    buf_free(&answer);
+    http_count_request("/other", MHD_HTTP_BAD_REQUEST);
+    char message[ERR_LEN];
+    snprintf(message, sizeof message, "refused a request with %s (400, connection closed)", reason);
+    log_limited(h, message);
+    return n;
 }
 
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -541,8 +591,10 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const
         int refused = refuse_request(h, c, version, m);
         if (refused != 0) return refused > 0 ? MHD_YES : MHD_NO;
         /* No route takes a body: a request that announces one is answered
-         * now, before MHD reads it, and its connection is closed. Request
-         * size stays bounded by the connection memory limit. */
+         * now, before MHD reads it, and its connection is closed (MHD sets
+         * discard_request for an answer queued on this first call). Request
+         * size stays bounded by the connection memory limit. http_scan.c
+         * relies on this: it stops looking for heads after such a one. */
         if (!request_has_body(c)) {
             http_request *req = request_state(*con_cls);
             if (req)
@@ -644,6 +696,12 @@ __attribute__((format(printf, 2, 0))) static void log_from_mhd(void *cls, const 
         snprintf(h->start_error, sizeof h->start_error, "%s", message);
         return;
     }
+    log_limited(h, message);
+}
+
+/* A line about what a client did, at most HTTP_MHD_MESSAGES_PER_MINUTE
+ * of them (with libmicrohttpd's own), then a count of those left out. */
+static void log_limited(http_server *h, const char *message) {
     unsigned left_out = 0;
     pthread_mutex_lock(&h->log_lock);
     int64_t now = util_monotonic_ms();
@@ -892,6 +950,7 @@ void http_stop(http_server *h) {
      * left here unless it did not start. */
     while (h->connections) {
         tracked_connection *next = h->connections->next;
+        http_guard_unwatch(h->connections->fd); /* the guard must not keep a pointer to it */
         free(h->connections);
         h->connections = next;
     }

@@ -47,6 +47,13 @@ void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context
         t = xcalloc(1, sizeof *t);
         t->fd = info ? info->connect_fd : MHD_INVALID_SOCKET;
         t->awaited_since_ms = util_monotonic_ms();
+        /* Watched before MHD first reads from it. A descriptor the guard
+         * cannot watch (HTTP_GUARD_MAX_FD and above, which the connection
+         * limit keeps far off) is not served unguarded: shut down at once. */
+        if (t->fd != MHD_INVALID_SOCKET && http_guard_watch(t->fd, &t->guard, http_guard_refusal, h) < 0) {
+            shutdown(t->fd, SHUT_RDWR);
+            t->cut = true;
+        }
         pthread_mutex_lock(&h->connections_lock);
         t->next = h->connections;
         if (t->next) t->next->prev = t;
@@ -55,6 +62,9 @@ void http_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context
         pthread_mutex_unlock(&h->connections_lock);
         *socket_context = t;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && t) {
+        /* MHD closes the descriptor after this: no other socket can have
+         * it yet. */
+        if (t->fd != MHD_INVALID_SOCKET) http_guard_unwatch(t->fd);
         pthread_mutex_lock(&h->connections_lock);
         if (t->prev)
             t->prev->next = t->next;

@@ -34,6 +34,7 @@
 
 #include "history.h"
 #include "http.h"
+#include "http_guard.h"
 #include "http_parse.h"
 #include "snapshot.h"
 #include "util.h"
@@ -65,6 +66,9 @@ typedef struct tracked_connection {
      * read by the watchdog. */
     int64_t awaited_since_ms;
     bool cut; /* shut down by the watchdog; MHD closes it next */
+    /* What the connection's reads have shown so far (http_guard.h), from
+     * its start to its end; only its MHD thread touches it. */
+    http_guard_conn guard;
 } tracked_connection;
 
 #define ANSWERING (-1)
@@ -158,6 +162,11 @@ enum MHD_Result http_answer_json_error(http_server *h, struct MHD_Connection *c,
                                        const char *error, const char *reason, int64_t retry_after_s);
 /* 404 {"error":"not found"}, counted under path "/other". */
 enum MHD_Result http_answer_not_found(http_server *h, struct MHD_Connection *c);
+/* http_guard_answer_fn for the server (ctx): the 400 that refuse_request()
+ * gives for bad framing, as bytes for the socket (status line, the same
+ * header fields and JSON body, Connection: close); counted and logged as a
+ * refused request. */
+size_t http_guard_refusal(void *ctx, const char *reason, char *out, size_t cap);
 
 /* Requests that wait for the history pool: a past window
  * (/vizceral.json?at=T, sink_http.c) and a timeline (/timeline.json,

@@ -158,6 +158,21 @@ int http_host_valid(const char *value, size_t n) {
     return 1;
 }
 
+int http_content_length_parse(const char *value, size_t n, unsigned long long *length, const char **reason) {
+    unsigned long long v = 0;
+    if (n == 0) return *reason = "an empty Content-Length", -1;
+    for (size_t i = 0; i < n; i++) {
+        if (value[i] < '0' || value[i] > '9')
+            return *reason = "a Content-Length that is not a number (expected digits only)", -1;
+        unsigned digit = (unsigned)(value[i] - '0');
+        if (v > (HTTP_MAX_CONTENT_LENGTH - digit) / 10)
+            return *reason = "a Content-Length too large to be a length", -1;
+        v = v * 10 + digit;
+    }
+    *length = v;
+    return 0;
+}
+
 unsigned http_head_refusal(const http_head *h, const char **reason) {
     if (h->uri_too_long) {
         *reason = "the request target is too long";

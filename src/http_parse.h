@@ -47,6 +47,14 @@ int http_field_value_valid(const char *value, size_t n);
  * then optionally a colon and digits. */
 int http_host_valid(const char *value, size_t n);
 
+/* The one Content-Length rule (RFC 9110 §8.6: 1*DIGIT), for the value of
+ * n bytes as libmicrohttpd keeps it (leading spaces and tabs already
+ * dropped): 0 with the length in *length, or -1 with why in *reason (a
+ * static string) when it holds anything but digits (a sign, a list such as
+ * "0, 34", trailing whitespace, which libmicrohttpd 0.9.75 would refuse
+ * itself), is empty, or is above HTTP_MAX_CONTENT_LENGTH. */
+int http_content_length_parse(const char *value, size_t n, unsigned long long *length, const char **reason);
+
 /* What a request's head says about its framing, gathered by http.c from
  * every header field (not only the first of each name). */
 typedef struct {

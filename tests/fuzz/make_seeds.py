@@ -187,6 +187,23 @@ def regex_match():
         put("regex_match", pattern.encode() + b"\0" + b"\0".join(v.encode() for v in values))
 
 
+def http_scan():
+    """Request heads as a connection sends them, after two bytes choosing how they are split."""
+    good = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    heads = [
+        good + good,
+        good + b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n" + good,
+        b"GET / HTTP/1.1\nContent-Length: 0, 34\n\n",
+        b"GET / HTTP/1.1\r\nContent-Length: 3\r\n 4\r\n\r\n",
+        b"\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"GET / HTTP/1.1\r\ncontent-length:\t 100000000000000000000000\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: 5\rx\r\n\r\n",
+    ]
+    for i, h in enumerate(heads):
+        put("http_scan", bytes([(i * 37) & 0xff, (i * 91) & 0xff]) + h)
+
+
 if __name__ == "__main__":
     es_parse()
     jsonr()
@@ -196,3 +213,4 @@ if __name__ == "__main__":
     http()
     graph()
     regex_match()
+    http_scan()
