@@ -151,7 +151,8 @@ flows:
                   "resolve_callee: the printed paths and bodies are those once sent, in its order, flow by flow",
                   "\n".join(f"sent {o} {p[:40]} {json.dumps(b)[:200]}" for v in sent.values() for o, p, b in v))
         companion = printed[1][2] if len(printed) > 1 else {}
-        sources = [list(s)[0] for s in companion.get("aggs", {}).get("edges", {}).get("composite", {}).get("sources", [])]
+        composite = companion.get("aggs", {}).get("edges", {}).get("composite", {})
+        sources = [list(s)[0] for s in composite.get("sources", [])]
         tap.check(sources == ["from_service", "to_service", "to_service_join"],
                   "the companion reads the server's service and the address it was reached at", sources)
         es.clear_requests()
