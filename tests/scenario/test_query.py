@@ -109,9 +109,9 @@ def span(kind, service, address, port, ts="2024-01-15T10:31:00Z"):
 def resolve_callee_companion(tap, tmp):
     """A resolve_callee flow sends the companion's search before its own, in the live window and in the
     baseline's: `vizfeed query` prints both, the same paths and bodies in the same order as `vizfeed once`
-    sends them (first pages: a later page only adds the after_key). Its timeline sends nothing at all (the
-    resolve_callee wrapper has no timeline op: GET /timeline.json is a 404 before any search), so no
-    timeline request is printed either."""
+    sends them (first pages: a later page only adds the after_key). A timeline sends nothing at all (the
+    resolve_callee wrapper has no timeline op: GET /timeline.json is a 404 and `vizfeed timeline` fails,
+    both before any search, even for the flows before it), so no timeline request is printed either."""
     at = "2024-01-15T10:35:00Z"
     docs = [span("Client", "web", "api.internal", 443), span("Server", "api", "api.internal", 443)]
     with FakeElasticsearch() as es:
