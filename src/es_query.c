@@ -13,6 +13,8 @@
 
 #include "cond.h"
 #include "jsonw.h"
+#include "source.h"
+#include "source_resolve.h"
 
 const char *const es_query_source_names[EP_COUNT] = {"from_service", "from_region", "from_host",
                                                      "to_service",   "to_region",   "to_host"};
@@ -398,28 +400,56 @@ static int pretty(const char *json, size_t n, buf *out) {
     return rc ? -1 : 0;
 }
 
+/* One request in Dev Tools form: a blank line when it follows another,
+ * "# flow HEADING", the method and path, the pretty-printed body (a
+ * timeline's when step_ms > 0). body is scratch space. */
+static int print_request(bool follows, const char *heading, const es_query_params *p, int64_t step_ms, buf *body,
+                         buf *out) {
+    const flow_config *flow = p->flow;
+    buf_reset(body);
+    int rc = follows ? buf_putc(out, '\n') : 0;
+    if (rc == 0) rc = buf_printf(out, "# flow %s\nPOST ", heading);
+    if (rc == 0) rc = es_query_path(flow, out);
+    if (rc == 0) rc = buf_putc(out, '\n');
+    if (rc == 0) rc = step_ms > 0 ? es_query_timeline_body(p, step_ms, body) : es_query_body(p, body);
+    if (rc == 0) rc = pretty(body->data, body->len, out);
+    if (rc == 0) rc = buf_putc(out, '\n');
+    return rc;
+}
+
+static bool sends_searches(const flow_config *flow) {
+    return flow->type == FLOW_ELASTICSEARCH || flow->type == FLOW_REPLAY;
+}
+
 int es_query_print(const vizfeed_config *cfg, int64_t end_ms, buf *out) {
-    buf body;
+    buf body, heading;
     buf_init(&body, out->max);
+    buf_init(&heading, out->max);
     int rc = 0, printed = 0;
     for (size_t i = 0; i < cfg->nflows && rc == 0; i++) {
         const flow_config *flow = &cfg->flows[i];
-        if (flow->type != FLOW_ELASTICSEARCH && flow->type != FLOW_REPLAY) continue;
+        if (!sends_searches(flow)) continue;
         es_query_params params = {.flow = flow,
                                   .start_ms = end_ms - cfg->window_ms,
                                   .end_ms = end_ms,
                                   .page_size = cfg->es.page_size,
                                   .timeout_ms = cfg->es.timeout_ms,
                                   .after_json = NULL};
-        buf_reset(&body);
-        if (printed++ > 0) rc = buf_putc(out, '\n');
-        if (rc == 0) rc = buf_printf(out, "# flow %s\nPOST ", flow->name);
-        if (rc == 0) rc = es_query_path(flow, out);
-        if (rc == 0) rc = buf_putc(out, '\n');
-        if (rc == 0) rc = es_query_body(&params, &body);
-        if (rc == 0) rc = pretty(body.data, body.len, out);
-        if (rc == 0) rc = buf_putc(out, '\n');
+        if (!util_str_empty(flow->resolve_service)) {
+            /* The resolve_callee source collects its companion first, over
+             * the same window (source_resolve.c). */
+            flow_config companion;
+            source_resolve_companion(flow, &companion);
+            es_query_params cp = params;
+            cp.flow = &companion;
+            buf_reset(&heading);
+            rc = buf_printf(&heading, "%s (resolve_callee of %s)", companion.name, flow->name);
+            if (rc == 0) rc = print_request(printed++ > 0, buf_cstr(&heading), &cp, 0, &body, out);
+            source_resolve_companion_free(&companion);
+        }
+        if (rc == 0) rc = print_request(printed++ > 0, flow->name, &params, 0, &body, out);
     }
+    buf_free(&heading);
     buf_free(&body);
     return rc;
 }
@@ -518,27 +548,42 @@ int es_query_timeline_body(const es_query_params *p, int64_t step_ms, buf *out) 
 }
 
 int es_query_timeline_print(const vizfeed_config *cfg, int64_t from_ms, int64_t to_ms, int64_t step_ms, buf *out) {
-    buf body;
+    /* A flow whose source has no timeline makes the whole timeline refused
+     * before any search (history.c answers 404): nothing to print but why,
+     * when a flow would have sent one. */
+    const char *without = NULL, *kind = NULL;
+    bool sending = false;
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        const source_ops *ops = source_ops_for_flow(&cfg->flows[i]);
+        if (!without && ops && !ops->timeline) {
+            without = cfg->flows[i].name;
+            kind = ops == &source_resolve_ops ? "resolve_callee" : ops->type;
+        }
+        sending |= sends_searches(&cfg->flows[i]);
+    }
+    if (without) {
+        if (!sending) return 0;
+        return buf_printf(out, "%s# timeline: nothing is sent: flow %s (%s) has no timeline\n", out->len ? "\n" : "",
+                          without, kind);
+    }
+    buf body, heading;
     buf_init(&body, out->max);
+    buf_init(&heading, out->max);
     int rc = 0;
     for (size_t i = 0; i < cfg->nflows && rc == 0; i++) {
         const flow_config *flow = &cfg->flows[i];
-        if (flow->type != FLOW_ELASTICSEARCH && flow->type != FLOW_REPLAY) continue;
+        if (!sends_searches(flow)) continue;
         es_query_params params = {.flow = flow,
                                   .start_ms = from_ms,
                                   .end_ms = to_ms,
                                   .page_size = cfg->es.page_size,
                                   .timeout_ms = cfg->es.timeout_ms,
                                   .after_json = NULL};
-        buf_reset(&body);
-        if (out->len > 0) rc = buf_putc(out, '\n');
-        if (rc == 0) rc = buf_printf(out, "# flow %s, timeline\nPOST ", flow->name);
-        if (rc == 0) rc = es_query_path(flow, out);
-        if (rc == 0) rc = buf_putc(out, '\n');
-        if (rc == 0) rc = es_query_timeline_body(&params, step_ms, &body);
-        if (rc == 0) rc = pretty(body.data, body.len, out);
-        if (rc == 0) rc = buf_putc(out, '\n');
+        buf_reset(&heading);
+        rc = buf_printf(&heading, "%s, timeline", flow->name);
+        if (rc == 0) rc = print_request(out->len > 0, buf_cstr(&heading), &params, step_ms, &body, out);
     }
+    buf_free(&heading);
     buf_free(&body);
     return rc;
 }

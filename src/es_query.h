@@ -85,7 +85,9 @@ void es_query_range(jsonw *w, const char *field, int64_t start_ms, int64_t end_m
  *   # flow NAME
  *   POST /index/_search?...
  *   { pretty-printed body }
- * Used by `vizfeed query`. */
+ * A flow with resolve_callee sends its companion's search first
+ * (source_resolve.h), so that comes first, headed
+ * "# flow NAME.servers (resolve_callee of NAME)". Used by `vizfeed query`. */
 int es_query_print(const vizfeed_config *cfg, int64_t end_ms, buf *out);
 
 /*
@@ -109,7 +111,11 @@ int es_query_print(const vizfeed_config *cfg, int64_t end_ms, buf *out);
 int es_query_timeline_body(const es_query_params *p, int64_t step_ms, buf *out);
 /* `vizfeed query`: the first page of every elasticsearch or replay flow's
  * timeline request over [from, to) in steps of step_ms, in the form of
- * es_query_print(), each headed "# flow NAME, timeline". Appends to out. */
+ * es_query_print(), each headed "# flow NAME, timeline". Appends to out.
+ * When a flow's source has no timeline (source_ops_for_flow(), source.h:
+ * resolve_callee), a timeline is refused before any search, so only the
+ * line "# timeline: nothing is sent: flow NAME (resolve_callee) has no
+ * timeline" is written (nothing without an elasticsearch or replay flow). */
 int es_query_timeline_print(const vizfeed_config *cfg, int64_t from_ms, int64_t to_ms, int64_t step_ms, buf *out);
 
 #endif

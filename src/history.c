@@ -536,9 +536,7 @@ static void key_as_is(const vizfeed_config *cfg, history_key *key) {
 static const flow_config *flow_without_timeline(const history *h, const vizfeed_config *cfg, const char **type) {
     for (size_t i = 0; i < cfg->nflows; i++) {
         const flow_config *flow = &cfg->flows[i];
-        const source_ops *ops = h->lookup                                ? h->lookup(flow)
-                                : !util_str_empty(flow->resolve_service) ? &source_resolve_ops
-                                                                         : source_ops_for(flow->type);
+        const source_ops *ops = h->lookup ? h->lookup(flow) : source_ops_for_flow(flow);
         if (ops && !ops->timeline) {
             *type = !h->lookup && !util_str_empty(flow->resolve_service) ? "resolve_callee" : ops->type;
             return flow;

@@ -79,9 +79,7 @@ refresher *refresher_new(const vizfeed_config *cfg, source_lookup_fn lookup, cha
     for (size_t i = 0; i < cfg->nflows; i++) {
         flow_state *f = &r->flows[i];
         f->flow = &cfg->flows[i];
-        f->ops = lookup                                      ? lookup(f->flow)
-                 : !util_str_empty(f->flow->resolve_service) ? &source_resolve_ops
-                                                             : source_ops_for(f->flow->type);
+        f->ops = lookup ? lookup(f->flow) : source_ops_for_flow(f->flow);
         if (!f->ops) {
             util_fail(err, "flow '%s': sources of type %s are not available in this build", f->flow->name,
                       cfg_flow_type_name(f->flow->type));

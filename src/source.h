@@ -128,5 +128,8 @@ extern const source_ops source_resolve_ops;
 
 /* The ops for a flow's type. */
 const source_ops *source_ops_for(flow_type type);
+/* The ops a refresh opens for the flow: source_resolve_ops when it has
+ * resolve_callee, else its type's. */
+const source_ops *source_ops_for_flow(const flow_config *flow);
 
 #endif

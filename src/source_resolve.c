@@ -6,9 +6,10 @@
  * server.port they were reached at).
  *
  * It wraps two sources of the flow's own type: the flow itself, and a
- * companion flow built from it that keeps the events resolve_callee.where
- * keeps and reads resolve_callee.service as the caller and
- * resolve_callee.address as the callee, with no classes, count or latency.
+ * companion flow built from it (source_resolve_companion(),
+ * source_resolve.h) that keeps the events resolve_callee.where keeps and
+ * reads resolve_callee.service as the caller and resolve_callee.address as
+ * the callee, with no classes, count or latency.
  * The companion goes first; its rows (service, address, calls) make the map,
  * and the flow's rows are emitted with every callee found in the map
  * replaced by its service. Both sources see the same window, so a file flow
@@ -23,6 +24,9 @@
  * keeps its last good part) rather than draw the same calls under other
  * names for one refresh.
  */
+#include "source_resolve.h"
+
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +45,7 @@ typedef struct {
 typedef struct {
     source base; /* first: the source * the ops get points here (source.h) */
     const source_ops *ops;
-    flow_config
-        servers; /* the companion flow; its strings are borrowed from the flow, but its name (and a replay's path) */
+    flow_config servers; /* the companion flow (source_resolve.h) */
     source *main, *companion;
     pair *pairs;
     size_t npairs, cap;
@@ -147,15 +150,9 @@ static int resolve_row(void *ctx, const raw_row *row) {
 
 static const char *const empty = "";
 
-static source *resolve_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
-    resolve_src *s = xcalloc(1, sizeof *s);
-    s->ops = source_ops_for(flow->type);
-    /* The companion: the flow's place (index, path, timestamp) and nothing
-     * else of its reading but the resolve_callee fields. Its name tells its
-     * recording apart: --record writes ROOT/NAME.servers beside ROOT/NAME
-     * (recording.h keeps '.' in names), and a replay flow whose path is
-     * ROOT/NAME reads the companion from ROOT/NAME.servers. */
-    flow_config *c = &s->servers;
+void source_resolve_companion(const flow_config *flow, flow_config *out) {
+    assert(flow && out && !util_str_empty(flow->resolve_service));
+    flow_config *c = out;
     *c = *flow;
     size_t len = strlen(flow->name) + sizeof ".servers";
     c->name = xmalloc(len);
@@ -180,14 +177,25 @@ static source *resolve_open(const flow_config *flow, const vizfeed_config *cfg, 
     c->has_count_missing = false;
     c->latency_field = c->latency_sum_field = c->latency_count_field = c->latency_weight_field = (char *)empty;
     c->resolve_service = (char *)empty;
+}
+
+void source_resolve_companion_free(flow_config *companion) {
+    if (companion->type == FLOW_REPLAY) free(companion->path);
+    free(companion->name);
+    companion->path = companion->name = NULL;
+}
+
+static source *resolve_open(const flow_config *flow, const vizfeed_config *cfg, char *err) {
+    resolve_src *s = xcalloc(1, sizeof *s);
+    s->ops = source_ops_for(flow->type);
+    source_resolve_companion(flow, &s->servers);
     if (!(s->main = s->ops->open(flow, cfg, err))) goto fail;
-    if (!(s->companion = s->ops->open(c, cfg, err))) goto fail;
+    if (!(s->companion = s->ops->open(&s->servers, cfg, err))) goto fail;
     s->base.ops = &source_resolve_ops;
     return &s->base;
 fail:
     if (s->main) s->ops->close(s->main);
-    if (flow->type == FLOW_REPLAY) free(c->path);
-    free(c->name);
+    source_resolve_companion_free(&s->servers);
     free(s);
     return NULL;
 }
@@ -218,8 +226,7 @@ static void resolve_close(source *src) {
     hashtab_free(&s->best_index);
     free(s->pairs);
     free(s->best);
-    if (s->servers.type == FLOW_REPLAY) free(s->servers.path);
-    free(s->servers.name);
+    source_resolve_companion_free(&s->servers);
     free(s);
 }
 

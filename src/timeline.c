@@ -169,14 +169,20 @@ char *timeline_json(refresher *r, int64_t from_ms, int64_t to_ms, int64_t step_m
     t.memo = topology_memo_new(t.topo);
     t.total = xcalloc(t.points * CLASS_COUNT, sizeof *t.total);
     const atomic_bool *stop = refresher_stop_flag(r);
+    /* Every flow is checked before any is asked, so that a refused timeline
+     * sends no search (as the history pool refuses it, and as `vizfeed
+     * query` prints it). */
+    for (size_t i = 0; i < cfg->nflows; i++) {
+        source *src = refresher_source(r, i);
+        if (src && !src->ops->timeline) {
+            util_fail(err, "flow '%s': %s flows have no timeline", cfg->flows[i].name, src->ops->type);
+            goto done;
+        }
+    }
     for (size_t i = 0; i < cfg->nflows; i++) {
         source *src = refresher_source(r, i);
         const char *name = cfg->flows[i].name;
         if (!src) break;
-        if (!src->ops->timeline) {
-            util_fail(err, "flow '%s': %s flows have no timeline", name, src->ops->type);
-            goto done;
-        }
         if (atomic_load(stop)) {
             util_fail(err, "stopped");
             goto done;

@@ -41,8 +41,9 @@
  *
  * Errors: NULL with a reason in err (range empty or reversed, step not
  * positive, too many points, a flow whose source has no timeline or fails:
- * "flow 'NAME': why", "stopped", or bytes past VIZ_MAX_GRAPH_JSON); the
- * caller owns the returned bytes (free()). An HTTP
+ * "flow 'NAME': why", "stopped", or bytes past VIZ_MAX_GRAPH_JSON; a flow
+ * without a timeline is found before any flow is asked, so nothing is
+ * sent then); the caller owns the returned bytes (free()). An HTTP
  * caller asks timeline_range() first: what it refuses is the request's fault
  * (400), what timeline_json() refuses after it is the sources' (a flow that
  * failed, or a stop).

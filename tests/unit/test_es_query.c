@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "es_query.h"
+#include "source_resolve.h"
 
 /* cmocka defines a util_fail() macro: include it after our headers. */
 #include <setjmp.h>
@@ -356,6 +357,111 @@ static void slice_count_search(void **state) {
     buf_free(&out);
 }
 
+/* A flow with resolve_callee, as otel-spans has it: classes, a count and a
+ * latency of its own, and an address written A:B. */
+static cfg_value server_kind = {.type = VALUE_STRING, .text = "Server"};
+static condition server_where[] = {{.kind = COND_EQUALS, .field = "kind", .values = &server_kind, .nvalues = 1}};
+
+static flow_config spans_flow(void) {
+    flow_config flow = nginx_flow();
+    flow.name = "spans";
+    flow.index = "traces-*";
+    flow.count_field = "span.count";
+    flow.latency_field = "duration";
+    flow.alt_fields[EP_TO_SERVICE][0] = "peer.service";
+    flow.resolve_where = (condition_list){server_where, 1};
+    flow.resolve_service = "service.name";
+    flow.resolve_address = "server.address";
+    flow.resolve_address_join = "server.port";
+    return flow;
+}
+
+/* The companion's search: the flow's envelope, range and index, the
+ * resolve_callee where, the service as caller and the address (and its
+ * port) as callee, nothing else: no class, count or latency. */
+#define COMPANION_BODY                                                                                                 \
+    "{\"size\":0,\"track_total_hits\":false,\"timeout\":\"20s\",\"query\":{\"bool\":{\"filter\":["                     \
+    "{\"range\":{\"@timestamp\":{\"gte\":1717171380000,\"lt\":1717171500000,\"format\":\"epoch_millis\"}}},"           \
+    "{\"term\":{\"kind\":\"Server\"}}]}},"                                                                             \
+    "\"aggs\":{\"edges\":{\"composite\":{\"size\":5000,\"sources\":["                                                  \
+    "{\"from_service\":{\"terms\":{\"field\":\"service.name\",\"missing_bucket\":true}}},"                             \
+    "{\"to_service\":{\"terms\":{\"field\":\"server.address\",\"missing_bucket\":true}}},"                             \
+    "{\"to_service_join\":{\"terms\":{\"field\":\"server.port\",\"missing_bucket\":true}}}]}}}}"
+
+/* `vizfeed query` with resolve_callee: the companion's request first, the
+ * flow's after it, as source_resolve.c sends them; a timeline is refused
+ * before any search, so only a note says so. */
+static void print_resolve_callee(void **state) {
+    (void)state;
+    flow_config flows[2] = {spans_flow(), nginx_flow()};
+    vizfeed_config cfg = {
+        .window_ms = 120000, .es = {.timeout_ms = 20000, .page_size = 5000}, .flows = flows, .nflows = 2};
+    buf out;
+    buf_init(&out, 1u << 20);
+    assert_int_equal(es_query_print(&cfg, END, &out), 0);
+    const char *text = buf_cstr(&out);
+    const char *head = "# flow spans.servers (resolve_callee of spans)\nPOST /traces-*/_search?filter_path=";
+    assert_memory_equal(text, head, strlen(head));
+    const char *second = strstr(text, "}\n\n# flow spans\nPOST /traces-*/_search?");
+    assert_non_null(second);
+    assert_non_null(strstr(second, "}\n\n# flow edge-nginx\nPOST /filebeat-*/_search?"));
+    char *pretty = strndup(strchr(text, '{'), (size_t)(second + 1 - strchr(text, '{')));
+    buf got;
+    buf_init(&got, 1u << 20);
+    compact(pretty, &got);
+    assert_string_equal(buf_cstr(&got), COMPANION_BODY);
+    /* The flow's own request is unchanged by its resolve_callee. */
+    buf_reset(&got);
+    const char *third = strstr(second + 2, "}\n\n# flow edge-nginx");
+    char *own = strndup(strchr(second + 2, '{'), (size_t)(third + 1 - strchr(second + 2, '{')));
+    compact(own, &got);
+    es_query_params p = {
+        .flow = &flows[0], .start_ms = END - 120000, .end_ms = END, .page_size = 5000, .timeout_ms = 20000};
+    buf want;
+    buf_init(&want, 1u << 20);
+    assert_int_equal(es_query_body(&p, &want), 0);
+    assert_string_equal(buf_cstr(&got), buf_cstr(&want));
+    assert_non_null(strstr(buf_cstr(&got), "\"lat_max\""));
+
+    buf_reset(&out);
+    assert_int_equal(es_query_timeline_print(&cfg, END - 3600000, END, 60000, &out), 0);
+    assert_string_equal(buf_cstr(&out), "# timeline: nothing is sent: flow spans (resolve_callee) has no timeline\n");
+    /* A file flow with resolve_callee beside no elasticsearch flow: nothing at all. */
+    flows[0].type = FLOW_FILE;
+    cfg.nflows = 1;
+    buf_reset(&out);
+    assert_int_equal(es_query_timeline_print(&cfg, END - 3600000, END, 60000, &out), 0);
+    assert_int_equal(out.len, 0);
+    free(pretty);
+    free(own);
+    buf_free(&got);
+    buf_free(&want);
+    buf_free(&out);
+}
+
+/* source_resolve_companion(): the name and a replay's path get ".servers",
+ * which --record and a replay use; the flow's own strings are borrowed. */
+static void companion_of_replay(void **state) {
+    (void)state;
+    flow_config flow = spans_flow();
+    flow.type = FLOW_REPLAY;
+    flow.path = "rec/spans//";
+    flow_config c;
+    source_resolve_companion(&flow, &c);
+    assert_string_equal(c.name, "spans.servers");
+    assert_string_equal(c.path, "rec/spans.servers");
+    assert_ptr_equal(c.index, flow.index);
+    assert_ptr_equal(c.fields[EP_FROM_SERVICE], flow.resolve_service);
+    assert_ptr_equal(c.fields[EP_TO_SERVICE], flow.resolve_address);
+    assert_ptr_equal(c.join_fields[EP_TO_SERVICE][0], flow.resolve_address_join);
+    assert_string_equal(c.alt_fields[EP_TO_SERVICE][0], "");
+    assert_string_equal(c.resolve_service, "");
+    assert_int_equal(c.danger.n, 0);
+    assert_string_equal(c.count_field, "");
+    assert_string_equal(c.latency_field, "");
+    source_resolve_companion_free(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(nginx_first_page),
@@ -367,6 +473,8 @@ int main(void) {
         cmocka_unit_test(source_names),
         cmocka_unit_test(timeline_body),
         cmocka_unit_test(slice_count_search),
+        cmocka_unit_test(print_resolve_callee),
+        cmocka_unit_test(companion_of_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
