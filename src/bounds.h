@@ -108,7 +108,7 @@
 #define BASELINE_EVERY          6 /* baseline window ends sit on a grid of this many intervals: refetched once per 6 */
 
 /* Incremental windows of elasticsearch flows (es_ring.h, source_es.c). */
-#define ES_SETTLE_INTERVALS 1 /* elasticsearch.settle's default, in refresh intervals (PERFORMANCE.md: its cost) */
+#define ES_SETTLE_INTERVALS 3 /* elasticsearch.settle's default, in refresh intervals (PERFORMANCE.md: its cost) */
 #define ES_MAX_RING_CELLS                                                                                              \
     4000000u /* (slice, edge) cells one flow keeps: 100k edges in 40 slices; about 32 bytes each (64 with latency)     \
                 plus the names; above it the flow uses full queries */

@@ -148,7 +148,7 @@ typedef struct {
     int64_t timeout_ms; /* default 20s */
     int page_size;      /* default 5000 */
     bool incremental;   /* default true: a ring of slices, each refresh asks only for new ones (source_es.c) */
-    int64_t settle_ms;  /* late data re-read per refresh; -1 = ES_SETTLE_INTERVALS refresh intervals */
+    int64_t settle_ms;  /* how long a slice is checked for late data; -1 = ES_SETTLE_INTERVALS refresh intervals */
 } es_config;
 
 /* vizfeed's own endpoints: either Basic (username and password) or Bearer
