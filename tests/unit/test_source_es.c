@@ -650,6 +650,12 @@ static void push(fixture *f, const char *body) {
     fake_push(f->server, (fake_answer){.status = 200, .body = body});
 }
 
+/* The answer to a search of one page (and the empty page after it). */
+static void search(fixture *f, const char *page) {
+    push(f, page);
+    push(f, LAST_PAGE);
+}
+
 /* The sequence of a live refresher (window 30s, interval 10s, settle 10s): a
  * full query first; then the ring fills from [end - settle - interval, end)
  * while full queries answer, until it holds the whole window; then
@@ -666,32 +672,21 @@ static void test_incremental_windows(void **state) {
     f->cfg->es.settle_ms = 10000;
     const int64_t e0 = 1767225600000LL, iv = 10000, w = 30000;
     /* e0: the first refresh, a full query */
-    push(f, PAGE("b", BUCKET("a", "b", 10, 0, 0)));
-    push(f, LAST_PAGE);
+    search(f, PAGE("b", BUCKET("a", "b", 10, 0, 0)));
     /* e0 + iv: slices e0 - iv and e0 counted, read into an empty ring, then a full query */
-    push(f, CPAGE(CBUCKET(1767225590000, 3) "," CBUCKET(1767225600000, 1)));
-    push(f, LAST_PAGE);
-    push(f, PAGE("b", BUCKET("a", "b", 3, 0, 0)));
-    push(f, LAST_PAGE);
-    push(f, PAGE("d", BUCKET("c", "d", 1, 0, 0)));
-    push(f, LAST_PAGE);
-    push(f, PAGE("b", BUCKET("a", "b", 9, 0, 0)));
-    push(f, LAST_PAGE);
+    search(f, CPAGE(CBUCKET(1767225590000, 3) "," CBUCKET(1767225600000, 1)));
+    search(f, PAGE("b", BUCKET("a", "b", 3, 0, 0)));
+    search(f, PAGE("d", BUCKET("c", "d", 1, 0, 0)));
+    search(f, PAGE("b", BUCKET("a", "b", 9, 0, 0)));
     /* e0 + 2iv: slice e0 changed (1 -> 2 documents), e0 + iv is new; the ring holds the window */
-    push(f, CPAGE(CBUCKET(1767225600000, 2) "," CBUCKET(1767225610000, 4)));
-    push(f, LAST_PAGE);
-    push(f, PAGE("d", BUCKET("c", "d", 2, 0, 0)));
-    push(f, LAST_PAGE);
-    push(f, PAGE("b", BUCKET("a", "b", 4, 0, 0)));
-    push(f, LAST_PAGE);
+    search(f, CPAGE(CBUCKET(1767225600000, 2) "," CBUCKET(1767225610000, 4)));
+    search(f, PAGE("d", BUCKET("c", "d", 2, 0, 0)));
+    search(f, PAGE("b", BUCKET("a", "b", 4, 0, 0)));
     /* a baseline window */
-    push(f, PAGE("b", BUCKET("x", "y", 1, 0, 0)));
-    push(f, LAST_PAGE);
+    search(f, PAGE("b", BUCKET("x", "y", 1, 0, 0)));
     /* e0 + 3iv: slice e0 + iv unchanged (not read), e0 + 2iv new, a partial answer */
-    push(f, CPAGE(CBUCKET(1767225610000, 4) "," CBUCKET(1767225620000, 5)));
-    push(f, LAST_PAGE);
-    push(f, PARTIAL_PAGE("b", BUCKET("a", "b", 5, 0, 0)));
-    push(f, LAST_PAGE);
+    search(f, CPAGE(CBUCKET(1767225610000, 4) "," CBUCKET(1767225620000, 5)));
+    search(f, PARTIAL_PAGE("b", BUCKET("a", "b", 5, 0, 0)));
     /* e0 + 4iv: the ring fills again: no documents (no slice search), a full query (nothing) */
     push(f, LAST_PAGE);
     push(f, LAST_PAGE);
