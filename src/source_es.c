@@ -110,7 +110,7 @@ typedef struct {
     /* Incremental windows (es_ring.h, es_collect below). */
     es_ring *ring;       /* NULL: this flow always sends full queries */
     int64_t interval_ms; /* slice width = refresh.interval */
-    int64_t settle_ms;   /* re-read per refresh, whole intervals */
+    int64_t settle_ms;   /* how long a slice is checked for late documents, whole intervals */
     int64_t ring_end;    /* end of the window the ring holds; 0 = it holds none */
     int64_t ring_from;   /* start of the first slice it holds: it holds the whole window once <= start */
     int64_t last_end;    /* the latest window end answered; 0 = none yet */
