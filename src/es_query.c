@@ -317,9 +317,14 @@ static void write_interval(jsonw *w, int64_t ms) {
 /* {NAME:{"date_histogram":{"field":TS,"fixed_interval":I}}}, the source of
  * a slice-count search (its slices) and the first of the timeline's (its
  * steps): fixed intervals are counted from the epoch in UTC, so a bucket's
- * key is its start on the same grid as the window ends (util_align_ms). No
- * missing_bucket: the range filter already requires the timestamp. */
-static void write_date_source(jsonw *w, const char *name, const flow_config *flow, int64_t interval_ms) {
+ * key is its start on the same grid as the window ends (util_align_ms). The
+ * range filter already requires the timestamp, so missing_bucket changes no
+ * answer; the slice-count search sets it all the same, because OpenSearch
+ * 2.19 takes a composite whose one source is a date_histogram without it
+ * through its "filter rewrite" shortcut, which failed shards with "Index 0
+ * out of bounds for length 0" (test_engine_incremental.py, 2 shards). */
+static void write_date_source(jsonw *w, const char *name, const flow_config *flow, int64_t interval_ms,
+                              bool missing_bucket) {
     jsonw_object_begin(w);
     jsonw_key(w, name);
     jsonw_object_begin(w);
@@ -329,6 +334,10 @@ static void write_date_source(jsonw *w, const char *name, const flow_config *flo
     jsonw_string(w, flow->timestamp_field);
     jsonw_key(w, "fixed_interval");
     write_interval(w, interval_ms);
+    if (missing_bucket) {
+        jsonw_key(w, "missing_bucket");
+        jsonw_bool(w, true);
+    }
     jsonw_object_end(w);
     jsonw_object_end(w);
     jsonw_object_end(w);
@@ -458,7 +467,7 @@ int es_query_print(const vizfeed_config *cfg, int64_t end_ms, buf *out) {
 
 static void write_timeline_sources(jsonw *w, const flow_config *flow, int64_t step_ms) {
     jsonw_array_begin(w);
-    write_date_source(w, ES_TIMELINE_TIME_SOURCE, flow, step_ms);
+    write_date_source(w, ES_TIMELINE_TIME_SOURCE, flow, step_ms, false);
     /* Only the callee's service and region decide where a call counts
      * (topology.h), so only they split the buckets: the caller and the
      * hosts would multiply them for nothing. */
@@ -516,7 +525,7 @@ static int write_search(const es_query_params *p, const flow_config *flow, int64
         write_timeline_sources(&w, flow, timeline_step_ms);
     } else if (p->slice_ms > 0) {
         jsonw_array_begin(&w);
-        write_date_source(&w, ES_SLICE_SOURCE, flow, p->slice_ms);
+        write_date_source(&w, ES_SLICE_SOURCE, flow, p->slice_ms, true);
         jsonw_array_end(&w);
     } else {
         write_sources(&w, flow);

@@ -26,9 +26,10 @@
  * search over the slice's range, and first asks which slices changed with a
  * slice-count search (slice_ms > 0): the same envelope, range and `where`,
  * but the composite's only source is "slice", a date_histogram on the
- * timestamp field with fixed_interval slice_ms (epoch-aligned, UTC), whose
- * key is the slice's start in epoch ms, and no sub-aggregations: one bucket
- * per slice that has documents, with their doc_count.
+ * timestamp field with fixed_interval slice_ms (epoch-aligned, UTC) and
+ * missing_bucket (es_query.c says why), whose key is the slice's start in
+ * epoch ms, and no sub-aggregations: one bucket per slice that has
+ * documents, with their doc_count.
  * Path: /<index>/_search?filter_path=...&ignore_unavailable=true&allow_no_indices=true
  * where filter_path keeps took, timed_out, _shards, hits.total and the edges
  * aggregation's after_key and buckets.

@@ -345,7 +345,8 @@ static void slice_count_search(void **state) {
     assert_string_equal(
         out.data + (aggs - full),
         "\"aggs\":{\"edges\":{\"composite\":{\"size\":1000,\"sources\":[{\"slice\":{\"date_histogram\":{"
-        "\"field\":\"@timestamp\",\"fixed_interval\":\"10s\"}}}],\"after\":{\"slice\":1717171210000}}}}}");
+        "\"field\":\"@timestamp\",\"fixed_interval\":\"10s\",\"missing_bucket\":true}}}],"
+        "\"after\":{\"slice\":1717171210000}}}}}");
     free(full);
     buf_free(&out);
 
