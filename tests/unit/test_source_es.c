@@ -784,6 +784,30 @@ static void test_failed_incremental_fills_again(void **state) {
     source_es_ops.close(s);
 }
 
+/* A cluster that answers the slice-count search with a slice it was not
+ * asked for (outside the range, or off the grid) fails the refresh as an
+ * unexpected answer; no slice is read on its word. */
+static void test_slice_count_not_asked_for(void **state) {
+    fixture *f = *state;
+    f->cfg->window_ms = 30000;
+    f->cfg->interval_ms = 10000;
+    f->cfg->es.settle_ms = 10000;
+    const int64_t e0 = 1767225600000LL, iv = 10000;
+    search(f, PAGE("b", BUCKET("a", "b", 10, 0, 0)));
+    push(f, CPAGE(CBUCKET(1767225000000, 3))); /* the page is refused: no second page asked */
+    push(f, CPAGE(CBUCKET(1767225605000, 3)));
+    source *s = open_es(f);
+    collect_at(f, s, e0, 30000, "a>b 10/0/0;");
+    char err[ERR_LEN] = "";
+    assert_int_equal(source_es_ops.collect(s, e0 + iv - 30000, e0 + iv, keep_row, &f->rows, err), -1);
+    assert_non_null(strstr(err, "a slice count that was not asked for"));
+    assert_int_equal(source_es_ops.collect(s, e0 + 2 * iv - 30000, e0 + 2 * iv, keep_row, &f->rows, err), -1);
+    assert_non_null(strstr(err, "a slice count that was not asked for"));
+    assert_true(errors("unexpected") == 2);
+    assert_int_equal(f->server->nrequests, 4); /* the full query's two pages, a slice-count page twice */
+    source_es_ops.close(s);
+}
+
 int main(void) {
     /* A proxy from the environment would take loopback requests elsewhere. */
     unsetenv("http_proxy");
@@ -815,6 +839,7 @@ int main(void) {
         TEST(test_incremental_windows),
         TEST(test_incremental_off),
         TEST(test_failed_incremental_fills_again),
+        TEST(test_slice_count_not_asked_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
